@@ -1,0 +1,3 @@
+from cfspec.cli import main
+
+main()

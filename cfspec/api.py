@@ -1,0 +1,209 @@
+"""The lint pipeline, the only place that knows it whole:
+read -> parse -> build the model -> run the checks -> suppress and select -> sort.
+
+Nothing here prints; the CLI hands the result to `report.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cfspec import ast
+from cfspec.checks import CHECKS, FILE_CHECKS, Context
+from cfspec.codes import Code, matches
+from cfspec.config import Config
+from cfspec.diagnostics import Diagnostic, DiagnosticBag
+from cfspec.model import build
+from cfspec.parser import parse
+from cfspec.source import SourceFile
+from cfspec.tokens import ClipTokenizer, load_tokenizer
+
+STDIN = "-"
+SUFFIX = ".scm"
+
+
+class UsageError(Exception):
+    """A problem with how cfspec was called (exit 2), not with a spec."""
+
+
+@dataclass
+class Parsed:
+    source: SourceFile
+    module: ast.Module | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class LintResult:
+    files: list[Parsed]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for f in self.files for d in f.diagnostics]
+
+
+def discover(paths: Iterable[str], config: Config) -> Iterator[str]:
+    """Expand folders into their .scm files (sorted, minus `exclude`); keep files as given."""
+    for raw in paths:
+        if raw == STDIN:
+            yield raw
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for found in sorted(path.rglob(f"*{SUFFIX}")):
+                if found.is_file() and not _excluded(found, config):
+                    yield str(found)
+        elif path.is_file():
+            yield raw  # named explicitly: always linted
+        else:
+            raise UsageError(f"{raw}: no such file or folder")
+
+
+def _excluded(path: Path, config: Config) -> bool:
+    if not config.exclude:
+        return False
+    root = config.source.parent if config.source else Path.cwd()
+    try:
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        relative = path.as_posix()
+    return any(relative == e.rstrip("/") or relative.startswith(e.rstrip("/") + "/")
+               or path.match(e) for e in config.exclude)
+
+
+def read(name: str, config: Config) -> Parsed:
+    """Read a file (or stdin) into a SourceFile; size and encoding problems are diagnostics."""
+    display = "<stdin>" if name == STDIN else name
+    try:
+        if name == STDIN:
+            data = sys.stdin.buffer.read(config.max_file_bytes + 1)
+        else:
+            size = Path(name).stat().st_size
+            if size > config.max_file_bytes:
+                return _too_large(display, size, config)
+            data = Path(name).read_bytes()
+    except OSError as error:
+        raise UsageError(f"{display}: {error.strerror or error}") from error
+    if len(data) > config.max_file_bytes:
+        return _too_large(display, len(data), config)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        good = data[: error.start].decode("utf-8", errors="replace")
+        source = SourceFile(display, good)
+        bag = DiagnosticBag(source)
+        end = len(good)
+        bag.report(
+            "invalid-encoding",
+            source.span(end, end),
+            f"byte 0x{data[error.start]:02x} at offset {error.start} is not valid UTF-8",
+            label="here",
+            help="save the file as UTF-8",
+        )
+        return Parsed(source, None, bag.items)
+    return Parsed(SourceFile(display, text.removeprefix("\ufeff")), None)
+
+
+def _too_large(display: str, size: int, config: Config) -> Parsed:
+    source = SourceFile(display, "")
+    bag = DiagnosticBag(source)
+    bag.report(
+        "file-too-large",
+        source.span(0, 0),
+        f"the file is {size:,} bytes; the limit is {config.max_file_bytes:,}",
+        label="not read",
+        help="split it into several files, or raise `max-file-bytes` in [tool.cfspec]",
+    )
+    return Parsed(source, None, bag.items)
+
+
+def check(source: SourceFile, config: Config, tokenizer: ClipTokenizer | None = None) -> Parsed:
+    """Parse and check one source; returns the module (None on a syntax error) and the
+    diagnostics that survive suppression and selection, sorted by position."""
+    bag = DiagnosticBag(source)
+    module = parse(source, bag)
+    if module is not None:
+        for file_check in FILE_CHECKS:
+            file_check(module, bag)
+        for spec in module.specs:
+            ctx = Context(spec, build(spec), bag, config, tokenizer)
+            for run_check in CHECKS:
+                run_check(ctx)
+    return Parsed(source, module, finish(bag.items, source, config))
+
+
+def finish(diagnostics: list[Diagnostic], source: SourceFile, config: Config) -> list[Diagnostic]:
+    """Apply --select/--ignore and inline suppressions; sort by position."""
+    suppressions = Suppressions.scan(source.text)
+    kept = [
+        d for d in diagnostics
+        if selected(d.code, config) and not suppressions.covers(d)
+    ]
+    return sorted(kept, key=Diagnostic.sort_key)
+
+
+def selected(code: Code, config: Config) -> bool:
+    return any(matches(code, s) for s in config.select) and not any(
+        matches(code, s) for s in config.ignore
+    )
+
+
+_SUPPRESS_RE = re.compile(r"#\s*cfspec:\s*ignore(-file)?(?:\[([^\]]*)\])?")
+
+
+@dataclass
+class Suppressions:
+    """`# cfspec: ignore[cycle, SCM203]` silences those codes on its line (all codes without
+    brackets); `# cfspec: ignore-file[...]` anywhere silences them in the whole file."""
+
+    by_line: dict[int, tuple[str, ...] | None]
+    file_wide: list[tuple[str, ...] | None]
+
+    @classmethod
+    def scan(cls, text: str) -> Suppressions:
+        by_line: dict[int, tuple[str, ...] | None] = {}
+        file_wide: list[tuple[str, ...] | None] = []
+        if "cfspec:" not in text:
+            return cls(by_line, file_wide)
+        for number, line in enumerate(text.splitlines(), start=1):
+            for m in _SUPPRESS_RE.finditer(line):
+                codes = tuple(c.strip() for c in m.group(2).split(",") if c.strip()) \
+                    if m.group(2) is not None else None
+                if m.group(1):
+                    file_wide.append(codes)
+                else:
+                    by_line[number] = codes
+        return cls(by_line, file_wide)
+
+    def covers(self, d: Diagnostic) -> bool:
+        rules = [*self.file_wide]
+        if d.span.line in self.by_line:
+            rules.append(self.by_line[d.span.line])
+        return any(r is None or any(matches(d.code, c) for c in r) for r in rules)
+
+
+def lint(paths: Iterable[str], config: Config, tokenizer: str | None = None) -> LintResult:
+    """Lint files and folders. Raises UsageError for missing paths or a bad tokenizer."""
+    clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    files = []
+    for name in discover(paths, config):
+        parsed = read(name, config)
+        if parsed.diagnostics:
+            parsed.diagnostics = finish(parsed.diagnostics, parsed.source, config)
+            files.append(parsed)
+            continue
+        files.append(check(parsed.source, config, clip))
+    return LintResult(files)
+
+
+def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
+    if not spec:
+        return None
+    try:
+        return load_tokenizer(spec)
+    except ValueError as error:
+        raise UsageError(f"tokenizer: {error}") from error

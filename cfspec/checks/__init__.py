@@ -1,0 +1,78 @@
+"""The checks. Each module holds one family; each check is a plain function that reads a
+`Context` and reports into its bag. Adding a check is one function, one line in CHECKS, one
+fixture in specs/invalid/ and an explanation in cfspec/explain/."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from cfspec import ast
+from cfspec.config import Config
+from cfspec.diagnostics import DiagnosticBag
+from cfspec.model import SpecModel
+from cfspec.prompt import Word
+from cfspec.source import Span
+from cfspec.tokens import ClipTokenizer
+
+
+@dataclass
+class Context:
+    spec: ast.Spec
+    model: SpecModel
+    bag: DiagnosticBag
+    config: Config
+    tokenizer: ClipTokenizer | None = None
+
+    def report(self, name: str, span: Span, message: str, **kwargs: object) -> None:
+        self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
+
+    def word_span(self, text: ast.Text, word: Word, literal: bool) -> Span:
+        """The span of a prompt word: exact inside a literal prompt, else the whole string."""
+        if literal:
+            lead = len(text.value) - len(text.value.lstrip())
+            return text.sub_span(word.start + lead, word.end + lead)
+        return text.span
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+Check = Callable[[Context], None]
+
+from cfspec.checks import edits, graph, interventions, names, specs  # noqa: E402
+
+CHECKS: tuple[Check, ...] = (
+    specs.check_id,
+    specs.check_prompt_present,
+    specs.check_duplicate_settings,
+    specs.check_has_counterfactuals,
+    names.check_duplicate_variables,
+    names.check_undefined_variables,
+    names.check_duplicate_counterfactuals,
+    names.check_unused_variables,
+    names.check_spans_in_prompt,
+    names.check_template,
+    graph.check_empty,
+    graph.check_self_loops,
+    graph.check_duplicate_edges,
+    graph.check_cycles,
+    interventions.check_targets,
+    interventions.check_conflicting_assignments,
+    interventions.check_unchanged_values,
+    interventions.check_count,
+    interventions.check_sets_downstream,
+    interventions.check_no_op,
+    interventions.check_minimal_change,
+    edits.check_settings,
+    edits.check_edit_words,
+    edits.check_replace_length,
+    edits.check_prompt_length,
+    edits.check_articles,
+)
+
+FileCheck = Callable[[ast.Module, DiagnosticBag], None]
+FILE_CHECKS: tuple[FileCheck, ...] = (specs.check_duplicate_specs,)

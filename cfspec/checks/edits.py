@@ -1,0 +1,221 @@
+"""SCM4xx: what Prompt-to-Prompt and the text encoder need from a pair of prompts."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from cfspec import ast
+from cfspec.diagnostics import Label
+from cfspec.model import CounterfactualModel
+from cfspec.prompt import BoundPrompt, Word, article_for, diff_words, normalize, split_words
+from cfspec.tokens import MAX_TOKENS, count_tokens
+
+if TYPE_CHECKING:
+    from cfspec.checks import Context
+
+_STEP_HELP = "steps are fractions of the denoising schedule: 40 of 50 steps is 0.8"
+
+
+def _check_fraction(ctx: Context, number: ast.Number, what: str) -> bool:
+    value = number.value
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        looks_like_steps = value > 1 and float(value).is_integer()
+        ctx.report(
+            "invalid-edit-setting",
+            number.span,
+            f"{what} must be between 0 and 1, got {number.raw}",
+            label="out of range",
+            help=_STEP_HELP if looks_like_steps else "use a value in [0, 1]",
+        )
+        return False
+    return True
+
+
+def _check_steps(ctx: Context, steps: ast.Steps, what: str) -> None:
+    ok = _check_fraction(ctx, steps.start, what)
+    if steps.end is not None:
+        ok = _check_fraction(ctx, steps.end, what) and ok
+        if ok and steps.start.value > steps.end.value:
+            ctx.report(
+                "invalid-edit-setting",
+                steps.span,
+                f"{what} window starts after it ends",
+                label=f"[{steps.start.raw}, {steps.end.raw}]",
+                help=f"write [{steps.end.raw}, {steps.start.raw}]",
+            )
+
+
+def check_settings(ctx: Context) -> None:
+    for cm in ctx.model.counterfactuals:
+        for edit in cm.node.edits:
+            for item in edit.items:
+                match item:
+                    case ast.CrossReplace(steps=steps):
+                        _check_steps(ctx, steps, "cross_replace")
+                    case ast.SelfReplace(steps=steps):
+                        _check_steps(ctx, steps, "self_replace")
+                    case ast.Threshold(value=value):
+                        _check_fraction(ctx, value, "threshold")
+                    case ast.Reweight(weight=weight) if not math.isfinite(weight.value) or abs(
+                        weight.value
+                    ) > 100:
+                        ctx.report(
+                            "invalid-edit-setting",
+                            weight.span,
+                            f"reweight factor {weight.raw} is out of range",
+                            label="must be a finite number in [-100, 100]",
+                            help="Prompt-to-Prompt uses factors like 2 or 5 to emphasise a word, "
+                            "negative ones to suppress it",
+                        )
+            if edit.type is not None and edit.type.text == "reweight":
+                _check_reweight_type(ctx, cm, edit)
+
+
+def _check_reweight_type(ctx: Context, cm: CounterfactualModel, edit: ast.Edit) -> None:
+    if not any(isinstance(i, ast.Reweight) for i in edit.items):
+        ctx.report(
+            "invalid-edit-setting",
+            edit.type.span,  # type: ignore[union-attr]
+            "a reweight edit without any `reweight \"word\" factor`",
+            label="nothing to reweight",
+            help='add one, e.g. reweight "fork" 2.0',
+        )
+
+
+def _find(words: tuple[Word, ...], phrase: str) -> bool:
+    keys = [w.key for w in words if not w.is_punctuation]
+    wanted = [normalize(w) for w, _, _ in split_words(phrase) if normalize(w)]
+    n = len(wanted)
+    return n > 0 and any(keys[i : i + n] == wanted for i in range(len(keys) - n + 1))
+
+
+def check_edit_words(ctx: Context) -> None:
+    p0 = ctx.model.prompt_0
+    if p0 is None:
+        return
+    for cm in ctx.model.counterfactuals:
+        p1 = cm.prompt_1
+        if p1 is None:
+            continue
+        for edit in cm.node.edits:
+            for item in edit.items:
+                checks: list[tuple[ast.Text, tuple[BoundPrompt, ...], str]] = []
+                match item:
+                    case ast.Blend(words_0=w0, words_1=None):
+                        checks += [(t, (p0, p1), "either prompt") for t in w0]
+                    case ast.Blend(words_0=w0, words_1=w1):
+                        checks += [(t, (p0,), "the factual prompt") for t in w0]
+                        checks += [(t, (p1,), "the counterfactual prompt") for t in w1 or ()]
+                    case ast.Reweight(word=t):
+                        checks.append((t, (p1,), "the counterfactual prompt"))
+                    case ast.CrossReplace(word=t) if t is not None:
+                        checks.append((t, (p0, p1), "either prompt"))
+                for text, prompts, where in checks:
+                    if not any(_find(p.words, text.value) for p in prompts):
+                        ctx.report(
+                            "edit-word-not-found",
+                            text.span,
+                            f"{text.value!r} is not a word of {where}",
+                            label="not found",
+                            notes=[f"{'counterfactual' if p is p1 else 'factual'}: {p.text!r}"
+                                   for p in prompts],
+                            help="name words exactly as they appear (case and punctuation do "
+                            "not matter)",
+                        )
+
+
+def check_replace_length(ctx: Context) -> None:
+    p0 = ctx.model.prompt_0
+    if p0 is None:
+        return
+    for cm in ctx.model.counterfactuals:
+        forced = next((e.type for e in cm.node.edits if e.type is not None), None)
+        if forced is None or forced.text != "replace" or cm.prompt_1 is None:
+            continue
+        bad = [c for c in diff_words(p0.words, cm.prompt_1.words)
+               if len(c.before) != len(c.after)]
+        if not bad:
+            continue
+        c = bad[0]
+        before = " ".join(w.text for w in c.before) or "(nothing)"
+        after = " ".join(w.text for w in c.after) or "(nothing)"
+        labels = [Label(a.value.span, "new words") for a in cm.interventions.values()]
+        ctx.report(
+            "replace-length-mismatch",
+            forced.span,
+            f"a replace edit needs word sequences of equal length: {before!r} "
+            f"({len(c.before)}) -> {after!r} ({len(c.after)})",
+            label="forced replace",
+            labels=labels,
+            notes=["Prompt-to-Prompt's replace maps the attention of each word onto the word at "
+                   "the same position; different lengths cannot be aligned"],
+            help="use `edit refine` (or drop the type to let the compiler choose), or choose "
+            "words of the same length",
+        )
+
+
+def check_prompt_length(ctx: Context) -> None:
+    model = ctx.model
+    if model.prompt_0 is None:
+        return
+    prompts: list[tuple[str, ast.Text | ast.Name, str]] = [
+        (model.prompt_0.text, ctx.spec.prompts[0].value, "the prompt")
+    ]
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is not None:
+            where = cm.node.prompts[0].value if cm.node.prompts else cm.node.name
+            prompts.append((cm.prompt_1.text, where, f"counterfactual `{cm.node.name.text}`"))
+    for text, node, what in prompts:
+        count, exact = count_tokens(text, ctx.tokenizer)
+        if count <= MAX_TOKENS:
+            continue
+        how = "tokens" if exact else "tokens at least (estimated from words; configure "\
+            "`tokenizer` in [tool.cfspec] or pass --tokenizer for an exact count)"
+        ctx.report(
+            "prompt-too-long",
+            node.span,
+            f"{what} is {count} {how}; the text encoder reads {MAX_TOKENS}",
+            label="too long",
+            notes=["CLIP silently truncates the rest, so the image ignores it"],
+            help="shorten the caption",
+        )
+
+
+def check_articles(ctx: Context) -> None:
+    model = ctx.model
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is None or cm.node.prompts:
+            continue  # a literal counterfactual prompt is the author's own words
+        words = cm.prompt_1.words
+        assigned = {**cm.interventions, **cm.sets}
+        for i, article in enumerate(words):
+            if article.text.lower() not in ("a", "an"):
+                continue
+            nxt = words[i + 1] if i + 1 < len(words) else None
+            variable = nxt.variable if nxt is not None else None
+            if nxt is not None and variable not in assigned:
+                continue
+            if nxt is None or nxt.is_punctuation:
+                expected, message = None, f"{article.text!r} is left without a word after it"
+            else:
+                expected = article_for(nxt.text)
+                if expected == article.text.lower():
+                    continue
+                message = f"{article.text!r} does not agree with {nxt.text!r}"
+            target = next(
+                (a for n, a in assigned.items()
+                 if n == variable or (nxt is None or nxt.is_punctuation)), None)
+            span = target.value.span if target else cm.node.name.span
+            ctx.report(
+                "article-mismatch",
+                span,
+                f"in counterfactual `{cm.node.name.text}`, {message}",
+                label="substituted here",
+                labels=[Label(ctx.spec.prompts[0].value.span, "the article is in the prompt")],
+                notes=[f"counterfactual prompt: {cm.prompt_1.text!r}"],
+                help=(f"write `{{{{ {variable} | a }}}}` in the template so the article follows "
+                      f"the words (gives {expected!r})" if model.frame and model.frame.is_template
+                      and variable else
+                      "give the counterfactual its own prompt \"...\" with the right article"),
+            )

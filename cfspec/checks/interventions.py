@@ -1,0 +1,203 @@
+"""SCM3xx: counterfactuals change only what their interventions explain.
+
+Semantics (abduction, action, prediction): everything not downstream of an intervention keeps
+its words; the intervened variables take their new words; descendants may change, and when
+they do their new words are stated with `set`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from cfspec import ast
+from cfspec.checks import did_you_mean
+from cfspec.diagnostics import Label
+from cfspec.model import CounterfactualModel
+from cfspec.prompt import Word, diff_words, normalize, split_words
+
+if TYPE_CHECKING:
+    from cfspec.checks import Context
+
+
+def _value_text(value: ast.Value) -> str:
+    return "none" if isinstance(value, ast.NoneValue) else repr(value.value)
+
+
+def check_targets(ctx: Context) -> None:
+    declared = ctx.model.variables
+    for cf in ctx.spec.counterfactuals:
+        for a in cf.interventions:
+            if a.target.text not in declared:
+                ctx.report(
+                    "unknown-intervention-target",
+                    a.target.span,
+                    f"do() on `{a.target.text}`, which the model does not have",
+                    label="not a variable of this spec",
+                    notes=[f"variables: {', '.join(declared) or '(none)'}"],
+                    help=did_you_mean(a.target.text, declared)
+                    or f'declare it first: var {a.target.text} = "words"',
+                )
+
+
+def check_conflicting_assignments(ctx: Context) -> None:
+    for cf in ctx.spec.counterfactuals:
+        seen: dict[str, ast.Assignment] = {}
+        for a in (*cf.interventions, *cf.sets):
+            name = a.target.text
+            if name in seen:
+                ctx.report(
+                    "conflicting-assignment",
+                    a.span,
+                    f"counterfactual `{cf.name.text}` gives `{name}` new words twice",
+                    label=f"now {_value_text(a.value)}",
+                    labels=[Label(seen[name].span, f"first {_value_text(seen[name].value)}")],
+                    help="keep one assignment per variable",
+                )
+            else:
+                seen[name] = a
+
+
+def check_unchanged_values(ctx: Context) -> None:
+    variables = ctx.model.variables
+    for cf in ctx.spec.counterfactuals:
+        for a in (*cf.interventions, *cf.sets):
+            var = variables.get(a.target.text)
+            if var is None or isinstance(a.value, ast.NoneValue):
+                continue
+            if _key(a.value.value) == _key(var.words.value):
+                ctx.report(
+                    "unchanged-intervention-value",
+                    a.value.span,
+                    f"`{a.target.text}` already is {var.words.value!r}",
+                    label="same words as the factual",
+                    labels=[Label(var.words.span, "declared here")],
+                    help="give it different words, or drop this assignment",
+                )
+
+
+def _key(text: str) -> list[str]:
+    return [normalize(w) for w, _, _ in split_words(text)]
+
+
+def check_count(ctx: Context) -> None:
+    limit = ctx.config.max_interventions
+    graph = ctx.model.graph
+    for cm in ctx.model.counterfactuals:
+        targets = [n for n in cm.interventions if n in graph]
+        # A target downstream of another target is a descendant update, not an independent one.
+        independent = [
+            n for n in targets if not any(m != n and nx.has_path(graph, m, n) for m in targets)
+        ]
+        if len(independent) <= limit:
+            continue
+        nodes = [cm.interventions[n] for n in independent]
+        ctx.report(
+            "too-many-interventions",
+            nodes[limit].span,
+            f"counterfactual `{cm.node.name.text}` makes {len(independent)} independent "
+            f"interventions; at most {limit} allowed",
+            label="one too many",
+            labels=[Label(a.span, "intervention") for i, a in enumerate(nodes) if i != limit],
+            notes=["with several independent changes, a pair no longer isolates one cause"],
+            help="split it into one counterfactual per intervention, or raise "
+            "`max-interventions` in [tool.cfspec]",
+        )
+
+
+def check_sets_downstream(ctx: Context) -> None:
+    for cm in ctx.model.counterfactuals:
+        for name, a in cm.sets.items():
+            if name not in ctx.model.variables or name in cm.interventions:
+                continue
+            if name not in cm.descendants:
+                intervened = ", ".join(f"`{n}`" for n in cm.interventions) or "nothing"
+                ctx.report(
+                    "non-minimal-change",
+                    a.span,
+                    f"`set {name}` changes a variable that is not downstream of {intervened}",
+                    label="not a descendant of the intervention",
+                    notes=["only intervened variables and their descendants may change: "
+                           + (", ".join(sorted(cm.changed)) or "(none)")],
+                    help=f"drop it, add the causal edge that makes `{name}` depend on the "
+                    "intervention, or intervene on it directly",
+                )
+
+
+def check_no_op(ctx: Context) -> None:
+    model = ctx.model
+    for cm in model.counterfactuals:
+        if model.prompt_0 is None or cm.prompt_1 is None:
+            continue
+        if any(isinstance(i, ast.Reweight) for e in cm.node.edits for i in e.items):
+            continue  # a reweight changes attention, not words
+        if [w.key or w.text for w in model.prompt_0.words] == [
+            w.key or w.text for w in cm.prompt_1.words
+        ]:
+            why = ("it has no do()" if not cm.interventions
+                   else "its interventions do not change the prompt")
+            ctx.report(
+                "no-op-intervention",
+                cm.node.name.span,
+                f"counterfactual `{cm.node.name.text}` renders the factual prompt: {why}",
+                label="same prompt as the factual",
+                notes=[f"prompt: {model.prompt_0.text!r}"],
+                help="intervene on a variable that is placed in the prompt, with new words",
+            )
+
+
+def check_minimal_change(ctx: Context) -> None:
+    model = ctx.model
+    if model.prompt_0 is None or model.frame is None:
+        return
+    factual = ctx.spec.prompts[0].value
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is None or not cm.node.prompts:
+            continue  # rendered prompts change only assigned variables by construction
+        offending = _unexplained_words(cm, model.prompt_0.words)
+        if not offending:
+            continue
+        counterfactual = cm.node.prompts[0].value
+        spans = [
+            ctx.word_span(counterfactual, w, literal=True) if side == 1
+            else ctx.word_span(factual, w, literal=not model.frame.is_template)
+            for w, side in offending
+        ]
+        changed = ", ".join(sorted(cm.changed)) or "(none)"
+        words = " ".join(w.text for w, _ in offending)
+        ctx.report(
+            "non-minimal-change",
+            spans[0],
+            f"the counterfactual prompt changes {words!r}, which no intervention explains",
+            label="not explained",
+            labels=[Label(s, "not explained") for s in spans[1:] if s != spans[0]],
+            notes=[f"only these variables may change: {changed}"],
+            help="keep the rest of the caption word for word, or model the changed words as a "
+            "variable downstream of the intervention",
+        )
+
+
+def _unexplained_words(
+    cm: CounterfactualModel, factual: tuple[Word, ...]
+) -> list[tuple[Word, int]]:
+    """Changed words (with 0: factual, 1: counterfactual) that belong to no changed variable."""
+    assert cm.prompt_1 is not None
+    changed = cm.changed
+    new_keys = {
+        normalize(w) for value in cm.new_words().values() if value for w, _, _ in split_words(value)
+    }
+    out: list[tuple[Word, int]] = []
+    for change in diff_words(factual, cm.prompt_1.words):
+        # Removed or replaced factual words must belong to a changed variable.
+        out += [(w, 0) for w in change.before if not w.is_punctuation and w.variable not in changed]
+        # Inserted words are explained by the changed variable they replace or stand next to,
+        # or, for a variable the factual prompt does not show, by being its new words.
+        neighbours = factual[max(0, change.i0 - 1) : change.i1 + 1]
+        explained = any(w.variable in changed for w in (*change.before, *neighbours))
+        out += [
+            (w, 1)
+            for w in change.after
+            if not (w.is_punctuation or explained or w.key in new_keys)
+        ]
+    return out

@@ -1,0 +1,163 @@
+"""SCM1xx: declarations, references and how variables bind to the prompt; SCM501 templates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cfspec import ast
+from cfspec.checks import did_you_mean
+from cfspec.diagnostics import Label
+from cfspec.prompt import normalize, split_words
+
+if TYPE_CHECKING:
+    from cfspec.checks import Context
+
+# Variables of this kind are not words in the caption (a confounder, the photographer's intent):
+# they are exempt from the prompt-binding check.
+LATENT_KINDS = frozenset({"latent", "hidden", "exogenous"})
+
+
+def check_duplicate_variables(ctx: Context) -> None:
+    first = ctx.model.variables
+    for var in ctx.spec.variables:
+        original = first[var.name.text]
+        if original is not var:
+            ctx.report(
+                "duplicate-variable",
+                var.name.span,
+                f"variable `{var.name.text}` is declared twice",
+                label="second declaration",
+                labels=[Label(original.name.span, "first declared here")],
+                help="remove one declaration, or rename it if it is a different thing",
+            )
+
+
+def _undefined(ctx: Context, name: ast.Name, role: str) -> None:
+    hint = did_you_mean(name.text, ctx.model.variables)
+    ctx.report(
+        "undefined-variable",
+        name.span,
+        f"{role} names `{name.text}`, which is not declared",
+        label="not declared",
+        help=hint or f'declare it: var {name.text} = "words"',
+    )
+
+
+def check_undefined_variables(ctx: Context) -> None:
+    declared = ctx.model.variables
+    for edge in ctx.spec.edges:
+        for end in (edge.source, edge.target):
+            if end.text not in declared:
+                _undefined(ctx, end, "an edge")
+    for cf in ctx.spec.counterfactuals:
+        for a in cf.sets:
+            if a.target.text not in declared:
+                _undefined(ctx, a.target, "`set`")
+    frame, prompts = ctx.model.frame, ctx.spec.prompts
+    if frame is not None and frame.is_template and prompts:
+        text = prompts[0].value
+        for slot in frame.slots:
+            if slot.variable not in declared:
+                hint = did_you_mean(slot.variable, declared)
+                ctx.report(
+                    "undefined-variable",
+                    text.sub_span(slot.name_start, slot.name_end),
+                    f"the prompt template places `{slot.variable}`, which is not declared",
+                    label="not declared",
+                    help=hint or f'declare it: var {slot.variable} = "words"',
+                )
+
+
+def check_duplicate_counterfactuals(ctx: Context) -> None:
+    seen: dict[str, ast.Counterfactual] = {}
+    for cf in ctx.spec.counterfactuals:
+        if cf.name.text in seen:
+            ctx.report(
+                "duplicate-counterfactual",
+                cf.name.span,
+                f"counterfactual `{cf.name.text}` is declared twice",
+                label="second",
+                labels=[Label(seen[cf.name.text].name.span, "first declared here")],
+                help="counterfactual names become pair ids; give each its own",
+            )
+        else:
+            seen[cf.name.text] = cf
+
+
+def check_unused_variables(ctx: Context) -> None:
+    graph = ctx.model.graph
+    if graph.number_of_edges() == 0:
+        return  # empty-graph says it once for the whole spec
+    touched = {a.target.text for cf in ctx.spec.counterfactuals for a in cf.interventions}
+    touched |= {a.target.text for cf in ctx.spec.counterfactuals for a in cf.sets}
+    for name, var in ctx.model.variables.items():
+        if graph.degree(name) == 0 and name not in touched:
+            ctx.report(
+                "unused-variable",
+                var.name.span,
+                f"variable `{name}` takes part in no edge and no intervention",
+                label="unused",
+                help=f"connect it (`{name} -> X`) or remove it",
+            )
+
+
+def check_spans_in_prompt(ctx: Context) -> None:
+    model = ctx.model
+    if model.frame is None or model.template_errors or not ctx.spec.prompts:
+        return
+    prompt = ctx.spec.prompts[0]
+    placed = model.frame.placed
+    for name, var in model.variables.items():
+        if name in placed or (var.kind and var.kind.text in LATENT_KINDS):
+            continue
+        if model.frame.is_template:
+            message = f"variable `{name}` is never placed in the prompt template"
+            hint = f"add {{{{ {name} }}}} to the prompt, or mark it `var {name}: latent = ...`"
+        else:
+            message = f"the words {var.words.value!r} of `{name}` are not in the prompt"
+            hint = f"use words that appear in the prompt, or mark it `var {name}: latent = ...`"
+        ctx.report(
+            "span-not-in-prompt",
+            var.words.span,
+            message,
+            label="not found in the prompt",
+            labels=[Label(prompt.value.span, "the prompt")],
+            notes=["an intervention on it cannot change the caption"],
+            help=hint,
+        )
+    # A literal counterfactual prompt must contain each intervened variable's new words.
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is None or not cm.node.prompts:
+            continue
+        keys = [w.key for w in cm.prompt_1.words]
+        for name, a in cm.interventions.items():
+            if isinstance(a.value, ast.NoneValue):
+                continue
+            wanted = [normalize(w) for w, _, _ in split_words(a.value.value)]
+            if wanted and not _contains(keys, wanted):
+                ctx.report(
+                    "span-not-in-prompt",
+                    a.value.span,
+                    f"the new words {a.value.value!r} of `{name}` are not in the "
+                    "counterfactual's prompt",
+                    label="not found",
+                    labels=[Label(cm.node.prompts[0].value.span, "the counterfactual's prompt")],
+                    help="make the do() value and the counterfactual prompt agree",
+                )
+
+
+def _contains(keys: list[str], wanted: list[str]) -> bool:
+    n = len(wanted)
+    return any(keys[i : i + n] == wanted for i in range(len(keys) - n + 1))
+
+
+def check_template(ctx: Context) -> None:
+    prompts = ctx.spec.prompts
+    for error in ctx.model.template_errors:
+        ctx.report(
+            "template-error",
+            prompts[0].value.sub_span(error.start, error.end),
+            error.message,
+            label="here",
+            help=error.help,
+        )

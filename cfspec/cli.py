@@ -1,0 +1,212 @@
+"""Command line: arguments -> cfspec API -> report. Thin on purpose; heavy modules are
+imported inside the commands that need them so `cfspec lint` starts fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cfspec import __version__
+
+app = typer.Typer(
+    name="cfspec",
+    help="Declarative, checked structural causal models for counterfactual image-text data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+FormatOption = Annotated[
+    str,
+    typer.Option("--format", help="text, concise, json, sarif or github.", metavar="FORMAT"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cfspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """cfspec: lint, format and compile .scm specs."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"cfspec: error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+def _use_color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _check_format(fmt: str) -> None:
+    from cfspec.report import FORMATS
+
+    if fmt not in FORMATS:
+        raise _fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+@app.command()
+def lint(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
+    fmt: FormatOption = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these codes, names or prefixes (SCM2, cycle, ALL)."),
+    ] = None,
+    ignore: Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for exact counts.")
+    ] = None,
+    max_interventions: Annotated[
+        int | None, typer.Option(min=1, help="Independent interventions allowed per counterfactual.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
+) -> None:
+    """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error."""
+    from cfspec.api import UsageError
+    from cfspec.api import lint as run_lint
+    from cfspec.config import ConfigError, load_config
+    from cfspec.diagnostics import has_errors
+    from cfspec.report import render, summary_line
+
+    _check_format(fmt)
+    try:
+        config = load_config().merged(
+            select=_split(select), ignore=_split(ignore), max_interventions=max_interventions
+        )
+        result = run_lint(paths, config, tokenizer)
+    except (UsageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    diagnostics = result.diagnostics
+    sys.stdout.write(render(diagnostics, fmt, color=_use_color(no_color)))
+    if fmt in ("text", "concise") and not quiet:
+        checked = len(result.files)
+        typer.echo(f"{summary_line(diagnostics)} ({checked} file{'s' if checked != 1 else ''} checked)")
+    raise typer.Exit(EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK)
+
+
+@app.command()
+def fmt(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if a file would change.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print a diff instead of writing.")] = False,
+    output_format: FormatOption = "text",
+) -> None:
+    """Format .scm files canonically, in place (keeps comments; refuses files that do not
+    parse). Exit 1 with --check/--diff when a file would change; 2 when one cannot be read or
+    does not parse."""
+    import difflib
+
+    from cfspec.api import STDIN, UsageError, discover, read
+    from cfspec.config import ConfigError, load_config
+    from cfspec.fmt import format_source
+    from cfspec.report import render
+
+    _check_format(output_format)
+    try:
+        config = load_config()
+        names = list(discover(paths, config))
+    except (UsageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    changed, broken = [], []
+    for name in names:
+        try:
+            parsed = read(name, config)
+        except UsageError as error:
+            raise _fail(str(error)) from None
+        formatted, problems = (None, parsed.diagnostics) if parsed.diagnostics \
+            else format_source(parsed.source)
+        if formatted is None:
+            broken.extend(problems)
+            continue
+        original = parsed.source.text
+        if name == STDIN and not (check or diff):
+            sys.stdout.write(formatted)
+            continue
+        if formatted == original:
+            continue
+        changed.append(name)
+        if diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                original.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                fromfile=f"{name} (original)", tofile=f"{name} (formatted)"))
+        elif check:
+            typer.echo(f"would reformat {name}")
+        else:
+            Path(name).write_text(formatted, encoding="utf-8")
+    if broken:
+        sys.stderr.write(render(broken, output_format, color=_use_color(False)))
+    failed = len({d.file for d in broken})
+    if output_format in ("text", "concise") and names != [STDIN]:
+        verb = "would be reformatted" if (check or diff) else "reformatted"
+        typer.echo(
+            f"{len(changed)} file(s) {verb}, {len(names) - len(changed) - failed} unchanged"
+            + (f", {failed} not formatted (they do not parse)" if failed else ""),
+            err=True,
+        )
+    if broken:
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(EXIT_ERRORS if changed and (check or diff) else EXIT_OK)
+
+
+@app.command()
+def codes(
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """List every diagnostic code."""
+    import json
+
+    from cfspec.codes import ALL_CODES
+
+    if output_format == "json":
+        typer.echo(json.dumps([
+            {"code": c.code, "name": c.name, "severity": c.severity.value, "summary": c.summary}
+            for c in ALL_CODES
+        ], indent=2))
+        return
+    if output_format != "text":
+        raise _fail(f"unknown --format {output_format!r}; choose text or json")
+    for c in ALL_CODES:
+        typer.echo(f"{c.code}  {c.name:<30} {c.severity.value:<8} {c.summary}")
+
+
+@app.command()
+def explain(code: Annotated[str, typer.Argument(help="A code (SCM201) or a name (cycle).")]) -> None:
+    """Explain a diagnostic, with a failing and a fixed example."""
+    from cfspec.codes import lookup
+    from cfspec.explain import explanation
+
+    found = lookup(code)
+    if found is None:
+        raise _fail(f"unknown code {code!r}; `cfspec codes` lists them all")
+    typer.echo(explanation(found))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

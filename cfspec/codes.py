@@ -1,0 +1,102 @@
+"""The registry of diagnostic codes: identity (code, name), default severity and a one-line
+summary. Codes are stable and numbered by family; the long explanations with a failing and a
+fixed example live in `cfspec/explain/<name>.md` and are loaded only by `cfspec explain`.
+
+Families: SCM0xx file and syntax, SCM1xx names and bindings, SCM2xx the causal graph,
+SCM3xx counterfactuals and interventions, SCM4xx Prompt-to-Prompt and the text encoder,
+SCM5xx prompt templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+
+
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
+
+_ALL = (
+    # SCM0xx: the file and its syntax
+    Code("SCM001", "syntax-error", E, "The text does not parse."),
+    Code("SCM002", "invalid-encoding", E, "The file is not valid UTF-8 text."),
+    Code("SCM003", "file-too-large", E, "The file is larger than the configured limit."),
+    Code("SCM004", "invalid-id", E, "A spec id is not path-safe ([A-Za-z0-9][A-Za-z0-9._-]*)."),
+    Code("SCM005", "missing-prompt", E, "A spec has no prompt, so there is nothing to render."),
+    Code("SCM006", "duplicate-setting", E, "The same setting (id, prompt, edit) is given twice."),
+    Code("SCM007", "duplicate-spec", E, "Two specs share a name or an id."),
+    # SCM1xx: names and how variables bind to the prompt
+    Code("SCM101", "undefined-variable", E,
+         "An edge, prompt or assignment names a variable that is not declared."),
+    Code("SCM102", "duplicate-variable", E, "A variable is declared twice."),
+    Code("SCM103", "unused-variable", W,
+         "A variable takes part in no edge and no intervention."),
+    Code("SCM104", "span-not-in-prompt", W, "A variable's words are not found in the prompt."),
+    Code("SCM105", "duplicate-counterfactual", E, "Two counterfactuals share a name."),
+    # SCM2xx: the causal graph
+    Code("SCM201", "cycle", E, "The graph is not acyclic."),
+    Code("SCM202", "self-loop", E, "An edge goes from a variable to itself."),
+    Code("SCM203", "duplicate-edge", W, "The same edge is listed twice."),
+    Code("SCM204", "empty-graph", E,
+         "Nothing to reason about: no variables (error) or no edges (warning)."),
+    # SCM3xx: counterfactuals and interventions
+    Code("SCM301", "unknown-intervention-target", E,
+         "do() names a variable the model does not have."),
+    Code("SCM302", "no-op-intervention", E, "The counterfactual prompt equals the factual one."),
+    Code("SCM303", "too-many-interventions", E,
+         "More independent interventions than allowed (default 1 per counterfactual)."),
+    Code("SCM304", "non-minimal-change", E,
+         "Words change that belong to neither an intervened variable nor its descendants."),
+    Code("SCM305", "unexplained-graph-change", E,
+         "The counterfactual graph adds or removes edges that do()-surgery does not explain."),
+    Code("SCM306", "unchanged-intervention-value", W,
+         "An intervention sets a variable to the words it already has."),
+    Code("SCM307", "no-counterfactuals", W, "A spec declares no counterfactual."),
+    Code("SCM308", "conflicting-assignment", E,
+         "A counterfactual gives the same variable new words twice."),
+    # SCM4xx: Prompt-to-Prompt and the text encoder
+    Code("SCM401", "replace-length-mismatch", E,
+         "A replace edit whose two word sequences differ in length."),
+    Code("SCM402", "prompt-too-long", E, "A prompt is longer than the text encoder's 77 tokens."),
+    Code("SCM403", "edit-word-not-found", E,
+         "A blend, reweight or per-word step names a word that is not in its prompt."),
+    Code("SCM404", "invalid-edit-setting", E,
+         "An edit setting is out of range or does not fit the edit type."),
+    Code("SCM405", "article-mismatch", W,
+         "An 'a'/'an' no longer agrees with the word after it once words are substituted."),
+    # SCM5xx: prompt templates
+    Code("SCM501", "template-error", E,
+         "The prompt template uses syntax other than {{ VAR }} and {{ VAR | filter }}."),
+)
+
+BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}
+BY_NAME: dict[str, Code] = {c.name: c for c in _ALL}
+ALL_CODES: tuple[Code, ...] = _ALL
+
+
+def lookup(code_or_name: str) -> Code | None:
+    """Find a code by its number (`SCM201`, case-insensitive) or its name (`cycle`)."""
+    key = code_or_name.strip()
+    return BY_CODE.get(key.upper()) or BY_NAME.get(key.lower())
+
+
+def matches(code: Code, selector: str) -> bool:
+    """Whether a --select/--ignore selector covers a code: a name, a full code, a code prefix
+    (`SCM2`), or `ALL`."""
+    s = selector.strip()
+    if s.upper() == "ALL":
+        return True
+    return code.name == s.lower() or code.code.startswith(s.upper())

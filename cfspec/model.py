@@ -1,0 +1,107 @@
+"""A spec's meaning: the causal graph, the prompt as a frame, and per counterfactual the
+intervened variables, their descendants and both bound prompts. Built once per spec; the
+checks read it and the compiler turns it into pairs. Builds what it can from a broken spec
+(undefined names are skipped) so that every check can still run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from cfspec import ast
+from cfspec.prompt import BoundPrompt, Frame, TemplateError, bind_literal, bind_words, is_template
+from cfspec.prompt import parse_template, render
+
+
+@dataclass
+class CounterfactualModel:
+    node: ast.Counterfactual
+    # First assignment per variable; repeats are reported by the checks.
+    interventions: dict[str, ast.Assignment]
+    sets: dict[str, ast.Assignment]
+    descendants: set[str]  # of the intervened variables, in the factual graph
+    prompt_1: BoundPrompt | None  # None when the factual prompt could not be built
+
+    @property
+    def changed(self) -> set[str]:
+        """Variables whose words may legitimately change: intervened ones and descendants."""
+        return set(self.interventions) | self.descendants
+
+    def new_words(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name, a in (*self.sets.items(), *self.interventions.items()):
+            out[name] = None if isinstance(a.value, ast.NoneValue) else a.value.value
+        return out
+
+
+@dataclass
+class SpecModel:
+    spec: ast.Spec
+    variables: dict[str, ast.Variable]  # first declaration of each name
+    graph: nx.DiGraph  # declared variables; edges between declared variables
+    frame: Frame | None
+    template_errors: list[TemplateError]
+    prompt_0: BoundPrompt | None
+    counterfactuals: list[CounterfactualModel] = field(default_factory=list)
+
+    def words(self) -> dict[str, str]:
+        return {name: v.words.value for name, v in self.variables.items()}
+
+
+def build(spec: ast.Spec) -> SpecModel:
+    variables: dict[str, ast.Variable] = {}
+    for var in spec.variables:
+        variables.setdefault(var.name.text, var)
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(variables)
+    for edge in spec.edges:
+        s, t = edge.source.text, edge.target.text
+        if s in variables and t in variables and not graph.has_edge(s, t):
+            graph.add_edge(s, t, node=edge)
+
+    words = {name: v.words.value for name, v in variables.items()}
+    frame: Frame | None = None
+    errors: list[TemplateError] = []
+    prompt_0: BoundPrompt | None = None
+    prompts = spec.prompts
+    if prompts:
+        text = prompts[0].value.value
+        if is_template(text):
+            frame, errors = parse_template(text)
+        else:
+            frame, _ = bind_literal(text, words)
+        if not errors:
+            prompt_0 = render(frame, words)
+
+    model = SpecModel(spec, variables, graph, frame, errors, prompt_0)
+    for cf in spec.counterfactuals:
+        model.counterfactuals.append(_counterfactual(cf, model))
+    return model
+
+
+def _counterfactual(cf: ast.Counterfactual, model: SpecModel) -> CounterfactualModel:
+    interventions: dict[str, ast.Assignment] = {}
+    for a in cf.interventions:
+        interventions.setdefault(a.target.text, a)
+    sets: dict[str, ast.Assignment] = {}
+    for a in cf.sets:
+        sets.setdefault(a.target.text, a)
+    descendants: set[str] = set()
+    for name in interventions:
+        if name in model.graph:
+            # descendants() is a BFS: fine on cyclic graphs too, which are reported elsewhere.
+            descendants |= nx.descendants(model.graph, name)
+    descendants -= set(interventions)
+
+    prompt_1: BoundPrompt | None = None
+    if model.prompt_0 is not None and model.frame is not None:
+        if cf.prompts:
+            prompt_1 = bind_words(cf.prompts[0].value.value, model.prompt_0)
+        else:
+            values: dict[str, str | None] = dict(model.words())
+            cm = CounterfactualModel(cf, interventions, sets, descendants, None)
+            values.update(cm.new_words())
+            prompt_1 = render(model.frame, values)
+    return CounterfactualModel(cf, interventions, sets, descendants, prompt_1)

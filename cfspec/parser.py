@@ -1,0 +1,305 @@
+"""Text -> syntax tree. Lark's LALR parser builds our AST directly (no intermediate parse
+tree), and lark's exceptions become `syntax-error` diagnostics that say what was expected in
+words a user knows, never a traceback or an `__ANON` terminal."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from cfspec import ast
+from cfspec.diagnostics import DiagnosticBag, Label
+from cfspec.source import SourceFile, Span
+
+_HERE = Path(__file__).resolve().parent
+# Source checkout: grammar/ beside the package; installed wheel: copied into cfspec/_data/.
+_GRAMMAR_CANDIDATES = (_HERE.parent / "grammar" / "scm.lark", _HERE / "_data" / "grammar" / "scm.lark")
+
+
+def grammar_path() -> Path:
+    for candidate in _GRAMMAR_CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("grammar/scm.lark not found beside the cfspec package")
+
+
+def _span(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column,  # type: ignore[arg-type]
+                token.start_pos, token.end_pos)  # type: ignore[arg-type]
+
+
+def _first(node: Any) -> Span:
+    return _span(node) if isinstance(node, Token) else node.span
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "/": "/"}
+
+
+def _text(token: Token) -> ast.Text:
+    raw = str(token)
+    inner = raw[1:-1]
+    if "\\" not in inner:
+        return ast.Text(inner, _span(token))
+    # Unescape and remember where each character came from, so spans inside strings stay exact.
+    chars: list[str] = []
+    offsets: list[int] = []
+    i = 0
+    while i < len(inner):
+        ch = inner[i]
+        if ch == "\\" and i + 1 < len(inner):
+            nxt = inner[i + 1]
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", inner[i + 2 : i + 6]):
+                chars.append(chr(int(inner[i + 2 : i + 6], 16)))
+                offsets.append(1 + i)
+                i += 6
+                continue
+            chars.append(_ESCAPES.get(nxt, "\\" + nxt))
+            offsets.append(1 + i)
+            i += 2
+            continue
+        chars.append(ch)
+        offsets.append(1 + i)
+        i += 1
+    offsets.append(1 + len(inner))  # sentinel: the closing quote
+    return ast.Text("".join(chars), _span(token), tuple(offsets))
+
+
+def _number(token: Token) -> ast.Number:
+    return ast.Number(float(token), str(token), _span(token))
+
+
+def _name(token: Token) -> ast.Name:
+    return ast.Name(str(token), _span(token))
+
+
+class _Builder(Transformer[Token, Any]):
+    """One method per grammar rule; each receives its children (tokens and built nodes)."""
+
+    def start(self, children: list[ast.Spec]) -> tuple[ast.Spec, ...]:
+        return tuple(children)
+
+    def spec(self, c: list[Any]) -> ast.Spec:
+        return ast.Spec(_name(c[1]), tuple(c[3:-1]), _span(c[0]).to(_span(c[-1])))
+
+    def id_decl(self, c: list[Any]) -> ast.IdDecl:
+        return ast.IdDecl(_text(c[1]), _span(c[0]).to(_span(c[1])))
+
+    def prompt_decl(self, c: list[Any]) -> ast.PromptDecl:
+        return ast.PromptDecl(_text(c[1]), _span(c[0]).to(_span(c[1])))
+
+    def kind(self, c: list[Any]) -> ast.Name:
+        return _name(c[1])
+
+    def description(self, c: list[Any]) -> ast.Text:
+        return _text(c[0])
+
+    def var_decl(self, c: list[Any]) -> ast.Variable:
+        kind = c[2] if isinstance(c[2], ast.Name) else None
+        rest = c[4:] if kind else c[3:]
+        words = _text(rest[0])
+        description = rest[1] if len(rest) > 1 else None
+        end = description.span if description else words.span
+        return ast.Variable(_name(c[1]), words, kind, description, _span(c[0]).to(end))
+
+    def edge(self, c: list[Any]) -> ast.Edge:
+        description = c[3] if len(c) > 3 else None
+        end = description.span if description else _span(c[2])
+        arrow = "->" if str(c[1]) == "->" else "→"
+        return ast.Edge(_name(c[0]), _name(c[2]), arrow, description, _span(c[0]).to(end))
+
+    def counterfactual(self, c: list[Any]) -> ast.Counterfactual:
+        return ast.Counterfactual(_name(c[1]), tuple(c[3:-1]), _span(c[0]).to(_span(c[-1])))
+
+    def do_stmt(self, c: list[Any]) -> ast.Do:
+        assignments = tuple(x for x in c if isinstance(x, ast.Assignment))
+        return ast.Do(assignments, _span(c[0]).to(_span(c[-1])))
+
+    def set_stmt(self, c: list[Any]) -> ast.SetWords:
+        return ast.SetWords(c[1], _span(c[0]).to(c[1].span))
+
+    def assignment(self, c: list[Any]) -> ast.Assignment:
+        value = c[2] if isinstance(c[2], ast.NoneValue) else _text(c[2])
+        return ast.Assignment(_name(c[0]), value, _span(c[0]).to(value.span))
+
+    def none(self, c: list[Any]) -> ast.NoneValue:
+        return ast.NoneValue(_span(c[0]))
+
+    def edit_block(self, c: list[Any]) -> ast.Edit:
+        edit_type = c[1] if isinstance(c[1], ast.Name) else None
+        items = tuple(x for x in c[1:] if not isinstance(x, (Token, ast.Name)))
+        return ast.Edit(edit_type, items, _span(c[0]).to(_span(c[-1])))
+
+    def edit_type(self, c: list[Any]) -> ast.Name:
+        return _name(c[0])
+
+    def cross_replace(self, c: list[Any]) -> ast.CrossReplace:
+        word = _text(c[1]) if len(c) == 3 else None
+        return ast.CrossReplace(word, c[-1], _span(c[0]).to(c[-1].span))
+
+    def self_replace(self, c: list[Any]) -> ast.SelfReplace:
+        return ast.SelfReplace(c[1], _span(c[0]).to(c[1].span))
+
+    def steps(self, c: list[Any]) -> ast.Steps:
+        if len(c) == 1:
+            return ast.Steps(_number(c[0]), None, _span(c[0]))
+        return ast.Steps(_number(c[1]), _number(c[3]), _span(c[0]).to(_span(c[-1])))
+
+    def words(self, c: list[Any]) -> tuple[ast.Text, ...]:
+        return tuple(_text(t) for t in c)
+
+    def blend(self, c: list[Any]) -> ast.Blend:
+        words_1 = c[3] if len(c) > 2 else None
+        end = words_1[-1].span if words_1 else c[1][-1].span
+        return ast.Blend(c[1], words_1, _span(c[0]).to(end))
+
+    def threshold(self, c: list[Any]) -> ast.Threshold:
+        return ast.Threshold(_number(c[1]), _span(c[0]).to(_span(c[1])))
+
+    def reweight(self, c: list[Any]) -> ast.Reweight:
+        return ast.Reweight(_text(c[1]), _number(c[2]), _span(c[0]).to(_span(c[2])))
+
+
+@functools.cache
+def _lark() -> Lark:
+    # cache=True stores the LALR tables in the temp dir, keyed by grammar and options: start-up
+    # matters for a linter run by editors and pre-commit.
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        strict=True,
+        transformer=_Builder(),
+        lexer_callbacks={"COMMENT": _collect_comment},
+        cache=True,
+    )
+
+
+_comments: list[Token] = []
+
+
+def _collect_comment(token: Token) -> Token:
+    _comments.append(token)
+    return token
+
+
+def parse(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
+    """Parse a file. On a syntax error, report it to `bag` and return None."""
+    _comments.clear()
+    try:
+        specs = _lark().parse(source.text)
+    except UnexpectedInput as error:
+        _report_syntax_error(source, bag, error)
+        return None
+    finally:
+        comments = tuple(ast.Comment(str(t), _span(t)) for t in _comments)
+        _comments.clear()
+    return ast.Module(specs, comments)
+
+
+# --- turning lark's errors into named, friendly diagnostics ---------------------------------
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "STRING": 'a string ("...")',
+    "NUMBER": "a number",
+    "ARROW": "`->`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COLON": "`:`",
+    "COMMA": "`,`",
+    "EQUAL": "`=`",
+    "$END": "the end of the file",
+}
+
+
+def describe_terminal(name: str) -> str:
+    """How a terminal is named in messages: keywords as themselves, the rest in words."""
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    return f"`{name.lower()}`"
+
+
+def _expected(names: set[str] | frozenset[str] | list[str]) -> str:
+    words = sorted({describe_terminal(n) for n in names if n not in ("WS", "COMMENT")})
+    if not words:
+        return "nothing more"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    text = str(token)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return f"`{text}`"
+
+
+def _report_syntax_error(source: SourceFile, bag: DiagnosticBag, error: UnexpectedInput) -> None:
+    help_text: str | None = None
+    notes: list[str] = []
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        token = error.token
+        span = _span(token)
+        expected = set(error.accepts or error.expected)
+        message = f"expected {_expected(expected)}, found {_found(token)}"
+        help_text = _hint_for_token(source, token, expected)
+    elif isinstance(error, (UnexpectedEOF, UnexpectedToken)):
+        end = len(source.text)
+        span = source.span(max(0, end - 1), end) if end else source.span(0, 0)
+        expected = set(getattr(error, "expected", []) or [])
+        message = f"unexpected end of file; expected {_expected(expected)}"
+        help_text = "a block is not closed: every `{` needs its `}`"
+    elif isinstance(error, UnexpectedCharacters):
+        offset = error.pos_in_stream
+        char = source.text[offset]
+        span = source.span(offset, offset + 1)
+        message, help_text = _message_for_character(source, offset, char)
+        if error.allowed:
+            notes.append(f"expected {_expected(error.allowed)} here")
+    else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
+        span = source.whole()
+        message = "the text does not parse"
+    bag.report("syntax-error", span, message, label="here", notes=notes, help=help_text)
+
+
+def _message_for_character(source: SourceFile, offset: int, char: str) -> tuple[str, str | None]:
+    if char == '"':
+        line_end = source.text.find("\n", offset)
+        return "unterminated string", "close the string with `\"` on the same line"
+    if char == "'":
+        return "strings use double quotes", "write \"...\" instead of '...'"
+    if char == "{" and source.text.startswith("{{", offset):
+        return (
+            "a template placeholder outside a string",
+            'placeholders go inside the prompt string: prompt "A {{ W }} ..."',
+        )
+    printable = char if char.isprintable() else repr(char)
+    return f"unexpected character `{printable}`", None
+
+
+def _hint_for_token(source: SourceFile, token: Token, expected: set[str]) -> str | None:
+    before = source.text[max(0, token.start_pos - 200) : token.start_pos]  # type: ignore[operator]
+    if token.type == "NAME" and "STRING" in expected:
+        return f'words are quoted strings: "{token}"'
+    if token.type == "STRING" and expected == {"ARROW"} and re.search(r'"\s*\w+\s*$', before):
+        return 'a variable\'s kind goes before `=`: var W: agent = "woman" "description"'
+    if token.type == "EQUAL" and "ARROW" in expected:
+        return "edges are written `A -> B`; variables are declared `var A = \"words\"`"
+    if "RBRACE" in expected and token.type in ("SCM",):
+        return "the previous spec is not closed: add `}` before this one"
+    return None
+
+
+def syntax_error_labels() -> tuple[Label, ...]:
+    return ()

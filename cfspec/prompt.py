@@ -1,0 +1,325 @@
+"""Prompts as words bound to variables.
+
+A spec's prompt is either a template (`"A {{ W }} is cutting a {{ C }}"`) or a literal caption in
+which each variable's words are found (`"A woman is cutting a cake"`). Either way it becomes a
+`Frame`: literal text interleaved with slots, one slot per variable occurrence. Rendering a frame
+with a set of words per variable gives a `BoundPrompt`: the text plus every word labelled with
+the variable it came from. Minimal-change, edit-word and article checks, and the compiler, all
+work on bound prompts.
+
+Only `{{ VAR }}` and `{{ VAR | filter }}` are template syntax here; anything else is reported
+(`template-error`), so a prompt can never run code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+# Words and punctuation, the unit of every comparison. Apostrophes and hyphens stay in words.
+WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[^\w\s]", re.UNICODE)
+_PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}", re.S)
+_OTHER_SYNTAX_RE = re.compile(r"\{%|%\}|\{#|#\}|\{\{|\}\}")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def article_for(word: str) -> str:
+    """'a' or 'an' before `word`, by sound, with the common exceptions."""
+    w = word.lower()
+    if not w:
+        return "a"
+    if re.match(r"(hour|honest|honou?r|heir)", w):
+        return "an"
+    if re.match(r"(uni|use|usu|uti|ure|eu|ewe|one|once|u[bcfhjkqrstn][aeiou])", w):
+        return "a"
+    if len(w) == 1:  # letters: "an x-ray", "a b"
+        return "an" if w in "aefhilmnorsx" else "a"
+    return "an" if w[0] in "aeiou" else "a"
+
+
+def _with_article(words: str) -> str:
+    return f"{article_for(words.split()[0])} {words}" if words.strip() else ""
+
+
+FILTERS: dict[str, Callable[[str], str]] = {
+    "a": _with_article,  # {{ K | a }} -> "a fork" / "an apple"
+    "an": _with_article,
+    "capitalize": lambda s: s[:1].upper() + s[1:],
+    "lower": str.lower,
+    "upper": str.upper,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a variable's words go. `start`/`end` are offsets in the prompt string."""
+
+    variable: str
+    filters: tuple[str, ...]
+    start: int
+    end: int
+    name_start: int  # offsets of the variable's name inside the placeholder, for diagnostics
+    name_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateError:
+    start: int
+    end: int
+    message: str
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    pieces: tuple[str | Slot, ...]
+    is_template: bool
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        return tuple(p for p in self.pieces if isinstance(p, Slot))
+
+    @property
+    def placed(self) -> set[str]:
+        return {s.variable for s in self.slots}
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    variable: str | None  # the variable these characters came from, if any
+    start: int  # offsets in BoundPrompt.text
+    end: int
+
+    @property
+    def key(self) -> str:
+        return normalize(self.text)
+
+    @property
+    def is_punctuation(self) -> bool:
+        return not any(ch.isalnum() for ch in self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPrompt:
+    text: str
+    words: tuple[Word, ...]
+
+    def words_of(self, variable: str) -> tuple[Word, ...]:
+        return tuple(w for w in self.words if w.variable == variable)
+
+
+def normalize(word: str) -> str:
+    """Case-, punctuation- and simple-plural-insensitive form of a word, for matching."""
+    w = re.sub(r"[^\w]", "", word.lower())
+    if len(w) > 3 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("es") and w[-3] in "sxz":
+        return w[:-2]
+    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
+
+
+def is_template(text: str) -> bool:
+    return _OTHER_SYNTAX_RE.search(text) is not None
+
+
+def parse_template(text: str) -> tuple[Frame, list[TemplateError]]:
+    """Split a template into literal text and slots; report anything that is not
+    `{{ NAME }}` or `{{ NAME | filter | ... }}`."""
+    errors: list[TemplateError] = []
+    pieces: list[str | Slot] = []
+    position = 0
+    for match in _PLACEHOLDER_RE.finditer(text):
+        literal = text[position : match.start()]
+        _check_literal(literal, position, errors)
+        pieces.append(literal)
+        position = match.end()
+        slot = _parse_placeholder(match, errors)
+        if slot is not None:
+            pieces.append(slot)
+    tail = text[position:]
+    _check_literal(tail, position, errors)
+    pieces.append(tail)
+    return Frame(tuple(p for p in pieces if p != ""), True), errors
+
+
+def _check_literal(literal: str, offset: int, errors: list[TemplateError]) -> None:
+    for m in _OTHER_SYNTAX_RE.finditer(literal):
+        token = m.group()
+        if token in ("{%", "%}"):
+            message, hint = "template statements (`{% ... %}`) are not allowed in prompts", (
+                "write the words in the prompt, or use {{ VAR }} placeholders"
+            )
+        elif token in ("{#", "#}"):
+            message, hint = "template comments are not allowed in prompts", (
+                "put comments after `#` outside the string"
+            )
+        else:
+            message, hint = f"unbalanced `{token}` in the prompt template", (
+                "every placeholder is written {{ VAR }}"
+            )
+        errors.append(TemplateError(offset + m.start(), offset + m.end(), message, hint))
+
+
+def _parse_placeholder(match: re.Match[str], errors: list[TemplateError]) -> Slot | None:
+    inner = match.group(1)
+    base = match.start(1)
+    parts = inner.split("|")
+    name_part = parts[0]
+    name = name_part.strip()
+    if not _IDENT_RE.fullmatch(name):
+        errors.append(
+            TemplateError(
+                match.start(),
+                match.end(),
+                f"`{{{{{inner}}}}}` is not a variable placeholder",
+                "placeholders hold a variable name and optional filters: {{ W }} or {{ W | a }}",
+            )
+        )
+        return None
+    name_start = base + len(name_part) - len(name_part.lstrip())
+    filters: list[str] = []
+    offset = base + len(name_part) + 1
+    for part in parts[1:]:
+        flt = part.strip()
+        if flt not in FILTERS:
+            close = difflib.get_close_matches(flt, FILTERS, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else ""
+            errors.append(
+                TemplateError(
+                    offset,
+                    offset + len(part),
+                    f"unknown filter `{flt}`",
+                    (hint + " " if hint else "") + "filters: " + ", ".join(sorted(FILTERS)),
+                )
+            )
+            return None
+        filters.append(flt)
+        offset += len(part) + 1
+    return Slot(name, tuple(filters), match.start(), match.end(), name_start, name_start + len(name))
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Where a variable's words were found in a literal prompt (offsets), if anywhere."""
+
+    variable: str
+    start: int
+    end: int
+
+
+def bind_literal(text: str, variables: Mapping[str, str]) -> tuple[Frame, dict[str, Binding]]:
+    """Find each variable's words in a literal prompt, case-, punctuation- and
+    plural-insensitively, longest word sequences first, without overlaps."""
+    tokens = split_words(text)
+    keys = [normalize(t[0]) for t in tokens]
+    taken = [False] * len(tokens)
+    bindings: dict[str, Binding] = {}
+    order = sorted(variables.items(), key=lambda kv: -len(split_words(kv[1])))
+    for name, words in order:
+        wanted = [normalize(w) for w, _, _ in split_words(words)]
+        wanted = [w for w in wanted if w]
+        if not wanted:
+            continue
+        n = len(wanted)
+        for i in range(len(tokens) - n + 1):
+            if keys[i : i + n] == wanted and not any(taken[i : i + n]):
+                for j in range(i, i + n):
+                    taken[j] = True
+                bindings[name] = Binding(name, tokens[i][1], tokens[i + n - 1][2])
+                break
+    pieces: list[str | Slot] = []
+    position = 0
+    for b in sorted(bindings.values(), key=lambda b: b.start):
+        pieces.append(text[position : b.start])
+        pieces.append(Slot(b.variable, (), b.start, b.end, b.start, b.end))
+        position = b.end
+    pieces.append(text[position:])
+    return Frame(tuple(p for p in pieces if p != ""), False), bindings
+
+
+def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
+    """Fill each slot with its variable's words (`None`: removed) and label every word.
+
+    A removed variable leaves no double space behind: the space before it is dropped when
+    the text after it starts with a space or punctuation.
+    """
+    out: list[str] = []
+    spans: list[tuple[int, int, str]] = []
+    length = 0
+    pending_removal = False
+    for piece in frame.pieces:
+        if isinstance(piece, str):
+            if pending_removal and out and out[-1].endswith(" ") and piece[:1] in " ,.;:!?)":
+                out[-1] = out[-1][:-1]
+                length -= 1
+            pending_removal = False
+            out.append(piece)
+            length += len(piece)
+            continue
+        words = values.get(piece.variable)
+        if words is None:
+            pending_removal = True
+            continue
+        for name in piece.filters:
+            words = FILTERS[name](words)
+        spans.append((length, length + len(words), piece.variable))
+        out.append(words)
+        length += len(words)
+    text = "".join(out).strip()
+    lead = len("".join(out)) - len("".join(out).lstrip())
+    labelled: list[Word] = []
+    for word, start, end in split_words(text):
+        variable = next(
+            (v for s, e, v in spans if start + lead < e and end + lead > s), None
+        )
+        labelled.append(Word(word, variable, start, end))
+    return BoundPrompt(text, tuple(labelled))
+
+
+def bind_words(text: str, reference: BoundPrompt) -> BoundPrompt:
+    """Label the words of a literal counterfactual prompt by aligning them with the factual
+    prompt: unchanged words keep their variable, changed words get None."""
+    words = split_words(text)
+    a = [w.key for w in reference.words]
+    b = [normalize(w) for w, _, _ in words]
+    labels: list[str | None] = [None] * len(words)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                labels[j1 + k] = reference.words[i1 + k].variable
+    return BoundPrompt(text, tuple(Word(w, lab, s, e) for (w, s, e), lab in zip(words, labels)))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One contiguous difference between two prompts, in word indices."""
+
+    kind: str  # replace | insert | delete
+    before: tuple[Word, ...]
+    after: tuple[Word, ...]
+    i0: int  # where it sits in the factual words
+    i1: int
+
+
+def diff_words(w0: tuple[Word, ...], w1: tuple[Word, ...]) -> list[Change]:
+    """Word-level differences, case- and punctuation-insensitive in the words themselves."""
+    a = [w.key or w.text for w in w0]
+    b = [w.key or w.text for w in w1]
+    changes = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            changes.append(Change(tag, w0[i1:i2], w1[j1:j2], i1, i2))
+    return changes
+
+
+def diff(p0: BoundPrompt, p1: BoundPrompt) -> list[Change]:
+    return diff_words(p0.words, p1.words)

@@ -6,6 +6,7 @@ Nothing here prints; the CLI hands the result to `report.py`.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -14,10 +15,10 @@ from pathlib import Path
 
 from cfspec import ast
 from cfspec.checks import CHECKS, FILE_CHECKS, Context
-from cfspec.codes import Code, matches
+from cfspec.codes import Code, Severity, matches
 from cfspec.config import Config
 from cfspec.diagnostics import Diagnostic, DiagnosticBag
-from cfspec.model import build
+from cfspec.model import SpecModel, build
 from cfspec.parser import parse
 from cfspec.source import SourceFile
 from cfspec.tokens import ClipTokenizer, load_tokenizer
@@ -35,6 +36,13 @@ class Parsed:
     source: SourceFile
     module: ast.Module | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    models: list[SpecModel] = field(default_factory=list)
+
+    def spec_has_errors(self, spec: ast.Spec) -> bool:
+        return any(
+            d.level is Severity.ERROR and spec.span.start <= d.span.start < spec.span.end
+            for d in self.diagnostics
+        )
 
 
 @dataclass
@@ -71,8 +79,13 @@ def _excluded(path: Path, config: Config) -> bool:
         relative = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         relative = path.as_posix()
-    return any(relative == e.rstrip("/") or relative.startswith(e.rstrip("/") + "/")
-               or path.match(e) for e in config.exclude)
+    parts = relative.split("/")
+    for entry in config.exclude:
+        e = entry.strip("/")
+        if relative == e or relative.startswith(e + "/") or e in parts[:-1] \
+                or fnmatch.fnmatch(relative, e) or fnmatch.fnmatch(path.name, e):
+            return True
+    return False
 
 
 def read(name: str, config: Config) -> Parsed:
@@ -126,14 +139,17 @@ def check(source: SourceFile, config: Config, tokenizer: ClipTokenizer | None = 
     diagnostics that survive suppression and selection, sorted by position."""
     bag = DiagnosticBag(source)
     module = parse(source, bag)
+    models = []
     if module is not None:
         for file_check in FILE_CHECKS:
             file_check(module, bag)
         for spec in module.specs:
-            ctx = Context(spec, build(spec), bag, config, tokenizer)
+            model = build(spec)
+            models.append(model)
+            ctx = Context(spec, model, bag, config, tokenizer)
             for run_check in CHECKS:
                 run_check(ctx)
-    return Parsed(source, module, finish(bag.items, source, config))
+    return Parsed(source, module, finish(bag.items, source, config), models)
 
 
 def finish(diagnostics: list[Diagnostic], source: SourceFile, config: Config) -> list[Diagnostic]:
@@ -207,3 +223,66 @@ def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
         return load_tokenizer(spec)
     except ValueError as error:
         raise UsageError(f"tokenizer: {error}") from error
+
+
+@dataclass
+class CompileResult:
+    lint: LintResult
+    pairs: list[dict[str, object]]
+    diagnostics: list[Diagnostic]  # lint's and the compiler's
+    written: Path | None  # OUT/pairs.jsonl, or None when nothing was written
+
+
+def compile_paths(
+    paths: Iterable[str],
+    config: Config,
+    out_dir: Path,
+    *,
+    keep_going: bool = False,
+    tokenizer: str | None = None,
+) -> CompileResult:
+    """Lint, then compile every spec without errors into OUT/pairs.jsonl.
+
+    Without `keep_going`, any error anywhere means nothing is written.
+    """
+    from cfspec.compile import PAIR_ID, compile_spec
+    from cfspec.pairs_io import write_pairs
+
+    clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    result = lint(paths, config, tokenizer)
+    pairs: list[dict[str, object]] = []
+    extra: list[Diagnostic] = []
+    first_use: dict[str, tuple[Parsed, ast.Counterfactual]] = {}
+    for parsed in result.files:
+        if parsed.module is None:
+            continue
+        bag = DiagnosticBag(parsed.source)
+        for model in parsed.models:
+            if parsed.spec_has_errors(model.spec):
+                continue
+            for cf, pair in zip(model.spec.counterfactuals,
+                                compile_spec(model, parsed.source.name, clip)):
+                pid = str(pair["id"])
+                if not PAIR_ID.fullmatch(pid):  # ids are checked by lint; this is the last wall
+                    bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",
+                               help="use a path-safe spec id")
+                elif pid in first_use:
+                    other, other_cf = first_use[pid]
+                    bag.report(
+                        "duplicate-spec", cf.name.span,
+                        f"pair id {pid!r} is already used by {other.source.name}:"
+                        f"{other_cf.name.span.line}",
+                        help="give the spec a different id or the counterfactual another name",
+                    )
+                else:
+                    first_use[pid] = (parsed, cf)
+                    pairs.append(pair)
+        extra += finish(bag.items, parsed.source, config)
+    diagnostics = sorted([*result.diagnostics, *extra], key=Diagnostic.sort_key)
+    failed = any(d.level is Severity.ERROR for d in diagnostics)
+    written = None
+    if keep_going or not failed:
+        written = write_pairs(out_dir, pairs)
+    else:
+        pairs = []
+    return CompileResult(result, pairs, diagnostics, written)

@@ -204,6 +204,103 @@ def explain(code: Annotated[str, typer.Argument(help="A code (SCM201) or a name 
     typer.echo(explanation(found))
 
 
+@app.command(name="compile")
+def compile_command(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for pairs.jsonl.")],
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Compile the valid specs even if others fail.")
+    ] = False,
+    fmt: FormatOption = "text",
+    tokenizer: Annotated[
+        str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for token maps.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
+) -> None:
+    """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
+    Exit as lint; nothing is written when a spec has errors, unless --keep-going."""
+    from cfspec.api import UsageError, compile_paths
+    from cfspec.config import ConfigError, load_config
+    from cfspec.diagnostics import has_errors
+    from cfspec.report import render, summary_line
+
+    _check_format(fmt)
+    try:
+        result = compile_paths(paths, load_config(), out, keep_going=keep_going,
+                               tokenizer=tokenizer)
+    except (UsageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{out}: {error.strerror or error}") from None
+    sys.stdout.write(render(result.diagnostics, fmt, color=_use_color(no_color)))
+    if fmt in ("text", "concise") and not quiet:
+        typer.echo(summary_line(result.diagnostics), err=True)
+        if result.written is not None:
+            typer.echo(f"wrote {len(result.pairs)} pair(s) to {result.written}", err=True)
+        else:
+            typer.echo("nothing written: fix the errors or pass --keep-going", err=True)
+    raise typer.Exit(EXIT_ERRORS if has_errors(result.diagnostics) else EXIT_OK)
+
+
+@app.command()
+def graph(
+    spec_file: Annotated[Path, typer.Argument(help="A .scm file.", metavar="SPEC")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help=".dot, .svg or .png; default: stdout.")
+    ] = None,
+    spec_name: Annotated[
+        str | None, typer.Option("--spec", help="Which spec of the file (default: the first).")
+    ] = None,
+) -> None:
+    """Draw a spec's causal graph with each counterfactual overlaid, as Graphviz DOT (SVG or PNG
+    when Graphviz's `dot` is installed)."""
+    from cfspec.api import UsageError, read
+    from cfspec.api import check as run_check
+    from cfspec.config import load_config
+    from cfspec.graph import GraphvizMissing, spec_dot, write_graph
+    from cfspec.report import render
+
+    config = load_config()
+    try:
+        parsed = read(str(spec_file), config)
+    except UsageError as error:
+        raise _fail(str(error)) from None
+    if not parsed.diagnostics:
+        parsed = run_check(parsed.source, config)
+    if parsed.module is None:
+        sys.stderr.write(render(parsed.diagnostics, "text"))
+        raise typer.Exit(EXIT_ERRORS)
+    models = [m for m in parsed.models if spec_name in (None, m.spec.name.text, m.spec.spec_id)]
+    if not models:
+        raise _fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
+                    else f"{spec_file}: no spec in the file")
+    dot = spec_dot(models[0])
+    if output is None:
+        sys.stdout.write(dot)
+        return
+    try:
+        write_graph(dot, output)
+    except GraphvizMissing as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+def prompt(
+    caption: Annotated[str, typer.Argument(help="The image caption to model.")],
+    shape: Annotated[str, typer.Option(help="Answer shape asked for: scm or json.")] = "scm",
+    counterfactuals: Annotated[int, typer.Option(min=1, max=5, help="How many to ask for.")] = 1,
+    examples: Annotated[int, typer.Option(min=0, max=5, help="Few-shot examples.")] = 2,
+) -> None:
+    """Print the instruction that asks an LLM for a spec of CAPTION (few-shot from specs/)."""
+    from cfspec.llm_prompt import instruction
+
+    if shape not in ("scm", "json"):
+        raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+    sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
+
+
 def main() -> None:
     app()
 

@@ -4,7 +4,7 @@ fixed example live in `cfspec/explain/<name>.md` and are loaded only by `cfspec 
 
 Families: SCM0xx file and syntax, SCM1xx names and bindings, SCM2xx the causal graph,
 SCM3xx counterfactuals and interventions, SCM4xx Prompt-to-Prompt and the text encoder,
-SCM5xx prompt templates.
+SCM5xx prompt templates, SCM6xx the files cfspec writes and reads back.
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ _ALL = (
     # SCM5xx: prompt templates
     Code("SCM501", "template-error", E,
          "The prompt template uses syntax other than {{ VAR }} and {{ VAR | filter }}."),
+    # SCM6xx: files cfspec reads back (pairs.jsonl)
+    Code("SCM601", "invalid-pairs-file", E,
+         "A line of pairs.jsonl is not valid JSON or does not match pair.schema.json."),
 )
 
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}

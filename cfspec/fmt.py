@@ -1,9 +1,304 @@
-"""Placeholder until the formatter lands."""
+"""The canonical layout of a .scm file (`cfspec fmt`), the style of specs/cake.scm.
+
+The formatter prints the syntax tree again and puts every comment back. Comments are not in the
+tree, only in `Module.comments`, so each block (the file, a spec, a counterfactual, an edit)
+hands out the comments inside its braces by offset: a comment on the line where the previous
+item (or the `{`) ends trails that line; any other comment goes on its own line before the item
+that follows it, or before the `}` when no item follows. A comment inside an item that is always
+printed on one line (a `var`, a `do(...)`, a block's header) moves to its own line just before
+that item: it is never dropped.
+
+Files that do not parse are refused: the caller gets the syntax error and None.
+"""
+
 from __future__ import annotations
 
-from cfspec.diagnostics import Diagnostic
+import unicodedata
+from collections.abc import Callable, Sequence
+
+from cfspec import ast
+from cfspec.diagnostics import Diagnostic, DiagnosticBag
+from cfspec.parser import parse
 from cfspec.source import SourceFile
+
+INDENT = "  "
+MAX_WIDTH = 100  # a one-line edit block longer than this is split, one item per line
+EDIT_SEPARATOR = "  "  # between the items of a one-line edit block, as in specs/cake.scm
+TRAILING = "  "  # before a comment at the end of a line
+
+Node = ast.Spec | ast.SpecItem | ast.CfItem | ast.EditItem
+Separate = Callable[[Node, Node], bool]
 
 
 def format_source(source: SourceFile) -> tuple[str | None, list[Diagnostic]]:
-    raise NotImplementedError
+    """The canonical text of `source`, or None and the syntax errors when it does not parse."""
+    bag = DiagnosticBag(source)
+    module = parse(source, bag)
+    if module is None:
+        return None, bag.items
+    text = _Printer(source, module.comments).module(module.specs)
+    _check_output(source, text, len(module.comments))
+    return text, []
+
+
+def _check_output(source: SourceFile, text: str, comments: int) -> None:
+    """A formatter bug must never reach a file written in place: the output has to parse again
+    and keep every comment."""
+    module = parse(SourceFile(source.name, text), DiagnosticBag(source))
+    if module is None or len(module.comments) != comments:
+        raise RuntimeError(f"cfspec fmt: internal error formatting {source.name}; please report")
+
+
+# --- leaves: items that always print on one line -------------------------------------------
+
+
+def quote(value: str) -> str:
+    """A string literal whose unescaped value is `value`: `"` and `\\` escaped, control
+    characters escaped (a raw newline would end the string), everything else literal."""
+    out = ['"']
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _steps(steps: ast.Steps) -> str:
+    if steps.end is None:
+        return steps.start.raw
+    return f"[{steps.start.raw}, {steps.end.raw}]"
+
+
+def _value(value: ast.Value) -> str:
+    return "none" if isinstance(value, ast.NoneValue) else quote(value.value)
+
+
+def _assignment(assignment: ast.Assignment) -> str:
+    return f"{assignment.target.text} = {_value(assignment.value)}"
+
+
+def _words(words: Sequence[ast.Text]) -> str:
+    return " ".join(quote(w.value) for w in words)
+
+
+def leaf(node: Node) -> str:
+    """The one-line text of an item that is not a block."""
+    if isinstance(node, ast.IdDecl):
+        return f"id {quote(node.value.value)}"
+    if isinstance(node, ast.PromptDecl):
+        return f"prompt {quote(node.value.value)}"
+    if isinstance(node, ast.Variable):
+        kind = f": {node.kind.text}" if node.kind else ""
+        description = f" {quote(node.description.value)}" if node.description else ""
+        return f"var {node.name.text}{kind} = {quote(node.words.value)}{description}"
+    if isinstance(node, ast.Edge):
+        description = f" {quote(node.description.value)}" if node.description else ""
+        return f"{node.source.text} -> {node.target.text}{description}"
+    if isinstance(node, ast.Do):
+        return "do(" + ", ".join(_assignment(a) for a in node.assignments) + ")"
+    if isinstance(node, ast.SetWords):
+        return f"set {_assignment(node.assignment)}"
+    if isinstance(node, ast.CrossReplace):
+        word = f" {quote(node.word.value)}" if node.word else ""
+        return f"cross_replace{word} {_steps(node.steps)}"
+    if isinstance(node, ast.SelfReplace):
+        return f"self_replace {_steps(node.steps)}"
+    if isinstance(node, ast.Blend):
+        into = f" -> {_words(node.words_1)}" if node.words_1 else ""
+        return f"blend {_words(node.words_0)}{into}"
+    if isinstance(node, ast.Threshold):
+        return f"threshold {node.value.raw}"
+    if isinstance(node, ast.Reweight):
+        return f"reweight {quote(node.word.value)} {node.weight.raw}"
+    raise TypeError(f"not a one-line item: {type(node).__name__}")
+
+
+# --- blank lines between items --------------------------------------------------------------
+
+
+def _group(item: Node) -> str:
+    if isinstance(item, (ast.IdDecl, ast.PromptDecl)):
+        return "head"
+    if isinstance(item, ast.Variable):
+        return "var"
+    if isinstance(item, ast.Edge):
+        return "edge"
+    return "counterfactual"
+
+
+def _spec_separate(a: Node, b: Node) -> bool:
+    """Inside a spec, a blank line between groups of different kinds and around each
+    counterfactual."""
+    return _group(a) != _group(b) or _group(a) == "counterfactual"
+
+
+def _always(a: Node, b: Node) -> bool:
+    return True
+
+
+def _never(a: Node, b: Node) -> bool:
+    return False
+
+
+# --- the printer ----------------------------------------------------------------------------
+
+
+class _Printer:
+    def __init__(self, source: SourceFile, comments: Sequence[ast.Comment]) -> None:
+        self.source = source
+        self.text = source.text
+        self.comments = sorted(comments, key=lambda c: c.span.start)
+
+    def module(self, specs: Sequence[ast.Spec]) -> str:
+        _, lines = self._body(specs, 0, None, len(self.text), 0, _always)
+        return "".join(line + "\n" for line in lines)
+
+    # -- comments --
+
+    def _comments_in(self, start: int, end: int) -> list[ast.Comment]:
+        return [c for c in self.comments if start <= c.span.start < end]
+
+    def _blank_between(self, start: int, end: int) -> bool:
+        """Whether the user left a blank line between two offsets (only whitespace lies there)."""
+        return self.text.count("\n", start, end) >= 2
+
+    def _open_brace(self, node: ast.Spec | ast.Counterfactual | ast.Edit) -> int:
+        """The offset of a block's `{`. Only whitespace and comments separate it from the end
+        of the header's last token; a comment may itself contain `{`, so skip comments."""
+        if isinstance(node, ast.Edit):
+            pos = node.type.span.end if node.type else node.span.start + len("edit")
+        else:
+            pos = node.name.span.end
+        while self.text[pos] != "{":
+            if self.text[pos] == "#":
+                pos = self.text.index("\n", pos)
+            pos += 1
+        return pos
+
+    def _hoisted(self, node: Node) -> list[ast.Comment]:
+        """The comments inside `node` that move to their own lines before it: all of them for a
+        one-line item, those in the header (before `{`) for a block."""
+        if isinstance(node, (ast.Spec, ast.Counterfactual, ast.Edit)):
+            return self._comments_in(node.span.start, self._open_brace(node))
+        return self._comments_in(node.span.start, node.span.end)
+
+    # -- blocks --
+
+    def _body(
+        self,
+        children: Sequence[Node],
+        start: int,
+        start_line: int | None,
+        end: int,
+        depth: int,
+        separate: Separate,
+    ) -> tuple[str | None, list[str]]:
+        """The lines of a block's items (and comments) between offsets `start` and `end` (just
+        inside the braces), indented `depth` levels. Also returns the comment that trails the
+        `{` line, if any. `start_line` is the `{` line, None at the top of the file."""
+        indent = INDENT * depth
+        inside = [(c.span.start, c.span.end) for c in children]
+        loose = [
+            c
+            for c in self._comments_in(start, end)
+            if not any(a <= c.span.start < b for a, b in inside)
+        ]
+        lines: list[str] = []
+        opening_comment: str | None = None
+        previous: Node | None = None
+        previous_end, previous_line = start, start_line
+        for child in [*children, None]:
+            until = child.span.start if child is not None else end
+            # Each entry is (blank line before it, its lines): the comments before the child,
+            # then the child.
+            entries: list[tuple[bool, list[str]]] = []
+            gap_start = previous_end
+            for comment in (c for c in loose if previous_end <= c.span.start < until):
+                text = comment.text.rstrip()
+                if gap_start == previous_end and comment.span.line == previous_line:
+                    if previous is None:
+                        opening_comment = text
+                    else:
+                        lines[-1] += TRAILING + text
+                else:
+                    entries.append((self._blank_between(gap_start, comment.span.start),
+                                    [indent + text]))
+                gap_start = comment.span.end
+            if child is not None:
+                blank = self._blank_between(gap_start, child.span.start)
+                for comment in self._hoisted(child):
+                    entries.append((blank, [indent + comment.text.rstrip()]))
+                    blank = False  # the user's blank line goes before the moved comments
+                entries.append((blank, self._item(child, depth)))
+            if entries:
+                first_blank, first_lines = entries[0]
+                if previous is None:
+                    first_blank = False  # never a blank line right after `{` or at the top
+                elif child is not None and separate(previous, child):
+                    first_blank = True
+                entries[0] = (first_blank, first_lines)
+            for blank, entry_lines in entries:
+                if blank:
+                    lines.append("")
+                lines.extend(entry_lines)
+            if child is not None:
+                previous, previous_end, previous_line = child, child.span.end, child.span.end_line
+        return opening_comment, lines
+
+    def _block(
+        self,
+        header: str,
+        node: ast.Spec | ast.Counterfactual | ast.Edit,
+        children: Sequence[Node],
+        depth: int,
+        separate: Separate,
+    ) -> list[str]:
+        """A block printed one item per line: `header {`, the items, `}`."""
+        indent = INDENT * depth
+        brace = self._open_brace(node)
+        brace_line = self.source.position(brace)[0]
+        close = node.span.end - 1
+        opening_comment, body = self._body(
+            children, brace + 1, brace_line, close, depth + 1, separate
+        )
+        if opening_comment is None and not body:
+            return [f"{indent}{header} {{}}"]
+        first = f"{indent}{header} {{"
+        if opening_comment is not None:
+            first += TRAILING + opening_comment
+        return [first, *body, indent + "}"]
+
+    def _has_inner_comments(self, node: ast.Counterfactual | ast.Edit) -> bool:
+        return bool(self._comments_in(self._open_brace(node), node.span.end))
+
+    def _item(self, node: Node, depth: int) -> list[str]:
+        indent = INDENT * depth
+        if isinstance(node, ast.Spec):
+            return self._block(f"scm {node.name.text}", node, node.items, depth, _spec_separate)
+        if isinstance(node, ast.Counterfactual):
+            header = f"counterfactual {node.name.text}"
+            items = node.items
+            if (len(items) == 1 and isinstance(items[0], ast.Do)
+                    and not self._has_inner_comments(node)):
+                return [f"{indent}{header} {{ {leaf(items[0])} }}"]
+            return self._block(header, node, items, depth, _never)
+        if isinstance(node, ast.Edit):
+            header = "edit" + (f" {node.type.text}" if node.type else "")
+            if not self._has_inner_comments(node):
+                if not node.items:
+                    return [f"{indent}{header} {{}}"]
+                one_line = EDIT_SEPARATOR.join(leaf(item) for item in node.items)
+                line = f"{indent}{header} {{ {one_line} }}"
+                if len(line) <= MAX_WIDTH:
+                    return [line]
+            return self._block(header, node, node.items, depth, _never)
+        return [indent + leaf(node)]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[^\w\s]", re.UNICODE)
 _PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}", re.S)
 _OTHER_SYNTAX_RE = re.compile(r"\{%|%\}|\{#|#\}|\{\{|\}\}")
+# A whole `{% ... %}` statement or `{# ... #}` comment is one error, not one per delimiter.
+_BLOCK_RE = re.compile(r"\{%.*?%\}|\{#.*?#\}|\{%|%\}|\{#|#\}|\{\{|\}\}", re.S)
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -95,7 +97,13 @@ class Word:
 
     @property
     def key(self) -> str:
+        """For finding words: case-, punctuation- and plural-insensitive."""
         return normalize(self.text)
+
+    @property
+    def exact(self) -> str:
+        """For comparing prompts: case- and punctuation-insensitive, but `dog` != `dogs`."""
+        return exact(self.text)
 
     @property
     def is_punctuation(self) -> bool:
@@ -106,6 +114,9 @@ class Word:
 class BoundPrompt:
     text: str
     words: tuple[Word, ...]
+    # For rendered prompts: each slot of the frame, in order, as (variable, first word, end word)
+    # word indices; an emptied slot has first == end. None for literal counterfactual prompts.
+    slots: tuple[tuple[str, int, int], ...] | None = None
 
     def words_of(self, variable: str) -> tuple[Word, ...]:
         return tuple(w for w in self.words if w.variable == variable)
@@ -121,6 +132,10 @@ def normalize(word: str) -> str:
     if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
         return w[:-1]
     return w
+
+
+def exact(word: str) -> str:
+    return re.sub(r"[^\w]", "", word.lower()) or word
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:
@@ -152,13 +167,13 @@ def parse_template(text: str) -> tuple[Frame, list[TemplateError]]:
 
 
 def _check_literal(literal: str, offset: int, errors: list[TemplateError]) -> None:
-    for m in _OTHER_SYNTAX_RE.finditer(literal):
+    for m in _BLOCK_RE.finditer(literal):
         token = m.group()
-        if token in ("{%", "%}"):
+        if token[:2] in ("{%", "%}"):
             message, hint = "template statements (`{% ... %}`) are not allowed in prompts", (
                 "write the words in the prompt, or use {{ VAR }} placeholders"
             )
-        elif token in ("{#", "#}"):
+        elif token[:2] in ("{#", "#}"):
             message, hint = "template comments are not allowed in prompts", (
                 "put comments after `#` outside the string"
             )
@@ -193,10 +208,11 @@ def _parse_placeholder(match: re.Match[str], errors: list[TemplateError]) -> Slo
         if flt not in FILTERS:
             close = difflib.get_close_matches(flt, FILTERS, n=1)
             hint = f"did you mean `{close[0]}`?" if close else ""
+            start = offset + len(part) - len(part.lstrip())  # the filter's name, not its spaces
             errors.append(
                 TemplateError(
-                    offset,
-                    offset + len(part),
+                    start,
+                    start + len(flt) if flt else offset + len(part),
                     f"unknown filter `{flt}`",
                     (hint + " " if hint else "") + "filters: " + ", ".join(sorted(FILTERS)),
                 )
@@ -253,7 +269,7 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
     the text after it starts with a space or punctuation.
     """
     out: list[str] = []
-    spans: list[tuple[int, int, str]] = []
+    spans: list[tuple[int, int, str]] = []  # every slot, emptied ones too
     length = 0
     pending_removal = False
     for piece in frame.pieces:
@@ -261,6 +277,7 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
             if pending_removal and out and out[-1].endswith(" ") and piece[:1] in " ,.;:!?)":
                 out[-1] = out[-1][:-1]
                 length -= 1
+                spans = [(min(s, length), min(e, length), v) for s, e, v in spans]
             pending_removal = False
             out.append(piece)
             length += len(piece)
@@ -268,29 +285,40 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
         words = values.get(piece.variable)
         if words is None:
             pending_removal = True
+            spans.append((length, length, piece.variable))
             continue
         for name in piece.filters:
             words = FILTERS[name](words)
         spans.append((length, length + len(words), piece.variable))
         out.append(words)
         length += len(words)
-    text = "".join(out).strip()
-    lead = len("".join(out)) - len("".join(out).lstrip())
+    raw = "".join(out)
+    text = raw.strip()
+    lead = len(raw) - len(raw.lstrip())
+    found = split_words(text)
     labelled: list[Word] = []
-    for word, start, end in split_words(text):
+    for word, start, end in found:
         variable = next(
             (v for s, e, v in spans if start + lead < e and end + lead > s), None
         )
         labelled.append(Word(word, variable, start, end))
-    return BoundPrompt(text, tuple(labelled))
+    slots = []
+    for s, e, v in spans:
+        inside = [i for i, (_, a, b) in enumerate(found) if a + lead < e and b + lead > s]
+        if inside:
+            slots.append((v, inside[0], inside[-1] + 1))
+        else:
+            at = next((i for i, (_, a, _) in enumerate(found) if a + lead >= s), len(found))
+            slots.append((v, at, at))
+    return BoundPrompt(text, tuple(labelled), tuple(slots))
 
 
 def bind_words(text: str, reference: BoundPrompt) -> BoundPrompt:
     """Label the words of a literal counterfactual prompt by aligning them with the factual
     prompt: unchanged words keep their variable, changed words get None."""
     words = split_words(text)
-    a = [w.key for w in reference.words]
-    b = [normalize(w) for w, _, _ in words]
+    a = [w.exact for w in reference.words]
+    b = [exact(w) for w, _, _ in words]
     labels: list[str | None] = [None] * len(words)
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -308,18 +336,31 @@ class Change:
     after: tuple[Word, ...]
     i0: int  # where it sits in the factual words
     i1: int
+    j0: int  # and in the counterfactual words
+    j1: int
 
 
 def diff_words(w0: tuple[Word, ...], w1: tuple[Word, ...]) -> list[Change]:
     """Word-level differences, case- and punctuation-insensitive in the words themselves."""
-    a = [w.key or w.text for w in w0]
-    b = [w.key or w.text for w in w1]
+    a = [w.exact for w in w0]
+    b = [w.exact for w in w1]
     changes = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag != "equal":
-            changes.append(Change(tag, w0[i1:i2], w1[j1:j2], i1, i2))
+            changes.append(Change(tag, w0[i1:i2], w1[j1:j2], i1, i2, j1, j2))
     return changes
 
 
 def diff(p0: BoundPrompt, p1: BoundPrompt) -> list[Change]:
-    return diff_words(p0.words, p1.words)
+    """The changes between two prompts. Two prompts rendered from one frame differ exactly in
+    their slots, so those are compared slot by slot (a word diff could pair repeated words
+    wrongly); a literal counterfactual prompt is diffed word by word."""
+    if p0.slots is None or p1.slots is None or len(p0.slots) != len(p1.slots):
+        return diff_words(p0.words, p1.words)
+    changes = []
+    for (_, i0, i1), (_, j0, j1) in zip(p0.slots, p1.slots):
+        # Inside one slot a word diff is safe: it cannot pair words across slots.
+        for c in diff_words(p0.words[i0:i1], p1.words[j0:j1]):
+            changes.append(Change(c.kind, c.before, c.after, c.i0 + i0, c.i1 + i0,
+                                  c.j0 + j0, c.j1 + j0))
+    return changes

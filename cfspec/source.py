@@ -71,5 +71,10 @@ class SourceFile:
         end_line, end_column = self.position(end)
         return Span(line, column, end_line, end_column, start, end)
 
+    def line_span(self, line: int) -> Span:
+        """The span of a whole 1-based line, without its newline."""
+        start = self._line_starts[line - 1]
+        return self.span(start, start + len(self.line_text(line)))
+
     def whole(self) -> Span:
         return self.span(0, min(len(self.text), 1))

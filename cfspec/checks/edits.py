@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from cfspec import ast
 from cfspec.diagnostics import Label
 from cfspec.model import CounterfactualModel
-from cfspec.prompt import BoundPrompt, Word, article_for, diff_words, normalize, split_words
+from cfspec.prompt import BoundPrompt, Word, article_for, diff, normalize, split_words
 from cfspec.tokens import MAX_TOKENS, count_tokens
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def check_replace_length(ctx: Context) -> None:
         forced = next((e.type for e in cm.node.edits if e.type is not None), None)
         if forced is None or forced.text != "replace" or cm.prompt_1 is None:
             continue
-        bad = [c for c in diff_words(p0.words, cm.prompt_1.words)
+        bad = [c for c in diff(p0, cm.prompt_1)
                if len(c.before) != len(c.after)]
         if not bad:
             continue

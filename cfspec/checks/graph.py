@@ -72,7 +72,9 @@ def check_cycles(ctx: Context) -> None:
     for component in nx.strongly_connected_components(graph):
         if len(component) < 2:
             continue  # single nodes: self-loops are reported on their own
-        sub = graph.subgraph(component)
+        # Without self-loops, which self-loop reports: find_cycle could return one as the cycle.
+        sub = nx.DiGraph(graph.subgraph(component))
+        sub.remove_edges_from(list(nx.selfloop_edges(sub)))
         start = min(component, key=lambda n: _first_edge_offset(sub, n))
         cycle = nx.find_cycle(sub, start)
         edges: list[ast.Edge] = [graph.edges[u, v]["node"] for u, v in cycle]

@@ -15,7 +15,7 @@ from cfspec import ast
 from cfspec.checks import did_you_mean
 from cfspec.diagnostics import Label
 from cfspec.model import CounterfactualModel
-from cfspec.prompt import Word, diff_words, normalize, split_words
+from cfspec.prompt import Word, diff_words, exact, normalize, split_words
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -78,7 +78,7 @@ def check_unchanged_values(ctx: Context) -> None:
 
 
 def _key(text: str) -> list[str]:
-    return [normalize(w) for w, _, _ in split_words(text)]
+    return [exact(w) for w, _, _ in split_words(text)]
 
 
 def check_count(ctx: Context) -> None:
@@ -132,9 +132,9 @@ def check_no_op(ctx: Context) -> None:
             continue
         if any(isinstance(i, ast.Reweight) for e in cm.node.edits for i in e.items):
             continue  # a reweight changes attention, not words
-        if [w.key or w.text for w in model.prompt_0.words] == [
-            w.key or w.text for w in cm.prompt_1.words
-        ]:
+        if any(n not in model.variables for n in cm.interventions):
+            continue  # unknown-intervention-target says it; its words cannot be placed
+        if [w.exact for w in model.prompt_0.words] == [w.exact for w in cm.prompt_1.words]:
             why = ("it has no do()" if not cm.interventions
                    else "its interventions do not change the prompt")
             ctx.report(
@@ -166,12 +166,16 @@ def check_minimal_change(ctx: Context) -> None:
         ]
         changed = ", ".join(sorted(cm.changed)) or "(none)"
         words = " ".join(w.text for w, _ in offending)
+        # Point into this counterfactual (its first unexplained word, else its prompt), so that
+        # the diagnostic and an ignore comment sit with it, not on the shared factual prompt.
+        primary = next((s for s, (_, side) in zip(spans, offending) if side == 1),
+                       counterfactual.span)
         ctx.report(
             "non-minimal-change",
-            spans[0],
+            primary,
             f"the counterfactual prompt changes {words!r}, which no intervention explains",
             label="not explained",
-            labels=[Label(s, "not explained") for s in spans[1:] if s != spans[0]],
+            labels=[Label(s, "not explained") for s in spans if s != primary],
             notes=[f"only these variables may change: {changed}"],
             help="keep the rest of the caption word for word, or model the changed words as a "
             "variable downstream of the intervention",

@@ -1,0 +1,62 @@
+"""A spec's causal graph as Graphviz DOT, each counterfactual overlaid (templates/graph.dot.j2)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from cfspec.checks.names import LATENT_KINDS
+from cfspec.model import SpecModel
+from cfspec.render import render_template
+
+
+class GraphvizMissing(RuntimeError):
+    pass
+
+
+def spec_dot(model: SpecModel) -> str:
+    spec = model.spec
+    variables = [
+        {"name": n, "words": v.words.value,
+         "latent": bool(v.kind and v.kind.text in LATENT_KINDS)}
+        for n, v in model.variables.items()
+    ]
+    edges = [
+        {"source": u, "target": v, "description": d["node"].description.value
+         if d["node"].description else ""}
+        for u, v, d in model.graph.edges(data=True)
+    ]
+    counterfactuals = []
+    for cm in model.counterfactuals:
+        new = cm.new_words()
+        counterfactuals.append({
+            "name": cm.node.name.text,
+            "intervened": set(cm.interventions),
+            "changed": set(cm.sets),
+            "descendants": cm.descendants,
+            "words": {n: ("(removed)" if new.get(n, "") is None else new.get(n, v["words"]))
+                      for n, v in ((v["name"], v) for v in variables)},
+        })
+    title = spec.prompts[0].value.value if spec.prompts else spec.name.text
+    return render_template("graph.dot.j2", name=spec.name.text, title=title,
+                           variables=variables, edges=edges, counterfactuals=counterfactuals)
+
+
+def write_graph(dot: str, output: Path) -> None:
+    """Write DOT as is, or SVG/PNG through Graphviz's `dot` when it is installed."""
+    suffix = output.suffix.lower()
+    if suffix in ("", ".dot", ".gv"):
+        output.write_text(dot, encoding="utf-8")
+        return
+    if suffix not in (".svg", ".png", ".pdf"):
+        raise GraphvizMissing(f"unknown output type {suffix!r}; use .dot, .svg, .png or .pdf")
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizMissing(
+            f"writing {suffix} needs Graphviz's `dot`, which is not installed "
+            "(apt install graphviz / brew install graphviz); write .dot instead and render it "
+            "elsewhere"
+        )
+    subprocess.run([exe, f"-T{suffix[1:]}", "-o", str(output)], input=dot.encode("utf-8"),
+                   check=True)

@@ -1,0 +1,79 @@
+"""Jinja2, sandboxed: prompt templates and the output templates in templates/.
+
+Prompt templates were already restricted to `{{ VAR }}` / `{{ VAR | filter }}` by the checks;
+rendering them here again in a SandboxedEnvironment with StrictUndefined is the second wall, so
+a template that slipped through can still only fail, never run code.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from cfspec.prompt import FILTERS
+
+_HERE = Path(__file__).resolve().parent
+_TEMPLATE_DIRS = (_HERE.parent / "templates", _HERE / "_data" / "templates")
+
+
+def templates_dir() -> Path:
+    for candidate in _TEMPLATE_DIRS:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("templates/ not found beside the cfspec package")
+
+
+class RenderError(ValueError):
+    pass
+
+
+@functools.cache
+def _prompt_env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters = {name: FILTERS[name] for name in FILTERS}  # nothing else is reachable
+    env.globals = {}
+    return env
+
+
+def render_prompt(template: str, values: Mapping[str, str | None]) -> str:
+    """Render a prompt template; a removed variable (None) leaves no stray space."""
+    try:
+        text = _prompt_env().from_string(template).render(
+            {k: ("" if v is None else v) for k, v in values.items()}
+        )
+    except TemplateError as error:
+        raise RenderError(f"the prompt template does not render: {error}") from error
+    text = re.sub(r"[ \t]+([,.;:!?)])", r"\1", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+@functools.cache
+def output_env() -> SandboxedEnvironment:
+    """The environment for templates/: sandboxed, strict, HTML autoescaped by file name."""
+    from jinja2 import FileSystemLoader, select_autoescape
+
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(templates_dir())),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(("html", "htm", "xml", "svg")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["dot"] = dot_string
+    return env
+
+
+def dot_string(value: object) -> str:
+    """A Graphviz double-quoted string: quotes and backslashes escaped, newlines as \\n."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("\r", "").replace("\n", "\\n") + '"'
+
+
+def render_template(template: str, **context: object) -> str:
+    return output_env().get_template(template).render(**context)

@@ -47,7 +47,7 @@ def replace_map(
     for w0, w1 in word_pairs:
         s, t = t0.of_word(w0), t1.of_word(w1)
         if len(s) == len(t):
-            out += [(a, b, 1.0) for a, b in zip(s, t)]
+            out += [(a, b, 1.0) for a, b in zip(s, t, strict=True)]
         else:
             ratio = round(1.0 / len(t), 6)
             out += [(a, b, ratio) for a in s for b in t]

@@ -260,8 +260,8 @@ def compile_paths(
         for model in parsed.models:
             if parsed.spec_has_errors(model.spec):
                 continue
-            for cf, pair in zip(model.spec.counterfactuals,
-                                compile_spec(model, parsed.source.name, clip)):
+            compiled = compile_spec(model, parsed.source.name, clip)
+            for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
                 pid = str(pair["id"])
                 if not PAIR_ID.fullmatch(pid):  # ids are checked by lint; this is the last wall
                     bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",

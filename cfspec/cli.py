@@ -79,7 +79,8 @@ def lint(
         str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for exact counts.")
     ] = None,
     max_interventions: Annotated[
-        int | None, typer.Option(min=1, help="Independent interventions allowed per counterfactual.")
+        int | None,
+        typer.Option(min=1, help="Independent interventions allowed per counterfactual."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
@@ -103,7 +104,8 @@ def lint(
     sys.stdout.write(render(diagnostics, fmt, color=_use_color(no_color)))
     if fmt in ("text", "concise") and not quiet:
         checked = len(result.files)
-        typer.echo(f"{summary_line(diagnostics)} ({checked} file{'s' if checked != 1 else ''} checked)")
+        plural = "s" if checked != 1 else ""
+        typer.echo(f"{summary_line(diagnostics)} ({checked} file{plural} checked)")
     raise typer.Exit(EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK)
 
 
@@ -173,13 +175,18 @@ def fmt(
 
 @app.command()
 def codes(
-    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    output_format: Annotated[
+        str, typer.Option("--format", help="text, json or markdown.")
+    ] = "text",
 ) -> None:
     """List every diagnostic code."""
     import json
 
-    from cfspec.codes import ALL_CODES
+    from cfspec.codes import ALL_CODES, markdown_table
 
+    if output_format == "markdown":
+        typer.echo(markdown_table(), nl=False)
+        return
     if output_format == "json":
         typer.echo(json.dumps([
             {"code": c.code, "name": c.name, "severity": c.severity.value, "summary": c.summary}
@@ -187,13 +194,15 @@ def codes(
         ], indent=2))
         return
     if output_format != "text":
-        raise _fail(f"unknown --format {output_format!r}; choose text or json")
+        raise _fail(f"unknown --format {output_format!r}; choose text, json or markdown")
     for c in ALL_CODES:
         typer.echo(f"{c.code}  {c.name:<30} {c.severity.value:<8} {c.summary}")
 
 
 @app.command()
-def explain(code: Annotated[str, typer.Argument(help="A code (SCM201) or a name (cycle).")]) -> None:
+def explain(
+    code: Annotated[str, typer.Argument(help="A code (SCM201) or a name (cycle).")],
+) -> None:
     """Explain a diagnostic, with a failing and a fixed example."""
     from cfspec.codes import lookup
     from cfspec.explain import explanation

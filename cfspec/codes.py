@@ -10,10 +10,10 @@ SCM5xx prompt templates, SCM6xx the files cfspec writes and reads back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"
@@ -103,3 +103,10 @@ def matches(code: Code, selector: str) -> bool:
     if s.upper() == "ALL":
         return True
     return code.name == s.lower() or code.code.startswith(s.upper())
+
+
+def markdown_table() -> str:
+    """The README's table of codes, generated so it never drifts from the registry."""
+    rows = ["| code | name | severity | meaning |", "|---|---|---|---|"]
+    rows += [f"| {c.code} | `{c.name}` | {c.severity.value} | {c.summary} |" for c in _ALL]
+    return "\n".join(rows) + "\n"

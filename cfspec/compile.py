@@ -7,6 +7,7 @@ The record's shape is `pair.schema.json`; `pairs_io.py` validates and writes it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cfspec import ast
@@ -46,7 +47,9 @@ def compile_spec(
     return pairs
 
 
-def _verify_render(template: str | None, values: dict[str, str | None], bound: BoundPrompt) -> None:
+def _verify_render(
+    template: str | None, values: Mapping[str, str | None], bound: BoundPrompt
+) -> None:
     # Our labelled renderer and Jinja's sandbox must agree; if not, that is our bug, not the
     # user's, and it must not ship a wrong prompt silently.
     if template is not None:

@@ -13,6 +13,7 @@ Files that do not parse are refused: the caller gets the syntax error and None.
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from collections.abc import Callable, Sequence
 
@@ -157,6 +158,7 @@ class _Printer:
         self.source = source
         self.text = source.text
         self.comments = sorted(comments, key=lambda c: c.span.start)
+        self.starts = [c.span.start for c in self.comments]  # for bisect: big files stay fast
 
     def module(self, specs: Sequence[ast.Spec]) -> str:
         _, lines = self._body(specs, 0, None, len(self.text), 0, _always)
@@ -165,7 +167,8 @@ class _Printer:
     # -- comments --
 
     def _comments_in(self, start: int, end: int) -> list[ast.Comment]:
-        return [c for c in self.comments if start <= c.span.start < end]
+        return self.comments[bisect.bisect_left(self.starts, start):
+                             bisect.bisect_left(self.starts, end)]
 
     def _blank_between(self, start: int, end: int) -> bool:
         """Whether the user left a blank line between two offsets (only whitespace lies there)."""
@@ -206,12 +209,14 @@ class _Printer:
         inside the braces), indented `depth` levels. Also returns the comment that trails the
         `{` line, if any. `start_line` is the `{` line, None at the top of the file."""
         indent = INDENT * depth
-        inside = [(c.span.start, c.span.end) for c in children]
-        loose = [
-            c
-            for c in self._comments_in(start, end)
-            if not any(a <= c.span.start < b for a, b in inside)
-        ]
+        # The comments between the children, not inside one; those are handled with the child.
+        child_starts = [c.span.start for c in children]
+        loose: list[ast.Comment] = []
+        for comment in self._comments_in(start, end):
+            i = bisect.bisect_right(child_starts, comment.span.start) - 1
+            if i < 0 or comment.span.start >= children[i].span.end:
+                loose.append(comment)
+        next_loose = 0
         lines: list[str] = []
         opening_comment: str | None = None
         previous: Node | None = None
@@ -222,7 +227,9 @@ class _Printer:
             # then the child.
             entries: list[tuple[bool, list[str]]] = []
             gap_start = previous_end
-            for comment in (c for c in loose if previous_end <= c.span.start < until):
+            while next_loose < len(loose) and loose[next_loose].span.start < until:
+                comment = loose[next_loose]
+                next_loose += 1
                 text = comment.text.rstrip()
                 if gap_start == previous_end and comment.span.line == previous_line:
                     if previous is None:

@@ -29,14 +29,15 @@ def spec_dot(model: SpecModel) -> str:
     ]
     counterfactuals = []
     for cm in model.counterfactuals:
-        new = cm.new_words()
+        words: dict[str, str] = {}
+        for name, value in {**model.words(), **cm.new_words()}.items():
+            words[name] = "(removed)" if value is None else value
         counterfactuals.append({
             "name": cm.node.name.text,
             "intervened": set(cm.interventions),
             "changed": set(cm.sets),
             "descendants": cm.descendants,
-            "words": {n: ("(removed)" if new.get(n, "") is None else new.get(n, v["words"]))
-                      for n, v in ((v["name"], v) for v in variables)},
+            "words": words,
         })
     title = spec.prompts[0].value.value if spec.prompts else spec.name.text
     return render_template("graph.dot.j2", name=spec.name.text, title=title,

@@ -10,8 +10,16 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from cfspec import ast
-from cfspec.prompt import BoundPrompt, Frame, TemplateError, bind_literal, bind_words, is_template
-from cfspec.prompt import parse_template, render
+from cfspec.prompt import (
+    BoundPrompt,
+    Frame,
+    TemplateError,
+    bind_literal,
+    bind_words,
+    is_template,
+    parse_template,
+    render,
+)
 
 
 @dataclass

@@ -220,7 +220,8 @@ def _parse_placeholder(match: re.Match[str], errors: list[TemplateError]) -> Slo
             return None
         filters.append(flt)
         offset += len(part) + 1
-    return Slot(name, tuple(filters), match.start(), match.end(), name_start, name_start + len(name))
+    name_end = name_start + len(name)
+    return Slot(name, tuple(filters), match.start(), match.end(), name_start, name_end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,11 +321,12 @@ def bind_words(text: str, reference: BoundPrompt) -> BoundPrompt:
     a = [w.exact for w in reference.words]
     b = [exact(w) for w, _, _ in words]
     labels: list[str | None] = [None] * len(words)
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, _ in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
             for k in range(i2 - i1):
                 labels[j1 + k] = reference.words[i1 + k].variable
-    return BoundPrompt(text, tuple(Word(w, lab, s, e) for (w, s, e), lab in zip(words, labels)))
+    labelled = zip(words, labels, strict=True)
+    return BoundPrompt(text, tuple(Word(w, lab, s, e) for (w, s, e), lab in labelled))
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +360,7 @@ def diff(p0: BoundPrompt, p1: BoundPrompt) -> list[Change]:
     if p0.slots is None or p1.slots is None or len(p0.slots) != len(p1.slots):
         return diff_words(p0.words, p1.words)
     changes = []
-    for (_, i0, i1), (_, j0, j1) in zip(p0.slots, p1.slots):
+    for (_, i0, i1), (_, j0, j1) in zip(p0.slots, p1.slots, strict=True):
         # Inside one slot a word diff is safe: it cannot pair words across slots.
         for c in diff_words(p0.words[i0:i1], p1.words[j0:j1]):
             changes.append(Change(c.kind, c.before, c.after, c.i0 + i0, c.i1 + i0,

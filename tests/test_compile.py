@@ -114,7 +114,8 @@ COMMON = ["a", "the", "on", "with", "red", "big", "dog", "table", "is", "near", 
 NEW = ["zebra", "violin", "orange", "kite", "umbrella", "lamp"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     prefix=st.lists(st.sampled_from(COMMON), min_size=1, max_size=6),
     old=st.lists(st.sampled_from(COMMON), min_size=1, max_size=3),

@@ -168,7 +168,7 @@ def check_minimal_change(ctx: Context) -> None:
         words = " ".join(w.text for w, _ in offending)
         # Point into this counterfactual (its first unexplained word, else its prompt), so that
         # the diagnostic and an ignore comment sit with it, not on the shared factual prompt.
-        primary = next((s for s, (_, side) in zip(spans, offending) if side == 1),
+        primary = next((s for s, (_, side) in zip(spans, offending, strict=True) if side == 1),
                        counterfactual.span)
         ctx.report(
             "non-minimal-change",

@@ -157,7 +157,7 @@ def fmt(
         elif check:
             typer.echo(f"would reformat {name}")
         else:
-            Path(name).write_text(formatted, encoding="utf-8")
+            Path(name).write_bytes(formatted.encode("utf-8"))  # LF on every platform
     if broken:
         sys.stderr.write(render(broken, output_format, color=_use_color(False)))
     failed = len({d.file for d in broken})

@@ -25,7 +25,11 @@ scm cows_pigeons {
   counterfactual children {
     do(C = "children")
     set A = "running"
-    edit replace { cross_replace 0.6  self_replace 0.4  blend "cows" "wandering" -> "children" "running" }
+    edit replace {
+      cross_replace 0.6
+      self_replace 0.4
+      blend "cows" "wandering" -> "children" "running"
+    }
   }
 
   # Fewer birds: two words for three, so refine.

@@ -152,3 +152,12 @@ def test_reference_pair_renders(pair_id: str, caption_0: str, caption_1: str) ->
         cm = next(c for c in model.counterfactuals if c.node.name.text == wanted)
     assert cm.prompt_1 is not None, name
     assert cm.prompt_1.text == caption_1, f"{name}: counterfactual `{cm.node.name.text}`"
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
+def test_bundled_spec_is_formatted(path: Path) -> None:
+    from cfspec.fmt import format_source
+
+    text = path.read_text(encoding="utf-8")
+    formatted, problems = format_source(SourceFile(str(path), text))
+    assert problems == [] and formatted == text

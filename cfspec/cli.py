@@ -310,6 +310,16 @@ def prompt(
     sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
 
 
+def _register_stage_commands() -> None:
+    # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
+    from cfspec.importers.command import import_command
+
+    app.command(name="import")(import_command)
+
+
+_register_stage_commands()
+
+
 def main() -> None:
     app()
 

@@ -38,6 +38,8 @@ _ALL = (
     Code("SCM005", "missing-prompt", E, "A spec has no prompt, so there is nothing to render."),
     Code("SCM006", "duplicate-setting", E, "The same setting (id, prompt, edit) is given twice."),
     Code("SCM007", "duplicate-spec", E, "Two specs share a name or an id."),
+    Code("SCM008", "multiple-graphs", N,
+         "An imported answer states its graph more than once; the last complete one is used."),
     # SCM1xx: names and how variables bind to the prompt
     Code("SCM101", "undefined-variable", E,
          "An edge, prompt or assignment names a variable that is not declared."),

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cfspec.api import check
 from cfspec.cli import app
-from cfspec.codes import ALL_CODES, Code, Severity
+from cfspec.codes import ALL_CODES, BY_NAME, Code, Severity
 from cfspec.config import Config
 from cfspec.explain import explanation, explanation_text
 from cfspec.source import SourceFile
@@ -20,6 +20,7 @@ NOT_FROM_SCM_TEXT = {
     "invalid-encoding",  # the bytes of a file, before there is text
     "file-too-large",  # the size of a file, before it is read
     "unexplained-graph-change",  # only `cfspec import` of an LLM's JSON answer
+    "multiple-graphs",  # only `cfspec import` of an LLM's free-text answer
     "invalid-pairs-file",  # pairs.jsonl, read back by the generator
 }
 
@@ -108,3 +109,25 @@ def test_other_examples_are_valid_specs(code: Code) -> None:
     for example in blocks(failing, "scm") + blocks(fixed, "scm"):
         found = lint(example)
         assert not [f for f in found if f[1] is Severity.ERROR], found
+
+
+# Codes that only `cfspec import` reports: their examples show the LLM's own answer.
+IMPORTED = {"unexplained-graph-change": "json", "multiple-graphs": "text"}
+
+
+@pytest.mark.parametrize("name", sorted(IMPORTED))
+def test_imported_examples_fire_through_the_importer(name: str) -> None:
+    from cfspec.importers import import_source
+
+    text = explanation_text(BY_NAME[name])
+    failing, fixed = text.split(FIXED, 1)
+    lang = IMPORTED[name]
+
+    def names(section: str) -> set[str]:
+        block = next(m.group("body") for m in _FENCE.finditer(section) if m.group("lang") == lang)
+        source = SourceFile(f"answer.{'json' if lang == 'json' else 'txt'}", block)
+        items = import_source(source, options=None)
+        return {d.code.name for item in items for d in item.diagnostics}
+
+    assert name in names(failing)
+    assert name not in names(fixed)

@@ -1,0 +1,188 @@
+"""`cfspec import`: LLM answers and caption-pair datasets -> .scm specs, with every problem
+reported at its place in the input.
+
+Shapes (`detect` picks one for `--from auto`):
+
+- `llm-json`: the reference study's JSON (`original_prompt`, `counterfactual_prompt`, `SCM`,
+  `SCM_aug`), one object, a list or JSON Lines (`llm_json.py`);
+- `llm-text`: free text with a `Variables:` list and edges (`llm_text.py`);
+- `coco-cf`: caption pairs `id, caption_0, caption_1` (`coco_cf.py`).
+
+Each reader turns its input into `Answer` records; `analysis.py` judges them alike and writes
+the .scm text; `write_items` puts the files in the output folder and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from cfspec.diagnostics import DiagnosticBag
+from cfspec.importers.analysis import analyze
+from cfspec.importers.answer import (
+    GRAPH_CHOICE,
+    SHAPES,
+    Answer,
+    Failure,
+    ImportedItem,
+    ImportOptions,
+)
+from cfspec.source import SourceFile
+
+__all__ = [
+    "GRAPH_CHOICE",
+    "SHAPES",
+    "ImportOptions",
+    "ImportedItem",
+    "detect",
+    "import_file",
+    "import_source",
+    "safe_id",
+    "write_items",
+]
+
+_MAX_ID = 100
+_COCO_KEY = re.compile(r'"caption_?[01]"\s*:')
+_LLM_KEY = re.compile(r'"(?:scm|scm_aug|original_prompt|counterfactual_prompt)"\s*:', re.I)
+
+
+def detect(text: str) -> str:
+    """The shape of an input: JSON with `caption_0`/`caption_1` is a caption-pair file, other
+    JSON (or a ```json fence) an LLM's JSON answer, anything else a free-text answer."""
+    head = text[:20000]
+    stripped = head.lstrip()
+    looks_json = stripped[:1] in ("{", "[") or re.search(r"^[ \t]*```[ \t]*json", head, re.M | re.I)
+    if looks_json or _LLM_KEY.search(head):
+        if _COCO_KEY.search(head) and not _LLM_KEY.search(head):
+            return "coco-cf"
+        return "llm-json"
+    return "llm-text"
+
+
+def safe_id(raw: str, fallback: str = "item") -> str:
+    """A file name stem from an item id: `[A-Za-z0-9._-]` only, starting with a letter or a
+    digit, never `.` or `..`, at most 100 characters. `../../x` becomes `x`."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", raw)
+    name = re.sub(r"\.{2,}", ".", name)
+    name = name.lstrip("._-")[:_MAX_ID].rstrip("._-")
+    return name or fallback
+
+
+def read_source(path: str, max_bytes: int | None = None) -> SourceFile | ImportedItem:
+    """The input as text, or an item holding the reason it cannot be read as text."""
+    display = "<stdin>" if path == "-" else path
+    if path == "-":
+        import sys
+
+        data = sys.stdin.buffer.read()
+    else:
+        data = Path(path).read_bytes()  # OSError: the caller's usage error
+    if max_bytes is not None and len(data) > max_bytes:
+        source = SourceFile(display, "")
+        bag = DiagnosticBag(source)
+        bag.report("file-too-large", source.span(0, 0),
+                   f"the file is {len(data):,} bytes; the limit is {max_bytes:,}",
+                   label="not read", help="split it, or raise `max-file-bytes` in [tool.cfspec]")
+        return _failed(source, bag)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        good = data[:error.start].decode("utf-8", errors="replace")
+        source = SourceFile(display, good)
+        bag = DiagnosticBag(source)
+        bag.report("syntax-error", source.span(len(good), len(good)),
+                   f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}",
+                   label="here", help="an answer is UTF-8 text; is this a binary file?")
+        return _failed(source, bag)
+    return SourceFile(display, text.removeprefix("\ufeff"))
+
+
+def _failed(source: SourceFile, bag: DiagnosticBag) -> ImportedItem:
+    stem = safe_id(Path(source.name).stem, "input")
+    return ImportedItem(source, "unknown", stem, source.whole(), None, list(bag.items))
+
+
+def import_source(source: SourceFile, shape: str = "auto",
+                  options: ImportOptions | None = None) -> list[ImportedItem]:
+    """Import every item of one input text."""
+    options = options or ImportOptions()
+    stem = safe_id(Path(source.name).stem, "input")
+    if not source.text.strip():
+        bag = DiagnosticBag(source)
+        bag.report("syntax-error", source.span(0, len(source.text)), "the file is empty",
+                   label="nothing here", help="an answer, or one caption pair per line")
+        return [_failed(source, bag)]
+    if shape == "auto":
+        shape = detect(source.text)
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; choose auto or one of {', '.join(SHAPES)}")
+    records: list[Answer | Failure]
+    if shape == "llm-json":
+        from cfspec.importers import llm_json
+
+        records = llm_json.read(source)
+    elif shape == "llm-text":
+        from cfspec.importers import llm_text
+
+        records = llm_text.read(source)
+    else:
+        from cfspec.importers import coco_cf
+
+        records = coco_cf.read(source)
+    if not records:
+        bag = DiagnosticBag(source)
+        first = len(source.text) - len(source.text.lstrip())
+        bag.report("syntax-error", source.span(first, first + 1),
+                   "the input holds no answers", label="empty",
+                   help="an answer object, or one caption pair per line")
+        return [_failed(source, bag)]
+    many = sum(1 for r in records if r.number > 0) > 1
+    items: list[ImportedItem] = []
+    for record in records:
+        fallback = f"{stem}_{record.number}" if many and record.number else stem
+        item_id = safe_id(record.raw_id, fallback) if record.raw_id else fallback
+        if isinstance(record, Failure):
+            items.append(ImportedItem(source, shape, item_id, record.span, None,
+                                      list(record.diagnostics)))
+            continue
+        record.item_id = item_id
+        items.append(analyze(record, options))
+    return items
+
+
+def import_file(path: str | os.PathLike[str], shape: str = "auto",
+                options: ImportOptions | None = None) -> list[ImportedItem]:
+    """Import one file (`-`: stdin). Raises OSError when it cannot be read at all."""
+    options = options or ImportOptions()
+    read = read_source(os.fspath(path), options.config.max_file_bytes)
+    if isinstance(read, ImportedItem):
+        return [read]
+    return import_source(read, shape, options)
+
+
+def write_items(items: Iterable[ImportedItem], out_dir: Path) -> list[Path]:
+    """Write each item's .scm into `out_dir` (created), one file per item named after its id;
+    names taken twice get `-2`, `-3`. Nothing is written outside `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = out_dir.resolve()
+    taken: set[str] = set()
+    written: list[Path] = []
+    for item in items:
+        if item.scm is None:
+            continue
+        stem = safe_id(item.item_id)
+        name, n = f"{stem}.scm", 2
+        while name.lower() in taken:
+            name, n = f"{stem}-{n}.scm", n + 1
+        taken.add(name.lower())
+        target = (root / name).resolve()
+        if target.parent != root:  # safe_id makes this impossible; keep the wall anyway
+            raise ValueError(f"refusing to write outside {out_dir}: {name}")
+        tmp = target.with_name(f".{name}.tmp")
+        tmp.write_text(item.scm, encoding="utf-8")
+        os.replace(tmp, target)
+        item.path = out_dir / name
+        written.append(item.path)
+    return written

@@ -1,0 +1,162 @@
+"""The .scm an import writes, and `cfspec lint`'s findings on it traced back to the input.
+
+The file is canonical (`cfspec fmt`), starts with the import's problems as `#` comments so the
+user can fix it by hand, and keeps the answer's own names. Every variable, edge and the
+counterfactual remember where in the input they came from, so a diagnostic that only the linter
+finds on the written file (an `a`/`an` that no longer agrees, an unused variable) can still
+point into the LLM's text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cfspec.api import check
+from cfspec.config import Config
+from cfspec.diagnostics import Diagnostic, Label
+from cfspec.fmt import format_source, quote
+from cfspec.source import SourceFile, Span
+from cfspec.tokens import ClipTokenizer
+
+INDENT = "  "
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass
+class DraftVar:
+    name: str
+    words: str
+    latent: bool
+    description: str | None
+    origin: Span
+
+
+@dataclass
+class DraftEdge:
+    source: str
+    target: str
+    description: str | None
+    origin: Span
+
+
+@dataclass
+class DraftCounterfactual:
+    name: str
+    origin: Span
+    do: list[tuple[str, str | None]] = field(default_factory=list)
+    sets: list[tuple[str, str | None]] = field(default_factory=list)
+    prompt: str | None = None  # the literal counterfactual prompt, when substitution cannot
+    edit: str | None = None
+
+
+@dataclass
+class Draft:
+    name: str
+    item_id: str
+    origin: Span  # the whole item in the input
+    id_origin: Span
+    prompt_origin: Span
+    template: str | None
+    header: list[str] = field(default_factory=list)
+    variables: list[DraftVar] = field(default_factory=list)
+    edges: list[DraftEdge] = field(default_factory=list)
+    counterfactual: DraftCounterfactual | None = None
+
+
+def comment(text: str) -> str:
+    """One `#` line: nothing from the answer may end the comment and become .scm code."""
+    return ("# " + _UNSAFE.sub(" ", text)).rstrip()
+
+
+def _value(value: str | None) -> str:
+    return "none" if value is None else quote(value)
+
+
+def render(draft: Draft) -> str:
+    """The .scm text, in the canonical layout when the formatter accepts it."""
+    lines = [comment(h) if h else "#" for h in draft.header]
+    if lines:
+        lines.append("")
+    lines.append(f"scm {draft.name} {{")
+    lines.append(f"{INDENT}id {quote(draft.item_id)}")
+    if draft.template is not None:
+        lines.append(f"{INDENT}prompt {quote(draft.template)}")
+    if draft.variables:
+        lines.append("")
+    for v in draft.variables:
+        kind = ": latent" if v.latent else ""
+        described = f" {quote(v.description)}" if v.description else ""
+        lines.append(f"{INDENT}var {v.name}{kind} = {quote(v.words)}{described}")
+    if draft.edges:
+        lines.append("")
+    for e in draft.edges:
+        described = f" {quote(e.description)}" if e.description else ""
+        lines.append(f"{INDENT}{e.source} -> {e.target}{described}")
+    cf = draft.counterfactual
+    if cf is not None:
+        lines += ["", f"{INDENT}counterfactual {cf.name} {{"]
+        if cf.do:
+            assigned = ", ".join(f"{n} = {_value(v)}" for n, v in cf.do)
+            lines.append(f"{INDENT * 2}do({assigned})")
+        for target, new in cf.sets:
+            lines.append(f"{INDENT * 2}set {target} = {_value(new)}")
+        if cf.prompt is not None:
+            lines.append(f"{INDENT * 2}prompt {quote(cf.prompt)}")
+        if cf.edit:
+            lines.append(f"{INDENT * 2}edit {cf.edit} {{}}")
+        lines.append(f"{INDENT}}}")
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    try:
+        formatted, _ = format_source(SourceFile("import.scm", text))
+    except (NotImplementedError, RuntimeError):  # the formatter is optional polish here
+        formatted = None
+    return formatted if formatted is not None else text
+
+
+def relint(
+    draft: Draft,
+    text: str,
+    display: str,
+    source: SourceFile,
+    config: Config,
+    tokenizer: ClipTokenizer | None,
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`cfspec lint` on the written text: its own diagnostics, and the same traced back to the
+    input (`source`), where each points at the input's record of the item it is about."""
+    parsed = check(SourceFile(display, text), config, tokenizer)
+    module = parsed.module
+    spec = module.specs[0] if module is not None and module.specs else None
+
+    def origin(span: Span) -> Span:
+        if spec is None:
+            return draft.origin
+        for var, dv in zip(spec.variables, draft.variables, strict=False):
+            if var.span.start <= span.start < var.span.end:
+                return dv.origin
+        for edge, de in zip(spec.edges, draft.edges, strict=False):
+            if edge.span.start <= span.start < edge.span.end:
+                return de.origin
+        for cf in spec.counterfactuals:
+            if cf.span.start <= span.start < cf.span.end and draft.counterfactual is not None:
+                return draft.counterfactual.origin
+        for decl in spec.prompts:
+            if decl.span.start <= span.start < decl.span.end:
+                return draft.prompt_origin
+        for id_decl in spec.ids:
+            if id_decl.span.start <= span.start < id_decl.span.end:
+                return draft.id_origin
+        return draft.origin
+
+    mapped = []
+    for d in parsed.diagnostics:
+        labels = tuple(Label(origin(lb.span), lb.message) for lb in d.labels)
+        note = "found by `cfspec lint` on the written .scm" if module is not None else \
+            "internal error: the written .scm does not parse; please report it"
+        mapped.append(Diagnostic(
+            code=d.code, message=d.message, source=source, span=origin(d.span), label=d.label,
+            labels=labels, notes=(*d.notes, note), help=d.help, severity=d.severity,
+        ))
+    return parsed.diagnostics, mapped
+

@@ -7,6 +7,7 @@ Nothing here prints; the CLI hands the result to `report.py`.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from cfspec import ast
 from cfspec.checks import CHECKS, FILE_CHECKS, Context
-from cfspec.codes import Code, Severity, matches
+from cfspec.codes import ALL_CODES, Code, Severity, matches
 from cfspec.config import Config
 from cfspec.diagnostics import Diagnostic, DiagnosticBag
 from cfspec.model import SpecModel, build
@@ -137,7 +138,26 @@ def _too_large(display: str, size: int, config: Config) -> Parsed:
 def check(source: SourceFile, config: Config, tokenizer: ClipTokenizer | None = None) -> Parsed:
     """Parse and check one source; returns the module (None on a syntax error) and the
     diagnostics that survive suppression and selection, sorted by position."""
+    if "\r" in source.text:
+        # CRLF and old Mac files' lone CR: lark and SourceFile count lines by LF only, and a
+        # comment would otherwise run on past a lone CR to the end of the file.
+        text = source.text.replace("\r\n", "\n").replace("\r", "\n")
+        source = SourceFile(source.name, text)
     bag = DiagnosticBag(source)
+    # The AST is many small objects that all live until the end: the cyclic collector would
+    # rescan them again and again (a third of the time on a 10 MB file) and find nothing.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(source, bag, config, tokenizer)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _check(
+    source: SourceFile, bag: DiagnosticBag, config: Config, tokenizer: ClipTokenizer | None
+) -> Parsed:
     module = parse(source, bag)
     models = []
     if module is not None:
@@ -176,30 +196,39 @@ class Suppressions:
     """`# cfspec: ignore[cycle, SCM203]` silences those codes on its line (all codes without
     brackets); `# cfspec: ignore-file[...]` anywhere silences them in the whole file."""
 
-    by_line: dict[int, tuple[str, ...] | None]
-    file_wide: list[tuple[str, ...] | None]
+    by_line: dict[int, frozenset[str]]  # line -> the codes it silences
+    file_wide: frozenset[str]
 
     @classmethod
     def scan(cls, text: str) -> Suppressions:
-        by_line: dict[int, tuple[str, ...] | None] = {}
-        file_wide: list[tuple[str, ...] | None] = []
+        by_line: dict[int, frozenset[str]] = {}
+        file_wide: set[str] = set()
         if "cfspec:" not in text:
-            return cls(by_line, file_wide)
-        for number, line in enumerate(text.splitlines(), start=1):
+            return cls(by_line, frozenset())
+        # split("\n"), not splitlines(): lines are numbered as SourceFile numbers them.
+        for number, line in enumerate(text.split("\n"), start=1):
             for m in _SUPPRESS_RE.finditer(line):
-                codes = tuple(c.strip() for c in m.group(2).split(",") if c.strip()) \
-                    if m.group(2) is not None else None
+                selectors = None if m.group(2) is None else [
+                    c.strip() for c in m.group(2).split(",") if c.strip()]
+                codes = _covered(selectors)
                 if m.group(1):
-                    file_wide.append(codes)
+                    file_wide |= codes
                 else:
-                    by_line[number] = codes
-        return cls(by_line, file_wide)
+                    by_line[number] = by_line.get(number, frozenset()) | codes
+        return cls(by_line, frozenset(file_wide))
 
     def covers(self, d: Diagnostic) -> bool:
-        rules = [*self.file_wide]
-        if d.span.line in self.by_line:
-            rules.append(self.by_line[d.span.line])
-        return any(r is None or any(matches(d.code, c) for c in r) for r in rules)
+        code = d.code.code
+        return code in self.file_wide or code in self.by_line.get(d.span.line, ())
+
+
+def _covered(selectors: list[str] | None) -> frozenset[str]:
+    """The codes a list of selectors silences (all of them for a bare ignore): resolved once,
+    so checking a diagnostic is a set lookup however many rules a file has."""
+    if selectors is None:
+        return frozenset(c.code for c in ALL_CODES)
+    wanted = set(dict.fromkeys(selectors))
+    return frozenset(c.code for c in ALL_CODES if any(matches(c, s) for s in wanted))
 
 
 def lint(paths: Iterable[str], config: Config, tokenizer: str | None = None) -> LintResult:

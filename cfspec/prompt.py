@@ -314,6 +314,38 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
     return BoundPrompt(text, tuple(labelled), tuple(slots))
 
 
+# Above this many differing words in the middle, the middle is one change: SequenceMatcher is
+# cubic on repeated words, and a caption that long is already `prompt-too-long` anyway.
+_MAX_ALIGNED = 300
+
+
+def align(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib-style opcodes, in time linear in the input beyond `_MAX_ALIGNED` words: the
+    common prefix and suffix are matched first, only the middle is aligned word by word."""
+    n, m = len(a), len(b)
+    head = 0
+    while head < n and head < m and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and tail < m - head and a[n - 1 - tail] == b[m - 1 - tail]:
+        tail += 1
+    ops: list[tuple[str, int, int, int, int]] = []
+    if head:
+        ops.append(("equal", 0, head, 0, head))
+    a_mid, b_mid = a[head : n - tail], b[head : m - tail]
+    if a_mid or b_mid:
+        if len(a_mid) + len(b_mid) > _MAX_ALIGNED:
+            tag = "replace" if a_mid and b_mid else ("delete" if a_mid else "insert")
+            ops.append((tag, head, n - tail, head, m - tail))
+        else:
+            matcher = difflib.SequenceMatcher(None, a_mid, b_mid, autojunk=False)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+                ops.append((tag, i1 + head, i2 + head, j1 + head, j2 + head))
+    if tail:
+        ops.append(("equal", n - tail, n, m - tail, m))
+    return ops
+
+
 def bind_words(text: str, reference: BoundPrompt) -> BoundPrompt:
     """Label the words of a literal counterfactual prompt by aligning them with the factual
     prompt: unchanged words keep their variable, changed words get None."""
@@ -321,7 +353,7 @@ def bind_words(text: str, reference: BoundPrompt) -> BoundPrompt:
     a = [w.exact for w in reference.words]
     b = [exact(w) for w, _, _ in words]
     labels: list[str | None] = [None] * len(words)
-    for tag, i1, i2, j1, _ in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, _ in align(a, b):
         if tag == "equal":
             for k in range(i2 - i1):
                 labels[j1 + k] = reference.words[i1 + k].variable
@@ -347,7 +379,7 @@ def diff_words(w0: tuple[Word, ...], w1: tuple[Word, ...]) -> list[Change]:
     a = [w.exact for w in w0]
     b = [w.exact for w in w1]
     changes = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in align(a, b):
         if tag != "equal":
             changes.append(Change(tag, w0[i1:i2], w1[j1:j2], i1, i2, j1, j2))
     return changes

@@ -36,8 +36,16 @@ class Context:
         return text.span
 
 
+# Suggestions compare a name with every candidate; past this many candidates a spec is
+# machine-written and a hint is worth less than linear time.
+_MAX_SUGGESTION_CANDIDATES = 200
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    pool = list(candidates)
+    if len(pool) > _MAX_SUGGESTION_CANDIDATES:
+        return None
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 
 

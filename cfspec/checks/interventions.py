@@ -87,9 +87,9 @@ def check_count(ctx: Context) -> None:
     for cm in ctx.model.counterfactuals:
         targets = [n for n in cm.interventions if n in graph]
         # A target downstream of another target is a descendant update, not an independent one.
-        independent = [
-            n for n in targets if not any(m != n and nx.has_path(graph, m, n) for m in targets)
-        ]
+        # One traversal from all targets' children finds every such target.
+        downstream = _reachable(graph, [c for t in targets for c in graph.successors(t)])
+        independent = [n for n in targets if n not in downstream]
         if len(independent) <= limit:
             continue
         nodes = [cm.interventions[n] for n in independent]
@@ -104,6 +104,17 @@ def check_count(ctx: Context) -> None:
             help="split it into one counterfactual per intervention, or raise "
             "`max-interventions` in [tool.cfspec]",
         )
+
+
+def _reachable(graph: nx.DiGraph, start: list[str]) -> set[str]:
+    seen = set(start)
+    stack = list(start)
+    while stack:
+        for child in graph.successors(stack.pop()):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
 
 
 def check_sets_downstream(ctx: Context) -> None:

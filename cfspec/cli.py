@@ -312,7 +312,7 @@ def prompt(
 
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
-    from cfspec.importers.command import import_command
+    from cfspec.import_command import import_command
 
     app.command(name="import")(import_command)
 

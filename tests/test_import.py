@@ -35,7 +35,7 @@ from cfspec.importers import (
     import_source,
     safe_id,
 )
-from cfspec.importers.command import import_command
+from cfspec.import_command import import_command
 from cfspec.importers.edges import scan
 from cfspec.importers.jsonpos import JStr, parse
 from cfspec.source import SourceFile

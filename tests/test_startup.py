@@ -69,3 +69,16 @@ def test_console_script_lints_cake() -> None:
                             capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+
+
+def test_registering_commands_imports_no_stage() -> None:
+    """`cfspec lint` must not pay for import, generate or evaluate: importing the CLI (which
+    registers every command) loads none of their modules, nor the lint pipeline itself."""
+    code = (
+        "import sys, cfspec.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('cfspec.importers', 'cfspec.gpu',"
+        " 'cfspec.api', 'networkx', 'lark', 'jinja2', 'torch'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"

@@ -310,11 +310,94 @@ def prompt(
     sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
 
 
+@app.command(name="run")
+def run_command(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
+    model: Annotated[str, typer.Option(help="tiny, a local pipeline folder or a hub id.")] = "tiny",
+    seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
+    steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
+    batch_pairs: Annotated[int, typer.Option(min=1, help="Pairs per UNet call.")] = 1,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    height: Annotated[int | None, typer.Option(help="Image height.")] = None,
+    width: Annotated[int | None, typer.Option(help="Image width.")] = None,
+    clip_model: Annotated[
+        str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
+    ] = "openai/clip-vit-large-patch14",
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
+    ] = None,
+    min_clip: Annotated[float | None, typer.Option(help="Filter gate (default 0.2).")] = None,
+    min_directional: Annotated[
+        float | None, typer.Option(help="Filter gate (default 0.2).")
+    ] = None,
+    min_image_similarity: Annotated[
+        float | None, typer.Option(help="Filter gate (default 0.7).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
+    one go. Stops at the first stage that cannot go on; exits as generate."""
+    from cfspec.gpu.command import generate_command
+    from cfspec.stage_commands import (
+        evaluate_command,
+        export_command,
+        filter_command,
+        report_command,
+    )
+
+    def stage(name: str, call: object, *args: object, **kwargs: object) -> int:
+        typer.echo(f"== {name}", err=True)
+        try:
+            call(*args, **kwargs)  # type: ignore[operator]
+        except typer.Exit as done:
+            return int(done.exit_code)
+        return EXIT_OK
+
+    status = stage("compile", compile_command, paths, out, keep_going=True, fmt="text",
+                   tokenizer=None, quiet=quiet, no_color=False)
+    if status == EXIT_USAGE or not (out / "pairs.jsonl").is_file():
+        raise typer.Exit(status or EXIT_ERRORS)
+    generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
+                      device=device, batch_pairs=batch_pairs, guidance=guidance,
+                      scheduler="ddim", height=height, width=width, dtype="auto", seed_base=0,
+                      quiet=quiet)
+    if generated == EXIT_USAGE:
+        raise typer.Exit(generated)
+    for name, call, kwargs in (
+        ("evaluate", evaluate_command, {
+            "clip_model": clip_model, "inception_weights": inception_weights,
+            "device": device, "batch_size": 32}),
+        ("filter", filter_command, {
+            "min_clip": min_clip, "min_directional": min_directional,
+            "min_image_similarity": min_image_similarity}),
+        ("export", export_command, {"to": "hf", "output": out / "dataset"}),
+        ("report", report_command, {"max_pairs": 200}),
+    ):
+        if stage(name, call, out, fmt="text", quiet=quiet, no_color=False, **kwargs) == EXIT_USAGE:
+            raise typer.Exit(EXIT_USAGE)
+    typer.echo(f"report: {out / 'report.html'}", err=True)
+    raise typer.Exit(max(status, generated))
+
+
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
+    from cfspec.gpu.command import generate_command
     from cfspec.import_command import import_command
+    from cfspec.stage_commands import (
+        evaluate_command,
+        export_command,
+        filter_command,
+        report_command,
+    )
 
     app.command(name="import")(import_command)
+    app.command(name="generate")(generate_command)
+    app.command(name="evaluate")(evaluate_command)
+    app.command(name="filter")(filter_command)
+    app.command(name="export")(export_command)
+    app.command(name="report")(report_command)
 
 
 _register_stage_commands()

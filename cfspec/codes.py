@@ -85,6 +85,12 @@ _ALL = (
     # SCM6xx: files cfspec reads back (pairs.jsonl)
     Code("SCM601", "invalid-pairs-file", E,
          "A line of pairs.jsonl is not valid JSON or does not match pair.schema.json."),
+    Code("SCM602", "invalid-manifest", E,
+         "A line of manifest.jsonl is malformed or does not match pairs.jsonl or its files."),
+    Code("SCM603", "invalid-metrics-file", E,
+         "A line of metrics.jsonl is malformed or does not match pairs.jsonl."),
+    Code("SCM604", "invalid-filter-file", E,
+         "A line of filter.jsonl is malformed or does not match pairs.jsonl."),
 )
 
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}

@@ -18,6 +18,10 @@ class Config:
     tokenizer: str | None = None  # a local CLIP tokenizer folder or a cached hub id
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
+    # `cfspec filter` gates (InstructPix2Pix's defaults); read by cfspec/filtering.py.
+    filter_min_clip: float = 0.2
+    filter_min_directional: float = 0.2
+    filter_min_image_similarity: float = 0.7
     source: Path | None = field(default=None, compare=False)  # the pyproject.toml it came from
 
     def merged(self, **overrides: Any) -> Config:
@@ -36,6 +40,9 @@ _KEYS = {
     "tokenizer": "tokenizer",
     "max-file-bytes": "max_file_bytes",
     "exclude": "exclude",
+    "filter-min-clip": "filter_min_clip",
+    "filter-min-directional": "filter_min_directional",
+    "filter-min-image-similarity": "filter_min_image_similarity",
 }
 
 
@@ -71,6 +78,14 @@ def load_config(start: Path | None = None) -> Config:
         elif attr in ("max_interventions", "max_file_bytes"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{path}: [tool.cfspec] {key} must be a positive integer")
+        elif attr.startswith("filter_"):
+            # CLIP similarity to a prompt is clamped at 0; the two cosines may be negative.
+            low = 0.0 if attr == "filter_min_clip" else -1.0
+            if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                    or not low <= value <= 1.0:
+                raise ConfigError(
+                    f"{path}: [tool.cfspec] {key} must be a number between {low:g} and 1")
+            value = float(value)
         elif not isinstance(value, str):
             raise ConfigError(f"{path}: [tool.cfspec] {key} must be a string")
         values[attr] = value

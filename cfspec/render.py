@@ -60,7 +60,10 @@ def output_env() -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(templates_dir())),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(("html", "htm", "xml", "svg")),
+        # select_autoescape looks at the last suffix only: `report.html.j2` must be named.
+        autoescape=select_autoescape(
+            ("html", "htm", "xml", "svg", "html.j2", "htm.j2", "xml.j2", "svg.j2")
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

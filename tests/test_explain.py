@@ -22,6 +22,9 @@ NOT_FROM_SCM_TEXT = {
     "unexplained-graph-change",  # only `cfspec import` of an LLM's JSON answer
     "multiple-graphs",  # only `cfspec import` of an LLM's free-text answer
     "invalid-pairs-file",  # pairs.jsonl, read back by the generator
+    "invalid-manifest",  # manifest.jsonl, read back by evaluate, filter, export and report
+    "invalid-metrics-file",  # metrics.jsonl, read back by filter, export and report
+    "invalid-filter-file",  # filter.jsonl, read back by export and report
 }
 
 FAILING, FIXED = "## Failing example", "## Fixed example"

@@ -35,7 +35,9 @@ INVALID = ROOT / "specs" / "invalid"
 # counterfactual graph itself) can add or remove edges beyond what do()-surgery explains.
 IMPORT_ONLY = {"unexplained-graph-change", "multiple-graphs"}
 # Codes about other files cfspec reads back, never about .scm text: pairs.jsonl (pairs_io.py).
-OTHER_FILES = {"invalid-pairs-file"}
+OTHER_FILES = {
+    "invalid-pairs-file", "invalid-manifest", "invalid-metrics-file", "invalid-filter-file",
+}
 
 # Fixtures that are not UTF-8 text, so cannot carry comments: their expectations live here.
 NOT_TEXT: dict[str, set[tuple[int, int, str, Severity]]] = {

@@ -1,0 +1,427 @@
+"""Generation throughput: our batched P2P engine against a plain pipeline and a naive P2P.
+
+    python benchmarks/generate_bench.py                 # CUDA if present, else CPU
+    python benchmarks/generate_bench.py --quick --json  # fewer steps; one JSON object on stdout
+    python benchmarks/generate_bench.py --device cpu --batches 1,4
+
+Three ways to make the same image pairs (same prompts, steps, guidance, resolution and noise),
+each at 1, 4 and 8 pairs per batch:
+
+* `ours`: `cfspec.gpu.engine.Engine`, B pairs in one UNet batch, fused attention outside the
+  edits, explicit fp32 probabilities only where P2P needs them.
+* `plain`: diffusers' `StableDiffusionPipeline` on the same 2B prompts in one call, no editing
+  at all: the floor. `overhead` = ours' time / plain's time.
+* `naive`: P2P as published (google/prompt-to-prompt's register_attention_control): an explicit
+  softmax in every attention layer in the model's dtype, an AttentionStore of every map up to
+  32x32, one pair per call. `speedup` = naive's time / ours'.
+
+Every method's time includes text encoding, the denoising loop and VAE decoding into PIL images
+(writing files is not timed). Peak memory is `torch.cuda.max_memory_allocated` on CUDA and the
+process's peak resident set (VmHWM, reset before each measurement) on the CPU.
+
+Models: on the CPU the embedded `tiny` model at its 64x64 default, 20 steps (`--quick`: 32x32,
+4 steps); on CUDA the Stable Diffusion 1.5 architecture with random weights (`random-sd15`) at
+512x512 in fp16, 50 steps (`--quick`: 10). Random weights make noise images but cost exactly
+what SD 1.5 costs. Times are the minimum of `--repeats` runs (3) after one warm-up run.
+
+On the CPU the default is one thread (`--threads`): the tiny model's kernels are so small that
+with several threads on a shared machine one measures OpenMP workers spin-waiting for a core,
+which swamps every difference between the three methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout: import the cfspec beside it
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from cfspec.gpu.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.gpu.models import Components, load_components  # noqa: E402
+from cfspec.gpu.p2p import BatchEdit  # noqa: E402
+from cfspec.gpu.plan import WordTokenizer, build_plan  # noqa: E402
+
+# Counterfactual prompt pairs in the bundled specs' style: replace, refine and reweight edits.
+PROMPTS = [
+    ("replace", "a spotty banana sitting on top of an orange", "a spotty apple sitting on top of "
+     "an orange"),
+    ("refine", "a baseball bat is in a window looking out over the street",
+     "a baseball bat is in an umbrella stand looking out over the street"),
+    ("replace", "a very cute flock of sheep in a grassy field",
+     "a very cute pair of sheep in a grassy field"),
+    ("reweight", "a baseball player lunges and reaches back with the ball",
+     "a football player lunges and reaches back with the ball"),
+    ("refine", "a polar bear partially submerged in a body of water",
+     "a walrus partially submerged in a body of water"),
+    ("replace", "a woman is cutting into a cake with a large knife",
+     "a woman is cutting into a pie with a large knife"),
+    ("refine", "a large elephant that has people sitting on top",
+     "a small elephant that has a child sitting on top"),
+    ("replace", "a white plate with a sliced up piece of food on top of it",
+     "a white bowl with a sliced up piece of food on top of it"),
+]
+
+
+def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
+    """A words-sourced pairs.jsonl line for these prompts (P2P's default windows)."""
+    from cfspec.align import Tokens, refine_map
+
+    w0, w1 = prompt_0.split(), prompt_1.split()
+    t0 = ["<|startoftext|>", *w0, "<|endoftext|>"]
+    t1 = ["<|startoftext|>", *w1, "<|endoftext|>"]
+    alignment: dict[str, Any] = {"source": "words", "tokens_0": t0, "tokens_1": t1}
+    if kind == "refine":
+        mapper = refine_map(Tokens(tuple(t0), tuple(range(-1, len(w0) + 1))),
+                            Tokens(tuple(t1), tuple(range(-1, len(w1) + 1))))
+        alignment["token_map"] = mapper
+        changed_1 = [j for j, i in enumerate(mapper) if i < 0]
+        kept = {i for i in mapper if i >= 0}
+        changed_0 = [i for i in range(1, len(t0) - 1) if i not in kept]
+    else:
+        alignment["words"] = [[i, i] for i in range(len(w0))]
+        alignment["token_map"] = [[i, i, 1.0] for i in range(len(t0))]
+        changed_0 = changed_1 = [i + 1 for i in range(len(w0)) if w0[i] != w1[i]]
+    eq_tokens = [[changed_1[0]]] if kind == "reweight" else []
+    return {
+        "id": f"bench_{n}", "prompt_0": prompt_0, "prompt_1": prompt_1,
+        "edit": {
+            "type": kind,
+            "cross_replace_steps": {"default": [0.0, 0.8], "words": {}},
+            "self_replace_steps": [0.0, 0.4],
+            "local_blend": {"words_0": [t0[i] for i in changed_0],
+                            "words_1": [t1[i] for i in changed_1],
+                            "tokens_0": changed_0, "tokens_1": changed_1, "threshold": 0.3},
+            "equalizer": {"words": [t1[t[0]] for t in eq_tokens],
+                          "values": [2.0] * len(eq_tokens), "tokens": eq_tokens},
+            "alignment": alignment,
+        },
+    }
+
+
+def make_jobs(comps: Components, count: int) -> list[Job]:
+    words = WordTokenizer(comps.tokenizer)
+    jobs = []
+    for n in range(count):
+        kind, p0, p1 = PROMPTS[n % len(PROMPTS)]
+        jobs.append(Job(f"bench_{n}", n, build_plan(_pair(n, kind, p0, p1), words)))
+    return jobs
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: "5" resets the resident-set high-water mark of this process
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(fn: Callable[[], Any], device: torch.device, repeats: int) -> dict[str, float]:
+    fn()  # warm-up: kernels, caches, allocator
+    times = []
+    _reset_peak(device)
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    # The minimum: the machine may be shared, and other load only ever adds time.
+    return {"seconds": min(times), "median_seconds": round(statistics.median(times), 4),
+            "peak_mib": round(_peak_mib(device), 1)}
+
+
+# -- the three methods --------------------------------------------------------------------------
+
+
+def run_ours(engine: Engine, jobs: list[Job]) -> list[Any]:
+    return engine.run(jobs)
+
+
+def run_plain(pipe: Any, engine: Engine, jobs: list[Job]) -> list[Any]:
+    """The same 2B images with no editing: one StableDiffusionPipeline call."""
+    settings = engine.settings
+    prompts = [j.plan for j in jobs]
+    ids = torch.tensor([list(p.ids_0) for p in prompts] + [list(p.ids_1) for p in prompts],
+                       device=engine.device)
+    with torch.inference_mode():
+        embeds = pipe.text_encoder(ids)[0]
+    noise = torch.cat([engine.initial_noise(j.seed) for j in jobs])
+    latents = torch.cat([noise, noise]).to(engine.device, engine.dtype)
+    out = pipe(prompt_embeds=embeds, negative_prompt_embeds=None, negative_prompt=[""] * len(ids),
+               latents=latents, num_inference_steps=settings.steps,
+               guidance_scale=settings.guidance, height=engine.height, width=engine.width,
+               output_type="pil")
+    return list(out.images)
+
+
+class NaiveController:
+    """google/prompt-to-prompt's AttentionStore + AttentionControlEdit + LocalBlend, for one
+    pair (two images), run on attention probabilities every layer hands it."""
+
+    def __init__(self, batch: BatchEdit, blend_queries: int, blend_shape: tuple[int, int],
+                 blend_layers: set[str]) -> None:
+        self.batch = batch
+        self.blend_queries = blend_queries
+        self.blend_shape = blend_shape
+        self.blend_layers = blend_layers
+        self.step = 0
+        self.step_store: dict[str, list[torch.Tensor]] = defaultdict(list)
+        self.attention_store: dict[str, list[torch.Tensor]] = {}
+
+    def __call__(self, attn: torch.Tensor, is_cross: bool, name: str, heads: int
+                 ) -> torch.Tensor:
+        half = attn.shape[0] // 2  # conditional half: [prompt_0 heads, prompt_1 heads]
+        cond = attn[half:].reshape(2, heads, *attn.shape[1:])
+        if attn.shape[1] <= 32**2:  # AttentionStore.forward keeps maps up to 32x32
+            self.step_store[name].append(cond.clone())
+        s, e = self.batch._self_window[0]
+        if is_cross or (s <= self.step < e):
+            base, own = cond[0], cond[1]
+            if is_cross:
+                edited = self.batch.alpha[0, min(self.step, self.batch.num_steps)].to(attn.dtype)
+                mapper = self.batch.mapper[0].to(attn.dtype)
+                replaced = torch.einsum("hpw,wn->hpn", base, mapper)
+                replaced = replaced * self.batch.equalizer[0].to(attn.dtype)
+                keep = self.batch.keep[0].to(attn.dtype)
+                replaced = replaced + own * (1 - keep)
+                cond = torch.stack([base, replaced * edited + (1 - edited) * own])
+            elif attn.shape[1] <= self.blend_queries:
+                cond = torch.stack([base, base])
+            attn = torch.cat([attn[:half], cond.reshape(-1, *attn.shape[1:])])
+        return attn
+
+    def between_steps(self) -> None:
+        for name, maps in self.step_store.items():
+            if name not in self.attention_store:
+                self.attention_store[name] = maps
+            else:
+                self.attention_store[name] = [a + b for a, b in
+                                              zip(self.attention_store[name], maps, strict=True)]
+        self.step_store = defaultdict(list)
+        self.step += 1
+
+    def local_blend(self, x_t: torch.Tensor) -> torch.Tensor:
+        batch = self.batch
+        if self.step <= batch.blend_start or not batch.blend_jobs:
+            return x_t
+        maps = [m for name in self.blend_layers for m in self.attention_store.get(name, [])]
+        if not maps:
+            return x_t
+        stacked = torch.stack([m.float() for m in maps], 1)  # (2, layers, heads, q, 77)
+        cols = batch.blend_cols[0][:, None, None, None, :]
+        words = (stacked * cols).sum(-1).mean((1, 2)).reshape(2, 1, *self.blend_shape)
+        words = F.max_pool2d(words, 3, 1, padding=1)
+        mask = F.interpolate(words, size=x_t.shape[2:])
+        mask = mask / mask.amax((2, 3), keepdim=True).clamp_min(1e-30)
+        mask = mask > batch.threshold[0]
+        mask = (mask[:1] | mask[1:]).to(x_t.dtype)
+        return torch.cat([x_t[:1], x_t[:1] + mask * (x_t[1:] - x_t[:1])])
+
+
+class NaiveProcessor:
+    """P2P's patched attention forward: explicit softmax, then the controller, every layer."""
+
+    def __init__(self, holder: dict[str, Any], name: str) -> None:
+        self.holder = holder
+        self.name = name
+
+    def __call__(self, attn: Any, hidden_states: torch.Tensor,
+                 encoder_hidden_states: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+        is_cross = encoder_hidden_states is not None
+        context = encoder_hidden_states if is_cross else hidden_states
+        q = attn.head_to_batch_dim(attn.to_q(hidden_states))
+        k = attn.head_to_batch_dim(attn.to_k(context))
+        v = attn.head_to_batch_dim(attn.to_v(context))
+        probs = (torch.einsum("bid,bjd->bij", q, k) * attn.scale).softmax(dim=-1)
+        controller = self.holder.get("controller")
+        if controller is not None:
+            probs = controller(probs, is_cross, self.name, attn.heads)
+        out = attn.batch_to_head_dim(torch.einsum("bij,bjd->bid", probs, v))
+        return attn.to_out[1](attn.to_out[0](out))
+
+
+def run_naive(comps: Components, engine: Engine, holder: dict[str, Any],
+              jobs: list[Job]) -> list[Any]:
+    """One pair per call, the published way."""
+    images = []
+    settings = engine.settings
+    for job in jobs:
+        with torch.inference_mode():
+            ids = torch.tensor([list(job.plan.ids_0), list(job.plan.ids_1)],
+                               device=engine.device)
+            cond = comps.text_encoder(ids)[0].to(engine.dtype)
+            context = torch.cat([engine._uncond.expand(2, -1, -1), cond])
+            scheduler = engine.scheduler
+            scheduler.set_timesteps(settings.steps, device=engine.device)
+            noise = engine.initial_noise(job.seed)
+            latents = torch.cat([noise, noise]).to(engine.device, engine.dtype)
+            latents = latents * scheduler.init_noise_sigma
+            batch = BatchEdit([job.plan], len(scheduler.timesteps), engine.device, True,
+                              settings.blend_start)
+            control = engine.control
+            controller = NaiveController(batch, control.blend_queries, control.blend_shape,
+                                         control.blend_layers)
+            holder["controller"] = controller
+            for t in scheduler.timesteps:
+                model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+                pred = comps.unet(model_input, t, encoder_hidden_states=context).sample
+                uncond, text = pred.chunk(2)
+                pred = uncond + settings.guidance * (text - uncond)
+                latents = scheduler.step(pred, t, latents).prev_sample
+                controller.between_steps()
+                latents = controller.local_blend(latents)
+            holder["controller"] = None
+            images += engine._decode(latents)
+    return images
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer steps (10 on CUDA; 4 at 32x32 on the CPU)")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batches", default="1,4,8", help="pairs per batch, comma-separated")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--model", default=None, help="tiny, random-sd15 or a pipeline folder")
+    parser.add_argument("--size", type=int, default=None, help="image side in pixels")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default 1 on the CPU: see the module doc)")
+    args = parser.parse_args(argv)
+
+    from diffusers import StableDiffusionPipeline
+    from diffusers.models.attention_processor import AttnProcessor2_0
+    from diffusers.utils import logging as dlogging
+
+    dlogging.set_verbosity_error()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    model = args.model or ("random-sd15" if cuda else "tiny")
+    dtype = torch.float16 if cuda else torch.float32
+    steps = args.steps or ((10 if cuda else 4) if args.quick else (50 if cuda else 20))
+    repeats = args.repeats or 3
+    batches = [int(b) for b in args.batches.split(",")]
+    if not cuda:
+        torch.set_num_threads(args.threads or 1)
+
+    comps = load_components(model, device, dtype)
+    size = args.size or (512 if model == "random-sd15" else
+                         (32 if args.quick and not cuda else comps.default_size))
+    engine = Engine(comps, device, dtype, Settings(steps=steps, height=size, width=size))
+    pipe = StableDiffusionPipeline(
+        vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer,
+        unet=comps.unet, scheduler=engine.scheduler, safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    holder: dict[str, Any] = {}
+    naive_procs = {name: NaiveProcessor(holder, name) for name in comps.unet.attn_processors}
+
+    results = []
+    for b in batches:
+        jobs = make_jobs(comps, b)
+        row: dict[str, Any] = {"batch_pairs": b}
+
+        engine.control.install(comps.unet)
+        row["ours"] = measure(lambda jobs=jobs: run_ours(engine, jobs), device, repeats)
+
+        comps.unet.set_attn_processor(AttnProcessor2_0())
+        row["plain"] = measure(lambda jobs=jobs: run_plain(pipe, engine, jobs), device, repeats)
+
+        comps.unet.set_attn_processor(dict(naive_procs))
+        row["naive"] = measure(lambda jobs=jobs: run_naive(comps, engine, holder, jobs), device,
+                               repeats)
+        for key in ("ours", "plain", "naive"):
+            row[key]["pairs_per_s"] = round(b / row[key]["seconds"], 4)
+            row[key]["seconds"] = round(row[key]["seconds"], 4)
+        row["overhead_vs_plain"] = round(row["ours"]["seconds"] / row["plain"]["seconds"], 3)
+        row["speedup_vs_naive"] = round(row["naive"]["seconds"] / row["ours"]["seconds"], 3)
+        results.append(row)
+        if not args.json:
+            print(f"B={b:2d}  ours {row['ours']['pairs_per_s']:8.3f} pairs/s "
+                  f"({row['ours']['peak_mib']:.0f} MiB)  plain {row['plain']['pairs_per_s']:8.3f} "
+                  f"({row['plain']['peak_mib']:.0f} MiB)  naive {row['naive']['pairs_per_s']:8.3f} "
+                  f"({row['naive']['peak_mib']:.0f} MiB)  overhead x{row['overhead_vs_plain']}  "
+                  f"vs naive x{row['speedup_vs_naive']}", file=sys.stderr)
+
+    # Agreement: the naive published code and ours make the same counterfactual (one pair).
+    check = make_jobs(comps, 1)
+    engine.control.install(comps.unet)
+    ours_img = engine.run(check)[0].images[1]
+    comps.unet.set_attn_processor(dict(naive_procs))
+    naive_img = run_naive(comps, engine, holder, check)[1]
+    import numpy as np
+
+    diff = np.abs(np.asarray(ours_img, dtype=np.int16) - np.asarray(naive_img, dtype=np.int16))
+    engine.close()
+
+    report = {
+        "benchmark": "generate",
+        "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        "model": model,
+        "dtype": str(dtype).replace("torch.", ""),
+        "resolution": size,
+        "steps": steps,
+        "guidance": engine.settings.guidance,
+        "repeats": repeats,
+        "torch": torch.__version__,
+        "results": results,
+        "ours_vs_naive_counterfactual_max_pixel_diff": int(diff.max()),
+        "ours_vs_naive_counterfactual_mean_pixel_diff": round(float(diff.mean()), 4),
+    }
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`cfspec generate OUT`: the Typer command. Importing this module imports neither torch nor
+diffusers (the CLI registers it at start-up); they load when the command runs.
+
+Register it with `app.command("generate")(generate_command)`; `python -m cfspec.gpu.command`
+runs it on its own (that is also what `torchrun --nproc_per_node N -m cfspec.gpu.command OUT`
+launches). Exit status: 0 done, 1 some pairs failed (listed on stderr), 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def generate_command(
+    out: Annotated[Path, typer.Argument(help="The folder `cfspec compile` wrote pairs.jsonl to.")],
+    model: Annotated[
+        str, typer.Option(help="tiny (built in, random weights), a pipeline folder or a hub id.")
+    ] = "tiny",
+    seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair (seeds 0..K-1).")] = 1,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
+    device: Annotated[
+        str, typer.Option(help="cpu, cuda, cuda:1, mps, or auto (CUDA when there is one).")
+    ] = "cpu",
+    batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    scheduler: Annotated[
+        str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
+    ] = "ddim",
+    height: Annotated[int | None, typer.Option(help="Image height (default: the model's).")] = None,
+    width: Annotated[int | None, typer.Option(help="Image width (default: the model's).")] = None,
+    dtype: Annotated[
+        str, typer.Option(help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.")
+    ] = "auto",
+    seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Images for every pair in OUT/pairs.jsonl (OUT/images/<id>/<seed>_0.png, _1.png and
+    OUT/manifest.jsonl); re-running skips what is done."""
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from cfspec.gpu.generate import GenerateError, generate
+    from cfspec.gpu.models import ModelLoadError
+
+    try:
+        result = generate(
+            out, model=model, seeds=seeds, steps=steps, guidance=guidance, device=device,
+            batch_pairs=batch_pairs, height=height, width=width, quiet=quiet,
+            scheduler=scheduler, dtype=dtype, seed_base=seed_base,
+        )
+    except (GenerateError, ModelLoadError, ValueError) as error:
+        typer.echo(f"cfspec: error: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if not _is_main_process():
+        raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+    for problem in result.invalid:
+        typer.echo(f"cfspec: skipped: {problem}", err=True)
+    for failure in result.failed:
+        typer.echo(f"cfspec: failed: {failure.id} seed {failure.seed}: {failure.error}", err=True)
+    if not quiet:
+        typer.echo(
+            f"{result.generated} generated, {result.skipped} already done, "
+            f"{len(result.failed)} failed, of {result.total} image pair(s) in {out}",
+            err=True,
+        )
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(generate_command)
+    app()
+
+
+if __name__ == "__main__":
+    main()

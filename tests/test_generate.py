@@ -1,0 +1,376 @@
+"""`generate()` and `cfspec generate`: files, manifest, resume, exit codes, several processes and
+a run killed part-way. Tiny model, CPU, 32x32 images and a few steps."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from cfspec.gpu.generate import GenerateError, generate  # noqa: E402
+from cfspec.pairs_io import dumps, schema_errors  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = {"steps": 4, "height": 32, "width": 32, "quiet": True}
+FAST_ARGS = ["--steps", "4", "--height", "32", "--width", "32", "--quiet"]
+
+
+def pair(pair_id: str, prompt_0: str, prompt_1: str, kind: str = "replace",
+         refine_map: list[int] | None = None, cross: list[float] | None = None,
+         equalizer: dict[str, float] | None = None) -> dict[str, Any]:
+    """A words-sourced pairs.jsonl line; words split on spaces, the changed words blended."""
+    w0, w1 = prompt_0.split(), prompt_1.split()
+    t0 = ["<|startoftext|>", *w0, "<|endoftext|>"]
+    t1 = ["<|startoftext|>", *w1, "<|endoftext|>"]
+    alignment: dict[str, Any] = {"source": "words", "tokens_0": t0, "tokens_1": t1}
+    if kind == "refine":
+        assert refine_map is not None
+        alignment["token_map"] = refine_map
+        alignment["inserted"] = [j for j, i in enumerate(refine_map) if i < 0]
+        changed_0 = [w for w in w0 if w not in w1]
+        changed_1 = [w for w in w1 if w not in w0]
+    else:
+        alignment["words"] = [[i, i] for i in range(len(w0))]
+        alignment["token_map"] = [[i, i, 1.0] for i in range(len(t0))]
+        changed_0 = [a for a, b in zip(w0, w1, strict=True) if a != b]
+        changed_1 = [b for a, b in zip(w0, w1, strict=True) if a != b]
+    eq = equalizer or {}
+    line = {
+        "id": pair_id, "spec": "tests/test_generate.py", "counterfactual": pair_id,
+        "prompt_0": prompt_0, "prompt_1": prompt_1, "intervention": [],
+        "edit": {
+            "type": kind,
+            "cross_replace_steps": {"default": cross or [0.0, 0.8], "words": {}},
+            "self_replace_steps": [0.0, 0.4],
+            "local_blend": {
+                "words_0": changed_0, "words_1": changed_1,
+                "tokens_0": [w0.index(w) + 1 for w in changed_0],
+                "tokens_1": [w1.index(w) + 1 for w in changed_1],
+                "threshold": 0.3,
+            },
+            "equalizer": {"words": list(eq), "values": list(eq.values()),
+                          "tokens": [[w1.index(w) + 1] for w in eq]},
+            "alignment": alignment,
+        },
+        "scm": ["A → B: x"], "scm_aug": ["A → B: x"],
+    }
+    assert schema_errors(line) == []
+    return line
+
+
+PAIRS = [
+    pair("banana__apple", "a banana on a table", "a apple on a table"),
+    pair("dog__small_dog", "a dog on a table", "a small dog on a table", kind="refine",
+         refine_map=[0, 1, -1, 2, 3, 4, 5, 6]),
+    pair("sheep__fluffy", "a cute sheep in a field", "a fluffy sheep in a field",
+         kind="reweight", equalizer={"fluffy": 2.0}),
+    pair("cat__dog", "a cat on a red couch", "a dog on a red couch"),
+    pair("bus__truck", "a red bus on the street", "a red truck on the street"),
+    pair("pear__plate", "a pear on a plate", "a apple on a plate"),
+]
+
+
+def write_pairs(out: Path, pairs: list[dict[str, Any]]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pairs.jsonl").write_text("".join(dumps(p) + "\n" for p in pairs), encoding="utf-8")
+    return out
+
+
+def manifest_lines(out: Path) -> list[dict[str, Any]]:
+    path = out / "manifest.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_complete(out: Path, pairs: list[dict[str, Any]], seeds: int) -> list[dict[str, Any]]:
+    """Every image present and valid, one manifest line per (pair, seed), no temp files."""
+    lines = manifest_lines(out)
+    keys = [(r["id"], r["seed"]) for r in lines]
+    assert len(keys) == len(set(keys)), "duplicate manifest lines"
+    assert sorted(keys) == sorted((p["id"], s) for p in pairs for s in range(seeds))
+    for record in lines:
+        for key in ("image_0", "image_1"):
+            with Image.open(out / record[key]) as image:
+                image.load()
+                assert image.size == (32, 32)
+        with np.load(out / record["extras"]) as extras:
+            assert extras["latents"].shape == (2, 4, 16, 16)
+            assert extras["attention"].shape == (2, 8, 8)
+            assert extras["mask"].shape == (16, 16)
+    assert not list(out.rglob("*.tmp")), "temp files left behind"
+    return lines
+
+
+def images(out: Path) -> dict[str, np.ndarray]:
+    return {
+        str(p.relative_to(out)): np.asarray(Image.open(p), dtype=np.int16)
+        for p in sorted((out / "images").rglob("*.png"))
+    }
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1",
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    """One torch thread: the tiny model's kernels gain nothing from more, and on a busy
+    machine several threads spend their time spin-waiting for a core."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+# -- in-process -------------------------------------------------------------------------------
+
+
+def test_generate_writes_images_extras_and_manifest_then_resumes(tmp_path: Path) -> None:
+    out = write_pairs(tmp_path / "out", PAIRS[:3])
+    result = generate(out, seeds=2, batch_pairs=2, **FAST)  # type: ignore[arg-type]
+    assert result.ok and result.generated == 6 and result.skipped == 0 and result.total == 6
+    lines = check_complete(out, PAIRS[:3], seeds=2)
+    first = lines[0]
+    for key in ("model", "scheduler", "steps", "guidance", "seed", "edit", "height", "width",
+                "dtype", "prompt_0", "prompt_1"):
+        assert key in first
+    assert first["model"] == "tiny" and first["steps"] == 4 and first["scheduler"] == "ddim"
+    assert first["edit"] == PAIRS[0]["edit"]
+    # In pairs.jsonl order, then by seed.
+    assert [(r["id"], r["seed"]) for r in lines][:2] == [("banana__apple", 0),
+                                                         ("banana__apple", 1)]
+    before = images(out)
+
+    again = generate(out, seeds=2, batch_pairs=2, **FAST)  # type: ignore[arg-type]
+    assert again.generated == 0 and again.skipped == 6
+    assert manifest_lines(out) == lines
+
+    # A third seed only adds that seed; the others stay as they were.
+    more = generate(out, seeds=3, batch_pairs=2, **FAST)  # type: ignore[arg-type]
+    assert more.generated == 3 and more.skipped == 6
+    check_complete(out, PAIRS[:3], seeds=3)
+    after = images(out)
+    for name, array in before.items():
+        assert np.array_equal(after[name], array)
+
+    # Other parameters make other images: regenerated, one manifest line each again.
+    other = generate(out, seeds=3, batch_pairs=2, guidance=3.0, **FAST)  # type: ignore[arg-type]
+    assert other.generated == 9
+    lines = check_complete(out, PAIRS[:3], seeds=3)
+    assert {r["guidance"] for r in lines} == {3.0}
+
+    # Fewer seeds than are done: nothing to do, and only the asked-for ones are counted.
+    fewer = generate(out, seeds=1, batch_pairs=2, guidance=3.0, **FAST)  # type: ignore[arg-type]
+    assert (fewer.total, fewer.skipped, fewer.generated) == (3, 3, 0)
+    assert len(manifest_lines(out)) == 9
+
+
+def test_a_kill_while_replacing_other_parameters_never_leaves_a_wrong_line(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    from cfspec.gpu import store
+
+    out = write_pairs(tmp_path / "out", PAIRS[:2])
+    generate(out, **FAST)  # type: ignore[arg-type]
+    real = store.save_npz
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # the new files are in place, their manifest line is not
+
+    monkeypatch.setattr(store, "save_npz", killed)
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, guidance=3.0, **FAST)  # type: ignore[arg-type]
+    monkeypatch.undo()
+    raw = manifest_lines(out)
+    assert raw[-1]["superseded"] is True and raw[-1]["id"] == "banana__apple"
+
+    # Back with the old parameters: the overwritten pair is not taken for done.
+    again = generate(out, **FAST)  # type: ignore[arg-type]
+    assert again.generated == 1 and again.skipped == 1
+    lines = check_complete(out, PAIRS[:2], seeds=1)
+    assert all("superseded" not in r and r["guidance"] == 7.5 for r in lines)
+
+
+def test_images_do_not_depend_on_batch_size(tmp_path: Path) -> None:
+    one = write_pairs(tmp_path / "one", PAIRS[:4])
+    four = write_pairs(tmp_path / "four", PAIRS[:4])
+    generate(one, batch_pairs=1, **FAST)  # type: ignore[arg-type]
+    generate(four, batch_pairs=4, **FAST)  # type: ignore[arg-type]
+    a, b = images(one), images(four)
+    assert a.keys() == b.keys() and len(a) == 8
+    for name in a:
+        assert np.abs(a[name] - b[name]).max() <= 1, name
+
+
+def test_factual_image_is_shared_by_pairs_with_the_same_prompt(tmp_path: Path) -> None:
+    same = [pair("x_apple", "a pear on a plate", "a apple on a plate"),
+            pair("x_cake", "a pear on a plate", "a cake on a plate")]
+    out = write_pairs(tmp_path / "out", same)
+    generate(out, **FAST)  # type: ignore[arg-type]
+    got = images(out)
+    assert np.array_equal(got["images/x_apple/0_0.png"], got["images/x_cake/0_0.png"])
+    assert not np.array_equal(got["images/x_apple/0_1.png"], got["images/x_cake/0_1.png"])
+
+
+def test_generate_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(GenerateError, match="pairs.jsonl"):
+        generate(tmp_path / "missing", **FAST)  # type: ignore[arg-type]
+    out = write_pairs(tmp_path / "out", PAIRS[:1])
+    with pytest.raises(GenerateError, match="scheduler"):
+        generate(out, scheduler="nope", **FAST)  # type: ignore[arg-type]
+    with pytest.raises(GenerateError, match="seeds"):
+        generate(out, seeds=0, **FAST)  # type: ignore[arg-type]
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def _runner() -> tuple[Any, Any]:
+    import typer
+    from typer.testing import CliRunner
+
+    from cfspec.gpu.command import generate_command
+
+    app = typer.Typer()
+    app.command()(generate_command)
+    return app, CliRunner()
+
+
+def test_command_exit_codes(tmp_path: Path) -> None:
+    app, runner = _runner()
+    bad = pair("bad_window", "a dog on a table", "a cat on a table")
+    bad["edit"]["cross_replace_steps"]["default"] = [0.9, 0.2]  # start after end
+    out = write_pairs(tmp_path / "out", [PAIRS[0], bad])
+    result = runner.invoke(app, [str(out), *FAST_ARGS])
+    assert result.exit_code == 1, result.output
+    assert "bad_window" in result.output and "failed" in result.output
+    assert [r["id"] for r in manifest_lines(out)] == ["banana__apple"]
+
+    # A line that breaks the schema is skipped and reported; the rest is generated.
+    broken = write_pairs(tmp_path / "broken", PAIRS[:1])
+    with open(broken / "pairs.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"id": "half a line"\n')
+    result = runner.invoke(app, [str(broken), *FAST_ARGS])
+    assert result.exit_code == 1 and "skipped" in result.output
+    assert len(manifest_lines(broken)) == 1
+
+    good = write_pairs(tmp_path / "good", PAIRS[:1])
+    assert runner.invoke(app, [str(good), *FAST_ARGS]).exit_code == 0
+    assert runner.invoke(app, [str(tmp_path / "nothing"), *FAST_ARGS]).exit_code == 2
+    assert runner.invoke(app, [str(good), "--scheduler", "nope", *FAST_ARGS]).exit_code == 2
+    assert runner.invoke(app, [str(good), "--batch-pairs", "x"]).exit_code == 2
+
+
+def test_unreachable_model_is_a_usage_error(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app, runner = _runner()
+    out = write_pairs(tmp_path / "out", PAIRS[:1])
+    result = runner.invoke(app, [str(out), "--model", "no-such-org/no-such-model", *FAST_ARGS])
+    assert result.exit_code == 2
+    assert "cannot load model" in result.output and "tiny" in result.output
+
+
+def test_command_module_imports_no_torch() -> None:
+    code = ("import sys, cfspec.gpu, cfspec.gpu.command; "
+            "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
+            "sys.exit(str(bad) if bad else 0)")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env(), cwd=ROOT)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def _torchrun_available() -> bool:
+    import torch.distributed as dist
+
+    return (
+        importlib.util.find_spec("torch.distributed.run") is not None
+        and dist.is_available()
+        and dist.is_gloo_available()
+    )
+
+
+@pytest.mark.skipif(not _torchrun_available(), reason="torchrun or gloo is unavailable")
+def test_two_processes_match_one(tmp_path: Path) -> None:
+    pairs = PAIRS[:5]
+    single = write_pairs(tmp_path / "single", pairs)
+    double = write_pairs(tmp_path / "double", pairs)
+    command = ["-m", "cfspec.gpu.command", "--seeds", "2", *FAST_ARGS]
+    subprocess.run([sys.executable, *command[:2], str(single), *command[2:]], check=True,
+                   env=env(), cwd=ROOT, timeout=300)
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         *command[:2], str(double), *command[2:]],
+        env=env(), cwd=ROOT, timeout=300, capture_output=True, text=True,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    lines = check_complete(double, pairs, seeds=2)
+    assert lines == check_complete(single, pairs, seeds=2)
+    a, b = images(single), images(double)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.abs(a[name] - b[name]).max() <= 1, name
+
+
+def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> None:
+    pairs = PAIRS
+    seeds = 2
+    out = write_pairs(tmp_path / "out", pairs)
+    total = len(pairs) * seeds
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cfspec.gpu.command", str(out), "--seeds", str(seeds),
+         "--steps", "8", "--height", "32", "--width", "32", "--quiet"],
+        env=env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if manifest.exists() and manifest.read_bytes().count(b"\n") >= 2:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    finished = len(manifest_lines(out))
+    assert 2 <= finished < total
+
+    result = generate(out, seeds=seeds, steps=8, height=32, width=32, quiet=True)
+    assert result.ok
+    assert result.skipped == finished and result.generated == total - finished
+    check_complete(out, pairs, seeds)
+
+
+def test_manifest_survives_a_torn_last_line(tmp_path: Path) -> None:
+    out = write_pairs(tmp_path / "out", PAIRS[:2])
+    generate(out, only=["banana__apple"], **FAST)  # type: ignore[arg-type]
+    with open(out / "manifest.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"id": "dog__small_dog", "seed": 0, "ima')  # a writer killed mid-line
+    result = generate(out, **FAST)  # type: ignore[arg-type]
+    assert result.skipped == 1 and result.generated == 1
+    check_complete(out, PAIRS[:2], seeds=1)
+

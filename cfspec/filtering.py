@@ -228,6 +228,11 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
         if not _check_id_seed(record, number, report, pairs):
             continue
         pair_id, seed = record["id"], record["seed"]
+        if record.get("superseded"):
+            # A run killed while regenerating with new parameters: these files may be
+            # half-replaced, so the (pair, seed) counts as not generated until a run finishes it.
+            found.get(pair_id, {}).pop(seed, None)
+            continue
         pair = pairs[pair_id]
         if _stale_prompt(record, number, report, pair, f"cfspec generate {out}"):
             continue

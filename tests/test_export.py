@@ -492,3 +492,25 @@ def test_export_command_usage_errors_and_output(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["export", str(out), "--to", "coco-cf", "-o", str(tmp_path / "c")])
     assert ok.exit_code == 0, ok.output
     assert "every pair's first seed" in ok.output and "wrote 3 row(s)" in ok.output
+
+
+def test_superseded_manifest_line_means_not_generated(tmp_path: Path) -> None:
+    """A run killed while regenerating with new parameters leaves `"superseded": true` after
+    the old line: readers must treat that (pair, seed) as not done."""
+    from cfspec.filtering import read_manifest, read_pair_file
+
+    out = build_out(tmp_path / "out")
+    pairs, _ = read_pair_file(out)
+    by_id = {p["id"]: p for p in pairs}
+    before, _ = read_manifest(out, by_id)
+    pair_id = next(iter(before))
+    seed = next(iter(before[pair_id]))
+    manifest = out / "manifest.jsonl"
+    line = next(json.loads(x) for x in manifest.read_text().splitlines()
+                if json.loads(x)["id"] == pair_id and json.loads(x)["seed"] == seed)
+    with manifest.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**line, "superseded": True}) + "\n")
+    after, problems = read_manifest(out, by_id)
+    assert problems == []
+    assert seed not in after.get(pair_id, {})
+    assert sum(len(s) for s in after.values()) == sum(len(s) for s in before.values()) - 1

@@ -559,7 +559,7 @@ def _inception_v3_class() -> Any:
     if not _TORCH_FIDELITY_AVAILABLE:
         raise ModuleNotFoundError(
             "FID/KID with Inception weights needs torch-fidelity "
-            "(`pip install torch-fidelity` or `torchmetrics[image]`)"
+            "(`pip install 'cfspec[fid]'` with a torchvision built for your torch)"
         )
     from torchmetrics.image.fid import NoTrainInceptionV3
 

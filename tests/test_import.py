@@ -26,6 +26,7 @@ from cfspec.api import check
 from cfspec.codes import BY_NAME, Severity
 from cfspec.config import Config
 from cfspec.diagnostics import Diagnostic
+from cfspec.import_command import import_command
 from cfspec.importers import (
     GRAPH_CHOICE,
     ImportedItem,
@@ -35,7 +36,6 @@ from cfspec.importers import (
     import_source,
     safe_id,
 )
-from cfspec.import_command import import_command
 from cfspec.importers.edges import scan
 from cfspec.importers.jsonpos import JStr, parse
 from cfspec.source import SourceFile

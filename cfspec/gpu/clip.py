@@ -30,9 +30,7 @@ truncated (CLIP cannot see past them).
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,79 +50,15 @@ MAX_LENGTH = 77
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-# The tiny tokenizer's whole-word tokens: enough that short captions do not fall back to
-# single characters everywhere (which would still work: every byte is in the vocabulary).
-_TINY_WORDS = (
-    "a an the of on in at with and is are dog cat bird horse man woman boy girl person red "
-    "blue green yellow white black brown small large big old young photo picture table chair "
-    "car bus tree grass street room kitchen plate pizza cake apple banana sitting standing "
-    "holding eating riding next to near top under"
-).split()
-
-
 class ClipLoadError(RuntimeError):
     """The CLIP model could not be loaded; the message says what to do."""
 
 
-def _bytes_to_unicode() -> list[str]:
-    """CLIP's reversible byte -> printable character table (GPT-2's), in table order."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
+def _tiny_tokenizer() -> Any:
+    # The same tiny CLIP tokenizer the embedded diffusion model uses (cfspec.gpu.tiny).
+    from cfspec.gpu.tiny import tiny_tokenizer
 
-
-def tiny_vocab() -> tuple[dict[str, int], list[str]]:
-    """Vocabulary and merges of the tiny tokenizer.
-
-    Every byte symbol, bare and word-final (`</w>`), then for each listed word its merges chained
-    left to right (`d o`, `do g</w>`), each merge's result added to the vocabulary right away:
-    transformers refuses a merges file whose results are not in the vocabulary. The two special
-    tokens come last."""
-    symbols = _bytes_to_unicode()
-    vocab: dict[str, int] = {}
-    for c in symbols:
-        vocab.setdefault(c, len(vocab))
-    for c in symbols:
-        vocab.setdefault(c + "</w>", len(vocab))
-    merges: list[str] = []
-    seen: set[str] = set()
-    for word in _TINY_WORDS:
-        parts = [*word[:-1], word[-1] + "</w>"]
-        current = parts[0]
-        for part in parts[1:]:
-            merge = f"{current} {part}"
-            if merge not in seen:
-                seen.add(merge)
-                merges.append(merge)
-            current += part
-            vocab.setdefault(current, len(vocab))
-    vocab.setdefault("<|startoftext|>", len(vocab))
-    vocab.setdefault("<|endoftext|>", len(vocab))
-    return vocab, merges
-
-
-def tiny_tokenizer() -> Any:
-    """A real `CLIPTokenizer`, loaded from vocab.json + merges.txt written to a temp folder."""
-    from transformers import CLIPTokenizer
-
-    vocab, merges = tiny_vocab()
-    with tempfile.TemporaryDirectory(prefix="cfspec-tiny-clip-") as tmp:
-        folder = Path(tmp)
-        (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-        (folder / "merges.txt").write_text(
-            "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
-        )
-        return CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_LENGTH)
+    return tiny_tokenizer()
 
 
 def _image_processor_class() -> Any:
@@ -312,7 +246,7 @@ class ClipScorer:
         if dtype is None:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
         if spec == TINY:
-            tokenizer = tiny_tokenizer()
+            tokenizer = _tiny_tokenizer()
             vocab = tokenizer.get_vocab()
             config = tiny_clip_config(
                 len(vocab), vocab["<|endoftext|>"], vocab["<|startoftext|>"]
@@ -320,7 +254,7 @@ class ClipScorer:
             model = _random_clip(config, TINY_CLIP_SEED)
             processor = _image_processor(config.vision_config.image_size)
         elif spec == RANDOM_VIT_L14:
-            tokenizer = tiny_tokenizer()
+            tokenizer = _tiny_tokenizer()
             vocab = tokenizer.get_vocab()
             config = vit_l14_config()
             # the tiny tokenizer's ids: the text tower pools at the first end-of-text token

@@ -41,20 +41,10 @@ gathering coworkers nintendo wii lunges reaches back rests pile spotty ripe peel
 
 
 def bytes_to_unicode() -> list[str]:
-    """CLIP's reversible byte -> printable character table, in byte order of the table."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
+    """CLIP's reversible byte -> printable character table, in table order."""
+    from cfspec.tokens import bytes_to_unicode as table
+
+    return list(table().values())
 
 
 @functools.cache

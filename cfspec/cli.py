@@ -122,6 +122,7 @@ def fmt(
     import difflib
 
     from cfspec.api import STDIN, UsageError, discover, read
+    from cfspec.atomic import write_text_atomic
     from cfspec.config import ConfigError, load_config
     from cfspec.fmt import format_source
     from cfspec.report import render
@@ -157,7 +158,8 @@ def fmt(
         elif check:
             typer.echo(f"would reformat {name}")
         else:
-            Path(name).write_bytes(formatted.encode("utf-8"))  # LF on every platform
+            # Atomic, LF on every platform: a killed fmt never leaves a half-written spec.
+            write_text_atomic(Path(name), formatted)
     if broken:
         sys.stderr.write(render(broken, output_format, color=_use_color(False)))
     failed = len({d.file for d in broken})
@@ -322,6 +324,11 @@ def run_command(
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
     height: Annotated[int | None, typer.Option(help="Image height.")] = None,
     width: Annotated[int | None, typer.Option(help="Image width.")] = None,
+    scheduler: Annotated[
+        str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
+    ] = "ddim",
+    dtype: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
     clip_model: Annotated[
         str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
     ] = "openai/clip-vit-large-patch14",
@@ -357,12 +364,14 @@ def run_command(
 
     status = stage("compile", compile_command, paths, out, keep_going=True, fmt="text",
                    tokenizer=None, quiet=quiet, no_color=False)
-    if status == EXIT_USAGE or not (out / "pairs.jsonl").is_file():
+    pairs_file = out / "pairs.jsonl"
+    if status == EXIT_USAGE or not pairs_file.is_file() or not pairs_file.read_text().strip():
+        # Nothing compiled (every spec has errors): there is nothing for the later stages.
         raise typer.Exit(status or EXIT_ERRORS)
     generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
                       device=device, batch_pairs=batch_pairs, guidance=guidance,
-                      scheduler="ddim", height=height, width=width, dtype="auto", seed_base=0,
-                      quiet=quiet)
+                      scheduler=scheduler, height=height, width=width, dtype=dtype,
+                      seed_base=seed_base, quiet=quiet)
     if generated == EXIT_USAGE:
         raise typer.Exit(generated)
     for name, call, kwargs in (

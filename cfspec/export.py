@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cfspec import __version__
+from cfspec.atomic import write_text_atomic
 from cfspec.diagnostics import Diagnostic
 from cfspec.filtering import (
     FILTER_FILE,
@@ -45,7 +46,6 @@ from cfspec.filtering import (
     read_metrics,
     read_pair_file,
     read_summary,
-    write_text_atomic,
 )
 
 FORMATS = ("hf", "coco-cf", "cf-json")
@@ -204,7 +204,7 @@ def _inside(root: Path, name: str) -> Path:
 
 
 def _copy(source: Path, target: Path) -> None:
-    from cfspec.gpu.store import atomic_write
+    from cfspec.atomic import atomic_write
 
     with open(source, "rb") as handle:
         atomic_write(target, lambda out: shutil.copyfileobj(handle, out))
@@ -373,7 +373,7 @@ def _write_hf(out: Path, dest: Path, selection: Selection) -> list[Path]:
     except ImportError as error:
         raise ExportError("--to hf needs pyarrow (`pip install 'cfspec[gpu]'` or "
                           "`pip install pyarrow`)") from error
-    from cfspec.gpu.store import atomic_write
+    from cfspec.atomic import atomic_write
 
     schema = _arrow_schema()
     data = dest / "data"

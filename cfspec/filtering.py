@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cfspec.atomic import write_text_atomic
 from cfspec.codes import BY_NAME, Code, Severity
 from cfspec.diagnostics import Diagnostic, DiagnosticBag
 from cfspec.source import SourceFile, Span
@@ -316,12 +317,6 @@ def read_summary(out: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    from cfspec.gpu.store import atomic_write
-
-    atomic_write(target, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def json_line(record: Mapping[str, Any]) -> str:

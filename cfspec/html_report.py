@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cfspec import __version__
+from cfspec.atomic import write_text_atomic
 from cfspec.diagnostics import Diagnostic
 from cfspec.filtering import (
     Generated,
@@ -37,7 +38,6 @@ from cfspec.filtering import (
     read_metrics,
     read_pair_file,
     read_summary,
-    write_text_atomic,
 )
 
 REPORT_FILE = "report.html"

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cfspec.atomic import write_text_atomic
 from cfspec.diagnostics import Diagnostic, DiagnosticBag
 from cfspec.source import SourceFile
 
@@ -54,19 +53,8 @@ def write_pairs(out_dir: Path, pairs: list[dict[str, Any]]) -> Path:
         problems = schema_errors(pair)
         if problems:  # our own output must match our own schema
             raise AssertionError(f"pair {pair.get('id')!r} breaks pair.schema.json: {problems}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / PAIRS_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".pairs.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for pair in pairs:
-                handle.write(dumps(pair) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(target, "".join(dumps(pair) + "\n" for pair in pairs))
     return target
 
 

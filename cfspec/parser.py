@@ -14,7 +14,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from cfspec import ast
-from cfspec.diagnostics import DiagnosticBag, Label
+from cfspec.diagnostics import DiagnosticBag
 from cfspec.source import SourceFile, Span
 
 _HERE = Path(__file__).resolve().parent
@@ -37,10 +37,6 @@ def _span(token: Token) -> Span:
                 token.start_pos, token.end_pos)  # type: ignore[arg-type]
 
 
-def _first(node: Any) -> Span:
-    return _span(node) if isinstance(node, Token) else node.span
-
-
 # Spans of nodes are built straight from their first and last tokens: `_span(a).to(_span(b))`
 # would make three Span objects (frozen dataclasses, slow to construct) where one will do.
 
@@ -58,8 +54,12 @@ def _until(first: Token, end: Span) -> Span:
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "/": "/"}
-# One escape: \uXXXX, or a backslash and any other character.
-_ESCAPE_RE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.S)
+# One escape: a UTF-16 surrogate pair written as two \u escapes (JSON's way to spell a character
+# outside the BMP), a single \uXXXX, or a backslash and any other character.
+_ESCAPE_RE = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|(.))",
+    re.S,
+)
 
 
 def _text(token: Token) -> ast.Text:
@@ -77,11 +77,15 @@ def _text(token: Token) -> ast.Text:
         if start > position:
             chars.append(inner[position:start])
             offsets.extend(range(1 + position, 1 + start))
-        code, other = m.groups()
-        if code is not None:
-            # As written, even a surrogate: the formatter writes a lone one back as \uXXXX,
-            # and a file must keep its meaning through `cfspec fmt`.
-            chars.append(chr(int(code, 16)))
+        high, low, code, other = m.groups()
+        if high is not None:
+            chars.append(chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + int(low, 16) - 0xDC00))
+            offsets.append(1 + start)
+        elif code is not None:
+            # A lone surrogate is no character: it cannot be printed or written as UTF-8 (to a
+            # report, pairs.jsonl, a dataset), so it becomes U+FFFD here, once, for every stage.
+            point = int(code, 16)
+            chars.append("\ufffd" if 0xD800 <= point <= 0xDFFF else chr(point))
             offsets.append(1 + start)
         elif other in _ESCAPES:
             chars.append(_ESCAPES[other])
@@ -341,7 +345,3 @@ def _hint_for_token(source: SourceFile, token: Token, expected: set[str]) -> str
     if "RBRACE" in expected and token.type in ("SCM",):
         return "the previous spec is not closed: add `}` before this one"
     return None
-
-
-def syntax_error_labels() -> tuple[Label, ...]:
-    return ()

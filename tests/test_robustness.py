@@ -511,13 +511,15 @@ def test_bom(tmp_path: Path) -> None:
 
 
 def test_string_escapes_keep_positions() -> None:
-    # An unknown escape keeps its backslash; each \u escape is one character, as written (the
-    # formatter relies on it). Every word still maps back to its place in the source.
+    # An unknown escape keeps its backslash; a \u surrogate pair is one character, a lone
+    # surrogate becomes U+FFFD (it could not be written as UTF-8 anywhere). Every word still
+    # maps back to its place in the source.
     text = 'scm x { prompt "\\q A \\u00e9t\\u00e9 \\ud83c\\udf70 cake \\ud800 knife" }'
     parsed = lint_text(text)
     assert parsed.module is not None
     prompt = parsed.module.specs[0].prompts[0].value
-    assert prompt.value == "\\q A été \ud83c\udf70 cake \ud800 knife"
+    assert prompt.value == "\\q A été \U0001f370 cake \ufffd knife"
+    prompt.value.encode("utf-8")
     for word in ("A", "été", "cake", "knife"):
         i = prompt.value.index(word)
         span = prompt.sub_span(i, i + len(word))

@@ -28,12 +28,11 @@ OUT/metrics_summary.json.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 
 from cfspec import __version__
+from cfspec.atomic import write_text_atomic
 from cfspec.diagnostics import Diagnostic
 from cfspec.filtering import (
     METRICS_FILE,
@@ -51,8 +51,8 @@ from cfspec.filtering import (
     json_line,
     read_manifest,
     read_pair_file,
-    write_text_atomic,
 )
+from cfspec.progress import progress
 
 # The per-(pair, seed) metrics whose means the summary reports, in display order.
 MEAN_METRICS = (
@@ -161,7 +161,7 @@ def evaluate(
     text_emb = dict(zip(prompts, scorer.embed_texts(prompts), strict=True))
     rows: list[dict[str, Any]] = []
     features: _SetFeatures | None = _SetFeatures(extractor) if extractor is not None else None
-    with _progress(len(jobs), "evaluating", quiet) as advance:
+    with progress(len(jobs), "evaluating", quiet) as advance:
         for start in range(0, len(jobs), batch_size):
             batch = jobs[start : start + batch_size]
             rows += _evaluate_batch(batch, by_id, scorer, text_emb, use_lpips, features)
@@ -507,28 +507,3 @@ def summary_table(summary: dict[str, Any]) -> Any:
                       f"{entry['n_reference']}/{entry['n_candidate']}",
                       f"{entry['value']:.4g}", floor_text)
     return table
-
-
-# --- progress ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
-    if quiet or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)

@@ -7,14 +7,14 @@ lock, and the main process compacts it when every process is done.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cfspec import __version__
+from cfspec.progress import progress
 
 PAIRS_FILE = "pairs.jsonl"
 
@@ -200,7 +200,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
     generated = 0
     label = "generating" if state.num_processes == 1 else (
         f"generating (process {state.process_index + 1}/{state.num_processes})")
-    with _progress(len(jobs), label, quiet) as advance:
+    with progress(len(jobs), label, quiet) as advance:
         advance(len(jobs) - len(ready))
         for start in range(0, len(ready), batch_pairs):
             batch = ready[start : start + batch_pairs]
@@ -270,26 +270,3 @@ def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
         "cfspec": __version__,
     }
     store.append_record(out / store.MANIFEST, record)
-
-
-@contextlib.contextmanager
-def _progress(total: int, label: str, quiet: bool) -> Iterator[Any]:
-    """A rich bar over (pair, seed) jobs on stderr; `advance(n)` moves it."""
-    if quiet or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)

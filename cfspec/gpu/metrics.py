@@ -336,8 +336,14 @@ def masked_ssim(
     )
     ssim_map = result[1] if isinstance(result, tuple) else result
     per_pixel = ssim_map.float().mean(dim=1)  # (N, H, W)
+    return _background_mean(per_pixel, keep)
+
+
+def _background_mean(values: torch.Tensor, keep: torch.Tensor) -> list[MaskedScore]:
+    """Per image, the mean of a (N, H, W) map over its background pixels (`keep`); None, with
+    the reason, when the changed region covers the whole image."""
     counts = keep.sum(dim=(-2, -1))
-    sums = (per_pixel * keep).sum(dim=(-2, -1))
+    sums = (values * keep).sum(dim=(-2, -1))
     out: list[MaskedScore] = []
     for total, count in zip(sums.tolist(), counts.tolist(), strict=True):
         if count == 0:
@@ -443,15 +449,7 @@ def masked_lpips(
     model = _LPIPS(pretrained=True, net=net, spatial=True).to(a.device)  # type: ignore[arg-type]
     with torch.inference_mode():
         dist_map = model(a / r * 2 - 1, b / r * 2 - 1).float().squeeze(1)  # (N, H, W)
-    counts = keep.sum(dim=(-2, -1))
-    sums = (dist_map * keep).sum(dim=(-2, -1))
-    out: list[MaskedScore] = []
-    for total, count in zip(sums.tolist(), counts.tolist(), strict=True):
-        if count == 0:
-            out.append(MaskedScore(value=None, pixels=0, reason=NOTHING_TO_COMPARE))
-        else:
-            out.append(MaskedScore(value=total / count, pixels=int(count)))
-    return out
+    return _background_mean(dist_map, keep)
 
 
 # --- one batch of pairs -----------------------------------------------------------------------

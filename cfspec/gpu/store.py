@@ -22,14 +22,14 @@ with one line per (pair, seed), in pairs.jsonl order.
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from cfspec.atomic import atomic_write
 
 MANIFEST = "manifest.jsonl"
 IMAGES = "images"
@@ -42,30 +42,6 @@ PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "et
 def image_paths(out_dir: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
     folder = out_dir / IMAGES / pair_id
     return folder / f"{seed}_0.png", folder / f"{seed}_1.png", folder / f"{seed}.npz"
-
-
-@functools.cache
-def _file_mode() -> int:
-    """0666 less the umask: what open() would have given (mkstemp makes files 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write(target: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write through a temp file beside `target`, fsync it, then os.replace it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), _file_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def remove_stale_temps(folder: Path, seed: int) -> None:

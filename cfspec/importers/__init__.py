@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from cfspec.atomic import write_text_atomic
 from cfspec.diagnostics import DiagnosticBag
 from cfspec.importers.analysis import analyze
 from cfspec.importers.answer import (
@@ -180,9 +181,7 @@ def write_items(items: Iterable[ImportedItem], out_dir: Path) -> list[Path]:
         target = (root / name).resolve()
         if target.parent != root:  # safe_id makes this impossible; keep the wall anyway
             raise ValueError(f"refusing to write outside {out_dir}: {name}")
-        tmp = target.with_name(f".{name}.tmp")
-        tmp.write_text(item.scm, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text_atomic(target, item.scm)
         item.path = out_dir / name
         written.append(item.path)
     return written

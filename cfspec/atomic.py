@@ -1,0 +1,44 @@
+"""Atomic file writes: a temp file beside the target, fsynced, then os.replace'd into place.
+
+Every file cfspec writes (pairs.jsonl, imported .scm files, images, the manifest, metrics,
+exports, the report) goes through here, so a run killed at any moment never leaves a torn file
+where a finished one belongs. Standard library only: the lint core and the GPU stages share it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+@functools.cache
+def _file_mode() -> int:
+    """0666 less the umask: what open() would have given (mkstemp makes files 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(target: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write through a temp file beside `target`, fsync it, then os.replace it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), _file_mode())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """UTF-8 text with LF line ends, atomically."""
+    atomic_write(target, lambda handle: handle.write(text.encode("utf-8")))

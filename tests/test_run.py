@@ -1,0 +1,46 @@
+"""`cfspec run`: every stage in one command, as `make demo` uses it (tiny models, CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cfspec.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("diffusers")
+
+
+def test_run_goes_from_spec_to_dataset_and_report(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "run", str(ROOT / "specs" / "cake.scm"), "-o", str(out), "--model", "tiny",
+        "--clip-model", "tiny", "--steps", "2", "--height", "32", "--width", "32",
+        "--seeds", "1", "--seed-base", "7", "--scheduler", "euler", "--quiet",
+        "--min-clip", "0", "--min-directional", "-1", "--min-image-similarity", "-1",
+    ])
+    assert result.exit_code == 0, result.output
+    pairs = [json.loads(x) for x in (out / "pairs.jsonl").read_text().splitlines()]
+    manifest = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    # The generate options reach the generator.
+    assert {(m["seed"], m["scheduler"], m["steps"]) for m in manifest} == {(7, "euler", 2)}
+    assert {m["id"] for m in manifest} == {p["id"] for p in pairs}
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == len(pairs)
+    kept = [json.loads(x)["kept_seed"] for x in (out / "filter.jsonl").read_text().splitlines()]
+    assert kept == [7] * len(pairs)
+    assert (out / "report.html").is_file()
+    card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n")
+
+
+def test_run_stops_when_nothing_compiles(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "run", str(ROOT / "specs" / "invalid" / "cycle.scm"), "-o", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert not (out / "manifest.jsonl").exists()
+    assert "== generate" not in result.output

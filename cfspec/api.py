@@ -245,6 +245,19 @@ def lint(paths: Iterable[str], config: Config, tokenizer: str | None = None) -> 
     return LintResult(files)
 
 
+def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
+    """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
+    from cfspec.compile import CompileError
+
+    what = str(error) if isinstance(error, CompileError) else \
+        f"{type(error).__name__}: {error}"
+    bag.report("internal-error", spec.name.span,
+               f"cfspec could not compile spec `{spec.name.text}`: {what}",
+               label="this spec", notes=["the other specs were compiled"],
+               help="this is a bug in cfspec, not in your spec; please report it with this file "
+               "(`--keep-going` writes the pairs of the other specs)")
+
+
 def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
     if not spec:
         return None
@@ -289,7 +302,11 @@ def compile_paths(
         for model in parsed.models:
             if parsed.spec_has_errors(model.spec):
                 continue
-            compiled = compile_spec(model, parsed.source.name, clip)
+            try:
+                compiled = compile_spec(model, parsed.source.name, clip)
+            except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
+                report_internal_error(bag, model.spec, error)
+                continue
             for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
                 pid = str(pair["id"])
                 if not PAIR_ID.fullmatch(pid):  # ids are checked by lint; this is the last wall

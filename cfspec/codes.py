@@ -40,6 +40,8 @@ _ALL = (
     Code("SCM007", "duplicate-spec", E, "Two specs share a name or an id."),
     Code("SCM008", "multiple-graphs", N,
          "An imported answer states its graph more than once; the last complete one is used."),
+    Code("SCM009", "internal-error", E,
+         "cfspec failed on this spec (a bug in cfspec); the other specs go on."),
     # SCM1xx: names and how variables bind to the prompt
     Code("SCM101", "undefined-variable", E,
          "An edge, prompt or assignment names a variable that is not declared."),
@@ -69,6 +71,11 @@ _ALL = (
     Code("SCM307", "no-counterfactuals", W, "A spec declares no counterfactual."),
     Code("SCM308", "conflicting-assignment", E,
          "A counterfactual gives the same variable new words twice."),
+    Code("SCM309", "caption-artefact", W,
+         "Two captions differ only in how they are written (spacing, quotes, split "
+         "contractions), not in content."),
+    Code("SCM310", "extra-counterfactuals", W,
+         "An imported item holds several counterfactuals; only the first is imported."),
     # SCM4xx: Prompt-to-Prompt and the text encoder
     Code("SCM401", "replace-length-mismatch", E,
          "A replace edit whose two word sequences differ in length."),

@@ -24,6 +24,11 @@ DEFAULT_BLEND_THRESHOLD = 0.3
 ARROW = "→"
 
 
+class CompileError(Exception):
+    """An inconsistency inside cfspec while compiling one spec (our bug, not the user's): it is
+    reported as `internal-error` on that spec, and the other specs go on."""
+
+
 def pair_id(spec_id: str, counterfactual: str) -> str:
     return f"{spec_id}__{counterfactual}"
 
@@ -55,7 +60,8 @@ def _verify_render(
     if template is not None:
         jinja = render_prompt(template, values)
         if jinja != bound.text:
-            raise AssertionError(f"renderers disagree: {jinja!r} != {bound.text!r}")
+            raise CompileError(f"the two prompt renderers disagree: Jinja gives {jinja!r}, "
+                               f"cfspec's labelled renderer {bound.text!r}")
 
 
 def _pair(

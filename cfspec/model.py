@@ -89,6 +89,21 @@ def build(spec: ast.Spec) -> SpecModel:
     return model
 
 
+def reachable(graph: nx.DiGraph, start: list[str]) -> set[str]:
+    """Every node reachable from `start` by one edge or more: the descendants of all of them,
+    in one traversal (one BFS per node would be quadratic for a wide do()). Fine on cyclic
+    graphs too, which are reported elsewhere."""
+    seen: set[str] = set()
+    stack = [c for n in start for c in graph.successors(n)]
+    seen.update(stack)
+    while stack:
+        for child in graph.successors(stack.pop()):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
+
+
 def _counterfactual(cf: ast.Counterfactual, model: SpecModel) -> CounterfactualModel:
     interventions: dict[str, ast.Assignment] = {}
     for a in cf.interventions:
@@ -96,11 +111,7 @@ def _counterfactual(cf: ast.Counterfactual, model: SpecModel) -> CounterfactualM
     sets: dict[str, ast.Assignment] = {}
     for a in cf.sets:
         sets.setdefault(a.target.text, a)
-    descendants: set[str] = set()
-    for name in interventions:
-        if name in model.graph:
-            # descendants() is a BFS: fine on cyclic graphs too, which are reported elsewhere.
-            descendants |= nx.descendants(model.graph, name)
+    descendants = reachable(model.graph, [n for n in interventions if n in model.graph])
     descendants -= set(interventions)
 
     prompt_1: BoundPrompt | None = None

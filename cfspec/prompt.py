@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Words and punctuation, the unit of every comparison. Apostrophes and hyphens stay in words.
@@ -123,15 +123,52 @@ class BoundPrompt:
 
 
 def normalize(word: str) -> str:
-    """Case-, punctuation- and simple-plural-insensitive form of a word, for matching."""
-    w = re.sub(r"[^\w]", "", word.lower())
-    if len(w) > 3 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 3 and w.endswith("es") and w[-3] in "sxz":
-        return w[:-2]
-    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
-        return w[:-1]
+    """Case-, punctuation- and inflection-insensitive form of a word, for finding words: a
+    noun and its plural get the same key (`horse`/`horses`, `bus`/`buses`, `knife`/`knives`,
+    `baby`/`babies`, `man`/`men`), and so do most verb forms (`cut`/`cuts`). Keys are for
+    comparing, not for showing: `horse` is `hors`."""
+    w = _NON_WORD.sub("", word.lower())
+    if len(w) < 3 or w in FUNCTION_WORDS:
+        return w
+    w = _IRREGULAR.get(w, w)
+    if w.endswith("men") and len(w) > 4 and w not in _NOT_MEN:
+        w = w[:-3] + "man"  # firemen, policewomen
+    if w.endswith("s") and not w.endswith(("ss", "us")) and w not in _SINGULAR_S:
+        w = w[:-1]
+    # What is left of a plural and its singular: `horse`/`horse(s)` -> `hors`, `box(es)` ->
+    # `box`, `babie(s)`/`baby` -> `babi`, `knive(s)`/`knife` -> `knif`.
+    if len(w) > 3 and w.endswith("e") and w[:-1] not in FUNCTION_WORDS:  # note(s) is not `not`
+        w = w[:-1]
+    if len(w) > 2 and w.endswith("y"):
+        w = w[:-1] + "i"
+    if len(w) > 2 and w.endswith("v"):
+        w = w[:-1] + "f"
     return w
+
+
+_NON_WORD = re.compile(r"[^\w]")
+# Words that are never inflected nouns; kept as they are so that they stay recognizable.
+FUNCTION_WORDS = frozenset(
+    "a an the is are was were be been being of in on at to with and or for from by into onto "
+    "over under up down out off it its that this these those some any there their his her hers "
+    "them they he she him has have had very not no as so but if then than which who whom what "
+    "while when where how one ones other another each every all both few more most such own "
+    "same just also only can could will would should may might do does did doing e g eg "
+    "here near next behind above below across through around".split()
+)
+_IRREGULAR = {
+    "men": "man", "women": "woman", "children": "child", "people": "person", "feet": "foot",
+    "teeth": "tooth", "geese": "goose", "mice": "mouse", "oxen": "ox", "cacti": "cactus",
+    "fungi": "fungus", "octopi": "octopus", "dice": "die", "lice": "louse", "criteria":
+    "criterion", "phenomena": "phenomenon", "quizzes": "quiz",
+}
+_NOT_MEN = frozenset("specimen abdomen omen stamen regimen acumen yemen hymen amen".split())
+# Singular words that end in `s` (words in `ss` and `us`, `bus`, `-ous`, are kept anyway).
+_SINGULAR_S = frozenset(
+    "gas lens canvas atlas iris tennis news series species means pants jeans shorts scissors "
+    "trousers christmas chaos always perhaps yes bias alias texas paris chess "
+    "physics mathematics athletics gymnastics politics economics measles diabetes".split()
+)
 
 
 def exact(word: str) -> str:
@@ -263,65 +300,96 @@ def bind_literal(text: str, variables: Mapping[str, str]) -> tuple[Frame, dict[s
     return Frame(tuple(p for p in pieces if p != ""), False), bindings
 
 
+# Marks an emptied slot (`do(X = none)`) while a prompt is joined; never in a finished prompt.
+REMOVED = "\ue000"
+_CLOSES = " ,.;:!?)"
+
+
+def close_gaps(text: str) -> tuple[str, list[int]]:
+    """Take out the REMOVED marks, each with one space, so a removed variable leaves no double
+    space: the space before it goes when what follows is a space, punctuation or the end; at the
+    very start, the space after it goes. Every other character is kept as written: a caption's
+    own spacing is its own. Returns the text and, for each input offset (and the end), its
+    offset in the result."""
+    keep = [ch != REMOVED for ch in text]
+    for m, ch in enumerate(text):
+        if ch != REMOVED:
+            continue
+        before = next((i for i in range(m - 1, -1, -1) if keep[i]), None)
+        after = next((i for i in range(m + 1, len(text)) if keep[i]), None)
+        if before is not None and text[before] == " " and (after is None
+                                                            or text[after] in _CLOSES):
+            keep[before] = False
+        elif before is None and after is not None and text[after] == " ":
+            keep[after] = False
+    where, n = [], 0
+    for k in keep:
+        where.append(n)
+        n += k
+    where.append(n)
+    return "".join(ch for ch, k in zip(text, keep, strict=True) if k), where
+
+
 def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
     """Fill each slot with its variable's words (`None`: removed) and label every word.
 
-    A removed variable leaves no double space behind: the space before it is dropped when
-    the text after it starts with a space or punctuation.
+    The literal text is kept exactly as written; only a removed variable takes one space with
+    it (`close_gaps`). The Jinja renderer (`cfspec.render.render_prompt`) follows the same rule,
+    and the compiler checks that the two agree.
     """
     out: list[str] = []
-    spans: list[tuple[int, int, str]] = []  # every slot, emptied ones too
+    raw_spans: list[tuple[int, int, str]] = []  # every slot, emptied ones too, in raw offsets
     length = 0
-    pending_removal = False
     for piece in frame.pieces:
         if isinstance(piece, str):
-            if pending_removal and out and out[-1].endswith(" ") and piece[:1] in " ,.;:!?)":
-                out[-1] = out[-1][:-1]
-                length -= 1
-                spans = [(min(s, length), min(e, length), v) for s, e, v in spans]
-            pending_removal = False
             out.append(piece)
             length += len(piece)
             continue
         words = values.get(piece.variable)
         if words is None:
-            pending_removal = True
-            spans.append((length, length, piece.variable))
+            raw_spans.append((length, length, piece.variable))
+            out.append(REMOVED)
+            length += 1
             continue
         for name in piece.filters:
             words = FILTERS[name](words)
-        spans.append((length, length + len(words), piece.variable))
+        raw_spans.append((length, length + len(words), piece.variable))
         out.append(words)
         length += len(words)
-    raw = "".join(out)
-    text = raw.strip()
-    lead = len(raw) - len(raw.lstrip())
+    text, where = close_gaps("".join(out))
+    spans = [(where[s], where[e], v) for s, e, v in raw_spans]
     found = split_words(text)
     labelled: list[Word] = []
     for word, start, end in found:
-        variable = next(
-            (v for s, e, v in spans if start + lead < e and end + lead > s), None
-        )
+        variable = next((v for s, e, v in spans if start < e and end > s), None)
         labelled.append(Word(word, variable, start, end))
     slots = []
     for s, e, v in spans:
-        inside = [i for i, (_, a, b) in enumerate(found) if a + lead < e and b + lead > s]
+        inside = [i for i, (_, a, b) in enumerate(found) if a < e and b > s]
         if inside:
             slots.append((v, inside[0], inside[-1] + 1))
         else:
-            at = next((i for i, (_, a, _) in enumerate(found) if a + lead >= s), len(found))
+            at = next((i for i, (_, a, _) in enumerate(found) if a >= s), len(found))
             slots.append((v, at, at))
     return BoundPrompt(text, tuple(labelled), tuple(slots))
 
 
-# Above this many differing words in the middle, the middle is one change: SequenceMatcher is
-# cubic on repeated words, and a caption that long is already `prompt-too-long` anyway.
+# Above this many differing words in the middle, the middle is one change: the alignment is
+# quadratic in it, and a caption that long is already `prompt-too-long` anyway.
 _MAX_ALIGNED = 300
 
+Opcode = tuple[str, int, int, int, int]
 
-def align(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
-    """difflib-style opcodes, in time linear in the input beyond `_MAX_ALIGNED` words: the
-    common prefix and suffix are matched first, only the middle is aligned word by word."""
+
+def align(a: list[str], b: list[str]) -> list[Opcode]:
+    """How two captions' words correspond, as a person reads them, as difflib-style opcodes.
+
+    The common start and end are matched first; the middle is aligned with the fewest edits
+    (Levenshtein: a substitution costs as much as an insertion or a deletion), a substitution
+    preferred where two alignments cost the same. So captions of equal length that differ in k
+    scattered words are k substitutions, a word repeated elsewhere in the caption cannot pull
+    the alignment apart, and an unchanged word between two changes keeps them two changes.
+    Linear beyond `_MAX_ALIGNED` differing words, where the middle is one change."""
     n, m = len(a), len(b)
     head = 0
     while head < n and head < m and a[head] == b[head]:
@@ -329,21 +397,115 @@ def align(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
     tail = 0
     while tail < n - head and tail < m - head and a[n - 1 - tail] == b[m - 1 - tail]:
         tail += 1
-    ops: list[tuple[str, int, int, int, int]] = []
+    ops: list[Opcode] = []
     if head:
         ops.append(("equal", 0, head, 0, head))
     a_mid, b_mid = a[head : n - tail], b[head : m - tail]
     if a_mid or b_mid:
-        if len(a_mid) + len(b_mid) > _MAX_ALIGNED:
+        if len(a_mid) + len(b_mid) > _MAX_ALIGNED or not a_mid or not b_mid:
             tag = "replace" if a_mid and b_mid else ("delete" if a_mid else "insert")
             ops.append((tag, head, n - tail, head, m - tail))
         else:
-            matcher = difflib.SequenceMatcher(None, a_mid, b_mid, autojunk=False)
-            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-                ops.append((tag, i1 + head, i2 + head, j1 + head, j2 + head))
+            ops += [(tag, i1 + head, i2 + head, j1 + head, j2 + head)
+                    for tag, i1, i2, j1, j2 in _fewest_edits(a_mid, b_mid)]
     if tail:
         ops.append(("equal", n - tail, n, m - tail, m))
     return ops
+
+
+def _fewest_edits(a: list[str], b: list[str]) -> list[Opcode]:
+    """Levenshtein alignment, read back from the start so that, among equally cheap
+    alignments, a substitution (or a match) is taken before an insertion or a deletion."""
+    n, m = len(a), len(b)
+    # cost[i][j]: the fewest edits that turn a[i:] into b[j:].
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n, -1, -1):
+        row = cost[i]
+        for j in range(m, -1, -1):
+            if i == n:
+                row[j] = m - j
+            elif j == m:
+                row[j] = n - i
+            else:
+                diagonal = cost[i + 1][j + 1] + (a[i] != b[j])
+                row[j] = min(diagonal, cost[i + 1][j] + 1, row[j + 1] + 1)
+    steps: list[str] = []  # "=" match, "~" substitute, "-" delete, "+" insert
+    i = j = 0
+    while i < n or j < m:
+        if i < n and j < m and cost[i][j] == cost[i + 1][j + 1] + (a[i] != b[j]):
+            steps.append("=" if a[i] == b[j] else "~")
+            i, j = i + 1, j + 1
+        elif i < n and cost[i][j] == cost[i + 1][j] + 1:
+            steps.append("-")
+            i += 1
+        else:
+            steps.append("+")
+            j += 1
+    # Consecutive edits are one change.
+    ops: list[Opcode] = []
+    i = j = 0
+    k = 0
+    while k < len(steps):
+        i0, j0, same = i, j, steps[k] == "="
+        while k < len(steps) and (steps[k] == "=") == same:
+            i += steps[k] != "+"
+            j += steps[k] != "-"
+            k += 1
+        if same:
+            ops.append(("equal", i0, i, j0, j))
+        else:
+            ops.append(("replace" if i > i0 and j > j0 else "delete" if i > i0 else "insert",
+                        i0, i, j0, j))
+    return ops
+
+
+def written_alike(before: Sequence[str], after: Sequence[str]) -> bool:
+    """Whether two runs of words differ only in how they are written, not in what they say:
+    the same letters and digits in the same order (`They'll` / `They 'll`, `"` / ```` `` ````,
+    `St.` / `St .`). Such a change is a caption artefact, never an intervention."""
+    return _squash(before) == _squash(after)
+
+
+def _squash(words: Sequence[str]) -> str:
+    return "".join(ch for w in words for ch in w.lower() if ch.isalnum())
+
+
+@dataclass(frozen=True, slots=True)
+class Artefact:
+    """A difference in writing between two captions, as character offsets in each."""
+
+    kind: str  # "spacing" or "writing"
+    start_0: int
+    end_0: int
+    start_1: int
+    end_1: int
+
+
+def artefacts(text_0: str, text_1: str) -> list[Artefact]:
+    """Where two captions are written differently without saying something different: another
+    gap between two words that are the same in both (a doubled space, a space before
+    punctuation), or words that are `written_alike`. Leading and trailing whitespace is not
+    counted: the text encoder strips it."""
+    w0, w1 = split_words(text_0), split_words(text_1)
+    found: list[Artefact] = []
+    for tag, i1, i2, j1, j2 in align([exact(w) for w, _, _ in w0], [exact(w) for w, _, _ in w1]):
+        if tag == "equal":
+            for k in range(1, i2 - i1):
+                a0, b0 = w0[i1 + k - 1][2], w0[i1 + k][1]
+                a1, b1 = w1[j1 + k - 1][2], w1[j1 + k][1]
+                if text_0[a0:b0] != text_1[a1:b1]:
+                    found.append(Artefact("spacing", a0, b0, a1, b1))
+        elif written_alike([w for w, _, _ in w0[i1:i2]], [w for w, _, _ in w1[j1:j2]]):
+            found.append(Artefact(
+                "writing", w0[i1][1] if i2 > i1 else _at(w0, i1, text_0),
+                w0[i2 - 1][2] if i2 > i1 else _at(w0, i1, text_0),
+                w1[j1][1] if j2 > j1 else _at(w1, j1, text_1),
+                w1[j2 - 1][2] if j2 > j1 else _at(w1, j1, text_1)))
+    return found
+
+
+def _at(words: list[tuple[str, int, int]], index: int, text: str) -> int:
+    return words[index][1] if index < len(words) else len(text.rstrip())
 
 
 def bind_words(text: str, reference: BoundPrompt) -> BoundPrompt:

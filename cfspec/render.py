@@ -8,14 +8,13 @@ a template that slipped through can still only fail, never run code.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from cfspec.prompt import FILTERS
+from cfspec.prompt import FILTERS, REMOVED, close_gaps
 
 _HERE = Path(__file__).resolve().parent
 _TEMPLATE_DIRS = (_HERE.parent / "templates", _HERE / "_data" / "templates")
@@ -35,21 +34,26 @@ class RenderError(ValueError):
 @functools.cache
 def _prompt_env() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    env.filters = {name: FILTERS[name] for name in FILTERS}  # nothing else is reachable
+    # Nothing else is reachable. A removed variable's mark passes through its filters.
+    env.filters = {name: _keep_removed(FILTERS[name]) for name in FILTERS}
     env.globals = {}
     return env
 
 
+def _keep_removed(fn: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda value: value if value == REMOVED else fn(value)
+
+
 def render_prompt(template: str, values: Mapping[str, str | None]) -> str:
-    """Render a prompt template; a removed variable (None) leaves no stray space."""
+    """Render a prompt template. The text is kept as written; a removed variable (None) takes
+    one space with it, by the same rule as cfspec's own renderer (`prompt.close_gaps`)."""
     try:
         text = _prompt_env().from_string(template).render(
-            {k: ("" if v is None else v) for k, v in values.items()}
+            {k: (REMOVED if v is None else v) for k, v in values.items()}
         )
     except TemplateError as error:
         raise RenderError(f"the prompt template does not render: {error}") from error
-    text = re.sub(r"[ \t]+([,.;:!?)])", r"\1", text)
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+    return close_gaps(text)[0]
 
 
 @functools.cache

@@ -21,6 +21,8 @@ NOT_FROM_SCM_TEXT = {
     "file-too-large",  # the size of a file, before it is read
     "unexplained-graph-change",  # only `cfspec import` of an LLM's JSON answer
     "multiple-graphs",  # only `cfspec import` of an LLM's free-text answer
+    "extra-counterfactuals",  # only `cfspec import` of a row with several counterfactuals
+    "internal-error",  # a bug in cfspec, not a property of any spec
     "invalid-pairs-file",  # pairs.jsonl, read back by the generator
     "invalid-manifest",  # manifest.jsonl, read back by evaluate, filter, export and report
     "invalid-metrics-file",  # metrics.jsonl, read back by filter, export and report

@@ -346,7 +346,9 @@ def test_command_writes_every_item_and_exits_by_errors(tmp_path: Path) -> None:
     out = tmp_path / "out"
     clean = _run(str(REFERENCE / "llm_cake_man.json"), "-o", str(out))
     assert clean.exit_code == 0, clean.output
-    assert (out / "1.scm").is_file()
+    # The answer's `"id": 1` is a bare number: it names nothing across files, so the file's
+    # stem goes in front of it.
+    assert (out / "llm_cake_man_1.scm").is_file()
     failed = _run(str(REFERENCE / "llm_plate_fork.json"), "-o", str(out))
     assert failed.exit_code == 1
     written = (out / "llm_plate_fork.scm").read_text(encoding="utf-8")
@@ -398,7 +400,7 @@ def test_nothing_is_written_outside_the_output_folder(tmp_path: Path) -> None:
     inside = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
                     if p.is_file())
     assert inside == [
-        "deep/out/coco_hostile_ids_3.scm", "deep/out/escape.scm", "deep/out/etc_passwd.scm",
+        "deep/out/coco_hostile_ids_line3.scm", "deep/out/escape.scm", "deep/out/etc_passwd.scm",
         "deep/out/x.scm",
     ]
 
@@ -407,7 +409,7 @@ def test_same_ids_get_distinct_files(tmp_path: Path) -> None:
     for _ in range(2):
         assert _run(str(REFERENCE / "llm_cake_man.json"), str(REFERENCE / "llm_cake_man.json"),
                     "-o", str(tmp_path)).exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["1-2.scm", "1.scm"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["llm_cake_man_1-2.scm", "llm_cake_man_1.scm"]
 
 
 @pytest.mark.parametrize("raw, safe", [

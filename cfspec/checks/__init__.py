@@ -31,8 +31,7 @@ class Context:
     def word_span(self, text: ast.Text, word: Word, literal: bool) -> Span:
         """The span of a prompt word: exact inside a literal prompt, else the whole string."""
         if literal:
-            lead = len(text.value) - len(text.value.lstrip())
-            return text.sub_span(word.start + lead, word.end + lead)
+            return text.sub_span(word.start, word.end)
         return text.span
 
 
@@ -75,6 +74,7 @@ CHECKS: tuple[Check, ...] = (
     interventions.check_sets_downstream,
     interventions.check_no_op,
     interventions.check_minimal_change,
+    interventions.check_caption_artefacts,
     edits.check_settings,
     edits.check_edit_words,
     edits.check_replace_length,

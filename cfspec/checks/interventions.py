@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import networkx as nx
-
 from cfspec import ast
 from cfspec.checks import did_you_mean
 from cfspec.diagnostics import Label
-from cfspec.model import CounterfactualModel
-from cfspec.prompt import Word, diff_words, exact, normalize, split_words
+from cfspec.model import CounterfactualModel, reachable
+from cfspec.prompt import (
+    Change,
+    Word,
+    artefacts,
+    diff_words,
+    exact,
+    normalize,
+    split_words,
+    written_alike,
+)
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -88,7 +95,7 @@ def check_count(ctx: Context) -> None:
         targets = [n for n in cm.interventions if n in graph]
         # A target downstream of another target is a descendant update, not an independent one.
         # One traversal from all targets' children finds every such target.
-        downstream = _reachable(graph, [c for t in targets for c in graph.successors(t)])
+        downstream = reachable(graph, targets)
         independent = [n for n in targets if n not in downstream]
         if len(independent) <= limit:
             continue
@@ -104,17 +111,6 @@ def check_count(ctx: Context) -> None:
             help="split it into one counterfactual per intervention, or raise "
             "`max-interventions` in [tool.cfspec]",
         )
-
-
-def _reachable(graph: nx.DiGraph, start: list[str]) -> set[str]:
-    seen = set(start)
-    stack = list(start)
-    while stack:
-        for child in graph.successors(stack.pop()):
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return seen
 
 
 def check_sets_downstream(ctx: Context) -> None:
@@ -145,7 +141,8 @@ def check_no_op(ctx: Context) -> None:
             continue  # a reweight changes attention, not words
         if any(n not in model.variables for n in cm.interventions):
             continue  # unknown-intervention-target says it; its words cannot be placed
-        if [w.exact for w in model.prompt_0.words] == [w.exact for w in cm.prompt_1.words]:
+        changes = diff_words(model.prompt_0.words, cm.prompt_1.words)
+        if all(_written_alike(c) for c in changes):
             why = ("it has no do()" if not cm.interventions
                    else "its interventions do not change the prompt")
             ctx.report(
@@ -204,6 +201,8 @@ def _unexplained_words(
     }
     out: list[tuple[Word, int]] = []
     for change in diff_words(factual, cm.prompt_1.words):
+        if _written_alike(change):
+            continue  # a caption artefact (`They 'll`), not a change: check_caption_artefacts
         # Removed or replaced factual words must belong to a changed variable.
         out += [(w, 0) for w in change.before if not w.is_punctuation and w.variable not in changed]
         # Inserted words are explained by the changed variable they replace or stand next to,
@@ -216,3 +215,36 @@ def _unexplained_words(
             if not (w.is_punctuation or explained or w.key in new_keys)
         ]
     return out
+
+
+def _written_alike(change: Change) -> bool:
+    return written_alike([w.text for w in change.before], [w.text for w in change.after])
+
+
+def check_caption_artefacts(ctx: Context) -> None:
+    """A literal counterfactual caption written differently from the factual one where it says
+    the same thing (a doubled space, `They 'll`, re-tokenized quotes): not a change of content,
+    so not `non-minimal-change`, but the two prompts are no longer rendered alike."""
+    model = ctx.model
+    if model.prompt_0 is None or model.frame is None:
+        return
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is None or not cm.node.prompts:
+            continue
+        found = artefacts(model.prompt_0.text, cm.prompt_1.text)
+        if not found:
+            continue
+        text = cm.node.prompts[0].value
+        spans = [text.sub_span(a.start_1, max(a.end_1, a.start_1 + 1)) for a in found]
+        shown = ", ".join(repr(cm.prompt_1.text[a.start_1:a.end_1]) for a in found[:3])
+        ctx.report(
+            "caption-artefact",
+            spans[0],
+            f"the counterfactual prompt is written differently from the factual one where it "
+            f"says the same: {shown}" + (" ..." if len(found) > 3 else ""),
+            label=found[0].kind,
+            labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
+            notes=[f"factual prompt: {model.prompt_0.text!r}"],
+            help="write it as the factual prompt writes it; `cfspec import --fix` does so for "
+            "imported captions",
+        )

@@ -45,13 +45,19 @@ __all__ = [
 ]
 
 _MAX_ID = 100
-_COCO_KEY = re.compile(r'"caption_?[01]"\s*:')
-_LLM_KEY = re.compile(r'"(?:scm|scm_aug|original_prompt|counterfactual_prompt)"\s*:', re.I)
+# Keys that say what a JSON input is. Caption pairs: COCO-Counterfactuals (`caption_0`, or
+# `original_caption` and `counterfactual_caption` as published), SocialCounterfactuals
+# (`caption` with `output_1` ...). LLM answers: the reference study's graph and prompt keys.
+_COCO_KEY = re.compile(r'"(?:caption[-_]?[01]|(?:original|counterfactual)[-_]caption|'
+                       r'output[-_]?1)"\s*:', re.I)
+_LLM_KEY = re.compile(r'"(?:scm|scm[-_]aug|original[-_]prompt|counterfactual[-_]prompt)"\s*:',
+                      re.I)
 
 
 def detect(text: str) -> str:
-    """The shape of an input: JSON with `caption_0`/`caption_1` is a caption-pair file, other
-    JSON (or a ```json fence) an LLM's JSON answer, anything else a free-text answer."""
+    """The shape of an input: JSON with caption keys and no graph or prompt keys is a
+    caption-pair file, other JSON (or a ```json fence) an LLM's JSON answer, anything else a
+    free-text answer."""
     head = text[:20000]
     stripped = head.lstrip()
     looks_json = stripped[:1] in ("{", "[") or re.search(r"^[ \t]*```[ \t]*json", head, re.M | re.I)
@@ -100,6 +106,25 @@ def read_source(path: str, max_bytes: int | None = None) -> SourceFile | Importe
     return SourceFile(display, text.removeprefix("\ufeff"))
 
 
+def item_id_for(raw_id: str | None, stem: str, line: int | None) -> tuple[str, str | None]:
+    """An item's spec id, and a note when it is not the input's own id as written.
+
+    The input's id is kept (`158956_0`), made path-safe when it must be. A bare number (`"id":
+    1`) names nothing across files, so it is prefixed with the file's stem (`answers_1`).
+    Without an id: the file's stem, and the item's line when the file holds several items."""
+    fallback = f"{stem}_line{line}" if line is not None else stem
+    if raw_id is None or not raw_id.strip():
+        return fallback, None
+    safe = safe_id(raw_id, "")
+    if not safe:
+        return fallback, f"the id {raw_id!r} has nothing path-safe in it: written as {fallback!r}"
+    if safe.isdigit():
+        return f"{stem}_{safe}", f"the id {raw_id!r} is a bare number: written as `{stem}_{safe}`"
+    if safe != raw_id:
+        return safe, f"the id {raw_id!r} is not path-safe: written as {safe!r}"
+    return safe, None
+
+
 def _failed(source: SourceFile, bag: DiagnosticBag) -> ImportedItem:
     stem = safe_id(Path(source.name).stem, "input")
     return ImportedItem(source, "unknown", stem, source.whole(), None, list(bag.items))
@@ -142,8 +167,9 @@ def import_source(source: SourceFile, shape: str = "auto",
     many = sum(1 for r in records if r.number > 0) > 1
     items: list[ImportedItem] = []
     for record in records:
-        fallback = f"{stem}_{record.number}" if many and record.number else stem
-        item_id = safe_id(record.raw_id, fallback) if record.raw_id else fallback
+        item_id, note = item_id_for(record.raw_id, stem, record.span.line if many else None)
+        if note and isinstance(record, Answer):
+            record.notes.append(note)
         if isinstance(record, Failure):
             items.append(ImportedItem(source, shape, item_id, record.span, None,
                                       list(record.diagnostics)))

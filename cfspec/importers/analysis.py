@@ -9,7 +9,6 @@ never reports less than `cfspec lint` would on the file it wrote.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import textwrap
 import unicodedata
@@ -21,7 +20,17 @@ from cfspec.codes import Severity
 from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
 from cfspec.importers import binding, changes, graphdiff, writer
 from cfspec.importers.answer import Answer, Declared, Edge, ImportedItem, ImportOptions, Piece
-from cfspec.prompt import article_for, exact, normalize, parse_template, render, split_words
+from cfspec.prompt import (
+    align,
+    artefacts,
+    article_for,
+    exact,
+    normalize,
+    parse_template,
+    render,
+    split_words,
+    written_alike,
+)
 from cfspec.source import SourceFile, Span
 from cfspec.tokens import MAX_TOKENS, count_tokens
 
@@ -312,6 +321,8 @@ class _Judge:
             if len(independent) > limit:
                 self.too_many(independent, limit, plan, p0, p1, nodes, aug or [])
             self.non_minimal(plan, p0, p1, may_change)
+            if not self.options.fix:  # with --fix, finish() writes the original's way
+                self.artefacts(p0, p1)
             if plan.same:
                 self.report("no-op-intervention", p1.span(self.source),
                             "the counterfactual prompt has the same words as the original",
@@ -378,8 +389,7 @@ class _Judge:
         among the words the counterfactual prompt changes."""
         t0, t1 = binding.tokens(p0), binding.tokens(p1)
         changed = [True] * len(t1)
-        ops = difflib.SequenceMatcher(None, [exact(t.text) for t in t0],
-                                      [exact(t.text) for t in t1], autojunk=False).get_opcodes()
+        ops = changes.opcodes(t0, t1)
         for tag, _, _, b0, b1 in ops:
             if tag == "equal":
                 for j in range(b0, b1):
@@ -493,6 +503,24 @@ class _Judge:
             notes=[f"only these variables may change: {changed}"],
             help="keep the rest of the caption word for word, or model the changed words as a "
             "variable downstream of the intervention",
+        )
+
+    def artefacts(self, p0: Piece, p1: Piece) -> None:
+        found = artefacts(p0.text, p1.text)
+        if not found:
+            return
+        spans = [p1.span(self.source, a.start_1, max(a.end_1, a.start_1 + 1)) for a in found]
+        shown = ", ".join(repr(p1.text[a.start_1:a.end_1]) for a in found[:3])
+        self.report(
+            "caption-artefact", spans[0],
+            "the counterfactual caption is written differently from the original where it says "
+            f"the same: {shown}" + (" ..." if len(found) > 3 else ""),
+            label=found[0].kind,
+            labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
+            notes=["not a change of content, so not an intervention; the .scm keeps the caption "
+                   "as written"],
+            help="`cfspec import --fix` writes the counterfactual the way the original is "
+            "written",
         )
 
     def graph_changes(self, edges: list[Edge], aug: list[Edge], nodes: graphdiff.NodeDiff,
@@ -628,9 +656,13 @@ class _Judge:
                     filled.update({names(n): v for n, v in fixed_values.items()})
                     rendered = render(frame, filled).text
             wanted = fix_ws(p1.text)
-            if rendered != wanted.strip():
-                cf.prompt = wanted
-            cf.edit = _edit_type(plan)
+            if rendered is None or rendered.strip() != wanted.strip():
+                if opts.fix and rendered is not None and _written_alike(rendered, wanted):
+                    self.fixes.append("wrote the counterfactual caption the way the original "
+                                      f"is written: {rendered.strip()!r}")
+                else:
+                    cf.prompt = wanted
+            cf.edit = _edit_type(plan, cf.prompt is None)
             draft.counterfactual = cf
             item.interventions = {n: values[n] for n in do_targets}
             item.sets = {n: values[n] for n in set_targets}
@@ -760,15 +792,24 @@ def _surgery_note(intervened: set[str]) -> str:
             + "; every other edge stays")
 
 
-def _edit_type(plan: changes.Plan) -> str:
+def _written_alike(text_0: str, text_1: str) -> bool:
+    """Two captions that say the same, differing in writing at most."""
+    w0, w1 = split_words(text_0), split_words(text_1)
+    return all(tag == "equal" or written_alike([w for w, _, _ in w0[a0:a1]],
+                                               [w for w, _, _ in w1[b0:b1]])
+               for tag, a0, a1, b0, b1 in align([exact(w) for w, _, _ in w0],
+                                                [exact(w) for w, _, _ in w1]))
+
+
+def _edit_type(plan: changes.Plan, rendered: bool) -> str:
     """`replace` when every changed run keeps its word count (Prompt-to-Prompt aligns them one
     to one), `refine` for insertions and deletions."""
-    import difflib
-
-    a = [exact(t.text) for t in plan.t0]
-    b = [exact(t.text) for t in plan.t1]
-    for tag, a0, a1, b0, b1 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal" and a1 - a0 != b1 - b0:
+    for op in changes.opcodes(plan.t0, plan.t1):
+        tag, a0, a1, b0, b1 = op
+        # Artefacts are gone when the counterfactual is rendered from the template; a literal
+        # counterfactual prompt keeps them, and P2P must align them too.
+        if tag != "equal" and a1 - a0 != b1 - b0 \
+                and not (rendered and changes.is_artefact(op, plan.t0, plan.t1)):
             return "refine"
     return "replace"
 

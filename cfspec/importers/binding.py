@@ -62,6 +62,8 @@ def stem(key: str) -> str:
         w = w[:-1]
     if len(w) > 3 and w.endswith("e"):
         w = w[:-1]
+    if w != key and len(w) > 2 and w.endswith("y"):  # as `normalize` ends: carry(ing) -> carri
+        w = w[:-1] + "i"
     return w
 
 

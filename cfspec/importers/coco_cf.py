@@ -10,17 +10,21 @@ pair is still a valid one-intervention spec, so `empty-graph` is only a warning 
 
 from __future__ import annotations
 
-from cfspec.diagnostics import DiagnosticBag
+import re
+
+from cfspec.diagnostics import DiagnosticBag, Label
 from cfspec.importers.analysis import cname
 from cfspec.importers.answer import Answer, Declared, Failure, Piece
 from cfspec.importers.binding import STOPWORDS, Token, tokens
-from cfspec.importers.changes import opcodes
+from cfspec.importers.changes import is_artefact, opcodes
 from cfspec.importers.jsonpos import JObj, JStr, kind
 from cfspec.importers.llm_json import raw_id, span_of, values
 from cfspec.source import SourceFile, Span
 
-CAPTION_0 = ("caption_0", "caption0", "original_caption", "original_prompt")
-CAPTION_1 = ("caption_1", "caption1", "counterfactual_caption", "counterfactual_prompt")
+CAPTION_0 = ("caption_0", "original_caption", "original_prompt", "caption")
+CAPTION_1 = ("caption_1", "counterfactual_caption", "counterfactual_prompt", "output_1")
+# SocialCounterfactuals: `output_1` ... `output_N`, one counterfactual each.
+_MORE_OUTPUTS = re.compile(r"output[-_ ]?(\d+)$", re.I)
 
 
 def _punct(tok: Token) -> bool:
@@ -36,26 +40,27 @@ def _trim(toks: list[Token], i: int, j: int) -> tuple[int, int]:
 
 
 def changed_runs(p0: str, p1: str) -> list[tuple[int, int]]:
-    """The factual token range each changed run binds to (see the module docstring)."""
+    """The factual token range each changed run binds to (see the module docstring). Changes
+    in writing only (`They'll` -> `They 'll`) are caption artefacts, not runs."""
     t0, t1 = tokens(p0), tokens(p1)
-    ops = opcodes(t0, t1)
     runs: list[tuple[int, int]] = []
-    for tag, a0, a1, b0, b1 in ops:
-        if tag == "equal":
-            continue
-        if tag == "insert":
-            if all(_punct(t) for t in t1[b0:b1]):
-                continue
-            # The word after the insertion (an adjective before its noun), else the one before.
-            after = a0 if a0 < len(t0) and not _punct(t0[a0]) else None
-            before = a0 - 1 if a0 > 0 and not _punct(t0[a0 - 1]) else None
-            at = after if after is not None else before
-            if at is not None and not any(i <= at < j for i, j in runs):
-                runs.append((at, at + 1))
+    for op in opcodes(t0, t1):
+        tag, a0, a1, b0, b1 = op
+        if tag == "equal" or is_artefact(op, t0, t1):
             continue
         i, j = _trim(t0, a0, a1)
         if i < j:
             runs.append((i, j))
+            continue
+        # Inserted, or in place of nothing but punctuation (`mountain..` -> `mountain goats`).
+        if all(_punct(t) for t in t1[b0:b1]):
+            continue
+        # The word after the insertion (an adjective before its noun), else the one before.
+        after = a0 if a0 < len(t0) and not _punct(t0[a0]) else None
+        before = a0 - 1 if a0 > 0 and not _punct(t0[a0 - 1]) else None
+        at = after if after is not None else before
+        if at is not None and not any(i <= at < j for i, j in runs):
+            runs.append((at, at + 1))
     return runs
 
 
@@ -101,6 +106,7 @@ def read(source: SourceFile) -> list[Answer | Failure]:
         if problems.items:
             out.append(Failure(source, number, span, problems.items, raw_id(item)))
             continue
+        _more_counterfactuals(source, item, problems)
         p0, p1 = Piece.of_string(captions[0]), Piece.of_string(captions[1])
         t0 = tokens(p0.text)
         slots: dict[str, tuple[int, int]] = {}
@@ -113,8 +119,26 @@ def read(source: SourceFile) -> list[Answer | Failure]:
             declared.append(Declared(name, None, None,
                                      p0.span(source, t0[i].start, t0[j - 1].end)))
         answer = Answer(source, "coco-cf", number, raw_id(item), span, p0, p1, declared,
-                        needs_graph=False, slots=slots)
+                        needs_graph=False, slots=slots, diagnostics=problems.items)
         answer.graph_span = Span(span.line, span.column, span.line, span.column + 1, span.start,
                                  span.start + 1)
         out.append(answer)
     return out
+
+
+def _more_counterfactuals(source: SourceFile, item: JObj, bag: DiagnosticBag) -> None:
+    """`output_2` and on (SocialCounterfactuals): said, not dropped silently."""
+    more = [(k, v) for k, v in item.members
+            if (m := _MORE_OUTPUTS.match(k.value.strip())) and int(m.group(1)) > 1]
+    if not more:
+        return
+    first = span_of(source, more[0][0])
+    bag.report("extra-counterfactuals", first,
+               f"this row holds {len(more) + 1} counterfactuals (`output_1` to "
+               f"`{more[-1][0].value}`); only `output_1` is imported",
+               label="not imported",
+               labels=[Label(span_of(source, k), "not imported") for k, _ in more[1:3]],
+               notes=["counterfactual sets (one factual prompt, many counterfactuals) are not "
+                      "supported yet"],
+               help="add the other counterfactuals to the written .scm as further "
+               "`counterfactual` blocks")

@@ -56,13 +56,24 @@ class JObj:
     end: int
 
     def get(self, *keys: str) -> tuple[JStr, JValue] | None:
-        """The member under the first of `keys` present, compared case-insensitively."""
-        wanted = [k.lower() for k in keys]
-        by_key = {k.value.strip().lower(): (k, v) for k, v in self.members}
-        for key in wanted:
-            if key in by_key:
-                return by_key[key]
+        """The member under the first of `keys` present. Keys compare by `key_form`: case,
+        `-`, `_` and spaces aside (`coco-counterfactual-index` is `coco_counterfactual_index`)."""
+        by_key: dict[str, tuple[JStr, JValue]] = {}
+        for k, v in self.members:
+            by_key.setdefault(key_form(k.value), (k, v))
+        for key in keys:
+            found = by_key.get(key_form(key))
+            if found is not None:
+                return found
         return None
+
+    def keys(self) -> list[str]:
+        return [key_form(k.value) for k, _ in self.members]
+
+
+def key_form(key: str) -> str:
+    """How keys are compared: lower case, without `-`, `_`, spaces."""
+    return re.sub(r"[\s_-]+", "", key).lower()
 
 
 JValue = JStr | JScalar | JArr | JObj

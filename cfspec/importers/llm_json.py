@@ -26,7 +26,10 @@ COUNTERFACTUAL_KEYS = ("counterfactual_prompt", "counterfactual_caption", "cf_pr
 SCM_KEYS = ("SCM", "scm_edges", "dag", "causal_graph", "graph", "edges")
 AUG_KEYS = ("SCM_aug", "scm_augmented", "augmented_scm", "counterfactual_scm", "scm_cf",
             "counterfactual_graph", "dag_aug")
-ID_KEYS = ("id", "pair_id", "image_id", "item_id")
+# The item's own id, first match wins: `coco-counterfactual-index` is COCO-Counterfactuals';
+# `filename` names SocialCounterfactuals' rows.
+ID_KEYS = ("id", "coco-counterfactual-index", "pair_id", "item_id", "sample_id", "example_id",
+           "uid", "image_id", "index", "idx", "key", "filename")
 VARIABLE_KEYS = ("variables", "nodes", "variable_list")
 FROM_KEYS = ("from", "source", "cause", "parent", "head")
 TO_KEYS = ("to", "target", "effect", "child", "tail")
@@ -49,7 +52,8 @@ def regions(text: str) -> list[tuple[int, int, bool]]:
     return [(m.start(), len(text), True)] if m else []
 
 
-_ID_IN_TEXT = re.compile(r'"(?:id|pair_id|image_id)"\s*:\s*"?([^",}\s]+)')
+_ID_IN_TEXT = re.compile(r'"(?:id|coco[-_]counterfactual[-_]index|pair_id|item_id|image_id)"'
+                         r'\s*:\s*"?([^",}\s]+)')
 
 
 def values(source: SourceFile, bag: DiagnosticBag, what: str) -> list[JValue | Failure]:

@@ -72,6 +72,18 @@ def discover(paths: Iterable[str], config: Config) -> Iterator[str]:
             raise UsageError(f"{raw}: no such file or folder")
 
 
+def nothing_to_check(paths: list[str], config: Config) -> str:
+    """Why a run found no .scm file at all: checking nothing must not read as a pass."""
+    excluded = [f for raw in paths if Path(raw).is_dir()
+                for f in Path(raw).rglob(f"*{SUFFIX}") if f.is_file() and _excluded(f, config)]
+    where = ", ".join(paths)
+    if excluded:
+        origin = f" in {config.source}" if config.source else ""
+        return (f"{where}: no .scm file to check: all {len(excluded)} are excluded by `exclude`"
+                f"{origin}; name the files to check them anyway")
+    return f"{where}: no .scm file found"
+
+
 def _excluded(path: Path, config: Config) -> bool:
     if not config.exclude:
         return False
@@ -234,8 +246,12 @@ def _covered(selectors: list[str] | None) -> frozenset[str]:
 def lint(paths: Iterable[str], config: Config, tokenizer: str | None = None) -> LintResult:
     """Lint files and folders. Raises UsageError for missing paths or a bad tokenizer."""
     clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    paths = list(paths)
+    names = list(discover(paths, config))
+    if not names:
+        raise UsageError(nothing_to_check(paths, config))
     files = []
-    for name in discover(paths, config):
+    for name in names:
         parsed = read(name, config)
         if parsed.diagnostics:
             parsed.diagnostics = finish(parsed.diagnostics, parsed.source, config)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich's panels show a `<bool>` or `<list[str]>` type column for
+    # every option, which says nothing to a user; `tidy_help` gives placeholders that do.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -47,6 +50,16 @@ def _root(
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"cfspec: error: {message}", err=True)
     return typer.Exit(EXIT_USAGE)
+
+
+def _why_not_written(path: Path, error: OSError) -> str:
+    """An OSError on writing `path`, said the way a user can act on it."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
+    return str(error.strerror or error)
 
 
 def _split(values: list[str] | None) -> tuple[str, ...] | None:
@@ -88,12 +101,14 @@ def lint(
     """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error."""
     from cfspec.api import UsageError
     from cfspec.api import lint as run_lint
-    from cfspec.config import ConfigError, load_config
+    from cfspec.config import ConfigError, check_selectors, load_config
     from cfspec.diagnostics import has_errors
     from cfspec.report import render, summary_line
 
     _check_format(fmt)
     try:
+        check_selectors(_split(select), "--select")
+        check_selectors(_split(ignore), "--ignore")
         config = load_config().merged(
             select=_split(select), ignore=_split(ignore), max_interventions=max_interventions
         )
@@ -269,6 +284,7 @@ def graph(
     from cfspec.api import UsageError, read
     from cfspec.api import check as run_check
     from cfspec.config import load_config
+    from cfspec.diagnostics import has_errors
     from cfspec.graph import GraphvizMissing, spec_dot, write_graph
     from cfspec.report import render
 
@@ -287,14 +303,24 @@ def graph(
         raise _fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
                     else f"{spec_file}: no spec in the file")
     dot = spec_dot(models[0])
+    # The graph is drawn even when the spec has errors (a cycle is easiest to see drawn), but
+    # the errors are reported and the exit status says so, as lint's would.
+    problems = [d for d in parsed.diagnostics
+                if models[0].spec.span.start <= d.span.start < models[0].spec.span.end]
+    if problems:
+        sys.stderr.write(render(problems, "text"))
+    status = EXIT_ERRORS if has_errors(problems) else EXIT_OK
     if output is None:
         sys.stdout.write(dot)
-        return
+        raise typer.Exit(status)
     try:
         write_graph(dot, output)
     except GraphvizMissing as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{output}: {_why_not_written(output, error)}") from None
     typer.echo(f"wrote {output}", err=True)
+    raise typer.Exit(status)
 
 
 @app.command()
@@ -309,6 +335,8 @@ def prompt(
 
     if shape not in ("scm", "json"):
         raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+    if shape == "json" and counterfactuals > 1:
+        raise _fail("the JSON shape holds one counterfactual; use --shape scm for more")
     sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
 
 
@@ -412,8 +440,34 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
+def tidy_help(command: Any) -> Any:
+    """Help a user reads: docstrings and option help reflowed (no hard-wrapped lines or doubled
+    spaces), and a NAME placeholder for every option and argument that takes a value (flags
+    take none)."""
+    if command.help:
+        command.help = " ".join(command.help.split())
+    for param in command.params:
+        # typer vendors its own click: tell options from arguments by their kind, not class.
+        if param.param_type_name == "option":
+            param.help = " ".join((param.help or "").split()) or None
+            if getattr(param, "is_flag", False):
+                continue
+        if param.metavar is None and param.name:
+            many = param.nargs == -1 or getattr(param, "multiple", False)
+            param.metavar = param.name.upper() + ("..." if many else "")
+        if param.param_type_name == "argument":
+            # typer's usage line writes `{PATHS...}...` and its help adds the Python type
+            # (`<list[str]>`): show the placeholder alone.
+            shown = param.metavar or ""
+            param.get_usage_pieces = lambda *_a, _shown=shown: [_shown]  # type: ignore[method-assign]
+            param.display_type_rich = lambda *_a, **_k: ""  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+    return command
+
+
 def main() -> None:
-    app()
+    tidy_help(typer.main.get_command(app))(prog_name="cfspec")
 
 
 if __name__ == "__main__":

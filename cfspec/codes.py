@@ -120,6 +120,22 @@ def matches(code: Code, selector: str) -> bool:
     return code.name == s.lower() or code.code.startswith(s.upper())
 
 
+def unknown_selector(selector: str) -> str | None:
+    """Why a --select/--ignore selector is no good (it matches no code), with a did-you-mean;
+    None when it matches. A typo must never switch a check off silently."""
+    if any(matches(c, selector) for c in _ALL):
+        return None
+    import difflib
+
+    pool = [c.name for c in _ALL] + [c.code for c in _ALL]
+    close = difflib.get_close_matches(selector.strip().lower(), [p.lower() for p in pool], n=1,
+                                      cutoff=0.6)
+    hint = ""
+    if close:
+        hint = f"; did you mean `{next(p for p in pool if p.lower() == close[0])}`?"
+    return f"`{selector}` matches no diagnostic code{hint} (`cfspec codes` lists them)"
+
+
 def markdown_table() -> str:
     """The README's table of codes, generated so it never drifts from the registry."""
     rows = ["| code | name | severity | meaning |", "|---|---|---|---|"]

@@ -33,6 +33,17 @@ class ConfigError(ValueError):
     pass
 
 
+def check_selectors(entries: tuple[str, ...] | None, where: str) -> None:
+    """Every select/ignore entry must match a code: a typo must never switch a check off
+    silently. Raises ConfigError for the first that matches nothing, with a did-you-mean."""
+    from cfspec.codes import unknown_selector
+
+    for entry in entries or ():
+        problem = unknown_selector(entry)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+
+
 _KEYS = {
     "select": "select",
     "ignore": "ignore",
@@ -75,6 +86,8 @@ def load_config(start: Path | None = None) -> Config:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{path}: [tool.cfspec] {key} must be a list of strings")
             value = tuple(value)
+            if attr != "exclude":
+                check_selectors(value, f"{path}: [tool.cfspec] {key}")
         elif attr in ("max_interventions", "max_file_bytes"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{path}: [tool.cfspec] {key} must be a positive integer")

@@ -48,7 +48,9 @@ def write_graph(dot: str, output: Path) -> None:
     """Write DOT as is, or SVG/PNG through Graphviz's `dot` when it is installed."""
     suffix = output.suffix.lower()
     if suffix in ("", ".dot", ".gv"):
-        output.write_text(dot, encoding="utf-8")
+        from cfspec.atomic import write_text_atomic
+
+        write_text_atomic(output, dot)
         return
     if suffix not in (".svg", ".png", ".pdf"):
         raise GraphvizMissing(f"unknown output type {suffix!r}; use .dot, .svg, .png or .pdf")
@@ -59,5 +61,7 @@ def write_graph(dot: str, output: Path) -> None:
             "(apt install graphviz / brew install graphviz); write .dot instead and render it "
             "elsewhere"
         )
-    subprocess.run([exe, f"-T{suffix[1:]}", "-o", str(output)], input=dot.encode("utf-8"),
-                   check=True)
+    done = subprocess.run([exe, f"-T{suffix[1:]}", "-o", str(output)], input=dot.encode("utf-8"),
+                          capture_output=True)
+    if done.returncode != 0:
+        raise OSError(done.stderr.decode("utf-8", "replace").strip() or f"`dot` failed on {output}")

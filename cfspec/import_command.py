@@ -5,6 +5,7 @@ registering it imports none of the importers: `cfspec lint` starts without them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".txt", ".md")
+# A folder's own documents are not answers (named on the command line, they are read).
+_NOT_ANSWERS = re.compile(r"(readme|license|licence|changelog|changes|contributing|notice|"
+                          r"authors|citation)(\.|$)", re.I)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -34,7 +38,8 @@ def _inputs(files: list[str]) -> list[str]:
             out.append(name)
         elif path.is_dir():
             out += sorted(str(p) for p in path.rglob("*")
-                          if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+                          if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES
+                          and not _NOT_ANSWERS.match(p.name))
         elif path.is_file():
             out.append(name)
         else:
@@ -99,8 +104,8 @@ def import_command(
             raise _fail(f"{name}: {error.strerror or error}") from None
     try:
         written = write_items(items, out)
-    except OSError as error:
-        raise _fail(f"{out}: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:
+        raise _fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
     diagnostics = [d for item in items for d in item.diagnostics]
     color = "NO_COLOR" not in os.environ and sys.stdout.isatty()
     sys.stdout.write(render(diagnostics, output_format, color=color))

@@ -204,8 +204,11 @@ def write_items(items: Iterable[ImportedItem], out_dir: Path) -> list[Path]:
         while name.lower() in taken:
             name, n = f"{stem}-{n}.scm", n + 1
         taken.add(name.lower())
-        target = (root / name).resolve()
-        if target.parent != root:  # safe_id makes this impossible; keep the wall anyway
+        # The folder itself may be a link (to a scratch disk: the user's choice), but a file
+        # in it is never written through: a link at its place is replaced by the file (the
+        # rename swaps the link itself), so nothing lands outside the folder.
+        target = root / name
+        if target.parent.resolve() != root:  # safe_id makes this impossible; keep the wall
             raise ValueError(f"refusing to write outside {out_dir}: {name}")
         write_text_atomic(target, item.scm)
         item.path = out_dir / name

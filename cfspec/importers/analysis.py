@@ -67,6 +67,21 @@ class _Names:
         return self.by_name[name]
 
 
+def _touching(edges: Sequence[Edge]) -> dict[str, list[Edge]]:
+    """Each variable's edges, in order: built once, so that per-variable lookups stay linear
+    in the answer (an answer may hold thousands of edges)."""
+    out: dict[str, list[Edge]] = {}
+    for e in edges:
+        out.setdefault(e.source, []).append(e)
+        if e.target != e.source:
+            out.setdefault(e.target, []).append(e)
+    return out
+
+
+def _descriptions(index: dict[str, list[Edge]], name: str) -> list[str]:
+    return [e.description or "" for e in index.get(name, ())]
+
+
 def _counted(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -130,6 +145,7 @@ class _Judge:
         by_name = {d.name: d.name for d in declared}
         folded = {d.name.casefold(): d.name for d in declared}
         labels = {" ".join(binding.keys_of(d.label)): d.name for d in declared if d.label}
+        index: dict[str, list[Edge]] | None = None
         out = []
         for e in edges:
             ends = []
@@ -139,8 +155,9 @@ class _Judge:
                 if found is None and report:
                     close = [d.name for d in declared
                              if d.name.casefold().startswith(name.casefold()[:1])]
-                    guess = binding.guess_words(
-                        name, None, [x.description or "" for x in edges if name in x.pair])
+                    if index is None:
+                        index = _touching(edges)
+                    guess = binding.guess_words(name, None, _descriptions(index, name))
                     what = guess if guess != name else "<what it is>"
                     self.report(
                         "undefined-variable", span,
@@ -262,9 +279,10 @@ class _Judge:
                         help="add an `Original prompt: ...` line, or pass --prompt"
                         if a.shape == "llm-text" else "add `original_prompt` to the answer")
         else:
+            index = _touching(edges)
             for d in declared:
                 if d.name not in slots:
-                    self.unbound(d, p0, edges)
+                    self.unbound(d, p0, index)
 
         # The intervention, from the graphs and from the prompts.
         graph_iv: dict[str, str | None] = {g: n for g, n in nodes.replaced.items()
@@ -290,7 +308,7 @@ class _Judge:
                     values[g] = None
                     continue
                 values[g] = new_words.get(n) or binding.guess_words(
-                    n, None, [e.description or "" for e in aug or [] if n in e.pair])
+                    n, None, _descriptions(_touching(aug or []), n))
                 if g in slots or n not in new_words:
                     self.new_words_missing(g, n, aug or [], p1)
         elif p1 is None:
@@ -371,12 +389,13 @@ class _Judge:
     def candidates(self, declared: list[Declared], edges: list[Edge], aug: list[Edge] | None
                    ) -> list[binding.Candidate]:
         out = []
+        index = _touching([*edges, *(aug or [])])
         for d in declared:
             c = binding.Candidate(d.name, d.label)
             if d.description:
                 c.descriptions.append(d.description)
-            for e in [*edges, *(aug or [])]:
-                if d.name in e.pair and e.description:
+            for e in index.get(d.name, ()):
+                if e.description:
                     c.descriptions.append(e.description)
                     if e.source == d.name:
                         c.leads.append(e.description)
@@ -395,10 +414,11 @@ class _Judge:
                 for j in range(b0, b1):
                     changed[j] = False
         cands = []
+        index = _touching(aug)
         for new in nodes.replaced.values():
             c = binding.Candidate(new)
-            for e in aug:
-                if new in e.pair and e.description:
+            for e in index.get(new, ()):
+                if e.description:
                     c.descriptions.append(e.description)
                     if e.source == new:
                         c.leads.append(e.description)
@@ -408,12 +428,11 @@ class _Judge:
 
     def phrases(self, node: str, new_words: dict[str, str], aug: list[Edge]) -> list[list[str]]:
         options = [new_words.get(node), binding.guess_words(
-            node, None, [e.description or "" for e in aug if node in e.pair])]
+            node, None, _descriptions(_touching(aug), node))]
         return [binding.keys_of(o) for o in options if o]
 
-    def unbound(self, d: Declared, p0: Piece, edges: list[Edge]) -> None:
-        words = binding.guess_words(d.name, d.label,
-                                    [e.description or "" for e in edges if d.name in e.pair])
+    def unbound(self, d: Declared, p0: Piece, index: dict[str, list[Edge]]) -> None:
+        words = binding.guess_words(d.name, d.label, _descriptions(index, d.name))
         shown = f"`{d.name}`" if words == d.name else f"`{d.name}` ({words})"
         self.report(
             "span-not-in-prompt", d.span,
@@ -627,10 +646,11 @@ class _Judge:
             prompt_origin=p0.span(self.source) if p0 is not None else _point(a.span),
             template=template,
         )
+        index = _touching(edges)
         for d in declared:
             bound = d.name in words
             said = words[d.name] if bound else binding.guess_words(
-                d.name, d.label, [e.description or "" for e in edges if d.name in e.pair])
+                d.name, d.label, _descriptions(index, d.name))
             description = d.description
             if d.label and d.label.strip().lower() != said.lower():
                 description = f"{d.label}: {description}" if description else d.label
@@ -679,7 +699,7 @@ class _Judge:
             reported.add("no-counterfactuals")
         # A variable in an edge with an undeclared one is in no edge of the written file;
         # undefined-variable already says why.
-        in_edges = {d.span for d in declared if any(d.name in e.pair for e in edges)}
+        in_edges = {d.span for d in declared if d.name in index}
         extra = [d for d in mapped if d.code.name not in reported
                  and not (d.code.name == "unused-variable" and d.span in in_edges)]
         if extra:  # the header lists these too

@@ -196,5 +196,5 @@ def guess_words(name: str, label: str | None, descriptions: Sequence[str]) -> st
         for w, _, _ in split_words(d):
             key = normalize(w)
             if abbreviates(name, key) and key not in STOPWORDS:
-                return key
+                return w.lower()  # the word as the description writes it, not its key
     return name

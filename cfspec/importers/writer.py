@@ -9,6 +9,7 @@ point into the LLM's text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -129,24 +130,26 @@ def relint(
     module = parsed.module
     spec = module.specs[0] if module is not None and module.specs else None
 
+    # Every item of the written spec, by where it starts, paired with where it came from in
+    # the input: one sorted table and a binary search per diagnostic, so tracing thousands of
+    # diagnostics back stays linear.
+    table: list[tuple[int, int, Span]] = []
+    if spec is not None:
+        pairs: list[tuple[Span, Span]] = [
+            *((v.span, dv.origin) for v, dv in zip(spec.variables, draft.variables, strict=False)),
+            *((e.span, de.origin) for e, de in zip(spec.edges, draft.edges, strict=False)),
+            *((c.span, draft.counterfactual.origin) for c in spec.counterfactuals
+              if draft.counterfactual is not None),
+            *((d.span, draft.prompt_origin) for d in spec.prompts),
+            *((d.span, draft.id_origin) for d in spec.ids),
+        ]
+        table = sorted((written.start, written.end, came) for written, came in pairs)
+    starts = [start for start, _, _ in table]
+
     def origin(span: Span) -> Span:
-        if spec is None:
-            return draft.origin
-        for var, dv in zip(spec.variables, draft.variables, strict=False):
-            if var.span.start <= span.start < var.span.end:
-                return dv.origin
-        for edge, de in zip(spec.edges, draft.edges, strict=False):
-            if edge.span.start <= span.start < edge.span.end:
-                return de.origin
-        for cf in spec.counterfactuals:
-            if cf.span.start <= span.start < cf.span.end and draft.counterfactual is not None:
-                return draft.counterfactual.origin
-        for decl in spec.prompts:
-            if decl.span.start <= span.start < decl.span.end:
-                return draft.prompt_origin
-        for id_decl in spec.ids:
-            if id_decl.span.start <= span.start < id_decl.span.end:
-                return draft.id_origin
+        at = bisect.bisect_right(starts, span.start) - 1
+        if at >= 0 and table[at][0] <= span.start < table[at][1]:
+            return table[at][2]
         return draft.origin
 
     mapped = []

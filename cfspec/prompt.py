@@ -379,6 +379,7 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
 _MAX_ALIGNED = 300
 
 Opcode = tuple[str, int, int, int, int]
+_ARTICLES = frozenset({"a", "an"})
 
 
 def align(a: list[str], b: list[str]) -> list[Opcode]:
@@ -441,16 +442,30 @@ def _fewest_edits(a: list[str], b: list[str]) -> list[Opcode]:
         else:
             steps.append("+")
             j += 1
-    # Consecutive edits are one change.
+    # Consecutive edits are one change, except that a run of substitutions alone is one change
+    # per word: `cat on` -> `dog in` changes two things; `dog` -> `small cat` one.
     ops: list[Opcode] = []
     i = j = 0
     k = 0
     while k < len(steps):
         i0, j0, same = i, j, steps[k] == "="
-        while k < len(steps) and (steps[k] == "=") == same:
-            i += steps[k] != "+"
-            j += steps[k] != "-"
-            k += 1
+        end = k
+        while end < len(steps) and (steps[end] == "=") == same:
+            end += 1
+        if not same and all(step == "~" for step in steps[k:end]):
+            n = 0
+            while n < end - k:
+                # `An elephant` -> `A giraffe`: the article changes with its noun, one change.
+                width = 2 if n + 1 < end - k and a[i + n] in _ARTICLES and b[j + n] in _ARTICLES \
+                    else 1
+                ops.append(("replace", i + n, i + n + width, j + n, j + n + width))
+                n += width
+            i, j, k = i + end - k, j + end - k, end
+            continue
+        for step in steps[k:end]:
+            i += step != "+"
+            j += step != "-"
+        k = end
         if same:
             ops.append(("equal", i0, i, j0, j))
         else:

@@ -409,7 +409,8 @@ def test_same_ids_get_distinct_files(tmp_path: Path) -> None:
     for _ in range(2):
         assert _run(str(REFERENCE / "llm_cake_man.json"), str(REFERENCE / "llm_cake_man.json"),
                     "-o", str(tmp_path)).exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["llm_cake_man_1-2.scm", "llm_cake_man_1.scm"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["llm_cake_man_1-2.scm",
+                                                          "llm_cake_man_1.scm"]
 
 
 @pytest.mark.parametrize("raw, safe", [

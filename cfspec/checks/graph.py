@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from cfspec import ast
 from cfspec.codes import Severity
 from cfspec.diagnostics import Label
+from cfspec.source import Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -37,72 +40,147 @@ def check_empty(ctx: Context) -> None:
         )
 
 
+# --- the graph rules, over any list of edges ---------------------------------------------------
+#
+# `cfspec lint` runs them on a spec's edges, `cfspec import` on an LLM's SCM and SCM_aug, with
+# positions in the LLM's own text: one implementation of each rule, whoever the caller.
+
+Report = Callable[..., None]  # (name, span, message, **label/labels/notes/help)
+
+MAX_FEEDBACK_SIZE = 3  # the edge sets listed as ways out of a cycle are at most this large
+MAX_FEEDBACK_TRIALS = 20_000  # combinations tried before giving up on listing them
+MAX_FEEDBACK_LISTED = 6
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    source: str
+    target: str
+    span: Span
+    shown: str  # as messages write it: `F -> P`
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.source, self.target
+
+
+def report_self_loops(report: Report, edges: Sequence[GraphEdge], where: str = "",
+                      skip: Callable[[tuple[str, str]], bool] = lambda _: False) -> None:
+    for e in edges:
+        if e.source == e.target and not skip(e.pair):
+            report("self-loop", e.span,
+                   f"edge `{e.shown}`{where} goes from a variable to itself", label="self-loop",
+                   help="remove it: a variable cannot cause itself in a structural causal model")
+
+
+def report_duplicate_edge(report: Report, edge: GraphEdge, first: GraphEdge, where: str = "",
+                          help_extra: str = "") -> None:
+    report("duplicate-edge", edge.span, f"edge `{edge.shown}` is listed twice{where}",
+           label="second", labels=[Label(first.span, "first listed here")],
+           help="remove the repeat" + help_extra)
+
+
+def report_cycles(report: Report, edges: Sequence[GraphEdge], where: str = "",
+                  help_extra: str = "", skip: Callable[[frozenset[tuple[str, str]]], bool]
+                  = lambda _: False) -> list[frozenset[tuple[str, str]]]:
+    """One diagnostic per strongly connected component: the first cycle through it, each of
+    its edges labelled, and the smallest sets of edges whose removal makes it acyclic (which
+    edge is wrong is the user's call, so they are listed, never removed). Returns each
+    component's edges; `skip` says which not to report again."""
+    graph = nx.DiGraph()
+    first: dict[tuple[str, str], GraphEdge] = {}
+    for e in edges:
+        if e.source != e.target:  # self-loops are reported on their own
+            first.setdefault(e.pair, e)
+            graph.add_edge(e.source, e.target)
+    found = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) < 2:
+            continue
+        sub = graph.subgraph(component)
+        inside = frozenset(sub.edges)
+        found.append(inside)
+        if skip(inside):
+            continue
+        start = min(component, key=lambda n: min(
+            (first[n, v].span.start for v in sub.successors(n)), default=1 << 60))
+        cycle = nx.find_cycle(sub, start)
+        cyc_edges = [first[u, v] for u, v in cycle]
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        primary = min(cyc_edges, key=lambda e: e.span.start)
+        n = len(cyc_edges)
+        notes = ["a structural causal model must be acyclic: do() and the order of effects are "
+                 "undefined on a cycle", *_others_in_component(component, names)]
+        sets, complete = feedback_sets(list(sub.edges))
+        for removal in sets:
+            listed = " and ".join(f"`{first[p].shown}` (line {first[p].span.line})"
+                                  for p in removal)
+            notes.append(f"removing {listed} makes it acyclic")
+        if not complete:
+            notes.append("more ways to break it exist; only the smallest found are listed")
+        report("cycle", primary.span, f"cycle {' -> '.join(names)}{where}",
+               label=f"edge {cyc_edges.index(primary) + 1} of {n} in the cycle",
+               labels=[Label(e.span, f"edge {i + 1} of {n} in the cycle")
+                       for i, e in enumerate(cyc_edges) if e is not primary],
+               notes=notes,
+               help="remove or reverse the edge that is not cause -> effect" + help_extra)
+    return found
+
+
+def feedback_sets(edges: Sequence[tuple[str, str]]) -> tuple[list[list[tuple[str, str]]], bool]:
+    """The smallest sets of edges whose removal makes the graph acyclic (self-loops aside),
+    up to MAX_FEEDBACK_SIZE edges each; and whether the search was complete."""
+    graph = nx.DiGraph()
+    graph.add_edges_from((s, t) for s, t in edges if s != t)
+    cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
+    if not cyclic:
+        return [], True
+    inside = [e for e in dict.fromkeys((s, t) for s, t in edges if s != t)
+              if any(e[0] in c and e[1] in c for c in cyclic)]
+    trials = 0
+    for size in range(1, MAX_FEEDBACK_SIZE + 1):
+        found: list[list[tuple[str, str]]] = []
+        for combo in itertools.combinations(inside, size):
+            trials += 1
+            if trials > MAX_FEEDBACK_TRIALS:
+                return found, False
+            rest = nx.DiGraph(graph)
+            rest.remove_edges_from(combo)
+            if nx.is_directed_acyclic_graph(rest):
+                found.append(list(combo))
+                if len(found) >= MAX_FEEDBACK_LISTED:
+                    return found, False
+        if found:
+            return found, True
+    return [], False
+
+
+# --- the checks on a spec ------------------------------------------------------------------------
+
+
+def _edges(ctx: Context, declared_only: bool) -> list[GraphEdge]:
+    variables = ctx.model.variables
+    return [GraphEdge(e.source.text, e.target.text, e.span,
+                      f"{e.source.text} {e.arrow} {e.target.text}")
+            for e in ctx.spec.edges
+            if not declared_only or (e.source.text in variables and e.target.text in variables)]
+
+
 def check_self_loops(ctx: Context) -> None:
-    for edge in ctx.spec.edges:
-        if edge.source.text == edge.target.text:
-            ctx.report(
-                "self-loop",
-                edge.span,
-                f"edge `{edge.source.text} {edge.arrow} {edge.target.text}` goes from a variable "
-                "to itself",
-                label="self-loop",
-                help="remove it: a variable cannot cause itself in a structural causal model",
-            )
+    report_self_loops(ctx.report, _edges(ctx, declared_only=False))
 
 
 def check_duplicate_edges(ctx: Context) -> None:
-    seen: dict[tuple[str, str], ast.Edge] = {}
-    for edge in ctx.spec.edges:
-        key = (edge.source.text, edge.target.text)
-        if key in seen:
-            ctx.report(
-                "duplicate-edge",
-                edge.span,
-                f"edge `{key[0]} -> {key[1]}` is listed twice",
-                label="second",
-                labels=[Label(seen[key].span, "first listed here")],
-                help="remove the repeat",
-            )
+    seen: dict[tuple[str, str], GraphEdge] = {}
+    for edge in _edges(ctx, declared_only=False):
+        if edge.pair in seen:
+            report_duplicate_edge(ctx.report, edge, seen[edge.pair])
         else:
-            seen[key] = edge
+            seen[edge.pair] = edge
 
 
 def check_cycles(ctx: Context) -> None:
-    graph = ctx.model.graph
-    for component in nx.strongly_connected_components(graph):
-        if len(component) < 2:
-            continue  # single nodes: self-loops are reported on their own
-        # Without self-loops, which self-loop reports: find_cycle could return one as the cycle.
-        sub = nx.DiGraph(graph.subgraph(component))
-        sub.remove_edges_from(list(nx.selfloop_edges(sub)))
-        start = min(component, key=lambda n: _first_edge_offset(sub, n))
-        cycle = nx.find_cycle(sub, start)
-        edges: list[ast.Edge] = [graph.edges[u, v]["node"] for u, v in cycle]
-        names = [u for u, _ in cycle] + [cycle[0][0]]
-        path = " -> ".join(names)
-        first = min(edges, key=lambda e: e.span.start)
-        ctx.report(
-            "cycle",
-            first.span,
-            f"cycle {path}",
-            label=f"edge {edges.index(first) + 1} of {len(edges)} in the cycle",
-            labels=[
-                Label(e.span, f"edge {i + 1} of {len(edges)} in the cycle")
-                for i, e in enumerate(edges)
-                if e is not first
-            ],
-            notes=[
-                "a structural causal model must be acyclic: do() and the order of effects are "
-                "undefined on a cycle",
-                *_others_in_component(component, names),
-            ],
-            help="remove or reverse one of these edges; keep the direction of cause to effect",
-        )
-
-
-def _first_edge_offset(sub: nx.DiGraph, node: str) -> int:
-    return min((sub.edges[node, v]["node"].span.start for v in sub.successors(node)),
-               default=1 << 60)
+    report_cycles(ctx.report, _edges(ctx, declared_only=True))
 
 
 def _others_in_component(component: set[str], cycle: list[str]) -> list[str]:

@@ -16,6 +16,12 @@ from collections.abc import Callable, Sequence
 
 import networkx as nx
 
+from cfspec.checks.graph import (
+    GraphEdge,
+    report_cycles,
+    report_duplicate_edge,
+    report_self_loops,
+)
 from cfspec.codes import Severity
 from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
 from cfspec.importers import binding, changes, graphdiff, writer
@@ -65,6 +71,10 @@ class _Names:
             self.by_name[name] = candidate
             self.used.add(candidate)
         return self.by_name[name]
+
+
+def _graph_edge(e: Edge) -> GraphEdge:
+    return GraphEdge(e.source, e.target, e.span, e.show())
 
 
 def _touching(edges: Sequence[Edge]) -> dict[str, list[Edge]]:
@@ -131,11 +141,9 @@ class _Judge:
                     self.fixes.append(f"{graph}: removed the repeated edge {e.show()} "
                                       f"(line {e.span.line})")
                     continue
-                self.report("duplicate-edge", e.span,
-                            f"edge `{e.show()}` is listed twice in {graph}", label="second",
-                            labels=[Label(seen.span, "first listed here")],
-                            help="remove the repeat" + ("; `--fix` removes exact repeats"
-                                                        if same else ""))
+                report_duplicate_edge(self.report, _graph_edge(e), _graph_edge(seen),
+                                      f" in {graph}",
+                                      "; `--fix` removes exact repeats" if same else "")
             first.setdefault(e.pair, e)
             out.append(e)
         return out
@@ -175,70 +183,28 @@ class _Judge:
         return out
 
     def graph_checks(self, edges: list[Edge], variables: set[str], graph: str,
-                     skip: set[tuple[str, ...]] | None = None,
-                     rename: dict[str, str] | None = None) -> set[tuple[str, ...]]:
-        """Self-loops and cycles among declared variables; returns the cycles found (as
-        sorted edge lists, in factual names: `rename` maps the counterfactual graph's names
-        back) so that the counterfactual graph's copies of them are not reported twice."""
-        found: set[tuple[str, ...]] = set()
+                     skip: set[frozenset[tuple[str, str]]] | None = None,
+                     rename: dict[str, str] | None = None) -> set[frozenset[tuple[str, str]]]:
+        """Self-loops and cycles among declared variables, by the one implementation in
+        `checks.graph`; returns the cycles found (each as its edges, in factual names: `rename`
+        maps the counterfactual graph's names back) so that the counterfactual graph's copies
+        of them are not reported twice."""
         back = rename or {}
+        known = skip or set()
 
-        def named(u: str, v: str) -> str:
-            return f"{back.get(u, u)}>{back.get(v, v)}"
+        def factual(pairs: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+            return frozenset((back.get(u, u), back.get(v, v)) for u, v in pairs)
 
-        for e in edges:
-            if e.source == e.target and e.source in variables:
-                key: tuple[str, ...] = (named(e.source, e.target),)
-                found.add(key)
-                if skip is None or key not in skip:
-                    self.report("self-loop", e.span,
-                                f"edge `{e.show()}` in {graph} goes from a variable to itself",
-                                label="self-loop",
-                                help="remove it: a variable cannot cause itself")
-        g = nx.DiGraph()
-        first: dict[tuple[str, str], Edge] = {}
-        for e in edges:
-            if e.source != e.target and e.source in variables and e.target in variables:
-                first.setdefault(e.pair, e)
-                g.add_edge(e.source, e.target)
-        for component in nx.strongly_connected_components(g):
-            if len(component) < 2:
-                continue
-            sub = g.subgraph(component)
-            start = min(component, key=lambda n: min(
-                (first[n, v].span.start for v in sub.successors(n)), default=1 << 60))
-            cycle = nx.find_cycle(sub, start)
-            cyc_edges = [first[u, v] for u, v in cycle]
-            inside = sorted(named(u, v) for u, v in sub.edges)
-            key = tuple(inside)
-            found.add(key)
-            if skip is not None and key in skip:
-                continue
-            names = [u for u, _ in cycle] + [cycle[0][0]]
-            primary = min(cyc_edges, key=lambda e: e.span.start)
-            n = len(cyc_edges)
-            sets, complete = graphdiff.feedback_sets(list(sub.edges))
-            notes = ["a structural causal model must be acyclic: do() and the order of effects "
-                     "are undefined on a cycle"]
-            others = sorted(component - set(names))
-            if others:
-                notes.append(f"{', '.join(others)} also lie on cycles through these variables")
-            for removal in sets:
-                listed = " and ".join(f"`{first[p].show()}` (line {first[p].span.line})"
-                                      for p in removal)
-                notes.append(f"removing {listed} makes it acyclic")
-            if not complete:
-                notes.append("more ways to break it exist; only the smallest found are listed")
-            self.report(
-                "cycle", primary.span, f"cycle {' -> '.join(names)} in {graph}",
-                label=f"edge {cyc_edges.index(primary) + 1} of {n} in the cycle",
-                labels=[Label(e.span, f"edge {i + 1} of {n} in the cycle")
-                        for i, e in enumerate(cyc_edges) if e is not primary],
-                notes=notes,
-                help="remove or reverse the edge that is not cause -> effect; `--fix` never "
-                "breaks a cycle itself, the choice is yours",
-            )
-        return found
+        inside = [_graph_edge(e) for e in edges
+                  if e.source in variables and e.target in variables]
+        where = f" in {graph}"
+        found = {factual(frozenset({e.pair})) for e in inside if e.source == e.target}
+        report_self_loops(self.report, inside, where,
+                          skip=lambda pair: factual(frozenset({pair})) in known)
+        cycles = report_cycles(self.report, inside, where,
+                               help_extra="; `--fix` never breaks a cycle itself, the choice "
+                               "is yours", skip=lambda pairs: factual(pairs) in known)
+        return found | {factual(c) for c in cycles}
 
     # --- the whole judgement -------------------------------------------------------------
 

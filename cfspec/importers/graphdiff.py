@@ -8,17 +8,11 @@ their own edge records with positions.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 Pair = tuple[str, str]
 
-MAX_FEEDBACK_SIZE = 3  # the sets listed are at most this large
-MAX_FEEDBACK_TRIALS = 20_000  # combinations tried before giving up on listing them
-MAX_FEEDBACK_LISTED = 6
 
 
 def nodes_of(edges: Sequence[Pair]) -> list[str]:
@@ -126,31 +120,3 @@ def edge_diff(
     return out
 
 
-def feedback_sets(edges: Sequence[Pair]) -> tuple[list[list[Pair]], bool]:
-    """The smallest sets of edges whose removal makes the graph acyclic (self-loops aside,
-    they are reported on their own), up to MAX_FEEDBACK_SIZE edges each; and whether the
-    search was complete. A cycle is the LLM's modelling mistake: which edge is wrong is the
-    user's call, so these are listed, never removed."""
-    graph = nx.DiGraph()
-    graph.add_edges_from((s, t) for s, t in edges if s != t)
-    cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
-    if not cyclic:
-        return [], True
-    inside = [e for e in dict.fromkeys((s, t) for s, t in edges if s != t)
-              if any(e[0] in c and e[1] in c for c in cyclic)]
-    trials = 0
-    for size in range(1, MAX_FEEDBACK_SIZE + 1):
-        found: list[list[Pair]] = []
-        for combo in itertools.combinations(inside, size):
-            trials += 1
-            if trials > MAX_FEEDBACK_TRIALS:
-                return found, False
-            rest = nx.DiGraph(graph)
-            rest.remove_edges_from(combo)
-            if nx.is_directed_acyclic_graph(rest):
-                found.append(list(combo))
-                if len(found) >= MAX_FEEDBACK_LISTED:
-                    return found, False
-        if found:
-            return found, True
-    return [], False

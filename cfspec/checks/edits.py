@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfspec import ast
 from cfspec.diagnostics import Label
 from cfspec.model import CounterfactualModel
 from cfspec.prompt import BoundPrompt, Word, article_for, diff, normalize, split_words
-from cfspec.tokens import MAX_TOKENS, count_tokens
+from cfspec.source import Span
+from cfspec.tokens import MAX_TOKENS, ClipTokenizer, count_tokens
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
+
+Report = Callable[..., None]
 
 _STEP_HELP = "steps are fractions of the denoising schedule: 40 of 50 steps is 0.8"
 
@@ -167,19 +171,22 @@ def check_prompt_length(ctx: Context) -> None:
             where = cm.node.prompts[0].value if cm.node.prompts else cm.node.name
             prompts.append((cm.prompt_1.text, where, f"counterfactual `{cm.node.name.text}`"))
     for text, node, what in prompts:
-        count, exact = count_tokens(text, ctx.tokenizer)
-        if count <= MAX_TOKENS:
-            continue
-        how = "tokens" if exact else "tokens at least (estimated from words; configure "\
-            "`tokenizer` in [tool.cfspec] or pass --tokenizer for an exact count)"
-        ctx.report(
-            "prompt-too-long",
-            node.span,
-            f"{what} is {count} {how}; the text encoder reads {MAX_TOKENS}",
-            label="too long",
-            notes=["CLIP silently truncates the rest, so the image ignores it"],
-            help="shorten the caption",
-        )
+        report_prompt_length(ctx.report, node.span, text, what, ctx.tokenizer)
+
+
+def report_prompt_length(report: Report, span: Span, text: str, what: str,
+                         tokenizer: ClipTokenizer | None) -> None:
+    """`prompt-too-long` for a prompt past the text encoder's 77 tokens, counted exactly with a
+    tokenizer and estimated from below without one. Lint and import both call this."""
+    count, exact = count_tokens(text, tokenizer)
+    if count <= MAX_TOKENS:
+        return
+    how = "tokens" if exact else "tokens at least (estimated from words; configure "\
+        "`tokenizer` in [tool.cfspec] or pass --tokenizer for an exact count)"
+    report("prompt-too-long", span, f"{what} is {count} {how}; the text encoder reads "
+           f"{MAX_TOKENS}", label="too long",
+           notes=["CLIP silently truncates the rest, so the image ignores it"],
+           help="shorten the caption")
 
 
 def check_articles(ctx: Context) -> None:

@@ -7,6 +7,7 @@ they do their new words are stated with `set`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfspec import ast
@@ -23,9 +24,12 @@ from cfspec.prompt import (
     split_words,
     written_alike,
 )
+from cfspec.source import Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
+
+Report = Callable[..., None]
 
 
 def _value_text(value: ast.Value) -> str:
@@ -223,7 +227,7 @@ def _written_alike(change: Change) -> bool:
 
 def check_caption_artefacts(ctx: Context) -> None:
     """A literal counterfactual caption written differently from the factual one where it says
-    the same thing (a doubled space, `They 'll`, re-tokenized quotes): not a change of content,
+    the same (a doubled space, `They 'll`, re-tokenized quotes): not a change of content,
     so not `non-minimal-change`, but the two prompts are no longer rendered alike."""
     model = ctx.model
     if model.prompt_0 is None or model.frame is None:
@@ -231,20 +235,28 @@ def check_caption_artefacts(ctx: Context) -> None:
     for cm in model.counterfactuals:
         if cm.prompt_1 is None or not cm.node.prompts:
             continue
-        found = artefacts(model.prompt_0.text, cm.prompt_1.text)
-        if not found:
-            continue
         text = cm.node.prompts[0].value
-        spans = [text.sub_span(a.start_1, max(a.end_1, a.start_1 + 1)) for a in found]
-        shown = ", ".join(repr(cm.prompt_1.text[a.start_1:a.end_1]) for a in found[:3])
-        ctx.report(
-            "caption-artefact",
-            spans[0],
-            f"the counterfactual prompt is written differently from the factual one where it "
-            f"says the same: {shown}" + (" ..." if len(found) > 3 else ""),
-            label=found[0].kind,
-            labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
-            notes=[f"factual prompt: {model.prompt_0.text!r}"],
+        report_caption_artefacts(
+            ctx.report, model.prompt_0.text, cm.prompt_1.text, text.sub_span,
+            note=f"factual prompt: {model.prompt_0.text!r}",
             help="write it as the factual prompt writes it; `cfspec import --fix` does so for "
-            "imported captions",
-        )
+            "imported captions")
+
+
+def report_caption_artefacts(report: Report, text_0: str, text_1: str,
+                             span_at: Callable[[int, int], Span], note: str, help: str) -> None:
+    """One `caption-artefact` for all the places where `text_1` is written differently from
+    `text_0` without saying something different, each labelled (lint and import alike)."""
+    found = artefacts(text_0, text_1)
+    if not found:
+        return
+    spans = [span_at(a.start_1, max(a.end_1, a.start_1 + 1)) for a in found]
+    shown = ", ".join(repr(text_1[a.start_1:a.end_1]) for a in found[:3])
+    report(
+        "caption-artefact", spans[0],
+        "the counterfactual prompt is written differently from the factual one where it says "
+        f"the same: {shown}" + (" ..." if len(found) > 3 else ""),
+        label=found[0].kind,
+        labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
+        notes=[note], help=help,
+    )

@@ -16,19 +16,20 @@ from collections.abc import Callable, Sequence
 
 import networkx as nx
 
+from cfspec.checks.edits import report_prompt_length
 from cfspec.checks.graph import (
     GraphEdge,
     report_cycles,
     report_duplicate_edge,
     report_self_loops,
 )
+from cfspec.checks.interventions import report_caption_artefacts
 from cfspec.codes import Severity
 from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
 from cfspec.importers import binding, changes, graphdiff, writer
 from cfspec.importers.answer import Answer, Declared, Edge, ImportedItem, ImportOptions, Piece
 from cfspec.prompt import (
     align,
-    artefacts,
     article_for,
     exact,
     normalize,
@@ -38,7 +39,6 @@ from cfspec.prompt import (
     written_alike,
 )
 from cfspec.source import SourceFile, Span
-from cfspec.tokens import MAX_TOKENS, count_tokens
 
 KEYWORDS = frozenset(
     "scm id prompt var counterfactual do set none edit replace refine reweight cross_replace "
@@ -491,22 +491,13 @@ class _Judge:
         )
 
     def artefacts(self, p0: Piece, p1: Piece) -> None:
-        found = artefacts(p0.text, p1.text)
-        if not found:
-            return
-        spans = [p1.span(self.source, a.start_1, max(a.end_1, a.start_1 + 1)) for a in found]
-        shown = ", ".join(repr(p1.text[a.start_1:a.end_1]) for a in found[:3])
-        self.report(
-            "caption-artefact", spans[0],
-            "the counterfactual caption is written differently from the original where it says "
-            f"the same: {shown}" + (" ..." if len(found) > 3 else ""),
-            label=found[0].kind,
-            labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
-            notes=["not a change of content, so not an intervention; the .scm keeps the caption "
-                   "as written"],
+        report_caption_artefacts(
+            self.report, p0.text, p1.text,
+            lambda start, end: p1.span(self.source, start, end),
+            note="not a change of content, so not an intervention; the .scm keeps the caption "
+            "as written",
             help="`cfspec import --fix` writes the counterfactual the way the original is "
-            "written",
-        )
+            "written")
 
     def graph_changes(self, edges: list[Edge], aug: list[Edge], nodes: graphdiff.NodeDiff,
                       intervened: set[str], values: dict[str, str | None]) -> None:
@@ -569,14 +560,8 @@ class _Judge:
             )
 
     def length(self, piece: Piece, what: str) -> None:
-        count, exact_count = count_tokens(piece.text, self.options.tokenizer)
-        if count <= MAX_TOKENS:
-            return
-        how = "tokens" if exact_count else "tokens at least (estimated from words)"
-        self.report("prompt-too-long", piece.span(self.source),
-                    f"{what} is {count} {how}; the text encoder reads {MAX_TOKENS}",
-                    label="too long", notes=["CLIP silently truncates the rest, so the image "
-                                             "ignores it"], help="shorten the caption")
+        report_prompt_length(self.report, piece.span(self.source), piece.text, what,
+                             self.options.tokenizer)
 
     # --- the .scm ------------------------------------------------------------------------
 

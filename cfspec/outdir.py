@@ -41,6 +41,14 @@ def output_dir(root: Path, *parts: str) -> Path:
     return path
 
 
+def prepare_out(out: Path, *parts: str) -> Path:
+    """What each stage calls before its work: OUT/parts... created under the symlink policy and
+    proved writable, so a read-only or hostile OUT fails before the first image or model."""
+    folder = output_dir(out, *parts)
+    check_writable(folder)
+    return folder
+
+
 def check_link(path: Path) -> None:
     """Refuse `path` when it is a symlink that the user running cfspec does not own."""
     try:

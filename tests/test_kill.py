@@ -20,7 +20,7 @@ import pytest
 from killpoints import events, run_cfspec
 from test_export import PAIRS, build_out, standard_metrics, write_generated
 
-from cfspec.filtering import read_filter, read_summary
+from cfspec.filtering import StageError, read_filter, read_summary
 
 np = pytest.importorskip("numpy")
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,7 +247,12 @@ def test_run_killed_in_generate_and_in_evaluate(tmp_path: Path) -> None:
 
     def loadable(out: Path) -> None:
         if not (out / "manifest.jsonl").exists():  # generate recorded nothing yet
+            from cfspec.gpu.evaluate import evaluate
+
             assert list((out / "images").rglob("*.png"))
+            with pytest.raises(StageError, match=r"images holds 2 image\(s\) in 1 pair "
+                               r"folder\(s\): a `cfspec generate` run stopped"):
+                evaluate(out, "tiny")  # says what it found, and how to go on
             return
         assert read_summary(out) is None  # rows without their summary: not trusted
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from cfspec.atomic import file_mode
 
+_PROBE = ".cfspec-probe."
+
 
 class UnsafePathError(OSError):
     """A path cfspec would write through is a link it does not trust."""
@@ -69,9 +71,11 @@ def check_writable(folder: Path) -> None:
         raise NotADirectoryError(errno.ENOTDIR, "a file stands where cfspec needs a folder",
                                  str(folder))
     folder.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".cfspec-probe.", suffix=".tmp", dir=folder)
+    for stale in folder.glob(f"{_PROBE}*.tmp"):  # a killed run's probe
+        stale.unlink(missing_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=_PROBE, suffix=".tmp", dir=folder)
     os.close(fd)
-    os.unlink(probe)
+    Path(probe).unlink(missing_ok=True)  # another process's clean-up may have come first
 
 
 def describe_os_error(error: OSError) -> str:

@@ -258,3 +258,46 @@ def test_run_killed_in_generate_and_in_evaluate(tmp_path: Path) -> None:
 
     kill_and_check(base, tmp_path, args, [before_first_line, between_files], loadable,
                    subprocess_rerun(args), expected)
+
+
+# --- the swap where renameat2 is missing ------------------------------------------------------
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL in-process: nothing in replace_dir catches a BaseException."""
+
+
+def test_fallback_swap_killed_between_its_renames_is_repaired(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """Without an atomic exchange the old folder is renamed aside, then the new one in; a kill
+    between the two leaves no DIR, and the next run's clean-up puts the old one back."""
+    import os
+
+    from cfspec import outdir
+
+    monkeypatch.setattr(outdir, "_exchange", lambda first, second: False)
+    target = tmp_path / "dataset"
+    target.mkdir()
+    (target / "old.txt").write_text("old", encoding="utf-8")
+    staged = outdir.staging_dir(target)
+    (staged / "new.txt").write_text("new", encoding="utf-8")
+    real_rename = os.rename
+
+    def rename_then_die(source: Any, destination: Any) -> None:
+        real_rename(source, destination)
+        raise _Killed
+
+    monkeypatch.setattr(outdir.os, "rename", rename_then_die)
+    with pytest.raises(_Killed):
+        outdir.replace_dir(staged, target)
+    monkeypatch.setattr(outdir.os, "rename", real_rename)
+    assert not target.exists()
+    outdir.remove_stale_staging(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
+    assert (target / "old.txt").read_text(encoding="utf-8") == "old"
+    staged = outdir.staging_dir(target)
+    (staged / "new.txt").write_text("new", encoding="utf-8")
+    outdir.replace_dir(staged, target)  # uninterrupted, the fallback swaps too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
+    assert [p.name for p in target.iterdir()] == ["new.txt"]

@@ -2,13 +2,16 @@
 
 Every file cfspec writes (pairs.jsonl, imported .scm files, images, the manifest, metrics,
 exports, the report) goes through here, so a run killed at any moment never leaves a torn file
-where a finished one belongs. Standard library only: the lint core and the GPU stages share it.
+where a finished one belongs, and the temp file such a kill leaves is removed by the next write
+of the same target. A target that is a symlink is replaced, never written through.
+Standard library only: the lint core and the GPU stages share it.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import IO
 
 
 @functools.cache
-def _file_mode() -> int:
+def file_mode() -> int:
     """0666 less the umask: what open() would have given (mkstemp makes files 0600)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -26,13 +29,14 @@ def _file_mode() -> int:
 def atomic_write(target: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through a temp file beside `target`, fsync it, then os.replace it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), _file_mode())
+            os.fchmod(handle.fileno(), file_mode())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -42,3 +46,13 @@ def atomic_write(target: Path, write: Callable[[IO[bytes]], object]) -> None:
 def write_text_atomic(target: Path, text: str) -> None:
     """UTF-8 text with LF line ends, atomically."""
     atomic_write(target, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def remove_stale_temps(target: Path) -> None:
+    """The temp files `atomic_write(target, ...)` leaves when a run is killed mid-write
+    (`.<name>.<8 random characters>.tmp`, mkstemp's pattern); other files are left alone."""
+    stale = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    with os.scandir(target.parent) as entries:
+        for entry in entries:
+            if stale.fullmatch(entry.name) and not entry.is_dir(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)

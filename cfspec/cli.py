@@ -396,6 +396,7 @@ def run_command(
     if status == EXIT_USAGE or not pairs_file.is_file() or not pairs_file.read_text().strip():
         # Nothing compiled (every spec has errors): there is nothing for the later stages.
         raise typer.Exit(status or EXIT_ERRORS)
+    _check_run(out, model, clip_model, inception_weights)
     generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
                       device=device, batch_pairs=batch_pairs, guidance=guidance,
                       scheduler=scheduler, height=height, width=width, dtype=dtype,
@@ -416,6 +417,19 @@ def run_command(
             raise typer.Exit(EXIT_USAGE)
     typer.echo(f"report: {out / 'report.html'}", err=True)
     raise typer.Exit(max(status, generated))
+
+
+def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:
+    """Everything the later stages need, checked before the first image (cfspec.preflight)."""
+    from cfspec.preflight import run_problems
+
+    problems = run_problems(out, model=model, clip_model=clip_model,
+                            inception_weights=inception_weights)
+    for problem in problems:
+        typer.echo(f"cfspec: error: {problem}", err=True)
+    if problems:
+        typer.echo("nothing generated: fix the above, then run again", err=True)
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _register_stage_commands() -> None:

@@ -2,8 +2,12 @@
 
 What is exported: the filter's kept candidate of each pair when OUT/filter.jsonl exists (pairs
 with no kept seed are left out), else every pair's first (lowest) generated seed. Every file is
-written inside DIR (atomically), under names built only from validated pair ids and integer
-seeds; images are read only from inside OUT/images.
+written inside DIR, under names built only from validated pair ids and integer
+seeds; images are read only from inside OUT/images. DIR is replaced whole: the new export is
+built in a staging folder beside it and swapped in with one rename, so a kill at any moment
+leaves the previous complete export or the new one, never a mix; the next export removes what
+a killed one left. `DIR/.cfspec-export.json` lists the files an export wrote; files a user
+adds to DIR are carried into the next export.
 
 * `hf`: `DIR/data/train-0000k-of-0000n.parquet` (shards of about 500 MB) with two Image columns
   `image_0`, `image_1` (structs `{bytes, path}` holding the PNG bytes) plus the prompts, the
@@ -47,11 +51,13 @@ from cfspec.filtering import (
     read_pair_file,
     read_summary,
 )
+from cfspec.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
 
 FORMATS = ("hf", "coco-cf", "cf-json")
 COCO_CF_FILE = "examples.jsonl"
 CF_JSON_FILE = "counterfactual_dataset.json"
 HF_SHARD_BYTES = 500 * 1024 * 1024
+EXPORT_MARKER = ".cfspec-export.json"  # which files of DIR the export wrote
 HF_ROWS_PER_GROUP = 100  # Parquet row groups of ~100 rows: what the Hub's viewer reads well
 
 # (column, dtype) of the float metric columns of the hf export; null where not measured.
@@ -166,22 +172,87 @@ def select(out: Path) -> Selection:
 
 
 def export(out_dir: str | Path, to: str, dest: str | Path) -> ExportResult:
-    """Export OUT's selected candidates to DIR in format `to` (see the module docstring)."""
-    out, target = Path(out_dir), Path(dest)
+    """Export OUT's selected candidates to DIR in format `to` (see the module docstring).
+
+    The whole folder (data, card, images and the EXPORT_MARKER listing them) is built in a
+    staging folder beside DIR and swapped in with one rename, so DIR always holds either the
+    previous complete export or the new one; what a killed run left is removed first."""
+    out = Path(out_dir)
     if to not in FORMATS:
         raise ExportError(f"unknown --to {to!r}; choose one of {', '.join(FORMATS)}")
-    if target.exists() and not target.is_dir():
-        raise ExportError(f"-o {target}: exists and is not a folder")
-    if target.resolve() == out.resolve():
-        raise ExportError(f"-o {target}: is OUT itself; choose a separate folder (it may be "
-                          "inside OUT)")
+    target = _export_target(out, Path(dest))
     selection = select(out)
     if not selection.candidates:
         raise NothingToExport(selection)
-    target.mkdir(parents=True, exist_ok=True)
     writer = {"hf": _write_hf, "coco-cf": _write_coco_cf, "cf-json": _write_cf_json}[to]
-    files = writer(out, target, selection)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target)
+    staged = staging_dir(target)
+    try:
+        names = [p.relative_to(staged).as_posix() for p in writer(out, staged, selection)]
+        _carry_over(target, staged, set(names))
+        write_text_atomic(staged / EXPORT_MARKER, json.dumps(
+            {"cfspec": __version__, "format": to, "files": sorted(names)}, indent=2) + "\n")
+        replace_dir(staged, target)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    files = [target / name for name in names]
     return ExportResult(to, out, target, files, len(selection.candidates), selection)
+
+
+def _export_target(out: Path, target: Path) -> Path:
+    """-o DIR checked: not OUT nor a folder holding OUT, no one else's symlink on the way
+    (cfspec.outdir's policy; your own is followed, and the swap happens where it points), and
+    either new, empty, or an earlier export (it has EXPORT_MARKER): the swap replaces it all."""
+    if os.path.abspath(out) == os.path.abspath(target) or target.resolve() == out.resolve():
+        raise ExportError(f"-o {target}: is OUT itself; choose a separate folder (it may be "
+                          "inside OUT)")
+    if out.resolve().is_relative_to(target.resolve()):
+        raise ExportError(f"-o {target}: holds OUT ({out}); choose a separate folder (it may "
+                          "be inside OUT)")
+    inside_out = os.path.abspath(target).startswith(os.path.abspath(out) + os.sep)
+    root = Path(os.path.abspath(out)) if inside_out else Path(os.path.abspath(target)).parent
+    path = root
+    for part in Path(os.path.abspath(target)).relative_to(root).parts:
+        path = path / part
+        check_link(path)
+    if target.is_symlink():
+        target = target.resolve()
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"-o {target}: exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / EXPORT_MARKER).is_file():
+        raise ExportError(f"-o {target}: a folder that no cfspec export wrote (no "
+                          f"{EXPORT_MARKER}); each export replaces its folder whole, so choose "
+                          "a new or empty one")
+    return target
+
+
+def _carry_over(old: Path, new: Path, written: set[str]) -> None:
+    """Files a user added to an earlier export's folder are kept (hard-linked, else copied)
+    in the new one; the earlier export's own files (listed in its marker) are not."""
+    if not old.is_dir():
+        return
+    try:
+        ours = set(json.loads((old / EXPORT_MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        ours = set()
+    ours |= written | {EXPORT_MARKER}
+    for folder, dirs, names in os.walk(old):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            source = Path(folder) / name
+            relative = source.relative_to(old).as_posix()
+            if relative in ours or (relative.startswith("data/") and _SHARD.match(name)):
+                continue
+            copy = new / relative
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                os.symlink(os.readlink(source), copy)
+                continue
+            try:
+                os.link(source, copy)
+            except OSError:
+                shutil.copy2(source, copy)
 
 
 # --- path safety ---------------------------------------------------------------------------------
@@ -398,9 +469,6 @@ def _write_hf(out: Path, dest: Path, selection: Selection) -> list[Path]:
         target = _inside(dest, f"data/{stem}-{digest.hexdigest()[:12]}.parquet")
         os.replace(written, target)
         files.append(target)
-    for stale in data.iterdir():  # an earlier export's shards: never loaded, so removed
-        if _SHARD.match(stale.name) and stale not in files:
-            stale.unlink()
     card = _inside(dest, "README.md")
     names = [f.relative_to(dest).as_posix() for f in files]
     write_text_atomic(card, dataset_card(out, selection, names))

@@ -25,6 +25,7 @@ anything heavy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -221,7 +222,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
     (errors). A missing .npz is a warning; the Generated then has `extras=None`."""
     path = out / MANIFEST_FILE
     if not path.is_file():
-        raise StageError(f"{path}: not found (run `cfspec generate {out}` first)")
+        raise StageError(_no_manifest(out, path))
     report = LineReport(path, _read_text(path), "invalid-manifest")
     found: dict[str, dict[int, Generated]] = {}
     images_root = out / "images"
@@ -256,6 +257,19 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
                                                         extras)
     ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
     return ordered, report.items
+
+
+def _no_manifest(out: Path, path: Path) -> str:
+    """Why there is nothing to read, saying what was found: images without a manifest are a
+    generate run stopped before it finished its first (pair, seed)."""
+    images = out / "images"
+    found = sorted(images.glob("*/*.png")) if images.is_dir() else []
+    if not found:
+        return f"{path}: not found (run `cfspec generate {out}` first)"
+    folders = len({p.parent for p in found})
+    return (f"{path}: not found, but {images} holds {len(found)} image(s) in {folders} pair "
+            "folder(s): a `cfspec generate` run stopped before it recorded its first finished "
+            f"(pair, seed); run `cfspec generate {out}` again to finish (it resumes)")
 
 
 def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
@@ -310,13 +324,21 @@ def read_filter(out: Path, pairs: Mapping[str, dict[str, Any]]
 
 
 def read_summary(out: Path) -> dict[str, Any] | None:
-    """OUT/metrics_summary.json, or None when absent or unreadable."""
-    path = out / SUMMARY_FILE
+    """OUT/metrics_summary.json, or None when absent, unreadable, or not the summary of the
+    metrics.jsonl beside it (its `metrics_sha256` differs: a run killed between the two)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))
+        rows = (out / METRICS_FILE).read_bytes()
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("metrics_sha256") != metrics_digest(rows):
+        return None
+    return data
+
+
+def metrics_digest(rows: bytes) -> str:
+    """What ties a summary to its metrics.jsonl: the SHA-256 of the file's bytes."""
+    return hashlib.sha256(rows).hexdigest()
 
 
 def json_line(record: Mapping[str, Any]) -> str:

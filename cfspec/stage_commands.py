@@ -51,9 +51,26 @@ def _check_format(fmt: str) -> None:
         raise _fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, writes: bool = True) -> None:
+    """OUT exists and, when the stage `writes` into it, can be written (checked before any
+    model loads or work starts)."""
+    from cfspec.outdir import prepare_out
+
     if not out.is_dir():
         raise _fail(f"{out}: not a folder (run `cfspec compile SPECS -o {out}` first)")
+    if not writes:
+        return
+    try:
+        prepare_out(out)
+    except OSError as error:
+        raise _io_fail(error) from None
+
+
+def _io_fail(error: OSError) -> typer.Exit:
+    """An I/O failure as a message naming the path and a way out (exit 2), not a traceback."""
+    from cfspec.outdir import describe_os_error
+
+    return _fail(describe_os_error(error))
 
 
 def _emit(diagnostics: Sequence[Diagnostic], fmt: str, no_color: bool) -> int:
@@ -112,6 +129,8 @@ def evaluate_command(
                           batch_size=batch_size, quiet=quiet)
     except (EvaluateError, StageError, ValueError) as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _io_fail(error) from None
     status = _emit(result.diagnostics, fmt, no_color)
     if not quiet:
         from rich.console import Console
@@ -164,6 +183,8 @@ def filter_command(
         result = run_filter(out, gates)
     except StageError as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _io_fail(error) from None
     status = _emit(result.diagnostics, fmt, no_color)
     failures = result.failure_counts()
     failed_text = ", ".join(f"{gate} {n}" for gate, n in sorted(failures.items())) or "none"
@@ -188,7 +209,7 @@ def export_command(
     from cfspec.filtering import StageError
 
     _check_format(fmt)
-    _check_out(out)
+    _check_out(out, writes=False)  # export writes only to -o DIR
     if to not in FORMATS:
         raise _fail(f"unknown --to {to!r}; choose one of {', '.join(FORMATS)}")
     try:
@@ -200,7 +221,7 @@ def export_command(
     except (ExportError, StageError) as error:
         raise _fail(str(error)) from None
     except OSError as error:
-        raise _fail(f"{output}: {error.strerror or error}") from None
+        raise _io_fail(error) from None
     status = _emit(result.diagnostics, fmt, no_color)
     _say(f"exported {result.selection.description}", quiet)
     left_out = result.selection.left_out
@@ -235,6 +256,8 @@ def report_command(
         result = build_report(out, max_pairs=max_pairs)
     except StageError as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _io_fail(error) from None
     status = _emit(result.diagnostics, fmt, no_color)
     for note in result.notes:
         _say(f"note: {note}", quiet)

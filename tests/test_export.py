@@ -357,20 +357,32 @@ def test_hf_reexport_is_not_served_from_the_datasets_cache(tmp_path: Path) -> No
     pytest.importorskip("pyarrow")
     out = build_out(tmp_path / "out", seeds=(0, 1))
     dest = tmp_path / "hf"
-    (dest / "data").mkdir(parents=True)
-    (dest / "data" / "train-00000-of-00002.parquet").write_bytes(b"old")
-    (dest / "data" / "notes.txt").write_text("not ours", encoding="utf-8")
     export(out, "hf", dest)
     shards = sorted(p.name for p in (dest / "data").iterdir())
-    assert shards[0] == "notes.txt" and len(shards) == 2  # only our own old shards go
-    assert re.fullmatch(r"train-00000-of-00001-[0-9a-f]{12}\.parquet", shards[1])
+    assert len(shards) == 1
+    assert re.fullmatch(r"train-00000-of-00001-[0-9a-f]{12}\.parquet", shards[0])
     cache = tmp_path / "cache"
     assert datasets.load_dataset(str(dest), split="train", cache_dir=str(cache))["seed"] == [0] * 3
+    (dest / "data" / "notes.txt").write_text("not ours", encoding="utf-8")
     standard_metrics(out)
     run_filter(out, Gates())
     export(out, "hf", dest)
-    assert len(list((dest / "data").glob("*.parquet"))) == 1
+    assert len(list((dest / "data").glob("*.parquet"))) == 1  # the earlier shard is gone
+    assert (dest / "data" / "notes.txt").read_text(encoding="utf-8") == "not ours"  # kept
     assert datasets.load_dataset(str(dest), split="train", cache_dir=str(cache))["seed"] == [1, 0]
+
+
+def test_export_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    """Each export replaces its folder whole, so a folder of someone else's files is refused."""
+    out = build_out(tmp_path / "out", seeds=(0,))
+    dest = tmp_path / "mine"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("precious", encoding="utf-8")
+    with pytest.raises(ExportError, match="no cfspec export wrote"):
+        export(out, "cf-json", dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["thesis.tex"]
+    with pytest.raises(ExportError, match="holds OUT"):
+        export(out, "cf-json", tmp_path)
 
 
 def test_nothing_to_export_writes_nothing(tmp_path: Path) -> None:
@@ -443,18 +455,17 @@ def test_export_never_writes_outside_dir(tmp_path: Path) -> None:
         json.dumps({"id": "p1__dog", "kept_seed": "../../x"}) + "\n"
         + json.dumps({"id": "../../escaped", "kept_seed": 0}) + "\n"
         + json.dumps({"id": "p2__red", "kept_seed": 0}) + "\n", encoding="utf-8")
-    # a destination file that is a symlink pointing outside DIR
+    # an earlier export's file replaced by a symlink pointing outside DIR
     dest = tmp_path / "export"
-    dest.mkdir()
     outside = tmp_path / "outside.json"
     outside.write_text("keep me", encoding="utf-8")
     before = _tree(tmp_path)
-    os.symlink(outside, dest / CF_JSON_FILE)
-    with pytest.raises(ExportError, match="outside"):
-        export(out, "cf-json", dest)
-    assert outside.read_text(encoding="utf-8") == "keep me"
+    export(out, "cf-json", dest)
     (dest / CF_JSON_FILE).unlink()
+    os.symlink(outside, dest / CF_JSON_FILE)
     result = export(out, "cf-json", dest)
+    assert outside.read_text(encoding="utf-8") == "keep me"  # not written through
+    assert not (dest / CF_JSON_FILE).is_symlink()
     assert [c.id for c in result.selection.candidates] == ["p2__red"]
     names = {d.message for d in result.diagnostics}
     assert any("does not match pair.schema.json" in m for m in names)

@@ -43,7 +43,15 @@ def generate_command(
     OUT/manifest.jsonl); re-running skips what is done."""
     import os
 
+    from cfspec.outdir import describe_os_error, prepare_out
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        if out.is_dir():  # a missing OUT is reported by generate itself (no pairs.jsonl)
+            prepare_out(out, "images")  # writable, no one else's link: before any model loads
+    except OSError as error:
+        typer.echo(f"cfspec: error: {describe_os_error(error)}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
     from cfspec.gpu.generate import GenerateError, generate
     from cfspec.gpu.models import ModelLoadError
 
@@ -55,6 +63,9 @@ def generate_command(
         )
     except (GenerateError, ModelLoadError, ValueError) as error:
         typer.echo(f"cfspec: error: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as error:  # e.g. the disk filled up: what is finished stays, re-run resumes
+        typer.echo(f"cfspec: error: {describe_os_error(error)}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     if not _is_main_process():
         raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)

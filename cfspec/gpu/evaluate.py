@@ -22,13 +22,18 @@ Set level, only with Inception weights (a local file, `--inception-weights`): KI
 ones (identical factual images shared by several pairs counted once), each with N, the feature
 size and a same-N noise floor. Means of the per-pair metrics come with bootstrap 95% intervals.
 
-Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic) and
-OUT/metrics_summary.json.
+Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
+OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
+(`metrics_sha256`): a run killed between the two files leaves a summary that readers see does
+not belong to the rows (`cfspec.filtering.read_summary` then ignores it), and the next run
+rewrites both. Neither file holds timings (the run's duration is only on the result, and
+printed), so a re-run after a kill gives the same bytes as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 import warnings
@@ -49,6 +54,7 @@ from cfspec.filtering import (
     Generated,
     StageError,
     json_line,
+    metrics_digest,
     read_manifest,
     read_pair_file,
 )
@@ -77,6 +83,7 @@ class EvaluateResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_generated: list[str] = field(default_factory=list)  # pair ids with no images
     notes: list[str] = field(default_factory=list)  # what was skipped and why
+    seconds: float = 0.0  # how long it took (kept out of the files: re-runs give equal bytes)
 
     @property
     def ok(self) -> bool:
@@ -170,15 +177,17 @@ def evaluate(
     # 4. CLD for pairs with enough seeds.
     notes += _add_cld(rows, generated)
 
-    # 5. Write rows and the summary.
+    # 5. Write the rows, then the summary of exactly those rows (their bytes, read back).
+    metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
+    text = "".join(json_line(r) for r in rows)
+    write_text_atomic(metrics_path, text)
+    rows = [json.loads(line) for line in text.splitlines()]
     summary = _summary(rows, pairs, scorer.name, str(scorer.device), features, notes,
                        bootstrap_resamples, not_generated)
-    summary["seconds"] = round(time.perf_counter() - started, 3)
-    metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
-    write_text_atomic(metrics_path, "".join(json_line(r) for r in rows))
+    summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
     write_text_atomic(summary_path, _dumps_summary(summary))
     return EvaluateResult(out, metrics_path, summary_path, rows, summary, diagnostics,
-                          not_generated, notes)
+                          not_generated, notes, seconds=time.perf_counter() - started)
 
 
 def _prompts(pair: dict[str, Any]) -> tuple[str, str]:
@@ -473,8 +482,6 @@ def _usable(row: dict[str, Any], name: str) -> bool:
 
 
 def _dumps_summary(summary: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 

@@ -237,7 +237,7 @@ def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
 
     job = output.job
     png_0, png_1, extras = store.image_paths(out, job.pair_id, job.seed)
-    store.remove_stale_temps(png_0.parent, job.seed)
+    store.remove_stale_temps(store.pair_folder(out, job.pair_id), job.seed)
     previous = replaced.get((job.pair_id, job.seed))
     if previous is not None:
         store.append_record(out / store.MANIFEST, store.tombstone(previous))

@@ -22,6 +22,7 @@ with one line per (pair, seed), in pairs.jsonl order.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -42,6 +43,14 @@ PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "et
 def image_paths(out_dir: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
     folder = out_dir / IMAGES / pair_id
     return folder / f"{seed}_0.png", folder / f"{seed}_1.png", folder / f"{seed}.npz"
+
+
+def pair_folder(out_dir: Path, pair_id: str) -> Path:
+    """OUT/images/<id>, created under cfspec.outdir's symlink policy (a link there is followed
+    only when it is yours)."""
+    from cfspec.outdir import output_dir
+
+    return output_dir(out_dir, IMAGES, pair_id)
 
 
 def remove_stale_temps(folder: Path, seed: int) -> None:
@@ -87,10 +96,11 @@ def _locked(handle: IO[Any]) -> Iterator[None]:
 
 def append_record(manifest: Path, record: dict[str, Any]) -> None:
     """Append one JSON line under an exclusive lock, starting a new line if a killed writer left
-    a torn one, and fsync before returning: the line is there once this returns."""
+    a torn one, and fsync before returning: the line is there once this returns. Never through
+    a symlink or into a file linked from elsewhere (a hard link): both are refused."""
     line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    with open(manifest, "a+b") as handle, _locked(handle):
+    with _open_for_append(manifest) as handle, _locked(handle):
         handle.seek(0, os.SEEK_END)
         if handle.tell() > 0:
             handle.seek(-1, os.SEEK_END)
@@ -99,6 +109,25 @@ def append_record(manifest: Path, record: dict[str, Any]) -> None:
         handle.write(line.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _open_for_append(manifest: Path) -> IO[bytes]:
+    from cfspec.outdir import UnsafePathError
+
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(manifest, flags, 0o666)
+    except OSError as error:
+        if manifest.is_symlink():
+            raise UnsafePathError(errno.ELOOP, "a symbolic link; cfspec never appends through "
+                                  "one: remove it (re-running generate rebuilds the manifest "
+                                  "from what it then makes)", str(manifest)) from error
+        raise
+    if os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise UnsafePathError(errno.EMLINK, "a file with other hard links; cfspec never appends "
+                              "to a file shared with another path: remove it", str(manifest))
+    return os.fdopen(fd, "a+b")
 
 
 def read_records(manifest: Path) -> list[dict[str, Any]]:

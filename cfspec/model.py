@@ -104,6 +104,27 @@ def reachable(graph: nx.DiGraph, start: list[str]) -> set[str]:
     return seen
 
 
+def independent(graph: nx.DiGraph, targets: list[str]) -> list[str]:
+    """The targets that no other target is upstream of: a target downstream of another is a
+    descendant's update, not an independent intervention. One traversal from all targets."""
+    downstream = reachable(graph, [t for t in targets if t in graph])
+    return [t for t in targets if t not in downstream]
+
+
+def split_changes(graph: nx.DiGraph, changed: list[str]) -> tuple[list[str], list[str]]:
+    """Changed variables as (interventions, descendant updates): a variable strictly downstream
+    of another changed one (in another strongly connected part of the graph) follows from it.
+    Linear: one traversal of the condensation from every changed variable's part."""
+    present = [n for n in changed if n in graph]
+    if not present:
+        return list(changed), []
+    condensed = nx.condensation(graph)
+    part = condensed.graph["mapping"]
+    below = reachable(condensed, sorted({part[n] for n in present}))
+    follows = [n for n in changed if n in graph and part[n] in below]
+    return [n for n in changed if n not in follows], follows
+
+
 def _counterfactual(cf: ast.Counterfactual, model: SpecModel) -> CounterfactualModel:
     interventions: dict[str, ast.Assignment] = {}
     for a in cf.interventions:

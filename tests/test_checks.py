@@ -230,7 +230,8 @@ def test_two_independent_interventions() -> None:
     text = _four('do(W = "man", C = "pie")')
     (d,) = named(text, "too-many-interventions")
     assert at(d) == where(text, 'C = "pie"')
-    assert d.message == "counterfactual `cf` makes 2 independent interventions; at most 1 allowed"
+    assert d.message == ("counterfactual `cf` makes 2 independent interventions (W, C); "
+                         "at most 1 allowed")
 
 
 def test_independent_count_ignores_descendants() -> None:
@@ -247,7 +248,8 @@ def test_max_interventions_is_honoured() -> None:
     assert named(two, "too-many-interventions", config) == []
     (d,) = named(three, "too-many-interventions", config)
     assert at(d) == where(three, 'T = "bench"')
-    assert d.message == "counterfactual `cf` makes 3 independent interventions; at most 2 allowed"
+    assert d.message == ("counterfactual `cf` makes 3 independent interventions (W, C, T); "
+                         "at most 2 allowed")
 
 
 def test_interventions_in_separate_do_statements_count_too() -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from cfspec import ast
 from cfspec.checks import did_you_mean
 from cfspec.diagnostics import Label
-from cfspec.model import CounterfactualModel, reachable
+from cfspec.model import CounterfactualModel, independent
 from cfspec.prompt import (
     Change,
     Word,
@@ -97,24 +97,28 @@ def check_count(ctx: Context) -> None:
     graph = ctx.model.graph
     for cm in ctx.model.counterfactuals:
         targets = [n for n in cm.interventions if n in graph]
-        # A target downstream of another target is a descendant update, not an independent one.
-        # One traversal from all targets' children finds every such target.
-        downstream = reachable(graph, targets)
-        independent = [n for n in targets if n not in downstream]
-        if len(independent) <= limit:
-            continue
-        nodes = [cm.interventions[n] for n in independent]
-        ctx.report(
-            "too-many-interventions",
-            nodes[limit].span,
-            f"counterfactual `{cm.node.name.text}` makes {len(independent)} independent "
-            f"interventions; at most {limit} allowed",
-            label="one too many",
-            labels=[Label(a.span, "intervention") for i, a in enumerate(nodes) if i != limit],
-            notes=["with several independent changes, a pair no longer isolates one cause"],
-            help="split it into one counterfactual per intervention, or raise "
-            "`max-interventions` in [tool.cfspec]",
-        )
+        free = independent(graph, targets)
+        if len(free) > limit:
+            nodes = [cm.interventions[n] for n in free]
+            report_too_many(ctx.report, f"counterfactual `{cm.node.name.text}`", free,
+                            [a.span for a in nodes], limit)
+
+
+def report_too_many(report: Report, what: str, names: list[str], spans: list[Span],
+                    limit: int) -> None:
+    """`too-many-interventions`, each independent intervention labelled (lint and import)."""
+    report(
+        "too-many-interventions", spans[limit],
+        f"{what} makes {len(names)} independent interventions ({', '.join(names)}); at most "
+        f"{limit} allowed",
+        label="one too many",
+        labels=[Label(s, f"intervention on `{n}`")
+                for i, (n, s) in enumerate(zip(names, spans, strict=True)) if i != limit],
+        notes=["none of them is downstream of another in the graph, so each is a cause of its "
+               "own: a pair no longer isolates one cause"],
+        help="split it into one counterfactual per intervention, add the edge that makes one "
+        "change follow from the other, or raise `max-interventions` in [tool.cfspec]",
+    )
 
 
 def check_sets_downstream(ctx: Context) -> None:
@@ -171,27 +175,34 @@ def check_minimal_change(ctx: Context) -> None:
         if not offending:
             continue
         counterfactual = cm.node.prompts[0].value
-        spans = [
-            ctx.word_span(counterfactual, w, literal=True) if side == 1
-            else ctx.word_span(factual, w, literal=not model.frame.is_template)
+        found = [
+            (ctx.word_span(counterfactual, w, literal=True) if side == 1
+             else ctx.word_span(factual, w, literal=not model.frame.is_template), w.text, side)
             for w, side in offending
         ]
-        changed = ", ".join(sorted(cm.changed)) or "(none)"
-        words = " ".join(w.text for w, _ in offending)
         # Point into this counterfactual (its first unexplained word, else its prompt), so that
         # the diagnostic and an ignore comment sit with it, not on the shared factual prompt.
-        primary = next((s for s, (_, side) in zip(spans, offending, strict=True) if side == 1),
-                       counterfactual.span)
-        ctx.report(
-            "non-minimal-change",
-            primary,
-            f"the counterfactual prompt changes {words!r}, which no intervention explains",
-            label="not explained",
-            labels=[Label(s, "not explained") for s in spans if s != primary],
-            notes=[f"only these variables may change: {changed}"],
-            help="keep the rest of the caption word for word, or model the changed words as a "
-            "variable downstream of the intervention",
-        )
+        report_non_minimal(ctx.report, found, cm.changed, counterfactual.span)
+
+
+def report_non_minimal(report: Report, found: list[tuple[Span, str, int]], may_change: set[str],
+                       fallback: Span) -> None:
+    """`non-minimal-change` for the changed words no intervention explains, as (span, word,
+    side: 0 factual, 1 counterfactual); it points at the first counterfactual word, or at
+    `fallback` (lint and import)."""
+    if not found:
+        return
+    primary = next((span for span, _, side in found if side == 1), fallback)
+    report(
+        "non-minimal-change", primary,
+        f"the counterfactual prompt changes {' '.join(w for _, w, _ in found)!r}, which no "
+        "intervention explains",
+        label="not explained",
+        labels=[Label(span, "not explained") for span, _, _ in found if span != primary],
+        notes=[f"only these variables may change: {', '.join(sorted(may_change)) or '(none)'}"],
+        help="keep the rest of the caption word for word, or model the changed words as a "
+        "variable downstream of the intervention",
+    )
 
 
 def _unexplained_words(

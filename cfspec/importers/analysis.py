@@ -23,11 +23,16 @@ from cfspec.checks.graph import (
     report_duplicate_edge,
     report_self_loops,
 )
-from cfspec.checks.interventions import report_caption_artefacts
+from cfspec.checks.interventions import (
+    report_caption_artefacts,
+    report_non_minimal,
+    report_too_many,
+)
 from cfspec.codes import Severity
 from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
 from cfspec.importers import binding, changes, graphdiff, writer
 from cfspec.importers.answer import Answer, Declared, Edge, ImportedItem, ImportOptions, Piece
+from cfspec.model import independent, reachable, split_changes
 from cfspec.prompt import (
     align,
     article_for,
@@ -290,20 +295,15 @@ class _Judge:
         g.add_nodes_from(names)
         g.add_edges_from(e.pair for e in edges if e.source in variables and e.target in variables)
         order = self.order(values, plan, slots)
-        do_targets = [n for n in order if not any(
-            m != n and n in g and m in g and nx.has_path(g, m, n) and not nx.has_path(g, n, m)
-            for m in order)]
-        set_targets = [n for n in order if n not in do_targets]
-        independent = [n for n in do_targets if not any(
-            m != n and n in g and m in g and nx.has_path(g, m, n) for m in do_targets)]
+        do_targets, set_targets = split_changes(g, order)
+        free = independent(g, do_targets)
         limit = self.options.config.max_interventions
-        may_change = set(do_targets)
-        for n in do_targets:
-            if n in g:
-                may_change |= nx.descendants(g, n)
+        may_change = set(do_targets) | reachable(g, [n for n in do_targets if n in g])
         if p0 is not None and p1 is not None and plan is not None:
-            if len(independent) > limit:
-                self.too_many(independent, limit, plan, p0, p1, nodes, aug or [])
+            if len(free) > limit:
+                report_too_many(self.report, "the counterfactual", free,
+                                [self.change_span(n, plan, p0, p1, nodes, aug or [])
+                                 for n in free], limit)
             self.non_minimal(plan, p0, p1, may_change)
             if not self.options.fix:  # with --fix, finish() writes the original's way
                 self.artefacts(p0, p1)
@@ -448,47 +448,13 @@ class _Judge:
                 return e.source_span if e.source == new else e.target_span
         return _point(self.answer.span)
 
-    def too_many(self, independent: list[str], limit: int, plan: changes.Plan, p0: Piece,
-                 p1: Piece, nodes: graphdiff.NodeDiff, aug: list[Edge]) -> None:
-        spans = [self.change_span(n, plan, p0, p1, nodes, aug) for n in independent]
-        self.report(
-            "too-many-interventions", spans[limit],
-            f"the counterfactual makes {len(independent)} independent interventions "
-            f"({', '.join(independent)}); at most {limit} allowed",
-            label="one too many",
-            labels=[Label(s, f"intervention on `{n}`")
-                    for i, (n, s) in enumerate(zip(independent, spans, strict=True))
-                    if i != limit],
-            notes=["none of them is downstream of another in the graph, so each is a cause of "
-                   "its own; a pair no longer isolates one cause"],
-            help="ask for one counterfactual per intervention, or add the edge that makes one "
-            "change follow from the other",
-        )
-
     def non_minimal(self, plan: changes.Plan, p0: Piece, p1: Piece, may_change: set[str]
                     ) -> None:
-        spans: list[Span] = []
-        words: list[str] = []
+        found = []
         for side, k in plan.loose:
             t, piece = (plan.t1[k], p1) if side else (plan.t0[k], p0)
-            spans.append(piece.span(self.source, t.start, t.end))
-            words.append(t.text)
-        if not words:
-            return
-        # Point into the counterfactual prompt where it can: that is the text that changed.
-        first = next((n for n, (side, _) in enumerate(plan.loose) if side == 1), 0)
-        spans.insert(0, spans.pop(first))
-        changed = ", ".join(sorted(may_change)) or "(none)"
-        text = " ".join(words)
-        self.report(
-            "non-minimal-change", spans[0],
-            f"the counterfactual prompt changes {text!r}, which no intervention explains",
-            label="not explained",
-            labels=[Label(s, "not explained") for s in spans[1:]],
-            notes=[f"only these variables may change: {changed}"],
-            help="keep the rest of the caption word for word, or model the changed words as a "
-            "variable downstream of the intervention",
-        )
+            found.append((piece.span(self.source, t.start, t.end), t.text, side))
+        report_non_minimal(self.report, found, may_change, p1.span(self.source))
 
     def artefacts(self, p0: Piece, p1: Piece) -> None:
         report_caption_artefacts(

@@ -154,9 +154,11 @@ def edit_map(
 
     cross_default = list(DEFAULT_CROSS_REPLACE)
     cross_words: dict[str, list[float]] = {}
+    default_set = False
     for item in _items(cm, ast.CrossReplace):
         if item.word is None:
             cross_default = _window(item.steps)
+            default_set = True
         else:
             found = _find(p1, item.word.value) or _find(p0, item.word.value)
             word = " ".join((p1 if _find(p1, item.word.value) else p0).words[i].text
@@ -181,9 +183,12 @@ def edit_map(
         alignment["token_map"] = mapper
         alignment["inserted"] = [j for j, i in enumerate(mapper) if i == -1]
 
+    cross: dict[str, Any] = {"default": cross_default, "words": cross_words}
+    if cross_words and not default_set:
+        cross["default_set"] = False  # the published profile then uses (0, 1), as P2P does
     return {
         "type": kind,
-        "cross_replace_steps": {"default": cross_default, "words": cross_words},
+        "cross_replace_steps": cross,
         "self_replace_steps": self_window,
         "local_blend": _local_blend(cm, changes, t0, t1, p0, p1),
         "equalizer": _equalizer(cm, t1, p1),

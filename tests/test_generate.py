@@ -374,3 +374,20 @@ def test_manifest_survives_a_torn_last_line(tmp_path: Path) -> None:
     assert result.skipped == 1 and result.generated == 1
     check_complete(out, PAIRS[:2], seeds=1)
 
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_prompts_with_unicode_line_separators_generate(tmp_path: Path, separator: str) -> None:
+    # pairs.jsonl and the manifest keep these characters unescaped inside JSON strings; a
+    # reader that splits lines on them (str.splitlines) used to die with IndexError.
+    line = pair("sep", f"a dog sits{separator}on a table", f"a cat sits{separator}on a table")
+    out = write_pairs(tmp_path / "out", [line])
+    result = generate(out, **FAST)
+    assert result.ok and result.generated == 1
+    records = [json.loads(r) for r in
+               (out / "manifest.jsonl").read_text(encoding="utf-8").split("\n") if r]
+    assert [r["prompt_0"] for r in records] == [line["prompt_0"]]
+    # "sits" and "on" are two words for CLIP as for cfspec: the blend word is "dog" alone.
+    assert records[0]["tokens_0"][1:6] == ["a</w>", "dog</w>", "s", "its</w>", "on</w>"]
+    again = generate(out, **FAST)  # the manifest line is read back: nothing to redo
+    assert again.skipped == 1 and again.generated == 0

@@ -169,7 +169,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
          state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
     from cfspec.gpu.engine import Engine, Job, Settings
     from cfspec.gpu.models import load_components
-    from cfspec.gpu.plan import PlanError, WordTokenizer, build_plan
+    from cfspec.gpu.plan import PlanError, PromptTokenizer, build_plan
 
     failed: list[FailedJob] = []
     if not jobs:
@@ -180,7 +180,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
                         blend_start=blend_start, eta=eta)
     engine = Engine(comps, device, dtype, settings)
     params = {**params, "height": engine.height, "width": engine.width}
-    words = WordTokenizer(comps.tokenizer)
+    words = PromptTokenizer(comps.tokenizer)
 
     # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds.
     ready: list[Job] = []

@@ -106,7 +106,8 @@ def read_records(manifest: Path) -> list[dict[str, Any]]:
     if not manifest.is_file():
         return []
     records = []
-    for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
+    # split("\n"), not splitlines(): a prompt may hold U+2028, U+2029 or U+0085 unescaped.
+    for line in manifest.read_text(encoding="utf-8", errors="replace").split("\n"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

@@ -248,13 +248,17 @@ def _local_blend(
     idx_0 = [i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation]
     idx_1 = [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation]
     thresholds = _items(cm, ast.Threshold)
-    return {
+    out = {
         "words_0": [p0.words[i].text for i in idx_0],
         "words_1": [p1.words[j].text for j in idx_1],
         "tokens_0": _tokens_of(t0, idx_0),
         "tokens_1": _tokens_of(t1, idx_1),
         "threshold": thresholds[-1].value.value if thresholds else DEFAULT_BLEND_THRESHOLD,
     }
+    starts = _items(cm, ast.BlendStart)
+    if starts:  # absent: the generator's --blend-start (and its profile's default) applies
+        out["start"] = starts[-1].value.value
+    return out
 
 
 def _equalizer(cm: CounterfactualModel, t1: Tokens, p1: BoundPrompt) -> dict[str, Any]:

@@ -196,6 +196,9 @@ class _Builder(Transformer[Token, Any]):
     def threshold(self, c: list[Any]) -> ast.Threshold:
         return ast.Threshold(_number(c[1]), _between(c[0], c[1]))
 
+    def blend_start(self, c: list[Any]) -> ast.BlendStart:
+        return ast.BlendStart(_number(c[1]), _between(c[0], c[1]))
+
     def reweight(self, c: list[Any]) -> ast.Reweight:
         return ast.Reweight(_text(c[1]), _number(c[2]), _between(c[0], c[2]))
 

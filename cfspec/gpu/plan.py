@@ -61,6 +61,7 @@ class EditPlan:
     words_1: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     compat: str = "cfspec"  # "published": LocalBlend reads the edited maps, as published
+    blend_start: float | None = None  # the pair's own `local_blend.start`, else the run's
 
 
 class PromptTokenizer:
@@ -197,6 +198,13 @@ def _window(value: Any, where: str) -> tuple[float, float]:
     return start, end
 
 
+def _fraction(value: Any, where: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise PlanError(f"{where}: {value!r} must be between 0 and 1")
+    return number
+
+
 def _pad_pairs(n0: int, n1: int) -> list[tuple[int, int]]:
     """Padding columns aligned end to end: (column in prompt_0, column in prompt_1)."""
     return [(min(n0 + k, MAX_TOKENS - 1), n1 + k) for k in range(MAX_TOKENS - n1)]
@@ -314,6 +322,8 @@ def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec
         words_0=tuple(str(w) for w in blend["words_0"]),
         words_1=tuple(str(w) for w in blend["words_1"]),
         notes=tuple(notes),
+        blend_start=(None if blend.get("start") is None
+                     else _fraction(blend["start"], "edit.local_blend.start")),
     )
     return _published_plan(pair, tok, plan) if compat == "published" else plan
 

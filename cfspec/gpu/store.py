@@ -36,7 +36,7 @@ IMAGES = "images"
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
 # only if all of them match (height/width only when the run names them).
-PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta")
+PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
 
 
 def image_paths(out_dir: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:

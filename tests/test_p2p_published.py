@@ -27,7 +27,8 @@ transformers = pytest.importorskip("transformers")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from numeric import assert_reordered_close  # noqa: E402
+import numpy as np  # noqa: E402
+from numeric import assert_reordered_close, reorder_tolerance  # noqa: E402
 
 from cfspec.align import Tokens, refine_map, replace_map  # noqa: E402
 from cfspec.gpu import published  # noqa: E402
@@ -323,3 +324,101 @@ def test_factual_image_is_the_plain_pipelines_for_punctuation_runs(
                   width=SIZE, generator=torch.Generator("cpu").manual_seed(0),
                   output_type="latent").images[0].numpy()
     assert_reordered_close(ours, theirs, STEPS)
+
+
+# -- end to end: the published controllers on a model with Stable Diffusion's layout ------------
+#
+# published_e2e.npz holds, for each case of published_e2e.json, the final latents (factual,
+# counterfactual) and the LocalBlend mask of every step, from the published notebook's
+# controllers (LocalBlend, AttentionReplace/Refine/Reweight, unmodified) and
+# `ptp_utils.diffusion_step`, with the attention glue of `register_attention_control` on
+# diffusers' Attention layers, on `p2p_models.sd_layout_components` (its LocalBlend hard-codes
+# SD's 16x16 layers) with the CLIP vocabulary subset; DDIM, guidance 7.5, seed 0.
+
+# LocalBlend's maps are sums of some hundred fp32 terms (layers x heads x steps x words), in
+# another order than the published code's mean: a cell may flip only this close to the threshold.
+MAP_ROUNDING = 1e-4
+
+
+@cache
+def e2e() -> tuple[dict[str, Any], Any]:
+    meta = json.loads((GOLDEN / "published_e2e.json").read_text("utf-8"))
+    with np.load(GOLDEN / "published_e2e.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    return meta, arrays
+
+
+@pytest.fixture(scope="module")
+def sd_comps(hf_tok: Any) -> Any:
+    from p2p_models import sd_layout_components
+
+    from cfspec.gpu.models import Components
+
+    torch.set_num_threads(1)
+    return Components(name="sd-layout", **sd_layout_components(hf_tok))
+
+
+def _run_case(comps: Any, tok: PromptTokenizer, case: dict[str, Any], steps: int, compat: str
+              ) -> tuple[Any, list[Any], list[Any]]:
+    """(final latents, each step's mask, each step's blend maps) of cfspec on a golden case."""
+    from cfspec.gpu.engine import Engine, Job, Settings
+
+    p0, p1 = case["prompts"]
+    pair = words_pair(p0, p1, case["kind"], blend=(case["blend"][0], case["blend"][1]),
+                      default=[0.0, case["cross"]], equalizer=case.get("reweight"))
+    pair["edit"]["local_blend"]["threshold"] = case["threshold"]
+    pair["edit"]["self_replace_steps"] = [0.0, case["self"]]
+    engine = Engine(comps, torch.device("cpu"), torch.float32,
+                    Settings(steps=steps, height=128, width=128, compat=compat))
+    control = engine.control
+    blend = control.local_blend
+    masks: list[Any] = []
+    maps: list[Any] = []
+
+    def spy(latents: Any, step: int) -> Any:
+        out = blend(latents, step)
+        # The cells LocalBlend left at the factual latents are the ones outside its mask.
+        masks.append((out[1] != latents[0]).any(0).numpy())
+        rows = torch.tensor([0])
+        maps.append(control.blend_maps(rows, tuple(latents.shape[2:]))[0].numpy())
+        return out
+
+    control.local_blend = spy  # type: ignore[method-assign]
+    try:
+        latents = engine.run([Job("p", 0, build_plan(pair, tok, compat))])[0].latents
+    finally:
+        engine.close()
+    return np.asarray(latents), masks, maps
+
+
+@pytest.mark.parametrize("case", [c["name"] for c in e2e()[0]["cases"]])
+def test_published_profile_reproduces_the_published_controllers_end_to_end(
+        sd_comps: Any, tok: PromptTokenizer, case: str) -> None:
+    meta, arrays = e2e()
+    spec = next(c for c in meta["cases"] if c["name"] == case)
+    latents, masks, maps = _run_case(sd_comps, tok, spec, meta["steps"], "published")
+    golden_masks = arrays[f"{case}/masks"]
+    assert len(masks) == len(golden_masks) == meta["steps"]
+    for ours, theirs, m in zip(masks, golden_masks, maps, strict=True):
+        near = (np.abs(m - spec["threshold"]) < MAP_ROUNDING).any(0)
+        assert not ((ours != theirs) & ~near).any()
+    assert_reordered_close(latents, arrays[f"{case}/latents"], meta["steps"])
+
+
+def test_default_profile_differs_end_to_end_only_by_its_departures(
+        sd_comps: Any, tok: PromptTokenizer) -> None:
+    meta, arrays = e2e()
+    for spec in meta["cases"]:
+        latents, _, _ = _run_case(sd_comps, tok, spec, meta["steps"], "cfspec")
+        golden_latents = arrays[f"{spec['name']}/latents"]
+        tolerance = reorder_tolerance(golden_latents, meta["steps"])
+        # The factual image is never edited: the same in both profiles.
+        assert_reordered_close(latents[0], golden_latents[0], meta["steps"])
+        gap = float(np.abs(latents[1] - golden_latents[1]).max())
+        if spec["name"] == "replace_dog":
+            # Same token counts, a mask over everything: no departure applies.
+            assert gap <= tolerance
+        else:
+            # A token count change ("pomeranian"), an inserted word, LocalBlend from 0.2 on
+            # the unedited maps: the counterfactual differs.
+            assert gap > 10 * tolerance

@@ -373,9 +373,9 @@ class P2PControl:
 
     # -- LocalBlend ----------------------------------------------------------------------------
 
-    def masks(self, rows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """LocalBlend masks (len(rows), 1, *size), bool, for the pairs `rows`, from the maps
-        accumulated so far."""
+    def blend_maps(self, rows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(len(rows), 2, *size): the pairs' accumulated blend-word maps as LocalBlend
+        thresholds them: 3x3 max-pooled, resized to `size`, divided by their maximum."""
         batch = self.batch
         assert batch is not None and batch.maps is not None
         n = rows.shape[0]
@@ -385,7 +385,14 @@ class P2PControl:
         peak = maps.amax(dim=(2, 3), keepdim=True)
         # An empty word list gives an all-zero map: no mask, rather than 0 / 0.
         maps = torch.where(peak > 0, maps / peak.clamp_min(1e-30), torch.zeros_like(maps))
-        over = maps.reshape(n, 2, *size) > batch.threshold[rows][:, None, None, None]
+        return maps.reshape(n, 2, *size)
+
+    def masks(self, rows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """LocalBlend masks (len(rows), 1, *size), bool, for the pairs `rows`, from the maps
+        accumulated so far."""
+        batch = self.batch
+        assert batch is not None
+        over = self.blend_maps(rows, size) > batch.threshold[rows][:, None, None, None]
         return (over[:, 0] | over[:, 1]).unsqueeze(1)
 
     def local_blend(self, latents: torch.Tensor, step: int) -> torch.Tensor:

@@ -342,6 +342,25 @@ def test_local_blend_reads_the_maps_the_profile_says(
     assert not np.allclose((wrong / wrong.max()).reshape(expected.shape), expected, atol=1e-3)
 
 
+@pytest.mark.parametrize("compat", ["cfspec", "published"])
+def test_windows_of_a_scheduler_that_runs_extra_steps(
+        comps: Components, words: WordTokenizer, compat: str) -> None:
+    # PNDM runs more UNet steps than asked. cfspec's windows are fractions of the steps run;
+    # the published code's of the steps asked for (its NUM_DDIM_STEPS).
+    pair = make_pair("pndm", "a banana on a table", "a apple on a table", cross=(0.0, 0.5))
+    eng = Engine(comps, CPU, torch.float32, Settings(steps=STEPS, height=SIZE, width=SIZE,
+                                                     scheduler="pndm", compat=compat))
+    try:
+        events, _ = _events(eng, [Job("pndm", 0, build_plan(pair, words, compat))])
+        eng.scheduler.set_timesteps(STEPS)
+        run = len(eng.scheduler.timesteps)
+    finally:
+        eng.close()
+    assert run > STEPS
+    rows = (STEPS if compat == "published" else run) + 1
+    assert {e.step for e in events if e.is_cross} == set(range(int(0.5 * rows)))
+
+
 def test_local_blend_keeps_the_factual_outside_the_mask(
         comps: Components, words: WordTokenizer) -> None:
     pair = make_pair("blend", "a banana on a table", "a apple on a table",

@@ -114,10 +114,10 @@ def _split_numerals(run: str) -> list[str]:
 def locate_pieces(text: str, pieces: Iterable[str]) -> list[tuple[int, int]]:
     """(start, end) offsets in `text` of each piece of its cleaned, lowercased form.
 
-    Pieces are found in order, each after the previous one with nothing but whitespace or
-    dropped characters between. A piece the cleanup changed beyond lowercasing (an unescaped
-    `&amp;`, a non-NFC letter) is not found; it gets the empty span where the search stands,
-    which still falls inside the word it came from.
+    Pieces are found in order, each at its first occurrence after the previous one (what lies
+    between is whitespace, or text the cleanup rewrote, such as the `amp;` of an unescaped
+    `&amp;`). A piece the cleanup changed beyond lowercasing (a non-NFC letter) is not found;
+    it gets the empty span where the search stands, inside the word it came from.
     """
     # Lowercasing can change a character's length ('İ' -> 'i̇'): keep each one's origin.
     low: list[str] = []
@@ -132,7 +132,7 @@ def locate_pieces(text: str, pieces: Iterable[str]) -> list[tuple[int, int]]:
     pos = 0
     for piece in pieces:
         found = lowered.find(piece, pos) if piece else -1
-        if found >= 0 and not any(ch.isalnum() for ch in lowered[pos:found]):
+        if found >= 0:
             end = found + len(piece)
             spans.append((origin[found], origin[end - 1] + 1))
             pos = end

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 from numeric import assert_reordered_close, reorder_tolerance  # noqa: E402
 
-from cfspec.align import Tokens, refine_map, replace_map  # noqa: E402
+from cfspec.align import Tokens, refine_map, replace_map, words_of_spans  # noqa: E402
 from cfspec.gpu import published  # noqa: E402
 from cfspec.gpu.plan import (  # noqa: E402
     MAX_TOKENS,
@@ -422,3 +422,33 @@ def test_default_profile_differs_end_to_end_only_by_its_departures(
             # A token count change ("pomeranian"), an inserted word, LocalBlend from 0.2 on
             # the unedited maps: the counterfactual differs.
             assert gap > 10 * tolerance
+
+
+# -- offsets without a fast tokenizer -------------------------------------------------------------
+
+
+class _SlowView:
+    """The same tokenizer, seen as one that gives no offsets (transformers' slow classes)."""
+
+    is_fast = False
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("return_offsets_mapping", None)
+        return self._inner(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_offsets_recovered_from_the_tokens_tie_the_same_words(hf_tok: Any) -> None:
+    fast, slow = PromptTokenizer(hf_tok), PromptTokenizer(_SlowView(hf_tok))
+    prompts = [*golden()["ids"], "a dog sits\u2028on a bench", "Caf\u00e9 &amp; a  Dog!!"]
+    for prompt in prompts:
+        a, b = fast.encode(prompt), slow.encode(prompt)
+        assert a.ids == b.ids and a.pieces == b.pieces
+        word_spans = [(s, e) for _, s, e in split_words(prompt)]
+        assert words_of_spans(word_spans, a.spans[1:-1]) == words_of_spans(
+            word_spans, b.spans[1:-1]), prompt

@@ -604,3 +604,15 @@ def test_self_replacement_skips_maps_above_the_blend_resolution() -> None:
     assert control.self_selection(256, 4) is None  # larger maps keep their own attention
     assert control.self_selection(64, 8) is None  # not this batch's rows: plain attention
     control.end()
+
+
+def test_published_self_replacement_limit_is_16x16_at_any_size() -> None:
+    control = P2PControl()
+    control.blend_queries = 64  # a small image: cfspec's limit follows it
+    plan = _plan("replace", [(i, i, 1.0) for i in range(MAX_TOKENS)], [1.0] * MAX_TOKENS,
+                 [1.0] * MAX_TOKENS, (0.0, 1.0), (0.0, 1.0))
+    control.layers = {"x": None}  # type: ignore[dict-item]
+    control.begin(BatchEdit([plan], 4, CPU, True, 0.2, edited_blend=True, self_queries=256))
+    assert control.self_selection(256, 4) is not None  # published: `<= 16 ** 2`, always
+    assert control.self_selection(1024, 4) is None
+    control.end()

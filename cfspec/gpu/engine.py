@@ -59,6 +59,7 @@ class Settings:
 # Where LocalBlend starts, as a fraction of the schedule: cfspec follows the null-text
 # notebook (0.2); the Prompt-to-Prompt notebook blends from the first step.
 BLEND_START = {"cfspec": 0.2, "published": 0.0}
+PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
 
 
 class Engine:
@@ -151,7 +152,9 @@ class Engine:
         window_steps = settings.steps if settings.compat == "published" else num_steps
         control.begin(BatchEdit([j.plan for j in jobs], window_steps, self.device, self.guided,
                                 settings.resolved_blend_start,
-                                edited_blend=settings.compat == "published"))
+                                edited_blend=settings.compat == "published",
+                                self_queries=PUBLISHED_SELF_QUERIES
+                                if settings.compat == "published" else None))
         try:
             # 5. Denoising loop
             for i, t in enumerate(timesteps):

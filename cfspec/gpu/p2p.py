@@ -108,6 +108,7 @@ class BatchEdit:
         guidance: bool,
         blend_start: float,
         edited_blend: bool = False,
+        self_queries: int | None = None,
     ) -> None:
         self.size = len(plans)
         self.guidance = guidance
@@ -145,6 +146,10 @@ class BatchEdit:
         # The published code's LocalBlend reads the counterfactual's cross-attention after the
         # edit (its AttentionStore keeps a view the edit overwrites); cfspec's reads it before.
         self.edited_blend = edited_blend
+        # Self-attention is replaced on maps of at most this many positions: the published code
+        # hard-codes 16 ** 2; None: cfspec's blend resolution (the same 16x16 at 512 px, and
+        # a quarter of the latent's side at other sizes).
+        self.self_queries = self_queries
         self.maps: torch.Tensor | None = None  # (B, 2, blend queries), summed attention
 
     def cross_jobs(self, step: int) -> tuple[list[int], list[int]]:
@@ -341,7 +346,10 @@ class P2PControl:
                        ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(source row of every batch row, edited pairs), or None when nothing is replaced."""
         batch = self.batch
-        if batch is None or rows != batch.rows or queries > self.blend_queries:
+        if batch is None or rows != batch.rows:
+            return None
+        limit = self.blend_queries if batch.self_queries is None else batch.self_queries
+        if queries > limit:
             return None  # P2P replaces self-attention only on maps up to 16x16 (at 512px)
         source, jobs = self._self
         if source is None or jobs is None:

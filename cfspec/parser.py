@@ -62,8 +62,13 @@ _ESCAPE_RE = re.compile(
 )
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(token: Token) -> ast.Text:
-    inner = token.value[1:-1]
+    # A lone surrogate written literally (text read with surrogateescape) is U+FFFD too, as
+    # when it is written as an escape below; one character for one, so offsets stay exact.
+    inner = _LONE_SURROGATE.sub("\ufffd", token.value[1:-1])
     if "\\" not in inner:
         return ast.Text(inner, _span(token))
     # Unescape and remember where each character came from, so spans inside strings stay exact:

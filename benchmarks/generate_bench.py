@@ -88,8 +88,8 @@ def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
     t1 = ["<|startoftext|>", *w1, "<|endoftext|>"]
     alignment: dict[str, Any] = {"source": "words", "tokens_0": t0, "tokens_1": t1}
     if kind == "refine":
-        mapper = refine_map(Tokens(tuple(t0), tuple(range(-1, len(w0) + 1))),
-                            Tokens(tuple(t1), tuple(range(-1, len(w1) + 1))))
+        mapper = refine_map(Tokens(tuple(t0), ((),) * len(t0)),
+                            Tokens(tuple(t1), ((),) * len(t1)))
         alignment["token_map"] = mapper
         changed_1 = [j for j, i in enumerate(mapper) if i < 0]
         kept = {i for i in mapper if i >= 0}

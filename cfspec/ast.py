@@ -140,13 +140,21 @@ class Threshold:
 
 
 @dataclass(frozen=True, slots=True)
+class BlendStart:
+    """`blend_start 0.2`: the fraction of the schedule before which LocalBlend does not blend."""
+
+    value: Number
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Reweight:
     word: Text
     weight: Number
     span: Span
 
 
-EditItem = CrossReplace | SelfReplace | Blend | Threshold | Reweight
+EditItem = CrossReplace | SelfReplace | Blend | Threshold | BlendStart | Reweight
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,9 +160,11 @@ def edit_map(
 
     cross_default = list(DEFAULT_CROSS_REPLACE)
     cross_words: dict[str, list[float]] = {}
+    default_set = False
     for item in _items(cm, ast.CrossReplace):
         if item.word is None:
             cross_default = _window(item.steps)
+            default_set = True
         else:
             found = _find(p1, item.word.value) or _find(p0, item.word.value)
             word = " ".join((p1 if _find(p1, item.word.value) else p0).words[i].text
@@ -187,9 +189,12 @@ def edit_map(
         alignment["token_map"] = mapper
         alignment["inserted"] = [j for j, i in enumerate(mapper) if i == -1]
 
+    cross: dict[str, Any] = {"default": cross_default, "words": cross_words}
+    if cross_words and not default_set:
+        cross["default_set"] = False  # the published profile then uses (0, 1), as P2P does
     return {
         "type": kind,
-        "cross_replace_steps": {"default": cross_default, "words": cross_words},
+        "cross_replace_steps": cross,
         "self_replace_steps": self_window,
         "local_blend": _local_blend(cm, changes, t0, t1, p0, p1),
         "equalizer": _equalizer(cm, t1, p1),
@@ -249,13 +254,17 @@ def _local_blend(
     idx_0 = [i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation]
     idx_1 = [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation]
     thresholds = _items(cm, ast.Threshold)
-    return {
+    out = {
         "words_0": [p0.words[i].text for i in idx_0],
         "words_1": [p1.words[j].text for j in idx_1],
         "tokens_0": _tokens_of(t0, idx_0),
         "tokens_1": _tokens_of(t1, idx_1),
         "threshold": thresholds[-1].value.value if thresholds else DEFAULT_BLEND_THRESHOLD,
     }
+    starts = _items(cm, ast.BlendStart)
+    if starts:  # absent: the generator's --blend-start (and its profile's default) applies
+        out["start"] = starts[-1].value.value
+    return out
 
 
 def _equalizer(cm: CounterfactualModel, t1: Tokens, p1: BoundPrompt) -> dict[str, Any]:

@@ -118,6 +118,8 @@ def leaf(node: Node) -> str:
         return f"blend {_words(node.words_0)}{into}"
     if isinstance(node, ast.Threshold):
         return f"threshold {node.value.raw}"
+    if isinstance(node, ast.BlendStart):
+        return f"blend_start {node.value.raw}"
     if isinstance(node, ast.Reweight):
         return f"reweight {quote(node.word.value)} {node.weight.raw}"
     raise TypeError(f"not a one-line item: {type(node).__name__}")

@@ -65,7 +65,9 @@ def read_pairs(path: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
     bag = DiagnosticBag(source)
     pairs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(source.text.splitlines(), start=1):
+    # split("\n"), not splitlines(): JSON strings may hold U+2028, U+2029 or U+0085 unescaped,
+    # and lines are numbered as SourceFile numbers them.
+    for number, line in enumerate(source.text.split("\n"), start=1):
         if not line.strip():
             continue
         span = source.line_span(number)

@@ -62,8 +62,13 @@ _ESCAPE_RE = re.compile(
 )
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(token: Token) -> ast.Text:
-    inner = token.value[1:-1]
+    # A lone surrogate written literally (text read with surrogateescape) is U+FFFD too, as
+    # when it is written as an escape below; one character for one, so offsets stay exact.
+    inner = _LONE_SURROGATE.sub("\ufffd", token.value[1:-1])
     if "\\" not in inner:
         return ast.Text(inner, _span(token))
     # Unescape and remember where each character came from, so spans inside strings stay exact:
@@ -195,6 +200,9 @@ class _Builder(Transformer[Token, Any]):
 
     def threshold(self, c: list[Any]) -> ast.Threshold:
         return ast.Threshold(_number(c[1]), _between(c[0], c[1]))
+
+    def blend_start(self, c: list[Any]) -> ast.BlendStart:
+        return ast.BlendStart(_number(c[1]), _between(c[0], c[1]))
 
     def reweight(self, c: list[Any]) -> ast.Reweight:
         return ast.Reweight(_text(c[1]), _number(c[2]), _between(c[0], c[2]))

@@ -111,6 +111,38 @@ def _split_numerals(run: str) -> list[str]:
     return out
 
 
+def locate_pieces(text: str, pieces: Iterable[str]) -> list[tuple[int, int]]:
+    """(start, end) offsets in `text` of each piece of its cleaned, lowercased form.
+
+    Pieces are found in order, each at its first occurrence after the previous one (what lies
+    between is whitespace, or text the cleanup rewrote, such as the `amp;` of an unescaped
+    `&amp;`). A piece the cleanup changed beyond lowercasing (a non-NFC letter) is not found;
+    it gets the empty span where the search stands, inside the word it came from.
+    """
+    # Lowercasing can change a character's length ('İ' -> 'i̇'): keep each one's origin.
+    low: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        folded = ch.lower()
+        low.append(folded)
+        origin.extend([index] * len(folded))
+    lowered = "".join(low)
+    origin.append(len(text))
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for piece in pieces:
+        found = lowered.find(piece, pos) if piece else -1
+        if found >= 0:
+            end = found + len(piece)
+            spans.append((origin[found], origin[end - 1] + 1))
+            pos = end
+        else:
+            while pos < len(lowered) and lowered[pos].isspace():
+                pos += 1
+            spans.append((origin[pos], origin[pos]))
+    return spans
+
+
 def _pairs(word: tuple[str, ...]) -> set[tuple[str, str]]:
     return set(itertools.pairwise(word))
 
@@ -207,6 +239,17 @@ class ClipTokenizer:
             # Special tokens are ASCII, so byte-encoding leaves them as their pre-cached selves;
             # surrogatepass: text read with surrogateescape must still count, not crash.
             out.extend(self.bpe("".join(enc[b] for b in piece.encode("utf-8", "surrogatepass"))))
+        return out
+
+    def tokenize_spans(self, text: str) -> list[tuple[str, int, int]]:
+        """The BPE tokens of the whole `text` (as `tokenize`), each with the (start, end)
+        character offsets in `text` of the pre-tokenized piece it came from."""
+        out: list[tuple[str, int, int]] = []
+        enc = self.byte_encoder
+        pieces = pretokenize(clean_text(text))
+        for piece, (start, end) in zip(pieces, locate_pieces(text, pieces), strict=True):
+            symbols = "".join(enc[b] for b in piece.encode("utf-8", "surrogatepass"))
+            out.extend((token, start, end) for token in self.bpe(symbols))
         return out
 
     def encode(self, text: str) -> list[int]:

@@ -108,6 +108,56 @@ def test_clip_tokens_spread_weight_over_a_split_word(tmp_path: Path) -> None:
     assert [3, 5, 1.0] in z["token_map"] and [4, 6, 1.0] in z["token_map"]
 
 
+def test_clip_tokens_are_the_whole_prompts(tmp_path: Path) -> None:
+    # With a tokenizer, the prompt is tokenized whole, as CLIP does: `".` and `!!` are one
+    # token each (tests/golden_p2p/clip_subset is the real CLIP vocabulary's, cut to these
+    # prompts), and a token over two words belongs to both.
+    tok = ROOT / "tests" / "golden_p2p" / "clip_subset"
+    golden = json.loads((ROOT / "tests" / "golden_p2p" / "published_alignment.json")
+                        .read_text("utf-8"))["ids"]
+    spec = tmp_path / "s.scm"
+    spec.write_text(
+        'scm s { prompt "a {{ A }} said \\"stop\\". on the porch!!" var A = "man"\n'
+        '  var B: latent = "b" B -> A\n'
+        '  counterfactual w { do(A = "woman") edit { blend "man" "porch" -> "woman" "porch" } } }',
+        encoding="utf-8")
+    result = compile_paths([str(spec)], Config(), tmp_path / "out", tokenizer=str(tok))
+    assert [d.code.name for d in result.diagnostics] == []
+    pair = _pairs(result)["s__w"]
+    align = pair["edit"]["alignment"]
+    vocab = json.loads((tok / "vocab.json").read_text("utf-8"))
+    assert [vocab[t] for t in align["tokens_0"]] == golden[pair["prompt_0"]]
+    assert '".</w>' in align["tokens_0"] and align["tokens_0"][-2] == "!!</w>"
+    porch = align["tokens_0"].index("porch</w>")
+    assert pair["edit"]["local_blend"]["tokens_0"] == [2, porch]
+    assert [porch, porch, 1.0] in align["token_map"]
+
+
+def test_blend_start_is_an_edit_setting(tmp_path: Path) -> None:
+    text = ('scm s { prompt "a {{ A }} on a table" var A = "dog" var B: latent = "b" B -> A\n'
+            '  counterfactual c { do(A = "cat") edit { blend_start 0.1 } }\n'
+            '  counterfactual d { do(A = "cow") } }')
+    result = compile_text(tmp_path, text)
+    assert [d.code.name for d in result.diagnostics] == []
+    pairs = _pairs(result)
+    assert pairs["s__c"]["edit"]["local_blend"]["start"] == 0.1
+    assert "start" not in pairs["s__d"]["edit"]["local_blend"]  # the run's --blend-start
+    bad = compile_text(tmp_path, text.replace("blend_start 0.1", "blend_start 10"))
+    assert [d.code.name for d in bad.diagnostics] == ["invalid-edit-setting"]
+    twice = compile_text(tmp_path, text.replace("blend_start 0.1", "blend_start 0.1 blend_start 0"))
+    assert [d.code.name for d in twice.diagnostics] == ["duplicate-setting"]
+
+
+def test_per_word_windows_alone_say_the_default_is_cfspecs(tmp_path: Path) -> None:
+    text = ('scm s { prompt "a {{ A }} on a table" var A = "dog" var B: latent = "b" B -> A\n'
+            '  counterfactual c { do(A = "cat") edit { cross_replace "cat" [0.0, 0.3] } }\n'
+            '  counterfactual d { do(A = "cow") edit { cross_replace "cow" [0.0, 0.3] '
+            'cross_replace 0.8 } } }')
+    pairs = _pairs(compile_text(tmp_path, text))
+    assert pairs["s__c"]["edit"]["cross_replace_steps"]["default_set"] is False
+    assert "default_set" not in pairs["s__d"]["edit"]["cross_replace_steps"]
+
+
 # --- property: one intervention changes exactly its span -----------------------------------
 
 COMMON = ["a", "the", "on", "with", "red", "big", "dog", "table", "is", "near", "old"]

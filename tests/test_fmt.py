@@ -480,3 +480,17 @@ def test_cli_refuses_a_file_that_does_not_parse(tmp_path: Path) -> None:
         result = run_cli(*args, str(broken))
         assert result.exit_code == 2, result.output
         assert broken.read_text(encoding="utf-8") == text
+
+
+def test_blend_start_formats_and_round_trips() -> None:
+    text = 'scm s { counterfactual c { edit {blend_start   .1  threshold 0.5} } }'
+    out = fmt(text)
+    assert "edit { blend_start .1  threshold 0.5 }" in out
+    assert_well_formatted(text, out)
+
+
+def test_a_literal_lone_surrogate_reads_as_its_escape_does() -> None:
+    # Found by test_generated_specs_round_trip: written literally it used to stay a surrogate,
+    # written as an escape (as the formatter writes it) it became U+FFFD.
+    text = ' scm A { id "\ud800" } '
+    assert_well_formatted(text, fmt(text))

@@ -281,6 +281,61 @@ def test_command_exit_codes(tmp_path: Path) -> None:
     assert runner.invoke(app, [str(good), "--batch-pairs", "x"]).exit_code == 2
 
 
+def test_compat_profile_and_blend_start_are_options_recorded_in_the_manifest(
+        tmp_path: Path) -> None:
+    app, runner = _runner()
+    line = pair("blend", "a banana on a table", "a apple on a table")
+    # The tiny model's maps are nearly flat: only a high threshold leaves some cells out.
+    line["edit"]["local_blend"]["threshold"] = 0.95
+    runs = {
+        "default": [],
+        "published": ["--p2p-compat", "published"],
+        "late": ["--blend-start", "0.5"],
+    }
+    records = {}
+    for name, args in runs.items():
+        out = write_pairs(tmp_path / name, [line])
+        # 10 steps: LocalBlend starts at step 2 by default, at 0 with published.
+        result = runner.invoke(app, [str(out), *args, *FAST_ARGS, "--steps", "10"])
+        assert result.exit_code == 0, result.output
+        records[name] = manifest_lines(out)[0]
+    default = records["default"]
+    assert (default["p2p_compat"], default["blend_start"]) == ("cfspec", 0.2)
+    # published: the P2P notebook's LocalBlend starts at step 0.
+    assert (records["published"]["p2p_compat"], records["published"]["blend_start"]) == (
+        "published", 0.0)
+    assert records["late"]["blend_start"] == 0.5
+    pictures = {name: images(tmp_path / name) for name in runs}
+    key = "images/blend/0_1.png"
+    assert not np.array_equal(pictures["default"][key], pictures["published"][key])
+    assert not np.array_equal(pictures["default"][key], pictures["late"][key])
+    # Another profile is another image: the default run's files are not "done" for it.
+    again = runner.invoke(app, [str(tmp_path / "default"), "--p2p-compat", "published",
+                                *FAST_ARGS, "--steps", "10"])
+    out = tmp_path / "default"
+    assert again.exit_code == 0
+    assert [r["p2p_compat"] for r in manifest_lines(out)] == ["published"]
+    assert np.array_equal(images(out)[key], pictures["published"][key])
+    assert runner.invoke(app, [str(out), "--p2p-compat", "google", *FAST_ARGS]).exit_code == 2
+    assert runner.invoke(app, [str(out), "--blend-start", "2", *FAST_ARGS]).exit_code == 2
+
+
+def test_a_pairs_own_blend_start_wins(tmp_path: Path) -> None:
+    line = pair("blend", "a banana on a table", "a apple on a table")
+    line["edit"]["local_blend"]["threshold"] = 0.95
+    own = json.loads(json.dumps(line))
+    own["edit"]["local_blend"]["start"] = 0.5
+    a = write_pairs(tmp_path / "a", [own])
+    b = write_pairs(tmp_path / "b", [line])
+    generate(a, blend_start=0.0, **FAST)  # type: ignore[arg-type]
+    generate(b, blend_start=0.5, **FAST)  # type: ignore[arg-type]
+    pictures_a, pictures_b = images(a), images(b)
+    assert sorted(pictures_a) == sorted(pictures_b) == ["images/blend/0_0.png",
+                                                        "images/blend/0_1.png"]
+    for key in pictures_b:
+        assert np.array_equal(pictures_a[key], pictures_b[key])
+
+
 def test_unreachable_model_is_a_usage_error(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     app, runner = _runner()
@@ -374,3 +429,20 @@ def test_manifest_survives_a_torn_last_line(tmp_path: Path) -> None:
     assert result.skipped == 1 and result.generated == 1
     check_complete(out, PAIRS[:2], seeds=1)
 
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_prompts_with_unicode_line_separators_generate(tmp_path: Path, separator: str) -> None:
+    # pairs.jsonl and the manifest keep these characters unescaped inside JSON strings; a
+    # reader that splits lines on them (str.splitlines) used to die with IndexError.
+    line = pair("sep", f"a dog sits{separator}on a table", f"a cat sits{separator}on a table")
+    out = write_pairs(tmp_path / "out", [line])
+    result = generate(out, **FAST)
+    assert result.ok and result.generated == 1
+    records = [json.loads(r) for r in
+               (out / "manifest.jsonl").read_text(encoding="utf-8").split("\n") if r]
+    assert [r["prompt_0"] for r in records] == [line["prompt_0"]]
+    # "sits" and "on" are two words for CLIP as for cfspec: the blend word is "dog" alone.
+    assert records[0]["tokens_0"][1:6] == ["a</w>", "dog</w>", "s", "its</w>", "on</w>"]
+    again = generate(out, **FAST)  # the manifest line is read back: nothing to redo
+    assert again.skipped == 1 and again.generated == 0

@@ -295,6 +295,72 @@ def test_reweight_scales_exactly_the_chosen_tokens(engine: Any, words: WordToken
                                    atol=1e-7)
 
 
+def test_reweight_of_an_inserted_word_scales_its_own_attention(
+        engine: Any, words: WordTokenizer) -> None:
+    # "pea soup" -> "pea soup with croutons", reweight "croutons": the inserted columns keep the
+    # counterfactual's attention, and the equalizer scales that too (published: it does).
+    pair = make_pair("croutons", "a soup", "a soup with croutons", kind="refine",
+                     refine_map=[0, 1, 2, -1, -1, 3], equalizer={"croutons": 3.0})
+    the_job = job(pair, words)
+    plan = the_job.plan
+    inserted = [j for j in range(len(plan.pieces_1)) if plan.keep[j] == 0.0]
+    croutons = [j for j in inserted if plan.equalizer[j] == 3.0]
+    assert croutons and plan.pieces_1.index("with</w>") in inserted
+    events, _ = _events(engine, [the_job])
+    cross = [e for e in events if e.is_cross]
+    assert cross
+    for e in cross:
+        torch.testing.assert_close(e.edited[..., croutons], 3.0 * e.attn_1[..., croutons],
+                                   rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("compat", ["cfspec", "published"])
+def test_local_blend_reads_the_maps_the_profile_says(
+        comps: Components, words: WordTokenizer, compat: str) -> None:
+    # cfspec blends with the counterfactual's own cross-attention; published with the edited
+    # one (its AttentionStore holds a view that the edit then overwrites).
+    pair = make_pair("blendmaps", "a dog on a table", "a small dog on a table", kind="refine",
+                     refine_map=[0, 1, -1, 2, 3, 4, 5, 6], cross=(0.0, 1.0),
+                     blend=(["dog"], ["dog"]))
+    eng = Engine(comps, CPU, torch.float32,
+                 Settings(steps=STEPS, height=SIZE, width=SIZE, compat=compat))
+    try:
+        plan = build_plan(pair, words, compat)
+        events, outputs = _events(eng, [Job("b", 0, plan)])
+        blend_layers = eng.control.blend_layers
+    finally:
+        eng.close()
+    cols = list(plan.blend_1)
+    read = [(e.edited if compat == "published" else e.attn_1)[0][..., cols].sum(dim=(0, 2))
+            for e in events if e.is_cross and e.layer in blend_layers]
+    other = [(e.attn_1 if compat == "published" else e.edited)[0][..., cols].sum(dim=(0, 2))
+             for e in events if e.is_cross and e.layer in blend_layers]
+    assert len(read) == STEPS * len(blend_layers)
+    total, wrong = torch.stack(read).sum(0), torch.stack(other).sum(0)
+    expected = (total / total.max()).reshape(outputs[0].attention[1].shape).numpy()
+    assert_reordered_close(outputs[0].attention[1], expected, STEPS)
+    assert not np.allclose((wrong / wrong.max()).reshape(expected.shape), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("compat", ["cfspec", "published"])
+def test_windows_of_a_scheduler_that_runs_extra_steps(
+        comps: Components, words: WordTokenizer, compat: str) -> None:
+    # PNDM runs more UNet steps than asked. cfspec's windows are fractions of the steps run;
+    # the published code's of the steps asked for (its NUM_DDIM_STEPS).
+    pair = make_pair("pndm", "a banana on a table", "a apple on a table", cross=(0.0, 0.5))
+    eng = Engine(comps, CPU, torch.float32, Settings(steps=STEPS, height=SIZE, width=SIZE,
+                                                     scheduler="pndm", compat=compat))
+    try:
+        events, _ = _events(eng, [Job("pndm", 0, build_plan(pair, words, compat))])
+        eng.scheduler.set_timesteps(STEPS)
+        run = len(eng.scheduler.timesteps)
+    finally:
+        eng.close()
+    assert run > STEPS
+    rows = (STEPS if compat == "published" else run) + 1
+    assert {e.step for e in events if e.is_cross} == set(range(int(0.5 * rows)))
+
+
 def test_local_blend_keeps_the_factual_outside_the_mask(
         comps: Components, words: WordTokenizer) -> None:
     pair = make_pair("blend", "a banana on a table", "a apple on a table",
@@ -537,4 +603,16 @@ def test_self_replacement_skips_maps_above_the_blend_resolution() -> None:
     assert control.self_selection(64, 4) is not None
     assert control.self_selection(256, 4) is None  # larger maps keep their own attention
     assert control.self_selection(64, 8) is None  # not this batch's rows: plain attention
+    control.end()
+
+
+def test_published_self_replacement_limit_is_16x16_at_any_size() -> None:
+    control = P2PControl()
+    control.blend_queries = 64  # a small image: cfspec's limit follows it
+    plan = _plan("replace", [(i, i, 1.0) for i in range(MAX_TOKENS)], [1.0] * MAX_TOKENS,
+                 [1.0] * MAX_TOKENS, (0.0, 1.0), (0.0, 1.0))
+    control.layers = {"x": None}  # type: ignore[dict-item]
+    control.begin(BatchEdit([plan], 4, CPU, True, 0.2, edited_blend=True, self_queries=256))
+    assert control.self_selection(256, 4) is not None  # published: `<= 16 ** 2`, always
+    assert control.self_selection(1024, 4) is None
     control.end()

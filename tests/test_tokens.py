@@ -314,3 +314,18 @@ def test_lone_surrogates_do_not_crash(tok: ClipTokenizer) -> None:
     # Text decoded with errors="surrogateescape" carries lone surrogates.
     text = b"cat \xff dog".decode("utf-8", "surrogateescape")
     assert tok.count(text) >= estimate_count(text) == 5
+
+
+def test_token_spans_point_into_the_original_text(tok: ClipTokenizer) -> None:
+    text = "The  CAT\u2028sat, dog!!"
+    spans = tok.tokenize_spans(text)
+    assert [t for t, _, _ in spans] == tok.tokenize(text)
+    # Every token of a piece ("s" "at</w>", "!" "!</w>") carries the piece's span.
+    assert [text[s:e] for _, s, e in spans] == ["The", "CAT", "sat", "sat", ",", "dog", "!!", "!!"]
+    # Text the cleanup rewrites (an HTML escape) is skipped over.
+    assert tok.tokenize_spans("cat &amp; dog") == [("cat</w>", 0, 3), ("&</w>", 4, 5),
+                                                   ("dog</w>", 10, 13)]
+    # A piece the cleanup changed beyond lowercasing is not found: an empty span in its word.
+    nfd = "cafe\u0301 dog"
+    assert [(s, e) for _, s, e in tok.tokenize_spans(nfd)][-1] == (6, 9)
+    assert all(s == e == 0 for t, s, e in tok.tokenize_spans(nfd) if t != "dog</w>")

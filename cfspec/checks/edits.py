@@ -61,6 +61,8 @@ def check_settings(ctx: Context) -> None:
                         _check_steps(ctx, steps, "self_replace")
                     case ast.Threshold(value=value):
                         _check_fraction(ctx, value, "threshold")
+                    case ast.BlendStart(value=value):
+                        _check_fraction(ctx, value, "blend_start")
                     case ast.Reweight(weight=weight) if not math.isfinite(weight.value) or abs(
                         weight.value
                     ) > 100:

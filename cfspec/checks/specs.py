@@ -77,6 +77,8 @@ def _duplicate_edit_items(ctx: Context, edit: ast.Edit) -> None:
                 key = ("self_replace", "")
             case ast.Threshold():
                 key = ("threshold", "")
+            case ast.BlendStart():
+                key = ("blend_start", "")
             case ast.Blend():
                 key = ("blend", "")
         if key in seen:

@@ -37,6 +37,16 @@ def generate_command(
         str, typer.Option(help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.")
     ] = "auto",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    blend_start: Annotated[
+        float | None,
+        typer.Option(help="Fraction of the schedule before LocalBlend starts (default: 0.2, "
+                     "or 0 with --p2p-compat published); a pair's `blend_start` wins."),
+    ] = None,
+    p2p_compat: Annotated[
+        str,
+        typer.Option(help="cfspec (default: cfspec's fixes) or published (google/prompt-to-"
+                     "prompt's behaviour exactly; see the README's differences table)."),
+    ] = "cfspec",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Images for every pair in OUT/pairs.jsonl (OUT/images/<id>/<seed>_0.png, _1.png and
@@ -59,7 +69,8 @@ def generate_command(
         result = generate(
             out, model=model, seeds=seeds, steps=steps, guidance=guidance, device=device,
             batch_pairs=batch_pairs, height=height, width=width, quiet=quiet,
-            scheduler=scheduler, dtype=dtype, seed_base=seed_base,
+            scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
+            p2p_compat=p2p_compat,
         )
     except (GenerateError, ModelLoadError, ValueError) as error:
         typer.echo(f"cfspec: error: {error}", err=True)

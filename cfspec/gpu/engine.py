@@ -47,8 +47,19 @@ class Settings:
     guidance: float = 7.5
     height: int | None = None
     width: int | None = None
-    blend_start: float = 0.2
+    blend_start: float | None = None  # None: the profile's default (BLEND_START)
     eta: float = 0.0
+    compat: str = "cfspec"  # or "published": google/prompt-to-prompt's behaviour exactly
+
+    @property
+    def resolved_blend_start(self) -> float:
+        return BLEND_START[self.compat] if self.blend_start is None else self.blend_start
+
+
+# Where LocalBlend starts, as a fraction of the schedule: cfspec follows the null-text
+# notebook (0.2); the Prompt-to-Prompt notebook blends from the first step.
+BLEND_START = {"cfspec": 0.2, "published": 0.0}
+PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
 
 
 class Engine:
@@ -135,9 +146,15 @@ class Engine:
             gens += [torch.Generator("cpu").manual_seed(j.seed ^ STEP_NOISE_SALT) for j in jobs]
             extra["generator"] = gens
 
-        # 4. Set up the attention control for this batch
-        control.begin(BatchEdit([j.plan for j in jobs], num_steps, self.device, self.guided,
-                                settings.blend_start))
+        # 4. Set up the attention control for this batch. Windows are fractions of the steps
+        # run (cfspec) or of the steps asked for (published: NUM_DDIM_STEPS, which PNDM's
+        # extra step outruns).
+        window_steps = settings.steps if settings.compat == "published" else num_steps
+        control.begin(BatchEdit([j.plan for j in jobs], window_steps, self.device, self.guided,
+                                settings.resolved_blend_start,
+                                edited_blend=settings.compat == "published",
+                                self_queries=PUBLISHED_SELF_QUERIES
+                                if settings.compat == "published" else None))
         try:
             # 5. Denoising loop
             for i, t in enumerate(timesteps):

@@ -61,25 +61,35 @@ def generate(
     scheduler: str = "ddim",
     dtype: str = "auto",
     seed_base: int = 0,
-    blend_start: float = 0.2,
+    blend_start: float | None = None,
     eta: float = 0.0,
     only: Sequence[str] | None = None,
+    p2p_compat: str = "cfspec",
 ) -> GenerateResult:
     """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
 
     Seeds are `seed_base .. seed_base + seeds - 1`; each (pair, seed) draws its noise from its
-    own CPU generator. `only` restricts the run to these pair ids. Raises GenerateError (usage
+    own CPU generator. `only` restricts the run to these pair ids. `p2p_compat="published"`
+    reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
+    "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
+    profile's default (0.2 for cfspec, 0 for published). Raises GenerateError (usage
     problems) or ModelLoadError; per-pair failures are returned in `GenerateResult.failed`.
     """
     import torch
     from accelerate import PartialState
 
     from cfspec.gpu import store
+    from cfspec.gpu.engine import BLEND_START
     from cfspec.gpu.models import SCHEDULERS, resolve_dtype
     from cfspec.pairs_io import read_pairs
 
     started = time.perf_counter()
     out = Path(out_dir)
+    if p2p_compat not in BLEND_START:
+        raise GenerateError(f"unknown --p2p-compat {p2p_compat!r}; choose "
+                            f"{' or '.join(BLEND_START)}")
+    if blend_start is None:
+        blend_start = BLEND_START[p2p_compat]
     _check_args(seeds, steps, batch_pairs, height, width, scheduler, SCHEDULERS, blend_start)
     pairs_path = out / PAIRS_FILE
     if not pairs_path.is_file():
@@ -103,7 +113,7 @@ def generate(
     params: dict[str, Any] = {
         "model": model, "scheduler": scheduler.lower(), "steps": steps, "guidance": guidance,
         "dtype": str(torch_dtype).replace("torch.", ""), "blend_start": blend_start, "eta": eta,
-        "height": height, "width": width,
+        "height": height, "width": width, "p2p_compat": p2p_compat,
     }
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
@@ -160,7 +170,7 @@ def _check_args(seeds: int, steps: int, batch_pairs: int, height: int | None,
         raise GenerateError(f"unknown --scheduler {scheduler!r}; choose one of "
                             f"{', '.join(schedulers)}")
     if not 0.0 <= blend_start <= 1.0:
-        raise GenerateError("blend_start must be between 0 and 1")
+        raise GenerateError("--blend-start must be between 0 and 1")
 
 
 def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]], model: str,
@@ -169,7 +179,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
          state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
     from cfspec.gpu.engine import Engine, Job, Settings
     from cfspec.gpu.models import load_components
-    from cfspec.gpu.plan import PlanError, WordTokenizer, build_plan
+    from cfspec.gpu.plan import PlanError, PromptTokenizer, build_plan
 
     failed: list[FailedJob] = []
     if not jobs:
@@ -177,10 +187,10 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
     comps = load_components(model, device, dtype)
     settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=guidance,
                         height=params["height"], width=params["width"],
-                        blend_start=blend_start, eta=eta)
+                        blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
     engine = Engine(comps, device, dtype, settings)
     params = {**params, "height": engine.height, "width": engine.width}
-    words = WordTokenizer(comps.tokenizer)
+    words = PromptTokenizer(comps.tokenizer)
 
     # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds.
     ready: list[Job] = []
@@ -188,7 +198,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
     for pair_id, seed in jobs:
         if pair_id not in plans:
             try:
-                plans[pair_id] = build_plan(pairs[pair_id], words)
+                plans[pair_id] = build_plan(pairs[pair_id], words, settings.compat)
             except PlanError as error:
                 plans[pair_id] = error
         plan = plans[pair_id]

@@ -15,15 +15,17 @@ counterfactual's own, alpha: 1 inside the cross-attention window of a prompt_1 c
 
 * replace:  edit = einsum(attn_0, mapper)
 * refine:   edit = attn_0[..., mapper] * keep + attn_1 * (1 - keep)
-* reweight: edit = einsum(attn_0, mapper) * equalizer   (P2P's AttentionReweight on top of
-  a replace controller; with an identity mapper this is attn_0 * equalizer)
+* reweight: edit = (replace or refine edit) * equalizer   (P2P's AttentionReweight on top of
+  a replace or refine controller; with an identity mapper this is attn_0 * equalizer, and on
+  a refine it scales inserted words too)
 * cross layers: attn_1 <- alpha * edit + (1 - alpha) * attn_1
 * self layers, inside the self window, for maps no larger than the blend resolution:
   attn_1 <- attn_0
 * LocalBlend after each step from `blend_start` on: the blend words' cross-attention summed over
   heads, layers and the steps so far at the blend resolution, 3x3 max-pooled, resized to the
   latent, divided by its maximum, thresholded; mask = mask_0 | mask_1;
-  x_1 <- x_0 + mask * (x_1 - x_0).
+  x_1 <- x_0 + mask * (x_1 - x_0). The counterfactual's maps are read before the edit (cfspec)
+  or after it (`published`, as the published AttentionStore ends up holding).
 
 The blend resolution is the cross-attention map size nearest to a quarter of the latent's side
 (16x16 for 512x512 Stable Diffusion, as P2P hard-codes), found by probing the UNet once.
@@ -92,6 +94,7 @@ class _Selection:
     all_edited: bool  # every pair of the batch is edited: the fused part is one slice
     source: torch.Tensor | None  # fused rows: each row's query/key row (identity edits)
     fused_jobs: torch.Tensor | None  # pairs edited through `source`
+    fused_in_rows: torch.Tensor | None  # positions (in rows_*) of recorded pairs edited fused
 
 
 class BatchEdit:
@@ -104,6 +107,8 @@ class BatchEdit:
         device: torch.device,
         guidance: bool,
         blend_start: float,
+        edited_blend: bool = False,
+        self_queries: int | None = None,
     ) -> None:
         self.size = len(plans)
         self.guidance = guidance
@@ -134,7 +139,17 @@ class BatchEdit:
         self.blend_cols = torch.stack([cols_0, cols_1], 1).to(device)  # (B, 2, 77)
         self.blend_jobs = [i for i, p in enumerate(plans) if p.blend_0 or p.blend_1]
         self.threshold = torch.tensor([p.threshold for p in plans], dtype=f32, device=device)
-        self.blend_start = int(blend_start * num_steps)  # P2P: start_blend * NUM_DDIM_STEPS
+        # P2P (null-text notebook): blend from step int(start_blend * NUM_DDIM_STEPS) on. A
+        # pair's own `local_blend.start` wins over the run's.
+        self.blend_starts = [int((blend_start if p.blend_start is None else p.blend_start)
+                                 * num_steps) for p in plans]
+        # The published code's LocalBlend reads the counterfactual's cross-attention after the
+        # edit (its AttentionStore keeps a view the edit overwrites); cfspec's reads it before.
+        self.edited_blend = edited_blend
+        # Self-attention is replaced on maps of at most this many positions: the published code
+        # hard-codes 16 ** 2; None: cfspec's blend resolution (the same 16x16 at 512 px, and
+        # a quarter of the latent's side at other sizes).
+        self.self_queries = self_queries
         self.maps: torch.Tensor | None = None  # (B, 2, blend queries), summed attention
 
     def cross_jobs(self, step: int) -> tuple[list[int], list[int]]:
@@ -175,6 +190,7 @@ class P2PControl:
         self._cross: tuple[_Selection | None, _Selection | None] = (None, None)
         self._self: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         self._blend_rows: torch.Tensor | None = None
+        self._blend_active: list[torch.Tensor | None] = []
         self._saved: dict[str, Any] | None = None
 
     # -- installation -------------------------------------------------------------------------
@@ -262,6 +278,8 @@ class P2PControl:
                     all_edited=len(edit) == batch.size,
                     source=index(source) if fused else None,
                     fused_jobs=index(fused) if fused else None,
+                    fused_in_rows=(index([rows.index(j) for j in fused if j in rows])
+                                   if set(fused) & set(rows) else None),
                 )
             return cache[key]  # type: ignore[no-any-return]
 
@@ -284,6 +302,14 @@ class P2PControl:
             self._plan.append((cross(explicit, fused, ()), cross(explicit, fused, blend),
                                *self_rows(tuple(batch.self_jobs(step)))))
         self._blend_rows = index(blend) if blend else None
+        # Per step, the blend pairs whose LocalBlend has started (an index, None: none yet).
+        active: dict[tuple[int, ...], torch.Tensor] = {}
+        self._blend_active = []
+        for step in range(batch.num_steps + 1):
+            jobs = tuple(j for j in blend if batch.blend_starts[j] <= step)
+            if jobs and jobs not in active:
+                active[jobs] = index(jobs)
+            self._blend_active.append(active.get(jobs) if jobs else None)
         self.set_step(0)
 
     def end(self) -> None:
@@ -292,6 +318,7 @@ class P2PControl:
         self._cross = (None, None)
         self._self = (None, None)
         self._blend_rows = None
+        self._blend_active = []
 
     @property
     def blend_rows(self) -> torch.Tensor | None:
@@ -319,7 +346,10 @@ class P2PControl:
                        ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(source row of every batch row, edited pairs), or None when nothing is replaced."""
         batch = self.batch
-        if batch is None or rows != batch.rows or queries > self.blend_queries:
+        if batch is None or rows != batch.rows:
+            return None
+        limit = self.blend_queries if batch.self_queries is None else batch.self_queries
+        if queries > limit:
             return None  # P2P replaces self-attention only on maps up to 16x16 (at 512px)
         source, jobs = self._self
         if source is None or jobs is None:
@@ -334,7 +364,9 @@ class P2PControl:
         e, h, q, k = attn_0.shape
         mapped = torch.bmm(attn_0.reshape(e, h * q, k), batch.mapper[jobs]).reshape(e, h, q, k)
         keep = batch.keep[jobs][:, None, None, :]
-        edit = mapped * batch.equalizer[jobs][:, None, None, :] + attn_1 * (1.0 - keep)
+        # The equalizer scales the refined map as a whole, inserted columns included (as
+        # P2P's AttentionReweight on top of AttentionRefine), so an inserted word reweights.
+        edit = (mapped + attn_1 * (1.0 - keep)) * batch.equalizer[jobs][:, None, None, :]
         alpha = batch.alpha[jobs, min(self.step, batch.num_steps)][:, None, None, :]
         return alpha * edit + (1.0 - alpha) * attn_1
 
@@ -349,9 +381,9 @@ class P2PControl:
 
     # -- LocalBlend ----------------------------------------------------------------------------
 
-    def masks(self, rows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """LocalBlend masks (len(rows), 1, *size), bool, for the pairs `rows`, from the maps
-        accumulated so far."""
+    def blend_maps(self, rows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(len(rows), 2, *size): the pairs' accumulated blend-word maps as LocalBlend
+        thresholds them: 3x3 max-pooled, resized to `size`, divided by their maximum."""
         batch = self.batch
         assert batch is not None and batch.maps is not None
         n = rows.shape[0]
@@ -361,14 +393,23 @@ class P2PControl:
         peak = maps.amax(dim=(2, 3), keepdim=True)
         # An empty word list gives an all-zero map: no mask, rather than 0 / 0.
         maps = torch.where(peak > 0, maps / peak.clamp_min(1e-30), torch.zeros_like(maps))
-        over = maps.reshape(n, 2, *size) > batch.threshold[rows][:, None, None, None]
+        return maps.reshape(n, 2, *size)
+
+    def masks(self, rows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """LocalBlend masks (len(rows), 1, *size), bool, for the pairs `rows`, from the maps
+        accumulated so far."""
+        batch = self.batch
+        assert batch is not None
+        over = self.blend_maps(rows, size) > batch.threshold[rows][:, None, None, None]
         return (over[:, 0] | over[:, 1]).unsqueeze(1)
 
     def local_blend(self, latents: torch.Tensor, step: int) -> torch.Tensor:
         """latents (2B, C, h, w) = [factual x_t of every pair, counterfactual x_t of every pair]."""
         batch = self.batch
-        rows_0 = self._blend_rows
-        if batch is None or rows_0 is None or step < batch.blend_start:
+        if batch is None or not self._blend_active:
+            return latents
+        rows_0 = self._blend_active[min(step, len(self._blend_active) - 1)]
+        if rows_0 is None:
             return latents
         mask = self.masks(rows_0, (latents.shape[2], latents.shape[3])).to(latents.dtype)
         rows_1 = rows_0 + batch.size
@@ -522,10 +563,14 @@ class P2PAttnProcessor:
         if sel.count:
             probs = _probs(q[sel.rows], k[sel.rows], attn.scale, _rows(mask, sel.rows))
             attn_0, attn_1 = probs[: sel.count], probs[sel.count :]
-            if sel.record is not None and sel.record_jobs is not None:
-                # LocalBlend reads the counterfactual's own attention, before the edit (as
-                # P2P's AttentionStore, which runs first).
+            all_0, all_1 = attn_0, attn_1
+            record = sel.record is not None and sel.record_jobs is not None
+            if record and not batch.edited_blend:
+                # cfspec: LocalBlend reads the counterfactual's own attention, before the edit.
+                assert sel.record is not None and sel.record_jobs is not None
                 control.record(sel.record_jobs, attn_0[sel.record], attn_1[sel.record])
+                record = False
+            edited = None
             if sel.edit_jobs is not None and sel.edit_rows_1 is not None:
                 if sel.edit is not None:
                     attn_0, attn_1 = attn_0[sel.edit], attn_1[sel.edit]
@@ -534,6 +579,19 @@ class P2PAttnProcessor:
                 if control.hook is not None:
                     control.hook(AttentionEvent(self.name, control.step, True,
                                                 sel.edit_jobs.tolist(), attn_0, attn_1, edited))
+            if record:
+                # published: LocalBlend reads the counterfactual's attention as edited (the
+                # identity edits done fused read attn_0; pairs outside their window, attn_1).
+                after = all_1.clone()
+                if edited is not None:
+                    if sel.edit is None:
+                        after = edited
+                    else:
+                        after[sel.edit] = edited
+                if sel.fused_in_rows is not None:
+                    after[sel.fused_in_rows] = all_0[sel.fused_in_rows]
+                assert sel.record is not None and sel.record_jobs is not None
+                control.record(sel.record_jobs, all_0[sel.record], after[sel.record])
         if out_1 is None or sel.edit_rows_1 is None:
             return self._fused(q, k, v, mask, sel.source)
         if sel.all_edited:

@@ -1,11 +1,12 @@
 """A pair's edit map, rebuilt for the pipeline's real CLIP tokenizer.
 
-`pairs.jsonl` addresses attention columns by token index. When it was compiled without a CLIP
-tokenizer (`alignment.source == "words"`), index i is the i-th word (0 is the start token), which
-is not where the text encoder puts it. So the generator re-tokenizes both prompts word by word
-with the pipeline's tokenizer (Prompt-to-Prompt does the same), and rebuilds every mapper and
-index list from words. A `clip`-sourced pair is used as written when our tokenizer reproduces its
-tokens, and rebuilt from words otherwise.
+`pairs.jsonl` addresses attention columns by token index. The generator tokenizes each whole
+prompt with the pipeline's tokenizer, so the text encoder sees exactly the ids a plain
+`StableDiffusionPipeline` would (a punctuation run such as `".` or `!!` stays one token), and
+ties tokens to words by their character offsets. When the pair was compiled without a CLIP
+tokenizer (`alignment.source == "words"`), index i is the i-th word (0 is the start token), so
+every mapper and index list is rebuilt from words. A `clip`-sourced pair is used as written
+when our tokenizer reproduces its tokens, and rebuilt from words otherwise.
 
 The result, `EditPlan`, is plain Python (no torch): the attention control turns it into tensors.
 Columns beyond the prompt (the padding after the end token) are aligned end to end: the k-th
@@ -14,12 +15,15 @@ padding column after prompt_1's end token reads the k-th after prompt_0's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfspec.align import Tokens, refine_map, replace_map
+from cfspec.align import Tokens, refine_map, replace_map, words_of_spans
+from cfspec.gpu import published
 from cfspec.prompt import normalize, split_words
+from cfspec.tokens import bytes_to_unicode, locate_pieces
 
 MAX_TOKENS = 77
 BOS = "<|startoftext|>"
@@ -56,59 +60,104 @@ class EditPlan:
     words_0: tuple[str, ...] = ()
     words_1: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    compat: str = "cfspec"  # "published": LocalBlend reads the edited maps, as published
+    blend_start: float | None = None  # the pair's own `local_blend.start`, else the run's
 
 
-TokenizeWord = Callable[[str], list[int]]
-
-
-class WordTokenizer:
-    """Word -> CLIP token ids and pieces through a Hugging Face tokenizer, cached per word."""
+class PromptTokenizer:
+    """Whole prompts -> the ids the pipeline's text encoder sees (exactly what
+    `StableDiffusionPipeline` feeds it), with each token's character offsets in the prompt."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.bos_id: int = int(tokenizer.bos_token_id)
         self.eos_id: int = int(tokenizer.eos_token_id)
-        pad = tokenizer.pad_token_id
-        self.pad_id: int = int(pad if pad is not None else tokenizer.eos_token_id)
-        self._cache: dict[str, tuple[list[int], list[str]]] = {}
+        self._cache: dict[str, Encoded] = {}
 
-    def word(self, text: str) -> tuple[list[int], list[str]]:
+    def encode(self, text: str) -> Encoded:
         hit = self._cache.get(text)
         if hit is None:
-            ids = list(self.tokenizer(text, add_special_tokens=False).input_ids)
-            hit = (ids, list(self.tokenizer.convert_ids_to_tokens(ids)))
-            self._cache[text] = hit
+            hit = self._cache[text] = self._encode(text)
         return hit
 
+    def _encode(self, text: str) -> Encoded:
+        tok = self.tokenizer
+        fast = bool(getattr(tok, "is_fast", False))
+        padded = tok(text, padding="max_length", max_length=MAX_TOKENS, truncation=True,
+                     **({"return_offsets_mapping": True} if fast else {}))
+        ids = [int(i) for i in padded.input_ids]
+        n = len(tok(text, max_length=MAX_TOKENS, truncation=True).input_ids)
+        truncated = len(tok(text).input_ids) > MAX_TOKENS
+        pieces = [str(p) for p in tok.convert_ids_to_tokens(ids[:n])]
+        if fast:
+            spans = [(int(a), int(b)) for a, b in padded["offset_mapping"][:n]]
+        else:
+            spans = [(0, 0), *_piece_spans(text, pieces[1:-1]), (0, 0)]
+        return Encoded(ids, tuple(pieces), tuple(spans), truncated)
+
+    def published(self, text: str) -> tuple[list[int], list[str]]:
+        """What the published code reads: `tokenizer.encode(text)` (start and end tokens, no
+        truncation) and `decode([id])` of each token between them."""
+        ids = [int(i) for i in self.tokenizer(text).input_ids]
+        return ids, [str(self.tokenizer.decode([i])) for i in ids[1:-1]]
+
+    def word(self, text: str) -> tuple[list[int], list[str]]:
+        """One word's ids and pieces on its own (no start or end token)."""
+        encoded = self.encode(text)
+        n = len(encoded.pieces)
+        return encoded.ids[1 : n - 1], list(encoded.pieces[1:-1])
+
     def prompt(self, text: str) -> list[str]:
-        """The pieces of a whole prompt, start and end tokens included (for `clip` checks)."""
-        ids = list(self.tokenizer(text).input_ids)
-        return [str(p) for p in self.tokenizer.convert_ids_to_tokens(ids)]
+        """The pieces of a whole prompt, start and end tokens included."""
+        return list(self.encode(text).pieces)
+
+
+WordTokenizer = PromptTokenizer  # the name before prompts were tokenized whole
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]  # padded to 77
+    pieces: tuple[str, ...]  # start token .. end token
+    spans: tuple[tuple[int, int], ...]  # each piece's (start, end) in the text; (0, 0) special
+    truncated: bool
+
+
+def _piece_spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """Offsets of BPE tokens (without special tokens) for a tokenizer that gives none: tokens
+    are grouped into their pre-tokenization pieces (a piece ends with `</w>`), each piece is
+    decoded and found in the text, and its tokens share its span."""
+    decoder = {c: b for b, c in bytes_to_unicode().items()}
+    groups: list[list[str]] = [[]]
+    for token in tokens:
+        groups[-1].append(token)
+        if token.endswith("</w>"):
+            groups.append([])
+    groups = [g for g in groups if g]
+    texts = []
+    for group in groups:
+        symbols = "".join(group).replace("</w>", "")
+        raw = bytes(decoder[c] for c in symbols if c in decoder)
+        texts.append(raw.decode("utf-8", "replace"))
+    spans: list[tuple[int, int]] = []
+    for group, span in zip(groups, locate_pieces(text, texts), strict=True):
+        spans += [span] * len(group)
+    return spans
+
+
+def _tokenize(text: str, word_spans: Sequence[tuple[int, int]], tok: PromptTokenizer
+              ) -> _Tokenized:
+    encoded = tok.encode(text)
+    words = words_of_spans(word_spans, encoded.spans[1:-1])
+    tokens = Tokens(encoded.pieces, ((), *words, ()))
+    return _Tokenized(tokens, list(encoded.ids), encoded.truncated)
 
 
 @dataclass
 class _Tokenized:
-    tokens: Tokens  # pieces and word_of, truncated to 77
+    tokens: Tokens  # pieces and the words of each, truncated to 77
     ids: list[int]  # padded to 77
     truncated: bool
-
-
-def _tokenize_words(words: Sequence[str], tok: WordTokenizer) -> _Tokenized:
-    pieces, word_of, ids = [BOS], [-1], [tok.bos_id]
-    for index, word in enumerate(words):
-        word_ids, word_pieces = tok.word(word)
-        ids += word_ids
-        pieces += word_pieces
-        word_of += [index] * len(word_ids)
-    truncated = len(ids) + 1 > MAX_TOKENS
-    if truncated:  # keep the end token, as the pipeline's tokenizer does when it truncates
-        cut = MAX_TOKENS - 1
-        ids, pieces, word_of = ids[:cut], pieces[:cut], word_of[:cut]
-    ids.append(tok.eos_id)
-    pieces.append(EOS)
-    word_of.append(-1)
-    padded = ids + [tok.pad_id] * (MAX_TOKENS - len(ids))
-    return _Tokenized(Tokens(tuple(pieces), tuple(word_of)), padded, truncated)
 
 
 def _strip_bpe(piece: str) -> str:
@@ -119,12 +168,16 @@ def _same_pieces(ours: Sequence[str], theirs: Sequence[str]) -> bool:
     return [_strip_bpe(p) for p in ours] == [_strip_bpe(p) for p in theirs]
 
 
-def _prompt_words(pair: dict[str, Any], which: int) -> list[str]:
+def _prompt_words(pair: dict[str, Any], which: int) -> list[tuple[str, int, int]]:
+    """The prompt's words with their character spans in the prompt."""
+    text = str(pair[f"prompt_{which}"])
     alignment = pair["edit"]["alignment"]
     if alignment["source"] == "words":
         # Word-level tokens are exactly the prompt's words (lowercased), start/end excluded.
-        return [str(w) for w in alignment[f"tokens_{which}"][1:-1]]
-    return [w for w, _, _ in split_words(pair[f"prompt_{which}"])]
+        words = [str(w) for w in alignment[f"tokens_{which}"][1:-1]]
+        spans = locate_pieces(text, [w.lower() for w in words])
+        return [(w, a, b) for w, (a, b) in zip(words, spans, strict=True)]
+    return split_words(text)
 
 
 def _find_phrase(words: Sequence[str], phrase: str) -> list[int]:
@@ -145,19 +198,37 @@ def _window(value: Any, where: str) -> tuple[float, float]:
     return start, end
 
 
+def _fraction(value: Any, where: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise PlanError(f"{where}: {value!r} must be between 0 and 1")
+    return number
+
+
 def _pad_pairs(n0: int, n1: int) -> list[tuple[int, int]]:
     """Padding columns aligned end to end: (column in prompt_0, column in prompt_1)."""
     return [(min(n0 + k, MAX_TOKENS - 1), n1 + k) for k in range(MAX_TOKENS - n1)]
 
 
-def build_plan(pair: dict[str, Any], tok: WordTokenizer) -> EditPlan:
-    """Rebuild `pair["edit"]` for `tok`. Raises PlanError when the map cannot be applied."""
+COMPAT_PROFILES = ("cfspec", "published")
+
+
+def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
+    """Rebuild `pair["edit"]` for `tok`. Raises PlanError when the map cannot be applied.
+
+    `compat="published"` builds the mappers, word lookups and windows as google's published
+    code does (see `cfspec.gpu.published`); the default keeps cfspec's fixes."""
+    if compat not in COMPAT_PROFILES:
+        raise PlanError(f"unknown P2P compatibility profile {compat!r}; choose "
+                        f"{' or '.join(COMPAT_PROFILES)}")
     edit = pair["edit"]
     alignment = edit["alignment"]
     kind = str(edit["type"])
     source = alignment["source"]
-    words = (_prompt_words(pair, 0), _prompt_words(pair, 1))
-    t0, t1 = _tokenize_words(words[0], tok), _tokenize_words(words[1], tok)
+    spanned = (_prompt_words(pair, 0), _prompt_words(pair, 1))
+    words = ([w for w, _, _ in spanned[0]], [w for w, _, _ in spanned[1]])
+    t0, t1 = (_tokenize(str(pair[f"prompt_{k}"]), [(a, b) for _, a, b in spanned[k]], tok)
+              for k in (0, 1))
     notes: list[str] = []
     for which, t in enumerate((t0, t1)):
         if t.truncated:
@@ -233,7 +304,7 @@ def build_plan(pair: dict[str, Any], tok: WordTokenizer) -> EditPlan:
     blend = edit["local_blend"]
     blend_0 = to_tokens(0, blend["tokens_0"], blend["words_0"])
     blend_1 = to_tokens(1, blend["tokens_1"], blend["words_1"])
-    return EditPlan(
+    plan = EditPlan(
         kind=kind,
         ids_0=tuple(t0.ids),
         ids_1=tuple(t1.ids),
@@ -251,7 +322,61 @@ def build_plan(pair: dict[str, Any], tok: WordTokenizer) -> EditPlan:
         words_0=tuple(str(w) for w in blend["words_0"]),
         words_1=tuple(str(w) for w in blend["words_1"]),
         notes=tuple(notes),
+        blend_start=(None if blend.get("start") is None
+                     else _fraction(blend["start"], "edit.local_blend.start")),
     )
+    return _published_plan(pair, tok, plan) if compat == "published" else plan
+
+
+def _published_plan(pair: dict[str, Any], tok: PromptTokenizer, plan: EditPlan) -> EditPlan:
+    """`plan` with its mapper, kept columns, word lookups and default window replaced by the
+    published code's (the ids the text encoder sees are the same in both profiles)."""
+    edit = pair["edit"]
+    x, y = str(pair["prompt_0"]), str(pair["prompt_1"])
+    ids_x, dec_x = tok.published(x)
+    ids_y, dec_y = tok.published(y)
+    try:
+        if plan.kind == "refine":
+            refine, alphas = published.refine_mapper(ids_x, ids_y)
+            mapper = [(i0, i1, 1.0) for i1, i0 in enumerate(refine) if i0 >= 0]
+            keep = tuple(alphas)
+        else:
+            cells = published.replace_mapper(x, y, dec_x, dec_y)
+            mapper = [(a, b, w) for (a, b), w in cells.items()]
+            keep = (1.0,) * MAX_TOKENS
+
+        def lookup(text: str, decoded: list[str], phrase: str) -> list[int]:
+            # Published lookups take one space-separated word at a time, matched exactly.
+            return sorted({c for w in phrase.split(" ") for c in
+                           published.word_inds(text, w, decoded)})
+
+        equalizer = [1.0] * MAX_TOKENS
+        eq = edit["equalizer"]
+        for phrase, value in zip(eq["words"], eq["values"], strict=False):
+            for col in lookup(y, dec_y, str(phrase)):
+                equalizer[col] = float(value)
+        cross = edit["cross_replace_steps"]
+        cross_default = plan.cross_default
+        if cross["words"] and not cross.get("default_set", True):
+            cross_default = (0.0, 1.0)  # published: a dict without "default_" gets (0, 1)
+        cross_words = []
+        for phrase, value in cross["words"].items():
+            cols = published.word_inds(y, str(phrase), dec_y)
+            if cols:
+                cross_words.append((tuple(cols), _window(value, "edit.cross_replace_steps")))
+        blend = edit["local_blend"]
+        blend_0 = [c for w in blend["words_0"] for c in lookup(x, dec_x, str(w))]
+        blend_1 = [c for w in blend["words_1"] for c in lookup(y, dec_y, str(w))]
+    except published.PublishedError as error:
+        raise PlanError(f"--p2p-compat published: {error}") from None
+    for a, b, _ in mapper:
+        if not (0 <= a < MAX_TOKENS and 0 <= b < MAX_TOKENS):
+            raise PlanError(f"--p2p-compat published: column {max(a, b)} is out of range")
+    return dataclasses.replace(
+        plan, mapper=tuple(mapper), keep=keep, equalizer=tuple(equalizer),
+        cross_default=cross_default, cross_words=tuple(cross_words),
+        blend_0=tuple(sorted(set(blend_0))), blend_1=tuple(sorted(set(blend_1))),
+        compat="published")
 
 
 def _word_pairs(alignment: dict[str, Any], n0: int, n1: int) -> list[tuple[int, int]]:

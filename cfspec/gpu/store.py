@@ -37,7 +37,7 @@ IMAGES = "images"
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
 # only if all of them match (height/width only when the run names them).
-PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta")
+PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
 
 
 def image_paths(out_dir: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
@@ -135,7 +135,8 @@ def read_records(manifest: Path) -> list[dict[str, Any]]:
     if not manifest.is_file():
         return []
     records = []
-    for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
+    # split("\n"), not splitlines(): a prompt may hold U+2028, U+2029 or U+0085 unescaped.
+    for line in manifest.read_text(encoding="utf-8", errors="replace").split("\n"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

@@ -105,13 +105,18 @@ def tiny_tokenizer() -> Any:
         return CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_LENGTH)
 
 
-def tiny_components() -> dict[str, Any]:
-    """tokenizer, text_encoder, unet, vae and a DDIM scheduler, deterministic from TINY_SEED."""
+def tiny_components(tokenizer: Any = None) -> dict[str, Any]:
+    """tokenizer, text_encoder, unet, vae and a DDIM scheduler, deterministic from TINY_SEED.
+
+    `tokenizer` replaces the tiny one (tests use a subset of the real CLIP vocabulary, with
+    CLIP's own ids); the text encoder's embedding table then spans its largest id."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = tiny_tokenizer()
+    if tokenizer is None:
+        tokenizer = tiny_tokenizer()
+    vocab_size = max(len(tokenizer), max(tokenizer.get_vocab().values()) + 1)
     # fork_rng: building the model must not move the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
@@ -141,7 +146,7 @@ def tiny_components() -> dict[str, Any]:
         torch.manual_seed(TINY_SEED + 2)
         text_encoder = CLIPTextModel(
             CLIPTextConfig(
-                vocab_size=len(tokenizer),
+                vocab_size=vocab_size,
                 hidden_size=32,
                 intermediate_size=64,
                 num_attention_heads=4,

@@ -357,6 +357,13 @@ def run_command(
     ] = "ddim",
     dtype: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    blend_start: Annotated[
+        float | None,
+        typer.Option(help="Fraction of the schedule before LocalBlend starts (as generate)."),
+    ] = None,
+    p2p_compat: Annotated[
+        str, typer.Option(help="cfspec or published (as generate).")
+    ] = "cfspec",
     clip_model: Annotated[
         str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
     ] = "openai/clip-vit-large-patch14",
@@ -400,7 +407,8 @@ def run_command(
     generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
                       device=device, batch_pairs=batch_pairs, guidance=guidance,
                       scheduler=scheduler, height=height, width=width, dtype=dtype,
-                      seed_base=seed_base, quiet=quiet)
+                      seed_base=seed_base, blend_start=blend_start, p2p_compat=p2p_compat,
+                      quiet=quiet)
     if generated == EXIT_USAGE:
         raise typer.Exit(generated)
     for name, call, kwargs in (

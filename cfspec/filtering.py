@@ -96,7 +96,8 @@ def _json_lines(path: Path, report: LineReport,
                 torn_ok: bool) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each line that is a JSON object; other lines are reported
     (a warning where a killed writer may have torn a line, else an error)."""
-    for number, line in enumerate(report.source.text.splitlines(), start=1):
+    # split("\n"), not splitlines(): a prompt may hold U+2028, U+2029 or U+0085 unescaped.
+    for number, line in enumerate(report.source.text.rstrip("\n").split("\n"), start=1):
         if not line.strip():
             continue
         try:

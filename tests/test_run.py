@@ -22,12 +22,14 @@ def test_run_goes_from_spec_to_dataset_and_report(tmp_path: Path) -> None:
         "--clip-model", "tiny", "--steps", "2", "--height", "32", "--width", "32",
         "--seeds", "1", "--seed-base", "7", "--scheduler", "euler", "--quiet",
         "--min-clip", "0", "--min-directional", "-1", "--min-image-similarity", "-1",
+        "--p2p-compat", "published", "--blend-start", "0.5",
     ])
     assert result.exit_code == 0, result.output
     pairs = [json.loads(x) for x in (out / "pairs.jsonl").read_text().splitlines()]
     manifest = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     # The generate options reach the generator.
     assert {(m["seed"], m["scheduler"], m["steps"]) for m in manifest} == {(7, "euler", 2)}
+    assert {(m["p2p_compat"], m["blend_start"]) for m in manifest} == {("published", 0.5)}
     assert {m["id"] for m in manifest} == {p["id"] for p in pairs}
     assert len((out / "metrics.jsonl").read_text().splitlines()) == len(pairs)
     kept = [json.loads(x)["kept_seed"] for x in (out / "filter.jsonl").read_text().splitlines()]

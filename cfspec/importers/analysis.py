@@ -47,7 +47,7 @@ from cfspec.source import SourceFile, Span
 
 KEYWORDS = frozenset(
     "scm id prompt var counterfactual do set none edit replace refine reweight cross_replace "
-    "self_replace blend threshold".split()
+    "self_replace blend threshold blend_start".split()
 )
 
 

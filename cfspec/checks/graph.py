@@ -17,19 +17,28 @@ if TYPE_CHECKING:
     from cfspec.checks import Context
 
 
+def report_empty_graph(report: Report, span: Span, message: str, label: str,
+                       severity: Severity = Severity.ERROR, notes: Sequence[str] = (),
+                       help: str | None = None) -> None:
+    """`empty-graph`: nothing to reason about (an error), or variables without edges (a
+    warning). Lint and import."""
+    report("empty-graph", span, message, label=label, severity=severity, notes=list(notes),
+           help=help)
+
+
 def check_empty(ctx: Context) -> None:
     spec = ctx.spec
     if not ctx.model.variables:
-        ctx.report(
-            "empty-graph",
+        report_empty_graph(
+            ctx.report,
             spec.name.span,
             f"spec `{spec.name.text}` declares no variables",
             label="nothing to reason about",
             help='declare the things in the caption: var W = "woman"',
         )
     elif not spec.edges:
-        ctx.report(
-            "empty-graph",
+        report_empty_graph(
+            ctx.report,
             spec.name.span,
             f"spec `{spec.name.text}` has variables but no edges",
             label="no causal structure",

@@ -153,14 +153,18 @@ def check_no_op(ctx: Context) -> None:
         if all(_written_alike(c) for c in changes):
             why = ("it has no do()" if not cm.interventions
                    else "its interventions do not change the prompt")
-            ctx.report(
-                "no-op-intervention",
-                cm.node.name.span,
-                f"counterfactual `{cm.node.name.text}` renders the factual prompt: {why}",
-                label="same prompt as the factual",
-                notes=[f"prompt: {model.prompt_0.text!r}"],
-                help="intervene on a variable that is placed in the prompt, with new words",
-            )
+            report_no_op(ctx.report, cm.node.name.span,
+                         f"counterfactual `{cm.node.name.text}` renders the factual prompt: {why}",
+                         "same prompt as the factual",
+                         "intervene on a variable that is placed in the prompt, with new words",
+                         notes=[f"prompt: {model.prompt_0.text!r}"])
+
+
+def report_no_op(report: Report, span: Span, message: str, label: str, help: str,
+                 labels: list[Label] | None = None, notes: list[str] | None = None) -> None:
+    """`no-op-intervention`: the counterfactual says what the factual says (lint, import)."""
+    report("no-op-intervention", span, message, label=label, labels=labels or [],
+           notes=notes or [], help=help)
 
 
 def check_minimal_change(ctx: Context) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from cfspec import ast
 from cfspec.checks import did_you_mean
 from cfspec.diagnostics import Label
 from cfspec.prompt import normalize, split_words
+from cfspec.source import Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
+
+Report = Callable[..., None]
 
 # Variables of this kind are not words in the caption (a confounder, the photographer's intent):
 # they are exempt from the prompt-binding check.
@@ -34,13 +38,26 @@ def check_duplicate_variables(ctx: Context) -> None:
 
 def _undefined(ctx: Context, name: ast.Name, role: str) -> None:
     hint = did_you_mean(name.text, ctx.model.variables)
-    ctx.report(
-        "undefined-variable",
-        name.span,
-        f"{role} names `{name.text}`, which is not declared",
-        label="not declared",
-        help=hint or f'declare it: var {name.text} = "words"',
-    )
+    report_undefined(ctx.report, name.span, role, name.text,
+                     help=hint or f'declare it: var {name.text} = "words"')
+
+
+def report_undefined(report: Report, span: Span, role: str, name: str, help: str,
+                     declared_in: str | None = None, notes: Sequence[str] = ()) -> None:
+    """`undefined-variable`: `role` (an edge, the prompt template, do()) names `name`, which
+    the spec (or an answer's `declared_in`) does not declare. Lint and import."""
+    where = f"{declared_in} does not declare" if declared_in else "is not declared"
+    report("undefined-variable", span, f"{role} names `{name}`, which {where}",
+           label="not declared", help=help, notes=list(notes))
+
+
+def report_not_in_prompt(report: Report, span: Span, message: str, help: str,
+                         label: str = "not found in the prompt", labels: Sequence[Label] = (),
+                         notes: Sequence[str] = ()) -> None:
+    """`span-not-in-prompt`: a variable's words (or new words) are not where they should be.
+    Lint and import."""
+    report("span-not-in-prompt", span, message, label=label, labels=list(labels),
+           notes=list(notes), help=help)
 
 
 def check_undefined_variables(ctx: Context) -> None:
@@ -59,13 +76,9 @@ def check_undefined_variables(ctx: Context) -> None:
         for slot in frame.slots:
             if slot.variable not in declared:
                 hint = did_you_mean(slot.variable, declared)
-                ctx.report(
-                    "undefined-variable",
-                    text.sub_span(slot.name_start, slot.name_end),
-                    f"the prompt template places `{slot.variable}`, which is not declared",
-                    label="not declared",
-                    help=hint or f'declare it: var {slot.variable} = "words"',
-                )
+                report_undefined(ctx.report, text.sub_span(slot.name_start, slot.name_end),
+                                 "the prompt template", slot.variable,
+                                 help=hint or f'declare it: var {slot.variable} = "words"')
 
 
 def check_duplicate_counterfactuals(ctx: Context) -> None:
@@ -116,15 +129,9 @@ def check_spans_in_prompt(ctx: Context) -> None:
         else:
             message = f"the words {var.words.value!r} of `{name}` are not in the prompt"
             hint = f"use words that appear in the prompt, or mark it `var {name}: latent = ...`"
-        ctx.report(
-            "span-not-in-prompt",
-            var.words.span,
-            message,
-            label="not found in the prompt",
-            labels=[Label(prompt.value.span, "the prompt")],
-            notes=["an intervention on it cannot change the caption"],
-            help=hint,
-        )
+        report_not_in_prompt(ctx.report, var.words.span, message, hint,
+                             labels=[Label(prompt.value.span, "the prompt")],
+                             notes=["an intervention on it cannot change the caption"])
     # A literal counterfactual prompt must contain each intervened variable's new words.
     for cm in model.counterfactuals:
         if cm.prompt_1 is None or not cm.node.prompts:
@@ -135,15 +142,12 @@ def check_spans_in_prompt(ctx: Context) -> None:
                 continue
             wanted = [normalize(w) for w, _, _ in split_words(a.value.value)]
             if wanted and not _contains(keys, wanted):
-                ctx.report(
-                    "span-not-in-prompt",
-                    a.value.span,
+                report_not_in_prompt(
+                    ctx.report, a.value.span,
                     f"the new words {a.value.value!r} of `{name}` are not in the "
                     "counterfactual's prompt",
-                    label="not found",
-                    labels=[Label(cm.node.prompts[0].value.span, "the counterfactual's prompt")],
-                    help="make the do() value and the counterfactual prompt agree",
-                )
+                    "make the do() value and the counterfactual prompt agree", label="not found",
+                    labels=[Label(cm.node.prompts[0].value.span, "the counterfactual's prompt")])
 
 
 def _contains(keys: list[str], wanted: list[str]) -> bool:

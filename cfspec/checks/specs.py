@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfspec import ast
 from cfspec.diagnostics import DiagnosticBag, Label
+from cfspec.source import Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
+
+Report = Callable[..., None]
 
 # Ids become folder names (OUT/images/<id>/): one safe path component, never `..` or `/`.
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -31,13 +35,21 @@ def check_id(ctx: Context) -> None:
 
 def check_prompt_present(ctx: Context) -> None:
     if not ctx.spec.prompts:
-        ctx.report(
-            "missing-prompt",
-            ctx.spec.name.span,
-            f"spec `{ctx.spec.name.text}` has no prompt",
-            label="nothing to render",
-            help='add the caption, e.g. prompt "A {{ W }} is cutting a {{ C }}."',
-        )
+        report_missing_prompt(ctx.report, ctx.spec.name.span,
+                              f"spec `{ctx.spec.name.text}` has no prompt", "nothing to render",
+                              'add the caption, e.g. prompt "A {{ W }} is cutting a {{ C }}."')
+
+
+def report_missing_prompt(report: Report, span: Span, message: str, label: str,
+                          help: str) -> None:
+    """`missing-prompt`: nothing to render (lint and import)."""
+    report("missing-prompt", span, message, label=label, help=help)
+
+
+def report_no_counterfactuals(report: Report, span: Span, message: str, label: str,
+                              help: str) -> None:
+    """`no-counterfactuals`: nothing to compare the factual with (lint and import)."""
+    report("no-counterfactuals", span, message, label=label, help=help)
 
 
 def _duplicates(ctx: Context, nodes: tuple[ast.IdDecl | ast.PromptDecl | ast.Edit, ...],
@@ -96,13 +108,10 @@ def _duplicate_edit_items(ctx: Context, edit: ast.Edit) -> None:
 
 def check_has_counterfactuals(ctx: Context) -> None:
     if not ctx.spec.counterfactuals:
-        ctx.report(
-            "no-counterfactuals",
-            ctx.spec.name.span,
-            f"spec `{ctx.spec.name.text}` declares no counterfactual",
-            label="compiles to no pairs",
-            help='add one, e.g. counterfactual man { do(W = "man") }',
-        )
+        report_no_counterfactuals(ctx.report, ctx.spec.name.span,
+                                  f"spec `{ctx.spec.name.text}` declares no counterfactual",
+                                  "compiles to no pairs",
+                                  'add one, e.g. counterfactual man { do(W = "man") }')
 
 
 def check_duplicate_specs(module: ast.Module, bag: DiagnosticBag) -> None:

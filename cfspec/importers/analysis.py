@@ -21,13 +21,17 @@ from cfspec.checks.graph import (
     GraphEdge,
     report_cycles,
     report_duplicate_edge,
+    report_empty_graph,
     report_self_loops,
 )
 from cfspec.checks.interventions import (
     report_caption_artefacts,
+    report_no_op,
     report_non_minimal,
     report_too_many,
 )
+from cfspec.checks.names import report_not_in_prompt, report_undefined
+from cfspec.checks.specs import report_missing_prompt, report_no_counterfactuals
 from cfspec.codes import Severity
 from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
 from cfspec.importers import binding, changes, graphdiff, writer
@@ -172,17 +176,14 @@ class _Judge:
                         index = _touching(edges)
                     guess = binding.guess_words(name, None, _descriptions(index, name))
                     what = guess if guess != name else "<what it is>"
-                    self.report(
-                        "undefined-variable", span,
-                        f"an edge names `{name}`, which {self.answer.declared_in} does not "
-                        "declare",
-                        label="not declared",
+                    report_undefined(
+                        self.report, span, "an edge", name,
                         help=f"declare `{name}: {what}` in {self.answer.declared_in}, or use "
                         f"one of the declared names ({', '.join(d.name for d in declared)})"
                         if declared else f"declare `{name}` in {self.answer.declared_in}",
+                        declared_in=self.answer.declared_in,
                         notes=[f"declared with the same initial: {', '.join(close)}"]
-                        if close else [],
-                    )
+                        if close else [])
                 ends.append(found or name)
             out.append(dataclasses.replace(e, source=ends[0], target=ends[1]))
         return out
@@ -245,10 +246,10 @@ class _Judge:
         elif p0 is not None:
             slots = binding.bind(p0.text, self.candidates(declared, edges, aug))
         if p0 is None:
-            self.report("missing-prompt", _point(a.span), "the answer has no original prompt",
-                        label="no prompt found",
-                        help="add an `Original prompt: ...` line, or pass --prompt"
-                        if a.shape == "llm-text" else "add `original_prompt` to the answer")
+            report_missing_prompt(
+                self.report, _point(a.span), "the answer has no original prompt",
+                "no prompt found", "add an `Original prompt: ...` line, or pass --prompt"
+                if a.shape == "llm-text" else "add `original_prompt` to the answer")
         else:
             index = _touching(edges)
             for d in declared:
@@ -283,12 +284,11 @@ class _Judge:
                 if g in slots or n not in new_words:
                     self.new_words_missing(g, n, aug or [], p1)
         elif p1 is None:
-            self.report("no-counterfactuals", _point(a.span),
-                        "the answer has no counterfactual prompt",
-                        label="nothing to compare the original with",
-                        help="add a `Counterfactual prompt: ...` line, or pass "
-                        "--counterfactual-prompt" if a.shape == "llm-text"
-                        else "add `counterfactual_prompt` to the answer")
+            report_no_counterfactuals(
+                self.report, _point(a.span), "the answer has no counterfactual prompt",
+                "nothing to compare the original with",
+                "add a `Counterfactual prompt: ...` line, or pass --counterfactual-prompt"
+                if a.shape == "llm-text" else "add `counterfactual_prompt` to the answer")
 
         # Which changes are interventions and which follow from them.
         g = nx.DiGraph()
@@ -308,11 +308,11 @@ class _Judge:
             if not self.options.fix:  # with --fix, finish() writes the original's way
                 self.artefacts(p0, p1)
             if plan.same:
-                self.report("no-op-intervention", p1.span(self.source),
-                            "the counterfactual prompt has the same words as the original",
-                            label="same words", labels=[Label(p0.span(self.source), "original")]
-                            if p0.fallback is None else [],
-                            help="change the words of the intervened variable")
+                report_no_op(self.report, p1.span(self.source),
+                             "the counterfactual prompt has the same words as the original",
+                             "same words", "change the words of the intervened variable",
+                             labels=[Label(p0.span(self.source), "original")]
+                             if p0.fallback is None else [])
         if aug is not None and edges:
             self.graph_changes(edges, aug, nodes, set(values) | set(graph_iv), values)
         for piece, what in ((p0, "the original prompt"), (p1, "the counterfactual prompt")):
@@ -335,22 +335,22 @@ class _Judge:
         a = self.answer
         where = a.graph_span or _point(a.span)
         if a.needs_graph and not edges:
-            self.report("empty-graph", where, f"the answer's {a.graph_name} has no edges",
-                        label="no causal structure",
-                        help="an LLM answer must state its causal graph: list its edges, "
-                        "e.g. `W -> A: why`")
+            report_empty_graph(self.report, where, f"the answer's {a.graph_name} has no edges",
+                               "no causal structure",
+                               help="an LLM answer must state its causal graph: list its edges, "
+                               "e.g. `W -> A: why`")
         elif not a.needs_graph:
             if declared:
-                self.report("empty-graph", where,
-                            "a caption pair has no graph: imported as one intervention without "
-                            "causes", label="no edges", severity=Severity.WARNING,
-                            notes=["without edges no variable has descendants: the "
-                                   "counterfactual may change only the intervened words"],
-                            help="add the cause-effect edges to the written .scm by hand")
+                report_empty_graph(self.report, where,
+                                   "a caption pair has no graph: imported as one intervention "
+                                   "without causes", "no edges", severity=Severity.WARNING,
+                                   notes=["without edges no variable has descendants: the "
+                                          "counterfactual may change only the intervened words"],
+                                   help="add the cause-effect edges to the written .scm by hand")
             else:
-                self.report("empty-graph", where,
-                            "the two captions differ in no word, so there is no variable",
-                            label="nothing to reason about")
+                report_empty_graph(self.report, where,
+                                   "the two captions differ in no word, so there is no variable",
+                                   "nothing to reason about")
 
     def candidates(self, declared: list[Declared], edges: list[Edge], aug: list[Edge] | None
                    ) -> list[binding.Candidate]:
@@ -400,28 +400,25 @@ class _Judge:
     def unbound(self, d: Declared, p0: Piece, index: dict[str, list[Edge]]) -> None:
         words = binding.guess_words(d.name, d.label, _descriptions(index, d.name))
         shown = f"`{d.name}`" if words == d.name else f"`{d.name}` ({words})"
-        self.report(
-            "span-not-in-prompt", d.span,
-            f"variable {shown} is not found in the prompt",
+        report_not_in_prompt(
+            self.report, d.span, f"variable {shown} is not found in the prompt",
+            "if the caption does name it, give its words as they appear there",
             label="not in the prompt",
             labels=[Label(p0.span(self.source), "the prompt")] if p0.fallback is None else [],
             notes=["written as `latent`: a confounder or a cause the caption does not show; an "
-                   "intervention on it cannot change the caption by substitution"],
-            help="if the caption does name it, give its words as they appear there",
-        )
+                   "intervention on it cannot change the caption by substitution"])
 
     def new_words_missing(self, g: str, n: str, aug: list[Edge], p1: Piece) -> None:
         where = next((e.source_span if e.source == n else e.target_span
                       for e in aug if n in e.pair), _point(self.answer.span))
-        self.report(
-            "span-not-in-prompt", where,
+        report_not_in_prompt(
+            self.report, where,
             f"`{n}`, which SCM_aug puts in place of `{g}`, is not found among the words the "
-            "counterfactual prompt changes", label="not in the counterfactual prompt",
+            "counterfactual prompt changes",
+            "make the counterfactual prompt show the new value, or the graph agree with the "
+            "prompt", label="not in the counterfactual prompt",
             labels=[Label(p1.span(self.source), "the counterfactual prompt")]
-            if p1.fallback is None else [],
-            help="make the counterfactual prompt show the new value, or the graph agree with "
-            "the prompt",
-        )
+            if p1.fallback is None else [])
 
     def order(self, values: dict[str, str | None], plan: changes.Plan | None,
               slots: dict[str, tuple[int, int]]) -> list[str]:

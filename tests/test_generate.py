@@ -446,3 +446,29 @@ def test_prompts_with_unicode_line_separators_generate(tmp_path: Path, separator
     assert records[0]["tokens_0"][1:6] == ["a</w>", "dog</w>", "s", "its</w>", "on</w>"]
     again = generate(out, **FAST)  # the manifest line is read back: nothing to redo
     assert again.skipped == 1 and again.generated == 0
+
+
+RERUN_WITH = {  # one other value per parameter that makes other images
+    "steps": 3, "scheduler": "euler", "guidance": 3.0, "blend_start": 0.5, "eta": 0.5,
+    "p2p_compat": "published", "dtype": "bf16",
+    "model": None,  # the only embedded model is `tiny`; another is a path, covered elsewhere
+}
+RECORDED_AS = {"bf16": "bfloat16"}
+
+
+def test_every_manifest_parameter_is_tested() -> None:
+    from cfspec.gpu.store import PARAMS
+
+    assert set(PARAMS) == set(RERUN_WITH)
+
+
+@pytest.mark.parametrize("key", [k for k, v in RERUN_WITH.items() if v is not None])
+def test_a_rerun_with_another_parameter_regenerates(tmp_path: Path, key: str) -> None:
+    """Dropping a parameter from the manifest's resume key would make a re-run with another
+    value skip work and leave images of the old settings: each one is checked here."""
+    out = write_pairs(tmp_path / "out", PAIRS[:1])
+    generate(out, **FAST)  # type: ignore[arg-type]
+    again = generate(out, **{**FAST, key: RERUN_WITH[key]})  # type: ignore[arg-type]
+    assert again.generated == 1 and again.skipped == 0
+    (line,) = manifest_lines(out)[-1:]
+    assert line[key] == RECORDED_AS.get(str(RERUN_WITH[key]), RERUN_WITH[key])

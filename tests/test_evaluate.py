@@ -69,12 +69,36 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
     summary = json.loads((out / "metrics_summary.json").read_text())
     assert summary == json.loads(json.dumps(result.summary))
     clip = summary["means"]["clip_score_0"]
-    assert clip["n"] == 6 and clip["ci95"][0] <= clip["mean"] <= clip["ci95"][1]
+    # 3 pairs x 2 seeds: the mean over pairs, but no interval below 5 pairs
+    assert clip["n"] == 6 and clip["n_pairs"] == 3 and clip["ci95"] is None
+    assert "5 pairs" in clip["ci_reason"]
+    per_pair: dict[str, list[float]] = {}
+    for row in result.rows:
+        per_pair.setdefault(row["id"], []).append(row["clip_score_0"])
+    expected = sum(sum(v) / len(v) for v in per_pair.values()) / len(per_pair)
+    assert clip["mean"] == pytest.approx(expected, rel=1e-12)
+    assert summary["bootstrap"]["unit"] == "pair" and summary["bootstrap"]["min_pairs"] == 5
     assert summary["seeds_per_pair"] == {"min": 2, "max": 2}
     assert "skipped" in summary["set"]
     notes = " ".join(summary["notes"])
     assert "--inception-weights" in notes and "cld computed for 0 of 3" in notes
     assert "lpips" in notes.lower()  # either measured or skipped with the reason
+
+
+def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
+    """6 pairs x 3 seeds: an interval, computed over the pairs (the same as
+    `cluster_bootstrap_ci` on the rows grouped by pair id)."""
+    from cfspec.gpu.metrics import cluster_bootstrap_ci
+
+    pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(6)]
+    out = build_out(tmp_path / "out", pairs, seeds=(0, 1, 2), size=16)
+    result = evaluate(out, "tiny", **FAST)
+    entry = result.summary["means"]["latent_l2_per_dim"]
+    assert entry["n"] == 18 and entry["n_pairs"] == 6 and "ci_reason" not in entry
+    expected = cluster_bootstrap_ci([r["latent_l2_per_dim"] for r in result.rows],
+                                    [r["id"] for r in result.rows], n_resamples=200)
+    assert entry["ci95"] == [expected.low, expected.high]
+    assert entry["ci95"][0] < entry["mean"] < entry["ci95"][1]
 
 
 def test_clip_work_is_batched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

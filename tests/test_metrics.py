@@ -246,27 +246,6 @@ def test_pair_metrics_rows_are_json_ready() -> None:
     assert {"clip_score_0", "directional_similarity", "latent_l2_per_dim"} <= set(rows[0])
 
 
-# --- bootstrap --------------------------------------------------------------------------------
-
-
-def test_bootstrap_ci_contains_mean_and_shrinks() -> None:
-    rng = torch.Generator().manual_seed(0)
-    small = torch.randn(20, generator=rng)
-    large = torch.randn(2000, generator=rng)
-    m_s, lo_s, hi_s = M.bootstrap_ci(small)
-    m_l, lo_l, hi_l = M.bootstrap_ci(large)
-    assert lo_s <= m_s <= hi_s and lo_l <= m_l <= hi_l
-    assert m_s == pytest.approx(float(small.double().mean()))
-    assert (hi_l - lo_l) < (hi_s - lo_s) / 4  # ~ 1/sqrt(100) = 1/10 in theory
-    assert M.bootstrap_ci(small) == (m_s, lo_s, hi_s)  # seeded
-    assert M.bootstrap_ci([3.0]) == (3.0, 3.0, 3.0)
-    with pytest.raises(ValueError):
-        M.bootstrap_ci([1.0, float("nan")])
-
-
-# --- FID and KID ------------------------------------------------------------------------------
-
-
 def test_fid_refused_below_50() -> None:
     feats = torch.randn(49, 16, dtype=torch.float64)
     with pytest.raises(ValueError, match="at least 50"):

@@ -421,18 +421,24 @@ class _SetFeatures:
 def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str]) -> dict[str, Any]:
-    from cfspec.gpu.metrics import bootstrap_ci
+    from cfspec.gpu.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
     for row in rows:
         seeds_per_pair[row["id"]] = seeds_per_pair.get(row["id"], 0) + 1
     means: dict[str, Any] = {}
     for name in MEAN_METRICS:
-        values = [float(r[name]) for r in rows if _usable(r, name)]
-        if not values:
+        used = [r for r in rows if _usable(r, name)]
+        if not used:
             continue
-        mean, low, high = bootstrap_ci(values, n_resamples=resamples)
-        means[name] = {"mean": mean, "ci95": [low, high], "n": len(values)}
+        ci = cluster_bootstrap_ci([float(r[name]) for r in used], [r["id"] for r in used],
+                                  n_resamples=resamples)
+        # ci95 is null below CI_MIN_PAIRS pairs (`ci_reason` says why); n counts (pair, seed)s.
+        means[name] = {"mean": ci.mean,
+                       "ci95": None if ci.low is None else [ci.low, ci.high],
+                       "n": ci.n_values, "n_pairs": ci.n_pairs}
+        if ci.reason is not None:
+            means[name]["ci_reason"] = ci.reason
     for name in ("background_ssim", "background_psnr", "latent_l2_per_dim"):
         missing = [r for r in rows if r.get(name) is None]
         if missing:
@@ -455,7 +461,9 @@ def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name:
         "seeds_per_pair": {"min": min(seeds_per_pair.values()),
                            "max": max(seeds_per_pair.values())},
         "means": means,
-        "bootstrap": {"resamples": resamples, "confidence": 0.95, "method": "percentile"},
+        "bootstrap": {"resamples": resamples, "confidence": 0.95,
+                      "method": "studentized two-stage cluster", "unit": "pair",
+                      "min_pairs": CI_MIN_PAIRS, "description": CI_METHOD},
     }
     if features is None:
         summary["set"] = {"skipped": "no --inception-weights: KID and FID need a local "
@@ -489,6 +497,8 @@ def summary_table(summary: dict[str, Any]) -> Any:
     """A rich Table of the means (with 95% intervals) and the set-level figures."""
     from rich.table import Table
 
+    from cfspec.gpu.metrics import CI_MIN_PAIRS as CI_MIN
+
     table = Table(title=f"cfspec evaluate: {summary['rows']} (pair, seed) of "
                   f"{summary['pairs_evaluated']} pair(s), CLIP {summary['clip_model']}")
     table.add_column("metric")
@@ -496,9 +506,10 @@ def summary_table(summary: dict[str, Any]) -> Any:
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
     for name, entry in summary["means"].items():
-        low, high = entry["ci95"]
-        table.add_row(name, str(entry["n"]), f"{entry['mean']:.4g}",
-                      f"[{low:.4g}, {high:.4g}]")
+        ci = entry.get("ci95")
+        table.add_row(name, f"{entry['n']} ({entry.get('n_pairs', '?')} pairs)",
+                      f"{entry['mean']:.4g}",
+                      f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"none (< {CI_MIN} pairs)")
     set_level = summary.get("set", {})
     for metric in ("kid", "fid"):
         entry = set_level.get(metric)

@@ -272,12 +272,40 @@ def test_fid_matches_torchmetrics_and_reports_n_features_and_floor() -> None:
     direct.update(cand, real=False)
     assert fid.value == pytest.approx(float(direct.compute()), rel=1e-4, abs=1e-6)
     assert (fid.n_reference, fid.n_candidate, fid.feature_size) == (200, 100, 16)
-    assert fid.noise_floor_n == 100  # the reference holds 2 x N: a true same-N floor
+    # the floor: 100 reference images standing in for the candidate against the other 100
+    assert (fid.noise_floor_n, fid.noise_floor_reference_n) == (100, 100)
     assert fid.noise_floor is not None and 0 <= fid.noise_floor < fid.value
+    assert fid.value_at_floor_sizes is not None and fid.value_at_floor_sizes > fid.noise_floor
     assert any("biased upwards" in note for note in fid.notes)
     json.dumps(fid.as_dict())
     kid = out["kid"]
-    assert kid.std is not None and kid.noise_floor is not None and kid.value > kid.noise_floor
+    assert kid.noise_floor is not None and kid.value > kid.noise_floor
+    # 200 / 100 images: every KID subset is the whole candidate set, so no std
+    assert kid.std is None and any("no std" in note for note in kid.notes)
+
+
+def test_fid_floor_is_at_the_value_sizes() -> None:
+    """No change at all (candidate and reference from one distribution), 160 reference and 60
+    candidate images, the sizes where a 60-vs-60 floor sat above the value: the floor and
+    `value_at_floor_sizes` share their sizes, so over many draws their difference averages 0
+    (within 4 standard errors of its own spread), while the floor minus the all-reference
+    value does not (a smaller reference side: more small-N bias)."""
+    g = torch.Generator().manual_seed(11)
+    matched_gap, full_gap = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for draw in range(40):
+            ref = torch.randn(160, 12, generator=g, dtype=torch.float64)
+            cand = torch.randn(60, 12, generator=g, dtype=torch.float64)
+            fid = M.fid_from_features(ref, cand, seed=draw)
+            assert fid.noise_floor is not None and fid.value_at_floor_sizes is not None
+            matched_gap.append(fid.noise_floor - fid.value_at_floor_sizes)
+            full_gap.append(fid.noise_floor - fid.value)
+    gaps = torch.tensor(matched_gap)
+    se = float(gaps.std()) / math.sqrt(len(gaps))
+    assert abs(float(gaps.mean())) < 4 * se
+    full = torch.tensor(full_gap)
+    assert float(full.mean()) > 4 * float(full.std()) / math.sqrt(len(full))
 
 
 def test_fid_noise_floor_tracks_no_change() -> None:
@@ -289,23 +317,37 @@ def test_fid_noise_floor_tracks_no_change() -> None:
         warnings.simplefilter("ignore", UserWarning)
         no_change = M.fid_from_features(ref, same)
         changed = M.fid_from_features(ref, shifted)
-        small_ref = M.fid_from_features(ref[:150], same)
+        small_ref = M.fid_from_features(ref[:140], same)
     assert no_change.noise_floor == changed.noise_floor  # depends on the reference only
     assert no_change.noise_floor is not None and no_change.noise_floor_n == 100
+    assert no_change.noise_floor_reference_n == 200
     # no change reads about the floor; a 2-sigma shift in 8 dims (FID += 8 * 4 = 32) does not
     assert no_change.value < 3 * no_change.noise_floor + 0.5
     assert changed.value > 10 * no_change.noise_floor
-    # a reference smaller than 2N: two halves, and a note saying the floor is at smaller N
-    assert small_ref.noise_floor_n == 75
-    assert any("N=75" in note for note in small_ref.notes)
+    # 140 reference images cannot spare 100 and keep 50: no floor, and a note saying so
+    assert small_ref.noise_floor is None and small_ref.value_at_floor_sizes is None
+    assert any("100 + 50 reference images" in note for note in small_ref.notes)
 
 
 def test_kid_runs_on_small_sets() -> None:
     g = torch.Generator().manual_seed(1)
     ref = torch.randn(12, 8, generator=g, dtype=torch.float64)
     kid = M.kid_from_features(ref, torch.randn(10, 8, generator=g, dtype=torch.float64), subsets=10)
-    assert kid.metric == "kid" and kid.n_candidate == 10 and kid.noise_floor_n == 6
-    assert math.isfinite(kid.value) and kid.std is not None
+    assert kid.metric == "kid" and kid.n_candidate == 10
+    assert (kid.noise_floor_n, kid.noise_floor_reference_n) == (10, 2)
+    assert math.isfinite(kid.value) and kid.std is None
+
+
+def test_kid_std_from_twice_the_subset_size() -> None:
+    """With subsets at most half of each set the subsets differ and the std is a real spread
+    (far above float noise); below, none."""
+    g = torch.Generator().manual_seed(2)
+    ref = torch.randn(40, 8, generator=g, dtype=torch.float64)
+    cand = torch.randn(40, 8, generator=g, dtype=torch.float64) + 0.5
+    halves = M.kid_from_features(ref, cand, subsets=20, subset_size=20)
+    assert halves.std is not None and halves.std > 1e-3 * abs(halves.value)
+    whole = M.kid_from_features(ref, cand, subsets=20, subset_size=21)
+    assert whole.std is None and any("42+ images" in note for note in whole.notes)
 
 
 def test_inception_weights_path_is_the_one_used(tmp_path: Path, monkeypatch) -> None:

@@ -512,17 +512,24 @@ def pair_metrics(
 
 FID_MIN_IMAGES = 50
 FID_WARN_BELOW = 2048
+KID_SUBSET_SIZE = 1000  # Binkowski et al.'s size; std needs 2x this per set
 
 
 @dataclass(frozen=True)
 class SetDistance:
     """A set-level figure with what it takes to read it.
 
-    `value` (and `std` for KID: the spread over subsets) compare `n_reference` reference
-    images with `n_candidate` candidate images in a `feature_size`-d feature space.
-    `noise_floor` is the same metric between two disjoint random subsets of the reference set,
-    each of `noise_floor_n` images: what the metric reads for no change at all at that N (FID
-    is biased upwards at small N). A value near its floor says "no measurable difference"."""
+    `value` compares `n_reference` reference images with `n_candidate` candidate images in a
+    `feature_size`-d feature space. `noise_floor` is the same metric for no change at all, at
+    the candidate's size: a random `noise_floor_n` (= n_candidate) reference images against the
+    other `noise_floor_reference_n` reference images. Its reference side is smaller than the
+    value's (n_reference), and FID's small-N bias grows as either side shrinks, so
+    `value_at_floor_sizes` is the candidate set against those same `noise_floor_reference_n`
+    images: that and the floor share every size and can be compared directly. None (with a
+    note) when the reference cannot spare a candidate-size subset. `std` (KID only): the
+    spread of KID over random subsets, reported only when each subset is at most half of
+    each set (else the subsets are nearly the same images and their spread is no uncertainty).
+    """
 
     metric: str
     value: float
@@ -533,6 +540,8 @@ class SetDistance:
     noise_floor_n: int | None
     std: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    noise_floor_reference_n: int | None = None
+    value_at_floor_sizes: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -602,14 +611,21 @@ def extract_features(
     return torch.cat(chunks).double().cpu()
 
 
-def _split_reference(n_ref: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Two disjoint random index sets of the reference: n each when the reference holds 2n
-    images (a true same-N floor), else two halves."""
-    size = n if n_ref >= 2 * n else n_ref // 2
-    if size < 2:
+def _split_reference(n_ref: int, n_cand: int, seed: int, minimum: int
+                     ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(rest, stand-in): a random n_cand-image subset of the reference to stand in for the
+    candidate set, and the other n_ref - n_cand images as the reference; None when the rest
+    would hold fewer than `minimum` images."""
+    if n_cand < minimum or n_ref - n_cand < minimum:
         return None
     perm = torch.randperm(n_ref, generator=torch.Generator().manual_seed(seed))
-    return perm[:size], perm[size : 2 * size]
+    return perm[n_cand:], perm[:n_cand]
+
+
+def _floor_note(metric: str, n_ref: int, n_cand: int, minimum: int) -> str:
+    return (f"no noise floor: at the candidate's size it needs {n_cand} + {minimum} reference "
+            f"images (a candidate-size stand-in and a {minimum}+ image rest), the reference "
+            f"holds {n_ref}; the {metric} value has no no-change baseline here")
 
 
 def _fid(ref: torch.Tensor, cand: torch.Tensor) -> float:
@@ -657,20 +673,14 @@ def fid_from_features(
         warnings.warn(message, UserWarning, stacklevel=2)
         notes.append(message)
     value = _fid(reference, candidate)
-    floor, floor_n = None, None
-    split = _split_reference(n_ref, n_cand, seed)
-    if split is not None and len(split[0]) >= FID_MIN_IMAGES:
-        floor_n = len(split[0])
-        floor = _fid(reference[split[0]], reference[split[1]])
+    floor = matched = None
+    split = _split_reference(n_ref, n_cand, seed, FID_MIN_IMAGES)
+    if split is not None:
+        rest, stand_in = split
+        floor = _fid(reference[rest], reference[stand_in])
+        matched = _fid(reference[rest], candidate)
     else:
-        notes.append(
-            f"no noise floor: it needs two disjoint reference subsets of {FID_MIN_IMAGES}+ images"
-        )
-    if floor_n is not None and floor_n < n_cand:
-        notes.append(
-            f"noise floor measured at N={floor_n} (the reference holds fewer than "
-            f"2 x {n_cand}); FID's bias grows as N shrinks, so it overstates the same-N floor"
-        )
+        notes.append(_floor_note("FID", n_ref, n_cand, FID_MIN_IMAGES))
     return SetDistance(
         metric="fid",
         value=value,
@@ -678,7 +688,9 @@ def fid_from_features(
         n_candidate=n_cand,
         feature_size=int(reference.shape[1]),
         noise_floor=floor,
-        noise_floor_n=floor_n,
+        noise_floor_n=None if split is None else n_cand,
+        noise_floor_reference_n=None if split is None else n_ref - n_cand,
+        value_at_floor_sizes=matched,
         notes=tuple(notes),
     )
 
@@ -706,40 +718,48 @@ def kid_from_features(
     reference: torch.Tensor,
     candidate: torch.Tensor,
     subsets: int = 100,
-    subset_size: int = 1000,
+    subset_size: int = KID_SUBSET_SIZE,
     seed: int = 0,
 ) -> SetDistance:
     """KID (Binkowski et al. 2018) between two feature sets, through torchmetrics'
     `KernelInceptionDistance`: the unbiased squared MMD with a cubic polynomial kernel,
-    averaged over `subsets` random subsets of min(subset_size, N) images (std = its spread).
-    Unbiased, so usable at small N (at least 2 per set); range about [0, inf) (small negative
-    values are sampling noise around 0). Noise floor as for FID."""
+    averaged over `subsets` random subsets of min(subset_size, N) images. Unbiased, so usable
+    at small N (at least 2 per set); range about [0, inf) (small negative values are sampling
+    noise around 0). `std`, the spread over subsets, only when both sets hold at least
+    2 x subset_size images: below that every subset is (nearly) the whole set and the spread
+    reads ~0 whatever the uncertainty. Noise floor as for FID."""
     _check_features(reference, candidate)
     n_ref, n_cand = int(reference.shape[0]), int(candidate.shape[0])
     if min(n_ref, n_cand) < 2:
         raise ValueError("KID needs at least 2 images per set")
     mean, std = _kid(reference, candidate, subsets, subset_size, seed)
-    floor, floor_n = None, None
     notes: list[str] = []
-    split = _split_reference(n_ref, n_cand, seed)
-    if split is not None:
-        floor_n = len(split[0])
-        floor, _ = _kid(reference[split[0]], reference[split[1]], subsets, subset_size, seed)
-        if floor_n < n_cand:
-            notes.append(
-                f"noise floor measured at N={floor_n} (the reference holds < 2 x {n_cand})"
-            )
+    if min(n_ref, n_cand) < 2 * subset_size:
+        std_out = None
+        notes.append(f"no std: it needs {2 * subset_size}+ images per set (subsets of "
+                     f"{subset_size}, at most half of each set); with {min(n_ref, n_cand)} "
+                     "the subsets overlap and their spread is not an uncertainty")
     else:
-        notes.append("no noise floor: the reference set has fewer than 4 images")
+        std_out = std
+    floor = matched = None
+    split = _split_reference(n_ref, n_cand, seed, 2)
+    if split is not None:
+        rest, stand_in = split
+        floor, _ = _kid(reference[rest], reference[stand_in], subsets, subset_size, seed)
+        matched, _ = _kid(reference[rest], candidate, subsets, subset_size, seed)
+    else:
+        notes.append(_floor_note("KID", n_ref, n_cand, 2))
     return SetDistance(
         metric="kid",
         value=mean,
-        std=std,
+        std=std_out,
         n_reference=n_ref,
         n_candidate=n_cand,
         feature_size=int(reference.shape[1]),
         noise_floor=floor,
-        noise_floor_n=floor_n,
+        noise_floor_n=None if split is None else n_cand,
+        noise_floor_reference_n=None if split is None else n_ref - n_cand,
+        value_at_floor_sizes=matched,
         notes=tuple(notes),
     )
 
@@ -754,7 +774,7 @@ def set_distances(
     batch_size: int = 64,
     seed: int = 0,
     kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
+    kid_subset_size: int = KID_SUBSET_SIZE,
 ) -> dict[str, SetDistance]:
     """FID and/or KID of `candidate` against `reference` (uint8 image sets), by metric name.
 

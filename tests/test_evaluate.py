@@ -81,7 +81,7 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
     assert summary["seeds_per_pair"] == {"min": 2, "max": 2}
     assert "skipped" in summary["set"]
     notes = " ".join(summary["notes"])
-    assert "--inception-weights" in notes and "cld computed for 0 of 3" in notes
+    assert "--inception-weights" in notes and "cld ingredients computed for 0 of 3" in notes
     assert "lpips" in notes.lower()  # either measured or skipped with the reason
 
 
@@ -201,9 +201,14 @@ def test_cld_with_twenty_seeds(tmp_path: Path) -> None:
     result = evaluate(out, "tiny", **FAST)
     assert len(result.rows) == 20
     for row in result.rows:
-        assert 0.0 <= row["cld"] <= 1.0 and row["cld_n_seeds"] == 20
+        # both images of a (pair, seed) share its noise: no published CLD, its ingredients
+        assert row["cld"] is None and "same noise" in row["cld_reason"]
+        assert row["cld_n_seeds"] == 20 and 0.0 <= row["cld_p_cf"] <= 1.0
+        assert 0.0 <= row["cld_p_f"] <= 1.0 and row["latent_change_vs_reseed"] > 0
         assert row["cld_d"] == pytest.approx(row["latent_l2_per_dim"], rel=1e-5)
-    assert result.summary["means"]["cld"]["n"] == 20
+    means = result.summary["means"]
+    assert "cld" not in means and means["cld_p_f"]["n"] == 20
+    assert any("cld not reported" in note for note in result.summary["notes"])
 
 
 def test_end_to_end_with_the_real_pipeline(tmp_path: Path) -> None:

@@ -150,15 +150,101 @@ def test_cld_from_latents() -> None:
     k = 20
     factual = torch.arange(k, dtype=torch.float32).reshape(k, 1, 1, 1)
     far = factual + 100.0  # every counterfactual far away: d = 100
-    result = M.cld_from_latents(factual, far, index=0)
+    result = M.cld_from_latents(factual, far, index=0, shared_noise=False)
     # S_f = {1..19}: none >= 100; S_cf = {101..119}: none <= 100
     assert (result.d, result.p_cf, result.p_f, result.cld) == pytest.approx((100, 0, 0, 0))
+    assert result.d_vs_reseed == pytest.approx(100 / 10)  # median of S_f = {1..19} is 10
     near = factual + 0.5  # d = 0.5; S_cf = {1.5..19.5}: none <= 0.5; S_f = {1..19}: all >= 0.5
-    result = M.cld_from_latents(factual, near, index=0)
+    result = M.cld_from_latents(factual, near, index=0, shared_noise=False)
     assert result.p_cf == 0.0 and result.p_f == 1.0
     assert result.cld == pytest.approx(math.log(0.8 + 0.2 * math.e))
     with pytest.raises(ValueError, match="at least 20 seeds"):
-        M.cld_from_latents(factual[:19], near[:19], index=0)
+        M.cld_from_latents(factual[:19], near[:19], index=0, shared_noise=False)
+
+
+def test_cld_is_a_constant_for_shared_noise_and_withheld() -> None:
+    """Counterfactuals that share their factual's noise (x* = x + a small edit of any size
+    below the seed spread): p_cf = 0 and p_f = 1 for every seed and edit size, the published
+    CLD is the same number for all of them, so it is not reported; its ingredients are, and
+    d_vs_reseed still orders the edits by size."""
+    g = torch.Generator().manual_seed(4)
+    factual = torch.randn(20, 4, 8, 8, generator=g)
+    edit = torch.randn(20, 4, 8, 8, generator=g)
+    published, ratios = set(), []
+    for size in (0.05, 0.2, 0.5):
+        cf = factual + size * edit
+        for index in range(20):
+            shared = M.cld_from_latents(factual, cf, index, shared_noise=True)
+            assert shared.cld is None and "same noise" in (shared.reason or "")
+            assert (shared.p_cf, shared.p_f) == (0.0, 1.0)
+            published.add(round(M.cld_from_latents(factual, cf, index, shared_noise=False).cld,
+                                12))
+        ratios.append(M.cld_from_latents(factual, cf, 0, shared_noise=True).d_vs_reseed)
+    assert published == {round(math.log(0.8 + 0.2 * math.e), 12)}
+    assert ratios == sorted(ratios) and ratios[0] < ratios[-1] < 1.0
+
+
+def test_published_cld_discriminates_with_independent_noise() -> None:
+    """Independent noise, as the paper meant: the counterfactual class is a shifted copy of
+    the factual class (its own draws). A counterfactual that is a close member of the new
+    class scores lower than one far out in it."""
+    g = torch.Generator().manual_seed(5)
+    factual = torch.randn(20, 1, 4, 4, generator=g)
+    cf_class = torch.randn(20, 1, 4, 4, generator=g) + 3.0
+    x = factual[0]
+    ordered = sorted(range(1, 20), key=lambda k: float((cf_class[k] - x).norm()))
+    scores = []
+    for k in (ordered[0], ordered[-1]):  # the nearest and the farthest class member as x*
+        cf = cf_class.clone()
+        cf[0] = cf_class[k]
+        scores.append(M.cld_from_latents(factual, cf, 0, shared_noise=False).cld)
+    assert scores[0] is not None and scores[1] is not None and scores[0] < scores[1]
+
+
+def test_edit_locality_known_answer() -> None:
+    """z1 = z0 + a inside the edit region + b outside it: outside reads b, inside a, and only
+    a change the edit does not explain (b) moves the minimality score."""
+    g = torch.Generator().manual_seed(6)
+    z0 = torch.randn(1, 4, 8, 8, generator=g, dtype=torch.float64)  # exact differences
+    attention = torch.zeros(1, 8, 8)
+    attention[0, 2:6, 2:6] = 1.0  # 16 of 64 positions edited
+    inside = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    inside[..., 2:6, 2:6] = True
+
+    def shifted(a: float, b: float) -> torch.Tensor:
+        step = torch.tensor([a, b], dtype=z0.dtype)
+        return z0 + torch.where(inside, step[0], step[1])
+
+    result = M.edit_locality(z0, shifted(2.0, 0.5), attention)
+    assert float(result.outside) == pytest.approx(0.5, rel=1e-9)
+    assert float(result.inside) == pytest.approx(2.0, rel=1e-9)
+    share = 0.25 * 48 / (4.0 * 16 + 0.25 * 48)
+    assert float(result.share_outside) == pytest.approx(share, rel=1e-9)
+    assert float(result.area_outside) == 48 / 64
+    bigger_edit = M.edit_locality(z0, shifted(4.0, 0.5), attention)
+    assert float(bigger_edit.outside) == pytest.approx(0.5, rel=1e-9)  # explained: no penalty
+    leaky = M.edit_locality(z0, shifted(2.0, 1.0), attention)
+    assert float(leaky.outside) == pytest.approx(1.0, rel=1e-9)  # unexplained: score doubles
+    assert float(leaky.share_outside) > float(result.share_outside)
+    # no change at all: 0 outside, share undefined; an all-covering region: outside undefined
+    same = M.edit_locality(z0, z0.clone(), attention)
+    assert float(same.outside) == 0.0 and math.isnan(float(same.share_outside))
+    everywhere = M.edit_locality(z0, shifted(1.0, 1.0), torch.ones(1, 8, 8))
+    assert math.isnan(float(everywhere.outside))
+
+
+def test_pair_metrics_reports_why_locality_is_undefined() -> None:
+    emb = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1)
+    z0 = torch.randn(2, 4, 4, 4, dtype=torch.float64)
+    z1 = z0 + 1.0
+    changed = torch.stack([torch.ones(4, 4), torch.eye(4)])  # all positions; the diagonal
+    rows = M.pair_metrics(emb, emb.flip(0), emb, emb.flip(0), latents_0=z0, latents_1=z1,
+                          changed=changed)
+    assert rows[0]["latent_l2_outside_edit"] is None
+    assert "covers every" in rows[0]["latent_l2_outside_edit_reason"]
+    assert rows[1]["latent_l2_outside_edit"] == pytest.approx(1.0, rel=1e-6)
+    assert rows[1]["edit_area_outside"] == pytest.approx(12 / 16)
+    json.dumps(rows)
 
 
 # --- background preservation ------------------------------------------------------------------
@@ -175,6 +261,22 @@ def test_changed_region_upsamples_bilinearly_and_thresholds() -> None:
     # two maps per pair (one per image): their union
     two = torch.stack([attention, attention.flip(-1)]).unsqueeze(0)
     assert int(M.changed_region(two, (4, 4)).sum()) == 8
+
+
+def test_changed_region_uses_the_map_range() -> None:
+    """Accumulated attention with a high floor (0.8-1.0 of its peak, as the tiny model's maps
+    are): thresholding the peak alone marks everything; the map's own range marks the
+    positions nearer its peak, and the background then has a score."""
+    attention = torch.full((1, 4, 4), 0.8)
+    attention[0, :2, :2] = 1.0
+    region = M.changed_region(attention, (4, 4))
+    assert int(region.sum()) == 4 and bool(region[0, :2, :2].all())
+    img0 = _images(1, 0, size=16)
+    (score,) = M.masked_psnr(img0, img0.clone(), attention)
+    assert score.value == M.PSNR_CAP_DB and score.pixels > 0
+    # a flat map has no range: all positive = everything changed, all zero = nothing did
+    assert bool(M.changed_region(torch.full((4, 4), 0.9), (4, 4)).all())
+    assert not bool(M.changed_region(torch.zeros(4, 4), (4, 4)).any())
 
 
 def test_mask_covering_everything_gives_none() -> None:

@@ -64,7 +64,9 @@ from cfspec.progress import progress
 MEAN_METRICS = (
     "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
     "effective", "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance",
-    "background_ssim", "background_psnr", "background_lpips", "cld",
+    "background_ssim", "background_psnr", "background_lpips", "latent_l2_outside_edit",
+    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside", "cld",
+    "cld_p_cf", "cld_p_f", "latent_change_vs_reseed",
 )
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -322,7 +324,7 @@ def _finite(value: Any) -> Any:
 def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generated]]
              ) -> list[str]:
     """CLD per (pair, seed) for the pairs with >= CLD_MIN_SEEDS seeds with latents."""
-    from cfspec.gpu.metrics import CLD_MIN_SEEDS, cld_from_latents
+    from cfspec.gpu.metrics import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
 
     by_key = {(r["id"], r["seed"]): r for r in rows}
     computed, most = 0, 0
@@ -343,17 +345,26 @@ def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generate
             continue
         latents = torch.from_numpy(np.stack(stacks))  # (K, 2, C, h, w)
         for index, job in enumerate(usable):
-            result = cld_from_latents(latents[:, 0], latents[:, 1], index)
+            # Both images of a (pair, seed) start from that seed's noise (Prompt-to-Prompt).
+            result = cld_from_latents(latents[:, 0], latents[:, 1], index, shared_noise=True)
             row = by_key.get((pair_id, job.seed))
             if row is not None:
                 row.update(cld=result.cld, cld_d=result.d, cld_p_cf=result.p_cf,
-                           cld_p_f=result.p_f, cld_n_seeds=result.n_seeds)
+                           cld_p_f=result.p_f, cld_n_seeds=result.n_seeds,
+                           latent_change_vs_reseed=_finite(result.d_vs_reseed))
+                if result.reason is not None:
+                    row["cld_reason"] = result.reason
         computed += 1
+    notes = []
+    if computed:
+        notes.append(f"cld not reported (null, see cld_reason): {SHARED_NOISE}; its "
+                     "ingredients cld_d, cld_p_cf, cld_p_f and latent_change_vs_reseed are "
+                     "reported")
     if computed < len(generated):
-        return [f"cld computed for {computed} of {len(generated)} pair(s): it needs >= "
-                f"{CLD_MIN_SEEDS} seeds per pair (most seeds of a pair here: {most}); "
-                "latent_l2_per_dim and latent_cosine_distance are the per-seed distances"]
-    return []
+        notes.append(f"cld ingredients computed for {computed} of {len(generated)} pair(s): "
+                     f"they need >= {CLD_MIN_SEEDS} seeds per pair (most seeds of a pair here: "
+                     f"{most}); latent_l2_outside_edit is the per-seed minimality score")
+    return notes
 
 
 # --- set level ---------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ prompt 1; CLIP embeddings are unit-norm rows, see `cfspec.gpu.clip`):
 * `latent_l2_per_dim`, `latent_cosine_distance`: how far apart the two final latents are.
 * `changed_region`, `masked_ssim`, `masked_psnr`, `masked_lpips`: is the background (outside the
   changed words' attention) preserved.
-* `counterfactual_latent_divergence` (CLD, Sanchez & Tsaftaris 2022): minimality of the change
-  against the spread of the seeds, for pairs rendered with 20 or more seeds.
+* `edit_locality`: the minimality score, the latent change outside the edit region
+  (`latent_l2_outside_edit`), with the change inside it and the share outside.
+* `counterfactual_latent_divergence` (CLD, Sanchez & Tsaftaris 2022) and `cld_from_latents`:
+  the published score needs counterfactuals with their own noise; for shared-noise pairs
+  (every Prompt-to-Prompt pair) only its ingredients are reported (20 or more seeds).
 
 Per set: `fid_from_features`, `kid_from_features` and `set_distances` (FID and KID through
 torchmetrics, Inception weights from a local file only, each with N, feature size and a same-N
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 # --- CLIP-embedding metrics -------------------------------------------------------------------
 
 ZERO_NORM_EPS = 1e-6
+MASK_THRESHOLD = 0.5  # a position is in the edit region at half its map's range or more
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -138,6 +142,53 @@ def latent_cosine_distance(z0: torch.Tensor, z1: torch.Tensor, event_dims: int =
     return 1.0 - F.cosine_similarity(a, b, dim=-1, eps=1e-12)
 
 
+@dataclass(frozen=True)
+class EditLocality:
+    """Where the latent change of each pair lies relative to its edit region (all (N,)).
+
+    `outside`: RMS per dimension of z1 - z0 over the latent positions outside the edit region
+    (the minimality score: change the edit does not explain; lower = more minimal; NaN when
+    the region covers everything). `inside`: the same inside it (NaN when it is empty).
+    `share_outside`: the fraction of the squared change that lies outside, in [0, 1] (NaN for
+    identical latents); compare it with `area_outside`, the fraction of positions outside:
+    a change spread evenly over the image has share_outside == area_outside."""
+
+    outside: torch.Tensor
+    inside: torch.Tensor
+    share_outside: torch.Tensor
+    area_outside: torch.Tensor
+
+
+def edit_locality(
+    z0: torch.Tensor, z1: torch.Tensor, changed: torch.Tensor, threshold: float = MASK_THRESHOLD
+) -> EditLocality:
+    """Split each pair's latent change at its edit region. z0, z1: (N, C, h, w) final latents;
+    `changed`: the edit region as for `changed_region` (attention maps at any resolution, or
+    bool masks at (h, w)), brought to the latent grid (h, w)."""
+    if z0.shape != z1.shape or z0.dim() != 4:
+        raise ValueError(f"expected two (N, C, h, w) latents, got {tuple(z0.shape)} and "
+                         f"{tuple(z1.shape)}")
+    n, c, h, w = z0.shape
+    region = changed_region(changed.to(z0.device), (h, w), threshold)
+    if region.shape[0] == 1 and n > 1:
+        region = region.expand(n, h, w)
+    if region.shape[0] != n:
+        raise ValueError(f"{region.shape[0]} edit regions for {n} latent pairs")
+    energy = (z1.double() - z0.double()).square().sum(dim=1)  # (N, h, w): channels summed
+    inside_n = region.sum(dim=(-2, -1)).double()
+    outside_n = h * w - inside_n
+    e_in = (energy * region).sum(dim=(-2, -1))
+    e_out = energy.sum(dim=(-2, -1)) - e_in
+    nan = torch.full_like(e_in, float("nan"))
+    return EditLocality(
+        outside=torch.where(outside_n > 0, (e_out / (c * outside_n.clamp_min(1))).sqrt(), nan),
+        inside=torch.where(inside_n > 0, (e_in / (c * inside_n.clamp_min(1))).sqrt(), nan),
+        share_outside=torch.where(e_in + e_out > 0, e_out / (e_in + e_out).clamp_min(1e-300),
+                                  nan),
+        area_outside=outside_n / (h * w),
+    )
+
+
 LATENT_DISTANCES = {"l2": latent_l2_per_dim, "cosine": latent_cosine_distance}
 CLD_WEIGHTS = (0.8, 0.2)
 CLD_MIN_SEEDS = 20
@@ -182,16 +233,28 @@ def counterfactual_latent_divergence(
     return math.log(w1 * math.exp(p_cf) + w2 * math.exp(p_f))
 
 
+SHARED_NOISE = ("the factual and counterfactual images start from the same noise, so every "
+                "other seed's image is farther from the factual than the counterfactual is: "
+                "P(S_cf <= d) is always 0, P(S_f >= d) always 1 and CLD a constant; the "
+                "published CLD needs counterfactuals drawn with independent noise")
+
+
 @dataclass(frozen=True)
 class CldResult:
-    """CLD of one (pair, seed) with its ingredients: `d` the observed distance, `p_cf` and `p_f`
-    the two fractions, `n_seeds` the seeds the sets came from."""
+    """CLD of one (pair, seed) with its ingredients. `d`: the observed distance d(x, x*);
+    `p_cf`: the fraction of the other seeds' counterfactual images at least as close to x as
+    x*; `p_f`: the fraction of the other seeds' factual images at least as far from x as x*;
+    `d_vs_reseed`: d over the median of S_f (the change as a fraction of what redrawing the
+    factual's noise moves; < 1 = closer than a re-roll); `n_seeds`: the seeds the sets came
+    from. `cld` is None (with `reason`) for shared-noise pairs, where it is a constant."""
 
-    cld: float
+    cld: float | None
     d: float
     p_cf: float
     p_f: float
     n_seeds: int
+    d_vs_reseed: float
+    reason: str | None = None
 
 
 def cld_from_latents(
@@ -200,6 +263,8 @@ def cld_from_latents(
     index: int,
     distance: str = "l2",
     min_seeds: int = CLD_MIN_SEEDS,
+    *,
+    shared_noise: bool,
 ) -> CldResult:
     """CLD of seed `index` of one pair, from the final latents of all its seeds.
 
@@ -210,8 +275,10 @@ def cld_from_latents(
     S_cf = {dist(x, counterfactual[k]) : k != index} (x* itself left out: it is the candidate).
     `distance`: "l2" (`latent_l2_per_dim`) or "cosine" (`latent_cosine_distance`); the paper
     used a KL divergence between VAE posteriors, which SD's deterministic final latents lack.
-    Refused (ValueError) below `min_seeds` seeds: with fewer, each fraction moves in steps of
-    more than 1/20 and the figure is noise."""
+    `shared_noise`: x and x* started from the same noise (Prompt-to-Prompt pairs): S_cf and S_f
+    are then not the paper's comparison sets (see `SHARED_NOISE`), so `cld` is None and only
+    its ingredients are reported. Refused (ValueError) below `min_seeds` seeds: with fewer,
+    each fraction moves in steps of more than 1/20 and the figure is noise."""
     if factual.shape != counterfactual.shape:
         raise ValueError("factual and counterfactual latents must have the same shape")
     k = int(factual.shape[0])
@@ -228,18 +295,20 @@ def cld_from_latents(
     d = float(dist(factual[index], counterfactual[index], event_dims))
     p_cf = float((s_cf.double() <= d).double().mean())
     p_f = float((s_f.double() >= d).double().mean())
+    median_f = float(s_f.double().median())
     return CldResult(
-        cld=counterfactual_latent_divergence(s_cf, s_f, d),
+        cld=None if shared_noise else counterfactual_latent_divergence(s_cf, s_f, d),
         d=d,
         p_cf=p_cf,
         p_f=p_f,
         n_seeds=k,
+        d_vs_reseed=d / median_f if median_f > 0 else math.inf,
+        reason=SHARED_NOISE if shared_noise else None,
     )
 
 
 # --- background preservation ------------------------------------------------------------------
 
-MASK_THRESHOLD = 0.5
 # Identical backgrounds have infinite PSNR. It is reported as this finite cap (with
 # `capped=True`) so that means, bootstrap intervals and JSON stay finite: 100 dB is an RMS
 # difference of 1e-5 of the data range, far below one uint8 level on any image we render.
@@ -277,16 +346,25 @@ def changed_region(
     """The changed words' region at image resolution: bool (N, H, W).
 
     `attention` is the changed words' cross-attention at attention resolution (for example
-    16 x 16), max-normalised to [0, 1]: (h, w), (N, h, w) or (N, K, h, w); with K maps per pair
-    (one per image) their element-wise maximum is used, the union of what changed in either
-    image. It is upsampled bilinearly (align_corners=False) to `size` = (H, W) and a pixel counts
-    as changed where the upsampled value is >= `threshold` (0.5: at least half the peak
-    attention). A bool tensor already at `size` is returned as it is."""
+    16 x 16): (h, w), (N, h, w) or (N, K, h, w). Each map is rescaled to [0, 1] by its own
+    range, (a - min) / (max - min): accumulated attention has a floor everywhere (on the tiny
+    random model it is nearly flat, 0.8-1.0 of its peak), and a threshold on the peak alone
+    then marks the whole image as changed, leaving no background to score. A flat map
+    (max == min) is left as it is (all zero: nothing changed; all positive: everything did).
+    With K maps per pair (one per image) their element-wise maximum is used, the union of
+    what changed in either image. It is upsampled bilinearly (align_corners=False) to
+    `size` = (H, W) and a pixel counts as changed where the upsampled value is >= `threshold`
+    (0.5: closer to the peak than to the floor). A bool tensor already at `size` is returned
+    as it is."""
     if attention.dtype == torch.bool and tuple(attention.shape[-2:]) == tuple(size):
         return attention if attention.dim() == 3 else attention.reshape(-1, *size)
     a = attention.float()
     if a.dim() == 2:
         a = a.unsqueeze(0)
+    if a.dim() in (3, 4):
+        low = a.amin(dim=(-2, -1), keepdim=True)
+        span = a.amax(dim=(-2, -1), keepdim=True) - low
+        a = torch.where(span > 0, (a - low) / span.clamp_min(1e-30), a)
     if a.dim() == 4:
         a = a.amax(dim=1)
     if a.dim() != 3:
@@ -456,6 +534,13 @@ def masked_lpips(
 # --- one batch of pairs -----------------------------------------------------------------------
 
 
+_UNDEFINED_BECAUSE = {
+    "latent_l2_outside_edit": "the edit region covers every latent position",
+    "latent_l2_inside_edit": "the edit region is empty",
+    "latent_change_share_outside_edit": "identical latents: no change to locate",
+}
+
+
 def pair_metrics(
     image_emb_0: torch.Tensor,
     image_emb_1: torch.Tensor,
@@ -491,9 +576,19 @@ def pair_metrics(
         columns["latent_cosine_distance"] = (
             latent_cosine_distance(latents_0, latents_1).reshape(-1).tolist()
         )
+        if changed is not None:
+            where = edit_locality(latents_0, latents_1, changed)
+            columns["latent_l2_outside_edit"] = where.outside.tolist()
+            columns["latent_l2_inside_edit"] = where.inside.tolist()
+            columns["latent_change_share_outside_edit"] = where.share_outside.tolist()
+            columns["edit_area_outside"] = where.area_outside.tolist()
     for name, values in columns.items():
         for row, value in zip(rows, values, strict=True):
-            row[name] = value
+            if isinstance(value, float) and math.isnan(value) and name in _UNDEFINED_BECAUSE:
+                row[name] = None
+                row[f"{name}_reason"] = _UNDEFINED_BECAUSE[name]
+            else:
+                row[name] = value
     if images_0 is not None and images_1 is not None and changed is not None:
         for name, scores in (
             ("background_ssim", masked_ssim(images_0, images_1, changed)),

@@ -3,7 +3,8 @@
 Per pair and seed (image 0 is the factual image with prompt 0, image 1 the counterfactual with
 prompt 1; CLIP embeddings are unit-norm rows, see `cfspec.gpu.clip`):
 
-* `clip_score`: how well an image matches a prompt, 100 * max(cos, 0), in [0, 100].
+* `clip_score`: how well an image matches a prompt, 100 * max(cos, 0) per image (Hessel et
+  al.'s CLIP-S, scaled by 100), in [0, 100].
 * `directional_similarity`: does the image change go the way the text change goes, in [-1, 1].
 * `image_image_similarity`: how alike the two images look to CLIP, in [-1, 1].
 * `effectiveness`: does the counterfactual image match its own prompt better than the factual one.
@@ -49,9 +50,11 @@ def clip_score(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
     """CLIP score of each image with its own prompt: 100 * max(cos(image, text), 0).
 
     Rows are matched (image i with text i); shapes (N, D) or (D,). Range [0, 100], higher =
-    better match; the convention of torchmetrics' `CLIPScore` (Hessel et al.'s CLIP-S is
-    2.5 * max(cos, 0): multiply by 0.025 to convert). Random ViT-L/14 pairs score about 15-20,
-    good matches about 30-35 with the real model."""
+    better match. Clamping each image's cosine at 0 is Hessel et al.'s CLIP-S
+    (w * max(cos, 0), w = 2.5: multiply by 0.025 to convert); torchmetrics' `CLIPScore` also
+    scales by 100 but clamps the batch mean instead, so its figure differs when some cosines
+    are negative. Random ViT-L/14 pairs score about 15-20, good matches about 30-35 with the
+    real model."""
     return 100.0 * _cosine(image_emb, text_emb).clamp(min=0.0)
 
 

@@ -9,18 +9,24 @@ for every (pair, seed), in batches of `batch_size` (pair, seed)s:
   `directional_similarity` (+ `directional_defined`), `image_image_similarity`, `effective` and
   `effectiveness_margin` (`cfspec.gpu.metrics.pair_metrics`).
 * Latent divergence of the two final latents: `latent_l2_per_dim`, `latent_cosine_distance`
-  (not CLD: CLD compares a pair against the spread of its seeds, below).
-* Background preservation outside the changed words' cross-attention (the .npz `attention`,
-  upsampled and thresholded by `changed_region`): `background_ssim`, `background_psnr`, and
-  `background_lpips` when LPIPS' backbone weights are available locally (else skipped, and the
-  summary says why).
-* With >= 20 seeds for a pair, the real CLD (Sanchez & Tsaftaris 2022) of each seed: `cld`,
-  `cld_d`, `cld_p_cf`, `cld_p_f`, `cld_n_seeds`.
+  (how much changed, wherever it changed).
+* The edit region: the changed words' cross-attention (the .npz `attention`), each map
+  rescaled to its own range and thresholded at 0.5 by `changed_region`. Inside/outside it:
+  the minimality score `latent_l2_outside_edit` (latent change the edit does not explain),
+  `latent_l2_inside_edit`, `latent_change_share_outside_edit`, `edit_area_outside`
+  (`cfspec.gpu.metrics.edit_locality`); and background preservation `background_ssim`,
+  `background_psnr`, and `background_lpips` when LPIPS' backbone weights are available locally
+  (else skipped, and the summary says why).
+* With >= 20 seeds for a pair, CLD's ingredients per seed: `cld_d`, `cld_p_cf`, `cld_p_f`,
+  `cld_n_seeds`, `latent_change_vs_reseed`. `cld` itself is null with `cld_reason`: both
+  images of a pair share their noise, which makes the published CLD a constant.
 
 Set level, only with Inception weights (a local file, `--inception-weights`): KID, and FID
 (refused below 50 images, warned below 2048), of the counterfactual images against the factual
 ones (identical factual images shared by several pairs counted once), each with N, the feature
-size and a same-N noise floor. Means of the per-pair metrics come with bootstrap 95% intervals.
+size and a noise floor at the candidate's size (see `SetDistance`). Means are over pairs (each
+pair's seeds averaged first), with a studentized two-stage cluster-bootstrap 95% interval
+(`cluster_bootstrap_ci`), none below 5 pairs.
 
 Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
 OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
@@ -530,8 +536,10 @@ def summary_table(summary: dict[str, Any]) -> Any:
             table.add_row(metric.upper(), "", "refused", "")
             continue
         floor = entry.get("noise_floor")
-        floor_text = (f"floor {floor:.4g} (N={entry['noise_floor_n']})" if floor is not None
-                      else "no floor")
+        # the floor is comparable with the value at the floor's sizes, not with `value`
+        floor_text = (f"floor {floor:.4g} vs {entry['value_at_floor_sizes']:.4g} at "
+                      f"{entry['noise_floor_reference_n']}/{entry['noise_floor_n']}"
+                      if floor is not None else "no floor")
         table.add_row(f"{metric.upper()} ({entry['feature_size']}-d)",
                       f"{entry['n_reference']}/{entry['n_candidate']}",
                       f"{entry['value']:.4g}", floor_text)

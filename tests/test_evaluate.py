@@ -69,12 +69,56 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
     summary = json.loads((out / "metrics_summary.json").read_text())
     assert summary == json.loads(json.dumps(result.summary))
     clip = summary["means"]["clip_score_0"]
-    assert clip["n"] == 6 and clip["ci95"][0] <= clip["mean"] <= clip["ci95"][1]
+    # 3 pairs x 2 seeds: the mean over pairs, but no interval below 5 pairs
+    assert clip["n"] == 6 and clip["n_pairs"] == 3 and clip["ci95"] is None
+    assert "5 pairs" in clip["ci_reason"]
+    per_pair: dict[str, list[float]] = {}
+    for row in result.rows:
+        per_pair.setdefault(row["id"], []).append(row["clip_score_0"])
+    expected = sum(sum(v) / len(v) for v in per_pair.values()) / len(per_pair)
+    assert clip["mean"] == pytest.approx(expected, rel=1e-12)
+    assert summary["bootstrap"]["unit"] == "pair" and summary["bootstrap"]["min_pairs"] == 5
     assert summary["seeds_per_pair"] == {"min": 2, "max": 2}
     assert "skipped" in summary["set"]
     notes = " ".join(summary["notes"])
-    assert "--inception-weights" in notes and "cld computed for 0 of 3" in notes
+    assert "--inception-weights" in notes and "cld ingredients computed for 0 of 3" in notes
     assert "lpips" in notes.lower()  # either measured or skipped with the reason
+
+
+def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
+    """6 pairs x 3 seeds: an interval, computed over the pairs (the same as
+    `cluster_bootstrap_ci` on the rows grouped by pair id)."""
+    from cfspec.gpu.metrics import cluster_bootstrap_ci
+
+    pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(6)]
+    out = build_out(tmp_path / "out", pairs, seeds=(0, 1, 2), size=16)
+    result = evaluate(out, "tiny", **FAST)
+    entry = result.summary["means"]["latent_l2_per_dim"]
+    assert entry["n"] == 18 and entry["n_pairs"] == 6 and "ci_reason" not in entry
+    expected = cluster_bootstrap_ci([r["latent_l2_per_dim"] for r in result.rows],
+                                    [r["id"] for r in result.rows], n_resamples=200)
+    assert entry["ci95"] == [expected.low, expected.high]
+    assert entry["ci95"][0] < entry["mean"] < entry["ci95"][1]
+
+
+def test_nearly_flat_attention_still_gives_a_background(tmp_path: Path) -> None:
+    """The tiny model's saved maps sit at 0.8-1.0 of their peak everywhere (this left every
+    demo row without a background score); the edit region is taken on each map's range, so
+    such pairs get background and locality scores, measured on the part below mid-range."""
+    import numpy as np
+
+    from cfspec.gpu import store
+
+    out = build_out(tmp_path / "out", PAIRS[:1], seeds=(0,))
+    npz = store.image_paths(out, PAIRS[0]["id"], 0)[2]
+    with np.load(npz) as extras:
+        saved = {k: extras[k] for k in extras.files}
+    rng = np.random.default_rng(0)
+    saved["attention"] = (0.8 + 0.2 * rng.random((2, 4, 4))).astype(np.float32)
+    store.save_npz(npz, saved)
+    (row,) = evaluate(out, "tiny", **FAST).rows
+    assert row["background_ssim"] is not None and row["background_psnr"] is not None
+    assert row["latent_l2_outside_edit"] is not None and 0 < row["edit_area_outside"] < 1
 
 
 def test_clip_work_is_batched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,9 +221,14 @@ def test_cld_with_twenty_seeds(tmp_path: Path) -> None:
     result = evaluate(out, "tiny", **FAST)
     assert len(result.rows) == 20
     for row in result.rows:
-        assert 0.0 <= row["cld"] <= 1.0 and row["cld_n_seeds"] == 20
+        # both images of a (pair, seed) share its noise: no published CLD, its ingredients
+        assert row["cld"] is None and "same noise" in row["cld_reason"]
+        assert row["cld_n_seeds"] == 20 and 0.0 <= row["cld_p_cf"] <= 1.0
+        assert 0.0 <= row["cld_p_f"] <= 1.0 and row["latent_change_vs_reseed"] > 0
         assert row["cld_d"] == pytest.approx(row["latent_l2_per_dim"], rel=1e-5)
-    assert result.summary["means"]["cld"]["n"] == 20
+    means = result.summary["means"]
+    assert "cld" not in means and means["cld_p_f"]["n"] == 20
+    assert any("cld not reported" in note for note in result.summary["notes"])
 
 
 def test_end_to_end_with_the_real_pipeline(tmp_path: Path) -> None:

@@ -150,15 +150,101 @@ def test_cld_from_latents() -> None:
     k = 20
     factual = torch.arange(k, dtype=torch.float32).reshape(k, 1, 1, 1)
     far = factual + 100.0  # every counterfactual far away: d = 100
-    result = M.cld_from_latents(factual, far, index=0)
+    result = M.cld_from_latents(factual, far, index=0, shared_noise=False)
     # S_f = {1..19}: none >= 100; S_cf = {101..119}: none <= 100
     assert (result.d, result.p_cf, result.p_f, result.cld) == pytest.approx((100, 0, 0, 0))
+    assert result.d_vs_reseed == pytest.approx(100 / 10)  # median of S_f = {1..19} is 10
     near = factual + 0.5  # d = 0.5; S_cf = {1.5..19.5}: none <= 0.5; S_f = {1..19}: all >= 0.5
-    result = M.cld_from_latents(factual, near, index=0)
+    result = M.cld_from_latents(factual, near, index=0, shared_noise=False)
     assert result.p_cf == 0.0 and result.p_f == 1.0
     assert result.cld == pytest.approx(math.log(0.8 + 0.2 * math.e))
     with pytest.raises(ValueError, match="at least 20 seeds"):
-        M.cld_from_latents(factual[:19], near[:19], index=0)
+        M.cld_from_latents(factual[:19], near[:19], index=0, shared_noise=False)
+
+
+def test_cld_is_a_constant_for_shared_noise_and_withheld() -> None:
+    """Counterfactuals that share their factual's noise (x* = x + a small edit of any size
+    below the seed spread): p_cf = 0 and p_f = 1 for every seed and edit size, the published
+    CLD is the same number for all of them, so it is not reported; its ingredients are, and
+    d_vs_reseed still orders the edits by size."""
+    g = torch.Generator().manual_seed(4)
+    factual = torch.randn(20, 4, 8, 8, generator=g)
+    edit = torch.randn(20, 4, 8, 8, generator=g)
+    published, ratios = set(), []
+    for size in (0.05, 0.2, 0.5):
+        cf = factual + size * edit
+        for index in range(20):
+            shared = M.cld_from_latents(factual, cf, index, shared_noise=True)
+            assert shared.cld is None and "same noise" in (shared.reason or "")
+            assert (shared.p_cf, shared.p_f) == (0.0, 1.0)
+            published.add(round(M.cld_from_latents(factual, cf, index, shared_noise=False).cld,
+                                12))
+        ratios.append(M.cld_from_latents(factual, cf, 0, shared_noise=True).d_vs_reseed)
+    assert published == {round(math.log(0.8 + 0.2 * math.e), 12)}
+    assert ratios == sorted(ratios) and ratios[0] < ratios[-1] < 1.0
+
+
+def test_published_cld_discriminates_with_independent_noise() -> None:
+    """Independent noise, as the paper meant: the counterfactual class is a shifted copy of
+    the factual class (its own draws). A counterfactual that is a close member of the new
+    class scores lower than one far out in it."""
+    g = torch.Generator().manual_seed(5)
+    factual = torch.randn(20, 1, 4, 4, generator=g)
+    cf_class = torch.randn(20, 1, 4, 4, generator=g) + 3.0
+    x = factual[0]
+    ordered = sorted(range(1, 20), key=lambda k: float((cf_class[k] - x).norm()))
+    scores = []
+    for k in (ordered[0], ordered[-1]):  # the nearest and the farthest class member as x*
+        cf = cf_class.clone()
+        cf[0] = cf_class[k]
+        scores.append(M.cld_from_latents(factual, cf, 0, shared_noise=False).cld)
+    assert scores[0] is not None and scores[1] is not None and scores[0] < scores[1]
+
+
+def test_edit_locality_known_answer() -> None:
+    """z1 = z0 + a inside the edit region + b outside it: outside reads b, inside a, and only
+    a change the edit does not explain (b) moves the minimality score."""
+    g = torch.Generator().manual_seed(6)
+    z0 = torch.randn(1, 4, 8, 8, generator=g, dtype=torch.float64)  # exact differences
+    attention = torch.zeros(1, 8, 8)
+    attention[0, 2:6, 2:6] = 1.0  # 16 of 64 positions edited
+    inside = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    inside[..., 2:6, 2:6] = True
+
+    def shifted(a: float, b: float) -> torch.Tensor:
+        step = torch.tensor([a, b], dtype=z0.dtype)
+        return z0 + torch.where(inside, step[0], step[1])
+
+    result = M.edit_locality(z0, shifted(2.0, 0.5), attention)
+    assert float(result.outside) == pytest.approx(0.5, rel=1e-9)
+    assert float(result.inside) == pytest.approx(2.0, rel=1e-9)
+    share = 0.25 * 48 / (4.0 * 16 + 0.25 * 48)
+    assert float(result.share_outside) == pytest.approx(share, rel=1e-9)
+    assert float(result.area_outside) == 48 / 64
+    bigger_edit = M.edit_locality(z0, shifted(4.0, 0.5), attention)
+    assert float(bigger_edit.outside) == pytest.approx(0.5, rel=1e-9)  # explained: no penalty
+    leaky = M.edit_locality(z0, shifted(2.0, 1.0), attention)
+    assert float(leaky.outside) == pytest.approx(1.0, rel=1e-9)  # unexplained: score doubles
+    assert float(leaky.share_outside) > float(result.share_outside)
+    # no change at all: 0 outside, share undefined; an all-covering region: outside undefined
+    same = M.edit_locality(z0, z0.clone(), attention)
+    assert float(same.outside) == 0.0 and math.isnan(float(same.share_outside))
+    everywhere = M.edit_locality(z0, shifted(1.0, 1.0), torch.ones(1, 8, 8))
+    assert math.isnan(float(everywhere.outside))
+
+
+def test_pair_metrics_reports_why_locality_is_undefined() -> None:
+    emb = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1)
+    z0 = torch.randn(2, 4, 4, 4, dtype=torch.float64)
+    z1 = z0 + 1.0
+    changed = torch.stack([torch.ones(4, 4), torch.eye(4)])  # all positions; the diagonal
+    rows = M.pair_metrics(emb, emb.flip(0), emb, emb.flip(0), latents_0=z0, latents_1=z1,
+                          changed=changed)
+    assert rows[0]["latent_l2_outside_edit"] is None
+    assert "covers every" in rows[0]["latent_l2_outside_edit_reason"]
+    assert rows[1]["latent_l2_outside_edit"] == pytest.approx(1.0, rel=1e-6)
+    assert rows[1]["edit_area_outside"] == pytest.approx(12 / 16)
+    json.dumps(rows)
 
 
 # --- background preservation ------------------------------------------------------------------
@@ -175,6 +261,22 @@ def test_changed_region_upsamples_bilinearly_and_thresholds() -> None:
     # two maps per pair (one per image): their union
     two = torch.stack([attention, attention.flip(-1)]).unsqueeze(0)
     assert int(M.changed_region(two, (4, 4)).sum()) == 8
+
+
+def test_changed_region_uses_the_map_range() -> None:
+    """Accumulated attention with a high floor (0.8-1.0 of its peak, as the tiny model's maps
+    are): thresholding the peak alone marks everything; the map's own range marks the
+    positions nearer its peak, and the background then has a score."""
+    attention = torch.full((1, 4, 4), 0.8)
+    attention[0, :2, :2] = 1.0
+    region = M.changed_region(attention, (4, 4))
+    assert int(region.sum()) == 4 and bool(region[0, :2, :2].all())
+    img0 = _images(1, 0, size=16)
+    (score,) = M.masked_psnr(img0, img0.clone(), attention)
+    assert score.value == M.PSNR_CAP_DB and score.pixels > 0
+    # a flat map has no range: all positive = everything changed, all zero = nothing did
+    assert bool(M.changed_region(torch.full((4, 4), 0.9), (4, 4)).all())
+    assert not bool(M.changed_region(torch.zeros(4, 4), (4, 4)).any())
 
 
 def test_mask_covering_everything_gives_none() -> None:
@@ -246,27 +348,6 @@ def test_pair_metrics_rows_are_json_ready() -> None:
     assert {"clip_score_0", "directional_similarity", "latent_l2_per_dim"} <= set(rows[0])
 
 
-# --- bootstrap --------------------------------------------------------------------------------
-
-
-def test_bootstrap_ci_contains_mean_and_shrinks() -> None:
-    rng = torch.Generator().manual_seed(0)
-    small = torch.randn(20, generator=rng)
-    large = torch.randn(2000, generator=rng)
-    m_s, lo_s, hi_s = M.bootstrap_ci(small)
-    m_l, lo_l, hi_l = M.bootstrap_ci(large)
-    assert lo_s <= m_s <= hi_s and lo_l <= m_l <= hi_l
-    assert m_s == pytest.approx(float(small.double().mean()))
-    assert (hi_l - lo_l) < (hi_s - lo_s) / 4  # ~ 1/sqrt(100) = 1/10 in theory
-    assert M.bootstrap_ci(small) == (m_s, lo_s, hi_s)  # seeded
-    assert M.bootstrap_ci([3.0]) == (3.0, 3.0, 3.0)
-    with pytest.raises(ValueError):
-        M.bootstrap_ci([1.0, float("nan")])
-
-
-# --- FID and KID ------------------------------------------------------------------------------
-
-
 def test_fid_refused_below_50() -> None:
     feats = torch.randn(49, 16, dtype=torch.float64)
     with pytest.raises(ValueError, match="at least 50"):
@@ -293,12 +374,40 @@ def test_fid_matches_torchmetrics_and_reports_n_features_and_floor() -> None:
     direct.update(cand, real=False)
     assert fid.value == pytest.approx(float(direct.compute()), rel=1e-4, abs=1e-6)
     assert (fid.n_reference, fid.n_candidate, fid.feature_size) == (200, 100, 16)
-    assert fid.noise_floor_n == 100  # the reference holds 2 x N: a true same-N floor
+    # the floor: 100 reference images standing in for the candidate against the other 100
+    assert (fid.noise_floor_n, fid.noise_floor_reference_n) == (100, 100)
     assert fid.noise_floor is not None and 0 <= fid.noise_floor < fid.value
+    assert fid.value_at_floor_sizes is not None and fid.value_at_floor_sizes > fid.noise_floor
     assert any("biased upwards" in note for note in fid.notes)
     json.dumps(fid.as_dict())
     kid = out["kid"]
-    assert kid.std is not None and kid.noise_floor is not None and kid.value > kid.noise_floor
+    assert kid.noise_floor is not None and kid.value > kid.noise_floor
+    # 200 / 100 images: every KID subset is the whole candidate set, so no std
+    assert kid.std is None and any("no std" in note for note in kid.notes)
+
+
+def test_fid_floor_is_at_the_value_sizes() -> None:
+    """No change at all (candidate and reference from one distribution), 160 reference and 60
+    candidate images, the sizes where a 60-vs-60 floor sat above the value: the floor and
+    `value_at_floor_sizes` share their sizes, so over many draws their difference averages 0
+    (within 4 standard errors of its own spread), while the floor minus the all-reference
+    value does not (a smaller reference side: more small-N bias)."""
+    g = torch.Generator().manual_seed(11)
+    matched_gap, full_gap = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for draw in range(40):
+            ref = torch.randn(160, 12, generator=g, dtype=torch.float64)
+            cand = torch.randn(60, 12, generator=g, dtype=torch.float64)
+            fid = M.fid_from_features(ref, cand, seed=draw)
+            assert fid.noise_floor is not None and fid.value_at_floor_sizes is not None
+            matched_gap.append(fid.noise_floor - fid.value_at_floor_sizes)
+            full_gap.append(fid.noise_floor - fid.value)
+    gaps = torch.tensor(matched_gap)
+    se = float(gaps.std()) / math.sqrt(len(gaps))
+    assert abs(float(gaps.mean())) < 4 * se
+    full = torch.tensor(full_gap)
+    assert float(full.mean()) > 4 * float(full.std()) / math.sqrt(len(full))
 
 
 def test_fid_noise_floor_tracks_no_change() -> None:
@@ -310,23 +419,37 @@ def test_fid_noise_floor_tracks_no_change() -> None:
         warnings.simplefilter("ignore", UserWarning)
         no_change = M.fid_from_features(ref, same)
         changed = M.fid_from_features(ref, shifted)
-        small_ref = M.fid_from_features(ref[:150], same)
+        small_ref = M.fid_from_features(ref[:140], same)
     assert no_change.noise_floor == changed.noise_floor  # depends on the reference only
     assert no_change.noise_floor is not None and no_change.noise_floor_n == 100
+    assert no_change.noise_floor_reference_n == 200
     # no change reads about the floor; a 2-sigma shift in 8 dims (FID += 8 * 4 = 32) does not
     assert no_change.value < 3 * no_change.noise_floor + 0.5
     assert changed.value > 10 * no_change.noise_floor
-    # a reference smaller than 2N: two halves, and a note saying the floor is at smaller N
-    assert small_ref.noise_floor_n == 75
-    assert any("N=75" in note for note in small_ref.notes)
+    # 140 reference images cannot spare 100 and keep 50: no floor, and a note saying so
+    assert small_ref.noise_floor is None and small_ref.value_at_floor_sizes is None
+    assert any("100 + 50 reference images" in note for note in small_ref.notes)
 
 
 def test_kid_runs_on_small_sets() -> None:
     g = torch.Generator().manual_seed(1)
     ref = torch.randn(12, 8, generator=g, dtype=torch.float64)
     kid = M.kid_from_features(ref, torch.randn(10, 8, generator=g, dtype=torch.float64), subsets=10)
-    assert kid.metric == "kid" and kid.n_candidate == 10 and kid.noise_floor_n == 6
-    assert math.isfinite(kid.value) and kid.std is not None
+    assert kid.metric == "kid" and kid.n_candidate == 10
+    assert (kid.noise_floor_n, kid.noise_floor_reference_n) == (10, 2)
+    assert math.isfinite(kid.value) and kid.std is None
+
+
+def test_kid_std_from_twice_the_subset_size() -> None:
+    """With subsets at most half of each set the subsets differ and the std is a real spread
+    (far above float noise); below, none."""
+    g = torch.Generator().manual_seed(2)
+    ref = torch.randn(40, 8, generator=g, dtype=torch.float64)
+    cand = torch.randn(40, 8, generator=g, dtype=torch.float64) + 0.5
+    halves = M.kid_from_features(ref, cand, subsets=20, subset_size=20)
+    assert halves.std is not None and halves.std > 1e-3 * abs(halves.value)
+    whole = M.kid_from_features(ref, cand, subsets=20, subset_size=21)
+    assert whole.std is None and any("42+ images" in note for note in whole.notes)
 
 
 def test_inception_weights_path_is_the_one_used(tmp_path: Path, monkeypatch) -> None:

@@ -17,8 +17,10 @@
 Why not torchmetrics' `CLIPScore`: with transformers 5 it fails (`get_image_features` now returns
 a `BaseModelOutputWithPooling`, on which torchmetrics 1.9 calls `.norm()`: AttributeError), and
 by name it only loads models whose name contains "openai" (or its two other listed families),
-so not a local folder; it also re-embeds the texts at every call and returns only the clamped
-score, while the evaluation needs the raw embeddings (directional and image-image similarity).
+so not a local folder; it also re-embeds the texts at every call and returns only a score
+(100 x the batch's mean cosine, clamped at 0 as a mean; cfspec clamps each image, as
+Hessel et al.'s CLIP-S does), while the evaluation needs the raw embeddings (directional and
+image-image similarity).
 
 Images: uint8 tensors, (N, H, W, 3) or (N, 3, H, W) (one image without N also works), are
 resized, cropped and normalized with torch ops on the scorer's device, batched: the same steps

@@ -9,18 +9,24 @@ for every (pair, seed), in batches of `batch_size` (pair, seed)s:
   `directional_similarity` (+ `directional_defined`), `image_image_similarity`, `effective` and
   `effectiveness_margin` (`cfspec.gpu.metrics.pair_metrics`).
 * Latent divergence of the two final latents: `latent_l2_per_dim`, `latent_cosine_distance`
-  (not CLD: CLD compares a pair against the spread of its seeds, below).
-* Background preservation outside the changed words' cross-attention (the .npz `attention`,
-  upsampled and thresholded by `changed_region`): `background_ssim`, `background_psnr`, and
-  `background_lpips` when LPIPS' backbone weights are available locally (else skipped, and the
-  summary says why).
-* With >= 20 seeds for a pair, the real CLD (Sanchez & Tsaftaris 2022) of each seed: `cld`,
-  `cld_d`, `cld_p_cf`, `cld_p_f`, `cld_n_seeds`.
+  (how much changed, wherever it changed).
+* The edit region: the changed words' cross-attention (the .npz `attention`), each map
+  rescaled to its own range and thresholded at 0.5 by `changed_region`. Inside/outside it:
+  the minimality score `latent_l2_outside_edit` (latent change the edit does not explain),
+  `latent_l2_inside_edit`, `latent_change_share_outside_edit`, `edit_area_outside`
+  (`cfspec.gpu.metrics.edit_locality`); and background preservation `background_ssim`,
+  `background_psnr`, and `background_lpips` when LPIPS' backbone weights are available locally
+  (else skipped, and the summary says why).
+* With >= 20 seeds for a pair, CLD's ingredients per seed: `cld_d`, `cld_p_cf`, `cld_p_f`,
+  `cld_n_seeds`, `latent_change_vs_reseed`. `cld` itself is null with `cld_reason`: both
+  images of a pair share their noise, which makes the published CLD a constant.
 
 Set level, only with Inception weights (a local file, `--inception-weights`): KID, and FID
 (refused below 50 images, warned below 2048), of the counterfactual images against the factual
 ones (identical factual images shared by several pairs counted once), each with N, the feature
-size and a same-N noise floor. Means of the per-pair metrics come with bootstrap 95% intervals.
+size and a noise floor at the candidate's size (see `SetDistance`). Means are over pairs (each
+pair's seeds averaged first), with a studentized two-stage cluster-bootstrap 95% interval
+(`cluster_bootstrap_ci`), none below 5 pairs.
 
 Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
 OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
@@ -64,7 +70,9 @@ from cfspec.progress import progress
 MEAN_METRICS = (
     "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
     "effective", "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance",
-    "background_ssim", "background_psnr", "background_lpips", "cld",
+    "background_ssim", "background_psnr", "background_lpips", "latent_l2_outside_edit",
+    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside", "cld",
+    "cld_p_cf", "cld_p_f", "latent_change_vs_reseed",
 )
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -322,7 +330,7 @@ def _finite(value: Any) -> Any:
 def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generated]]
              ) -> list[str]:
     """CLD per (pair, seed) for the pairs with >= CLD_MIN_SEEDS seeds with latents."""
-    from cfspec.gpu.metrics import CLD_MIN_SEEDS, cld_from_latents
+    from cfspec.gpu.metrics import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
 
     by_key = {(r["id"], r["seed"]): r for r in rows}
     computed, most = 0, 0
@@ -343,17 +351,26 @@ def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generate
             continue
         latents = torch.from_numpy(np.stack(stacks))  # (K, 2, C, h, w)
         for index, job in enumerate(usable):
-            result = cld_from_latents(latents[:, 0], latents[:, 1], index)
+            # Both images of a (pair, seed) start from that seed's noise (Prompt-to-Prompt).
+            result = cld_from_latents(latents[:, 0], latents[:, 1], index, shared_noise=True)
             row = by_key.get((pair_id, job.seed))
             if row is not None:
                 row.update(cld=result.cld, cld_d=result.d, cld_p_cf=result.p_cf,
-                           cld_p_f=result.p_f, cld_n_seeds=result.n_seeds)
+                           cld_p_f=result.p_f, cld_n_seeds=result.n_seeds,
+                           latent_change_vs_reseed=_finite(result.d_vs_reseed))
+                if result.reason is not None:
+                    row["cld_reason"] = result.reason
         computed += 1
+    notes = []
+    if computed:
+        notes.append(f"cld not reported (null, see cld_reason): {SHARED_NOISE}; its "
+                     "ingredients cld_d, cld_p_cf, cld_p_f and latent_change_vs_reseed are "
+                     "reported")
     if computed < len(generated):
-        return [f"cld computed for {computed} of {len(generated)} pair(s): it needs >= "
-                f"{CLD_MIN_SEEDS} seeds per pair (most seeds of a pair here: {most}); "
-                "latent_l2_per_dim and latent_cosine_distance are the per-seed distances"]
-    return []
+        notes.append(f"cld ingredients computed for {computed} of {len(generated)} pair(s): "
+                     f"they need >= {CLD_MIN_SEEDS} seeds per pair (most seeds of a pair here: "
+                     f"{most}); latent_l2_outside_edit is the per-seed minimality score")
+    return notes
 
 
 # --- set level ---------------------------------------------------------------------------------
@@ -421,18 +438,24 @@ class _SetFeatures:
 def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str]) -> dict[str, Any]:
-    from cfspec.gpu.metrics import bootstrap_ci
+    from cfspec.gpu.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
     for row in rows:
         seeds_per_pair[row["id"]] = seeds_per_pair.get(row["id"], 0) + 1
     means: dict[str, Any] = {}
     for name in MEAN_METRICS:
-        values = [float(r[name]) for r in rows if _usable(r, name)]
-        if not values:
+        used = [r for r in rows if _usable(r, name)]
+        if not used:
             continue
-        mean, low, high = bootstrap_ci(values, n_resamples=resamples)
-        means[name] = {"mean": mean, "ci95": [low, high], "n": len(values)}
+        ci = cluster_bootstrap_ci([float(r[name]) for r in used], [r["id"] for r in used],
+                                  n_resamples=resamples)
+        # ci95 is null below CI_MIN_PAIRS pairs (`ci_reason` says why); n counts (pair, seed)s.
+        means[name] = {"mean": ci.mean,
+                       "ci95": None if ci.low is None else [ci.low, ci.high],
+                       "n": ci.n_values, "n_pairs": ci.n_pairs}
+        if ci.reason is not None:
+            means[name]["ci_reason"] = ci.reason
     for name in ("background_ssim", "background_psnr", "latent_l2_per_dim"):
         missing = [r for r in rows if r.get(name) is None]
         if missing:
@@ -455,7 +478,9 @@ def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name:
         "seeds_per_pair": {"min": min(seeds_per_pair.values()),
                            "max": max(seeds_per_pair.values())},
         "means": means,
-        "bootstrap": {"resamples": resamples, "confidence": 0.95, "method": "percentile"},
+        "bootstrap": {"resamples": resamples, "confidence": 0.95,
+                      "method": "studentized two-stage cluster", "unit": "pair",
+                      "min_pairs": CI_MIN_PAIRS, "description": CI_METHOD},
     }
     if features is None:
         summary["set"] = {"skipped": "no --inception-weights: KID and FID need a local "
@@ -489,6 +514,8 @@ def summary_table(summary: dict[str, Any]) -> Any:
     """A rich Table of the means (with 95% intervals) and the set-level figures."""
     from rich.table import Table
 
+    from cfspec.gpu.metrics import CI_MIN_PAIRS as CI_MIN
+
     table = Table(title=f"cfspec evaluate: {summary['rows']} (pair, seed) of "
                   f"{summary['pairs_evaluated']} pair(s), CLIP {summary['clip_model']}")
     table.add_column("metric")
@@ -496,9 +523,10 @@ def summary_table(summary: dict[str, Any]) -> Any:
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
     for name, entry in summary["means"].items():
-        low, high = entry["ci95"]
-        table.add_row(name, str(entry["n"]), f"{entry['mean']:.4g}",
-                      f"[{low:.4g}, {high:.4g}]")
+        ci = entry.get("ci95")
+        table.add_row(name, f"{entry['n']} ({entry.get('n_pairs', '?')} pairs)",
+                      f"{entry['mean']:.4g}",
+                      f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"none (< {CI_MIN} pairs)")
     set_level = summary.get("set", {})
     for metric in ("kid", "fid"):
         entry = set_level.get(metric)
@@ -508,8 +536,10 @@ def summary_table(summary: dict[str, Any]) -> Any:
             table.add_row(metric.upper(), "", "refused", "")
             continue
         floor = entry.get("noise_floor")
-        floor_text = (f"floor {floor:.4g} (N={entry['noise_floor_n']})" if floor is not None
-                      else "no floor")
+        # the floor is comparable with the value at the floor's sizes, not with `value`
+        floor_text = (f"floor {floor:.4g} vs {entry['value_at_floor_sizes']:.4g} at "
+                      f"{entry['noise_floor_reference_n']}/{entry['noise_floor_n']}"
+                      if floor is not None else "no floor")
         table.add_row(f"{metric.upper()} ({entry['feature_size']}-d)",
                       f"{entry['n_reference']}/{entry['n_candidate']}",
                       f"{entry['value']:.4g}", floor_text)

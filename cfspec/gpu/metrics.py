@@ -3,19 +3,24 @@
 Per pair and seed (image 0 is the factual image with prompt 0, image 1 the counterfactual with
 prompt 1; CLIP embeddings are unit-norm rows, see `cfspec.gpu.clip`):
 
-* `clip_score`: how well an image matches a prompt, 100 * max(cos, 0), in [0, 100].
+* `clip_score`: how well an image matches a prompt, 100 * max(cos, 0) per image (Hessel et
+  al.'s CLIP-S, scaled by 100), in [0, 100].
 * `directional_similarity`: does the image change go the way the text change goes, in [-1, 1].
 * `image_image_similarity`: how alike the two images look to CLIP, in [-1, 1].
 * `effectiveness`: does the counterfactual image match its own prompt better than the factual one.
 * `latent_l2_per_dim`, `latent_cosine_distance`: how far apart the two final latents are.
 * `changed_region`, `masked_ssim`, `masked_psnr`, `masked_lpips`: is the background (outside the
   changed words' attention) preserved.
-* `counterfactual_latent_divergence` (CLD, Sanchez & Tsaftaris 2022): minimality of the change
-  against the spread of the seeds, for pairs rendered with 20 or more seeds.
+* `edit_locality`: the minimality score, the latent change outside the edit region
+  (`latent_l2_outside_edit`), with the change inside it and the share outside.
+* `counterfactual_latent_divergence` (CLD, Sanchez & Tsaftaris 2022) and `cld_from_latents`:
+  the published score needs counterfactuals with their own noise; for shared-noise pairs
+  (every Prompt-to-Prompt pair) only its ingredients are reported (20 or more seeds).
 
 Per set: `fid_from_features`, `kid_from_features` and `set_distances` (FID and KID through
 torchmetrics, Inception weights from a local file only, each with N, feature size and a same-N
-noise floor). Means come with `bootstrap_ci` (percentile bootstrap 95% interval).
+noise floor). Means over pairs come with `cluster_bootstrap_ci` (studentized two-stage
+cluster bootstrap 95% interval; none below `CI_MIN_PAIRS` pairs).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import torch.nn.functional as F
 # --- CLIP-embedding metrics -------------------------------------------------------------------
 
 ZERO_NORM_EPS = 1e-6
+MASK_THRESHOLD = 0.5  # a position is in the edit region at half its map's range or more
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -44,9 +50,11 @@ def clip_score(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
     """CLIP score of each image with its own prompt: 100 * max(cos(image, text), 0).
 
     Rows are matched (image i with text i); shapes (N, D) or (D,). Range [0, 100], higher =
-    better match; the convention of torchmetrics' `CLIPScore` (Hessel et al.'s CLIP-S is
-    2.5 * max(cos, 0): multiply by 0.025 to convert). Random ViT-L/14 pairs score about 15-20,
-    good matches about 30-35 with the real model."""
+    better match. Clamping each image's cosine at 0 is Hessel et al.'s CLIP-S
+    (w * max(cos, 0), w = 2.5: multiply by 0.025 to convert); torchmetrics' `CLIPScore` also
+    scales by 100 but clamps the batch mean instead, so its figure differs when some cosines
+    are negative. Random ViT-L/14 pairs score about 15-20, good matches about 30-35 with the
+    real model."""
     return 100.0 * _cosine(image_emb, text_emb).clamp(min=0.0)
 
 
@@ -137,6 +145,53 @@ def latent_cosine_distance(z0: torch.Tensor, z1: torch.Tensor, event_dims: int =
     return 1.0 - F.cosine_similarity(a, b, dim=-1, eps=1e-12)
 
 
+@dataclass(frozen=True)
+class EditLocality:
+    """Where the latent change of each pair lies relative to its edit region (all (N,)).
+
+    `outside`: RMS per dimension of z1 - z0 over the latent positions outside the edit region
+    (the minimality score: change the edit does not explain; lower = more minimal; NaN when
+    the region covers everything). `inside`: the same inside it (NaN when it is empty).
+    `share_outside`: the fraction of the squared change that lies outside, in [0, 1] (NaN for
+    identical latents); compare it with `area_outside`, the fraction of positions outside:
+    a change spread evenly over the image has share_outside == area_outside."""
+
+    outside: torch.Tensor
+    inside: torch.Tensor
+    share_outside: torch.Tensor
+    area_outside: torch.Tensor
+
+
+def edit_locality(
+    z0: torch.Tensor, z1: torch.Tensor, changed: torch.Tensor, threshold: float = MASK_THRESHOLD
+) -> EditLocality:
+    """Split each pair's latent change at its edit region. z0, z1: (N, C, h, w) final latents;
+    `changed`: the edit region as for `changed_region` (attention maps at any resolution, or
+    bool masks at (h, w)), brought to the latent grid (h, w)."""
+    if z0.shape != z1.shape or z0.dim() != 4:
+        raise ValueError(f"expected two (N, C, h, w) latents, got {tuple(z0.shape)} and "
+                         f"{tuple(z1.shape)}")
+    n, c, h, w = z0.shape
+    region = changed_region(changed.to(z0.device), (h, w), threshold)
+    if region.shape[0] == 1 and n > 1:
+        region = region.expand(n, h, w)
+    if region.shape[0] != n:
+        raise ValueError(f"{region.shape[0]} edit regions for {n} latent pairs")
+    energy = (z1.double() - z0.double()).square().sum(dim=1)  # (N, h, w): channels summed
+    inside_n = region.sum(dim=(-2, -1)).double()
+    outside_n = h * w - inside_n
+    e_in = (energy * region).sum(dim=(-2, -1))
+    e_out = energy.sum(dim=(-2, -1)) - e_in
+    nan = torch.full_like(e_in, float("nan"))
+    return EditLocality(
+        outside=torch.where(outside_n > 0, (e_out / (c * outside_n.clamp_min(1))).sqrt(), nan),
+        inside=torch.where(inside_n > 0, (e_in / (c * inside_n.clamp_min(1))).sqrt(), nan),
+        share_outside=torch.where(e_in + e_out > 0, e_out / (e_in + e_out).clamp_min(1e-300),
+                                  nan),
+        area_outside=outside_n / (h * w),
+    )
+
+
 LATENT_DISTANCES = {"l2": latent_l2_per_dim, "cosine": latent_cosine_distance}
 CLD_WEIGHTS = (0.8, 0.2)
 CLD_MIN_SEEDS = 20
@@ -181,16 +236,28 @@ def counterfactual_latent_divergence(
     return math.log(w1 * math.exp(p_cf) + w2 * math.exp(p_f))
 
 
+SHARED_NOISE = ("the factual and counterfactual images start from the same noise, so every "
+                "other seed's image is farther from the factual than the counterfactual is: "
+                "P(S_cf <= d) is always 0, P(S_f >= d) always 1 and CLD a constant; the "
+                "published CLD needs counterfactuals drawn with independent noise")
+
+
 @dataclass(frozen=True)
 class CldResult:
-    """CLD of one (pair, seed) with its ingredients: `d` the observed distance, `p_cf` and `p_f`
-    the two fractions, `n_seeds` the seeds the sets came from."""
+    """CLD of one (pair, seed) with its ingredients. `d`: the observed distance d(x, x*);
+    `p_cf`: the fraction of the other seeds' counterfactual images at least as close to x as
+    x*; `p_f`: the fraction of the other seeds' factual images at least as far from x as x*;
+    `d_vs_reseed`: d over the median of S_f (the change as a fraction of what redrawing the
+    factual's noise moves; < 1 = closer than a re-roll); `n_seeds`: the seeds the sets came
+    from. `cld` is None (with `reason`) for shared-noise pairs, where it is a constant."""
 
-    cld: float
+    cld: float | None
     d: float
     p_cf: float
     p_f: float
     n_seeds: int
+    d_vs_reseed: float
+    reason: str | None = None
 
 
 def cld_from_latents(
@@ -199,6 +266,8 @@ def cld_from_latents(
     index: int,
     distance: str = "l2",
     min_seeds: int = CLD_MIN_SEEDS,
+    *,
+    shared_noise: bool,
 ) -> CldResult:
     """CLD of seed `index` of one pair, from the final latents of all its seeds.
 
@@ -209,8 +278,10 @@ def cld_from_latents(
     S_cf = {dist(x, counterfactual[k]) : k != index} (x* itself left out: it is the candidate).
     `distance`: "l2" (`latent_l2_per_dim`) or "cosine" (`latent_cosine_distance`); the paper
     used a KL divergence between VAE posteriors, which SD's deterministic final latents lack.
-    Refused (ValueError) below `min_seeds` seeds: with fewer, each fraction moves in steps of
-    more than 1/20 and the figure is noise."""
+    `shared_noise`: x and x* started from the same noise (Prompt-to-Prompt pairs): S_cf and S_f
+    are then not the paper's comparison sets (see `SHARED_NOISE`), so `cld` is None and only
+    its ingredients are reported. Refused (ValueError) below `min_seeds` seeds: with fewer,
+    each fraction moves in steps of more than 1/20 and the figure is noise."""
     if factual.shape != counterfactual.shape:
         raise ValueError("factual and counterfactual latents must have the same shape")
     k = int(factual.shape[0])
@@ -227,18 +298,20 @@ def cld_from_latents(
     d = float(dist(factual[index], counterfactual[index], event_dims))
     p_cf = float((s_cf.double() <= d).double().mean())
     p_f = float((s_f.double() >= d).double().mean())
+    median_f = float(s_f.double().median())
     return CldResult(
-        cld=counterfactual_latent_divergence(s_cf, s_f, d),
+        cld=None if shared_noise else counterfactual_latent_divergence(s_cf, s_f, d),
         d=d,
         p_cf=p_cf,
         p_f=p_f,
         n_seeds=k,
+        d_vs_reseed=d / median_f if median_f > 0 else math.inf,
+        reason=SHARED_NOISE if shared_noise else None,
     )
 
 
 # --- background preservation ------------------------------------------------------------------
 
-MASK_THRESHOLD = 0.5
 # Identical backgrounds have infinite PSNR. It is reported as this finite cap (with
 # `capped=True`) so that means, bootstrap intervals and JSON stay finite: 100 dB is an RMS
 # difference of 1e-5 of the data range, far below one uint8 level on any image we render.
@@ -276,16 +349,25 @@ def changed_region(
     """The changed words' region at image resolution: bool (N, H, W).
 
     `attention` is the changed words' cross-attention at attention resolution (for example
-    16 x 16), max-normalised to [0, 1]: (h, w), (N, h, w) or (N, K, h, w); with K maps per pair
-    (one per image) their element-wise maximum is used, the union of what changed in either
-    image. It is upsampled bilinearly (align_corners=False) to `size` = (H, W) and a pixel counts
-    as changed where the upsampled value is >= `threshold` (0.5: at least half the peak
-    attention). A bool tensor already at `size` is returned as it is."""
+    16 x 16): (h, w), (N, h, w) or (N, K, h, w). Each map is rescaled to [0, 1] by its own
+    range, (a - min) / (max - min): accumulated attention has a floor everywhere (on the tiny
+    random model it is nearly flat, 0.8-1.0 of its peak), and a threshold on the peak alone
+    then marks the whole image as changed, leaving no background to score. A flat map
+    (max == min) is left as it is (all zero: nothing changed; all positive: everything did).
+    With K maps per pair (one per image) their element-wise maximum is used, the union of
+    what changed in either image. It is upsampled bilinearly (align_corners=False) to
+    `size` = (H, W) and a pixel counts as changed where the upsampled value is >= `threshold`
+    (0.5: closer to the peak than to the floor). A bool tensor already at `size` is returned
+    as it is."""
     if attention.dtype == torch.bool and tuple(attention.shape[-2:]) == tuple(size):
         return attention if attention.dim() == 3 else attention.reshape(-1, *size)
     a = attention.float()
     if a.dim() == 2:
         a = a.unsqueeze(0)
+    if a.dim() in (3, 4):
+        low = a.amin(dim=(-2, -1), keepdim=True)
+        span = a.amax(dim=(-2, -1), keepdim=True) - low
+        a = torch.where(span > 0, (a - low) / span.clamp_min(1e-30), a)
     if a.dim() == 4:
         a = a.amax(dim=1)
     if a.dim() != 3:
@@ -455,6 +537,13 @@ def masked_lpips(
 # --- one batch of pairs -----------------------------------------------------------------------
 
 
+_UNDEFINED_BECAUSE = {
+    "latent_l2_outside_edit": "the edit region covers every latent position",
+    "latent_l2_inside_edit": "the edit region is empty",
+    "latent_change_share_outside_edit": "identical latents: no change to locate",
+}
+
+
 def pair_metrics(
     image_emb_0: torch.Tensor,
     image_emb_1: torch.Tensor,
@@ -490,9 +579,19 @@ def pair_metrics(
         columns["latent_cosine_distance"] = (
             latent_cosine_distance(latents_0, latents_1).reshape(-1).tolist()
         )
+        if changed is not None:
+            where = edit_locality(latents_0, latents_1, changed)
+            columns["latent_l2_outside_edit"] = where.outside.tolist()
+            columns["latent_l2_inside_edit"] = where.inside.tolist()
+            columns["latent_change_share_outside_edit"] = where.share_outside.tolist()
+            columns["edit_area_outside"] = where.area_outside.tolist()
     for name, values in columns.items():
         for row, value in zip(rows, values, strict=True):
-            row[name] = value
+            if isinstance(value, float) and math.isnan(value) and name in _UNDEFINED_BECAUSE:
+                row[name] = None
+                row[f"{name}_reason"] = _UNDEFINED_BECAUSE[name]
+            else:
+                row[name] = value
     if images_0 is not None and images_1 is not None and changed is not None:
         for name, scores in (
             ("background_ssim", masked_ssim(images_0, images_1, changed)),
@@ -511,17 +610,24 @@ def pair_metrics(
 
 FID_MIN_IMAGES = 50
 FID_WARN_BELOW = 2048
+KID_SUBSET_SIZE = 1000  # Binkowski et al.'s size; std needs 2x this per set
 
 
 @dataclass(frozen=True)
 class SetDistance:
     """A set-level figure with what it takes to read it.
 
-    `value` (and `std` for KID: the spread over subsets) compare `n_reference` reference
-    images with `n_candidate` candidate images in a `feature_size`-d feature space.
-    `noise_floor` is the same metric between two disjoint random subsets of the reference set,
-    each of `noise_floor_n` images: what the metric reads for no change at all at that N (FID
-    is biased upwards at small N). A value near its floor says "no measurable difference"."""
+    `value` compares `n_reference` reference images with `n_candidate` candidate images in a
+    `feature_size`-d feature space. `noise_floor` is the same metric for no change at all, at
+    the candidate's size: a random `noise_floor_n` (= n_candidate) reference images against the
+    other `noise_floor_reference_n` reference images. Its reference side is smaller than the
+    value's (n_reference), and FID's small-N bias grows as either side shrinks, so
+    `value_at_floor_sizes` is the candidate set against those same `noise_floor_reference_n`
+    images: that and the floor share every size and can be compared directly. None (with a
+    note) when the reference cannot spare a candidate-size subset. `std` (KID only): the
+    spread of KID over random subsets, reported only when each subset is at most half of
+    each set (else the subsets are nearly the same images and their spread is no uncertainty).
+    """
 
     metric: str
     value: float
@@ -532,6 +638,8 @@ class SetDistance:
     noise_floor_n: int | None
     std: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    noise_floor_reference_n: int | None = None
+    value_at_floor_sizes: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -601,14 +709,21 @@ def extract_features(
     return torch.cat(chunks).double().cpu()
 
 
-def _split_reference(n_ref: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Two disjoint random index sets of the reference: n each when the reference holds 2n
-    images (a true same-N floor), else two halves."""
-    size = n if n_ref >= 2 * n else n_ref // 2
-    if size < 2:
+def _split_reference(n_ref: int, n_cand: int, seed: int, minimum: int
+                     ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(rest, stand-in): a random n_cand-image subset of the reference to stand in for the
+    candidate set, and the other n_ref - n_cand images as the reference; None when the rest
+    would hold fewer than `minimum` images."""
+    if n_cand < minimum or n_ref - n_cand < minimum:
         return None
     perm = torch.randperm(n_ref, generator=torch.Generator().manual_seed(seed))
-    return perm[:size], perm[size : 2 * size]
+    return perm[n_cand:], perm[:n_cand]
+
+
+def _floor_note(metric: str, n_ref: int, n_cand: int, minimum: int) -> str:
+    return (f"no noise floor: at the candidate's size it needs {n_cand} + {minimum} reference "
+            f"images (a candidate-size stand-in and a {minimum}+ image rest), the reference "
+            f"holds {n_ref}; the {metric} value has no no-change baseline here")
 
 
 def _fid(ref: torch.Tensor, cand: torch.Tensor) -> float:
@@ -656,20 +771,14 @@ def fid_from_features(
         warnings.warn(message, UserWarning, stacklevel=2)
         notes.append(message)
     value = _fid(reference, candidate)
-    floor, floor_n = None, None
-    split = _split_reference(n_ref, n_cand, seed)
-    if split is not None and len(split[0]) >= FID_MIN_IMAGES:
-        floor_n = len(split[0])
-        floor = _fid(reference[split[0]], reference[split[1]])
+    floor = matched = None
+    split = _split_reference(n_ref, n_cand, seed, FID_MIN_IMAGES)
+    if split is not None:
+        rest, stand_in = split
+        floor = _fid(reference[rest], reference[stand_in])
+        matched = _fid(reference[rest], candidate)
     else:
-        notes.append(
-            f"no noise floor: it needs two disjoint reference subsets of {FID_MIN_IMAGES}+ images"
-        )
-    if floor_n is not None and floor_n < n_cand:
-        notes.append(
-            f"noise floor measured at N={floor_n} (the reference holds fewer than "
-            f"2 x {n_cand}); FID's bias grows as N shrinks, so it overstates the same-N floor"
-        )
+        notes.append(_floor_note("FID", n_ref, n_cand, FID_MIN_IMAGES))
     return SetDistance(
         metric="fid",
         value=value,
@@ -677,7 +786,9 @@ def fid_from_features(
         n_candidate=n_cand,
         feature_size=int(reference.shape[1]),
         noise_floor=floor,
-        noise_floor_n=floor_n,
+        noise_floor_n=None if split is None else n_cand,
+        noise_floor_reference_n=None if split is None else n_ref - n_cand,
+        value_at_floor_sizes=matched,
         notes=tuple(notes),
     )
 
@@ -705,40 +816,48 @@ def kid_from_features(
     reference: torch.Tensor,
     candidate: torch.Tensor,
     subsets: int = 100,
-    subset_size: int = 1000,
+    subset_size: int = KID_SUBSET_SIZE,
     seed: int = 0,
 ) -> SetDistance:
     """KID (Binkowski et al. 2018) between two feature sets, through torchmetrics'
     `KernelInceptionDistance`: the unbiased squared MMD with a cubic polynomial kernel,
-    averaged over `subsets` random subsets of min(subset_size, N) images (std = its spread).
-    Unbiased, so usable at small N (at least 2 per set); range about [0, inf) (small negative
-    values are sampling noise around 0). Noise floor as for FID."""
+    averaged over `subsets` random subsets of min(subset_size, N) images. Unbiased, so usable
+    at small N (at least 2 per set); range about [0, inf) (small negative values are sampling
+    noise around 0). `std`, the spread over subsets, only when both sets hold at least
+    2 x subset_size images: below that every subset is (nearly) the whole set and the spread
+    reads ~0 whatever the uncertainty. Noise floor as for FID."""
     _check_features(reference, candidate)
     n_ref, n_cand = int(reference.shape[0]), int(candidate.shape[0])
     if min(n_ref, n_cand) < 2:
         raise ValueError("KID needs at least 2 images per set")
     mean, std = _kid(reference, candidate, subsets, subset_size, seed)
-    floor, floor_n = None, None
     notes: list[str] = []
-    split = _split_reference(n_ref, n_cand, seed)
-    if split is not None:
-        floor_n = len(split[0])
-        floor, _ = _kid(reference[split[0]], reference[split[1]], subsets, subset_size, seed)
-        if floor_n < n_cand:
-            notes.append(
-                f"noise floor measured at N={floor_n} (the reference holds < 2 x {n_cand})"
-            )
+    if min(n_ref, n_cand) < 2 * subset_size:
+        std_out = None
+        notes.append(f"no std: it needs {2 * subset_size}+ images per set (subsets of "
+                     f"{subset_size}, at most half of each set); with {min(n_ref, n_cand)} "
+                     "the subsets overlap and their spread is not an uncertainty")
     else:
-        notes.append("no noise floor: the reference set has fewer than 4 images")
+        std_out = std
+    floor = matched = None
+    split = _split_reference(n_ref, n_cand, seed, 2)
+    if split is not None:
+        rest, stand_in = split
+        floor, _ = _kid(reference[rest], reference[stand_in], subsets, subset_size, seed)
+        matched, _ = _kid(reference[rest], candidate, subsets, subset_size, seed)
+    else:
+        notes.append(_floor_note("KID", n_ref, n_cand, 2))
     return SetDistance(
         metric="kid",
         value=mean,
-        std=std,
+        std=std_out,
         n_reference=n_ref,
         n_candidate=n_cand,
         feature_size=int(reference.shape[1]),
         noise_floor=floor,
-        noise_floor_n=floor_n,
+        noise_floor_n=None if split is None else n_cand,
+        noise_floor_reference_n=None if split is None else n_ref - n_cand,
+        value_at_floor_sizes=matched,
         notes=tuple(notes),
     )
 
@@ -753,7 +872,7 @@ def set_distances(
     batch_size: int = 64,
     seed: int = 0,
     kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
+    kid_subset_size: int = KID_SUBSET_SIZE,
 ) -> dict[str, SetDistance]:
     """FID and/or KID of `candidate` against `reference` (uint8 image sets), by metric name.
 
@@ -795,40 +914,131 @@ def _count(images: torch.Tensor) -> int:
     return int(images.shape[0]) if images.dim() == 4 else 1
 
 
-# --- bootstrap --------------------------------------------------------------------------------
+# --- intervals over pairs: the studentized two-stage cluster bootstrap ----------------------
+
+# Below this many pairs no interval is reported: with N = 4 a resample repeats one pair with
+# probability 4 / 4**4 = 1.6%, close to the 2.5% tail, so the studentized tails become
+# unbounded; from N = 5 the simulated coverage holds (tests/test_intervals.py).
+CI_MIN_PAIRS = 5
+CI_METHOD = ("studentized two-stage cluster bootstrap: pairs resampled with replacement, then "
+             "each drawn pair's seeds with replacement; the estimate is the mean over pairs of "
+             "each pair's mean over its seeds")
+_CHUNK_ELEMENTS = 4_000_000  # bound memory: at most ~4M resampled values at once
 
 
-def bootstrap_ci(
-    values: Sequence[float] | np.ndarray | torch.Tensor,
+@dataclass(frozen=True)
+class ClusterInterval:
+    """The mean over pairs (each pair's seeds averaged first) and its interval; `low`/`high`
+    are None with `reason` below `CI_MIN_PAIRS` pairs."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n_pairs: int
+    n_values: int
+    reason: str | None = None
+
+
+def studentized_cluster_ci(
+    values: np.ndarray,
+    counts: np.ndarray,
     n_resamples: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
-) -> tuple[float, float, float]:
-    """(mean, low, high): the sample mean and its percentile-bootstrap interval (95% default).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised core of `cluster_bootstrap_ci` over R data sets that share one layout.
 
-    Draws `n_resamples` resamples of the values with replacement (numpy, seeded: the same
-    inputs give the same interval), takes each resample's mean, and returns the 2.5th and
-    97.5th percentiles of those means. Non-finite values are an error (drop undefined metrics
-    first); one value gives a zero-width interval. The interval narrows like 1/sqrt(N)."""
-    if isinstance(values, torch.Tensor):
-        arr = values.detach().double().cpu().numpy().reshape(-1)
-    else:
-        arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    if arr.size == 0:
-        raise ValueError("bootstrap_ci needs at least one value")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("bootstrap_ci got non-finite values; drop undefined entries first")
-    mean = float(arr.mean())
-    if arr.size == 1:
-        return mean, mean, mean
+    `values` (R, N, M): data set r's pair i has its seeds in values[r, i, :counts[i]] (the rest
+    is padding and never read); `counts` (N,) >= 1. Returns (estimate, low, high), each (R,).
+
+    Estimate: the mean of the N pair means. Each resample draws N pairs with replacement and,
+    inside each drawn pair, its counts[i] seeds with replacement (the two stages that produced
+    the data: pairs from a population, seeds per pair), and records
+    t* = (estimate* - estimate) / se*, se = sd(pair means, ddof=1) / sqrt(N). The interval is
+    [estimate - t*_(1-a) se, estimate - t*_(a) se] with order statistics of t* (bootstrap-t:
+    its own spread sets the width, so the extra within-pair noise that the second stage adds
+    to estimate* cancels in t*, and the t-like tails at small N are kept)."""
+    data = np.asarray(values, dtype=np.float64)
+    cnt = np.asarray(counts, dtype=np.int64)
+    if data.ndim != 3 or cnt.shape != (data.shape[1],):
+        raise ValueError(f"expected values (R, N, M) and counts (N,), got {data.shape} and "
+                         f"{cnt.shape}")
+    r_sets, n, m = data.shape
+    if n < 2 or cnt.min() < 1 or cnt.max() > m:
+        raise ValueError("need at least 2 pairs, each with 1..M values")
+    valid = np.arange(m)[None, :] < cnt[:, None]  # (N, M)
+    pair_means = np.where(valid, data, 0.0).sum(-1) / cnt  # (R, N)
+    estimate = pair_means.mean(-1)
+    se = pair_means.std(-1, ddof=1) / math.sqrt(n)
     rng = np.random.default_rng(seed)
-    n = arr.size
-    rows_per_chunk = max(1, 4_000_000 // n)  # bound memory: at most ~4M indices at once
-    means = np.empty(n_resamples, dtype=np.float64)
-    for start in range(0, n_resamples, rows_per_chunk):
-        rows = min(rows_per_chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(rows, n))
-        means[start : start + rows] = arr[idx].mean(axis=1)
+    flat = data.reshape(-1)
+    t_star = np.empty((r_sets, n_resamples), dtype=np.float64)
+    per_resample = n * m
+    sets_per_chunk = max(1, _CHUNK_ELEMENTS // (per_resample * n_resamples))
+    for s0 in range(0, r_sets, sets_per_chunk):
+        sets = np.arange(s0, min(r_sets, s0 + sets_per_chunk))
+        c = len(sets)
+        b_chunk = max(1, _CHUNK_ELEMENTS // (per_resample * c))
+        for b0 in range(0, n_resamples, b_chunk):
+            b = min(b_chunk, n_resamples - b0)
+            picked = rng.integers(0, n, size=(c, b, n))  # stage 1: pairs
+            k = cnt[picked]  # (c, b, n): seeds of each drawn pair
+            u = rng.random((c, b, n, m), dtype=np.float32)  # stage 2: seeds in each pair
+            seeds = np.minimum((u * k[..., None]).astype(np.int64), k[..., None] - 1)
+            base = (sets[:, None, None] * n + picked) * m  # flat index of each pair's seed 0
+            drawn = flat[base[..., None] + seeds]
+            keep = np.arange(m) < k[..., None]
+            means = np.where(keep, drawn, 0.0).sum(-1) / k  # (c, b, n)
+            est_b = means.mean(-1)
+            se_b = means.std(-1, ddof=1) / math.sqrt(n)
+            diff = est_b - estimate[sets, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where(se_b > 0, diff / se_b, np.sign(diff) * np.inf)
+            t_star[sets, b0 : b0 + b] = np.nan_to_num(t, nan=0.0, posinf=np.inf,
+                                                      neginf=-np.inf)
+    t_star.sort(axis=1)
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
-    return mean, float(low), float(high)
+    k_low = max(0, int(math.floor((n_resamples + 1) * alpha)) - 1)
+    t_low, t_high = t_star[:, k_low], t_star[:, n_resamples - 1 - k_low]
+    with np.errstate(invalid="ignore"):
+        low = np.where(se > 0, estimate - t_high * se, estimate)
+        high = np.where(se > 0, estimate - t_low * se, estimate)
+    return estimate, low, high
+
+
+def cluster_bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    clusters: Sequence[Any],
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    min_pairs: int = CI_MIN_PAIRS,
+) -> ClusterInterval:
+    """Mean over pairs and its studentized two-stage cluster-bootstrap interval
+    (`studentized_cluster_ci`); `clusters[i]` names the pair of `values[i]` (seeds of one pair
+    share it). Below `min_pairs` pairs, or when the tails are unbounded, no interval.
+    Non-finite values are an error (drop undefined metrics first)."""
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if arr.size == 0 or arr.size != len(clusters):
+        raise ValueError(f"need one cluster label per value, got {arr.size} values and "
+                         f"{len(clusters)} labels")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("cluster_bootstrap_ci got non-finite values; drop undefined entries")
+    groups: dict[Any, list[float]] = {}
+    for value, label in zip(arr.tolist(), clusters, strict=True):
+        groups.setdefault(label, []).append(value)
+    n = len(groups)
+    mean = float(np.mean([np.mean(g) for g in groups.values()]))
+    if n < max(min_pairs, 2):
+        return ClusterInterval(mean, None, None, n, int(arr.size),
+                               f"no interval below {max(min_pairs, 2)} pairs (got {n}): the "
+                               "bootstrap cannot hold its coverage there")
+    counts = np.array([len(g) for g in groups.values()])
+    padded = np.zeros((1, n, int(counts.max())))
+    for i, g in enumerate(groups.values()):
+        padded[0, i, : len(g)] = g
+    _, low, high = studentized_cluster_ci(padded, counts, n_resamples, seed, confidence)
+    if not (np.isfinite(low[0]) and np.isfinite(high[0])):
+        return ClusterInterval(mean, None, None, n, int(arr.size),
+                               "the bootstrap tails are unbounded (too few distinct pairs)")
+    return ClusterInterval(mean, float(low[0]), float(high[0]), n, int(arr.size))

@@ -189,7 +189,8 @@ def evaluate(
     metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
     text = "".join(json_line(r) for r in rows)
     write_text_atomic(metrics_path, text)
-    rows = [json.loads(line) for line in text.splitlines()]
+    # split("\n"): a prompt may hold U+2028, U+2029 or U+0085 unescaped (ensure_ascii=False).
+    rows = [json.loads(line) for line in text.split("\n") if line]
     summary = _summary(rows, pairs, scorer.name, str(scorer.device), features, notes,
                        bootstrap_resamples, not_generated)
     summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))

@@ -446,6 +446,16 @@ def test_prompts_with_unicode_line_separators_generate(tmp_path: Path, separator
     assert records[0]["tokens_0"][1:6] == ["a</w>", "dog</w>", "s", "its</w>", "on</w>"]
     again = generate(out, **FAST)  # the manifest line is read back: nothing to redo
     assert again.skipped == 1 and again.generated == 0
+    # And every later stage reads its lines back the same way.
+    from typer.testing import CliRunner
+
+    from cfspec.cli import app
+
+    for stage in (["evaluate", str(out), "--clip-model", "tiny", "--quiet"],
+                  ["filter", str(out), "--quiet"], ["report", str(out), "--quiet"]):
+        done = CliRunner().invoke(app, stage)
+        assert done.exit_code == 0, (stage, done.output)
+    assert "sep" in (out / "filter.jsonl").read_text(encoding="utf-8")
 
 
 RERUN_WITH = {  # one other value per parameter that makes other images

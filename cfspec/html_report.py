@@ -35,7 +35,6 @@ import re
 import shutil
 import subprocess
 import zipfile
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from cfspec.filtering import (
     read_pair_file,
     read_summary,
 )
+from cfspec.provenance import random_models, settings
 
 REPORT_FILE = "report.html"
 DEFAULT_MAX_PAIRS = 200
@@ -155,7 +155,9 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
         gates=gates,
         settings=settings,
         clip_models=clip_models,
-        random_models=random_models(settings, clip_models),
+        random_models=random_models(
+            [str(v["text"]) for s in settings if s["name"] == "model" for v in s["values"]],
+            clip_models),
         columns=[{"key": k, "label": label} for k, label, _ in columns],
         entries=entries,
         specs=sorted({e["spec"] for e in entries}),
@@ -280,11 +282,6 @@ def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[s
 
 # --- settings, models and the index --------------------------------------------------------------
 
-# manifest keys that describe one image, not how the set was made
-_PER_IMAGE = frozenset({"id", "seed", "image_0", "image_1", "extras", "prompt_0", "prompt_1",
-                        "edit", "tokens_0", "tokens_1", "notes", "superseded"})
-_SETTING_ORDER = ("model", "scheduler", "steps", "guidance", "image size", "dtype",
-                  "blend_start", "eta", "cfspec")
 _SETTING_TEXT_MAX = 300
 _METRIC_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _NOT_METRICS = frozenset({"seed", "steps", "guidance"})
@@ -297,27 +294,21 @@ def _setting_text(value: object) -> str:
 
 
 def generation_settings(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Every setting the manifest lines record, read generically (a key generate adds later is
-    shown too): `[{name, values: [{text, count}]}]`, the known ones first, each value with how
-    many images it made, most common first. Height and width are shown as one `image size`."""
-    found: dict[str, Counter[str]] = {}
+    """Every setting the manifest lines record (`cfspec.provenance.settings`: a key generate
+    adds later is shown too) as `[{name, values: [{text, count}]}]`, each value with how many
+    images it made; height and width as one `image size`."""
+    sized = []
     for record in records:
-        items = {k: v for k, v in record.items() if k not in _PER_IMAGE}
-        if "height" in items and "width" in items:
-            items["image size"] = f"{items.pop('width')} × {items.pop('height')} px"
-        for key, value in items.items():
-            found.setdefault(str(key), Counter())[_setting_text(value)] += 1
-    order = [k for k in _SETTING_ORDER if k in found] + sorted(
-        k for k in found if k not in _SETTING_ORDER)
-    return [{"name": key, "values": [{"text": text, "count": count}
-                                     for text, count in found[key].most_common()]}
-            for key in order]
-
-
-def is_random_weight(name: str) -> bool:
-    """The built-in random-weight models: `tiny` (and `tiny-*`) and `random-*`."""
-    base = name.strip().lower()
-    return base == "tiny" or base.startswith(("tiny-", "random-"))
+        record = dict(record)
+        if "height" in record and "width" in record:
+            record["image size"] = f"{record.pop('width')} × {record.pop('height')} px"
+        sized.append(record)
+    found = settings(sized)
+    keys = [k for k in found if k != "image size"]
+    if "image size" in found:  # where height and width stood: after guidance
+        keys.insert(keys.index("guidance") + 1 if "guidance" in keys else 0, "image size")
+    return [{"name": key, "values": [{"text": _setting_text(value), "count": count}
+                                     for value, count in found[key]]} for key in keys]
 
 
 def _clip_models(summary: Mapping[str, Any] | None,
@@ -328,18 +319,6 @@ def _clip_models(summary: Mapping[str, Any] | None,
     if summary is not None and isinstance(summary.get("clip_model"), str):
         names.add(summary["clip_model"])
     return sorted(names)
-
-
-def random_models(settings: Sequence[Mapping[str, Any]], clip_models: Sequence[str]
-                  ) -> list[str]:
-    """`role name` of each random-weight model that made or scored this set."""
-    found = []
-    for setting in settings:
-        if setting["name"] == "model":
-            found += [f"diffusion model {v['text']}" for v in setting["values"]
-                      if is_random_weight(v["text"])]
-    found += [f"CLIP model {name} (evaluate)" for name in clip_models if is_random_weight(name)]
-    return found
 
 
 def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str, str]]:

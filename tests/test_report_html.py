@@ -33,11 +33,11 @@ from cfspec.html_report import (
     build_report,
     graph_dot,
     highlight,
-    is_random_weight,
     parse_edge,
     report_script,
 )
 from cfspec.pairs_io import write_pairs
+from cfspec.provenance import is_random_weight
 
 runner = CliRunner()
 

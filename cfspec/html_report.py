@@ -284,7 +284,8 @@ def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[s
 
 _SETTING_TEXT_MAX = 300
 _METRIC_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_NOT_METRICS = frozenset({"seed", "steps", "guidance"})
+# numbers evaluate copies beside the metrics that describe the image, not measure it
+_NOT_METRICS = frozenset({"seed", "steps", "guidance", "height", "width", "eta", "blend_start"})
 
 
 def _setting_text(value: object) -> str:

@@ -395,13 +395,14 @@ def test_empty_mask_and_broken_npz_are_notes_not_errors(tmp_path: Path) -> None:
 
 def test_index_lists_every_metric_generically(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out", seeds=(0,))
-    write_metrics(out, [metric_row(p, 0, new_metric=0.125 * (i + 1))
+    write_metrics(out, [metric_row(p, 0, new_metric=0.125 * (i + 1), height=32, width=32)
                         for i, p in enumerate(PAIRS)])
     html = build_report(out).path.read_text(encoding="utf-8")
     index = html.split('<table id="index">')[1].split("</table>")[0]
     assert '<th data-key="new_metric" data-type="num">new_metric</th>' in index
     assert '<th data-key="directional_similarity" data-type="num">' in index
     assert re.search(r'<td class="num" data-v="0.375">0.375</td>', index)
+    assert 'data-key="height"' not in index  # the image size is not a metric
     # and the card lists it too
     card = html.split('id="pair-p2__red"')[1].split("</article>")[0]
     assert "<td>new_metric</td>" in card

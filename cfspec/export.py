@@ -14,7 +14,11 @@ adds to DIR are carried into the next export.
   intervention, the causal graphs, seed, model and metrics, and `DIR/README.md`, a dataset card
   whose YAML header (`configs`, `dataset_info.features`) lets `datasets.load_dataset(DIR)` load
   it without a loading script. The Parquet schema also carries the `huggingface` features
-  metadata that `datasets` itself writes. Needs pyarrow.
+  metadata that `datasets` itself writes. Beside them, `DIR/croissant.json`: Croissant 1.0
+  metadata (JSON-LD) describing the same files and columns, with the provenance a reviewer asks
+  for (models, scheduler, steps, guidance, seeds, edit settings, filter gates, cfspec version,
+  each spec file's SHA-256) in Croissant's RAI properties and under `cfspec:provenance`.
+  Needs pyarrow.
 * `coco-cf`: `DIR/examples.jsonl` with the COCO-Counterfactuals columns `id, caption_0,
   caption_1, image_0, image_1`; `image_k` is a file stem as in that dataset (`<id>_img_0`) and
   the PNG `<stem>.png` lies beside the file.
@@ -25,12 +29,13 @@ adds to DIR are carried into the next export.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +64,7 @@ CF_JSON_FILE = "counterfactual_dataset.json"
 HF_SHARD_BYTES = 500 * 1024 * 1024
 EXPORT_MARKER = ".cfspec-export.json"  # which files of DIR the export wrote
 HF_ROWS_PER_GROUP = 100  # Parquet row groups of ~100 rows: what the Hub's viewer reads well
+CROISSANT_FILE = "croissant.json"
 
 # (column, dtype) of the float metric columns of the hf export; null where not measured.
 METRIC_COLUMNS = (
@@ -107,6 +113,7 @@ class Selection:
     filtered: bool  # True: the filter's kept candidates
     left_out: list[str] = field(default_factory=list)  # pair ids not exported, with why
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    gates: dict[str, Any] | None = None  # the filter's gates, when it chose the candidates
 
 
 @dataclass
@@ -156,7 +163,9 @@ def select(out: Path) -> Selection:
             candidates.append(Candidate(pair, found, metrics.get(pair["id"], {}).get(seed)))
         description = (f"the filter's kept candidates ({FILTER_FILE}): {len(candidates)} of "
                        f"{len(pairs)} pair(s)")
-        return Selection(candidates, description, True, left_out, diagnostics)
+        gates = next((d["gates"] for d in kept.values() if isinstance(d.get("gates"), dict)),
+                     None)
+        return Selection(candidates, description, True, left_out, diagnostics, gates)
     for pair in pairs:
         seeds = generated.get(pair["id"], {})
         if not seeds:
@@ -184,7 +193,10 @@ def export(out_dir: str | Path, to: str, dest: str | Path) -> ExportResult:
     selection = select(out)
     if not selection.candidates:
         raise NothingToExport(selection)
-    writer = {"hf": _write_hf, "coco-cf": _write_coco_cf, "cf-json": _write_cf_json}[to]
+    writers: dict[str, Callable[[Path, Path, Selection], list[Path]]] = {
+        "hf": functools.partial(_write_hf, name=target.name), "coco-cf": _write_coco_cf,
+        "cf-json": _write_cf_json}
+    writer = writers[to]
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target)
     staged = staging_dir(target)
@@ -433,11 +445,12 @@ def _batches(items: Sequence[Candidate], size: int) -> Iterator[Sequence[Candida
 _SHARD = re.compile(r"^train-\d{5}-of-\d{5}(-[0-9a-f]{12})?\.parquet$")
 
 
-def _write_hf(out: Path, dest: Path, selection: Selection) -> list[Path]:
+def _write_hf(out: Path, dest: Path, selection: Selection, name: str = "") -> list[Path]:
     """Parquet shards named `train-0000k-of-0000n-<sha256[:12]>.parquet`, listed by name in
-    the card. The digest is there because `datasets` caches a local folder under its base name
-    and a hash of the card's YAML only: without it, a second export to a folder of the same
-    name (or a re-export) would load the first one's cached rows."""
+    the card and in `croissant.json` (Croissant metadata of dataset `name`). The digest is
+    there because `datasets` caches a local folder under its base name and a hash of the card's
+    YAML only: without it, a second export to a folder of the same name (or a re-export) would
+    load the first one's cached rows."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -472,7 +485,13 @@ def _write_hf(out: Path, dest: Path, selection: Selection) -> list[Path]:
     card = _inside(dest, "README.md")
     names = [f.relative_to(dest).as_posix() for f in files]
     write_text_atomic(card, dataset_card(out, selection, names))
-    return [card, *files]
+    from cfspec.croissant import croissant_metadata
+
+    croissant = _inside(dest, CROISSANT_FILE)
+    write_text_atomic(croissant, json.dumps(
+        croissant_metadata(out, selection, files, dest, name or dest.name), ensure_ascii=False,
+        indent=2) + "\n")
+    return [card, croissant, *files]
 
 
 def _yaml_str(value: str) -> str:
@@ -537,8 +556,11 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "",
         f"Selection: {selection.description}.",
         "",
-        "Load it with `datasets.load_dataset(\"path/to/this/folder\")` (no loading script).",
+        "Load it with `datasets.load_dataset(\"path/to/this/folder\")` (no loading script). "
+        f"`{CROISSANT_FILE}` describes the same files as Croissant 1.0 metadata, with the full "
+        "provenance (`cfspec:provenance`).",
         "",
+        *_card_provenance(out, selection),
         "## Columns",
         "",
         "- `image_0`, `image_1`: the factual image (prompt 0) and the counterfactual one "
@@ -560,3 +582,32 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
     if len(shards) > 1:
         body += [f"The data is split into {len(shards)} Parquet shards.", ""]
     return "\n".join(header + body)
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _card_provenance(out: Path, selection: Selection) -> list[str]:
+    """The card's provenance section: a random-weights warning first, then the settings."""
+    from cfspec.croissant import provenance
+
+    prov = provenance(out, selection)
+    lines = []
+    if prov["random_weight_models"]:
+        lines += [f"> **Warning: random-weight models** ({', '.join(prov['random_weight_models'])}"
+                  "). The images are noise and the scores meaningless: this set tests the "
+                  "pipeline and is not fit for publication.", ""]
+    lines += ["## Provenance", ""]
+    for key, values in prov["generation"].items():
+        shown = ", ".join(f"`{_plain(v['value'])}`"
+                          + (f" ({v['rows']} rows)" if len(values) > 1 else "") for v in values)
+        lines.append(f"- {key}: {shown}")
+    lines.append(f"- CLIP model (metrics): {', '.join(prov['models']['clip']) or 'unknown'}")
+    lines.append(f"- seeds: {', '.join(str(s) for s in prov['seeds'])}")
+    gates = prov["filter_gates"]
+    lines.append("- filter gates: " + (", ".join(f"{k} >= {v}" for k, v in gates.items())
+                                       if gates else "none (unfiltered)"))
+    for spec in prov["spec_files"]:
+        lines.append(f"- spec `{spec['path']}`: sha256 {spec['sha256'] or 'unreadable'}")
+    return [*lines, ""]

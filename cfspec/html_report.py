@@ -5,24 +5,36 @@ directional similarity, else the first): both images side by side (embedded as b
 URIs), both prompts with the changed words highlighted (a word diff of the two prompts, plus the
 pair's LocalBlend words), the causal graph before and after the intervention (the pair's `scm`
 and `scm_aug` edges as text; an SVG drawn by Graphviz when `dot` is installed, embedded as an
-image so nothing in it can run), its metrics, and the filter's decision for every seed. Pairs
-the filter dropped get their own section with the reasons. Summary plots of the metric
-distributions (matplotlib, Agg backend, when installed) are embedded as PNG.
+image so nothing in it can run), its metrics, and the filter's decision for every seed. Beside
+the images, the changed words' cross-attention and the LocalBlend mask saved by generate
+(`OUT/images/<id>/<seed>.npz`) are drawn over them. Pairs the filter dropped get their own
+section with the reasons. Summary plots of the metric distributions (matplotlib, Agg backend,
+when installed) are embedded as PNG.
+
+At the top: the generation settings every manifest line records (model, scheduler, steps,
+guidance, size and whatever else generate writes there, read generically), the CLIP model of
+evaluate, a banner when any of those models has random weights, and an index of the pairs that
+sorts and filters by metric, status and spec.
 
 Rendered with `cfspec.render.render_template` (sandboxed Jinja, autoescaped HTML): every string
 from the data is escaped, so a prompt holding markup stays text. The page carries a
-Content-Security-Policy that allows no script and no outside resource at all.
+Content-Security-Policy that allows no outside resource and one script only: the index's
+sorting (`templates/report.js`), allowed by its SHA-256. Without it the page reads the same;
+only the index stops sorting.
 """
 
 from __future__ import annotations
 
 import base64
 import difflib
+import hashlib
 import io
+import json
 import math
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +51,14 @@ from cfspec.filtering import (
     read_pair_file,
     read_summary,
 )
+from cfspec.provenance import random_models, settings
 
 REPORT_FILE = "report.html"
 DEFAULT_MAX_PAIRS = 200
 DOT_TIMEOUT_S = 20
 THUMBNAIL_PX = 384  # the largest side of an embedded image
+OVERLAY_PX = 192  # the largest side of an attention or mask overlay
+SCRIPT_FILE = "report.js"  # the index's sorting, in templates/
 
 # metric key -> (label, format); the order is the display order.
 METRIC_LABELS: dict[str, tuple[str, str]] = {
@@ -110,6 +125,14 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
         entries.append(_pair_entry(pair, generated.get(pair["id"], {}),
                                    metrics.get(pair["id"], {}),
                                    None if decisions is None else decisions.get(pair["id"])))
+    columns = index_columns([e["row"] for e in entries])
+    for entry in entries:
+        entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
+        entry["metrics"] = _metric_list(entry["row"], [k for k, _, _ in columns])
+    settings = generation_settings(
+        [g.record for seeds in generated.values() for g in seeds.values()])
+    clip_models = _clip_models(summary, metrics)
+    script, script_hash = report_script()
     if len(pairs) > max_pairs:
         notes.append(f"showing the first {max_pairs} of {len(pairs)} pairs (--max-pairs)")
     plot, plot_note = _plots([r for seeds in metrics.values() for r in seeds.values()], gates)
@@ -130,6 +153,18 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
             else sum(1 for d in decisions.values() if d.get("kept_seed") is not None),
         },
         gates=gates,
+        settings=settings,
+        clip_models=clip_models,
+        random_models=random_models(
+            [str(v["text"]) for s in settings if s["name"] == "model" for v in s["values"]],
+            clip_models),
+        columns=[{"key": k, "label": label} for k, label, _ in columns],
+        entries=entries,
+        specs=sorted({e["spec"] for e in entries}),
+        statuses=[s for s in ("kept", "dropped", "unfiltered", "missing")
+                  if any(e["status"] == s for e in entries)],
+        script=script,
+        script_hash=script_hash,
         summary=_summary_view(summary),
         plot=plot,
         kept=[e for e in entries if e["status"] != "dropped"],
@@ -154,8 +189,11 @@ def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
     words_0, words_1 = highlight(pair["prompt_0"], pair["prompt_1"], blend.get("words_0", []),
                                  blend.get("words_1", []))
     images = None
+    overlays: list[dict[str, str]] = []
+    overlay_note = None
     if shown is not None and shown in seeds:
         images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
+        overlays, overlay_note = overlay_images(seeds[shown])
     row = rows.get(shown) if shown is not None else None
     verdicts = {v.get("seed"): v for v in (decision or {}).get("seeds", [])
                 if isinstance(v, dict)}
@@ -183,9 +221,12 @@ def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
         "prompt_1_text": pair["prompt_1"],
         "seed": shown,
         "images": images,
+        "overlays": overlays,
+        "overlay_note": overlay_note,
+        "edit": _edit_settings(pair["edit"]),
         "status": status,
         "reason": None if decision is None else str(decision.get("reason", "")),
-        "metrics": _metric_list(row),
+        "row": row,
         "seeds": seed_rows,
         "scm": _edges(pair["scm"], pair["scm_aug"]),
         "scm_aug": _edges(pair["scm_aug"], pair["scm"]),
@@ -224,16 +265,108 @@ def _fmt(value: object, fmt: str) -> str:
     return "n/a"
 
 
-def _metric_list(row: dict[str, Any] | None) -> list[dict[str, str]]:
+def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[str, str]]:
+    """The row's metrics, in `keys` order (the index's columns: known ones, then any other
+    numeric key evaluate wrote); a known metric that is absent-but-explained shows its reason."""
     if row is None:
         return []
     out = []
-    for key, (label, fmt) in METRIC_LABELS.items():
+    for key in [*keys, *(k for k in METRIC_LABELS if k in row and k not in keys)]:
         if key in row:
+            label, fmt = METRIC_LABELS.get(key, (key, "{:.4g}"))
             reason = row.get(f"{key}_reason")
             out.append({"name": label, "key": key, "value": _fmt(row[key], fmt),
                         "reason": str(reason) if reason else ""})
     return out
+
+
+# --- settings, models and the index --------------------------------------------------------------
+
+_SETTING_TEXT_MAX = 300
+_METRIC_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# numbers evaluate copies beside the metrics that describe the image, not measure it
+_NOT_METRICS = frozenset({"seed", "steps", "guidance", "height", "width", "eta", "blend_start"})
+
+
+def _setting_text(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                             sort_keys=True)
+    return text if len(text) <= _SETTING_TEXT_MAX else text[:_SETTING_TEXT_MAX] + "…"
+
+
+def generation_settings(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every setting the manifest lines record (`cfspec.provenance.settings`: a key generate
+    adds later is shown too) as `[{name, values: [{text, count}]}]`, each value with how many
+    images it made; height and width as one `image size`."""
+    sized = []
+    for record in records:
+        record = dict(record)
+        if "height" in record and "width" in record:
+            record["image size"] = f"{record.pop('width')} × {record.pop('height')} px"
+        sized.append(record)
+    found = settings(sized)
+    keys = [k for k in found if k != "image size"]
+    if "image size" in found:  # where height and width stood: after guidance
+        keys.insert(keys.index("guidance") + 1 if "guidance" in keys else 0, "image size")
+    return [{"name": key, "values": [{"text": _setting_text(value), "count": count}
+                                     for value, count in found[key]]} for key in keys]
+
+
+def _clip_models(summary: Mapping[str, Any] | None,
+                 metrics: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> list[str]:
+    """The CLIP model(s) evaluate used: the summary's, and any a metrics row names."""
+    names = {str(r["clip_model"]) for seeds in metrics.values() for r in seeds.values()
+             if isinstance(r.get("clip_model"), str)}
+    if summary is not None and isinstance(summary.get("clip_model"), str):
+        names.add(summary["clip_model"])
+    return sorted(names)
+
+
+def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str, str]]:
+    """(key, label, format) of the index's metric columns: the known metrics any row has, in
+    display order, then every other numeric key of the rows (evaluate may add metrics)."""
+    present: set[str] = set()
+    for row in rows:
+        for key, value in (row or {}).items():
+            if key in METRIC_LABELS or (_is_number(value) and key not in _NOT_METRICS
+                                        and _METRIC_KEY.match(key)):
+                present.add(key)
+    known = [(k, *METRIC_LABELS[k]) for k in METRIC_LABELS if k in present]
+    return known + [(k, k, "{:.4g}") for k in sorted(present - set(METRIC_LABELS))]
+
+
+def _index_cell(row: Mapping[str, Any] | None, key: str, fmt: str) -> dict[str, str]:
+    """Display text and the sort value (`data-v`: a number, or empty for not measured)."""
+    value = (row or {}).get(key)
+    if isinstance(value, bool):
+        return {"text": _fmt(value, fmt), "value": "1" if value else "0"}
+    if isinstance(value, (int, float)) and _is_number(value):
+        return {"text": _fmt(value, fmt), "value": repr(float(value))}
+    return {"text": _fmt(value, fmt), "value": ""}
+
+
+def _edit_settings(edit: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The pair's Prompt-to-Prompt settings (everything but the token alignment), generically."""
+    out = []
+    for key, value in edit.items():
+        if key == "alignment":
+            continue
+        if key == "local_blend" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not k.startswith("tokens_")}
+        out.append({"name": str(key), "text": _setting_text(value)})
+    return out
+
+
+def report_script() -> tuple[str, str]:
+    """(the index's inline script, its CSP source `'sha256-...'`), hashed from the exact text
+    the page embeds."""
+    from cfspec.render import templates_dir
+
+    text = (templates_dir() / SCRIPT_FILE).read_text(encoding="utf-8")
+    if "</" in text:  # would end the <script> element early
+        raise ValueError(f"templates/{SCRIPT_FILE} must not contain '</'")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"'sha256-{digest}'"
 
 
 def _failure_text(failure: dict[str, Any]) -> str:
@@ -379,6 +512,78 @@ def _thumbnail(data: bytes, max_side: int) -> bytes:
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", optimize=True)
         return buffer.getvalue()
+
+
+def overlay_images(generated: Generated, max_side: int = OVERLAY_PX
+                   ) -> tuple[list[dict[str, str]], str | None]:
+    """([{label, uri}], note): the changed words' cross-attention over each image and the
+    LocalBlend mask over the counterfactual one, from the (pair, seed)'s .npz (`attention`
+    (2, h', w') max-normalised, `mask` (h, w) at latent resolution). The note says why some or
+    all are missing."""
+    if generated.extras is None:
+        return [], "no .npz beside the images: no attention or mask to show"
+    try:
+        import numpy as np
+        from PIL import Image  # noqa: F401  (checked here, used by _overlay_png)
+    except ImportError:
+        return [], "attention and mask overlays need numpy and Pillow"
+    try:
+        with np.load(generated.extras, allow_pickle=False) as data:
+            attention = np.asarray(data["attention"], dtype=np.float32) if (
+                "attention" in data.files) else None
+            mask = np.asarray(data["mask"]) if "mask" in data.files else None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        return [], f"{generated.extras.name}: unreadable ({error})"
+    out: list[dict[str, str]] = []
+    notes = []
+    try:
+        if attention is not None and attention.ndim == 3 and attention.shape[0] == 2:
+            for k, (image, name) in enumerate(((generated.image_0, "factual"),
+                                               (generated.image_1, "counterfactual"))):
+                heat = np.nan_to_num(attention[k], nan=0.0, posinf=0.0, neginf=0.0).clip(0)
+                peak = float(heat.max()) if heat.size else 0.0
+                out.append({"label": f"changed words' attention, {name}",
+                            "uri": _overlay_png(image, heat / peak if peak > 0 else heat,
+                                                (220, 38, 38), max_side)})
+        else:
+            notes.append("no attention maps of shape (2, h, w) in the .npz")
+        if mask is not None and mask.ndim == 2 and mask.size:
+            region = (np.nan_to_num(mask.astype(np.float32)) > 0).astype(np.float32)
+            share = float(region.mean())
+            if share > 0:
+                out.append({"label": f"LocalBlend mask ({share:.0%} of the image may change)",
+                            "uri": _overlay_png(generated.image_1, region, (37, 99, 235),
+                                                max_side, nearest=True)})
+            else:
+                notes.append("LocalBlend mask is empty (no LocalBlend words for this edit)")
+        else:
+            notes.append("no LocalBlend mask of shape (h, w) in the .npz")
+    except (OSError, ValueError) as error:  # an image that does not decode
+        return [], f"overlays skipped: {error}"
+    return out, "; ".join(notes) or None
+
+
+def _overlay_png(image_path: Path, heat: Any, color: tuple[int, int, int], max_side: int,
+                 nearest: bool = False) -> str:
+    """The image, greyed so the colour stands out, with `heat` (h, w in 0..1, upsampled to the
+    image) laid over it in `color`."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(image_path) as opened:
+        base = opened.convert("RGB")
+    base.thumbnail((max_side, max_side))
+    layer = Image.fromarray((np.asarray(heat, dtype=np.float32) * 255).round().astype(np.uint8),
+                            "L").resize(base.size, Image.Resampling.NEAREST if nearest
+                                        else Image.Resampling.BILINEAR)
+    pixels = np.asarray(base, dtype=np.float32)
+    grey = 0.35 * pixels + 0.65 * pixels.mean(axis=2, keepdims=True)
+    alpha = np.asarray(layer, dtype=np.float32)[..., None] / 255.0 * 0.7
+    mixed = grey * (1 - alpha) + np.asarray(color, dtype=np.float32) * alpha
+    buffer = io.BytesIO()
+    Image.fromarray(mixed.clip(0, 255).round().astype(np.uint8), "RGB").save(
+        buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _gates(decisions: Mapping[str, dict[str, Any]] | None) -> dict[str, float] | None:

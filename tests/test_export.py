@@ -525,3 +525,98 @@ def test_superseded_manifest_line_means_not_generated(tmp_path: Path) -> None:
     assert problems == []
     assert seed not in after.get(pair_id, {})
     assert sum(len(s) for s in after.values()) == sum(len(s) for s in before.values()) - 1
+
+
+# --- Croissant metadata ------------------------------------------------------------------------
+
+
+def _croissant(path: Path) -> Any:
+    """mlcroissant's reading of croissant.json: it raises on any validation error."""
+    mlc = pytest.importorskip("mlcroissant")
+    dataset = mlc.Dataset(jsonld=str(path))
+    issues = dataset.metadata.ctx.issues
+    assert issues.errors == set()
+    # what remains is advice for the publisher (license, citation, date), never a defect
+    assert all("is recommended" in w for w in issues.warnings), issues.warnings
+    return dataset
+
+
+def test_hf_export_has_croissant_metadata_that_mlcroissant_reads(tmp_path: Path) -> None:
+    import hashlib
+
+    pytest.importorskip("pyarrow")
+    spec = tmp_path / "specs" / "real.scm"
+    spec.parent.mkdir()
+    spec.write_text("// the spec the pairs came from\n", encoding="utf-8")
+    pairs = [make_pair("p1__dog", "a cat on a table", "a dog on a table", spec=str(spec)),
+             *PAIRS[1:]]
+    out = build_out(tmp_path / "out", pairs, size=24)
+    standard_metrics(out)
+    run_filter(out, Gates())
+    dest = tmp_path / "my dataset"
+    result = export(out, "hf", dest)
+    path = dest / "croissant.json"
+    assert path in result.files
+    marker = json.loads((dest / ".cfspec-export.json").read_text(encoding="utf-8"))
+    assert "croissant.json" in marker["files"]
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    assert meta["conformsTo"] == "http://mlcommons.org/croissant/1.0"
+    assert meta["name"] == "my-dataset"  # the final folder's name, not the staging one's
+    shard = next((dest / "data").glob("*.parquet"))
+    assert meta["distribution"][0]["sha256"] == hashlib.sha256(shard.read_bytes()).hexdigest()
+    prov = meta["provenance"]
+    assert prov["models"]["diffusion"] == ["tiny"]
+    assert prov["generation"]["scheduler"] == [{"value": "ddim", "rows": 2}]
+    assert prov["generation"]["steps"] == [{"value": 4, "rows": 2}]
+    assert prov["generation"]["guidance"] == [{"value": 7.5, "rows": 2}]
+    assert prov["generation"]["blend_start"] == [{"value": 0.2, "rows": 2}]
+    assert prov["seeds"] == [0, 1] and prov["cfspec_version"] == "0.1.0"
+    assert prov["filter_gates"] == {"min_clip": 0.2, "min_directional": 0.2,
+                                    "min_image_similarity": 0.7}
+    assert prov["edit"]["self_replace_steps"] == [{"value": [0.0, 0.4], "pairs": 2}]
+    assert prov["spec_files"] == [
+        {"path": str(spec), "sha256": hashlib.sha256(spec.read_bytes()).hexdigest(), "pairs": 1},
+        {"path": "specs/t.scm", "sha256": None, "pairs": 1},  # not readable from here: null
+    ]
+    assert prov["random_weight_models"] == ["diffusion model tiny"]
+    assert meta["rai:dataLimitations"].startswith("RANDOM-WEIGHT MODELS")
+    # mlcroissant validates it and reads the records back from the Parquet
+    records = list(_croissant(path).records("pairs"))
+    assert [r["pairs/id"] for r in records] == [b"p1__dog", b"p2__red"]
+    assert [r["pairs/seed"] for r in records] == [1, 0]
+    assert records[0]["pairs/directional_similarity"] == pytest.approx(0.4)
+    assert records[0]["pairs/scm"] == ["A → B: a causes b".encode()]
+    original = Image.open(out / "images" / "p1__dog" / "1_0.png").convert("RGB")
+    assert np.array_equal(np.asarray(records[0]["pairs/image_0"].convert("RGB")),
+                          np.asarray(original))
+    # the card says the same, and warns
+    card = (dest / "README.md").read_text(encoding="utf-8")
+    assert "croissant.json" in card and "Warning: random-weight models" in card
+    assert "- scheduler: `ddim`" in card and f"sha256 {prov['spec_files'][0]['sha256']}" in card
+
+
+def test_croissant_of_a_sharded_export_reads_every_shard(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import cfspec.export
+
+    pytest.importorskip("pyarrow")
+    monkeypatch.setattr(cfspec.export, "HF_SHARD_BYTES", 1)  # one row per shard
+    out = build_out(tmp_path / "out", seeds=(0,))
+    dest = tmp_path / "hf"
+    export(out, "hf", dest)
+    meta = json.loads((dest / "croissant.json").read_text(encoding="utf-8"))
+    objects = [d for d in meta["distribution"] if d["@type"] == "cr:FileObject"]
+    assert len(objects) == 3 and all(len(d["sha256"]) == 64 for d in objects)
+    records = list(_croissant(dest / "croissant.json").records("pairs"))
+    assert sorted(r["pairs/id"] for r in records) == [b"p1__chair", b"p1__dog", b"p2__red"]
+
+
+def test_croissant_names_no_random_model_for_real_ones(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    out = build_out(tmp_path / "out", PAIRS[:1], seeds=(0,),
+                    model="CompVis/stable-diffusion-v1-4")
+    export(out, "hf", tmp_path / "hf")
+    meta = json.loads((tmp_path / "hf" / "croissant.json").read_text(encoding="utf-8"))
+    assert meta["provenance"]["random_weight_models"] == []
+    assert not meta["rai:dataLimitations"].startswith("RANDOM")
+    assert "Warning" not in (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")

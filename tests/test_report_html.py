@@ -1,10 +1,14 @@
 """`cfspec report`: the self-contained OUT/report.html. Escaping of hostile prompts, changed-word
-highlighting, filtered-out pairs with their reasons, embedded images and plots, and a real
-headless Chromium rendering it (skipped without Chromium unless CI is set: CI installs it)."""
+highlighting, filtered-out pairs with their reasons, embedded images and plots, the generation
+settings and random-weight banner, attention and LocalBlend overlays, the index, and a real
+headless Chromium rendering it, sorting and filtering the index through the URL fragment
+(skipped without Chromium unless CI is set: CI installs it)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -13,11 +17,27 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_export import PAIRS, build_out, make_pair, metric_row, stage_app, write_metrics
+from test_export import (
+    PAIRS,
+    build_out,
+    make_pair,
+    metric_row,
+    stage_app,
+    write_generated,
+    write_metrics,
+)
 from typer.testing import CliRunner
 
 from cfspec.filtering import Gates, run_filter
-from cfspec.html_report import build_report, graph_dot, highlight, parse_edge
+from cfspec.html_report import (
+    build_report,
+    graph_dot,
+    highlight,
+    parse_edge,
+    report_script,
+)
+from cfspec.pairs_io import write_pairs
+from cfspec.provenance import is_random_weight
 
 runner = CliRunner()
 
@@ -71,8 +91,9 @@ def test_report_escapes_and_shows_every_section(tmp_path: Path) -> None:
     assert SCRIPT not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<b>bold</b>" not in html and "onerror=alert(2)>" not in html
     assert "<svg onload" not in html
-    assert "<script" not in html  # the page itself has no script at all
-    assert "default-src 'none'" in html  # and forbids any
+    # the page's one script is the index's, allowed by its hash and nothing else
+    assert html.count("<script") == 1
+    assert "default-src 'none'" in html and "unsafe-inline'; script-src 'sha256-" in html
     # images and plots are embedded, nothing is fetched
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2 * 4
     assert not re.search(r'(src|href)="(https?:|file:|//)', html)
@@ -163,12 +184,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is not installed, and CI is set: CI must install it "
-                        "(apt-get install chromium)")
-        pytest.skip("Chromium is not installed (set CI to make this a failure)")
+    chromium = _require_chromium()
     out = hostile_out(tmp_path / "out")
     report = build_report(out).path
     shot = tmp_path / "shot.png"
@@ -185,5 +201,208 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert "Filtered out (1)" in dom and "xss__p" in dom
     # the prompt's markup is text in the DOM: serialized escaped, no element made from it
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
-    assert "<script" not in dom.lower()
+    assert dom.lower().count("<script") == 1  # the index's own, nothing made from a prompt
     assert "<b>bold</b>" not in dom and "onerror" not in dom.replace("onerror=alert(2)&gt;", "")
+    # the banner, the settings and an overlay per image are there in the rendered page
+    assert 'id="random-weights"' in dom and "diffusion model tiny" in dom
+    assert dom.count('<figure class="overlay">') == 3 * 4
+    # the script ran (the CSP hash let it): the controls it unhides are shown
+    assert re.search(r'<form id="index-controls" class="controls">', dom)
+    assert "showing 4 of 4 pair(s)" in dom
+
+
+def _require_chromium() -> str:
+    chromium = _chromium()
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed, and CI is set: CI must install it "
+                        "(apt-get install chromium)")
+        pytest.skip("Chromium is not installed (set CI to make this a failure)")
+    return chromium
+
+
+def _index_rows(dom: str) -> list[tuple[str, bool]]:
+    """(pair id, hidden) of the index's rows in the order the browser holds them."""
+    index = dom.split('<table id="index">')[1].split("</tbody>")[0]
+    return [(m["id"], "hidden" in m["attrs"])
+            for m in re.finditer(r'<tr data-card="pair-(?P<id>[^"]+)"(?P<attrs>[^>]*)>', index)]
+
+
+def _card_hidden(dom: str, pair_id: str) -> bool:
+    tag = re.search(rf'<article class="pair [a-z]+" id="pair-{re.escape(pair_id)}"([^>]*)>', dom)
+    assert tag is not None, pair_id
+    return "hidden" in tag.group(1)
+
+
+def test_index_sorts_and_filters_in_headless_chromium(tmp_path: Path) -> None:
+    """The view is driven by the URL fragment (as a shared link would), and read back from the
+    DOM Chromium holds after the page's script ran."""
+    chromium = _require_chromium()
+    pairs = [*PAIRS, make_pair("p3__hat", "a red hat", "a blue hat", spec="specs/u.scm")]
+    out = build_out(tmp_path / "out", pairs)
+    dog, chair, red, hat = pairs
+    write_metrics(out, [
+        metric_row(dog, 0, directional=0.25), metric_row(dog, 1, directional=0.5),
+        metric_row(chair, 0, clip=12.0, directional=0.1), metric_row(chair, 1, clip=12.0),
+        metric_row(red, 0, directional=0.3), metric_row(red, 1, directional=0.2),
+        metric_row(hat, 0, directional=0.4), metric_row(hat, 1, directional=0.35),
+    ])
+    run_filter(out, Gates())
+    report = build_report(out).path
+    static = _index_rows(report.read_text(encoding="utf-8"))
+    assert [i for i, _ in static] == ["p1__dog", "p1__chair", "p2__red", "p3__hat"]
+
+    def view(fragment: str, profile: str) -> str:
+        done = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / profile}",
+                               "--dump-dom", f"{report.as_uri()}#{fragment}"],
+                              capture_output=True, timeout=120, check=False, text=True)
+        assert '<table id="index">' in done.stdout, done.stderr[-2000:]
+        return done.stdout
+
+    dom = view("sort=directional_similarity&order=desc", "p1")
+    assert _index_rows(dom) == [("p1__dog", False), ("p3__hat", False), ("p2__red", False),
+                                ("p1__chair", False)]
+    assert 'data-key="directional_similarity" data-type="num" tabindex="0" class="sortable" ' \
+           'aria-sort="descending"' in dom
+    dom = view("sort=id&order=asc&status=kept&spec=specs%2Ft.scm", "p2")
+    assert _index_rows(dom) == [("p1__chair", True), ("p1__dog", False), ("p2__red", False),
+                                ("p3__hat", True)]
+    assert _card_hidden(dom, "p3__hat") and _card_hidden(dom, "p1__chair")
+    assert not _card_hidden(dom, "p1__dog")
+    assert "showing 2 of 4 pair(s)" in dom
+    dom = view("metric=clip_score_0&max=20", "p3")
+    assert [i for i, hidden in _index_rows(dom) if not hidden] == ["p1__chair"]
+
+
+# --- settings, banner, overlays, the index -----------------------------------------------------
+
+_SCRIPT_ELEMENT = re.compile(r"<script>(.*?)</script>", re.S)
+_CSP = re.compile(r'http-equiv="Content-Security-Policy" content="([^"]+)"')
+
+
+def test_inline_script_is_allowed_by_its_hash_only(tmp_path: Path) -> None:
+    html = build_report(build_out(tmp_path / "out", seeds=(0,))).path.read_text("utf-8")
+    scripts = _SCRIPT_ELEMENT.findall(html)
+    assert len(scripts) == 1 and scripts[0] == report_script()[0]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode()
+    csp = _CSP.search(html)
+    assert csp is not None
+    directives = dict(d.strip().split(" ", 1) for d in csp.group(1).split(";"))
+    assert directives["script-src"] == f"'sha256-{digest}'"
+    assert directives["default-src"] == "'none'" and directives["img-src"] == "data:"
+
+
+def test_settings_from_the_manifest_and_the_random_weights_banner(tmp_path: Path) -> None:
+    out = build_out(tmp_path / "out", seeds=(0,))
+    html = build_report(out).path.read_text(encoding="utf-8")
+    settings = html.split('<section id="settings">')[1].split("</section>")[0]
+    for name, value in (("model", "tiny"), ("scheduler", "ddim"), ("steps", "4"),
+                        ("guidance", "7.5"), ("image size", "32 × 32 px"),
+                        ("blend_start", "0.2"), ("dtype", "float32")):
+        assert re.search(rf"<td>{re.escape(name)}</td>\s*<td><code>{re.escape(value)}</code>",
+                         settings), name
+    assert 'id="random-weights"' in html and "diffusion model tiny" in html
+
+
+def test_no_banner_for_real_models_and_unknown_settings_are_shown(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_pairs(out, PAIRS[:2])
+    write_generated(out, PAIRS[0], 0, model="CompVis/stable-diffusion-v1-4")
+    write_generated(out, PAIRS[1], 0, model="tiny")
+    html = build_report(out).path.read_text(encoding="utf-8")
+    # two models: both listed, with how many pairs each made, and the tiny one is flagged
+    assert "<code>CompVis/stable-diffusion-v1-4</code>" in html and "(1 image pair(s))" in html
+    assert "diffusion model tiny" in html
+    # a setting generate adds later (read generically), escaped like everything else
+    lines = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines[:1]]
+    records[0]["compat_mode"] = "<b>legacy</b>"
+    (out / "manifest.jsonl").write_text(json.dumps(records[0]) + "\n", encoding="utf-8")
+    html = build_report(out).path.read_text(encoding="utf-8")
+    assert 'id="random-weights"' not in html
+    assert "<td>compat_mode</td>" in html and "&lt;b&gt;legacy&lt;/b&gt;" in html
+
+
+def test_random_weight_names() -> None:
+    for name in ("tiny", "tiny-sdxl", "random-sd15", "random-vit-l-14", " Tiny "):
+        assert is_random_weight(name), name
+    for name in ("openai/clip-vit-large-patch14", "CompVis/stable-diffusion-v1-4",
+                 "/models/tinyllama-sd", "runwayml/random-photo"):
+        assert not is_random_weight(name), name
+
+
+def test_random_clip_model_of_evaluate_gets_the_banner(tmp_path: Path) -> None:
+    from cfspec.filtering import METRICS_FILE, SUMMARY_FILE, metrics_digest
+
+    out = tmp_path / "out"
+    write_pairs(out, PAIRS[:1])
+    write_generated(out, PAIRS[0], 0, model="CompVis/stable-diffusion-v1-4")
+    write_metrics(out, [metric_row(PAIRS[0], 0)])
+    digest = metrics_digest((out / METRICS_FILE).read_bytes())
+    (out / SUMMARY_FILE).write_text(json.dumps({"clip_model": "random-vit-l-14", "rows": 1,
+                                                "means": {}, "metrics_sha256": digest}),
+                                    encoding="utf-8")
+    html = build_report(out).path.read_text(encoding="utf-8")
+    banner = html.split('id="random-weights"')[1].split("</section>")[0]
+    assert "CLIP model random-vit-l-14 (evaluate)" in banner
+    assert "diffusion model" not in banner
+
+
+def _overlay_uris(html: str) -> list[str]:
+    return re.findall(r'<figure class="overlay"><img src="data:image/png;base64,([^"]+)"', html)
+
+
+def test_attention_and_mask_overlays_from_the_npz(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = build_out(tmp_path / "out", PAIRS[:1], seeds=(0,), size=32)
+    html = build_report(out).path.read_text(encoding="utf-8")
+    uris = _overlay_uris(html)
+    assert len(uris) == 3  # attention on each image, the mask on the counterfactual
+    assert "LocalBlend mask (25% of the image may change)" in html
+    # the saved attention marks the centre: the overlay is red there and not at the corner
+    attention = np.asarray(Image.open(io.BytesIO(base64.b64decode(uris[0]))).convert("RGB"),
+                           dtype=float)
+    centre, corner = attention[16, 16], attention[1, 1]
+    assert centre[0] - centre[2] > 80 and abs(corner[0] - corner[2]) < 80
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(uris[2]))).convert("RGB"),
+                      dtype=float)
+    assert mask[16, 16, 2] - mask[16, 16, 0] > 60  # blue inside the mask
+
+
+def test_empty_mask_and_broken_npz_are_notes_not_errors(tmp_path: Path) -> None:
+    import numpy as np
+
+    from cfspec.gpu import store
+
+    out = build_out(tmp_path / "out", PAIRS[:2], seeds=(0,))
+    _, _, npz = store.image_paths(out, PAIRS[0]["id"], 0)
+    with np.load(npz) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["mask"] = np.zeros_like(arrays["mask"])
+    store.save_npz(npz, arrays)
+    _, _, broken = store.image_paths(out, PAIRS[1]["id"], 0)
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    result = build_report(out)
+    html = result.path.read_text(encoding="utf-8")
+    assert len(_overlay_uris(html)) == 2  # the first pair's attention maps only
+    assert "LocalBlend mask is empty" in html
+    assert "0.npz: unreadable" in html
+
+
+def test_index_lists_every_metric_generically(tmp_path: Path) -> None:
+    out = build_out(tmp_path / "out", seeds=(0,))
+    write_metrics(out, [metric_row(p, 0, new_metric=0.125 * (i + 1), height=32, width=32)
+                        for i, p in enumerate(PAIRS)])
+    html = build_report(out).path.read_text(encoding="utf-8")
+    index = html.split('<table id="index">')[1].split("</table>")[0]
+    assert '<th data-key="new_metric" data-type="num">new_metric</th>' in index
+    assert '<th data-key="directional_similarity" data-type="num">' in index
+    assert re.search(r'<td class="num" data-v="0.375">0.375</td>', index)
+    assert 'data-key="height"' not in index  # the image size is not a metric
+    # and the card lists it too
+    card = html.split('id="pair-p2__red"')[1].split("</article>")[0]
+    assert "<td>new_metric</td>" in card

@@ -70,7 +70,8 @@ CROISSANT_FILE = "croissant.json"
 METRIC_COLUMNS = (
     "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
     "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance", "background_ssim",
-    "background_psnr", "background_lpips", "cld",
+    "background_psnr", "background_lpips", "cld", "latent_l2_outside_edit",
+    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside",
 )
 
 
@@ -541,10 +542,14 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
     metric_lines = []
     for name, entry in means.items():
         try:
-            low, high = entry["ci95"]
-            metric_lines.append(f"| `{name}` | {entry['n']} | {entry['mean']:.4g} | "
-                                f"[{low:.4g}, {high:.4g}] |")
-        except (KeyError, TypeError, ValueError):
+            pairs_n = entry.get("n_pairs", entry["n"])
+            if entry.get("ci95") is None:  # too few pairs for an interval that holds
+                interval = f"none ({entry.get('ci_reason') or 'too few pairs'})"
+            else:
+                low, high = entry["ci95"]
+                interval = f"[{low:.4g}, {high:.4g}]"
+            metric_lines.append(f"| `{name}` | {pairs_n} | {entry['mean']:.4g} | {interval} |")
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
     body = [
         "",
@@ -571,13 +576,18 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "- Metrics (null where not measured): `clip_score_0/1` (100 x cosine of each image with "
         "its own prompt), `directional_similarity`, `image_image_similarity`, `effective` and "
         "`effectiveness_margin`, `latent_l2_per_dim`, `latent_cosine_distance`, "
-        "`background_ssim`/`_psnr`/`_lpips` (outside the changed words' attention), `cld` "
-        "(only with >= 20 seeds per pair).",
+        "`background_ssim`/`_psnr`/`_lpips` (outside the changed words' attention), "
+        "`latent_l2_outside_edit` (minimality: the latent change outside the changed words' "
+        "attention; lower is more minimal) with `latent_l2_inside_edit`, "
+        "`latent_change_share_outside_edit` and `edit_area_outside`, and `cld` (the published "
+        "counterfactual latent divergence: null here, since both images of a pair share their "
+        "noise and it would be a constant).",
         "",
     ]
     if metric_lines:
-        body += ["## Means over every evaluated (pair, seed)", "",
-                 "| metric | N | mean | bootstrap 95% CI |", "|---|---|---|---|",
+        body += ["## Means over pairs (each pair's mean over its seeds)", "",
+                 "| metric | pairs | mean | 95% interval (pairs, then seeds within pairs, "
+                 "resampled) |", "|---|---|---|---|",
                  *metric_lines, ""]
     if len(shards) > 1:
         body += [f"The data is split into {len(shards)} Parquet shards.", ""]

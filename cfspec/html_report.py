@@ -642,11 +642,15 @@ def _summary_view(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     raw_means = summary.get("means")
     for key, entry in (raw_means if isinstance(raw_means, dict) else {}).items():
         try:
-            low, high = entry["ci95"]
-            means.append({"name": METRIC_LABELS.get(key, (key, ""))[0], "n": int(entry["n"]),
-                          "mean": f"{float(entry['mean']):.4g}",
-                          "ci": f"[{float(low):.4g}, {float(high):.4g}]"})
-        except (KeyError, TypeError, ValueError):
+            if entry.get("ci95") is None:  # too few pairs for an interval that holds
+                ci = f"none: {entry.get('ci_reason') or 'too few pairs'}"
+            else:
+                low, high = entry["ci95"]
+                ci = f"[{float(low):.4g}, {float(high):.4g}]"
+            means.append({"name": METRIC_LABELS.get(key, (key, ""))[0],
+                          "n": int(entry.get("n_pairs", entry["n"])),
+                          "mean": f"{float(entry['mean']):.4g}", "ci": ci})
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
     sets = []
     raw_set = summary.get("set")

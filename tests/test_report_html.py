@@ -406,3 +406,18 @@ def test_index_lists_every_metric_generically(tmp_path: Path) -> None:
     # and the card lists it too
     card = html.split('id="pair-p2__red"')[1].split("</article>")[0]
     assert "<td>new_metric</td>" in card
+
+
+def test_a_metric_without_an_interval_is_shown_with_its_reason() -> None:
+    """Below 5 pairs evaluate gives no interval (ci95 null): the mean must still be shown."""
+    from cfspec.html_report import _summary_view
+
+    view = _summary_view({"means": {
+        "directional_similarity": {"n": 8, "n_pairs": 4, "mean": 0.25, "ci95": None,
+                                   "ci_reason": "fewer than 5 pairs"},
+        "clip_score_1": {"n": 40, "n_pairs": 20, "mean": 30.0, "ci95": [29.0, 31.0]},
+    }})
+    assert view is not None
+    rows = {m["n"]: m for m in view["means"]}
+    assert rows[4]["mean"] == "0.25" and rows[4]["ci"] == "none: fewer than 5 pairs"
+    assert rows[20]["ci"] == "[29, 31]"

@@ -379,7 +379,7 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
 _MAX_ALIGNED = 300
 
 Opcode = tuple[str, int, int, int, int]
-_ARTICLES = frozenset({"a", "an"})
+ARTICLES = frozenset({"a", "an"})
 
 
 def align(a: list[str], b: list[str]) -> list[Opcode]:
@@ -456,7 +456,7 @@ def _fewest_edits(a: list[str], b: list[str]) -> list[Opcode]:
             n = 0
             while n < end - k:
                 # `An elephant` -> `A giraffe`: the article changes with its noun, one change.
-                width = 2 if n + 1 < end - k and a[i + n] in _ARTICLES and b[j + n] in _ARTICLES \
+                width = 2 if n + 1 < end - k and a[i + n] in ARTICLES and b[j + n] in ARTICLES \
                     else 1
                 ops.append(("replace", i + n, i + n + width, j + n, j + n + width))
                 n += width
@@ -501,9 +501,9 @@ def artefacts(text_0: str, text_1: str) -> list[Artefact]:
     gap between two words that are the same in both (a doubled space, a space before
     punctuation), or words that are `written_alike`. Leading and trailing whitespace is not
     counted: the text encoder strips it."""
-    w0, w1 = split_words(text_0), split_words(text_1)
+    w0, w1, ops = _word_ops(text_0, text_1)
     found: list[Artefact] = []
-    for tag, i1, i2, j1, j2 in align([exact(w) for w, _, _ in w0], [exact(w) for w, _, _ in w1]):
+    for tag, i1, i2, j1, j2 in ops:
         if tag == "equal":
             for k in range(1, i2 - i1):
                 a0, b0 = w0[i1 + k - 1][2], w0[i1 + k][1]
@@ -517,6 +517,20 @@ def artefacts(text_0: str, text_1: str) -> list[Artefact]:
                 w1[j1][1] if j2 > j1 else _at(w1, j1, text_1),
                 w1[j2 - 1][2] if j2 > j1 else _at(w1, j1, text_1)))
     return found
+
+
+def says_the_same(text_0: str, text_1: str) -> bool:
+    """Two captions that differ in writing at most (`artefacts`), never in content."""
+    w0, w1, ops = _word_ops(text_0, text_1)
+    return all(tag == "equal" or written_alike([w for w, _, _ in w0[i1:i2]],
+                                               [w for w, _, _ in w1[j1:j2]])
+               for tag, i1, i2, j1, j2 in ops)
+
+
+def _word_ops(text_0: str, text_1: str) -> tuple[list[tuple[str, int, int]],
+                                                 list[tuple[str, int, int]], list[Opcode]]:
+    w0, w1 = split_words(text_0), split_words(text_1)
+    return w0, w1, align([exact(w) for w, _, _ in w0], [exact(w) for w, _, _ in w1])
 
 
 def _at(words: list[tuple[str, int, int]], index: int, text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -21,3 +22,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+# The tiny diffusion model and its word tokenizer, shared by the attention-control tests. Built
+# once per module (a test may change the model's processors); torch is imported only here, so
+# the lint-only test modules never load it.
+@pytest.fixture(scope="module")
+def comps() -> Any:
+    torch = pytest.importorskip("torch")
+    from cfspec.gpu.models import load_components
+
+    return load_components("tiny", torch.device("cpu"), torch.float32)
+
+
+@pytest.fixture(scope="module")
+def words(comps: Any) -> Any:
+    from cfspec.gpu.plan import WordTokenizer
+
+    return WordTokenizer(comps.tokenizer)

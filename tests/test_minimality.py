@@ -28,21 +28,11 @@ from test_p2p import CPU, SIZE, STEPS, make_pair  # noqa: E402
 
 from cfspec.gpu import metrics as M  # noqa: E402
 from cfspec.gpu.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.gpu.models import Components, load_components  # noqa: E402
+from cfspec.gpu.models import Components  # noqa: E402
 from cfspec.gpu.plan import EditPlan, WordTokenizer, build_plan  # noqa: E402
 
 PROMPTS = ("a banana on a table", "a apple on a table")
 BLEND = (["banana"], ["apple"])
-
-
-@pytest.fixture(scope="module")
-def comps() -> Components:
-    return load_components("tiny", CPU, torch.float32)
-
-
-@pytest.fixture(scope="module")
-def words(comps: Components) -> WordTokenizer:
-    return WordTokenizer(comps.tokenizer)
 
 
 def _locality(out: Any, changed: Any) -> M.EditLocality:

@@ -100,16 +100,6 @@ def make_pair(
 
 
 @pytest.fixture(scope="module")
-def comps() -> Components:
-    return load_components("tiny", CPU, torch.float32)
-
-
-@pytest.fixture(scope="module")
-def words(comps: Components) -> WordTokenizer:
-    return WordTokenizer(comps.tokenizer)
-
-
-@pytest.fixture(scope="module")
 def engine(comps: Components) -> Any:
     eng = Engine(comps, CPU, torch.float32, Settings(steps=STEPS, height=SIZE, width=SIZE))
     yield eng

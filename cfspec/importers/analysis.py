@@ -38,14 +38,12 @@ from cfspec.importers import binding, changes, graphdiff, writer
 from cfspec.importers.answer import Answer, Declared, Edge, ImportedItem, ImportOptions, Piece
 from cfspec.model import independent, reachable, split_changes
 from cfspec.prompt import (
-    align,
     article_for,
-    exact,
     normalize,
     parse_template,
     render,
+    says_the_same,
     split_words,
-    written_alike,
 )
 from cfspec.source import SourceFile, Span
 
@@ -591,7 +589,7 @@ class _Judge:
                     rendered = render(frame, filled).text
             wanted = fix_ws(p1.text)
             if rendered is None or rendered.strip() != wanted.strip():
-                if opts.fix and rendered is not None and _written_alike(rendered, wanted):
+                if opts.fix and rendered is not None and says_the_same(rendered, wanted):
                     self.fixes.append("wrote the counterfactual caption the way the original "
                                       f"is written: {rendered.strip()!r}")
                 else:
@@ -724,15 +722,6 @@ def _surgery_note(intervened: set[str]) -> str:
     return ("do() cuts only the edges into the intervened variable"
             + ("s " if len(intervened) > 1 else " ") + ", ".join(sorted(intervened))
             + "; every other edge stays")
-
-
-def _written_alike(text_0: str, text_1: str) -> bool:
-    """Two captions that say the same, differing in writing at most."""
-    w0, w1 = split_words(text_0), split_words(text_1)
-    return all(tag == "equal" or written_alike([w for w, _, _ in w0[a0:a1]],
-                                               [w for w, _, _ in w1[b0:b1]])
-               for tag, a0, a1, b0, b1 in align([exact(w) for w, _, _ in w0],
-                                                [exact(w) for w, _, _ in w1]))
 
 
 def _edit_type(plan: changes.Plan, rendered: bool) -> str:

@@ -15,9 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cfspec.importers.binding import Token, tokens
-from cfspec.prompt import Opcode, align, exact, written_alike
-
-ARTICLES = frozenset({"a", "an"})
+from cfspec.prompt import ARTICLES, Opcode, align, exact, written_alike
 
 
 def opcodes(t0: Sequence[Token], t1: Sequence[Token]) -> list[Opcode]:

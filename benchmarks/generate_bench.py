@@ -7,7 +7,7 @@
 Three ways to make the same image pairs (same prompts, steps, guidance, resolution and noise),
 each at 1, 4 and 8 pairs per batch:
 
-* `ours`: `cfspec.gpu.engine.Engine`, B pairs in one UNet batch, fused attention outside the
+* `ours`: `stages.generate.engine.Engine`, B pairs in one UNet batch, fused attention outside the
   edits, explicit fp32 probabilities only where P2P needs them.
 * `plain`: diffusers' `StableDiffusionPipeline` on the same 2B prompts in one call, no editing
   at all: the floor. `overhead` = ours' time / plain's time.
@@ -53,10 +53,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cfspec.gpu.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.gpu.models import Components, load_components  # noqa: E402
-from cfspec.gpu.p2p import BatchEdit  # noqa: E402
-from cfspec.gpu.plan import WordTokenizer, build_plan  # noqa: E402
+from cfspec.stages.generate.edit_plan import WordTokenizer, build_plan  # noqa: E402
+from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.stages.generate.p2p import BatchEdit  # noqa: E402
+from cfspec.stages.generate.weights import Components, load_components  # noqa: E402
 
 # Counterfactual prompt pairs in the bundled specs' style: replace, refine and reweight edits.
 PROMPTS = [
@@ -81,7 +81,7 @@ PROMPTS = [
 
 def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
     """A words-sourced pairs.jsonl line for these prompts (P2P's default windows)."""
-    from cfspec.align import Tokens, refine_map
+    from cfspec.compile.align import Tokens, refine_map
 
     w0, w1 = prompt_0.split(), prompt_1.split()
     t0 = ["<|startoftext|>", *w0, "<|endoftext|>"]

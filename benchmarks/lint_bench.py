@@ -8,8 +8,8 @@ The corpus is generated in memory (seeded, so every run lints the same texts): e
 valid DAG whose prompt template places at most four variables (the rest are `latent`, so the
 prompt stays far below CLIP's 77 tokens), with edges and 1-3 counterfactuals. Three passes
 over the same texts are timed: (a) `Lark(grammar, parser="lalr").parse` with no transformer
-(a parse tree only: the floor any lark-based linter stands on), (b) `cfspec.parser.parse`
-(our AST, comments and spans) and (c) `cfspec.api.check` (parse, model, every check,
+(a parse tree only: the floor any lark-based linter stands on), (b) `cfspec.lang.parser.parse`
+(our AST, comments and spans) and (c) `cfspec.lint.check` (parse, model, every check,
 suppressions, sorting). See benchmarks/README.md for what each number means.
 """
 
@@ -40,12 +40,12 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: import the cfs
 
 from lark import Lark  # noqa: E402
 
-from cfspec.api import check  # noqa: E402
-from cfspec.compile import compile_spec  # noqa: E402
-from cfspec.config import Config  # noqa: E402
-from cfspec.diagnostics import DiagnosticBag  # noqa: E402
-from cfspec.parser import grammar_path, parse  # noqa: E402
-from cfspec.source import SourceFile  # noqa: E402
+from cfspec.compile.pairs import compile_spec  # noqa: E402
+from cfspec.diagnostics.records import DiagnosticBag  # noqa: E402
+from cfspec.diagnostics.source import SourceFile  # noqa: E402
+from cfspec.lang.config import Config  # noqa: E402
+from cfspec.lang.parser import grammar_path, parse  # noqa: E402
+from cfspec.lint import check  # noqa: E402
 
 GOAL_LINT_OVER_PARSE = 2.0
 GOAL_STARTUP = 2.0

@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout: import the cfspec beside it
     sys.path.insert(0, str(ROOT))
 
-from cfspec.api import check  # noqa: E402
-from cfspec.codes import Severity  # noqa: E402
-from cfspec.compile import compile_spec  # noqa: E402
-from cfspec.config import Config  # noqa: E402
+from cfspec.compile.pairs import compile_spec  # noqa: E402
+from cfspec.diagnostics.codes import Severity  # noqa: E402
+from cfspec.diagnostics.source import SourceFile  # noqa: E402
 from cfspec.importers import import_source  # noqa: E402
-from cfspec.prompt import exact, split_words  # noqa: E402
-from cfspec.source import SourceFile  # noqa: E402
+from cfspec.lang.config import Config  # noqa: E402
+from cfspec.lang.prompt import exact, split_words  # noqa: E402
+from cfspec.lint import check  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 DEFAULT_FILES = (

@@ -17,10 +17,10 @@ import bisect
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from cfspec import ast
-from cfspec.diagnostics import Diagnostic, DiagnosticBag
-from cfspec.parser import parse
-from cfspec.source import SourceFile
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.source import SourceFile
+from cfspec.lang import ast
+from cfspec.lang.parser import parse
 
 INDENT = "  "
 MAX_WIDTH = 100  # a one-line edit block longer than this is split, one item per line

@@ -75,7 +75,7 @@ def events(cwd: Path, log: str = "events.log") -> list[tuple[str, str]]:
 def main() -> None:
     log, kill_at, *args = sys.argv[1:]
     _install(Path(log), int(kill_at))
-    from cfspec.cli import app
+    from cfspec.cli.app import app
 
     app(args, prog_name="cfspec")
 

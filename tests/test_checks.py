@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cfspec.api import check
-from cfspec.config import Config
-from cfspec.diagnostics import Diagnostic
-from cfspec.source import SourceFile, Span
-from cfspec.tokens import MAX_TOKENS
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.diagnostics.source import SourceFile, Span
+from cfspec.lang.config import Config
+from cfspec.lang.tokens import MAX_TOKENS
+from cfspec.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent
 

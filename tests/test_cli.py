@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cfspec.cli import app
-from cfspec.codes import ALL_CODES
+from cfspec.cli.app import app
+from cfspec.diagnostics.codes import ALL_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 CAKE = str(ROOT / "specs" / "cake.scm")

@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cfspec.api import compile_paths
-from cfspec.cli import app
-from cfspec.config import Config
-from cfspec.pairs_io import PAIRS_FILE, read_pairs, schema_errors
-from cfspec.prompt import split_words
-from cfspec.render import RenderError, render_prompt
+from cfspec.cli.app import app
+from cfspec.lang.config import Config
+from cfspec.lang.prompt import split_words
+from cfspec.lang.templates import RenderError, render_prompt
+from cfspec.lint import compile_paths
+from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

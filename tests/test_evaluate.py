@@ -25,8 +25,8 @@ from test_export import (  # noqa: E402
 )
 from typer.testing import CliRunner  # noqa: E402
 
-from cfspec.gpu.clip import ClipScorer  # noqa: E402
-from cfspec.gpu.evaluate import EvaluateError, evaluate  # noqa: E402
+from cfspec.stages.evaluate.clip import ClipScorer  # noqa: E402
+from cfspec.stages.evaluate.stage import EvaluateError, evaluate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -88,7 +88,7 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
 def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
     """6 pairs x 3 seeds: an interval, computed over the pairs (the same as
     `cluster_bootstrap_ci` on the rows grouped by pair id)."""
-    from cfspec.gpu.metrics import cluster_bootstrap_ci
+    from cfspec.stages.evaluate.metrics import cluster_bootstrap_ci
 
     pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(6)]
     out = build_out(tmp_path / "out", pairs, seeds=(0, 1, 2), size=16)
@@ -107,7 +107,7 @@ def test_nearly_flat_attention_still_gives_a_background(tmp_path: Path) -> None:
     such pairs get background and locality scores, measured on the part below mid-range."""
     import numpy as np
 
-    from cfspec.gpu import store
+    from cfspec.workspace import store
 
     out = build_out(tmp_path / "out", PAIRS[:1], seeds=(0,))
     npz = store.image_paths(out, PAIRS[0]["id"], 0)[2]
@@ -171,7 +171,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(empty), "--clip-model", "tiny"])
     assert result.exit_code == 2 and "cfspec compile" in result.output
     out = tmp_path / "out"
-    from cfspec.pairs_io import write_pairs
+    from cfspec.workspace.pairs import write_pairs
 
     write_pairs(out, PAIRS)
     result = runner.invoke(app, ["evaluate", str(out), "--clip-model", "tiny"])
@@ -235,13 +235,13 @@ def test_end_to_end_with_the_real_pipeline(tmp_path: Path) -> None:
     """compile specs/cake.scm -> generate (tiny) -> evaluate (tiny CLIP) -> filter -> export hf
     (loaded back) -> report."""
     try:
-        from cfspec.gpu.generate import generate
+        from cfspec.stages.generate.stage import generate
     except ImportError as error:  # the generate stage is being finished elsewhere
-        pytest.skip(f"cfspec.gpu.generate.generate is not importable yet: {error}")
+        pytest.skip(f"cfspec.stages.generate.stage.generate is not importable yet: {error}")
     pytest.importorskip("diffusers")
     datasets = pytest.importorskip("datasets")
-    from cfspec.api import compile_paths
-    from cfspec.config import Config
+    from cfspec.lang.config import Config
+    from cfspec.lint import compile_paths
 
     out = tmp_path / "out"
     compiled = compile_paths([str(ROOT / "specs" / "cake.scm")], Config(), out)

@@ -8,12 +8,12 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from cfspec.api import check
-from cfspec.cli import app
-from cfspec.codes import ALL_CODES, BY_NAME, Code, Severity
-from cfspec.config import Config
-from cfspec.explain import explanation, explanation_text
-from cfspec.source import SourceFile
+from cfspec.cli.app import app
+from cfspec.diagnostics.codes import ALL_CODES, BY_NAME, Code, Severity
+from cfspec.diagnostics.explain import explanation, explanation_text
+from cfspec.diagnostics.source import SourceFile
+from cfspec.lang.config import Config
+from cfspec.lint import check
 
 # Codes that no .scm text can trigger, so their examples are not linted:
 NOT_FROM_SCM_TEXT = {

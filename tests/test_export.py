@@ -16,25 +16,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cfspec.export import CF_JSON_FILE, COCO_CF_FILE, ExportError, export, select
-from cfspec.filtering import (
-    FILTER_FILE,
-    METRICS_FILE,
-    Gates,
-    StageError,
-    check_seed,
-    decide,
-    load_gates,
-    read_manifest,
-    run_filter,
-)
-from cfspec.pairs_io import dumps, schema_errors, write_pairs
-from cfspec.stage_commands import (
+from cfspec.cli.stages import (
     evaluate_command,
     export_command,
     filter_command,
     report_command,
 )
+from cfspec.stages.export import CF_JSON_FILE, COCO_CF_FILE, ExportError, export, select
+from cfspec.stages.filter import Gates, check_seed, decide, load_gates, run_filter
+from cfspec.workspace.pairs import dumps, schema_errors, write_pairs
+from cfspec.workspace.records import FILTER_FILE, METRICS_FILE, StageError, read_manifest
 
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
@@ -43,7 +34,7 @@ runner = CliRunner()
 
 
 def stage_app() -> typer.Typer:
-    """The four stage commands on their own app (cfspec.cli registers them the same way)."""
+    """The four stage commands on their own app (cfspec.cli.app registers them the same way)."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command("evaluate")(evaluate_command)
     app.command("filter")(filter_command)
@@ -111,7 +102,7 @@ def write_generated(out: Path, pair: dict[str, Any], seed: int, *, size: int = 3
                     extras: bool = True, model: str = "tiny",
                     image_0: Any = None) -> None:
     """Files and a manifest line exactly as `cfspec generate` leaves them (store.py's format)."""
-    from cfspec.gpu import store
+    from cfspec.workspace import store
 
     rng = np.random.default_rng(abs(hash((pair["id"], seed))) % 2**32)
     im0, im1 = _images(rng, size)
@@ -508,7 +499,7 @@ def test_export_command_usage_errors_and_output(tmp_path: Path) -> None:
 def test_superseded_manifest_line_means_not_generated(tmp_path: Path) -> None:
     """A run killed while regenerating with new parameters leaves `"superseded": true` after
     the old line: readers must treat that (pair, seed) as not done."""
-    from cfspec.filtering import read_manifest, read_pair_file
+    from cfspec.workspace.records import read_manifest, read_pair_file
 
     out = build_out(tmp_path / "out")
     pairs, _ = read_pair_file(out)
@@ -597,10 +588,10 @@ def test_hf_export_has_croissant_metadata_that_mlcroissant_reads(tmp_path: Path)
 
 def test_croissant_of_a_sharded_export_reads_every_shard(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import cfspec.export
+    import cfspec.stages.export
 
     pytest.importorskip("pyarrow")
-    monkeypatch.setattr(cfspec.export, "HF_SHARD_BYTES", 1)  # one row per shard
+    monkeypatch.setattr(cfspec.stages.export, "HF_SHARD_BYTES", 1)  # one row per shard
     out = build_out(tmp_path / "out", seeds=(0,))
     dest = tmp_path / "hf"
     export(out, "hf", dest)

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cfspec.api import check, lint, read
-from cfspec.cli import app
-from cfspec.codes import ALL_CODES, BY_NAME, Severity
-from cfspec.config import Config
-from cfspec.source import SourceFile
+from cfspec.cli.app import app
+from cfspec.diagnostics.codes import ALL_CODES, BY_NAME, Severity
+from cfspec.diagnostics.source import SourceFile
+from cfspec.lang.config import Config
+from cfspec.lint import check, lint, read
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = ROOT / "specs" / "invalid"

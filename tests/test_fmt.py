@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cfspec import ast
-from cfspec.cli import app
-from cfspec.diagnostics import DiagnosticBag
+from cfspec.cli.app import app
+from cfspec.diagnostics.records import DiagnosticBag
+from cfspec.diagnostics.source import SourceFile
 from cfspec.fmt import format_source, quote
-from cfspec.parser import parse
-from cfspec.source import SourceFile
+from cfspec.lang import ast
+from cfspec.lang.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

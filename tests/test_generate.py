@@ -23,8 +23,8 @@ pytest.importorskip("accelerate")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cfspec.gpu.generate import GenerateError, generate  # noqa: E402
-from cfspec.pairs_io import dumps, schema_errors  # noqa: E402
+from cfspec.stages.generate.stage import GenerateError, generate  # noqa: E402
+from cfspec.workspace.pairs import dumps, schema_errors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"steps": 4, "height": 32, "width": 32, "quiet": True}
@@ -187,7 +187,7 @@ def test_generate_writes_images_extras_and_manifest_then_resumes(tmp_path: Path)
 
 def test_a_kill_while_replacing_other_parameters_never_leaves_a_wrong_line(
         tmp_path: Path, monkeypatch: Any) -> None:
-    from cfspec.gpu import store
+    from cfspec.workspace import store
 
     out = write_pairs(tmp_path / "out", PAIRS[:2])
     generate(out, **FAST)  # type: ignore[arg-type]
@@ -249,7 +249,7 @@ def _runner() -> tuple[Any, Any]:
     import typer
     from typer.testing import CliRunner
 
-    from cfspec.gpu.command import generate_command
+    from cfspec.cli.generate import generate_command
 
     app = typer.Typer()
     app.command()(generate_command)
@@ -346,7 +346,7 @@ def test_unreachable_model_is_a_usage_error(tmp_path: Path, monkeypatch: Any) ->
 
 
 def test_command_module_imports_no_torch() -> None:
-    code = ("import sys, cfspec.gpu, cfspec.gpu.command; "
+    code = ("import sys, cfspec.stages.generate, cfspec.cli.generate; "
             "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
             "sys.exit(str(bad) if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True, env=env(), cwd=ROOT)
@@ -370,7 +370,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     pairs = PAIRS[:5]
     single = write_pairs(tmp_path / "single", pairs)
     double = write_pairs(tmp_path / "double", pairs)
-    command = ["-m", "cfspec.gpu.command", "--seeds", "2", *FAST_ARGS]
+    command = ["-m", "cfspec.cli.generate", "--seeds", "2", *FAST_ARGS]
     subprocess.run([sys.executable, *command[:2], str(single), *command[2:]], check=True,
                    env=env(), cwd=ROOT, timeout=300)
     launched = subprocess.run(
@@ -393,7 +393,7 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
     out = write_pairs(tmp_path / "out", pairs)
     total = len(pairs) * seeds
     process = subprocess.Popen(
-        [sys.executable, "-m", "cfspec.gpu.command", str(out), "--seeds", str(seeds),
+        [sys.executable, "-m", "cfspec.cli.generate", str(out), "--seeds", str(seeds),
          "--steps", "8", "--height", "32", "--width", "32", "--quiet"],
         env=env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -449,7 +449,7 @@ def test_prompts_with_unicode_line_separators_generate(tmp_path: Path, separator
     # And every later stage reads its lines back the same way.
     from typer.testing import CliRunner
 
-    from cfspec.cli import app
+    from cfspec.cli.app import app
 
     for stage in (["evaluate", str(out), "--clip-model", "tiny", "--quiet"],
                   ["filter", str(out), "--quiet"], ["report", str(out), "--quiet"]):
@@ -467,7 +467,7 @@ RECORDED_AS = {"bf16": "bfloat16"}
 
 
 def test_every_manifest_parameter_is_tested() -> None:
-    from cfspec.gpu.store import PARAMS
+    from cfspec.workspace.store import PARAMS
 
     assert set(PARAMS) == set(RERUN_WITH)
 

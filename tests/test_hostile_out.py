@@ -22,11 +22,11 @@ import pytest
 from test_export import PAIRS, build_out, stage_app, standard_metrics
 from typer.testing import CliRunner
 
-from cfspec.cli import app
-from cfspec.export import export
-from cfspec.filtering import Gates, run_filter
-from cfspec.gpu import store
-from cfspec.outdir import UnsafePathError
+from cfspec.cli.app import app
+from cfspec.stages.export import export
+from cfspec.stages.filter import Gates, run_filter
+from cfspec.workspace import store
+from cfspec.workspace.outdir import UnsafePathError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534

@@ -22,11 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cfspec.api import check
-from cfspec.codes import BY_NAME, Severity
-from cfspec.config import Config
-from cfspec.diagnostics import Diagnostic
-from cfspec.import_command import import_command
+from cfspec.cli.imports import import_command
+from cfspec.diagnostics.codes import BY_NAME, Severity
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.diagnostics.source import SourceFile
 from cfspec.importers import (
     GRAPH_CHOICE,
     ImportedItem,
@@ -38,7 +37,8 @@ from cfspec.importers import (
 )
 from cfspec.importers.edges import scan
 from cfspec.importers.jsonpos import JStr, parse
-from cfspec.source import SourceFile
+from cfspec.lang.config import Config
+from cfspec.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "import_cases"

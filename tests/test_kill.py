@@ -20,7 +20,7 @@ import pytest
 from killpoints import events, run_cfspec
 from test_export import PAIRS, build_out, standard_metrics, write_generated
 
-from cfspec.filtering import StageError, read_filter, read_summary
+from cfspec.workspace.records import StageError, read_filter, read_summary
 
 np = pytest.importorskip("numpy")
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,8 +112,8 @@ def test_hf_export_killed_anywhere_always_loads(tmp_path: Path) -> None:
     folder loads with `datasets` as the old dataset or the new one."""
     datasets = pytest.importorskip("datasets")
     pytest.importorskip("pyarrow")
-    from cfspec.export import export
-    from cfspec.filtering import Gates, run_filter
+    from cfspec.stages.export import export
+    from cfspec.stages.filter import Gates, run_filter
 
     base = build_out(tmp_path / "base", size=16)
     export(base, "hf", base / "dataset")
@@ -134,7 +134,7 @@ def test_hf_export_killed_anywhere_always_loads(tmp_path: Path) -> None:
 
 
 def test_cf_json_export_killed_before_the_swap_keeps_the_old_one(tmp_path: Path) -> None:
-    from cfspec.export import export
+    from cfspec.stages.export import export
 
     base = build_out(tmp_path / "base", seeds=(0,), size=16)
     export(base, "cf-json", base / "cf")
@@ -162,7 +162,7 @@ def test_evaluate_killed_between_its_files_reruns_to_the_same_bytes(tmp_path: Pa
     metrics.jsonl but before its summary leaves a summary readers must not trust."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from cfspec.gpu.evaluate import evaluate
+    from cfspec.stages.evaluate.stage import evaluate
 
     fast: dict[str, Any] = {"quiet": True, "bootstrap_resamples": 200}
     base = build_out(tmp_path / "base", size=16)
@@ -209,7 +209,7 @@ def _needs_models() -> None:
 
 def test_generate_killed_mid_job_and_before_compaction(tmp_path: Path) -> None:
     _needs_models()
-    from cfspec.pairs_io import write_pairs
+    from cfspec.workspace.pairs import write_pairs
 
     base = tmp_path / "base"
     write_pairs(base, PAIRS[:2])
@@ -221,7 +221,7 @@ def test_generate_killed_mid_job_and_before_compaction(tmp_path: Path) -> None:
                       if name == "replace" and ".manifest.jsonl." in path)
 
     def loadable(out: Path) -> None:
-        from cfspec.filtering import read_manifest
+        from cfspec.workspace.records import read_manifest
 
         if (out / "manifest.jsonl").exists():
             read_manifest(out, {p["id"]: p for p in PAIRS[:2]})
@@ -247,7 +247,7 @@ def test_run_killed_in_generate_and_in_evaluate(tmp_path: Path) -> None:
 
     def loadable(out: Path) -> None:
         if not (out / "manifest.jsonl").exists():  # generate recorded nothing yet
-            from cfspec.gpu.evaluate import evaluate
+            from cfspec.stages.evaluate.stage import evaluate
 
             assert list((out / "images").rglob("*.png"))
             with pytest.raises(StageError, match=r"images holds 2 image\(s\) in 1 pair "
@@ -274,7 +274,7 @@ def test_fallback_swap_killed_between_its_renames_is_repaired(tmp_path: Path,
     between the two leaves no DIR, and the next run's clean-up puts the old one back."""
     import os
 
-    from cfspec import outdir
+    from cfspec.workspace import outdir
 
     monkeypatch.setattr(outdir, "_exchange", lambda first, second: False)
     target = tmp_path / "dataset"

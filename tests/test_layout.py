@@ -13,7 +13,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from cfspec.codes import BY_NAME
+from cfspec.diagnostics.codes import BY_NAME
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cfspec"
 
@@ -22,12 +22,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cfspec"
 # reported from exactly one module of checks/.
 STILL_TWICE = {
     # Each reader reports what does not parse in its own input: .scm text, JSON, free text.
-    "syntax-error": {"parser", "importers.__init__", "importers.llm_json", "importers.llm_text",
-                     "importers.coco_cf", "importers.analysis"},
-    "file-too-large": {"api", "importers.__init__"},
+    "syntax-error": {"lang.parser", "importers.__init__", "importers.llm_json",
+                     "importers.llm_text", "importers.coco_cf", "importers.analysis"},
+    "file-too-large": {"lint", "importers.__init__"},
     # Compile's last wall on pair ids (spec id + counterfactual), after lint's on spec ids.
-    "invalid-id": {"api", "checks.specs"},
-    "duplicate-spec": {"api", "checks.specs"},
+    "invalid-id": {"lint", "checks.specs"},
+    "duplicate-spec": {"lint", "checks.specs"},
 }
 
 

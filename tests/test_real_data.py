@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cfspec.api import check, compile_paths
-from cfspec.cli import app
-from cfspec.codes import Severity
-from cfspec.config import Config
+from cfspec.cli.app import app
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.source import SourceFile
 from cfspec.importers import ImportOptions, detect, import_source
-from cfspec.prompt import close_gaps, normalize, parse_template, render
-from cfspec.render import render_prompt
-from cfspec.source import SourceFile
+from cfspec.lang.config import Config
+from cfspec.lang.prompt import close_gaps, normalize, parse_template, render
+from cfspec.lang.templates import render_prompt
+from cfspec.lint import check, compile_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -241,7 +241,7 @@ def test_close_gaps_maps_offsets() -> None:
 
 def test_an_internal_failure_is_a_diagnostic_and_the_other_specs_go_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cfspec import compile as compile_module
+    from cfspec.compile import pairs as compile_module
 
     good, bad = tmp_path / "good.scm", tmp_path / "bad.scm"
     good.write_text('scm good {\n  prompt "A {{ W }} runs."\n  var W = "dog"\n'
@@ -319,7 +319,7 @@ def test_a_selector_that_matches_nothing_is_a_usage_error(flag: str, value: str,
 
 def test_a_config_selector_that_matches_nothing_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.cfspec]\nignore = ["cylce"]\n')
-    from cfspec.config import ConfigError, load_config
+    from cfspec.lang.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="did you mean `cycle`"):
         load_config(tmp_path)
@@ -365,7 +365,7 @@ def test_help_has_no_type_placeholders_or_ragged_text() -> None:
             assert bad not in shown, (command, bad)
     import typer
 
-    from cfspec.cli import tidy_help
+    from cfspec.cli.app import tidy_help
 
     root = tidy_help(typer.main.get_command(app))
     for command in [root, *root.commands.values()]:

@@ -11,10 +11,10 @@ import jsonschema
 import pytest
 
 from cfspec import __version__
-from cfspec.codes import Severity
-from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
-from cfspec.report import FORMATS, render, summary_line
-from cfspec.source import SourceFile, Span
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, Label
+from cfspec.diagnostics.source import SourceFile, Span
+from cfspec.diagnostics.views import FORMATS, render, summary_line
 
 PLATE = """\
 spec plate {
@@ -519,6 +519,7 @@ def test_summary_line_counts_severities_and_files() -> None:
 
 
 def test_importing_the_reporter_stays_light() -> None:
-    code = "import sys, cfspec.report; print('rich' in sys.modules, 'unicodedata' in sys.modules)"
+    code = ("import sys, cfspec.diagnostics.views; "
+            "print('rich' in sys.modules, 'unicodedata' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

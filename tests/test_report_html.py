@@ -28,16 +28,16 @@ from test_export import (
 )
 from typer.testing import CliRunner
 
-from cfspec.filtering import Gates, run_filter
-from cfspec.html_report import (
+from cfspec.stages.filter import Gates, run_filter
+from cfspec.stages.html_report import (
     build_report,
     graph_dot,
     highlight,
     parse_edge,
     report_script,
 )
-from cfspec.pairs_io import write_pairs
-from cfspec.provenance import is_random_weight
+from cfspec.workspace.pairs import write_pairs
+from cfspec.workspace.provenance import is_random_weight
 
 runner = CliRunner()
 
@@ -332,7 +332,7 @@ def test_random_weight_names() -> None:
 
 
 def test_random_clip_model_of_evaluate_gets_the_banner(tmp_path: Path) -> None:
-    from cfspec.filtering import METRICS_FILE, SUMMARY_FILE, metrics_digest
+    from cfspec.workspace.records import METRICS_FILE, SUMMARY_FILE, metrics_digest
 
     out = tmp_path / "out"
     write_pairs(out, PAIRS[:1])
@@ -376,7 +376,7 @@ def test_attention_and_mask_overlays_from_the_npz(tmp_path: Path) -> None:
 def test_empty_mask_and_broken_npz_are_notes_not_errors(tmp_path: Path) -> None:
     import numpy as np
 
-    from cfspec.gpu import store
+    from cfspec.workspace import store
 
     out = build_out(tmp_path / "out", PAIRS[:2], seeds=(0,))
     _, _, npz = store.image_paths(out, PAIRS[0]["id"], 0)
@@ -410,7 +410,7 @@ def test_index_lists_every_metric_generically(tmp_path: Path) -> None:
 
 def test_a_metric_without_an_interval_is_shown_with_its_reason() -> None:
     """Below 5 pairs evaluate gives no interval (ci95 null): the mean must still be shown."""
-    from cfspec.html_report import _summary_view
+    from cfspec.stages.html_report import _summary_view
 
     view = _summary_view({"means": {
         "directional_similarity": {"n": 8, "n_pairs": 4, "mean": 0.25, "ci95": None,

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cfspec.api import Parsed, check, read
-from cfspec.config import Config
-from cfspec.diagnostics import Diagnostic
-from cfspec.report import FORMATS, render
-from cfspec.source import SourceFile, Span
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.diagnostics.source import SourceFile, Span
+from cfspec.diagnostics.views import FORMATS, render
+from cfspec.lang.config import Config
+from cfspec.lint import Parsed, check, read
 
 ROOT = Path(__file__).resolve().parent.parent
 CAKE = (ROOT / "specs" / "cake.scm").read_text(encoding="utf-8")

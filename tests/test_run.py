@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cfspec.cli import app
+from cfspec.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cfspec import ast
-from cfspec.api import check, lint
-from cfspec.config import Config
-from cfspec.model import build
-from cfspec.source import SourceFile
+from cfspec.diagnostics.source import SourceFile
+from cfspec.lang import ast
+from cfspec.lang.config import Config
+from cfspec.lang.model import build
+from cfspec.lint import check, lint
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -22,11 +22,11 @@ HEAVY = ("torch", "diffusers", "transformers", "torchmetrics", "accelerate", "ji
 # reporter and the formatter, then a lint of cake.scm through the API and through the CLI.
 PROBE = """
 import contextlib, io, json, sys
-from cfspec.cli import main
-import cfspec.api, cfspec.report, cfspec.fmt
-from cfspec.api import lint
-from cfspec.config import load_config
-from cfspec.report import FORMATS, render
+from cfspec.cli.app import main
+import cfspec.lint, cfspec.diagnostics.views, cfspec.fmt
+from cfspec.lint import lint
+from cfspec.lang.config import load_config
+from cfspec.diagnostics.views import FORMATS, render
 
 path = sys.argv[1]
 result = lint([path], load_config())
@@ -74,12 +74,12 @@ def test_console_script_lints_cake() -> None:
 def test_registering_commands_imports_no_stage() -> None:
     """`cfspec lint` must not pay for import, generate or evaluate: importing the CLI (which
     registers every command) loads none of their modules, nor the lint pipeline itself."""
-    # cfspec.gpu.command (typer only) is allowed: it is how `generate` is registered.
+    # cfspec.cli.generate (typer only) is allowed: it is how `generate` is registered.
     code = (
-        "import sys, cfspec.cli; "
-        "print(sorted(m for m in sys.modules if m.startswith(('cfspec.importers', 'cfspec.gpu.',"
-        " 'cfspec.api', 'networkx', 'lark', 'jinja2', 'torch', 'diffusers', 'transformers'))"
-        " and m != 'cfspec.gpu.command'))"
+        "import sys, cfspec.cli.app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('cfspec.importers', 'cfspec.stages',"
+        " 'cfspec.lint', 'networkx', 'lark', 'jinja2', 'torch', 'diffusers', 'transformers'))"
+        " and m != 'cfspec.cli.generate'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout

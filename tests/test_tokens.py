@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfspec import tokens
-from cfspec.tokens import (
+from cfspec.lang import tokens
+from cfspec.lang.tokens import (
     MAX_TOKENS,
     ClipTokenizer,
     TokenizerNotFound,

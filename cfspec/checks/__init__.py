@@ -8,13 +8,13 @@ import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from cfspec import ast
-from cfspec.config import Config
-from cfspec.diagnostics import DiagnosticBag
-from cfspec.model import SpecModel
-from cfspec.prompt import Word
-from cfspec.source import Span
-from cfspec.tokens import ClipTokenizer
+from cfspec.diagnostics.records import DiagnosticBag
+from cfspec.diagnostics.source import Span
+from cfspec.lang import ast
+from cfspec.lang.config import Config
+from cfspec.lang.model import SpecModel
+from cfspec.lang.prompt import Word
+from cfspec.lang.tokens import ClipTokenizer
 
 
 @dataclass

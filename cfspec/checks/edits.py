@@ -6,12 +6,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cfspec import ast
-from cfspec.diagnostics import Label
-from cfspec.model import CounterfactualModel
-from cfspec.prompt import BoundPrompt, Word, article_for, diff, normalize, split_words
-from cfspec.source import Span
-from cfspec.tokens import MAX_TOKENS, ClipTokenizer, count_tokens
+from cfspec.diagnostics.records import Label
+from cfspec.diagnostics.source import Span
+from cfspec.lang import ast
+from cfspec.lang.model import CounterfactualModel
+from cfspec.lang.prompt import BoundPrompt, Word, article_for, diff, normalize, split_words
+from cfspec.lang.tokens import MAX_TOKENS, ClipTokenizer, count_tokens
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from cfspec.codes import Severity
-from cfspec.diagnostics import Label
-from cfspec.source import Span
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.records import Label
+from cfspec.diagnostics.source import Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

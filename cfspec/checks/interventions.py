@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cfspec import ast
 from cfspec.checks import did_you_mean
-from cfspec.diagnostics import Label
-from cfspec.model import CounterfactualModel, independent
-from cfspec.prompt import (
+from cfspec.diagnostics.records import Label
+from cfspec.diagnostics.source import Span
+from cfspec.lang import ast
+from cfspec.lang.model import CounterfactualModel, independent
+from cfspec.lang.prompt import (
     Change,
     Word,
     artefacts,
@@ -24,7 +25,6 @@ from cfspec.prompt import (
     split_words,
     written_alike,
 )
-from cfspec.source import Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

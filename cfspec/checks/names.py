@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cfspec import ast
 from cfspec.checks import did_you_mean
-from cfspec.diagnostics import Label
-from cfspec.prompt import normalize, split_words
-from cfspec.source import Span
+from cfspec.diagnostics.records import Label
+from cfspec.diagnostics.source import Span
+from cfspec.lang import ast
+from cfspec.lang.prompt import normalize, split_words
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cfspec import ast
-from cfspec.diagnostics import DiagnosticBag, Label
-from cfspec.source import Span
+from cfspec.diagnostics.records import DiagnosticBag, Label
+from cfspec.diagnostics.source import Span
+from cfspec.lang import ast
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from cfspec.atomic import write_text_atomic
-from cfspec.diagnostics import DiagnosticBag
+from cfspec.diagnostics.records import DiagnosticBag
+from cfspec.diagnostics.source import SourceFile
 from cfspec.importers.analysis import analyze
 from cfspec.importers.answer import (
     GRAPH_CHOICE,
@@ -30,7 +30,7 @@ from cfspec.importers.answer import (
     ImportedItem,
     ImportOptions,
 )
-from cfspec.source import SourceFile
+from cfspec.workspace.atomic import write_text_atomic
 
 __all__ = [
     "GRAPH_CHOICE",

@@ -32,12 +32,13 @@ from cfspec.checks.interventions import (
 )
 from cfspec.checks.names import report_not_in_prompt, report_undefined
 from cfspec.checks.specs import report_missing_prompt, report_no_counterfactuals
-from cfspec.codes import Severity
-from cfspec.diagnostics import Diagnostic, DiagnosticBag, Label
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, Label
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers import binding, changes, graphdiff, writer
 from cfspec.importers.answer import Answer, Declared, Edge, ImportedItem, ImportOptions, Piece
-from cfspec.model import independent, reachable, split_changes
-from cfspec.prompt import (
+from cfspec.lang.model import independent, reachable, split_changes
+from cfspec.lang.prompt import (
     article_for,
     normalize,
     parse_template,
@@ -45,7 +46,6 @@ from cfspec.prompt import (
     says_the_same,
     split_words,
 )
-from cfspec.source import SourceFile, Span
 
 KEYWORDS = frozenset(
     "scm id prompt var counterfactual do set none edit replace refine reweight cross_replace "

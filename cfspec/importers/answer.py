@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cfspec.codes import BY_NAME, Severity
-from cfspec.config import Config
-from cfspec.diagnostics import Diagnostic
+from cfspec.diagnostics.codes import BY_NAME, Severity
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers.edges import RawEdge
 from cfspec.importers.jsonpos import JStr
-from cfspec.source import SourceFile, Span
-from cfspec.tokens import ClipTokenizer
+from cfspec.lang.config import Config
+from cfspec.lang.tokens import ClipTokenizer
 
 SHAPES = ("llm-json", "llm-text", "coco-cf")
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cfspec.importers.binding import Token, tokens
-from cfspec.prompt import ARTICLES, Opcode, align, exact, written_alike
+from cfspec.lang.prompt import ARTICLES, Opcode, align, exact, written_alike
 
 
 def opcodes(t0: Sequence[Token], t1: Sequence[Token]) -> list[Opcode]:
-    """The word diff of two prompts: `cfspec.prompt.align`, the one alignment that lint and
+    """The word diff of two prompts: `cfspec.lang.prompt.align`, the one alignment that lint and
     import share (fewest edits, substitutions preferred)."""
     return align([exact(t.text) for t in t0], [exact(t.text) for t in t1])
 

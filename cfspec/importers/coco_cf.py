@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 
-from cfspec.diagnostics import DiagnosticBag, Label
+from cfspec.diagnostics.records import DiagnosticBag, Label
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers.analysis import cname
 from cfspec.importers.answer import Answer, Declared, Failure, Piece
 from cfspec.importers.binding import STOPWORDS, Token, tokens
 from cfspec.importers.changes import is_artefact, opcodes
 from cfspec.importers.jsonpos import JObj, JStr, kind
 from cfspec.importers.llm_json import raw_id, span_of, values
-from cfspec.source import SourceFile, Span
 
 CAPTION_0 = ("caption_0", "original_caption", "original_prompt", "caption")
 CAPTION_1 = ("caption_1", "counterfactual_caption", "counterfactual_prompt", "output_1")

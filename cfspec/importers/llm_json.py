@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 
-from cfspec.diagnostics import DiagnosticBag
+from cfspec.diagnostics.records import DiagnosticBag
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers import edges as edge_scan
 from cfspec.importers import jsonpos
 from cfspec.importers.answer import Answer, Declared, Edge, Failure, Piece, edge_from
 from cfspec.importers.jsonpos import JArr, JObj, JScalar, JStr, JValue
 from cfspec.importers.llm_text import entry_of, split_label
-from cfspec.source import SourceFile, Span
 
 PROMPT_KEYS = ("original_prompt", "prompt", "original_caption", "factual_prompt", "caption",
                "original")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from cfspec.codes import Severity
-from cfspec.diagnostics import DiagnosticBag, Label
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.records import DiagnosticBag, Label
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers import edges as edge_scan
 from cfspec.importers.answer import (
     GRAPH_CHOICE,
@@ -26,7 +27,6 @@ from cfspec.importers.answer import (
     Piece,
     edge_from,
 )
-from cfspec.source import SourceFile, Span
 
 _BULLET = r"[ \t]*(?:[-*•+]|\d+[.)])?[ \t]*"
 _PROMPT = re.compile(

@@ -13,12 +13,12 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from cfspec.api import check
-from cfspec.config import Config
-from cfspec.diagnostics import Diagnostic, Label
+from cfspec.diagnostics.records import Diagnostic, Label
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.fmt import format_source, quote
-from cfspec.source import SourceFile, Span
-from cfspec.tokens import ClipTokenizer
+from cfspec.lang.config import Config
+from cfspec.lang.tokens import ClipTokenizer
+from cfspec.lint import check
 
 INDENT = "  "
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

@@ -1,0 +1,496 @@
+"""Command line: arguments -> cfspec API -> report. Thin on purpose; heavy modules are
+imported inside the commands that need them so `cfspec lint` starts fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cfspec import __version__
+
+app = typer.Typer(
+    name="cfspec",
+    help="Declarative, checked structural causal models for counterfactual image-text data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    # Plain click help: rich's panels show a `<bool>` or `<list[str]>` type column for
+    # every option, which says nothing to a user; `tidy_help` gives placeholders that do.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+FormatOption = Annotated[
+    str,
+    typer.Option("--format", help="text, concise, json, sarif or github.", metavar="FORMAT"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cfspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """cfspec: lint, format and compile .scm specs."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"cfspec: error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _why_not_written(path: Path, error: OSError) -> str:
+    """An OSError on writing `path`, said the way a user can act on it."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
+    return str(error.strerror or error)
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+def _use_color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _check_format(fmt: str) -> None:
+    from cfspec.diagnostics.views import FORMATS
+
+    if fmt not in FORMATS:
+        raise _fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+@app.command()
+def lint(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
+    fmt: FormatOption = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these codes, names or prefixes (SCM2, cycle, ALL)."),
+    ] = None,
+    ignore: Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for exact counts.")
+    ] = None,
+    max_interventions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Independent interventions allowed per counterfactual."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
+) -> None:
+    """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error."""
+    from cfspec.diagnostics.records import has_errors
+    from cfspec.diagnostics.views import render, summary_line
+    from cfspec.lang.config import ConfigError, check_selectors, load_config
+    from cfspec.lint import UsageError
+    from cfspec.lint import lint as run_lint
+
+    _check_format(fmt)
+    try:
+        check_selectors(_split(select), "--select")
+        check_selectors(_split(ignore), "--ignore")
+        config = load_config().merged(
+            select=_split(select), ignore=_split(ignore), max_interventions=max_interventions
+        )
+        result = run_lint(paths, config, tokenizer)
+    except (UsageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    diagnostics = result.diagnostics
+    sys.stdout.write(render(diagnostics, fmt, color=_use_color(no_color)))
+    if fmt in ("text", "concise") and not quiet:
+        checked = len(result.files)
+        plural = "s" if checked != 1 else ""
+        typer.echo(f"{summary_line(diagnostics)} ({checked} file{plural} checked)")
+    raise typer.Exit(EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK)
+
+
+@app.command()
+def fmt(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if a file would change.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print a diff instead of writing.")] = False,
+    output_format: FormatOption = "text",
+) -> None:
+    """Format .scm files canonically, in place (keeps comments; refuses files that do not
+    parse). Exit 1 with --check/--diff when a file would change; 2 when one cannot be read or
+    does not parse."""
+    import difflib
+
+    from cfspec.diagnostics.views import render
+    from cfspec.fmt import format_source
+    from cfspec.lang.config import ConfigError, load_config
+    from cfspec.lint import STDIN, UsageError, discover, read
+    from cfspec.workspace.atomic import write_text_atomic
+
+    _check_format(output_format)
+    try:
+        config = load_config()
+        names = list(discover(paths, config))
+    except (UsageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    changed, broken = [], []
+    for name in names:
+        try:
+            parsed = read(name, config)
+        except UsageError as error:
+            raise _fail(str(error)) from None
+        formatted, problems = (None, parsed.diagnostics) if parsed.diagnostics \
+            else format_source(parsed.source)
+        if formatted is None:
+            broken.extend(problems)
+            continue
+        original = parsed.source.text
+        if name == STDIN and not (check or diff):
+            sys.stdout.write(formatted)
+            continue
+        if formatted == original:
+            continue
+        changed.append(name)
+        if diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                original.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                fromfile=f"{name} (original)", tofile=f"{name} (formatted)"))
+        elif check:
+            typer.echo(f"would reformat {name}")
+        else:
+            # Atomic, LF on every platform: a killed fmt never leaves a half-written spec.
+            write_text_atomic(Path(name), formatted)
+    if broken:
+        sys.stderr.write(render(broken, output_format, color=_use_color(False)))
+    failed = len({d.file for d in broken})
+    if output_format in ("text", "concise") and names != [STDIN]:
+        verb = "would be reformatted" if (check or diff) else "reformatted"
+        typer.echo(
+            f"{len(changed)} file(s) {verb}, {len(names) - len(changed) - failed} unchanged"
+            + (f", {failed} not formatted (they do not parse)" if failed else ""),
+            err=True,
+        )
+    if broken:
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(EXIT_ERRORS if changed and (check or diff) else EXIT_OK)
+
+
+@app.command()
+def codes(
+    output_format: Annotated[
+        str, typer.Option("--format", help="text, json or markdown.")
+    ] = "text",
+) -> None:
+    """List every diagnostic code."""
+    import json
+
+    from cfspec.diagnostics.codes import ALL_CODES, markdown_table
+
+    if output_format == "markdown":
+        typer.echo(markdown_table(), nl=False)
+        return
+    if output_format == "json":
+        typer.echo(json.dumps([
+            {"code": c.code, "name": c.name, "severity": c.severity.value, "summary": c.summary}
+            for c in ALL_CODES
+        ], indent=2))
+        return
+    if output_format != "text":
+        raise _fail(f"unknown --format {output_format!r}; choose text, json or markdown")
+    for c in ALL_CODES:
+        typer.echo(f"{c.code}  {c.name:<30} {c.severity.value:<8} {c.summary}")
+
+
+@app.command()
+def explain(
+    code: Annotated[str, typer.Argument(help="A code (SCM201) or a name (cycle).")],
+) -> None:
+    """Explain a diagnostic, with a failing and a fixed example."""
+    from cfspec.diagnostics.codes import lookup
+    from cfspec.diagnostics.explain import explanation
+
+    found = lookup(code)
+    if found is None:
+        raise _fail(f"unknown code {code!r}; `cfspec codes` lists them all")
+    typer.echo(explanation(found))
+
+
+@app.command(name="compile")
+def compile_command(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for pairs.jsonl.")],
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Compile the valid specs even if others fail.")
+    ] = False,
+    fmt: FormatOption = "text",
+    tokenizer: Annotated[
+        str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for token maps.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
+) -> None:
+    """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
+    Exit as lint; nothing is written when a spec has errors, unless --keep-going."""
+    from cfspec.diagnostics.records import has_errors
+    from cfspec.diagnostics.views import render, summary_line
+    from cfspec.lang.config import ConfigError, load_config
+    from cfspec.lint import UsageError, compile_paths
+
+    _check_format(fmt)
+    try:
+        result = compile_paths(paths, load_config(), out, keep_going=keep_going,
+                               tokenizer=tokenizer)
+    except (UsageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{out}: {error.strerror or error}") from None
+    sys.stdout.write(render(result.diagnostics, fmt, color=_use_color(no_color)))
+    if fmt in ("text", "concise") and not quiet:
+        typer.echo(summary_line(result.diagnostics), err=True)
+        if result.written is not None:
+            typer.echo(f"wrote {len(result.pairs)} pair(s) to {result.written}", err=True)
+        else:
+            typer.echo("nothing written: fix the errors or pass --keep-going", err=True)
+    raise typer.Exit(EXIT_ERRORS if has_errors(result.diagnostics) else EXIT_OK)
+
+
+@app.command()
+def graph(
+    spec_file: Annotated[Path, typer.Argument(help="A .scm file.", metavar="SPEC")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help=".dot, .svg or .png; default: stdout.")
+    ] = None,
+    spec_name: Annotated[
+        str | None, typer.Option("--spec", help="Which spec of the file (default: the first).")
+    ] = None,
+) -> None:
+    """Draw a spec's causal graph with each counterfactual overlaid, as Graphviz DOT (SVG or PNG
+    when Graphviz's `dot` is installed)."""
+    from cfspec.compile.dot import GraphvizMissing, spec_dot, write_graph
+    from cfspec.diagnostics.records import has_errors
+    from cfspec.diagnostics.views import render
+    from cfspec.lang.config import load_config
+    from cfspec.lint import UsageError, read
+    from cfspec.lint import check as run_check
+
+    config = load_config()
+    try:
+        parsed = read(str(spec_file), config)
+    except UsageError as error:
+        raise _fail(str(error)) from None
+    if not parsed.diagnostics:
+        parsed = run_check(parsed.source, config)
+    if parsed.module is None:
+        sys.stderr.write(render(parsed.diagnostics, "text"))
+        raise typer.Exit(EXIT_ERRORS)
+    models = [m for m in parsed.models if spec_name in (None, m.spec.name.text, m.spec.spec_id)]
+    if not models:
+        raise _fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
+                    else f"{spec_file}: no spec in the file")
+    dot = spec_dot(models[0])
+    # The graph is drawn even when the spec has errors (a cycle is easiest to see drawn), but
+    # the errors are reported and the exit status says so, as lint's would.
+    problems = [d for d in parsed.diagnostics
+                if models[0].spec.span.start <= d.span.start < models[0].spec.span.end]
+    if problems:
+        sys.stderr.write(render(problems, "text"))
+    status = EXIT_ERRORS if has_errors(problems) else EXIT_OK
+    if output is None:
+        sys.stdout.write(dot)
+        raise typer.Exit(status)
+    try:
+        write_graph(dot, output)
+    except GraphvizMissing as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{output}: {_why_not_written(output, error)}") from None
+    typer.echo(f"wrote {output}", err=True)
+    raise typer.Exit(status)
+
+
+@app.command()
+def prompt(
+    caption: Annotated[str, typer.Argument(help="The image caption to model.")],
+    shape: Annotated[str, typer.Option(help="Answer shape asked for: scm or json.")] = "scm",
+    counterfactuals: Annotated[int, typer.Option(min=1, max=5, help="How many to ask for.")] = 1,
+    examples: Annotated[int, typer.Option(min=0, max=5, help="Few-shot examples.")] = 2,
+) -> None:
+    """Print the instruction that asks an LLM for a spec of CAPTION (few-shot from specs/)."""
+    from cfspec.importers.instruction import instruction
+
+    if shape not in ("scm", "json"):
+        raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+    if shape == "json" and counterfactuals > 1:
+        raise _fail("the JSON shape holds one counterfactual; use --shape scm for more")
+    sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
+
+
+@app.command(name="run")
+def run_command(
+    paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
+    model: Annotated[str, typer.Option(help="tiny, a local pipeline folder or a hub id.")] = "tiny",
+    seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
+    steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
+    batch_pairs: Annotated[int, typer.Option(min=1, help="Pairs per UNet call.")] = 1,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    height: Annotated[int | None, typer.Option(help="Image height.")] = None,
+    width: Annotated[int | None, typer.Option(help="Image width.")] = None,
+    scheduler: Annotated[
+        str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
+    ] = "ddim",
+    dtype: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    blend_start: Annotated[
+        float | None,
+        typer.Option(help="Fraction of the schedule before LocalBlend starts (as generate)."),
+    ] = None,
+    p2p_compat: Annotated[
+        str, typer.Option(help="cfspec or published (as generate).")
+    ] = "cfspec",
+    clip_model: Annotated[
+        str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
+    ] = "openai/clip-vit-large-patch14",
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
+    ] = None,
+    min_clip: Annotated[float | None, typer.Option(help="Filter gate (default 0.2).")] = None,
+    min_directional: Annotated[
+        float | None, typer.Option(help="Filter gate (default 0.2).")
+    ] = None,
+    min_image_similarity: Annotated[
+        float | None, typer.Option(help="Filter gate (default 0.7).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
+    one go. Stops at the first stage that cannot go on; exits as generate."""
+    from cfspec.cli.generate import generate_command
+    from cfspec.cli.stages import (
+        evaluate_command,
+        export_command,
+        filter_command,
+        report_command,
+    )
+
+    def stage(name: str, call: object, *args: object, **kwargs: object) -> int:
+        typer.echo(f"== {name}", err=True)
+        try:
+            call(*args, **kwargs)  # type: ignore[operator]
+        except typer.Exit as done:
+            return int(done.exit_code)
+        return EXIT_OK
+
+    status = stage("compile", compile_command, paths, out, keep_going=True, fmt="text",
+                   tokenizer=None, quiet=quiet, no_color=False)
+    pairs_file = out / "pairs.jsonl"
+    if status == EXIT_USAGE or not pairs_file.is_file() or not pairs_file.read_text().strip():
+        # Nothing compiled (every spec has errors): there is nothing for the later stages.
+        raise typer.Exit(status or EXIT_ERRORS)
+    _check_run(out, model, clip_model, inception_weights)
+    generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
+                      device=device, batch_pairs=batch_pairs, guidance=guidance,
+                      scheduler=scheduler, height=height, width=width, dtype=dtype,
+                      seed_base=seed_base, blend_start=blend_start, p2p_compat=p2p_compat,
+                      quiet=quiet)
+    if generated == EXIT_USAGE:
+        raise typer.Exit(generated)
+    for name, call, kwargs in (
+        ("evaluate", evaluate_command, {
+            "clip_model": clip_model, "inception_weights": inception_weights,
+            "device": device, "batch_size": 32}),
+        ("filter", filter_command, {
+            "min_clip": min_clip, "min_directional": min_directional,
+            "min_image_similarity": min_image_similarity}),
+        ("export", export_command, {"to": "hf", "output": out / "dataset"}),
+        ("report", report_command, {"max_pairs": 200}),
+    ):
+        if stage(name, call, out, fmt="text", quiet=quiet, no_color=False, **kwargs) == EXIT_USAGE:
+            raise typer.Exit(EXIT_USAGE)
+    typer.echo(f"report: {out / 'report.html'}", err=True)
+    raise typer.Exit(max(status, generated))
+
+
+def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:
+    """Everything the later stages need, checked before the first image (stages.preflight)."""
+    from cfspec.stages.preflight import run_problems
+
+    problems = run_problems(out, model=model, clip_model=clip_model,
+                            inception_weights=inception_weights)
+    for problem in problems:
+        typer.echo(f"cfspec: error: {problem}", err=True)
+    if problems:
+        typer.echo("nothing generated: fix the above, then run again", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _register_stage_commands() -> None:
+    # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
+    from cfspec.cli.generate import generate_command
+    from cfspec.cli.imports import import_command
+    from cfspec.cli.stages import (
+        evaluate_command,
+        export_command,
+        filter_command,
+        report_command,
+    )
+
+    app.command(name="import")(import_command)
+    app.command(name="generate")(generate_command)
+    app.command(name="evaluate")(evaluate_command)
+    app.command(name="filter")(filter_command)
+    app.command(name="export")(export_command)
+    app.command(name="report")(report_command)
+
+
+_register_stage_commands()
+
+
+def tidy_help(command: Any) -> Any:
+    """Help a user reads: docstrings and option help reflowed (no hard-wrapped lines or doubled
+    spaces), and a NAME placeholder for every option and argument that takes a value (flags
+    take none)."""
+    if command.help:
+        command.help = " ".join(command.help.split())
+    for param in command.params:
+        # typer vendors its own click: tell options from arguments by their kind, not class.
+        if param.param_type_name == "option":
+            param.help = " ".join((param.help or "").split()) or None
+            if getattr(param, "is_flag", False):
+                continue
+        if param.metavar is None and param.name:
+            many = param.nargs == -1 or getattr(param, "multiple", False)
+            param.metavar = param.name.upper() + ("..." if many else "")
+        if param.param_type_name == "argument":
+            # typer's usage line writes `{PATHS...}...` and its help adds the Python type
+            # (`<list[str]>`): show the placeholder alone.
+            shown = param.metavar or ""
+            param.get_usage_pieces = lambda *_a, _shown=shown: [_shown]  # type: ignore[method-assign]
+            param.display_type_rich = lambda *_a, **_k: ""  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+    return command
+
+
+def main() -> None:
+    tidy_help(typer.main.get_command(app))(prog_name="cfspec")
+
+
+if __name__ == "__main__":
+    main()

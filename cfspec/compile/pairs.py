@@ -1,0 +1,277 @@
+"""Checked specs -> pairs (pure data): one record per counterfactual with both prompts, the
+intervention, the Prompt-to-Prompt edit map and the graphs before and after do()-surgery.
+
+The record's shape is `pair.schema.json`; `workspace/pairs.py` validates and writes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cfspec.compile.align import Tokens, refine_map, replace_map, tokenize
+from cfspec.lang import ast
+from cfspec.lang.model import CounterfactualModel, SpecModel
+from cfspec.lang.prompt import BoundPrompt, Change, diff, normalize, split_words
+from cfspec.lang.templates import render_prompt
+from cfspec.lang.tokens import ClipTokenizer
+
+PAIR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+DEFAULT_CROSS_REPLACE = (0.0, 0.8)
+DEFAULT_SELF_REPLACE = (0.0, 0.4)
+DEFAULT_BLEND_THRESHOLD = 0.3
+ARROW = "→"
+
+
+class CompileError(Exception):
+    """An inconsistency inside cfspec while compiling one spec (our bug, not the user's): it is
+    reported as `internal-error` on that spec, and the other specs go on."""
+
+
+def pair_id(spec_id: str, counterfactual: str) -> str:
+    return f"{spec_id}__{counterfactual}"
+
+
+def compile_spec(
+    model: SpecModel, source_name: str, tokenizer: ClipTokenizer | None = None
+) -> list[dict[str, Any]]:
+    """Pairs of one spec that passed the checks (no errors), in declaration order."""
+    spec = model.spec
+    assert model.prompt_0 is not None and model.frame is not None
+    template = spec.prompts[0].value.value
+    _verify_render(template if model.frame.is_template else None, model.words(), model.prompt_0)
+    scm = edge_strings(spec, model)
+    pairs = []
+    for cm in model.counterfactuals:
+        assert cm.prompt_1 is not None
+        if model.frame.is_template and not cm.node.prompts:
+            values: dict[str, str | None] = {**model.words(), **cm.new_words()}
+            _verify_render(template, values, cm.prompt_1)
+        pairs.append(_pair(model, cm, source_name, scm, tokenizer))
+    return pairs
+
+
+def _verify_render(
+    template: str | None, values: Mapping[str, str | None], bound: BoundPrompt
+) -> None:
+    # Our labelled renderer and Jinja's sandbox must agree; if not, that is our bug, not the
+    # user's, and it must not ship a wrong prompt silently.
+    if template is not None:
+        jinja = render_prompt(template, values)
+        if jinja != bound.text:
+            raise CompileError(f"the two prompt renderers disagree: Jinja gives {jinja!r}, "
+                               f"cfspec's labelled renderer {bound.text!r}")
+
+
+def _pair(
+    model: SpecModel,
+    cm: CounterfactualModel,
+    source_name: str,
+    scm: list[str],
+    tokenizer: ClipTokenizer | None,
+) -> dict[str, Any]:
+    spec, p0, p1 = model.spec, model.prompt_0, cm.prompt_1
+    assert p0 is not None and p1 is not None
+    words = model.words()
+    new = cm.new_words()
+    intervention = [
+        {"variable": name, "from": words.get(name), "to": new[name]} for name in cm.interventions
+    ]
+    descendants = [
+        {"variable": name, "from": words.get(name), "to": new[name]}
+        for name in cm.sets
+        if name not in cm.interventions
+    ]
+    return {
+        "id": pair_id(spec.spec_id, cm.node.name.text),
+        "spec": source_name,
+        "spec_name": spec.name.text,
+        "counterfactual": cm.node.name.text,
+        "prompt_0": p0.text,
+        "prompt_1": p1.text,
+        "intervention": intervention,
+        "descendant_changes": descendants,
+        "edit": edit_map(cm, p0, p1, tokenizer),
+        "scm": scm,
+        "scm_aug": edge_strings(spec, model, cm),
+    }
+
+
+def edge_strings(
+    spec: ast.Spec, model: SpecModel, cm: CounterfactualModel | None = None
+) -> list[str]:
+    """Edges in the reference study's `"A → B: description"` form. With a counterfactual, the
+    graph after do()-surgery: edges into intervened variables are cut, and intervened variables
+    carry their new words (`W=man`, `K=none`)."""
+    out, seen = [], set()
+    for edge in spec.edges:
+        s, t = edge.source.text, edge.target.text
+        if (s, t) in seen or s not in model.variables or t not in model.variables:
+            continue
+        seen.add((s, t))
+        if cm is not None:
+            if t in cm.interventions:
+                continue
+            s = _intervened_name(s, cm)
+        line = f"{s} {ARROW} {t}"
+        out.append(f"{line}: {edge.description.value}" if edge.description else line)
+    return out
+
+
+def _intervened_name(name: str, cm: CounterfactualModel) -> str:
+    if name not in cm.interventions:
+        return name
+    value = cm.new_words()[name]
+    return f"{name}={'none' if value is None else value}"
+
+
+# --- the Prompt-to-Prompt edit map ----------------------------------------------------------
+
+
+def edit_type(cm: CounterfactualModel, p0: BoundPrompt, p1: BoundPrompt) -> str:
+    """The forced type, else: reweight when only emphasis changes, replace when every changed
+    span keeps its word count, refine otherwise."""
+    forced = next((e.type.text for e in cm.node.edits if e.type is not None), None)
+    if forced:
+        return forced
+    changes = diff(p0, p1)
+    if not changes and _items(cm, ast.Reweight):
+        return "reweight"
+    return "replace" if all(len(c.before) == len(c.after) for c in changes) else "refine"
+
+
+def _items(cm: CounterfactualModel, kind: type) -> list[Any]:
+    return [i for e in cm.node.edits for i in e.items if isinstance(i, kind)]
+
+
+def _window(steps: ast.Steps) -> list[float]:
+    if steps.end is None:
+        return [0.0, steps.start.value]
+    return [steps.start.value, steps.end.value]
+
+
+def edit_map(
+    cm: CounterfactualModel, p0: BoundPrompt, p1: BoundPrompt, tokenizer: ClipTokenizer | None
+) -> dict[str, Any]:
+    kind = edit_type(cm, p0, p1)
+    t0, t1 = tokenize(p0, tokenizer), tokenize(p1, tokenizer)
+    changes = diff(p0, p1)
+
+    cross_default = list(DEFAULT_CROSS_REPLACE)
+    cross_words: dict[str, list[float]] = {}
+    default_set = False
+    for item in _items(cm, ast.CrossReplace):
+        if item.word is None:
+            cross_default = _window(item.steps)
+            default_set = True
+        else:
+            found = _find(p1, item.word.value) or _find(p0, item.word.value)
+            word = " ".join((p1 if _find(p1, item.word.value) else p0).words[i].text
+                            for i in found) or item.word.value
+            cross_words[word] = _window(item.steps)
+    self_items = _items(cm, ast.SelfReplace)
+    self_window = _window(self_items[-1].steps) if self_items else list(DEFAULT_SELF_REPLACE)
+
+    alignment: dict[str, Any] = {
+        "source": "clip" if tokenizer else "words",
+        "tokens_0": list(t0.pieces),
+        "tokens_1": list(t1.pieces),
+    }
+    if kind == "replace" or kind == "reweight":
+        pairs = _word_pairs(p0, p1)
+        alignment["words"] = [[a, b] for a, b in pairs]
+        alignment["token_map"] = [
+            [a, b, w] for a, b, w in replace_map(t0, t1, pairs)
+        ]
+    else:
+        mapper = refine_map(t0, t1)
+        alignment["token_map"] = mapper
+        alignment["inserted"] = [j for j, i in enumerate(mapper) if i == -1]
+
+    cross: dict[str, Any] = {"default": cross_default, "words": cross_words}
+    if cross_words and not default_set:
+        cross["default_set"] = False  # the published profile then uses (0, 1), as P2P does
+    return {
+        "type": kind,
+        "cross_replace_steps": cross,
+        "self_replace_steps": self_window,
+        "local_blend": _local_blend(cm, changes, t0, t1, p0, p1),
+        "equalizer": _equalizer(cm, t1, p1),
+        "alignment": alignment,
+    }
+
+
+def _word_pairs(p0: BoundPrompt, p1: BoundPrompt) -> list[tuple[int, int]]:
+    """One-to-one word pairs for a replace edit (equal-length changed spans)."""
+    pairs: list[tuple[int, int]] = []
+    i = j = 0
+    for c in diff(p0, p1):
+        while i < c.i0:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        for _ in c.before:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+    while i < len(p0.words) and j < len(p1.words):
+        pairs.append((i, j))
+        i, j = i + 1, j + 1
+    return pairs
+
+
+def _find(prompt: BoundPrompt, phrase: str) -> list[int]:
+    """Word indices of a phrase in a prompt, matched case- and punctuation-safely."""
+    wanted = [normalize(w) for w, _, _ in split_words(phrase) if normalize(w)]
+    keys = [w.key for w in prompt.words]
+    n = len(wanted)
+    for i in range(len(keys) - n + 1):
+        if n and keys[i : i + n] == wanted:
+            return list(range(i, i + n))
+    return []
+
+
+def _tokens_of(tokens: Tokens, word_indices: list[int]) -> list[int]:
+    return sorted({t for k in word_indices for t in tokens.of_word(k)})
+
+
+def _local_blend(
+    cm: CounterfactualModel,
+    changes: list[Change],
+    t0: Tokens,
+    t1: Tokens,
+    p0: BoundPrompt,
+    p1: BoundPrompt,
+) -> dict[str, Any]:
+    """Where the image may change: the given blend words, else the changed words of both
+    prompts. Words are reported as they stand in the prompt, without punctuation."""
+    blends = _items(cm, ast.Blend)
+    if blends:
+        idx_0 = [i for b in blends for t in b.words_0 for i in _find(p0, t.value)]
+        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0) for i in _find(p1, t.value)]
+    else:
+        idx_0 = [i for c in changes for i in range(c.i0, c.i1)]
+        idx_1 = [j for c in changes for j in range(c.j0, c.j1)]
+    idx_0 = [i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation]
+    idx_1 = [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation]
+    thresholds = _items(cm, ast.Threshold)
+    out = {
+        "words_0": [p0.words[i].text for i in idx_0],
+        "words_1": [p1.words[j].text for j in idx_1],
+        "tokens_0": _tokens_of(t0, idx_0),
+        "tokens_1": _tokens_of(t1, idx_1),
+        "threshold": thresholds[-1].value.value if thresholds else DEFAULT_BLEND_THRESHOLD,
+    }
+    starts = _items(cm, ast.BlendStart)
+    if starts:  # absent: the generator's --blend-start (and its profile's default) applies
+        out["start"] = starts[-1].value.value
+    return out
+
+
+def _equalizer(cm: CounterfactualModel, t1: Tokens, p1: BoundPrompt) -> dict[str, Any]:
+    items = _items(cm, ast.Reweight)
+    found = [_find(p1, r.word.value) for r in items]
+    return {
+        "words": [" ".join(p1.words[i].text for i in idx) for idx in found],
+        "values": [r.weight.value for r in items],
+        "tokens": [_tokens_of(t1, idx) for idx in found],
+    }

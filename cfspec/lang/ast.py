@@ -1,0 +1,240 @@
+"""The syntax tree of a .scm file: frozen nodes, each with the span it came from. No logic here
+beyond small accessors; meaning is given by `model.py` and judged by `checks/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cfspec.diagnostics.source import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A string literal. `value` is unescaped; `offsets[i]` is the column offset (from the
+    opening quote) of `value[i]` in the source, so positions inside strings stay exact."""
+
+    value: str
+    span: Span
+    offsets: tuple[int, ...] | None = None  # None: no escapes, value[i] sits at column + 1 + i
+
+    def sub_span(self, start: int, end: int) -> Span:
+        """The source span of `value[start:end]` (strings never span lines)."""
+
+        def column_offset(i: int) -> int:
+            if self.offsets is None:
+                return 1 + i
+            if i >= len(self.offsets):
+                return self.offsets[-1] + 1 if self.offsets else 1
+            return self.offsets[i]
+
+        a, b = column_offset(start), column_offset(end) if end > start else column_offset(start)
+        s = self.span
+        return Span(s.line, s.column + a, s.line, s.column + b, s.start + a, s.start + b)
+
+
+@dataclass(frozen=True, slots=True)
+class NoneValue:
+    """`none` as an intervention value: the thing is removed from the scene."""
+
+    span: Span
+
+
+Value = Text | NoneValue
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: float
+    raw: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class IdDecl:
+    value: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class PromptDecl:
+    value: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: Name
+    words: Text
+    kind: Name | None
+    description: Text | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: Name
+    target: Name
+    arrow: str  # as written: "->" or "→"
+    description: Text | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    target: Name
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Do:
+    assignments: tuple[Assignment, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SetWords:
+    assignment: Assignment
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """A fraction of the denoising schedule (`0.8`) or a window (`[0.1, 0.8]`)."""
+
+    start: Number
+    end: Number | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CrossReplace:
+    word: Text | None  # None: the whole prompt
+    steps: Steps
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SelfReplace:
+    steps: Steps
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Blend:
+    words_0: tuple[Text, ...]
+    words_1: tuple[Text, ...] | None  # None: the same words in both prompts
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    value: Number
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BlendStart:
+    """`blend_start 0.2`: the fraction of the schedule before which LocalBlend does not blend."""
+
+    value: Number
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Reweight:
+    word: Text
+    weight: Number
+    span: Span
+
+
+EditItem = CrossReplace | SelfReplace | Blend | Threshold | BlendStart | Reweight
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    type: Name | None  # replace | refine | reweight; None: chosen by the compiler
+    items: tuple[EditItem, ...]
+    span: Span
+
+
+CfItem = Do | SetWords | PromptDecl | Edit
+
+
+@dataclass(frozen=True, slots=True)
+class Counterfactual:
+    name: Name
+    items: tuple[CfItem, ...]
+    span: Span
+
+    @property
+    def interventions(self) -> tuple[Assignment, ...]:
+        return tuple(a for item in self.items if isinstance(item, Do) for a in item.assignments)
+
+    @property
+    def sets(self) -> tuple[Assignment, ...]:
+        return tuple(item.assignment for item in self.items if isinstance(item, SetWords))
+
+    @property
+    def prompts(self) -> tuple[PromptDecl, ...]:
+        return tuple(item for item in self.items if isinstance(item, PromptDecl))
+
+    @property
+    def edits(self) -> tuple[Edit, ...]:
+        return tuple(item for item in self.items if isinstance(item, Edit))
+
+
+SpecItem = IdDecl | PromptDecl | Variable | Edge | Counterfactual
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: Name
+    items: tuple[SpecItem, ...]
+    span: Span
+
+    @property
+    def ids(self) -> tuple[IdDecl, ...]:
+        return tuple(i for i in self.items if isinstance(i, IdDecl))
+
+    @property
+    def prompts(self) -> tuple[PromptDecl, ...]:
+        return tuple(i for i in self.items if isinstance(i, PromptDecl))
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        return tuple(i for i in self.items if isinstance(i, Variable))
+
+    @property
+    def edges(self) -> tuple[Edge, ...]:
+        return tuple(i for i in self.items if isinstance(i, Edge))
+
+    @property
+    def counterfactuals(self) -> tuple[Counterfactual, ...]:
+        return tuple(i for i in self.items if isinstance(i, Counterfactual))
+
+    @property
+    def spec_id(self) -> str:
+        """The declared id, else the spec's name."""
+        ids = self.ids
+        return ids[0].value.value if ids else self.name.text
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    text: str  # including the leading '#'
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One parsed file."""
+
+    specs: tuple[Spec, ...]
+    comments: tuple[Comment, ...]

@@ -1,0 +1,350 @@
+"""The lint pipeline, the only place that knows it whole:
+read -> parse -> build the model -> run the checks -> suppress and select -> sort.
+
+Nothing here prints; the CLI hands the result to `report.py`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gc
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cfspec.checks import CHECKS, FILE_CHECKS, Context
+from cfspec.diagnostics.codes import ALL_CODES, Code, Severity, matches
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.source import SourceFile
+from cfspec.lang import ast
+from cfspec.lang.config import Config
+from cfspec.lang.model import SpecModel, build
+from cfspec.lang.parser import parse
+from cfspec.lang.tokens import ClipTokenizer, load_tokenizer
+
+STDIN = "-"
+SUFFIX = ".scm"
+
+
+class UsageError(Exception):
+    """A problem with how cfspec was called (exit 2), not with a spec."""
+
+
+@dataclass
+class Parsed:
+    source: SourceFile
+    module: ast.Module | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    models: list[SpecModel] = field(default_factory=list)
+
+    def spec_has_errors(self, spec: ast.Spec) -> bool:
+        return any(
+            d.level is Severity.ERROR and spec.span.start <= d.span.start < spec.span.end
+            for d in self.diagnostics
+        )
+
+
+@dataclass
+class LintResult:
+    files: list[Parsed]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for f in self.files for d in f.diagnostics]
+
+
+def discover(paths: Iterable[str], config: Config) -> Iterator[str]:
+    """Expand folders into their .scm files (sorted, minus `exclude`); keep files as given."""
+    for raw in paths:
+        if raw == STDIN:
+            yield raw
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for found in sorted(path.rglob(f"*{SUFFIX}")):
+                if found.is_file() and not _excluded(found, config):
+                    yield str(found)
+        elif path.is_file():
+            yield raw  # named explicitly: always linted
+        else:
+            raise UsageError(f"{raw}: no such file or folder")
+
+
+def nothing_to_check(paths: list[str], config: Config) -> str:
+    """Why a run found no .scm file at all: checking nothing must not read as a pass."""
+    excluded = [f for raw in paths if Path(raw).is_dir()
+                for f in Path(raw).rglob(f"*{SUFFIX}") if f.is_file() and _excluded(f, config)]
+    where = ", ".join(paths)
+    if excluded:
+        origin = f" in {config.source}" if config.source else ""
+        return (f"{where}: no .scm file to check: all {len(excluded)} are excluded by `exclude`"
+                f"{origin}; name the files to check them anyway")
+    return f"{where}: no .scm file found"
+
+
+def _excluded(path: Path, config: Config) -> bool:
+    if not config.exclude:
+        return False
+    root = config.source.parent if config.source else Path.cwd()
+    try:
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        relative = path.as_posix()
+    parts = relative.split("/")
+    for entry in config.exclude:
+        e = entry.strip("/")
+        if relative == e or relative.startswith(e + "/") or e in parts[:-1] \
+                or fnmatch.fnmatch(relative, e) or fnmatch.fnmatch(path.name, e):
+            return True
+    return False
+
+
+def read(name: str, config: Config) -> Parsed:
+    """Read a file (or stdin) into a SourceFile; size and encoding problems are diagnostics."""
+    display = "<stdin>" if name == STDIN else name
+    try:
+        if name == STDIN:
+            data = sys.stdin.buffer.read(config.max_file_bytes + 1)
+        else:
+            size = Path(name).stat().st_size
+            if size > config.max_file_bytes:
+                return _too_large(display, size, config)
+            data = Path(name).read_bytes()
+    except OSError as error:
+        raise UsageError(f"{display}: {error.strerror or error}") from error
+    if len(data) > config.max_file_bytes:
+        return _too_large(display, len(data), config)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        good = data[: error.start].decode("utf-8", errors="replace")
+        source = SourceFile(display, good)
+        bag = DiagnosticBag(source)
+        end = len(good)
+        bag.report(
+            "invalid-encoding",
+            source.span(end, end),
+            f"byte 0x{data[error.start]:02x} at offset {error.start} is not valid UTF-8",
+            label="here",
+            help="save the file as UTF-8",
+        )
+        return Parsed(source, None, bag.items)
+    return Parsed(SourceFile(display, text.removeprefix("\ufeff")), None)
+
+
+def _too_large(display: str, size: int, config: Config) -> Parsed:
+    source = SourceFile(display, "")
+    bag = DiagnosticBag(source)
+    bag.report(
+        "file-too-large",
+        source.span(0, 0),
+        f"the file is {size:,} bytes; the limit is {config.max_file_bytes:,}",
+        label="not read",
+        help="split it into several files, or raise `max-file-bytes` in [tool.cfspec]",
+    )
+    return Parsed(source, None, bag.items)
+
+
+def check(source: SourceFile, config: Config, tokenizer: ClipTokenizer | None = None) -> Parsed:
+    """Parse and check one source; returns the module (None on a syntax error) and the
+    diagnostics that survive suppression and selection, sorted by position."""
+    if "\r" in source.text:
+        # CRLF and old Mac files' lone CR: lark and SourceFile count lines by LF only, and a
+        # comment would otherwise run on past a lone CR to the end of the file.
+        text = source.text.replace("\r\n", "\n").replace("\r", "\n")
+        source = SourceFile(source.name, text)
+    bag = DiagnosticBag(source)
+    # The AST is many small objects that all live until the end: the cyclic collector would
+    # rescan them again and again (a third of the time on a 10 MB file) and find nothing.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(source, bag, config, tokenizer)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _check(
+    source: SourceFile, bag: DiagnosticBag, config: Config, tokenizer: ClipTokenizer | None
+) -> Parsed:
+    module = parse(source, bag)
+    models = []
+    if module is not None:
+        for file_check in FILE_CHECKS:
+            file_check(module, bag)
+        for spec in module.specs:
+            model = build(spec)
+            models.append(model)
+            ctx = Context(spec, model, bag, config, tokenizer)
+            for run_check in CHECKS:
+                run_check(ctx)
+    return Parsed(source, module, finish(bag.items, source, config), models)
+
+
+def finish(diagnostics: list[Diagnostic], source: SourceFile, config: Config) -> list[Diagnostic]:
+    """Apply --select/--ignore and inline suppressions; sort by position."""
+    suppressions = Suppressions.scan(source.text)
+    kept = [
+        d for d in diagnostics
+        if selected(d.code, config) and not suppressions.covers(d)
+    ]
+    return sorted(kept, key=Diagnostic.sort_key)
+
+
+def selected(code: Code, config: Config) -> bool:
+    return any(matches(code, s) for s in config.select) and not any(
+        matches(code, s) for s in config.ignore
+    )
+
+
+_SUPPRESS_RE = re.compile(r"#\s*cfspec:\s*ignore(-file)?(?:\[([^\]]*)\])?")
+
+
+@dataclass
+class Suppressions:
+    """`# cfspec: ignore[cycle, SCM203]` silences those codes on its line (all codes without
+    brackets); `# cfspec: ignore-file[...]` anywhere silences them in the whole file."""
+
+    by_line: dict[int, frozenset[str]]  # line -> the codes it silences
+    file_wide: frozenset[str]
+
+    @classmethod
+    def scan(cls, text: str) -> Suppressions:
+        by_line: dict[int, frozenset[str]] = {}
+        file_wide: set[str] = set()
+        if "cfspec:" not in text:
+            return cls(by_line, frozenset())
+        # split("\n"), not splitlines(): lines are numbered as SourceFile numbers them.
+        for number, line in enumerate(text.split("\n"), start=1):
+            for m in _SUPPRESS_RE.finditer(line):
+                selectors = None if m.group(2) is None else [
+                    c.strip() for c in m.group(2).split(",") if c.strip()]
+                codes = _covered(selectors)
+                if m.group(1):
+                    file_wide |= codes
+                else:
+                    by_line[number] = by_line.get(number, frozenset()) | codes
+        return cls(by_line, frozenset(file_wide))
+
+    def covers(self, d: Diagnostic) -> bool:
+        code = d.code.code
+        return code in self.file_wide or code in self.by_line.get(d.span.line, ())
+
+
+def _covered(selectors: list[str] | None) -> frozenset[str]:
+    """The codes a list of selectors silences (all of them for a bare ignore): resolved once,
+    so checking a diagnostic is a set lookup however many rules a file has."""
+    if selectors is None:
+        return frozenset(c.code for c in ALL_CODES)
+    wanted = set(dict.fromkeys(selectors))
+    return frozenset(c.code for c in ALL_CODES if any(matches(c, s) for s in wanted))
+
+
+def lint(paths: Iterable[str], config: Config, tokenizer: str | None = None) -> LintResult:
+    """Lint files and folders. Raises UsageError for missing paths or a bad tokenizer."""
+    clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    paths = list(paths)
+    names = list(discover(paths, config))
+    if not names:
+        raise UsageError(nothing_to_check(paths, config))
+    files = []
+    for name in names:
+        parsed = read(name, config)
+        if parsed.diagnostics:
+            parsed.diagnostics = finish(parsed.diagnostics, parsed.source, config)
+            files.append(parsed)
+            continue
+        files.append(check(parsed.source, config, clip))
+    return LintResult(files)
+
+
+def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
+    """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
+    from cfspec.compile.pairs import CompileError
+
+    what = str(error) if isinstance(error, CompileError) else \
+        f"{type(error).__name__}: {error}"
+    bag.report("internal-error", spec.name.span,
+               f"cfspec could not compile spec `{spec.name.text}`: {what}",
+               label="this spec", notes=["the other specs were compiled"],
+               help="this is a bug in cfspec, not in your spec; please report it with this file "
+               "(`--keep-going` writes the pairs of the other specs)")
+
+
+def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
+    if not spec:
+        return None
+    try:
+        return load_tokenizer(spec)
+    except ValueError as error:
+        raise UsageError(f"tokenizer: {error}") from error
+
+
+@dataclass
+class CompileResult:
+    lint: LintResult
+    pairs: list[dict[str, object]]
+    diagnostics: list[Diagnostic]  # lint's and the compiler's
+    written: Path | None  # OUT/pairs.jsonl, or None when nothing was written
+
+
+def compile_paths(
+    paths: Iterable[str],
+    config: Config,
+    out_dir: Path,
+    *,
+    keep_going: bool = False,
+    tokenizer: str | None = None,
+) -> CompileResult:
+    """Lint, then compile every spec without errors into OUT/pairs.jsonl.
+
+    Without `keep_going`, any error anywhere means nothing is written.
+    """
+    from cfspec.compile.pairs import PAIR_ID, compile_spec
+    from cfspec.workspace.pairs import write_pairs
+
+    clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    result = lint(paths, config, tokenizer)
+    pairs: list[dict[str, object]] = []
+    extra: list[Diagnostic] = []
+    first_use: dict[str, tuple[Parsed, ast.Counterfactual]] = {}
+    for parsed in result.files:
+        if parsed.module is None:
+            continue
+        bag = DiagnosticBag(parsed.source)
+        for model in parsed.models:
+            if parsed.spec_has_errors(model.spec):
+                continue
+            try:
+                compiled = compile_spec(model, parsed.source.name, clip)
+            except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
+                report_internal_error(bag, model.spec, error)
+                continue
+            for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
+                pid = str(pair["id"])
+                if not PAIR_ID.fullmatch(pid):  # ids are checked by lint; this is the last wall
+                    bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",
+                               help="use a path-safe spec id")
+                elif pid in first_use:
+                    other, other_cf = first_use[pid]
+                    bag.report(
+                        "duplicate-spec", cf.name.span,
+                        f"pair id {pid!r} is already used by {other.source.name}:"
+                        f"{other_cf.name.span.line}",
+                        help="give the spec a different id or the counterfactual another name",
+                    )
+                else:
+                    first_use[pid] = (parsed, cf)
+                    pairs.append(pair)
+        extra += finish(bag.items, parsed.source, config)
+    diagnostics = sorted([*result.diagnostics, *extra], key=Diagnostic.sort_key)
+    failed = any(d.level is Severity.ERROR for d in diagnostics)
+    written = None
+    if keep_going or not failed:
+        written = write_pairs(out_dir, pairs)
+    else:
+        pairs = []
+    return CompileResult(result, pairs, diagnostics, written)

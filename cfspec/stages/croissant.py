@@ -1,0 +1,230 @@
+"""Croissant 1.0 metadata (JSON-LD, http://mlcommons.org/croissant/1.0) for `export --to hf`.
+
+`croissant.json` lies beside the dataset card and describes the same Parquet shards: one
+`FileObject` (with its SHA-256) per shard, and a `RecordSet` whose fields read the Parquet
+columns (the images as `sc:ImageObject` from the struct's `bytes`). `mlcroissant` validates it
+and reads its records (tested). Provenance: in Croissant's RAI vocabulary as prose
+(`rai:dataCollection`, `rai:dataPreprocessingProtocol`, `rai:dataLimitations`,
+`rai:machineAnnotationTools`) and machine-readable as one JSON literal, `cfspec:provenance`:
+models, settings, seeds, edit settings, filter gates, cfspec version, the spec files' SHA-256.
+
+Written by plain code from what export already holds: mlcroissant is needed only to check it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cfspec import __version__
+from cfspec.workspace.provenance import (
+    edit_settings,
+    file_sha256,
+    random_models,
+    settings,
+    spec_hashes,
+)
+from cfspec.workspace.records import read_summary
+
+if TYPE_CHECKING:
+    from cfspec.stages.export import Selection
+
+CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
+RECORD_SET = "pairs"
+
+# The Croissant 1.0 context (as the spec and mlcroissant write it), plus cfspec's own term.
+CONTEXT: dict[str, Any] = {
+    "@language": "en",
+    "@vocab": "https://schema.org/",
+    "citeAs": "cr:citeAs",
+    "column": "cr:column",
+    "conformsTo": "dct:conformsTo",
+    "cr": "http://mlcommons.org/croissant/",
+    "rai": "http://mlcommons.org/croissant/RAI/",
+    "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "dct": "http://purl.org/dc/terms/",
+    "equivalentProperty": "cr:equivalentProperty",
+    "examples": {"@id": "cr:examples", "@type": "@json"},
+    "extract": "cr:extract",
+    "field": "cr:field",
+    "fileProperty": "cr:fileProperty",
+    "fileObject": "cr:fileObject",
+    "fileSet": "cr:fileSet",
+    "format": "cr:format",
+    "includes": "cr:includes",
+    "isLiveDataset": "cr:isLiveDataset",
+    "jsonPath": "cr:jsonPath",
+    "key": "cr:key",
+    "md5": "cr:md5",
+    "parentField": "cr:parentField",
+    "path": "cr:path",
+    "recordSet": "cr:recordSet",
+    "references": "cr:references",
+    "regex": "cr:regex",
+    "repeated": "cr:repeated",
+    "replace": "cr:replace",
+    "samplingRate": "cr:samplingRate",
+    "sc": "https://schema.org/",
+    "separator": "cr:separator",
+    "source": "cr:source",
+    "subField": "cr:subField",
+    "transform": "cr:transform",
+    "cfspec": "urn:cfspec:",
+    "provenance": {"@id": "cfspec:provenance", "@type": "@json"},
+}
+
+# hf export column -> Croissant data type; a column not listed is left out of the record set
+# (the list-of-struct columns `intervention` and `descendant_changes`: their text is in the
+# prompts and graphs, and Croissant 1.0 readers disagree on nested repeated records).
+_TYPES = {
+    "id": "sc:Text", "image_0": "sc:ImageObject", "image_1": "sc:ImageObject",
+    "prompt_0": "sc:Text", "prompt_1": "sc:Text", "spec": "sc:Text", "spec_name": "sc:Text",
+    "counterfactual": "sc:Text", "edit_type": "sc:Text", "scm": "sc:Text",
+    "scm_aug": "sc:Text", "seed": "sc:Integer", "model": "sc:Text", "scheduler": "sc:Text",
+    "steps": "sc:Integer", "guidance": "sc:Float", "effective": "sc:Boolean",
+}
+_DESCRIPTIONS = {
+    "id": "The pair's id (spec name and counterfactual).",
+    "image_0": "The factual image, made from prompt_0 (PNG).",
+    "image_1": "The counterfactual image, made from prompt_1 with Prompt-to-Prompt (PNG).",
+    "prompt_0": "The factual prompt.",
+    "prompt_1": "The counterfactual prompt (after the do() intervention).",
+    "spec": "The .scm spec file the pair was compiled from, as recorded.",
+    "scm": "Causal graph edges before the intervention, `A → B: description`.",
+    "scm_aug": "Causal graph edges after the intervention.",
+    "seed": "The seed of the kept candidate.",
+}
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], dest: Path,
+                       name: str) -> dict[str, Any]:
+    """The Croissant JSON-LD for the hf export of `selection` whose Parquet `shards` lie in
+    `dest` (names relative to it: the file is read from beside them); `name` is the dataset's
+    (the export folder's final name: `dest` may be a staging folder)."""
+    from cfspec.stages.export import METRIC_COLUMNS, hf_features
+
+    prov = provenance(out, selection)
+    distribution: list[dict[str, Any]] = [{
+        "@type": "cr:FileObject",
+        "@id": path.relative_to(dest).as_posix(),
+        "name": path.name,
+        "contentUrl": path.relative_to(dest).as_posix(),
+        "encodingFormat": "application/x-parquet",
+        "sha256": file_sha256(path),
+    } for path in shards]
+    types = {**_TYPES, **{c: "sc:Float" for c in METRIC_COLUMNS}}
+    fields = []
+    for column, _, form in hf_features():
+        if column not in types:
+            continue
+        field: dict[str, Any] = {
+            "@type": "cr:Field",
+            "@id": f"{RECORD_SET}/{column}",
+            "name": column,
+            "description": _DESCRIPTIONS.get(column, f"`{column}`, as in the dataset card."),
+            "dataType": types[column],
+            "source": {"fileObject": {"@id": distribution[0]["@id"]},
+                       "extract": {"column": column}},
+        }
+        if types[column] == "sc:ImageObject":
+            field["source"]["transform"] = {"jsonPath": "bytes"}
+        if isinstance(form, dict):  # a list column
+            field["repeated"] = True
+        fields.append(field)
+    record_sets = [{"@type": "cr:RecordSet", "@id": RECORD_SET, "name": RECORD_SET,
+                    "description": "One counterfactual image pair per record.",
+                    "key": {"@id": f"{RECORD_SET}/id"}, "field": fields}]
+    if len(shards) > 1:
+        # a field reads one file: with several shards the record set reads them as a set
+        distribution.append({"@type": "cr:FileSet", "@id": "parquet-shards",
+                             "name": "parquet-shards", "encodingFormat": "application/x-parquet",
+                             "includes": [d["contentUrl"] for d in distribution]})
+        for field in fields:
+            field["source"] = {**field["source"], "fileSet": {"@id": "parquet-shards"}}
+            del field["source"]["fileObject"]
+    name = _NAME.sub("-", name).strip("-.") or "cfspec-dataset"
+    return {
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "conformsTo": CONFORMS_TO,
+        "name": name,
+        "description": (f"{len(selection.candidates)} factual/counterfactual image pairs "
+                        f"rendered by cfspec {__version__} with Prompt-to-Prompt from checked "
+                        "structural causal model specs. Selection: "
+                        f"{selection.description}."),
+        "keywords": ["counterfactual", "text-to-image", "causal", "prompt-to-prompt",
+                     "cfspec"],
+        "version": "1.0.0",
+        "isLiveDataset": False,
+        "rai:dataCollection": _collection_text(prov),
+        "rai:dataCollectionType": "Synthetic data generated by a text-to-image model",
+        "rai:dataPreprocessingProtocol": _filter_text(selection),
+        "rai:dataLimitations": _limitations_text(prov),
+        "rai:machineAnnotationTools": [f"cfspec {__version__}"] + [
+            f"CLIP {m} (metrics)" for m in prov["models"]["clip"]],
+        "distribution": distribution,
+        "recordSet": record_sets,
+        "provenance": prov,
+    }
+
+
+def provenance(out: Path, selection: Selection) -> dict[str, Any]:
+    """What a reviewer asks of a generated dataset, from the exported rows' manifest lines,
+    their pairs, the filter's gates, the metrics summary and the spec files."""
+    records = [c.generated.record for c in selection.candidates]
+    found = settings(records)
+    models = [str(value) for value, _ in found.get("model", [])]
+    summary = read_summary(out) or {}
+    clip = [str(summary["clip_model"])] if isinstance(summary.get("clip_model"), str) else []
+
+    def counted(values: list[tuple[Any, int]], what: str) -> list[dict[str, Any]]:
+        return [{"value": value, what: n} for value, n in values]
+
+    return {
+        "cfspec_version": __version__,
+        "models": {"diffusion": models, "clip": clip},
+        "random_weight_models": random_models(models, clip),
+        "generation": {key: counted(values, "rows") for key, values in found.items()},
+        "seeds": sorted({c.seed for c in selection.candidates}),
+        "selection": selection.description,
+        "filter_gates": selection.gates,
+        "edit": {key: counted(values, "pairs") for key, values in
+                 edit_settings(c.pair["edit"] for c in selection.candidates).items()},
+        "spec_files": spec_hashes(str(c.pair["spec"]) for c in selection.candidates),
+    }
+
+
+def _values(prov: dict[str, Any], key: str) -> str:
+    return ", ".join(str(v["value"]) for v in prov["generation"].get(key, [])) or "unrecorded"
+
+
+def _collection_text(prov: dict[str, Any]) -> str:
+    return (f"Rendered with {_values(prov, 'model')} (scheduler {_values(prov, 'scheduler')}, "
+            f"{_values(prov, 'steps')} steps, guidance {_values(prov, 'guidance')}, "
+            f"{_values(prov, 'width')} x {_values(prov, 'height')} px) from prompts compiled "
+            f"by cfspec {__version__}; each pair's two images share their initial noise and "
+            "the counterfactual one is edited with Prompt-to-Prompt attention control. The "
+            "full settings, seeds and spec file hashes are in `cfspec:provenance`.")
+
+
+def _filter_text(selection: Selection) -> str:
+    if selection.gates is None:
+        return f"No filter: {selection.description}."
+    gates = ", ".join(f"{k} >= {v}" for k, v in selection.gates.items())
+    return (f"Candidates kept by cfspec filter (gates {gates}; best seed by directional "
+            f"similarity): {selection.description}.")
+
+
+def _limitations_text(prov: dict[str, Any]) -> str:
+    text = ("Synthetic images: they show what the model draws for the prompts, not real "
+            "scenes; CLIP-based metrics inherit CLIP's biases.")
+    if prov["random_weight_models"]:
+        text = ("RANDOM-WEIGHT MODELS: made or scored with "
+                + ", ".join(prov["random_weight_models"])
+                + ". The images are noise and the scores meaningless; for testing only, not "
+                "for publication. " + text)
+    return text

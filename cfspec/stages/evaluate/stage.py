@@ -1,0 +1,551 @@
+"""`evaluate()`: per-pair and set-level metrics for what `cfspec generate` left in OUT.
+
+Reads OUT/pairs.jsonl (validated, `cfspec.workspace.pairs.read_pairs`) and OUT/manifest.jsonl
+(validated line by line against pairs.jsonl and the files on disk, `cfspec.workspace.records`), then
+for every (pair, seed), in batches of `batch_size` (pair, seed)s:
+
+* CLIP (`stages.evaluate.clip.ClipScorer`): both images in one `embed_images` call per batch, every
+  distinct prompt once; `clip_score_0`/`_1` (each image with its own prompt),
+  `directional_similarity` (+ `directional_defined`), `image_image_similarity`, `effective` and
+  `effectiveness_margin` (`cfspec.stages.evaluate.metrics.pair_metrics`).
+* Latent divergence of the two final latents: `latent_l2_per_dim`, `latent_cosine_distance`
+  (how much changed, wherever it changed).
+* The edit region: the changed words' cross-attention (the .npz `attention`), each map
+  rescaled to its own range and thresholded at 0.5 by `changed_region`. Inside/outside it:
+  the minimality score `latent_l2_outside_edit` (latent change the edit does not explain),
+  `latent_l2_inside_edit`, `latent_change_share_outside_edit`, `edit_area_outside`
+  (`cfspec.stages.evaluate.metrics.edit_locality`); and background preservation `background_ssim`,
+  `background_psnr`, and `background_lpips` when LPIPS' backbone weights are available locally
+  (else skipped, and the summary says why).
+* With >= 20 seeds for a pair, CLD's ingredients per seed: `cld_d`, `cld_p_cf`, `cld_p_f`,
+  `cld_n_seeds`, `latent_change_vs_reseed`. `cld` itself is null with `cld_reason`: both
+  images of a pair share their noise, which makes the published CLD a constant.
+
+Set level, only with Inception weights (a local file, `--inception-weights`): KID, and FID
+(refused below 50 images, warned below 2048), of the counterfactual images against the factual
+ones (identical factual images shared by several pairs counted once), each with N, the feature
+size and a noise floor at the candidate's size (see `SetDistance`). Means are over pairs (each
+pair's seeds averaged first), with a studentized two-stage cluster-bootstrap 95% interval
+(`cluster_bootstrap_ci`), none below 5 pairs.
+
+Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
+OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
+(`metrics_sha256`): a run killed between the two files leaves a summary that readers see does
+not belong to the rows (`cfspec.workspace.records.read_summary` then ignores it), and the next run
+rewrites both. Neither file holds timings (the run's duration is only on the result, and
+printed), so a re-run after a kill gives the same bytes as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cfspec import __version__
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.stages.progress import progress
+from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.records import (
+    METRICS_FILE,
+    SUMMARY_FILE,
+    Generated,
+    StageError,
+    json_line,
+    metrics_digest,
+    read_manifest,
+    read_pair_file,
+)
+
+# The per-(pair, seed) metrics whose means the summary reports, in display order.
+MEAN_METRICS = (
+    "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
+    "effective", "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance",
+    "background_ssim", "background_psnr", "background_lpips", "latent_l2_outside_edit",
+    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside", "cld",
+    "cld_p_cf", "cld_p_f", "latent_change_vs_reseed",
+)
+BOOTSTRAP_RESAMPLES = 2000
+
+
+class EvaluateError(StageError):
+    """Nothing can be evaluated (missing files, an unloadable model): a usage error."""
+
+
+@dataclass
+class EvaluateResult:
+    out_dir: Path
+    metrics_path: Path
+    summary_path: Path
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    not_generated: list[str] = field(default_factory=list)  # pair ids with no images
+    notes: list[str] = field(default_factory=list)  # what was skipped and why
+    seconds: float = 0.0  # how long it took (kept out of the files: re-runs give equal bytes)
+
+    @property
+    def ok(self) -> bool:
+        from cfspec.diagnostics.records import has_errors
+
+        return not has_errors(self.diagnostics)
+
+
+def evaluate(
+    out_dir: str | Path,
+    clip_model: str = "openai/clip-vit-large-patch14",
+    *,
+    inception_weights: str | Path | None = None,
+    feature_extractor: torch.nn.Module | None = None,
+    device: str = "cpu",
+    batch_size: int = 32,
+    lpips: bool = True,
+    quiet: bool = True,
+    bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
+) -> EvaluateResult:
+    """Evaluate every generated (pair, seed) of OUT; write metrics.jsonl and the summary.
+
+    `feature_extractor` (uint8 images -> (N, F)) replaces the Inception network for the set
+    metrics (tests, custom feature spaces); give at most one of it and `inception_weights`.
+    Raises EvaluateError when nothing can be evaluated; problems with single lines or files are
+    returned as diagnostics (the command then exits 1)."""
+    from cfspec.stages.evaluate.clip import ClipLoadError, ClipScorer
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+
+    # 1. Check inputs before loading any model.
+    if batch_size < 1:
+        raise EvaluateError("--batch-size must be at least 1")
+    if inception_weights is not None and feature_extractor is not None:
+        raise EvaluateError("give --inception-weights or a feature extractor, not both")
+    if inception_weights is not None and not Path(inception_weights).expanduser().is_file():
+        raise EvaluateError(f"--inception-weights {inception_weights}: no such file (FID/KID "
+                            "read torch-fidelity's pt_inception-2015-12-05-6726825d.pth from a "
+                            "local file; nothing is downloaded)")
+    pairs, diagnostics = read_pair_file(out)
+    by_id = {p["id"]: p for p in pairs}
+    generated, problems = read_manifest(out, by_id)
+    diagnostics = [*diagnostics, *problems]
+    jobs = [g for p in pairs for g in generated.get(p["id"], {}).values()]
+    not_generated = [p["id"] for p in pairs if not generated.get(p["id"])]
+    if not jobs:
+        raise EvaluateError(f"{out}: no finished images to evaluate (run `cfspec generate "
+                            f"{out}` first)")
+
+    # 2. Models.
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError as error:
+        raise EvaluateError(f"--device {device!r}: {error}") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise EvaluateError(f"--device {device}: CUDA is not available here (use cpu or auto)")
+    try:
+        scorer = ClipScorer.load(clip_model, device=torch_device)
+    except ClipLoadError as error:
+        raise EvaluateError(str(error)) from None
+    extractor = feature_extractor
+    if inception_weights is not None:
+        from cfspec.stages.evaluate.metrics import inception_extractor
+
+        extractor = inception_extractor(inception_weights).to(scorer.device)
+    notes: list[str] = []
+    use_lpips = False
+    if lpips:
+        from cfspec.stages.evaluate.metrics import lpips_available
+
+        use_lpips, why = lpips_available()
+        if not use_lpips:
+            notes.append(f"background_lpips skipped: {why}")
+    else:
+        notes.append("background_lpips skipped: turned off")
+
+    # 3. Texts once, then the (pair, seed)s in batches.
+    prompts = list(dict.fromkeys(t for g in jobs for t in _prompts(by_id[g.id])))
+    text_emb = dict(zip(prompts, scorer.embed_texts(prompts), strict=True))
+    rows: list[dict[str, Any]] = []
+    features: _SetFeatures | None = _SetFeatures(extractor) if extractor is not None else None
+    with progress(len(jobs), "evaluating", quiet) as advance:
+        for start in range(0, len(jobs), batch_size):
+            batch = jobs[start : start + batch_size]
+            rows += _evaluate_batch(batch, by_id, scorer, text_emb, use_lpips, features)
+            advance(len(batch))
+
+    # 4. CLD for pairs with enough seeds.
+    notes += _add_cld(rows, generated)
+
+    # 5. Write the rows, then the summary of exactly those rows (their bytes, read back).
+    metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
+    text = "".join(json_line(r) for r in rows)
+    write_text_atomic(metrics_path, text)
+    # split("\n"): a prompt may hold U+2028, U+2029 or U+0085 unescaped (ensure_ascii=False).
+    rows = [json.loads(line) for line in text.split("\n") if line]
+    summary = _summary(rows, pairs, scorer.name, str(scorer.device), features, notes,
+                       bootstrap_resamples, not_generated)
+    summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
+    write_text_atomic(summary_path, _dumps_summary(summary))
+    return EvaluateResult(out, metrics_path, summary_path, rows, summary, diagnostics,
+                          not_generated, notes, seconds=time.perf_counter() - started)
+
+
+def _prompts(pair: dict[str, Any]) -> tuple[str, str]:
+    return pair["prompt_0"], pair["prompt_1"]
+
+
+# --- one batch ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Loaded:
+    job: Generated
+    image_0: np.ndarray  # (H, W, 3) uint8
+    image_1: np.ndarray
+    latents: np.ndarray | None  # (2, C, h, w)
+    attention: np.ndarray | None  # (2, h', w')
+    note: str | None = None
+
+    def shape_key(self) -> tuple[Any, ...]:
+        return (self.image_0.shape, self.image_1.shape,
+                None if self.latents is None else self.latents.shape,
+                None if self.attention is None else self.attention.shape)
+
+
+def _load_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _load(job: Generated) -> _Loaded:
+    image_0, image_1 = _load_png(job.image_0), _load_png(job.image_1)
+    latents = attention = None
+    note = None
+    if job.extras is not None:
+        try:
+            with np.load(job.extras, allow_pickle=False) as extras:
+                latents = np.asarray(extras["latents"], dtype=np.float32)
+                attention = np.asarray(extras["attention"], dtype=np.float32)
+        except (OSError, KeyError, ValueError) as error:
+            note = f"{job.extras}: unreadable ({type(error).__name__}: {error})"
+            latents = attention = None
+        else:
+            if latents.ndim != 4 or latents.shape[0] != 2:
+                note = f"{job.extras}: latents of shape {latents.shape}, expected (2, C, h, w)"
+                latents = None
+            if attention.ndim != 3 or attention.shape[0] != 2:
+                note = f"{job.extras}: attention of shape {attention.shape}, expected (2, h, w)"
+                attention = None
+    if image_0.shape != image_1.shape:
+        note = f"the two images differ in size ({image_0.shape} vs {image_1.shape})"
+        attention = None
+    return _Loaded(job, image_0, image_1, latents, attention, note)
+
+
+def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]],
+                    scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
+                    features: _SetFeatures | None) -> list[dict[str, Any]]:
+    from cfspec.stages.evaluate.metrics import masked_lpips, pair_metrics
+
+    loaded = [_load(job) for job in batch]
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    # Tensors must share a shape: one group per shape (normally the whole batch).
+    groups: dict[tuple[Any, ...], list[_Loaded]] = {}
+    for item in loaded:
+        groups.setdefault(item.shape_key(), []).append(item)
+    for group in groups.values():
+        im0 = torch.from_numpy(np.stack([g.image_0 for g in group]))
+        im1 = torch.from_numpy(np.stack([g.image_1 for g in group]))
+        emb = scorer.embed_images(torch.cat([im0, im1]))
+        n = len(group)
+        t0 = torch.stack([text_emb[pairs[g.job.id]["prompt_0"]] for g in group])
+        t1 = torch.stack([text_emb[pairs[g.job.id]["prompt_1"]] for g in group])
+        latents = _stack([g.latents for g in group])
+        changed = _stack([g.attention for g in group])
+        metrics = pair_metrics(
+            emb[:n], emb[n:], t0, t1,
+            images_0=im0 if changed is not None else None,
+            images_1=im1 if changed is not None else None,
+            changed=changed,
+            latents_0=latents[:, 0] if latents is not None else None,
+            latents_1=latents[:, 1] if latents is not None else None,
+        )
+        if use_lpips and changed is not None:
+            for row, score in zip(metrics, masked_lpips(im0, im1, changed), strict=True):
+                row["background_lpips"] = score.value
+                if score.reason is not None:
+                    row["background_lpips_reason"] = score.reason
+        if features is not None:
+            features.add(group, im0, im1)
+        for item, values in zip(group, metrics, strict=True):
+            rows[(item.job.id, item.job.seed)] = _row(item, pairs[item.job.id], values)
+    return [rows[(job.id, job.seed)] for job in batch]
+
+
+def _stack(arrays: list[np.ndarray | None]) -> torch.Tensor | None:
+    """The arrays stacked, or None when any is missing (a group shares one shape key, so
+    either all or none are)."""
+    present = [a for a in arrays if a is not None]
+    if len(present) != len(arrays):
+        return None
+    return torch.from_numpy(np.stack(present))
+
+
+def _row(item: _Loaded, pair: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    job = item.job
+    row: dict[str, Any] = {
+        "id": job.id, "seed": job.seed, "spec": pair["spec"],
+        "counterfactual": pair["counterfactual"], "prompt_0": pair["prompt_0"],
+        "prompt_1": pair["prompt_1"], "model": job.record.get("model"),
+        "height": int(item.image_0.shape[0]), "width": int(item.image_0.shape[1]),
+    }
+    for key, value in values.items():
+        row[key] = _finite(value)
+    if item.latents is None:
+        row["latent_reason"] = item.note or "no .npz beside the images"
+    if item.attention is None:
+        row["background_reason"] = item.note or "no .npz beside the images"
+    return row
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --- CLD ---------------------------------------------------------------------------------------
+
+
+def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generated]]
+             ) -> list[str]:
+    """CLD per (pair, seed) for the pairs with >= CLD_MIN_SEEDS seeds with latents."""
+    from cfspec.stages.evaluate.metrics import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
+
+    by_key = {(r["id"], r["seed"]): r for r in rows}
+    computed, most = 0, 0
+    for pair_id, seeds in generated.items():
+        usable = [g for g in seeds.values() if g.extras is not None]
+        most = max(most, len(usable))
+        if len(usable) < CLD_MIN_SEEDS:
+            continue
+        stacks = []
+        for job in usable:
+            try:
+                with np.load(job.extras, allow_pickle=False) as extras:  # type: ignore[arg-type]
+                    stacks.append(np.asarray(extras["latents"], dtype=np.float32))
+            except (OSError, KeyError, ValueError):
+                stacks = []
+                break
+        if not stacks or len({s.shape for s in stacks}) != 1:
+            continue
+        latents = torch.from_numpy(np.stack(stacks))  # (K, 2, C, h, w)
+        for index, job in enumerate(usable):
+            # Both images of a (pair, seed) start from that seed's noise (Prompt-to-Prompt).
+            result = cld_from_latents(latents[:, 0], latents[:, 1], index, shared_noise=True)
+            row = by_key.get((pair_id, job.seed))
+            if row is not None:
+                row.update(cld=result.cld, cld_d=result.d, cld_p_cf=result.p_cf,
+                           cld_p_f=result.p_f, cld_n_seeds=result.n_seeds,
+                           latent_change_vs_reseed=_finite(result.d_vs_reseed))
+                if result.reason is not None:
+                    row["cld_reason"] = result.reason
+        computed += 1
+    notes = []
+    if computed:
+        notes.append(f"cld not reported (null, see cld_reason): {SHARED_NOISE}; its "
+                     "ingredients cld_d, cld_p_cf, cld_p_f and latent_change_vs_reseed are "
+                     "reported")
+    if computed < len(generated):
+        notes.append(f"cld ingredients computed for {computed} of {len(generated)} pair(s): "
+                     f"they need >= {CLD_MIN_SEEDS} seeds per pair (most seeds of a pair here: "
+                     f"{most}); latent_l2_outside_edit is the per-seed minimality score")
+    return notes
+
+
+# --- set level ---------------------------------------------------------------------------------
+
+
+class _SetFeatures:
+    """Feature rows of the factual images (each distinct image once) and of the
+    counterfactual images, computed batch by batch so no image set is held in memory."""
+
+    def __init__(self, extractor: torch.nn.Module) -> None:
+        self.extractor = extractor
+        self.reference: list[torch.Tensor] = []
+        self.candidate: list[torch.Tensor] = []
+        self.seen: set[str] = set()
+        self.duplicates = 0
+
+    def add(self, group: Sequence[_Loaded], im0: torch.Tensor, im1: torch.Tensor) -> None:
+        from cfspec.stages.evaluate.metrics import extract_features
+
+        keep = []
+        for i, item in enumerate(group):
+            digest = hashlib.sha256(item.image_0.tobytes()).hexdigest()
+            if digest in self.seen:
+                self.duplicates += 1
+            else:
+                self.seen.add(digest)
+                keep.append(i)
+        if keep:
+            ref = im0[keep].permute(0, 3, 1, 2).contiguous()
+            self.reference.append(extract_features(ref, self.extractor))
+        self.candidate.append(extract_features(im1.permute(0, 3, 1, 2).contiguous(),
+                                               self.extractor))
+
+    def distances(self) -> dict[str, Any]:
+        from cfspec.stages.evaluate.metrics import (
+            FID_MIN_IMAGES,
+            fid_from_features,
+            kid_from_features,
+        )
+
+        ref, cand = torch.cat(self.reference), torch.cat(self.candidate)
+        out: dict[str, Any] = {
+            "reference": "factual images (image_0), each distinct image once",
+            "candidate": "counterfactual images (image_1)",
+            "n_reference": int(ref.shape[0]), "n_candidate": int(cand.shape[0]),
+            "feature_size": int(ref.shape[1]),
+        }
+        if self.duplicates:
+            out["reference_duplicates_dropped"] = self.duplicates
+        try:
+            out["kid"] = kid_from_features(ref, cand).as_dict()
+        except ValueError as error:
+            out["kid"] = {"refused": f"KID refused: {error}"}
+        n = min(int(ref.shape[0]), int(cand.shape[0]))
+        if n < FID_MIN_IMAGES:
+            out["fid"] = {"refused": f"FID refused: {n} images per set (reference "
+                          f"{ref.shape[0]}, candidate {cand.shape[0]}); it needs at least "
+                          f"{FID_MIN_IMAGES} (use KID on small sets)"}
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # noted in its `notes`
+                out["fid"] = fid_from_features(ref, cand).as_dict()
+        return out
+
+
+# --- the summary -------------------------------------------------------------------------------
+
+
+def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name: str,
+             device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
+             not_generated: list[str]) -> dict[str, Any]:
+    from cfspec.stages.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
+
+    seeds_per_pair: dict[str, int] = {}
+    for row in rows:
+        seeds_per_pair[row["id"]] = seeds_per_pair.get(row["id"], 0) + 1
+    means: dict[str, Any] = {}
+    for name in MEAN_METRICS:
+        used = [r for r in rows if _usable(r, name)]
+        if not used:
+            continue
+        ci = cluster_bootstrap_ci([float(r[name]) for r in used], [r["id"] for r in used],
+                                  n_resamples=resamples)
+        # ci95 is null below CI_MIN_PAIRS pairs (`ci_reason` says why); n counts (pair, seed)s.
+        means[name] = {"mean": ci.mean,
+                       "ci95": None if ci.low is None else [ci.low, ci.high],
+                       "n": ci.n_values, "n_pairs": ci.n_pairs}
+        if ci.reason is not None:
+            means[name]["ci_reason"] = ci.reason
+    for name in ("background_ssim", "background_psnr", "latent_l2_per_dim"):
+        missing = [r for r in rows if r.get(name) is None]
+        if missing:
+            reasons = {str(r.get(f"{name}_reason") or r.get("background_reason")
+                           or r.get("latent_reason") or "not measured") for r in missing}
+            notes.append(f"{name} undefined for {len(missing)} of {len(rows)} (pair, seed)(s): "
+                         + "; ".join(sorted(reasons)[:3]))
+    undefined = sum(1 for r in rows if r.get("directional_defined") is False)
+    if undefined:
+        notes.append(f"directional_similarity: {undefined} (pair, seed)(s) left out of the mean "
+                     "(no change in CLIP space, so no direction)")
+    summary: dict[str, Any] = {
+        "cfspec": __version__,
+        "clip_model": clip_name,
+        "device": device,
+        "pairs": len(pairs),
+        "pairs_evaluated": len(seeds_per_pair),
+        "pairs_not_generated": not_generated,
+        "rows": len(rows),
+        "seeds_per_pair": {"min": min(seeds_per_pair.values()),
+                           "max": max(seeds_per_pair.values())},
+        "means": means,
+        "bootstrap": {"resamples": resamples, "confidence": 0.95,
+                      "method": "studentized two-stage cluster", "unit": "pair",
+                      "min_pairs": CI_MIN_PAIRS, "description": CI_METHOD},
+    }
+    if features is None:
+        summary["set"] = {"skipped": "no --inception-weights: KID and FID need a local "
+                          "Inception weights file"}
+        notes.append("KID/FID skipped: pass --inception-weights PATH (a local file)")
+    else:
+        summary["set"] = features.distances()
+        for metric in ("fid", "kid"):
+            entry = summary["set"][metric]
+            if "refused" in entry:
+                notes.append(entry["refused"])
+            notes += [f"{metric.upper()}: {note}" for note in entry.get("notes", [])]
+    summary["notes"] = list(notes)
+    return summary
+
+
+def _usable(row: dict[str, Any], name: str) -> bool:
+    value = row.get(name)
+    if value is None or isinstance(value, str):
+        return False
+    if name == "directional_similarity" and row.get("directional_defined") is False:
+        return False
+    return math.isfinite(float(value))
+
+
+def _dumps_summary(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def summary_table(summary: dict[str, Any]) -> Any:
+    """A rich Table of the means (with 95% intervals) and the set-level figures."""
+    from rich.table import Table
+
+    from cfspec.stages.evaluate.metrics import CI_MIN_PAIRS as CI_MIN
+
+    table = Table(title=f"cfspec evaluate: {summary['rows']} (pair, seed) of "
+                  f"{summary['pairs_evaluated']} pair(s), CLIP {summary['clip_model']}")
+    table.add_column("metric")
+    table.add_column("N", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, entry in summary["means"].items():
+        ci = entry.get("ci95")
+        table.add_row(name, f"{entry['n']} ({entry.get('n_pairs', '?')} pairs)",
+                      f"{entry['mean']:.4g}",
+                      f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"none (< {CI_MIN} pairs)")
+    set_level = summary.get("set", {})
+    for metric in ("kid", "fid"):
+        entry = set_level.get(metric)
+        if not isinstance(entry, dict):
+            continue
+        if "refused" in entry:
+            table.add_row(metric.upper(), "", "refused", "")
+            continue
+        floor = entry.get("noise_floor")
+        # the floor is comparable with the value at the floor's sizes, not with `value`
+        floor_text = (f"floor {floor:.4g} vs {entry['value_at_floor_sizes']:.4g} at "
+                      f"{entry['noise_floor_reference_n']}/{entry['noise_floor_n']}"
+                      if floor is not None else "no floor")
+        table.add_row(f"{metric.upper()} ({entry['feature_size']}-d)",
+                      f"{entry['n_reference']}/{entry['n_candidate']}",
+                      f"{entry['value']:.4g}", floor_text)
+    return table

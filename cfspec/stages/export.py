@@ -1,0 +1,623 @@
+"""`cfspec export OUT --to hf|coco-cf|cf-json -o DIR`: datasets other tools load.
+
+What is exported: the filter's kept candidate of each pair when OUT/filter.jsonl exists (pairs
+with no kept seed are left out), else every pair's first (lowest) generated seed. Every file is
+written inside DIR, under names built only from validated pair ids and integer
+seeds; images are read only from inside OUT/images. DIR is replaced whole: the new export is
+built in a staging folder beside it and swapped in with one rename, so a kill at any moment
+leaves the previous complete export or the new one, never a mix; the next export removes what
+a killed one left. `DIR/.cfspec-export.json` lists the files an export wrote; files a user
+adds to DIR are carried into the next export.
+
+* `hf`: `DIR/data/train-0000k-of-0000n.parquet` (shards of about 500 MB) with two Image columns
+  `image_0`, `image_1` (structs `{bytes, path}` holding the PNG bytes) plus the prompts, the
+  intervention, the causal graphs, seed, model and metrics, and `DIR/README.md`, a dataset card
+  whose YAML header (`configs`, `dataset_info.features`) lets `datasets.load_dataset(DIR)` load
+  it without a loading script. The Parquet schema also carries the `huggingface` features
+  metadata that `datasets` itself writes. Beside them, `DIR/croissant.json`: Croissant 1.0
+  metadata (JSON-LD) describing the same files and columns, with the provenance a reviewer asks
+  for (models, scheduler, steps, guidance, seeds, edit settings, filter gates, cfspec version,
+  each spec file's SHA-256) in Croissant's RAI properties and under `cfspec:provenance`.
+  Needs pyarrow.
+* `coco-cf`: `DIR/examples.jsonl` with the COCO-Counterfactuals columns `id, caption_0,
+  caption_1, image_0, image_1`; `image_k` is a file stem as in that dataset (`<id>_img_0`) and
+  the PNG `<stem>.png` lies beside the file.
+* `cf-json`: `DIR/counterfactual_dataset.json`, the reference study's list of `{id,
+  original_prompt, counterfactual_prompt, original_image, counterfactual_image, SCM, SCM_aug}`,
+  with `original_<id>.png` and `counterfactual_<id>.png` beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfspec import __version__
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
+from cfspec.workspace.records import (
+    FILTER_FILE,
+    MAX_ID_LENGTH,
+    SAFE_ID,
+    Generated,
+    StageError,
+    json_line,
+    read_filter,
+    read_manifest,
+    read_metrics,
+    read_pair_file,
+    read_summary,
+)
+
+FORMATS = ("hf", "coco-cf", "cf-json")
+COCO_CF_FILE = "examples.jsonl"
+CF_JSON_FILE = "counterfactual_dataset.json"
+HF_SHARD_BYTES = 500 * 1024 * 1024
+EXPORT_MARKER = ".cfspec-export.json"  # which files of DIR the export wrote
+HF_ROWS_PER_GROUP = 100  # Parquet row groups of ~100 rows: what the Hub's viewer reads well
+CROISSANT_FILE = "croissant.json"
+
+# (column, dtype) of the float metric columns of the hf export; null where not measured.
+METRIC_COLUMNS = (
+    "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
+    "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance", "background_ssim",
+    "background_psnr", "background_lpips", "cld", "latent_l2_outside_edit",
+    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside",
+)
+
+
+class ExportError(StageError):
+    """The export cannot be written (bad format or destination, missing inputs): exit 2."""
+
+
+class NothingToExport(ExportError):
+    """The selection is empty (no images, or the filter kept no pair): nothing is written."""
+
+    def __init__(self, selection: Selection) -> None:
+        reasons = "; ".join(selection.left_out[:3]) + (
+            f"; and {len(selection.left_out) - 3} more" if len(selection.left_out) > 3 else "")
+        super().__init__(f"nothing to export from {selection.description}"
+                         + (f" ({reasons})" if reasons else ""))
+        self.selection = selection
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One exported row: a pair, the seed chosen for it, its images and metrics."""
+
+    pair: dict[str, Any]
+    generated: Generated
+    metrics: dict[str, Any] | None
+
+    @property
+    def id(self) -> str:
+        return str(self.pair["id"])
+
+    @property
+    def seed(self) -> int:
+        return self.generated.seed
+
+
+@dataclass
+class Selection:
+    candidates: list[Candidate]
+    description: str  # which candidates, in words
+    filtered: bool  # True: the filter's kept candidates
+    left_out: list[str] = field(default_factory=list)  # pair ids not exported, with why
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    gates: dict[str, Any] | None = None  # the filter's gates, when it chose the candidates
+
+
+@dataclass
+class ExportResult:
+    format: str
+    out_dir: Path
+    dest: Path
+    files: list[Path]
+    rows: int
+    selection: Selection
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.selection.diagnostics
+
+
+def select(out: Path) -> Selection:
+    """The candidates to export: the filter's kept ones, else each pair's first seed."""
+    pairs, diagnostics = read_pair_file(out)
+    by_id = {p["id"]: p for p in pairs}
+    generated, problems = read_manifest(out, by_id)
+    diagnostics += problems
+    metrics: dict[str, dict[int, dict[str, Any]]] = {}
+    if (out / "metrics.jsonl").is_file():
+        metrics, problems = read_metrics(out, by_id)
+        diagnostics += problems
+    decisions = read_filter(out, by_id)
+    candidates: list[Candidate] = []
+    left_out: list[str] = []
+    if decisions is not None:
+        kept, problems = decisions
+        diagnostics += problems
+        for pair in pairs:
+            decision = kept.get(pair["id"])
+            if decision is None:
+                left_out.append(f"{pair['id']}: not in {FILTER_FILE} (re-run `cfspec filter`)")
+                continue
+            seed = decision["kept_seed"]
+            if seed is None:
+                left_out.append(f"{pair['id']}: filtered out ({decision.get('reason', '')})")
+                continue
+            found = generated.get(pair["id"], {}).get(seed)
+            if found is None:
+                left_out.append(f"{pair['id']}: kept seed {seed} has no images in the manifest "
+                                "(re-run `cfspec filter`)")
+                continue
+            candidates.append(Candidate(pair, found, metrics.get(pair["id"], {}).get(seed)))
+        description = (f"the filter's kept candidates ({FILTER_FILE}): {len(candidates)} of "
+                       f"{len(pairs)} pair(s)")
+        gates = next((d["gates"] for d in kept.values() if isinstance(d.get("gates"), dict)),
+                     None)
+        return Selection(candidates, description, True, left_out, diagnostics, gates)
+    for pair in pairs:
+        seeds = generated.get(pair["id"], {})
+        if not seeds:
+            left_out.append(f"{pair['id']}: no images (run `cfspec generate`)")
+            continue
+        first = min(seeds)
+        candidates.append(Candidate(pair, seeds[first],
+                                    metrics.get(pair["id"], {}).get(first)))
+    description = (f"every pair's first seed, unfiltered (no {FILTER_FILE}; run `cfspec filter` "
+                   f"to keep the best seed by the CLIP gates): {len(candidates)} of "
+                   f"{len(pairs)} pair(s)")
+    return Selection(candidates, description, False, left_out, diagnostics)
+
+
+def export(out_dir: str | Path, to: str, dest: str | Path) -> ExportResult:
+    """Export OUT's selected candidates to DIR in format `to` (see the module docstring).
+
+    The whole folder (data, card, images and the EXPORT_MARKER listing them) is built in a
+    staging folder beside DIR and swapped in with one rename, so DIR always holds either the
+    previous complete export or the new one; what a killed run left is removed first."""
+    out = Path(out_dir)
+    if to not in FORMATS:
+        raise ExportError(f"unknown --to {to!r}; choose one of {', '.join(FORMATS)}")
+    target = _export_target(out, Path(dest))
+    selection = select(out)
+    if not selection.candidates:
+        raise NothingToExport(selection)
+    writers: dict[str, Callable[[Path, Path, Selection], list[Path]]] = {
+        "hf": functools.partial(_write_hf, name=target.name), "coco-cf": _write_coco_cf,
+        "cf-json": _write_cf_json}
+    writer = writers[to]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target)
+    staged = staging_dir(target)
+    try:
+        names = [p.relative_to(staged).as_posix() for p in writer(out, staged, selection)]
+        _carry_over(target, staged, set(names))
+        write_text_atomic(staged / EXPORT_MARKER, json.dumps(
+            {"cfspec": __version__, "format": to, "files": sorted(names)}, indent=2) + "\n")
+        replace_dir(staged, target)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    files = [target / name for name in names]
+    return ExportResult(to, out, target, files, len(selection.candidates), selection)
+
+
+def _export_target(out: Path, target: Path) -> Path:
+    """-o DIR checked: not OUT nor a folder holding OUT, no one else's symlink on the way
+    (workspace.outdir's policy; your own is followed, and the swap happens where it points), and
+    either new, empty, or an earlier export (it has EXPORT_MARKER): the swap replaces it all."""
+    if os.path.abspath(out) == os.path.abspath(target) or target.resolve() == out.resolve():
+        raise ExportError(f"-o {target}: is OUT itself; choose a separate folder (it may be "
+                          "inside OUT)")
+    if out.resolve().is_relative_to(target.resolve()):
+        raise ExportError(f"-o {target}: holds OUT ({out}); choose a separate folder (it may "
+                          "be inside OUT)")
+    inside_out = os.path.abspath(target).startswith(os.path.abspath(out) + os.sep)
+    root = Path(os.path.abspath(out)) if inside_out else Path(os.path.abspath(target)).parent
+    path = root
+    for part in Path(os.path.abspath(target)).relative_to(root).parts:
+        path = path / part
+        check_link(path)
+    if target.is_symlink():
+        target = target.resolve()
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"-o {target}: exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / EXPORT_MARKER).is_file():
+        raise ExportError(f"-o {target}: a folder that no cfspec export wrote (no "
+                          f"{EXPORT_MARKER}); each export replaces its folder whole, so choose "
+                          "a new or empty one")
+    return target
+
+
+def _carry_over(old: Path, new: Path, written: set[str]) -> None:
+    """Files a user added to an earlier export's folder are kept (hard-linked, else copied)
+    in the new one; the earlier export's own files (listed in its marker) are not."""
+    if not old.is_dir():
+        return
+    try:
+        ours = set(json.loads((old / EXPORT_MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        ours = set()
+    ours |= written | {EXPORT_MARKER}
+    for folder, dirs, names in os.walk(old):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            source = Path(folder) / name
+            relative = source.relative_to(old).as_posix()
+            if relative in ours or (relative.startswith("data/") and _SHARD.match(name)):
+                continue
+            copy = new / relative
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                os.symlink(os.readlink(source), copy)
+                continue
+            try:
+                os.link(source, copy)
+            except OSError:
+                shutil.copy2(source, copy)
+
+
+# --- path safety ---------------------------------------------------------------------------------
+
+
+def _safe_name(pair_id: str) -> str:
+    """The id itself, after checking it is path-safe (it was validated on reading; this is the
+    second wall: no separator, no leading dot, bounded length)."""
+    if not (SAFE_ID.match(pair_id) and len(pair_id) <= MAX_ID_LENGTH):
+        raise ExportError(f"pair id {pair_id!r} is not path-safe; refused")
+    return pair_id
+
+
+def _inside(root: Path, name: str) -> Path:
+    """root / name, refused unless it resolves inside root (a symlink pointing out included)."""
+    path = root / name
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ExportError(f"{path}: resolves outside {root}; refused")
+    return path
+
+
+def _copy(source: Path, target: Path) -> None:
+    from cfspec.workspace.atomic import atomic_write
+
+    with open(source, "rb") as handle:
+        atomic_write(target, lambda out: shutil.copyfileobj(handle, out))
+
+
+# --- coco-cf and cf-json -------------------------------------------------------------------------
+
+
+def _write_coco_cf(out: Path, dest: Path, selection: Selection) -> list[Path]:
+    files: list[Path] = []
+    lines = []
+    for cand in selection.candidates:
+        name = _safe_name(cand.id)
+        stems = (f"{name}_img_0", f"{name}_img_1")
+        for stem, source in zip(stems, (cand.generated.image_0, cand.generated.image_1),
+                                strict=True):
+            target = _inside(dest, f"{stem}.png")
+            _copy(source, target)
+            files.append(target)
+        lines.append(json_line({"id": cand.id, "caption_0": cand.pair["prompt_0"],
+                                "caption_1": cand.pair["prompt_1"], "image_0": stems[0],
+                                "image_1": stems[1]}))
+    target = _inside(dest, COCO_CF_FILE)
+    write_text_atomic(target, "".join(lines))
+    return [target, *files]
+
+
+def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
+    files: list[Path] = []
+    records = []
+    for cand in selection.candidates:
+        name = _safe_name(cand.id)
+        names = (f"original_{name}.png", f"counterfactual_{name}.png")
+        for file_name, source in zip(names, (cand.generated.image_0, cand.generated.image_1),
+                                     strict=True):
+            target = _inside(dest, file_name)
+            _copy(source, target)
+            files.append(target)
+        records.append({
+            "id": cand.id,
+            "original_prompt": cand.pair["prompt_0"],
+            "counterfactual_prompt": cand.pair["prompt_1"],
+            "original_image": names[0],
+            "counterfactual_image": names[1],
+            "SCM": list(cand.pair["scm"]),
+            "SCM_aug": list(cand.pair["scm_aug"]),
+        })
+    target = _inside(dest, CF_JSON_FILE)
+    write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+    return [target, *files]
+
+
+# --- hf ------------------------------------------------------------------------------------------
+
+_STRING = {"dtype": "string", "_type": "Value"}
+_ASSIGNMENT = {"variable": _STRING, "from": _STRING, "to": _STRING}
+
+
+def hf_features() -> list[tuple[str, Any, Any]]:
+    """(column, `datasets` features JSON, YAML form) for every column, in order."""
+    columns: list[tuple[str, Any, Any]] = [("id", _STRING, "string")]
+    columns += [(c, {"_type": "Image"}, "image") for c in ("image_0", "image_1")]
+    columns += [(c, _STRING, "string") for c in ("prompt_0", "prompt_1")]
+    assignment_yaml = [{"name": k, "dtype": "string"} for k in ("variable", "from", "to")]
+    columns += [(c, [_ASSIGNMENT], {"list": assignment_yaml})
+                for c in ("intervention", "descendant_changes")]
+    columns += [(c, _STRING, "string") for c in ("spec", "spec_name", "counterfactual",
+                                                  "edit_type")]
+    columns += [(c, [_STRING], {"list": "string"}) for c in ("scm", "scm_aug")]
+    columns += [("seed", {"dtype": "int64", "_type": "Value"}, "int64")]
+    columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
+    columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64"),
+                ("guidance", {"dtype": "float64", "_type": "Value"}, "float64")]
+    columns += [(c, {"dtype": "float64", "_type": "Value"}, "float64") for c in METRIC_COLUMNS]
+    columns += [("effective", {"dtype": "bool", "_type": "Value"}, "bool")]
+    return columns
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    string = pa.string()
+    image = pa.struct([("bytes", pa.binary()), ("path", string)])
+    assignment = pa.list_(pa.struct([("variable", string), ("from", string), ("to", string)]))
+    types: dict[str, Any] = {
+        "image_0": image, "image_1": image, "intervention": assignment,
+        "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
+        "seed": pa.int64(), "steps": pa.int64(), "guidance": pa.float64(),
+        "effective": pa.bool_(), **{c: pa.float64() for c in METRIC_COLUMNS},
+    }
+    features = {name: feature for name, feature, _ in hf_features()}
+    metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode("utf-8")}
+    return pa.schema([(name, types.get(name, string)) for name, _, _ in hf_features()],
+                     metadata=metadata)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _hf_row(cand: Candidate) -> dict[str, Any]:
+    name = _safe_name(cand.id)
+    pair, record, metrics = cand.pair, cand.generated.record, cand.metrics or {}
+    row: dict[str, Any] = {
+        "id": cand.id,
+        "image_0": {"bytes": cand.generated.image_0.read_bytes(),
+                    "path": f"{name}_{cand.seed}_0.png"},
+        "image_1": {"bytes": cand.generated.image_1.read_bytes(),
+                    "path": f"{name}_{cand.seed}_1.png"},
+        "prompt_0": pair["prompt_0"],
+        "prompt_1": pair["prompt_1"],
+        "intervention": [dict(a) for a in pair["intervention"]],
+        "descendant_changes": [dict(a) for a in pair.get("descendant_changes", [])],
+        "spec": pair["spec"],
+        "spec_name": pair.get("spec_name"),
+        "counterfactual": pair["counterfactual"],
+        "edit_type": pair["edit"]["type"],
+        "scm": list(pair["scm"]),
+        "scm_aug": list(pair["scm_aug"]),
+        "seed": cand.seed,
+        "model": record.get("model") if isinstance(record.get("model"), str) else None,
+        "scheduler": record.get("scheduler") if isinstance(record.get("scheduler"), str)
+        else None,
+        "steps": record.get("steps") if isinstance(record.get("steps"), int) else None,
+        "guidance": _number(record.get("guidance")),
+        "effective": metrics.get("effective") if isinstance(metrics.get("effective"), bool)
+        else None,
+    }
+    for column in METRIC_COLUMNS:
+        row[column] = _number(metrics.get(column))
+    return row
+
+
+def _shards(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
+    """Consecutive groups of about HF_SHARD_BYTES of PNG data each (at least one group)."""
+    shards: list[list[Candidate]] = [[]]
+    size = 0
+    for cand in candidates:
+        weight = cand.generated.image_0.stat().st_size + cand.generated.image_1.stat().st_size
+        if shards[-1] and size + weight > HF_SHARD_BYTES:
+            shards.append([])
+            size = 0
+        shards[-1].append(cand)
+        size += weight
+    return shards
+
+
+def _batches(items: Sequence[Candidate], size: int) -> Iterator[Sequence[Candidate]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_SHARD = re.compile(r"^train-\d{5}-of-\d{5}(-[0-9a-f]{12})?\.parquet$")
+
+
+def _write_hf(out: Path, dest: Path, selection: Selection, name: str = "") -> list[Path]:
+    """Parquet shards named `train-0000k-of-0000n-<sha256[:12]>.parquet`, listed by name in
+    the card and in `croissant.json` (Croissant metadata of dataset `name`). The digest is
+    there because `datasets` caches a local folder under its base name and a hash of the card's
+    YAML only: without it, a second export to a folder of the same name (or a re-export) would
+    load the first one's cached rows."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise ExportError("--to hf needs pyarrow (`pip install 'cfspec[gpu]'` or "
+                          "`pip install pyarrow`)") from error
+    from cfspec.workspace.atomic import atomic_write
+
+    schema = _arrow_schema()
+    data = dest / "data"
+    data.mkdir(exist_ok=True)
+    shards = _shards(selection.candidates)
+    files: list[Path] = []
+    for index, shard in enumerate(shards):
+        stem = f"train-{index:05d}-of-{len(shards):05d}"
+        written = _inside(dest, f"data/{stem}.parquet")
+
+        def write(handle: Any, shard: list[Candidate] = shard) -> None:
+            with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+                for batch in _batches(shard, HF_ROWS_PER_GROUP):
+                    rows = [_hf_row(c) for c in batch]
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+
+        atomic_write(written, write)
+        digest = hashlib.sha256()
+        with open(written, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        target = _inside(dest, f"data/{stem}-{digest.hexdigest()[:12]}.parquet")
+        os.replace(written, target)
+        files.append(target)
+    card = _inside(dest, "README.md")
+    names = [f.relative_to(dest).as_posix() for f in files]
+    write_text_atomic(card, dataset_card(out, selection, names))
+    from cfspec.stages.croissant import croissant_metadata
+
+    croissant = _inside(dest, CROISSANT_FILE)
+    write_text_atomic(croissant, json.dumps(
+        croissant_metadata(out, selection, files, dest, name or dest.name), ensure_ascii=False,
+        indent=2) + "\n")
+    return [card, croissant, *files]
+
+
+def _yaml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+
+
+def _yaml_features() -> list[str]:
+    lines = []
+    for name, _, form in hf_features():
+        lines.append(f"  - name: {name}")
+        if isinstance(form, str):
+            lines.append(f"    dtype: {form}")
+        elif isinstance(form["list"], str):
+            lines.append(f"    list: {form['list']}")
+        else:
+            lines.append("    list:")
+            for field_ in form["list"]:
+                lines.append(f"    - name: {_yaml_str(field_['name'])}")
+                lines.append(f"      dtype: {field_['dtype']}")
+    return lines
+
+
+def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
+    """README.md: the YAML header `datasets` reads, then what the data is."""
+    models = sorted({str(c.generated.record.get("model")) for c in selection.candidates})
+    specs = sorted({str(c.pair["spec"]) for c in selection.candidates})
+    n = len(selection.candidates)
+    header = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        "    path:",
+        *[f"    - {_yaml_str(name)}" for name in shards],
+        "dataset_info:",
+        "  features:",
+        *_yaml_features(),
+        "tags:",
+        "- counterfactual",
+        "- text-to-image",
+        "- cfspec",
+        "---",
+    ]
+    summary = read_summary(out) or {}
+    means = summary.get("means", {}) if isinstance(summary.get("means"), dict) else {}
+    metric_lines = []
+    for name, entry in means.items():
+        try:
+            pairs_n = entry.get("n_pairs", entry["n"])
+            if entry.get("ci95") is None:  # too few pairs for an interval that holds
+                interval = f"none ({entry.get('ci_reason') or 'too few pairs'})"
+            else:
+                low, high = entry["ci95"]
+                interval = f"[{low:.4g}, {high:.4g}]"
+            metric_lines.append(f"| `{name}` | {pairs_n} | {entry['mean']:.4g} | {interval} |")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    body = [
+        "",
+        "# Counterfactual image pairs (cfspec)",
+        "",
+        f"{n} factual/counterfactual image pairs rendered by cfspec {__version__} from "
+        f"{len(specs)} spec file(s) with Prompt-to-Prompt on "
+        f"{', '.join(f'`{m}`' for m in models) or 'no model'}.",
+        "",
+        f"Selection: {selection.description}.",
+        "",
+        "Load it with `datasets.load_dataset(\"path/to/this/folder\")` (no loading script). "
+        f"`{CROISSANT_FILE}` describes the same files as Croissant 1.0 metadata, with the full "
+        "provenance (`cfspec:provenance`).",
+        "",
+        *_card_provenance(out, selection),
+        "## Columns",
+        "",
+        "- `image_0`, `image_1`: the factual image (prompt 0) and the counterfactual one "
+        "(prompt 1), PNG.",
+        "- `prompt_0`, `prompt_1`, `intervention` (`do()` assignments), `descendant_changes`, "
+        "`scm` and `scm_aug` (edges `A → B: description` before and after the intervention).",
+        "- `seed`, `model`, `scheduler`, `steps`, `guidance`: how the images were made.",
+        "- Metrics (null where not measured): `clip_score_0/1` (100 x cosine of each image with "
+        "its own prompt), `directional_similarity`, `image_image_similarity`, `effective` and "
+        "`effectiveness_margin`, `latent_l2_per_dim`, `latent_cosine_distance`, "
+        "`background_ssim`/`_psnr`/`_lpips` (outside the changed words' attention), "
+        "`latent_l2_outside_edit` (minimality: the latent change outside the changed words' "
+        "attention; lower is more minimal) with `latent_l2_inside_edit`, "
+        "`latent_change_share_outside_edit` and `edit_area_outside`, and `cld` (the published "
+        "counterfactual latent divergence: null here, since both images of a pair share their "
+        "noise and it would be a constant).",
+        "",
+    ]
+    if metric_lines:
+        body += ["## Means over pairs (each pair's mean over its seeds)", "",
+                 "| metric | pairs | mean | 95% interval (pairs, then seeds within pairs, "
+                 "resampled) |", "|---|---|---|---|",
+                 *metric_lines, ""]
+    if len(shards) > 1:
+        body += [f"The data is split into {len(shards)} Parquet shards.", ""]
+    return "\n".join(header + body)
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _card_provenance(out: Path, selection: Selection) -> list[str]:
+    """The card's provenance section: a random-weights warning first, then the settings."""
+    from cfspec.stages.croissant import provenance
+
+    prov = provenance(out, selection)
+    lines = []
+    if prov["random_weight_models"]:
+        lines += [f"> **Warning: random-weight models** ({', '.join(prov['random_weight_models'])}"
+                  "). The images are noise and the scores meaningless: this set tests the "
+                  "pipeline and is not fit for publication.", ""]
+    lines += ["## Provenance", ""]
+    for key, values in prov["generation"].items():
+        shown = ", ".join(f"`{_plain(v['value'])}`"
+                          + (f" ({v['rows']} rows)" if len(values) > 1 else "") for v in values)
+        lines.append(f"- {key}: {shown}")
+    lines.append(f"- CLIP model (metrics): {', '.join(prov['models']['clip']) or 'unknown'}")
+    lines.append(f"- seeds: {', '.join(str(s) for s in prov['seeds'])}")
+    gates = prov["filter_gates"]
+    lines.append("- filter gates: " + (", ".join(f"{k} >= {v}" for k, v in gates.items())
+                                       if gates else "none (unfiltered)"))
+    for spec in prov["spec_files"]:
+        lines.append(f"- spec `{spec['path']}`: sha256 {spec['sha256'] or 'unreadable'}")
+    return [*lines, ""]

@@ -1,0 +1,211 @@
+"""`cfspec filter OUT`: keep the best candidate (seed) per pair, by InstructPix2Pix's CLIP gates.
+
+A (pair, seed) passes when, as in InstructPix2Pix's dataset filter (Brooks et al. 2023,
+`dataset_creation/generate_img_dataset.py`):
+
+* each image's CLIP similarity to its own prompt (cosine, i.e. `clip_score / 100`) >= 0.2,
+* the CLIP directional similarity >= 0.2,
+* the image-image CLIP similarity >= 0.7.
+
+Of the seeds that pass, the one with the highest directional similarity is kept (ties: the
+lowest seed). Thresholds come from `--min-clip`, `--min-directional`, `--min-image-similarity`,
+else from `[tool.cfspec]` keys `filter-min-clip`, `filter-min-directional`,
+`filter-min-image-similarity` in the nearest pyproject.toml, else the defaults above.
+
+`OUT/filter.jsonl` records every decision, one line per pair of pairs.jsonl, in its order:
+`{"id", "kept_seed" (int or null), "reason", "directional_similarity" (of the kept seed),
+"gates", "seeds": [{"seed", "passed", "failed": [{"gate", "metric", "value", "threshold",
+"reason"?}]}]}`.
+
+The files are read through `cfspec.workspace.records`; this module only decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.records import (
+    FILTER_FILE,
+    StageError,
+    is_number,
+    json_line,
+    read_metrics,
+    read_pair_file,
+)
+
+# --- gates ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Gates:
+    """Minimum values a (pair, seed) must reach; InstructPix2Pix's defaults."""
+
+    min_clip: float = 0.2  # each image's cosine similarity to its own prompt
+    min_directional: float = 0.2
+    min_image_similarity: float = 0.7
+    source: str = field(default="defaults", compare=False)  # where they were read from
+
+    def as_dict(self) -> dict[str, float]:
+        return {"min_clip": self.min_clip, "min_directional": self.min_directional,
+                "min_image_similarity": self.min_image_similarity}
+
+    def describe(self) -> str:
+        return (f"CLIP similarity >= {self.min_clip:g} per image, directional >= "
+                f"{self.min_directional:g}, image-image >= {self.min_image_similarity:g}")
+
+
+# [tool.cfspec] key -> (Gates attribute, lowest, highest allowed value)
+CONFIG_KEYS: dict[str, tuple[str, float, float]] = {
+    "filter-min-clip": ("min_clip", 0.0, 1.0),
+    "filter-min-directional": ("min_directional", -1.0, 1.0),
+    "filter-min-image-similarity": ("min_image_similarity", -1.0, 1.0),
+}
+
+
+_RANGES = {attr: (low, high) for attr, low, high in CONFIG_KEYS.values()}
+
+
+def check_gate_value(attr: str, value: object, what: str | None = None) -> float:
+    """A threshold as a float, or StageError naming the setting (`what`, default the flag)
+    and its range."""
+    low, high = _RANGES[attr]
+    what = what or "--" + attr.replace("_", "-")
+    if not is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
+        raise StageError(f"{what} must be a number, got {value!r}")
+    number = float(value)  # type: ignore[arg-type]
+    if not low <= number <= high:
+        raise StageError(f"{what} must be between {low:g} and {high:g}, got {number:g}")
+    return number
+
+
+def load_gates(start: Path | None = None, **overrides: float | None) -> Gates:
+    """Gates from the `filter-*` keys of `[tool.cfspec]` (read and range-checked by
+    cfspec.lang.config), then `overrides` (the flags) that are not None."""
+    from cfspec.lang.config import Config, ConfigError, load_config
+
+    try:
+        config = load_config(start)
+    except ConfigError as error:
+        raise StageError(str(error)) from error
+    values = {
+        "min_clip": config.filter_min_clip,
+        "min_directional": config.filter_min_directional,
+        "min_image_similarity": config.filter_min_image_similarity,
+    }
+    defaults = Config()
+    from_file = values != {
+        "min_clip": defaults.filter_min_clip,
+        "min_directional": defaults.filter_min_directional,
+        "min_image_similarity": defaults.filter_min_image_similarity,
+    }
+    sources = [str(config.source)] if from_file else []
+    for attr, value in overrides.items():
+        if attr not in _RANGES:
+            raise TypeError(f"unknown gate {attr!r}")
+        if value is not None:
+            values[attr] = check_gate_value(attr, value)
+            if "command line" not in sources:
+                sources.append("command line")
+    return Gates(**values, source=" and ".join(sources) or "defaults")
+
+
+# (gate, reported metric, row key, value as the gate reads it)
+_CHECKS: tuple[tuple[str, str, str, Callable[[float], float]], ...] = (
+    ("min_clip", "clip_similarity_0", "clip_score_0", lambda v: v / 100.0),
+    ("min_clip", "clip_similarity_1", "clip_score_1", lambda v: v / 100.0),
+    ("min_directional", "directional_similarity", "directional_similarity", float),
+    ("min_image_similarity", "image_image_similarity", "image_image_similarity", float),
+)
+
+UNDEFINED_DIRECTION = ("undefined: the images or the prompts do not differ in CLIP space, so "
+                       "the change has no direction")
+
+
+def check_seed(row: Mapping[str, Any], gates: Gates) -> dict[str, Any]:
+    """Every gate for one (pair, seed): `{"seed", "passed", "failed": [...]}`; each failure
+    names the gate, the metric, its value and the threshold (and a reason when the value is
+    missing or undefined). All gates are checked, so every failure is recorded."""
+    failed: list[dict[str, Any]] = []
+    thresholds = gates.as_dict()
+    for gate, metric, key, convert in _CHECKS:
+        threshold = thresholds[gate]
+        raw = row.get(key)
+        name = gate.replace("_", "-")
+        if raw is None or not is_number(raw) or not math.isfinite(raw):
+            failed.append({"gate": name, "metric": metric, "value": None,
+                           "threshold": threshold, "reason": "not measured"})
+            continue
+        value = convert(raw)
+        if key == "directional_similarity" and row.get("directional_defined") is False:
+            failed.append({"gate": name, "metric": metric, "value": value,
+                           "threshold": threshold, "reason": UNDEFINED_DIRECTION})
+        elif value < threshold:
+            failed.append({"gate": name, "metric": metric, "value": value,
+                           "threshold": threshold})
+    return {"seed": row["seed"], "passed": not failed, "failed": failed}
+
+
+def decide(pair_id: str, rows: Mapping[int, Mapping[str, Any]], gates: Gates) -> dict[str, Any]:
+    """The filter's decision for one pair from its seeds' metric rows."""
+    verdicts = [check_seed(rows[seed], gates) for seed in sorted(rows)]
+    decision: dict[str, Any] = {"id": pair_id, "kept_seed": None, "reason": "",
+                                "directional_similarity": None, "gates": gates.as_dict(),
+                                "seeds": verdicts}
+    if not verdicts:
+        decision["reason"] = "not evaluated: no rows in metrics.jsonl (run `cfspec evaluate`)"
+        return decision
+    passing = [v["seed"] for v in verdicts if v["passed"]]
+    if not passing:
+        counts: dict[str, int] = {}
+        for verdict in verdicts:
+            for gate in {f["gate"] for f in verdict["failed"]}:
+                counts[gate] = counts.get(gate, 0) + 1
+        which = ", ".join(f"{gate} ({n})" for gate, n in sorted(counts.items()))
+        decision["reason"] = f"none of {len(verdicts)} seed(s) passed every gate; failed: {which}"
+        return decision
+    best = max(passing, key=lambda s: (float(rows[s]["directional_similarity"]), -s))
+    value = float(rows[best]["directional_similarity"])
+    decision.update(
+        kept_seed=best, directional_similarity=value,
+        reason=(f"seed {best}: the highest directional similarity ({value:.4f}) of "
+                f"{len(passing)} of {len(verdicts)} seed(s) that passed every gate"),
+    )
+    return decision
+
+
+@dataclass
+class FilterResult:
+    path: Path
+    decisions: list[dict[str, Any]]
+    gates: Gates
+    diagnostics: list[Diagnostic]
+
+    @property
+    def kept(self) -> int:
+        return sum(1 for d in self.decisions if d["kept_seed"] is not None)
+
+    def failure_counts(self) -> dict[str, int]:
+        """How many (pair, seed) failed each gate."""
+        counts: dict[str, int] = {}
+        for decision in self.decisions:
+            for verdict in decision["seeds"]:
+                for gate in {f["gate"] for f in verdict["failed"]}:
+                    counts[gate] = counts.get(gate, 0) + 1
+        return counts
+
+
+def run_filter(out: Path, gates: Gates) -> FilterResult:
+    """Decide every pair of OUT/pairs.jsonl from OUT/metrics.jsonl; write OUT/filter.jsonl
+    (atomically). Raises StageError when an input file is missing."""
+    pairs, diagnostics = read_pair_file(out)
+    by_id = {p["id"]: p for p in pairs}
+    rows, problems = read_metrics(out, by_id)
+    decisions = [decide(p["id"], rows.get(p["id"], {}), gates) for p in pairs]
+    target = out / FILTER_FILE
+    write_text_atomic(target, "".join(json_line(d) for d in decisions))
+    return FilterResult(target, decisions, gates, [*diagnostics, *problems])

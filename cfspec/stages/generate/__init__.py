@@ -1,0 +1,21 @@
+"""`cfspec generate OUT`: both images of every pair, with Prompt-to-Prompt attention control.
+
+Modules may import torch, diffusers and transformers, but only when imported; this file stays
+import-light. `tiny` (the embedded random-weight model), `weights` (loading, schedulers),
+`edit_plan` (a pair's edit map rebuilt for the real tokenizer), `published` (the published
+code's conventions), `p2p` (attention processors and LocalBlend), `engine` (the batched denoising
+loop) and `stage` (the `generate()` entry point). Files in OUT are written through
+`cfspec.workspace.store`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["generate"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "generate":  # lazy: importing cfspec.stages.generate must not import torch
+        from cfspec.stages.generate.stage import generate
+
+        return generate
+    raise AttributeError(name)

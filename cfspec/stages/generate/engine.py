@@ -1,0 +1,216 @@
+"""The batched denoising loop: many independent pairs per UNet call, P2P-controlled.
+
+Each job is one (pair, seed). Its initial noise comes from its own CPU `torch.Generator` seeded
+with the seed, and both images of the pair start from that same noise, so an image never depends
+on the batch it ran in, its position there or the number of processes. (That is also how
+`StableDiffusionPipeline(generator=torch.Generator("cpu").manual_seed(seed))` draws an fp32
+image's latents, so the factual image is the plain pipeline's image for that seed.)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from cfspec.stages.generate.edit_plan import MAX_TOKENS, EditPlan
+from cfspec.stages.generate.p2p import BatchEdit, P2PControl
+from cfspec.stages.generate.weights import Components, make_scheduler
+
+STEP_NOISE_SALT = 0x5EED  # stochastic schedulers draw step noise from seed ^ salt
+
+
+@dataclass(frozen=True)
+class Job:
+    pair_id: str
+    seed: int
+    plan: EditPlan
+
+
+@dataclass
+class JobOutput:
+    job: Job
+    images: tuple[Any, Any]  # PIL images, factual and counterfactual
+    latents: np.ndarray  # (2, C, h, w) float32, the final latents before decoding
+    attention: np.ndarray  # (2, h', w') float32, the blend words' attention, max-normalised
+    mask: np.ndarray  # (h, w) uint8, LocalBlend's final mask at latent resolution
+
+
+@dataclass(frozen=True)
+class Settings:
+    scheduler: str = "ddim"
+    steps: int = 50
+    guidance: float = 7.5
+    height: int | None = None
+    width: int | None = None
+    blend_start: float | None = None  # None: the profile's default (BLEND_START)
+    eta: float = 0.0
+    compat: str = "cfspec"  # or "published": google/prompt-to-prompt's behaviour exactly
+
+    @property
+    def resolved_blend_start(self) -> float:
+        return BLEND_START[self.compat] if self.blend_start is None else self.blend_start
+
+
+# Where LocalBlend starts, as a fraction of the schedule: cfspec follows the null-text
+# notebook (0.2); the Prompt-to-Prompt notebook blends from the first step.
+BLEND_START = {"cfspec": 0.2, "published": 0.0}
+PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
+
+
+class Engine:
+    """Drives a model's components through the P2P loop, one batch of jobs at a time."""
+
+    def __init__(self, comps: Components, device: torch.device, dtype: torch.dtype,
+                 settings: Settings) -> None:
+        self.comps = comps
+        self.device = device
+        self.dtype = dtype
+        self.settings = settings
+        factor = comps.vae_scale_factor
+        self.height = settings.height or comps.default_size
+        self.width = settings.width or comps.default_size
+        if self.height % factor or self.width % factor:
+            raise ValueError(f"height and width must be multiples of {factor} for this model")
+        self.latent_shape = (int(comps.unet.config.in_channels), self.height // factor,
+                             self.width // factor)
+        self.scheduler = make_scheduler(settings.scheduler, comps.scheduler)
+        self.control = P2PControl()
+        self.control.install(comps.unet)
+        self._uncond = self._encode([self._uncond_ids()])
+        self.control.probe(comps.unet, self.latent_shape, self._uncond)
+        step_params = set(inspect.signature(self.scheduler.step).parameters)
+        self._takes_eta = "eta" in step_params
+        self._takes_generator = "generator" in step_params
+
+    @property
+    def guided(self) -> bool:
+        return self.settings.guidance > 1.0  # as diffusers: no unconditional pass at 1
+
+    def close(self) -> None:
+        """Put the UNet's original attention processors back."""
+        self.control.restore(self.comps.unet)
+
+    def _uncond_ids(self) -> list[int]:
+        tok = self.comps.tokenizer
+        ids = tok([""], padding="max_length", max_length=MAX_TOKENS, truncation=True).input_ids
+        return list(ids[0])
+
+    @torch.inference_mode()
+    def _encode(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
+        encoder = self.comps.text_encoder
+        tensor = torch.tensor([list(i) for i in ids], dtype=torch.long, device=self.device)
+        mask = None
+        if getattr(encoder.config, "use_attention_mask", False):
+            pad = self.comps.tokenizer.pad_token_id
+            mask = (tensor != pad).long()
+        out = encoder(tensor, attention_mask=mask)[0]
+        return out.to(self.dtype)
+
+    def initial_noise(self, seed: int) -> torch.Tensor:
+        """(1, C, h, w) fp32 on the CPU, from the job's own generator."""
+        generator = torch.Generator("cpu").manual_seed(int(seed))
+        return torch.randn((1, *self.latent_shape), generator=generator, dtype=torch.float32)
+
+    @torch.inference_mode()
+    def run(self, jobs: Sequence[Job]) -> list[JobOutput]:
+        """Generate both images of every job, all in one UNet batch."""
+        comps, settings, control = self.comps, self.settings, self.control
+        b = len(jobs)
+        scheduler = self.scheduler
+        control.install(comps.unet)  # another engine may share this UNet
+
+        # 1. Encode the prompts: rows [factual of each job, counterfactual of each job]
+        cond = self._encode([j.plan.ids_0 for j in jobs] + [j.plan.ids_1 for j in jobs])
+        context = torch.cat([self._uncond.expand(2 * b, -1, -1), cond]) if self.guided else cond
+
+        # 2. Prepare the timesteps (a fresh schedule resets multistep schedulers' state)
+        scheduler.set_timesteps(settings.steps, device=self.device)
+        timesteps = scheduler.timesteps
+        num_steps = len(timesteps)
+
+        # 3. Prepare the latents: both images of a pair start from the pair's own noise
+        noise = torch.cat([self.initial_noise(j.seed) for j in jobs])
+        latents = torch.cat([noise, noise]).to(self.device, self.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        extra: dict[str, Any] = {}
+        if self._takes_eta:
+            extra["eta"] = settings.eta
+        if self._takes_generator:
+            # Identical step noise for both images of a pair, independent of the batch.
+            gens = [torch.Generator("cpu").manual_seed(j.seed ^ STEP_NOISE_SALT) for j in jobs]
+            gens += [torch.Generator("cpu").manual_seed(j.seed ^ STEP_NOISE_SALT) for j in jobs]
+            extra["generator"] = gens
+
+        # 4. Set up the attention control for this batch. Windows are fractions of the steps
+        # run (cfspec) or of the steps asked for (published: NUM_DDIM_STEPS, which PNDM's
+        # extra step outruns).
+        window_steps = settings.steps if settings.compat == "published" else num_steps
+        control.begin(BatchEdit([j.plan for j in jobs], window_steps, self.device, self.guided,
+                                settings.resolved_blend_start,
+                                edited_blend=settings.compat == "published",
+                                self_queries=PUBLISHED_SELF_QUERIES
+                                if settings.compat == "published" else None))
+        try:
+            # 5. Denoising loop
+            for i, t in enumerate(timesteps):
+                # 5.1 expand the latents for classifier-free guidance
+                model_input = torch.cat([latents, latents]) if self.guided else latents
+                model_input = scheduler.scale_model_input(model_input, t)
+                # 5.2 tell the processors which step this is (edit windows are per step)
+                control.set_step(i)
+                # 5.3 predict the noise residual (or v, for v-prediction models)
+                pred = comps.unet(model_input, t, encoder_hidden_states=context).sample
+                # 5.4 classifier-free guidance
+                if self.guided:
+                    uncond, text = pred.chunk(2)
+                    pred = uncond + settings.guidance * (text - uncond)
+                # 5.5 compute the previous noisy sample x_t -> x_t-1
+                latents = scheduler.step(pred, t, latents, **extra).prev_sample
+                # 5.6 LocalBlend: outside the changed words' region, copy the factual latents
+                latents = control.local_blend(latents, i)
+
+            # 6. Keep what evaluation needs: final latents, attention maps and the blend mask
+            maps = control.attention_maps()
+            assert maps is not None
+            size = (self.latent_shape[1], self.latent_shape[2])
+            masks = torch.zeros(b, 1, *size, dtype=torch.bool, device=self.device)
+            blend_rows = control.blend_rows
+            if blend_rows is not None:
+                masks[blend_rows] = control.masks(blend_rows, size)
+        finally:
+            control.end()
+
+        # 7. Decode the latents into images
+        images = self._decode(latents)
+        final = latents.float().cpu().numpy()
+        maps_np = maps.float().cpu().numpy()
+        masks_np = masks[:, 0].cpu().numpy().astype(np.uint8)
+        outputs = []
+        for n, job in enumerate(jobs):
+            outputs.append(JobOutput(
+                job=job,
+                images=(images[n], images[b + n]),
+                latents=np.stack([final[n], final[b + n]]),
+                attention=maps_np[n],
+                mask=masks_np[n],
+            ))
+        return outputs
+
+    def _decode(self, latents: torch.Tensor, chunk: int = 8) -> list[Any]:
+        from PIL import Image
+
+        vae = self.comps.vae
+        scale = float(vae.config.scaling_factor)
+        out: list[Any] = []
+        for start in range(0, latents.shape[0], chunk):  # chunks bound the VAE's peak memory
+            part = latents[start : start + chunk].to(vae.dtype) / scale
+            pixels = vae.decode(part, return_dict=False)[0]
+            pixels = (pixels / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+            for array in pixels:
+                out.append(Image.fromarray((array * 255).round().astype(np.uint8)))
+        return out

@@ -1,0 +1,282 @@
+"""`generate()`: images for every pair in OUT/pairs.jsonl, resumable, on one or many processes.
+
+Under `torchrun --nproc_per_node N` (or `accelerate launch`) each process takes a share of the
+pairs through accelerate's `PartialState`; all of them append to the one manifest under a file
+lock, and the main process compacts it when every process is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfspec import __version__
+from cfspec.stages.progress import progress
+
+PAIRS_FILE = "pairs.jsonl"
+
+
+class GenerateError(RuntimeError):
+    """Nothing could be generated (bad OUT, unreadable pairs, unloadable model)."""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: str
+    seed: int
+    error: str
+
+
+@dataclass
+class GenerateResult:
+    out_dir: Path
+    manifest: Path
+    total: int  # (pair, seed) jobs asked for
+    generated: int  # finished by this run (every process)
+    skipped: int  # already in the manifest
+    failed: list[FailedJob] = field(default_factory=list)
+    world_size: int = 1
+    seconds: float = 0.0
+    invalid: list[str] = field(default_factory=list)  # pairs.jsonl lines that were skipped
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.invalid
+
+
+def generate(
+    out_dir: str | Path,
+    model: str = "tiny",
+    seeds: int = 1,
+    steps: int = 50,
+    guidance: float = 7.5,
+    device: str = "cpu",
+    batch_pairs: int = 1,
+    height: int | None = None,
+    width: int | None = None,
+    quiet: bool = False,
+    scheduler: str = "ddim",
+    dtype: str = "auto",
+    seed_base: int = 0,
+    blend_start: float | None = None,
+    eta: float = 0.0,
+    only: Sequence[str] | None = None,
+    p2p_compat: str = "cfspec",
+) -> GenerateResult:
+    """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
+
+    Seeds are `seed_base .. seed_base + seeds - 1`; each (pair, seed) draws its noise from its
+    own CPU generator. `only` restricts the run to these pair ids. `p2p_compat="published"`
+    reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
+    "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
+    profile's default (0.2 for cfspec, 0 for published). Raises GenerateError (usage
+    problems) or ModelLoadError; per-pair failures are returned in `GenerateResult.failed`.
+    """
+    import torch
+    from accelerate import PartialState
+
+    from cfspec.stages.generate.engine import BLEND_START
+    from cfspec.stages.generate.weights import SCHEDULERS, resolve_dtype
+    from cfspec.workspace import store
+    from cfspec.workspace.pairs import read_pairs
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    if p2p_compat not in BLEND_START:
+        raise GenerateError(f"unknown --p2p-compat {p2p_compat!r}; choose "
+                            f"{' or '.join(BLEND_START)}")
+    if blend_start is None:
+        blend_start = BLEND_START[p2p_compat]
+    _check_args(seeds, steps, batch_pairs, height, width, scheduler, SCHEDULERS, blend_start)
+    pairs_path = out / PAIRS_FILE
+    if not pairs_path.is_file():
+        raise GenerateError(f"{pairs_path}: not found (run `cfspec compile SPECS -o {out}` first)")
+    pairs, diagnostics = read_pairs(pairs_path)
+    # Lines that break the schema are skipped, and reported: the run then exits 1.
+    invalid = [f"{pairs_path}: {d.message}" for d in diagnostics]
+    order = [p["id"] for p in pairs]  # the manifest follows pairs.jsonl's order
+    if only is not None:
+        wanted = set(only)
+        pairs = [p for p in pairs if p["id"] in wanted]
+
+    # 1. One process or many: a CPU run uses gloo, a CUDA run one GPU per process.
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    state = PartialState(cpu=device == "cpu")
+    dev = torch.device(device)
+    if state.num_processes > 1 and dev.type == "cuda":
+        dev = state.device
+    torch_dtype = resolve_dtype(dtype, dev)
+    params: dict[str, Any] = {
+        "model": model, "scheduler": scheduler.lower(), "steps": steps, "guidance": guidance,
+        "dtype": str(torch_dtype).replace("torch.", ""), "blend_start": blend_start, "eta": eta,
+        "height": height, "width": width, "p2p_compat": p2p_compat,
+    }
+
+    # 2. What is left to do: every process reads the manifest before anyone appends to it.
+    manifest = out / store.MANIFEST
+    by_id = {p["id"]: p for p in pairs}
+    last = store.latest(store.read_records(manifest))
+    done = store.finished(out, last, by_id, params)
+    # Lines (of other parameters) that this run's files will replace: tombstoned first.
+    replaced = {key: record for key, record in last.items() if key not in done
+                and not record.get("superseded")}
+    state.wait_for_everyone()
+    todo = [(p["id"], seed_base + k) for p in pairs for k in range(seeds)
+            if (p["id"], seed_base + k) not in done]
+    total = len(pairs) * seeds
+    pending_pairs = list(dict.fromkeys(pair_id for pair_id, _ in todo))
+    with state.split_between_processes(pending_pairs) as mine:
+        my_pairs = set(mine)
+    my_jobs = [(pair_id, seed) for pair_id, seed in todo if pair_id in my_pairs]
+
+    generated, failed = _run(out, my_jobs, by_id, model, dev, torch_dtype, params, steps,
+                             guidance, scheduler, blend_start, eta, batch_pairs,
+                             quiet or not state.is_main_process, state, replaced)
+
+    # 3. Gather every process's counts; the main process compacts the manifest.
+    if state.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        state.wait_for_everyone()
+        generated = sum(gather_object([generated]))
+        failed = [FailedJob(*f) for f in gather_object([(f.id, f.seed, f.error) for f in failed])]
+    if state.is_main_process and manifest.exists():
+        store.compact(manifest, order)
+    state.wait_for_everyone()
+    return GenerateResult(
+        out_dir=out, manifest=manifest, total=total, generated=generated,
+        skipped=total - len(todo), failed=failed, world_size=state.num_processes,
+        seconds=time.perf_counter() - started, invalid=invalid,
+    )
+
+
+def _check_args(seeds: int, steps: int, batch_pairs: int, height: int | None,
+                width: int | None, scheduler: str, schedulers: dict[str, str],
+                blend_start: float) -> None:
+    if seeds < 1:
+        raise GenerateError("--seeds must be at least 1")
+    if steps < 1:
+        raise GenerateError("--steps must be at least 1")
+    if batch_pairs < 1:
+        raise GenerateError("--batch-pairs must be at least 1")
+    for name, value in (("--height", height), ("--width", width)):
+        if value is not None and value < 8:
+            raise GenerateError(f"{name} must be at least 8")
+    if scheduler.lower() not in schedulers:
+        raise GenerateError(f"unknown --scheduler {scheduler!r}; choose one of "
+                            f"{', '.join(schedulers)}")
+    if not 0.0 <= blend_start <= 1.0:
+        raise GenerateError("--blend-start must be between 0 and 1")
+
+
+def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]], model: str,
+         device: Any, dtype: Any, params: dict[str, Any], steps: int, guidance: float,
+         scheduler: str, blend_start: float, eta: float, batch_pairs: int, quiet: bool,
+         state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
+    from cfspec.stages.generate.edit_plan import PlanError, PromptTokenizer, build_plan
+    from cfspec.stages.generate.engine import Engine, Job, Settings
+    from cfspec.stages.generate.weights import load_components
+
+    failed: list[FailedJob] = []
+    if not jobs:
+        return 0, failed
+    comps = load_components(model, device, dtype)
+    settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=guidance,
+                        height=params["height"], width=params["width"],
+                        blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
+    engine = Engine(comps, device, dtype, settings)
+    params = {**params, "height": engine.height, "width": engine.width}
+    words = PromptTokenizer(comps.tokenizer)
+
+    # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds.
+    ready: list[Job] = []
+    plans: dict[str, Any] = {}
+    for pair_id, seed in jobs:
+        if pair_id not in plans:
+            try:
+                plans[pair_id] = build_plan(pairs[pair_id], words, settings.compat)
+            except PlanError as error:
+                plans[pair_id] = error
+        plan = plans[pair_id]
+        if isinstance(plan, PlanError):
+            failed.append(FailedJob(pair_id, seed, str(plan)))
+        else:
+            ready.append(Job(pair_id, seed, plan))
+
+    generated = 0
+    label = "generating" if state.num_processes == 1 else (
+        f"generating (process {state.process_index + 1}/{state.num_processes})")
+    with progress(len(jobs), label, quiet) as advance:
+        advance(len(jobs) - len(ready))
+        for start in range(0, len(ready), batch_pairs):
+            batch = ready[start : start + batch_pairs]
+            for outcome in _run_batch(engine, batch):
+                if isinstance(outcome, FailedJob):
+                    failed.append(outcome)
+                else:
+                    _save(out, outcome, pairs[outcome.job.pair_id], params, replaced)
+                    generated += 1
+                advance(1)
+    engine.close()
+    return generated, failed
+
+
+def _run_batch(engine: Any, batch: list[Any]) -> list[Any]:
+    """Outputs or FailedJobs; a failing batch is retried one job at a time to find the culprit."""
+    try:
+        return list(engine.run(batch))
+    except Exception as error:
+        if len(batch) == 1:
+            job = batch[0]
+            return [FailedJob(job.pair_id, job.seed, f"{type(error).__name__}: {error}")]
+    results: list[Any] = []
+    for job in batch:
+        results += _run_batch(engine, [job])
+    return results
+
+
+def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
+          replaced: dict[tuple[str, int], Any]) -> None:
+    import numpy as np
+
+    from cfspec.workspace import store
+
+    job = output.job
+    png_0, png_1, extras = store.image_paths(out, job.pair_id, job.seed)
+    store.remove_stale_temps(store.pair_folder(out, job.pair_id), job.seed)
+    previous = replaced.get((job.pair_id, job.seed))
+    if previous is not None:
+        store.append_record(out / store.MANIFEST, store.tombstone(previous))
+    store.save_png(png_0, output.images[0])
+    store.save_png(png_1, output.images[1])
+    plan = job.plan
+    store.save_npz(extras, {
+        "latents": output.latents.astype(np.float32),
+        "attention": output.attention.astype(np.float32),
+        "mask": output.mask.astype(np.uint8),
+        "tokens_0": np.array(plan.pieces_0),
+        "tokens_1": np.array(plan.pieces_1),
+        "blend_0": np.array(plan.blend_0, dtype=np.int64),
+        "blend_1": np.array(plan.blend_1, dtype=np.int64),
+    })
+    # The manifest line comes last: once it exists, so do the files it names.
+    record = {
+        "id": job.pair_id,
+        "seed": job.seed,
+        "image_0": png_0.relative_to(out).as_posix(),
+        "image_1": png_1.relative_to(out).as_posix(),
+        "extras": extras.relative_to(out).as_posix(),
+        "prompt_0": pair["prompt_0"],
+        "prompt_1": pair["prompt_1"],
+        **params,
+        "edit": pair["edit"],
+        "tokens_0": list(plan.pieces_0),
+        "tokens_1": list(plan.pieces_1),
+        "notes": list(plan.notes),
+        "cfspec": __version__,
+    }
+    store.append_record(out / store.MANIFEST, record)

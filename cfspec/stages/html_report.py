@@ -1,0 +1,681 @@
+"""`cfspec report OUT`: one self-contained `OUT/report.html`.
+
+For each pair (one candidate: the filter's kept seed, else the seed with the highest
+directional similarity, else the first): both images side by side (embedded as base64 data
+URIs), both prompts with the changed words highlighted (a word diff of the two prompts, plus the
+pair's LocalBlend words), the causal graph before and after the intervention (the pair's `scm`
+and `scm_aug` edges as text; an SVG drawn by Graphviz when `dot` is installed, embedded as an
+image so nothing in it can run), its metrics, and the filter's decision for every seed. Beside
+the images, the changed words' cross-attention and the LocalBlend mask saved by generate
+(`OUT/images/<id>/<seed>.npz`) are drawn over them. Pairs the filter dropped get their own
+section with the reasons. Summary plots of the metric distributions (matplotlib, Agg backend,
+when installed) are embedded as PNG.
+
+At the top: the generation settings every manifest line records (model, scheduler, steps,
+guidance, size and whatever else generate writes there, read generically), the CLIP model of
+evaluate, a banner when any of those models has random weights, and an index of the pairs that
+sorts and filters by metric, status and spec.
+
+Rendered with `lang.templates.render_template` (sandboxed Jinja, autoescaped HTML): every string
+from the data is escaped, so a prompt holding markup stays text. The page carries a
+Content-Security-Policy that allows no outside resource and one script only: the index's
+sorting (`templates/report.js`), allowed by its SHA-256. Without it the page reads the same;
+only the index stops sorting.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfspec import __version__
+from cfspec.diagnostics.records import Diagnostic
+from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.provenance import random_models, settings
+from cfspec.workspace.records import (
+    Generated,
+    read_filter,
+    read_manifest,
+    read_metrics,
+    read_pair_file,
+    read_summary,
+)
+
+REPORT_FILE = "report.html"
+DEFAULT_MAX_PAIRS = 200
+DOT_TIMEOUT_S = 20
+THUMBNAIL_PX = 384  # the largest side of an embedded image
+OVERLAY_PX = 192  # the largest side of an attention or mask overlay
+SCRIPT_FILE = "report.js"  # the index's sorting, in templates/
+
+# metric key -> (label, format); the order is the display order.
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "clip_score_0": ("CLIP score, image 0 / prompt 0", "{:.2f}"),
+    "clip_score_1": ("CLIP score, image 1 / prompt 1", "{:.2f}"),
+    "directional_similarity": ("directional similarity", "{:.4f}"),
+    "image_image_similarity": ("image-image similarity", "{:.4f}"),
+    "effectiveness_margin": ("effectiveness margin", "{:.2f}"),
+    "effective": ("effective", "{}"),
+    "latent_l2_per_dim": ("latent L2 per dim", "{:.4f}"),
+    "latent_cosine_distance": ("latent cosine distance", "{:.4f}"),
+    "background_ssim": ("background SSIM", "{:.4f}"),
+    "background_psnr": ("background PSNR (dB)", "{:.2f}"),
+    "background_lpips": ("background LPIPS", "{:.4f}"),
+    "cld": ("CLD", "{:.4f}"),
+}
+# metric key -> the filter gate drawn on its histogram (a cosine for the CLIP scores: x 100)
+PLOTTED = ("clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
+           "effectiveness_margin", "latent_l2_per_dim", "background_ssim", "background_psnr")
+_GATE_LINES = {"clip_score_0": ("min_clip", 100.0), "clip_score_1": ("min_clip", 100.0),
+               "directional_similarity": ("min_directional", 1.0),
+               "image_image_similarity": ("min_image_similarity", 1.0)}
+
+
+@dataclass
+class ReportResult:
+    path: Path
+    shown: int
+    total: int
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> ReportResult:
+    """Write OUT/report.html from what the stages left in OUT (only pairs.jsonl and the
+    manifest are required; metrics, summary and filter decisions are shown when present)."""
+    from cfspec.lang.templates import render_template
+
+    out = Path(out_dir)
+    pairs, diagnostics = read_pair_file(out)
+    by_id = {p["id"]: p for p in pairs}
+    generated, problems = read_manifest(out, by_id)
+    diagnostics += problems
+    metrics: dict[str, dict[int, dict[str, Any]]] = {}
+    notes: list[str] = []
+    if (out / "metrics.jsonl").is_file():
+        metrics, problems = read_metrics(out, by_id)
+        diagnostics += problems
+    else:
+        notes.append("no metrics.jsonl: run `cfspec evaluate` for metrics and plots")
+    decisions: dict[str, dict[str, Any]] | None = None
+    read = read_filter(out, by_id)
+    if read is not None:
+        decisions, problems = read
+        diagnostics += problems
+    else:
+        notes.append("no filter.jsonl: every pair is shown; run `cfspec filter` to choose "
+                     "the best seed per pair")
+    summary = read_summary(out)
+    gates = _gates(decisions)
+
+    entries = []
+    for pair in pairs[:max_pairs]:
+        entries.append(_pair_entry(pair, generated.get(pair["id"], {}),
+                                   metrics.get(pair["id"], {}),
+                                   None if decisions is None else decisions.get(pair["id"])))
+    columns = index_columns([e["row"] for e in entries])
+    for entry in entries:
+        entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
+        entry["metrics"] = _metric_list(entry["row"], [k for k, _, _ in columns])
+    settings = generation_settings(
+        [g.record for seeds in generated.values() for g in seeds.values()])
+    clip_models = _clip_models(summary, metrics)
+    script, script_hash = report_script()
+    if len(pairs) > max_pairs:
+        notes.append(f"showing the first {max_pairs} of {len(pairs)} pairs (--max-pairs)")
+    plot, plot_note = _plots([r for seeds in metrics.values() for r in seeds.values()], gates)
+    if plot_note:
+        notes.append(plot_note)
+    if entries and shutil.which("dot") is None:
+        notes.append("causal graphs as text only: Graphviz `dot` is not installed")
+
+    html = render_template(
+        "report.html.j2",
+        title=f"cfspec report: {out.name or out}",
+        version=__version__,
+        counts={
+            "pairs": len(pairs),
+            "generated": sum(1 for p in pairs if generated.get(p["id"])),
+            "evaluated": sum(1 for p in pairs if metrics.get(p["id"])),
+            "kept": None if decisions is None
+            else sum(1 for d in decisions.values() if d.get("kept_seed") is not None),
+        },
+        gates=gates,
+        settings=settings,
+        clip_models=clip_models,
+        random_models=random_models(
+            [str(v["text"]) for s in settings if s["name"] == "model" for v in s["values"]],
+            clip_models),
+        columns=[{"key": k, "label": label} for k, label, _ in columns],
+        entries=entries,
+        specs=sorted({e["spec"] for e in entries}),
+        statuses=[s for s in ("kept", "dropped", "unfiltered", "missing")
+                  if any(e["status"] == s for e in entries)],
+        script=script,
+        script_hash=script_hash,
+        summary=_summary_view(summary),
+        plot=plot,
+        kept=[e for e in entries if e["status"] != "dropped"],
+        dropped=[e for e in entries if e["status"] == "dropped"],
+        filtered=decisions is not None,
+        notes=notes,
+        problems=[d.message for d in diagnostics],
+    )
+    target = out / REPORT_FILE
+    write_text_atomic(target, html)
+    return ReportResult(target, len(entries), len(pairs), diagnostics, notes)
+
+
+# --- one pair ------------------------------------------------------------------------------------
+
+
+def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
+                rows: Mapping[int, dict[str, Any]], decision: dict[str, Any] | None
+                ) -> dict[str, Any]:
+    shown, status = _shown_seed(seeds, rows, decision)
+    blend = pair["edit"]["local_blend"]
+    words_0, words_1 = highlight(pair["prompt_0"], pair["prompt_1"], blend.get("words_0", []),
+                                 blend.get("words_1", []))
+    images = None
+    overlays: list[dict[str, str]] = []
+    overlay_note = None
+    if shown is not None and shown in seeds:
+        images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
+        overlays, overlay_note = overlay_images(seeds[shown])
+    row = rows.get(shown) if shown is not None else None
+    verdicts = {v.get("seed"): v for v in (decision or {}).get("seeds", [])
+                if isinstance(v, dict)}
+    seed_rows = []
+    for seed in sorted(set(seeds) | set(rows) | {s for s in verdicts if isinstance(s, int)}):
+        verdict = verdicts.get(seed)
+        seed_rows.append({
+            "seed": seed,
+            "shown": seed == shown,
+            "directional": _fmt(rows.get(seed, {}).get("directional_similarity"), "{:.4f}"),
+            "passed": None if verdict is None else bool(verdict.get("passed")),
+            "failures": [_failure_text(f) for f in (verdict or {}).get("failed", [])
+                         if isinstance(f, dict)],
+        })
+    return {
+        "id": pair["id"],
+        "spec": pair["spec"],
+        "counterfactual": pair["counterfactual"],
+        "intervention": [_assignment(a) for a in pair.get("intervention", [])],
+        "descendants": [_assignment(a) for a in pair.get("descendant_changes", [])],
+        "edit_type": pair["edit"]["type"],
+        "prompt_0": words_0,
+        "prompt_1": words_1,
+        "prompt_0_text": pair["prompt_0"],
+        "prompt_1_text": pair["prompt_1"],
+        "seed": shown,
+        "images": images,
+        "overlays": overlays,
+        "overlay_note": overlay_note,
+        "edit": _edit_settings(pair["edit"]),
+        "status": status,
+        "reason": None if decision is None else str(decision.get("reason", "")),
+        "row": row,
+        "seeds": seed_rows,
+        "scm": _edges(pair["scm"], pair["scm_aug"]),
+        "scm_aug": _edges(pair["scm_aug"], pair["scm"]),
+        "graph": _graph_uri(pair),
+    }
+
+
+def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, dict[str, Any]],
+                decision: dict[str, Any] | None) -> tuple[int | None, str]:
+    """(seed to show, status): `kept` (the filter's), `dropped` (the filter kept none),
+    `unfiltered`, or `missing` (no images)."""
+    if decision is not None:
+        kept = decision.get("kept_seed")
+        if isinstance(kept, int) and kept in seeds:
+            return kept, "kept"
+        if kept is None:
+            return (min(seeds) if seeds else None), "dropped"
+    if not seeds:
+        return None, "missing"
+    scored = [s for s in seeds if _is_number(rows.get(s, {}).get("directional_similarity"))]
+    if scored:
+        return max(scored, key=lambda s: (rows[s]["directional_similarity"], -s)), "unfiltered"
+    return min(seeds), "unfiltered"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
+        value)
+
+
+def _fmt(value: object, fmt: str) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if _is_number(value):
+        return fmt.format(value)
+    return "n/a"
+
+
+def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[str, str]]:
+    """The row's metrics, in `keys` order (the index's columns: known ones, then any other
+    numeric key evaluate wrote); a known metric that is absent-but-explained shows its reason."""
+    if row is None:
+        return []
+    out = []
+    for key in [*keys, *(k for k in METRIC_LABELS if k in row and k not in keys)]:
+        if key in row:
+            label, fmt = METRIC_LABELS.get(key, (key, "{:.4g}"))
+            reason = row.get(f"{key}_reason")
+            out.append({"name": label, "key": key, "value": _fmt(row[key], fmt),
+                        "reason": str(reason) if reason else ""})
+    return out
+
+
+# --- settings, models and the index --------------------------------------------------------------
+
+_SETTING_TEXT_MAX = 300
+_METRIC_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# numbers evaluate copies beside the metrics that describe the image, not measure it
+_NOT_METRICS = frozenset({"seed", "steps", "guidance", "height", "width", "eta", "blend_start"})
+
+
+def _setting_text(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                             sort_keys=True)
+    return text if len(text) <= _SETTING_TEXT_MAX else text[:_SETTING_TEXT_MAX] + "…"
+
+
+def generation_settings(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every setting the manifest lines record (`workspace.provenance.settings`: a key generate
+    adds later is shown too) as `[{name, values: [{text, count}]}]`, each value with how many
+    images it made; height and width as one `image size`."""
+    sized = []
+    for record in records:
+        record = dict(record)
+        if "height" in record and "width" in record:
+            record["image size"] = f"{record.pop('width')} × {record.pop('height')} px"
+        sized.append(record)
+    found = settings(sized)
+    keys = [k for k in found if k != "image size"]
+    if "image size" in found:  # where height and width stood: after guidance
+        keys.insert(keys.index("guidance") + 1 if "guidance" in keys else 0, "image size")
+    return [{"name": key, "values": [{"text": _setting_text(value), "count": count}
+                                     for value, count in found[key]]} for key in keys]
+
+
+def _clip_models(summary: Mapping[str, Any] | None,
+                 metrics: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> list[str]:
+    """The CLIP model(s) evaluate used: the summary's, and any a metrics row names."""
+    names = {str(r["clip_model"]) for seeds in metrics.values() for r in seeds.values()
+             if isinstance(r.get("clip_model"), str)}
+    if summary is not None and isinstance(summary.get("clip_model"), str):
+        names.add(summary["clip_model"])
+    return sorted(names)
+
+
+def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str, str]]:
+    """(key, label, format) of the index's metric columns: the known metrics any row has, in
+    display order, then every other numeric key of the rows (evaluate may add metrics)."""
+    present: set[str] = set()
+    for row in rows:
+        for key, value in (row or {}).items():
+            if key in METRIC_LABELS or (_is_number(value) and key not in _NOT_METRICS
+                                        and _METRIC_KEY.match(key)):
+                present.add(key)
+    known = [(k, *METRIC_LABELS[k]) for k in METRIC_LABELS if k in present]
+    return known + [(k, k, "{:.4g}") for k in sorted(present - set(METRIC_LABELS))]
+
+
+def _index_cell(row: Mapping[str, Any] | None, key: str, fmt: str) -> dict[str, str]:
+    """Display text and the sort value (`data-v`: a number, or empty for not measured)."""
+    value = (row or {}).get(key)
+    if isinstance(value, bool):
+        return {"text": _fmt(value, fmt), "value": "1" if value else "0"}
+    if isinstance(value, (int, float)) and _is_number(value):
+        return {"text": _fmt(value, fmt), "value": repr(float(value))}
+    return {"text": _fmt(value, fmt), "value": ""}
+
+
+def _edit_settings(edit: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The pair's Prompt-to-Prompt settings (everything but the token alignment), generically."""
+    out = []
+    for key, value in edit.items():
+        if key == "alignment":
+            continue
+        if key == "local_blend" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not k.startswith("tokens_")}
+        out.append({"name": str(key), "text": _setting_text(value)})
+    return out
+
+
+def report_script() -> tuple[str, str]:
+    """(the index's inline script, its CSP source `'sha256-...'`), hashed from the exact text
+    the page embeds."""
+    from cfspec.lang.templates import templates_dir
+
+    text = (templates_dir() / SCRIPT_FILE).read_text(encoding="utf-8")
+    if "</" in text:  # would end the <script> element early
+        raise ValueError(f"templates/{SCRIPT_FILE} must not contain '</'")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"'sha256-{digest}'"
+
+
+def _failure_text(failure: dict[str, Any]) -> str:
+    value = failure.get("value")
+    value_text = f"{value:.4f}" if _is_number(value) else "n/a"
+    threshold = failure.get("threshold")
+    threshold_text = f"{threshold:g}" if _is_number(threshold) else "?"
+    text = f"{failure.get('metric')} = {value_text} < {threshold_text} ({failure.get('gate')})"
+    if failure.get("reason"):
+        text = f"{failure.get('metric')}: {failure['reason']} ({failure.get('gate')})"
+    return text
+
+
+def _assignment(assignment: Mapping[str, Any]) -> str:
+    return f"{assignment.get('variable')}: {assignment.get('from')} → {assignment.get('to')}"
+
+
+# --- changed words -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\S+")
+
+
+def _norm(word: str) -> str:
+    return word.strip(".,;:!?\"'()[]{}").lower()
+
+
+def highlight(prompt_0: str, prompt_1: str, blend_0: Sequence[str] = (),
+              blend_1: Sequence[str] = ()) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Each prompt as a list of `{"text", "kind"}` words, kind `changed` where the word diff
+    of the two prompts differs, `blend` for a LocalBlend word that did not change, else ``.
+    The template joins them with spaces and lets autoescape escape every word."""
+    w0, w1 = _WORD.findall(prompt_0), _WORD.findall(prompt_1)
+    kinds_0, kinds_1 = [""] * len(w0), [""] * len(w1)
+    matcher = difflib.SequenceMatcher(a=[_norm(w) for w in w0], b=[_norm(w) for w in w1],
+                                      autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            kinds_0[i1:i2] = ["changed"] * (i2 - i1)
+            kinds_1[j1:j2] = ["changed"] * (j2 - j1)
+    for words, kinds, blend in ((w0, kinds_0, blend_0), (w1, kinds_1, blend_1)):
+        wanted = {_norm(b) for phrase in blend for b in str(phrase).split()}
+        for i, word in enumerate(words):
+            if not kinds[i] and _norm(word) in wanted:
+                kinds[i] = "blend"
+    return ([{"text": w, "kind": k} for w, k in zip(w0, kinds_0, strict=True)],
+            [{"text": w, "kind": k} for w, k in zip(w1, kinds_1, strict=True)])
+
+
+# --- causal graphs -------------------------------------------------------------------------------
+
+_EDGE = re.compile(r"^(?P<source>.+?) → (?P<target>.+?)(?::\s*(?P<text>.*))?$", re.S)
+
+
+def parse_edge(edge: str) -> tuple[str, str, str]:
+    """`A → B: description` -> (A, B, description); the description may be empty."""
+    match = _EDGE.match(edge.strip())
+    if match is None:
+        return edge, "", ""
+    return (match["source"].strip(), match["target"].strip(), (match["text"] or "").strip())
+
+
+def _edges(edges: Sequence[str], other: Sequence[str]) -> list[dict[str, Any]]:
+    others = {parse_edge(e)[:2] for e in other}
+    out = []
+    for edge in edges:
+        source, target, text = parse_edge(edge)
+        out.append({"source": source, "target": target, "text": text,
+                    "differs": (source, target) not in others})
+    return out
+
+
+def graph_dot(pair: Mapping[str, Any]) -> str:
+    """Both graphs side by side as DOT (every label quoted by `lang.templates.dot_string`)."""
+    from cfspec.lang.templates import dot_string
+
+    lines = ["digraph pair {", "  rankdir=LR;", "  node [shape=ellipse, fontsize=11];"]
+    for index, (name, key) in enumerate((("factual", "scm"), ("counterfactual", "scm_aug"))):
+        lines.append(f"  subgraph cluster_{index} {{")
+        lines.append(f"    label={dot_string(name)};")
+        other = pair["scm_aug" if key == "scm" else "scm"]
+        others = {parse_edge(e)[:2] for e in other}
+        nodes: dict[str, str] = {}
+        for edge in pair[key]:
+            source, target, _ = parse_edge(edge)
+            for node in (source, target):
+                if node and node not in nodes:
+                    nodes[node] = f"n{index}_{len(nodes)}"
+                    lines.append(f"    {nodes[node]} [label={dot_string(node)}];")
+            if source and target:
+                style = ' [color="#c2410c", penwidth=2]' if (source, target) not in others else ""
+                lines.append(f"    {nodes[source]} -> {nodes[target]}{style};")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _graph_uri(pair: Mapping[str, Any]) -> str | None:
+    """The graphs as an SVG data URI, or None without Graphviz (or when dot fails)."""
+    dot = shutil.which("dot")
+    if dot is None or not (pair.get("scm") or pair.get("scm_aug")):
+        return None
+    try:
+        done = subprocess.run([dot, "-Tsvg"], input=graph_dot(pair).encode("utf-8"),
+                              capture_output=True, timeout=DOT_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 or b"<svg" not in done.stdout:
+        return None
+    return "data:image/svg+xml;base64," + base64.b64encode(done.stdout).decode("ascii")
+
+
+# --- images and plots ----------------------------------------------------------------------------
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _data_uri(path: Path, max_side: int = THUMBNAIL_PX) -> str | None:
+    """A PNG as a data URI, shrunk to at most `max_side` pixels a side when Pillow is there
+    (the page shows them at most that big; a few hundred full 512 px PNGs would make the page
+    hundreds of MB). Anything that is not a PNG is left out."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(_PNG_MAGIC):  # only PNGs are embedded, as image/png
+        return None
+    try:
+        data = _thumbnail(data, max_side)
+    except ImportError:
+        pass  # no Pillow: embedded as it is
+    except (OSError, ValueError):
+        return None  # claims to be a PNG but does not decode
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _thumbnail(data: bytes, max_side: int) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        if max(image.size) <= max_side:
+            return data
+        image.thumbnail((max_side, max_side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
+
+
+def overlay_images(generated: Generated, max_side: int = OVERLAY_PX
+                   ) -> tuple[list[dict[str, str]], str | None]:
+    """([{label, uri}], note): the changed words' cross-attention over each image and the
+    LocalBlend mask over the counterfactual one, from the (pair, seed)'s .npz (`attention`
+    (2, h', w') max-normalised, `mask` (h, w) at latent resolution). The note says why some or
+    all are missing."""
+    if generated.extras is None:
+        return [], "no .npz beside the images: no attention or mask to show"
+    try:
+        import numpy as np
+        from PIL import Image  # noqa: F401  (checked here, used by _overlay_png)
+    except ImportError:
+        return [], "attention and mask overlays need numpy and Pillow"
+    try:
+        with np.load(generated.extras, allow_pickle=False) as data:
+            attention = np.asarray(data["attention"], dtype=np.float32) if (
+                "attention" in data.files) else None
+            mask = np.asarray(data["mask"]) if "mask" in data.files else None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        return [], f"{generated.extras.name}: unreadable ({error})"
+    out: list[dict[str, str]] = []
+    notes = []
+    try:
+        if attention is not None and attention.ndim == 3 and attention.shape[0] == 2:
+            for k, (image, name) in enumerate(((generated.image_0, "factual"),
+                                               (generated.image_1, "counterfactual"))):
+                heat = np.nan_to_num(attention[k], nan=0.0, posinf=0.0, neginf=0.0).clip(0)
+                peak = float(heat.max()) if heat.size else 0.0
+                out.append({"label": f"changed words' attention, {name}",
+                            "uri": _overlay_png(image, heat / peak if peak > 0 else heat,
+                                                (220, 38, 38), max_side)})
+        else:
+            notes.append("no attention maps of shape (2, h, w) in the .npz")
+        if mask is not None and mask.ndim == 2 and mask.size:
+            region = (np.nan_to_num(mask.astype(np.float32)) > 0).astype(np.float32)
+            share = float(region.mean())
+            if share > 0:
+                out.append({"label": f"LocalBlend mask ({share:.0%} of the image may change)",
+                            "uri": _overlay_png(generated.image_1, region, (37, 99, 235),
+                                                max_side, nearest=True)})
+            else:
+                notes.append("LocalBlend mask is empty (no LocalBlend words for this edit)")
+        else:
+            notes.append("no LocalBlend mask of shape (h, w) in the .npz")
+    except (OSError, ValueError) as error:  # an image that does not decode
+        return [], f"overlays skipped: {error}"
+    return out, "; ".join(notes) or None
+
+
+def _overlay_png(image_path: Path, heat: Any, color: tuple[int, int, int], max_side: int,
+                 nearest: bool = False) -> str:
+    """The image, greyed so the colour stands out, with `heat` (h, w in 0..1, upsampled to the
+    image) laid over it in `color`."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(image_path) as opened:
+        base = opened.convert("RGB")
+    base.thumbnail((max_side, max_side))
+    layer = Image.fromarray((np.asarray(heat, dtype=np.float32) * 255).round().astype(np.uint8),
+                            "L").resize(base.size, Image.Resampling.NEAREST if nearest
+                                        else Image.Resampling.BILINEAR)
+    pixels = np.asarray(base, dtype=np.float32)
+    grey = 0.35 * pixels + 0.65 * pixels.mean(axis=2, keepdims=True)
+    alpha = np.asarray(layer, dtype=np.float32)[..., None] / 255.0 * 0.7
+    mixed = grey * (1 - alpha) + np.asarray(color, dtype=np.float32) * alpha
+    buffer = io.BytesIO()
+    Image.fromarray(mixed.clip(0, 255).round().astype(np.uint8), "RGB").save(
+        buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _gates(decisions: Mapping[str, dict[str, Any]] | None) -> dict[str, float] | None:
+    for decision in (decisions or {}).values():
+        gates = decision.get("gates")
+        if isinstance(gates, dict) and all(_is_number(v) for v in gates.values()):
+            return {str(k): float(v) for k, v in gates.items()}
+    return None
+
+
+def _plots(rows: Sequence[dict[str, Any]], gates: dict[str, float] | None
+           ) -> tuple[str | None, str | None]:
+    """(PNG data URI of the metric histograms, or None; a note when skipped)."""
+    if not rows:
+        return None, None
+    columns = [(k, [float(r[k]) for r in rows if _is_number(r.get(k))]) for k in PLOTTED]
+    columns = [(k, v) for k, v in columns if v]
+    if not columns:
+        return None, None
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None, "plots skipped: matplotlib is not installed (`pip install matplotlib`)"
+
+    ncols = 2
+    nrows = (len(columns) + ncols - 1) // ncols
+    figure = Figure(figsize=(10, 2.6 * nrows), dpi=96, layout="constrained")
+    FigureCanvasAgg(figure)
+    for index, (key, values) in enumerate(columns):
+        axes = figure.add_subplot(nrows, ncols, index + 1)
+        gate = _GATE_LINES.get(key)
+        line = (gates[gate[0]] * gate[1] if gate is not None and gates is not None
+                and gate[0] in gates else None)
+        # bins over the whole drawn range, so a tight cluster far from the gate stays visible
+        low, high = min([*values, line if line is not None else min(values)]), max(
+            [*values, line if line is not None else max(values)])
+        span = (low, high) if high > low else (low - 0.5, high + 0.5)
+        axes.hist(values, bins=30, range=span, color="#2563eb", alpha=0.85)
+        axes.set_title(f"{METRIC_LABELS[key][0]} (N={len(values)})", fontsize=10)
+        if line is not None and gate is not None:
+            axes.axvline(line, color="#c2410c", linestyle="--",
+                         label=f"gate {gate[0].replace('_', '-')}")
+            axes.legend(fontsize=8)
+        axes.tick_params(labelsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), None
+
+
+def _summary_view(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The summary's means and set figures as display strings."""
+    if summary is None:
+        return None
+    means = []
+    raw_means = summary.get("means")
+    for key, entry in (raw_means if isinstance(raw_means, dict) else {}).items():
+        try:
+            if entry.get("ci95") is None:  # too few pairs for an interval that holds
+                ci = f"none: {entry.get('ci_reason') or 'too few pairs'}"
+            else:
+                low, high = entry["ci95"]
+                ci = f"[{float(low):.4g}, {float(high):.4g}]"
+            means.append({"name": METRIC_LABELS.get(key, (key, ""))[0],
+                          "n": int(entry.get("n_pairs", entry["n"])),
+                          "mean": f"{float(entry['mean']):.4g}", "ci": ci})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    sets = []
+    raw_set = summary.get("set")
+    set_level = raw_set if isinstance(raw_set, dict) else {}
+    for metric in ("kid", "fid"):
+        entry = set_level.get(metric)
+        if not isinstance(entry, dict):
+            continue
+        if "refused" in entry:
+            sets.append({"name": metric.upper(), "text": str(entry["refused"])})
+            continue
+        floor = entry.get("noise_floor")
+        floor_text = (f"; same-N noise floor {floor:.4g} (N={entry.get('noise_floor_n')})"
+                      if _is_number(floor) else "; no noise floor")
+        sets.append({"name": metric.upper(), "text": (
+            f"{_fmt(entry.get('value'), '{:.4g}')} (reference N={entry.get('n_reference')}, "
+            f"candidate N={entry.get('n_candidate')}, {entry.get('feature_size')}-d features"
+            f"{floor_text})")})
+    if "skipped" in set_level:
+        sets.append({"name": "KID / FID", "text": str(set_level["skipped"])})
+    notes = summary.get("notes")
+    return {
+        "clip_model": str(summary.get("clip_model", "?")),
+        "rows": summary.get("rows"),
+        "means": means,
+        "sets": sets,
+        "notes": [str(n) for n in notes] if isinstance(notes, list) else [],
+    }

@@ -1,0 +1,96 @@
+"""pairs.jsonl on disk: validated against pair.schema.json when written and when read.
+
+Writing is atomic (a temp file in OUT, then os.replace), so a killed run never leaves half a
+file, and never touches anything outside OUT.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.source import SourceFile
+from cfspec.workspace.atomic import write_text_atomic
+
+PAIRS_FILE = "pairs.jsonl"
+
+
+@functools.cache
+def pair_schema() -> dict[str, Any]:
+    schema_file = resources.files("cfspec.workspace").joinpath("pair.schema.json")
+    text = schema_file.read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(pair_schema())
+
+
+def schema_errors(pair: Any) -> list[str]:
+    """Readable problems with one pair record: `edit.type: 'x' is not one of [...]`."""
+    errors = sorted(_validator().iter_errors(pair), key=lambda e: list(e.absolute_path))
+    out = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.absolute_path) or "(the line)"
+        out.append(f"{where}: {error.message}")
+    return out
+
+
+def dumps(pair: dict[str, Any]) -> str:
+    """One line, deterministic: re-running a compile gives the same bytes."""
+    return json.dumps(pair, ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_pairs(out_dir: Path, pairs: list[dict[str, Any]]) -> Path:
+    for pair in pairs:
+        problems = schema_errors(pair)
+        if problems:  # our own output must match our own schema
+            raise AssertionError(f"pair {pair.get('id')!r} breaks pair.schema.json: {problems}")
+    target = out_dir / PAIRS_FILE
+    write_text_atomic(target, "".join(dumps(pair) + "\n" for pair in pairs))
+    return target
+
+
+def read_pairs(path: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+    """Read and validate pairs.jsonl. Each bad line is an `invalid-pairs-file` diagnostic that
+    names the line and the field; good lines are returned."""
+    source = SourceFile(str(path), path.read_text(encoding="utf-8"))
+    bag = DiagnosticBag(source)
+    pairs: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    # split("\n"), not splitlines(): JSON strings may hold U+2028, U+2029 or U+0085 unescaped,
+    # and lines are numbered as SourceFile numbers them.
+    for number, line in enumerate(source.text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        span = source.line_span(number)
+        try:
+            pair = json.loads(line)
+        except json.JSONDecodeError as error:
+            bad = source.span(span.start + error.pos, span.start + error.pos + 1)
+            bag.report("invalid-pairs-file", bad, f"line {number} is not JSON: {error.msg}",
+                       label="here", help="regenerate it with `cfspec compile`")
+            continue
+        problems = schema_errors(pair)
+        if problems:
+            bag.report("invalid-pairs-file", span,
+                       f"line {number} does not match pair.schema.json: {problems[0]}",
+                       label="this line", notes=problems[1:],
+                       help="regenerate it with `cfspec compile`")
+            continue
+        if pair["id"] in seen:
+            bag.report("invalid-pairs-file", span,
+                       f"line {number} repeats the id {pair['id']!r} of line {seen[pair['id']]}",
+                       label="duplicate id", help="ids must be unique")
+            continue
+        seen[pair["id"]] = number
+        pairs.append(pair)
+    return pairs, bag.items

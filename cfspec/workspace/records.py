@@ -1,0 +1,332 @@
+"""Reading back what the stages leave in OUT: pairs.jsonl, manifest.jsonl, metrics.jsonl,
+filter.jsonl and metrics_summary.json.
+
+Each line is validated and every problem is a diagnostic that names the file, the line and the
+field, so a hand-edited or truncated file is reported, never a traceback. Evaluate, filter,
+export and the report all read through here. Imports neither torch nor anything heavy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cfspec.diagnostics.codes import BY_NAME, Code, Severity
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.source import SourceFile, Span
+
+PAIRS_FILE = "pairs.jsonl"
+MANIFEST_FILE = "manifest.jsonl"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "metrics_summary.json"
+FILTER_FILE = "filter.jsonl"
+
+# The pair id pattern of pair.schema.json: the only ids from which paths are ever built.
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_ID_LENGTH = 255
+
+# Metrics the filter gates on: each must be a finite number or null in metrics.jsonl.
+GATE_METRICS = ("clip_score_0", "clip_score_1", "directional_similarity",
+                "image_image_similarity")
+
+
+class StageError(RuntimeError):
+    """A stage cannot run at all (a missing input file, bad settings): a usage error, exit 2."""
+
+
+# --- diagnostics for the files cfspec reads back ------------------------------------------------
+
+def stage_code(name: str) -> Code:
+    return BY_NAME[name]
+
+
+class LineReport:
+    """Diagnostics about the lines of one JSON Lines file, each pointing at the line and, when
+    the field's key is on it, at the field."""
+
+    def __init__(self, path: Path, text: str, code: str) -> None:
+        self.source = SourceFile(str(path), text)
+        self.bag = DiagnosticBag(self.source)
+        self.code = stage_code(code)
+
+    def _span(self, line: int, key: str | None) -> Span:
+        span = self.source.line_span(line)
+        if key is not None:
+            text = self.source.line_text(line)
+            at = text.find(json.dumps(key) + ":")
+            if at >= 0:
+                start = span.start + at
+                return self.source.span(start, start + len(json.dumps(key)))
+        return span
+
+    def add(self, line: int, key: str | None, message: str, *, help: str | None = None,
+            severity: Severity | None = None) -> None:
+        where = f"line {line}" + (f", field `{key}`" if key else "")
+        self.bag.items.append(Diagnostic(
+            code=self.code, message=f"{where}: {message}", source=self.source,
+            span=self._span(line, key), label=key or "this line", help=help, severity=severity,
+        ))
+
+    @property
+    def items(self) -> list[Diagnostic]:
+        return self.bag.items
+
+
+def _json_lines(path: Path, report: LineReport,
+                torn_ok: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each line that is a JSON object; other lines are reported
+    (a warning where a killed writer may have torn a line, else an error)."""
+    # split("\n"), not splitlines(): a prompt may hold U+2028, U+2029 or U+0085 unescaped.
+    for number, line in enumerate(report.source.text.rstrip("\n").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            if torn_ok:
+                report.add(number, None, f"not JSON ({error.msg}); skipped (a run killed "
+                           "mid-write leaves such a line; `cfspec generate` compacts it away)",
+                           severity=Severity.WARNING)
+            else:
+                report.add(number, None, f"not JSON: {error.msg}",
+                           help=f"re-run the stage that writes {path.name}")
+            continue
+        if not isinstance(value, dict):
+            report.add(number, None, f"expected a JSON object, got {type(value).__name__}")
+            continue
+        yield number, value
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise StageError(f"{path}: not UTF-8 text ({error.reason})") from error
+    except OSError as error:
+        raise StageError(f"{path}: cannot read it: {error.strerror or error}") from error
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_id_seed(record: dict[str, Any], number: int, report: LineReport,
+                   pairs: Mapping[str, dict[str, Any]], seed_key: str = "seed",
+                   seed_optional: bool = False) -> bool:
+    pair_id = record.get("id")
+    if not isinstance(pair_id, str) or not pair_id:
+        report.add(number, "id", "missing or not a string")
+        return False
+    if pair_id not in pairs:
+        report.add(number, "id", f"{pair_id!r} is not in pairs.jsonl; skipped (a pair removed "
+                   "since this file was written)", severity=Severity.WARNING)
+        return False
+    seed = record.get(seed_key)
+    if seed is None and seed_optional and seed_key in record:
+        return True
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        report.add(number, seed_key, f"expected a non-negative integer, got {seed!r}")
+        return False
+    return True
+
+
+def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair: dict[str, Any],
+                  rerun: str) -> bool:
+    for key in ("prompt_0", "prompt_1"):
+        if key in record and record[key] != pair[key]:
+            report.add(number, key, f"{record[key]!r} differs from pairs.jsonl's "
+                       f"{pair[key]!r}: written for an older compile",
+                       help=f"re-run `{rerun}`")
+            return True
+    return False
+
+
+# --- OUT's files ---------------------------------------------------------------------------------
+
+
+def read_pair_file(out: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+    """OUT/pairs.jsonl through `workspace.pairs.read_pairs` (validated against the schema)."""
+    from cfspec.workspace.pairs import read_pairs
+
+    path = out / PAIRS_FILE
+    if not path.is_file():
+        raise StageError(f"{path}: not found (run `cfspec compile SPECS -o {out}` first)")
+    try:
+        return read_pairs(path)
+    except UnicodeDecodeError as error:
+        raise StageError(f"{path}: not UTF-8 text ({error.reason})") from error
+    except OSError as error:
+        raise StageError(f"{path}: cannot read it: {error.strerror or error}") from error
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One finished (pair, seed) of the manifest, with its files (all inside OUT/images)."""
+
+    id: str
+    seed: int
+    record: dict[str, Any]
+    image_0: Path
+    image_1: Path
+    extras: Path | None  # None: the .npz is missing (latent and background metrics skipped)
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def image_files(out: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
+    """OUT/images/<id>/<seed>_0.png, _1.png, .npz, from a validated id and an int seed only."""
+    from cfspec.workspace.store import image_paths  # the store's layout; it imports nothing heavy
+
+    if not (SAFE_ID.match(pair_id) and len(pair_id) <= MAX_ID_LENGTH):
+        raise ValueError(f"pair id {pair_id!r} is not path-safe")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed {seed!r} is not a non-negative integer")
+    return image_paths(out, pair_id, seed)
+
+
+def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
+                  ) -> tuple[dict[str, dict[int, Generated]], list[Diagnostic]]:
+    """OUT/manifest.jsonl, validated: id -> seed -> Generated (the last line per (id, seed)).
+
+    A line is skipped, and reported, when it is not JSON (a warning: a killed writer tears
+    lines), names a pair pairs.jsonl no longer has (warning), has a bad seed, was made for other
+    prompts than pairs.jsonl's (an older compile), or its PNGs are missing or lie outside OUT
+    (errors). A missing .npz is a warning; the Generated then has `extras=None`."""
+    path = out / MANIFEST_FILE
+    if not path.is_file():
+        raise StageError(_no_manifest(out, path))
+    report = LineReport(path, _read_text(path), "invalid-manifest")
+    found: dict[str, dict[int, Generated]] = {}
+    images_root = out / "images"
+    for number, record in _json_lines(path, report, torn_ok=True):
+        if not _check_id_seed(record, number, report, pairs):
+            continue
+        pair_id, seed = record["id"], record["seed"]
+        if record.get("superseded"):
+            # A run killed while regenerating with new parameters: these files may be
+            # half-replaced, so the (pair, seed) counts as not generated until a run finishes it.
+            found.get(pair_id, {}).pop(seed, None)
+            continue
+        pair = pairs[pair_id]
+        if _stale_prompt(record, number, report, pair, f"cfspec generate {out}"):
+            continue
+        png_0, png_1, npz = image_files(out, pair_id, seed)
+        missing = [p for p in (png_0, png_1) if not p.is_file()]
+        if missing:
+            report.add(number, "image_0" if png_0 in missing else "image_1",
+                       f"{missing[0]} is missing", help=f"re-run `cfspec generate {out}`")
+            continue
+        outside = [p for p in (png_0, png_1, npz) if p.exists() and not _inside(images_root, p)]
+        if outside:
+            report.add(number, None, f"{outside[0]} resolves outside {images_root}; refused")
+            continue
+        extras: Path | None = npz
+        if not npz.is_file():
+            report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
+                       "skipped for this seed", severity=Severity.WARNING)
+            extras = None
+        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, record, png_0, png_1,
+                                                        extras)
+    ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
+    return ordered, report.items
+
+
+def _no_manifest(out: Path, path: Path) -> str:
+    """Why there is nothing to read, saying what was found: images without a manifest are a
+    generate run stopped before it finished its first (pair, seed)."""
+    images = out / "images"
+    found = sorted(images.glob("*/*.png")) if images.is_dir() else []
+    if not found:
+        return f"{path}: not found (run `cfspec generate {out}` first)"
+    folders = len({p.parent for p in found})
+    return (f"{path}: not found, but {images} holds {len(found)} image(s) in {folders} pair "
+            "folder(s): a `cfspec generate` run stopped before it recorded its first finished "
+            f"(pair, seed); run `cfspec generate {out}` again to finish (it resumes)")
+
+
+def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
+                 ) -> tuple[dict[str, dict[int, dict[str, Any]]], list[Diagnostic]]:
+    """OUT/metrics.jsonl, validated: id -> seed -> row. Gate metrics must be numbers or null."""
+    path = out / METRICS_FILE
+    if not path.is_file():
+        raise StageError(f"{path}: not found (run `cfspec evaluate {out}` first)")
+    report = LineReport(path, _read_text(path), "invalid-metrics-file")
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    for number, row in _json_lines(path, report, torn_ok=False):
+        if not _check_id_seed(row, number, report, pairs):
+            continue
+        if _stale_prompt(row, number, report, pairs[row["id"]], f"cfspec evaluate {out}"):
+            continue
+        bad = next((k for k in GATE_METRICS if row.get(k) is not None
+                    and not (is_number(row[k]) and math.isfinite(row[k]))), None)
+        if bad is not None:
+            report.add(number, bad, f"expected a finite number or null, got {row[bad]!r}")
+            continue
+        defined = row.get("directional_defined")
+        if defined is not None and not isinstance(defined, bool):
+            report.add(number, "directional_defined", f"expected true or false, got {defined!r}")
+            continue
+        seeds = rows.setdefault(row["id"], {})
+        if row["seed"] in seeds:
+            report.add(number, "seed", f"repeats seed {row['seed']} of pair {row['id']!r}")
+            continue
+        seeds[row["seed"]] = row
+    return {pid: dict(sorted(s.items())) for pid, s in rows.items()}, report.items
+
+
+def read_filter(out: Path, pairs: Mapping[str, dict[str, Any]]
+                ) -> tuple[dict[str, dict[str, Any]], list[Diagnostic]] | None:
+    """OUT/filter.jsonl, validated: id -> decision; None when there is no filter.jsonl."""
+    path = out / FILTER_FILE
+    if not path.is_file():
+        return None
+    report = LineReport(path, _read_text(path), "invalid-filter-file")
+    decisions: dict[str, dict[str, Any]] = {}
+    for number, line in _json_lines(path, report, torn_ok=False):
+        if "kept_seed" not in line:
+            report.add(number, None, "no `kept_seed` field")
+            continue
+        if not _check_id_seed(line, number, report, pairs, "kept_seed", seed_optional=True):
+            continue
+        if line["id"] in decisions:
+            report.add(number, "id", f"repeats the id {line['id']!r}")
+            continue
+        decisions[line["id"]] = line
+    return decisions, report.items
+
+
+def read_summary(out: Path) -> dict[str, Any] | None:
+    """OUT/metrics_summary.json, or None when absent, unreadable, or not the summary of the
+    metrics.jsonl beside it (its `metrics_sha256` differs: a run killed between the two)."""
+    try:
+        data = json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))
+        rows = (out / METRICS_FILE).read_bytes()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("metrics_sha256") != metrics_digest(rows):
+        return None
+    return data
+
+
+def metrics_digest(rows: bytes) -> str:
+    """What ties a summary to its metrics.jsonl: the SHA-256 of the file's bytes."""
+    return hashlib.sha256(rows).hexdigest()
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"

@@ -303,7 +303,8 @@ def compile_paths(
 
     Without `keep_going`, any error anywhere means nothing is written.
     """
-    from cfspec.compile.pairs import PAIR_ID, compile_spec
+    from cfspec.compile.pairs import compile_spec
+    from cfspec.workspace.layout import is_safe_id
     from cfspec.workspace.pairs import write_pairs
 
     clip = resolve_tokenizer(tokenizer or config.tokenizer)
@@ -325,7 +326,7 @@ def compile_paths(
                 continue
             for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
                 pid = str(pair["id"])
-                if not PAIR_ID.fullmatch(pid):  # ids are checked by lint; this is the last wall
+                if not is_safe_id(pid):  # ids are checked by lint; this is the last wall
                     bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",
                                help="use a path-safe spec id")
                 elif pid in first_use:

@@ -22,10 +22,17 @@ from cfspec.cli.stages import (
     filter_command,
     report_command,
 )
-from cfspec.stages.export import CF_JSON_FILE, COCO_CF_FILE, ExportError, export, select
+from cfspec.stages.export import ExportError, export, select
 from cfspec.stages.filter import Gates, check_seed, decide, load_gates, run_filter
+from cfspec.workspace.layout import (
+    CF_JSON_FILE,
+    COCO_CF_FILE,
+    FILTER_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+)
 from cfspec.workspace.pairs import dumps, schema_errors, write_pairs
-from cfspec.workspace.records import FILTER_FILE, METRICS_FILE, StageError, read_manifest
+from cfspec.workspace.records import StageError, read_manifest
 
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
@@ -123,7 +130,7 @@ def write_generated(out: Path, pair: dict[str, Any], seed: int, *, size: int = 3
             "blend_0": np.array(pair["edit"]["local_blend"]["tokens_0"], dtype=np.int64),
             "blend_1": np.array(pair["edit"]["local_blend"]["tokens_1"], dtype=np.int64),
         })
-    store.append_record(out / store.MANIFEST, {
+    store.append_record(out / MANIFEST_FILE, {
         "id": pair["id"], "seed": seed,
         "image_0": png_0.relative_to(out).as_posix(), "image_1": png_1.relative_to(out).as_posix(),
         "extras": npz.relative_to(out).as_posix(),

@@ -388,6 +388,7 @@ def run_command(
         filter_command,
         report_command,
     )
+    from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE, REPORT_FILE
 
     def stage(name: str, call: object, *args: object, **kwargs: object) -> int:
         typer.echo(f"== {name}", err=True)
@@ -399,7 +400,7 @@ def run_command(
 
     status = stage("compile", compile_command, paths, out, keep_going=True, fmt="text",
                    tokenizer=None, quiet=quiet, no_color=False)
-    pairs_file = out / "pairs.jsonl"
+    pairs_file = out / PAIRS_FILE
     if status == EXIT_USAGE or not pairs_file.is_file() or not pairs_file.read_text().strip():
         # Nothing compiled (every spec has errors): there is nothing for the later stages.
         raise typer.Exit(status or EXIT_ERRORS)
@@ -418,12 +419,12 @@ def run_command(
         ("filter", filter_command, {
             "min_clip": min_clip, "min_directional": min_directional,
             "min_image_similarity": min_image_similarity}),
-        ("export", export_command, {"to": "hf", "output": out / "dataset"}),
+        ("export", export_command, {"to": "hf", "output": out / DATASET_DIR}),
         ("report", report_command, {"max_pairs": 200}),
     ):
         if stage(name, call, out, fmt="text", quiet=quiet, no_color=False, **kwargs) == EXIT_USAGE:
             raise typer.Exit(EXIT_USAGE)
-    typer.echo(f"report: {out / 'report.html'}", err=True)
+    typer.echo(f"report: {out / REPORT_FILE}", err=True)
     raise typer.Exit(max(status, generated))
 
 

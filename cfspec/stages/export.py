@@ -43,11 +43,16 @@ from typing import Any
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import (
+    CF_JSON_FILE,
+    COCO_CF_FILE,
+    CROISSANT_FILE,
+    FILTER_FILE,
+    METRICS_FILE,
+    is_safe_id,
+)
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
 from cfspec.workspace.records import (
-    FILTER_FILE,
-    MAX_ID_LENGTH,
-    SAFE_ID,
     Generated,
     StageError,
     json_line,
@@ -59,12 +64,9 @@ from cfspec.workspace.records import (
 )
 
 FORMATS = ("hf", "coco-cf", "cf-json")
-COCO_CF_FILE = "examples.jsonl"
-CF_JSON_FILE = "counterfactual_dataset.json"
 HF_SHARD_BYTES = 500 * 1024 * 1024
 EXPORT_MARKER = ".cfspec-export.json"  # which files of DIR the export wrote
 HF_ROWS_PER_GROUP = 100  # Parquet row groups of ~100 rows: what the Hub's viewer reads well
-CROISSANT_FILE = "croissant.json"
 
 # (column, dtype) of the float metric columns of the hf export; null where not measured.
 METRIC_COLUMNS = (
@@ -138,7 +140,7 @@ def select(out: Path) -> Selection:
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
     metrics: dict[str, dict[int, dict[str, Any]]] = {}
-    if (out / "metrics.jsonl").is_file():
+    if (out / METRICS_FILE).is_file():
         metrics, problems = read_metrics(out, by_id)
         diagnostics += problems
     decisions = read_filter(out, by_id)
@@ -274,7 +276,7 @@ def _carry_over(old: Path, new: Path, written: set[str]) -> None:
 def _safe_name(pair_id: str) -> str:
     """The id itself, after checking it is path-safe (it was validated on reading; this is the
     second wall: no separator, no leading dot, bounded length)."""
-    if not (SAFE_ID.match(pair_id) and len(pair_id) <= MAX_ID_LENGTH):
+    if not is_safe_id(pair_id):
         raise ExportError(f"pair id {pair_id!r} is not path-safe; refused")
     return pair_id
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import FILTER_FILE
 from cfspec.workspace.records import (
-    FILTER_FILE,
     StageError,
     is_number,
     json_line,

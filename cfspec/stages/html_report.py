@@ -43,6 +43,7 @@ from typing import Any
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
 from cfspec.workspace.provenance import random_models, settings
 from cfspec.workspace.records import (
     Generated,
@@ -53,7 +54,6 @@ from cfspec.workspace.records import (
     read_summary,
 )
 
-REPORT_FILE = "report.html"
 DEFAULT_MAX_PAIRS = 200
 DOT_TIMEOUT_S = 20
 THUMBNAIL_PX = 384  # the largest side of an embedded image
@@ -104,7 +104,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
     diagnostics += problems
     metrics: dict[str, dict[int, dict[str, Any]]] = {}
     notes: list[str] = []
-    if (out / "metrics.jsonl").is_file():
+    if (out / METRICS_FILE).is_file():
         metrics, problems = read_metrics(out, by_id)
         diagnostics += problems
     else:

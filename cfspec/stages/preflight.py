@@ -21,6 +21,7 @@ def run_problems(out: Path, *, model: str, clip_model: str,
                  inception_weights: Path | None = None) -> list[str]:
     """One line per thing that would stop a later stage of `cfspec run`, each with a way out;
     empty when the run can go ahead."""
+    from cfspec.workspace.layout import IMAGES_DIR
     from cfspec.workspace.outdir import describe_os_error, prepare_out
 
     problems = []
@@ -30,7 +31,7 @@ def run_problems(out: Path, *, model: str, clip_model: str,
         problems.append(f"missing {', '.join(missing)}: generate, evaluate and the hf export "
                         "need them (pip install 'cfspec[gpu]')")
     try:
-        prepare_out(out, "images")
+        prepare_out(out, IMAGES_DIR)
     except OSError as error:
         problems.append(describe_os_error(error))
     problems += _model_problem("--model", model, "model_index.json", BUILT_IN_MODELS)

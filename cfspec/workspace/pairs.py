@@ -15,8 +15,7 @@ from typing import Any
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
 from cfspec.workspace.atomic import write_text_atomic
-
-PAIRS_FILE = "pairs.jsonl"
+from cfspec.workspace.layout import PAIRS_FILE
 
 
 @functools.cache

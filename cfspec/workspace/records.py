@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +19,15 @@ from typing import Any
 from cfspec.diagnostics.codes import BY_NAME, Code, Severity
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
-
-PAIRS_FILE = "pairs.jsonl"
-MANIFEST_FILE = "manifest.jsonl"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "metrics_summary.json"
-FILTER_FILE = "filter.jsonl"
-
-# The pair id pattern of pair.schema.json: the only ids from which paths are ever built.
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MAX_ID_LENGTH = 255
+from cfspec.workspace.layout import (
+    FILTER_FILE,
+    IMAGES_DIR,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    PAIRS_FILE,
+    SUMMARY_FILE,
+    image_paths,
+)
 
 # Metrics the filter gates on: each must be a finite number or null in metrics.jsonl.
 GATE_METRICS = ("clip_score_0", "clip_score_1", "directional_similarity",
@@ -188,17 +186,6 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
-def image_files(out: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
-    """OUT/images/<id>/<seed>_0.png, _1.png, .npz, from a validated id and an int seed only."""
-    from cfspec.workspace.store import image_paths  # the store's layout; it imports nothing heavy
-
-    if not (SAFE_ID.match(pair_id) and len(pair_id) <= MAX_ID_LENGTH):
-        raise ValueError(f"pair id {pair_id!r} is not path-safe")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed {seed!r} is not a non-negative integer")
-    return image_paths(out, pair_id, seed)
-
-
 def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
                   ) -> tuple[dict[str, dict[int, Generated]], list[Diagnostic]]:
     """OUT/manifest.jsonl, validated: id -> seed -> Generated (the last line per (id, seed)).
@@ -212,7 +199,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
         raise StageError(_no_manifest(out, path))
     report = LineReport(path, _read_text(path), "invalid-manifest")
     found: dict[str, dict[int, Generated]] = {}
-    images_root = out / "images"
+    images_root = out / IMAGES_DIR
     for number, record in _json_lines(path, report, torn_ok=True):
         if not _check_id_seed(record, number, report, pairs):
             continue
@@ -225,7 +212,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
         pair = pairs[pair_id]
         if _stale_prompt(record, number, report, pair, f"cfspec generate {out}"):
             continue
-        png_0, png_1, npz = image_files(out, pair_id, seed)
+        png_0, png_1, npz = image_paths(out, pair_id, seed)
         missing = [p for p in (png_0, png_1) if not p.is_file()]
         if missing:
             report.add(number, "image_0" if png_0 in missing else "image_1",
@@ -249,7 +236,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
 def _no_manifest(out: Path, path: Path) -> str:
     """Why there is nothing to read, saying what was found: images without a manifest are a
     generate run stopped before it finished its first (pair, seed)."""
-    images = out / "images"
+    images = out / IMAGES_DIR
     found = sorted(images.glob("*/*.png")) if images.is_dir() else []
     if not found:
         return f"{path}: not found (run `cfspec generate {out}` first)"

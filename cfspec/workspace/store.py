@@ -31,18 +31,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from cfspec.workspace.atomic import atomic_write
-
-MANIFEST = "manifest.jsonl"
-IMAGES = "images"
+from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
 # only if all of them match (height/width only when the run names them).
 PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
-
-
-def image_paths(out_dir: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
-    folder = out_dir / IMAGES / pair_id
-    return folder / f"{seed}_0.png", folder / f"{seed}_1.png", folder / f"{seed}.npz"
 
 
 def pair_folder(out_dir: Path, pair_id: str) -> Path:
@@ -50,7 +43,7 @@ def pair_folder(out_dir: Path, pair_id: str) -> Path:
     only when it is yours)."""
     from cfspec.workspace.outdir import output_dir
 
-    return output_dir(out_dir, IMAGES, pair_id)
+    return output_dir(out_dir, IMAGES_DIR, pair_id)
 
 
 def remove_stale_temps(folder: Path, seed: int) -> None:
@@ -200,7 +193,7 @@ def compact(manifest: Path, order: list[str]) -> int:
     rank = {pair_id: n for n, pair_id in enumerate(order)}
     keys = sorted(last, key=lambda k: (rank.get(k[0], len(rank)), k[0], k[1]))
     text = "".join(json.dumps(last[k], ensure_ascii=False, sort_keys=True) + "\n" for k in keys)
-    for stale in manifest.parent.glob(f".{MANIFEST}.*.tmp"):
+    for stale in manifest.parent.glob(f".{MANIFEST_FILE}.*.tmp"):
         stale.unlink(missing_ok=True)
     atomic_write(manifest, lambda handle: handle.write(text.encode("utf-8")))
     return len(keys)

@@ -55,9 +55,8 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE
 from cfspec.workspace.records import (
-    METRICS_FILE,
-    SUMMARY_FILE,
     Generated,
     StageError,
     json_line,

@@ -22,10 +22,9 @@ from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.lang.prompt import normalize, split_words
-from cfspec.lang.tokens import bytes_to_unicode, locate_pieces
+from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
 from cfspec.stages.generate import published
 
-MAX_TOKENS = 77
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
 

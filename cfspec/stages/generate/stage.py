@@ -15,8 +15,7 @@ from typing import Any
 
 from cfspec import __version__
 from cfspec.stages.progress import progress
-
-PAIRS_FILE = "pairs.jsonl"
+from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 
 
 class GenerateError(RuntimeError):
@@ -117,7 +116,7 @@ def generate(
     }
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
-    manifest = out / store.MANIFEST
+    manifest = out / MANIFEST_FILE
     by_id = {p["id"]: p for p in pairs}
     last = store.latest(store.read_records(manifest))
     done = store.finished(out, last, by_id, params)
@@ -246,11 +245,11 @@ def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
     from cfspec.workspace import store
 
     job = output.job
-    png_0, png_1, extras = store.image_paths(out, job.pair_id, job.seed)
+    png_0, png_1, extras = image_paths(out, job.pair_id, job.seed)
     store.remove_stale_temps(store.pair_folder(out, job.pair_id), job.seed)
     previous = replaced.get((job.pair_id, job.seed))
     if previous is not None:
-        store.append_record(out / store.MANIFEST, store.tombstone(previous))
+        store.append_record(out / MANIFEST_FILE, store.tombstone(previous))
     store.save_png(png_0, output.images[0])
     store.save_png(png_1, output.images[1])
     plan = job.plan
@@ -279,4 +278,4 @@ def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
         "notes": list(plan.notes),
         "cfspec": __version__,
     }
-    store.append_record(out / store.MANIFEST, record)
+    store.append_record(out / MANIFEST_FILE, record)

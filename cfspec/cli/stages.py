@@ -165,6 +165,12 @@ def filter_command(
         float | None, typer.Option("--min-image-similarity",
                                    help="Minimum image-image CLIP similarity [default: 0.7].")
     ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", metavar="NAME>=X|NAME<=X",
+                                       help="Also bound any numeric metric of metrics.jsonl, "
+                                            "e.g. --gate latent_l2_outside_edit<=0.1 "
+                                            "(repeatable).")
+    ] = None,
     fmt: FormatOption = "text",
     quiet: QuietOption = False,
     no_color: NoColorOption = False,
@@ -179,7 +185,8 @@ def filter_command(
     _check_format(fmt)
     _check_out(out)
     try:
-        gates = load_gates(min_clip=min_clip, min_directional=min_directional,
+        gates = load_gates(bounds=tuple(gate or ()), min_clip=min_clip,
+                           min_directional=min_directional,
                            min_image_similarity=min_image_similarity)
         result = run_filter(out, gates)
     except StageError as error:

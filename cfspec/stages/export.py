@@ -51,6 +51,7 @@ from cfspec.workspace.layout import (
     METRICS_FILE,
     is_safe_id,
 )
+from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
 from cfspec.workspace.records import (
     Generated,
@@ -67,15 +68,6 @@ FORMATS = ("hf", "coco-cf", "cf-json")
 HF_SHARD_BYTES = 500 * 1024 * 1024
 EXPORT_MARKER = ".cfspec-export.json"  # which files of DIR the export wrote
 HF_ROWS_PER_GROUP = 100  # Parquet row groups of ~100 rows: what the Hub's viewer reads well
-
-# (column, dtype) of the float metric columns of the hf export; null where not measured.
-METRIC_COLUMNS = (
-    "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
-    "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance", "background_ssim",
-    "background_psnr", "background_lpips", "cld", "latent_l2_outside_edit",
-    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside",
-)
-
 
 class ExportError(StageError):
     """The export cannot be written (bad format or destination, missing inputs): exit 2."""
@@ -364,8 +356,11 @@ def hf_features() -> list[tuple[str, Any, Any]]:
     columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
     columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64"),
                 ("guidance", {"dtype": "float64", "_type": "Value"}, "float64")]
-    columns += [(c, {"dtype": "float64", "_type": "Value"}, "float64") for c in METRIC_COLUMNS]
-    columns += [("effective", {"dtype": "bool", "_type": "Value"}, "bool")]
+    # One column per metric of the registry, null where not measured; the bools last.
+    columns += [(m.name, {"dtype": "float64", "_type": "Value"}, "float64")
+                for m in METRICS if m.kind == "float"]
+    columns += [(m.name, {"dtype": "bool", "_type": "Value"}, "bool")
+                for m in METRICS if m.kind == "bool"]
     return columns
 
 
@@ -379,7 +374,7 @@ def _arrow_schema() -> Any:
         "image_0": image, "image_1": image, "intervention": assignment,
         "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
         "seed": pa.int64(), "steps": pa.int64(), "guidance": pa.float64(),
-        "effective": pa.bool_(), **{c: pa.float64() for c in METRIC_COLUMNS},
+        **{m.name: pa.float64() if m.kind == "float" else pa.bool_() for m in METRICS},
     }
     features = {name: feature for name, feature, _ in hf_features()}
     metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode("utf-8")}
@@ -418,11 +413,13 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
         else None,
         "steps": record.get("steps") if isinstance(record.get("steps"), int) else None,
         "guidance": _number(record.get("guidance")),
-        "effective": metrics.get("effective") if isinstance(metrics.get("effective"), bool)
-        else None,
     }
-    for column in METRIC_COLUMNS:
-        row[column] = _number(metrics.get(column))
+    for metric in METRICS:
+        value = metrics.get(metric.name)
+        if metric.kind == "bool":
+            row[metric.name] = value if isinstance(value, bool) else None
+        else:
+            row[metric.name] = _number(value)
     return row
 
 
@@ -575,15 +572,8 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "- `prompt_0`, `prompt_1`, `intervention` (`do()` assignments), `descendant_changes`, "
         "`scm` and `scm_aug` (edges `A → B: description` before and after the intervention).",
         "- `seed`, `model`, `scheduler`, `steps`, `guidance`: how the images were made.",
-        "- Metrics (null where not measured): `clip_score_0/1` (100 x cosine of each image with "
-        "its own prompt), `directional_similarity`, `image_image_similarity`, `effective` and "
-        "`effectiveness_margin`, `latent_l2_per_dim`, `latent_cosine_distance`, "
-        "`background_ssim`/`_psnr`/`_lpips` (outside the changed words' attention), "
-        "`latent_l2_outside_edit` (minimality: the latent change outside the changed words' "
-        "attention; lower is more minimal) with `latent_l2_inside_edit`, "
-        "`latent_change_share_outside_edit` and `edit_area_outside`, and `cld` (the published "
-        "counterfactual latent divergence: null here, since both images of a pair share their "
-        "noise and it would be a constant).",
+        "- Metrics, null where not measured:",
+        *(f"  - `{m.name}`: {m.meaning}" for m in METRICS),
         "",
     ]
     if metric_lines:

@@ -42,21 +42,65 @@ from cfspec.workspace.records import (
 # --- gates ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Bound:
+    """A gate on any numeric metric of the registry: `--gate NAME>=X` or `--gate NAME<=X`."""
+
+    metric: str
+    op: str  # ">=" or "<="
+    threshold: float
+
+    @property
+    def key(self) -> str:  # as filter.jsonl's "gates" records it
+        return ("min_" if self.op == ">=" else "max_") + self.metric
+
+    def passes(self, value: float) -> bool:
+        return value >= self.threshold if self.op == ">=" else value <= self.threshold
+
+
+def parse_bound(text: str) -> Bound:
+    """`NAME>=X` or `NAME<=X` for a numeric metric of the registry, else StageError."""
+    from cfspec.workspace.metrics import numeric
+
+    for op in (">=", "<="):
+        name, found, number = text.partition(op)
+        if found:
+            break
+    else:
+        raise StageError(f"--gate {text!r}: expected NAME>=VALUE or NAME<=VALUE")
+    name = name.strip()
+    metrics = {metric.name: metric for metric in numeric()}
+    if name not in metrics:
+        raise StageError(f"--gate {text!r}: {name!r} is not a numeric metric; one of: "
+                         + ", ".join(metrics))
+    try:
+        threshold = float(number)
+    except ValueError:
+        raise StageError(f"--gate {text!r}: {number.strip()!r} is not a number") from None
+    if not math.isfinite(threshold):
+        raise StageError(f"--gate {text!r}: the threshold must be finite")
+    return Bound(name, op, threshold)
+
+
+@dataclass(frozen=True)
 class Gates:
-    """Minimum values a (pair, seed) must reach; InstructPix2Pix's defaults."""
+    """Minimum values a (pair, seed) must reach (InstructPix2Pix's defaults), and any bounds on
+    other metrics of the registry."""
 
     min_clip: float = 0.2  # each image's cosine similarity to its own prompt
     min_directional: float = 0.2
     min_image_similarity: float = 0.7
+    bounds: tuple[Bound, ...] = ()
     source: str = field(default="defaults", compare=False)  # where they were read from
 
     def as_dict(self) -> dict[str, float]:
         return {"min_clip": self.min_clip, "min_directional": self.min_directional,
-                "min_image_similarity": self.min_image_similarity}
+                "min_image_similarity": self.min_image_similarity,
+                **{bound.key: bound.threshold for bound in self.bounds}}
 
     def describe(self) -> str:
         return (f"CLIP similarity >= {self.min_clip:g} per image, directional >= "
-                f"{self.min_directional:g}, image-image >= {self.min_image_similarity:g}")
+                f"{self.min_directional:g}, image-image >= {self.min_image_similarity:g}"
+                + "".join(f", {b.metric} {b.op} {b.threshold:g}" for b in self.bounds))
 
 
 # [tool.cfspec] key -> (Gates attribute, lowest, highest allowed value)
@@ -83,7 +127,8 @@ def check_gate_value(attr: str, value: object, what: str | None = None) -> float
     return number
 
 
-def load_gates(start: Path | None = None, **overrides: float | None) -> Gates:
+def load_gates(start: Path | None = None, bounds: tuple[str, ...] = (),
+               **overrides: float | None) -> Gates:
     """Gates from the `filter-*` keys of `[tool.cfspec]` (read and range-checked by
     cfspec.lang.config), then `overrides` (the flags) that are not None."""
     from cfspec.lang.config import Config, ConfigError, load_config
@@ -111,7 +156,10 @@ def load_gates(start: Path | None = None, **overrides: float | None) -> Gates:
             values[attr] = check_gate_value(attr, value)
             if "command line" not in sources:
                 sources.append("command line")
-    return Gates(**values, source=" and ".join(sources) or "defaults")
+    parsed = tuple(parse_bound(text) for text in bounds)
+    if parsed and "command line" not in sources:
+        sources.append("command line")
+    return Gates(**values, bounds=parsed, source=" and ".join(sources) or "defaults")
 
 
 # (gate, reported metric, row key, value as the gate reads it)
@@ -147,6 +195,15 @@ def check_seed(row: Mapping[str, Any], gates: Gates) -> dict[str, Any]:
         elif value < threshold:
             failed.append({"gate": name, "metric": metric, "value": value,
                            "threshold": threshold})
+    for bound in gates.bounds:
+        raw = row.get(bound.metric)
+        name = bound.key.replace("_", "-", 1)
+        if raw is None or not is_number(raw) or not math.isfinite(raw):
+            failed.append({"gate": name, "metric": bound.metric, "value": None,
+                           "threshold": bound.threshold, "reason": "not measured"})
+        elif not bound.passes(float(raw)):
+            failed.append({"gate": name, "metric": bound.metric, "value": float(raw),
+                           "threshold": bound.threshold})
     return {"seed": row["seed"], "passed": not failed, "failed": failed}
 
 

@@ -44,6 +44,7 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
+from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.provenance import random_models, settings
 from cfspec.workspace.records import (
     Generated,
@@ -60,24 +61,14 @@ THUMBNAIL_PX = 384  # the largest side of an embedded image
 OVERLAY_PX = 192  # the largest side of an attention or mask overlay
 SCRIPT_FILE = "report.js"  # the index's sorting, in templates/
 
-# metric key -> (label, format); the order is the display order.
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "clip_score_0": ("CLIP score, image 0 / prompt 0", "{:.2f}"),
-    "clip_score_1": ("CLIP score, image 1 / prompt 1", "{:.2f}"),
-    "directional_similarity": ("directional similarity", "{:.4f}"),
-    "image_image_similarity": ("image-image similarity", "{:.4f}"),
-    "effectiveness_margin": ("effectiveness margin", "{:.2f}"),
-    "effective": ("effective", "{}"),
-    "latent_l2_per_dim": ("latent L2 per dim", "{:.4f}"),
-    "latent_cosine_distance": ("latent cosine distance", "{:.4f}"),
-    "background_ssim": ("background SSIM", "{:.4f}"),
-    "background_psnr": ("background PSNR (dB)", "{:.2f}"),
-    "background_lpips": ("background LPIPS", "{:.4f}"),
-    "cld": ("CLD", "{:.4f}"),
-}
+
+
+def _labels() -> dict[str, tuple[str, str]]:
+    """metric key -> (label, format), in the registry's order (the display order)."""
+    return {metric.name: (metric.label, metric.fmt) for metric in METRICS}
+
+
 # metric key -> the filter gate drawn on its histogram (a cosine for the CLIP scores: x 100)
-PLOTTED = ("clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
-           "effectiveness_margin", "latent_l2_per_dim", "background_ssim", "background_psnr")
 _GATE_LINES = {"clip_score_0": ("min_clip", 100.0), "clip_score_1": ("min_clip", 100.0),
                "directional_similarity": ("min_directional", 1.0),
                "image_image_similarity": ("min_image_similarity", 1.0)}
@@ -271,9 +262,10 @@ def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[s
     if row is None:
         return []
     out = []
-    for key in [*keys, *(k for k in METRIC_LABELS if k in row and k not in keys)]:
+    labels = _labels()
+    for key in [*keys, *(k for k in labels if k in row and k not in keys)]:
         if key in row:
-            label, fmt = METRIC_LABELS.get(key, (key, "{:.4g}"))
+            label, fmt = labels.get(key, (key, "{:.4g}"))
             reason = row.get(f"{key}_reason")
             out.append({"name": label, "key": key, "value": _fmt(row[key], fmt),
                         "reason": str(reason) if reason else ""})
@@ -325,14 +317,15 @@ def _clip_models(summary: Mapping[str, Any] | None,
 def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str, str]]:
     """(key, label, format) of the index's metric columns: the known metrics any row has, in
     display order, then every other numeric key of the rows (evaluate may add metrics)."""
+    labels = _labels()
     present: set[str] = set()
     for row in rows:
         for key, value in (row or {}).items():
-            if key in METRIC_LABELS or (_is_number(value) and key not in _NOT_METRICS
+            if key in labels or (_is_number(value) and key not in _NOT_METRICS
                                         and _METRIC_KEY.match(key)):
                 present.add(key)
-    known = [(k, *METRIC_LABELS[k]) for k in METRIC_LABELS if k in present]
-    return known + [(k, k, "{:.4g}") for k in sorted(present - set(METRIC_LABELS))]
+    known = [(k, *labels[k]) for k in labels if k in present]
+    return known + [(k, k, "{:.4g}") for k in sorted(present - set(labels))]
 
 
 def _index_cell(row: Mapping[str, Any] | None, key: str, fmt: str) -> dict[str, str]:
@@ -599,7 +592,8 @@ def _plots(rows: Sequence[dict[str, Any]], gates: dict[str, float] | None
     """(PNG data URI of the metric histograms, or None; a note when skipped)."""
     if not rows:
         return None, None
-    columns = [(k, [float(r[k]) for r in rows if _is_number(r.get(k))]) for k in PLOTTED]
+    plotted = [metric.name for metric in METRICS if metric.plotted]
+    columns = [(k, [float(r[k]) for r in rows if _is_number(r.get(k))]) for k in plotted]
     columns = [(k, v) for k, v in columns if v]
     if not columns:
         return None, None
@@ -623,7 +617,7 @@ def _plots(rows: Sequence[dict[str, Any]], gates: dict[str, float] | None
             [*values, line if line is not None else max(values)])
         span = (low, high) if high > low else (low - 0.5, high + 0.5)
         axes.hist(values, bins=30, range=span, color="#2563eb", alpha=0.85)
-        axes.set_title(f"{METRIC_LABELS[key][0]} (N={len(values)})", fontsize=10)
+        axes.set_title(f"{_labels()[key][0]} (N={len(values)})", fontsize=10)
         if line is not None and gate is not None:
             axes.axvline(line, color="#c2410c", linestyle="--",
                          label=f"gate {gate[0].replace('_', '-')}")
@@ -647,7 +641,7 @@ def _summary_view(summary: dict[str, Any] | None) -> dict[str, Any] | None:
             else:
                 low, high = entry["ci95"]
                 ci = f"[{float(low):.4g}, {float(high):.4g}]"
-            means.append({"name": METRIC_LABELS.get(key, (key, ""))[0],
+            means.append({"name": _labels().get(key, (key, ""))[0],
                           "n": int(entry.get("n_pairs", entry["n"])),
                           "mean": f"{float(entry['mean']):.4g}", "ci": ci})
         except (KeyError, TypeError, ValueError, AttributeError):

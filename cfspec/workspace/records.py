@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +27,7 @@ from cfspec.workspace.layout import (
     SUMMARY_FILE,
     image_paths,
 )
-
-# Metrics the filter gates on: each must be a finite number or null in metrics.jsonl.
-GATE_METRICS = ("clip_score_0", "clip_score_1", "directional_similarity",
-                "image_image_similarity")
+from cfspec.workspace.metrics import METRICS
 
 
 class StageError(RuntimeError):
@@ -259,10 +255,11 @@ def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
             continue
         if _stale_prompt(row, number, report, pairs[row["id"]], f"cfspec evaluate {out}"):
             continue
-        bad = next((k for k in GATE_METRICS if row.get(k) is not None
-                    and not (is_number(row[k]) and math.isfinite(row[k]))), None)
+        bad = next((m for m in METRICS if row.get(m.name) is not None
+                    and not m.valid(row[m.name])), None)
         if bad is not None:
-            report.add(number, bad, f"expected a finite number or null, got {row[bad]!r}")
+            report.add(number, bad.name, f"expected {bad.describe_range()} or null, got "
+                       f"{row[bad.name]!r}", help=f"re-run `cfspec evaluate {out}`")
             continue
         defined = row.get("directional_defined")
         if defined is not None and not isinstance(defined, bool):

@@ -117,10 +117,11 @@ def numeric() -> list[Metric]:
     return [metric for metric in METRICS if metric.kind == "float"]
 
 
-def check_registry(metrics: list[Metric]) -> None:
-    """Names are unique and safe as JSON keys, columns and HTML ids."""
-    seen: set[str] = set()
-    for metric in metrics:
-        if not metric.name.isidentifier() or metric.name in seen:
-            raise ValueError(f"metric name {metric.name!r} is repeated or not an identifier")
-        seen.add(metric.name)
+def register(metric: Metric) -> None:
+    """Add a metric from outside this file (a plugin, a test); evaluate then computes it with
+    its `per_seed` function, and every later stage picks it up."""
+    if metric.per_seed is None:
+        raise ValueError(f"metric {metric.name!r}: a registered metric needs a per_seed function")
+    if not metric.name.isidentifier() or metric.name in by_name():
+        raise ValueError(f"metric name {metric.name!r} is taken or not an identifier")
+    METRICS.append(metric)

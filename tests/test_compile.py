@@ -52,6 +52,8 @@ def test_every_bundled_spec_compiles(tmp_path: Path) -> None:
     assert len(result.pairs) >= 13
     pairs, problems = read_pairs(tmp_path / PAIRS_FILE)
     assert problems == [] and len(pairs) == len(result.pairs)
+    # The typed records the later stages read hold every field compile wrote, key for key.
+    assert [json.dumps(p.to_json()) for p in pairs] == [json.dumps(p) for p in result.pairs]
 
 
 def test_edit_types_follow_the_changed_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

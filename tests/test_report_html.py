@@ -36,7 +36,7 @@ from cfspec.stages.html_report import (
     parse_edge,
     report_script,
 )
-from cfspec.workspace.pairs import write_pairs
+from cfspec.workspace.pairs import Pair, write_pairs
 from cfspec.workspace.provenance import is_random_weight
 
 runner = CliRunner()
@@ -154,7 +154,7 @@ def test_graphviz_svg_is_embedded_as_an_image(tmp_path: Path, monkeypatch: pytes
     html = build_report(out).path.read_text(encoding="utf-8")
     assert 'src="data:image/svg+xml;base64,' in html
     dot = seen.read_text(encoding="utf-8")
-    assert dot == graph_dot(HOSTILE)
+    assert dot == graph_dot(Pair.from_json(HOSTILE))
     assert '"<img src=x onerror=alert(2)>"' in dot  # quoted as a DOT string, never as HTML
 
 

@@ -196,8 +196,8 @@ def provenance(out: Path, selection: Selection) -> dict[str, Any]:
         "selection": selection.description,
         "filter_gates": selection.gates,
         "edit": {key: counted(values, "pairs") for key, values in
-                 edit_settings(c.pair["edit"] for c in selection.candidates).items()},
-        "spec_files": spec_hashes(str(c.pair["spec"]) for c in selection.candidates),
+                 edit_settings(c.pair.edit for c in selection.candidates).items()},
+        "spec_files": spec_hashes(str(c.pair.spec) for c in selection.candidates),
     }
 
 

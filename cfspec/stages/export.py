@@ -53,6 +53,7 @@ from cfspec.workspace.layout import (
 )
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
+from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
     Generated,
     StageError,
@@ -88,13 +89,13 @@ class NothingToExport(ExportError):
 class Candidate:
     """One exported row: a pair, the seed chosen for it, its images and metrics."""
 
-    pair: dict[str, Any]
+    pair: Pair
     generated: Generated
     metrics: dict[str, Any] | None
 
     @property
     def id(self) -> str:
-        return str(self.pair["id"])
+        return str(self.pair.id)
 
     @property
     def seed(self) -> int:
@@ -128,7 +129,7 @@ class ExportResult:
 def select(out: Path) -> Selection:
     """The candidates to export: the filter's kept ones, else each pair's first seed."""
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
     metrics: dict[str, dict[int, dict[str, Any]]] = {}
@@ -142,33 +143,33 @@ def select(out: Path) -> Selection:
         kept, problems = decisions
         diagnostics += problems
         for pair in pairs:
-            decision = kept.get(pair["id"])
+            decision = kept.get(pair.id)
             if decision is None:
-                left_out.append(f"{pair['id']}: not in {FILTER_FILE} (re-run `cfspec filter`)")
+                left_out.append(f"{pair.id}: not in {FILTER_FILE} (re-run `cfspec filter`)")
                 continue
             seed = decision["kept_seed"]
             if seed is None:
-                left_out.append(f"{pair['id']}: filtered out ({decision.get('reason', '')})")
+                left_out.append(f"{pair.id}: filtered out ({decision.get('reason', '')})")
                 continue
-            found = generated.get(pair["id"], {}).get(seed)
+            found = generated.get(pair.id, {}).get(seed)
             if found is None:
-                left_out.append(f"{pair['id']}: kept seed {seed} has no images in the manifest "
+                left_out.append(f"{pair.id}: kept seed {seed} has no images in the manifest "
                                 "(re-run `cfspec filter`)")
                 continue
-            candidates.append(Candidate(pair, found, metrics.get(pair["id"], {}).get(seed)))
+            candidates.append(Candidate(pair, found, metrics.get(pair.id, {}).get(seed)))
         description = (f"the filter's kept candidates ({FILTER_FILE}): {len(candidates)} of "
                        f"{len(pairs)} pair(s)")
         gates = next((d["gates"] for d in kept.values() if isinstance(d.get("gates"), dict)),
                      None)
         return Selection(candidates, description, True, left_out, diagnostics, gates)
     for pair in pairs:
-        seeds = generated.get(pair["id"], {})
+        seeds = generated.get(pair.id, {})
         if not seeds:
-            left_out.append(f"{pair['id']}: no images (run `cfspec generate`)")
+            left_out.append(f"{pair.id}: no images (run `cfspec generate`)")
             continue
         first = min(seeds)
         candidates.append(Candidate(pair, seeds[first],
-                                    metrics.get(pair["id"], {}).get(first)))
+                                    metrics.get(pair.id, {}).get(first)))
     description = (f"every pair's first seed, unfiltered (no {FILTER_FILE}; run `cfspec filter` "
                    f"to keep the best seed by the CLIP gates): {len(candidates)} of "
                    f"{len(pairs)} pair(s)")
@@ -302,8 +303,8 @@ def _write_coco_cf(out: Path, dest: Path, selection: Selection) -> list[Path]:
             target = _inside(dest, f"{stem}.png")
             _copy(source, target)
             files.append(target)
-        lines.append(json_line({"id": cand.id, "caption_0": cand.pair["prompt_0"],
-                                "caption_1": cand.pair["prompt_1"], "image_0": stems[0],
+        lines.append(json_line({"id": cand.id, "caption_0": cand.pair.prompt_0,
+                                "caption_1": cand.pair.prompt_1, "image_0": stems[0],
                                 "image_1": stems[1]}))
     target = _inside(dest, COCO_CF_FILE)
     write_text_atomic(target, "".join(lines))
@@ -323,12 +324,12 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
             files.append(target)
         records.append({
             "id": cand.id,
-            "original_prompt": cand.pair["prompt_0"],
-            "counterfactual_prompt": cand.pair["prompt_1"],
+            "original_prompt": cand.pair.prompt_0,
+            "counterfactual_prompt": cand.pair.prompt_1,
             "original_image": names[0],
             "counterfactual_image": names[1],
-            "SCM": list(cand.pair["scm"]),
-            "SCM_aug": list(cand.pair["scm_aug"]),
+            "SCM": list(cand.pair.scm),
+            "SCM_aug": list(cand.pair.scm_aug),
         })
     target = _inside(dest, CF_JSON_FILE)
     write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
@@ -397,16 +398,16 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
                     "path": f"{name}_{cand.seed}_0.png"},
         "image_1": {"bytes": cand.generated.image_1.read_bytes(),
                     "path": f"{name}_{cand.seed}_1.png"},
-        "prompt_0": pair["prompt_0"],
-        "prompt_1": pair["prompt_1"],
-        "intervention": [dict(a) for a in pair["intervention"]],
-        "descendant_changes": [dict(a) for a in pair.get("descendant_changes", [])],
-        "spec": pair["spec"],
-        "spec_name": pair.get("spec_name"),
-        "counterfactual": pair["counterfactual"],
-        "edit_type": pair["edit"]["type"],
-        "scm": list(pair["scm"]),
-        "scm_aug": list(pair["scm_aug"]),
+        "prompt_0": pair.prompt_0,
+        "prompt_1": pair.prompt_1,
+        "intervention": [a.to_json() for a in pair.intervention],
+        "descendant_changes": [a.to_json() for a in pair.descendant_changes],
+        "spec": pair.spec,
+        "spec_name": pair.spec_name,
+        "counterfactual": pair.counterfactual,
+        "edit_type": pair.edit_type,
+        "scm": list(pair.scm),
+        "scm_aug": list(pair.scm_aug),
         "seed": cand.seed,
         "model": record.get("model") if isinstance(record.get("model"), str) else None,
         "scheduler": record.get("scheduler") if isinstance(record.get("scheduler"), str)
@@ -517,7 +518,7 @@ def _yaml_features() -> list[str]:
 def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
     """README.md: the YAML header `datasets` reads, then what the data is."""
     models = sorted({str(c.generated.record.get("model")) for c in selection.candidates})
-    specs = sorted({str(c.pair["spec"]) for c in selection.candidates})
+    specs = sorted({str(c.pair.spec) for c in selection.candidates})
     n = len(selection.candidates)
     header = [
         "---",

@@ -260,9 +260,9 @@ def run_filter(out: Path, gates: Gates) -> FilterResult:
     """Decide every pair of OUT/pairs.jsonl from OUT/metrics.jsonl; write OUT/filter.jsonl
     (atomically). Raises StageError when an input file is missing."""
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     rows, problems = read_metrics(out, by_id)
-    decisions = [decide(p["id"], rows.get(p["id"], {}), gates) for p in pairs]
+    decisions = [decide(p.id, rows.get(p.id, {}), gates) for p in pairs]
     target = out / FILTER_FILE
     write_text_atomic(target, "".join(json_line(d) for d in decisions))
     return FilterResult(target, decisions, gates, [*diagnostics, *problems])

@@ -45,6 +45,7 @@ from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.pairs import Assignment, Pair
 from cfspec.workspace.provenance import random_models, settings
 from cfspec.workspace.records import (
     Generated,
@@ -90,7 +91,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 
     out = Path(out_dir)
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
     metrics: dict[str, dict[int, dict[str, Any]]] = {}
@@ -113,9 +114,9 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 
     entries = []
     for pair in pairs[:max_pairs]:
-        entries.append(_pair_entry(pair, generated.get(pair["id"], {}),
-                                   metrics.get(pair["id"], {}),
-                                   None if decisions is None else decisions.get(pair["id"])))
+        entries.append(_pair_entry(pair, generated.get(pair.id, {}),
+                                   metrics.get(pair.id, {}),
+                                   None if decisions is None else decisions.get(pair.id)))
     columns = index_columns([e["row"] for e in entries])
     for entry in entries:
         entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
@@ -138,8 +139,8 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
         version=__version__,
         counts={
             "pairs": len(pairs),
-            "generated": sum(1 for p in pairs if generated.get(p["id"])),
-            "evaluated": sum(1 for p in pairs if metrics.get(p["id"])),
+            "generated": sum(1 for p in pairs if generated.get(p.id)),
+            "evaluated": sum(1 for p in pairs if metrics.get(p.id)),
             "kept": None if decisions is None
             else sum(1 for d in decisions.values() if d.get("kept_seed") is not None),
         },
@@ -172,12 +173,12 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 # --- one pair ------------------------------------------------------------------------------------
 
 
-def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
+def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
                 rows: Mapping[int, dict[str, Any]], decision: dict[str, Any] | None
                 ) -> dict[str, Any]:
     shown, status = _shown_seed(seeds, rows, decision)
-    blend = pair["edit"]["local_blend"]
-    words_0, words_1 = highlight(pair["prompt_0"], pair["prompt_1"], blend.get("words_0", []),
+    blend = pair.edit["local_blend"]
+    words_0, words_1 = highlight(pair.prompt_0, pair.prompt_1, blend.get("words_0", []),
                                  blend.get("words_1", []))
     images = None
     overlays: list[dict[str, str]] = []
@@ -200,27 +201,27 @@ def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
                          if isinstance(f, dict)],
         })
     return {
-        "id": pair["id"],
-        "spec": pair["spec"],
-        "counterfactual": pair["counterfactual"],
-        "intervention": [_assignment(a) for a in pair.get("intervention", [])],
-        "descendants": [_assignment(a) for a in pair.get("descendant_changes", [])],
-        "edit_type": pair["edit"]["type"],
+        "id": pair.id,
+        "spec": pair.spec,
+        "counterfactual": pair.counterfactual,
+        "intervention": [_assignment(a) for a in pair.intervention],
+        "descendants": [_assignment(a) for a in pair.descendant_changes],
+        "edit_type": pair.edit_type,
         "prompt_0": words_0,
         "prompt_1": words_1,
-        "prompt_0_text": pair["prompt_0"],
-        "prompt_1_text": pair["prompt_1"],
+        "prompt_0_text": pair.prompt_0,
+        "prompt_1_text": pair.prompt_1,
         "seed": shown,
         "images": images,
         "overlays": overlays,
         "overlay_note": overlay_note,
-        "edit": _edit_settings(pair["edit"]),
+        "edit": _edit_settings(pair.edit),
         "status": status,
         "reason": None if decision is None else str(decision.get("reason", "")),
         "row": row,
         "seeds": seed_rows,
-        "scm": _edges(pair["scm"], pair["scm_aug"]),
-        "scm_aug": _edges(pair["scm_aug"], pair["scm"]),
+        "scm": _edges(pair.scm, pair.scm_aug),
+        "scm_aug": _edges(pair.scm_aug, pair.scm),
         "graph": _graph_uri(pair),
     }
 
@@ -373,8 +374,8 @@ def _failure_text(failure: dict[str, Any]) -> str:
     return text
 
 
-def _assignment(assignment: Mapping[str, Any]) -> str:
-    return f"{assignment.get('variable')}: {assignment.get('from')} → {assignment.get('to')}"
+def _assignment(assignment: Assignment) -> str:
+    return f"{assignment.variable}: {assignment.before} → {assignment.after}"
 
 
 # --- changed words -------------------------------------------------------------------------------
@@ -431,18 +432,18 @@ def _edges(edges: Sequence[str], other: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def graph_dot(pair: Mapping[str, Any]) -> str:
+def graph_dot(pair: Pair) -> str:
     """Both graphs side by side as DOT (every label quoted by `lang.templates.dot_string`)."""
     from cfspec.lang.templates import dot_string
 
     lines = ["digraph pair {", "  rankdir=LR;", "  node [shape=ellipse, fontsize=11];"]
-    for index, (name, key) in enumerate((("factual", "scm"), ("counterfactual", "scm_aug"))):
+    graphs = (("factual", pair.scm, pair.scm_aug), ("counterfactual", pair.scm_aug, pair.scm))
+    for index, (name, edges, other) in enumerate(graphs):
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={dot_string(name)};")
-        other = pair["scm_aug" if key == "scm" else "scm"]
         others = {parse_edge(e)[:2] for e in other}
         nodes: dict[str, str] = {}
-        for edge in pair[key]:
+        for edge in edges:
             source, target, _ = parse_edge(edge)
             for node in (source, target):
                 if node and node not in nodes:
@@ -456,10 +457,10 @@ def graph_dot(pair: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _graph_uri(pair: Mapping[str, Any]) -> str | None:
+def _graph_uri(pair: Pair) -> str | None:
     """The graphs as an SVG data URI, or None without Graphviz (or when dot fails)."""
     dot = shutil.which("dot")
-    if dot is None or not (pair.get("scm") or pair.get("scm_aug")):
+    if dot is None or not (pair.scm or pair.scm_aug):
         return None
     try:
         done = subprocess.run([dot, "-Tsvg"], input=graph_dot(pair).encode("utf-8"),

@@ -28,6 +28,7 @@ from cfspec.workspace.layout import (
     image_paths,
 )
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.pairs import Pair
 
 
 class StageError(RuntimeError):
@@ -115,7 +116,7 @@ def is_number(value: object) -> bool:
 
 
 def _check_id_seed(record: dict[str, Any], number: int, report: LineReport,
-                   pairs: Mapping[str, dict[str, Any]], seed_key: str = "seed",
+                   pairs: Mapping[str, Pair], seed_key: str = "seed",
                    seed_optional: bool = False) -> bool:
     pair_id = record.get("id")
     if not isinstance(pair_id, str) or not pair_id:
@@ -134,12 +135,12 @@ def _check_id_seed(record: dict[str, Any], number: int, report: LineReport,
     return True
 
 
-def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair: dict[str, Any],
+def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair: Pair,
                   rerun: str) -> bool:
-    for key in ("prompt_0", "prompt_1"):
-        if key in record and record[key] != pair[key]:
+    for which, key in enumerate(("prompt_0", "prompt_1")):
+        if key in record and record[key] != pair.prompt(which):
             report.add(number, key, f"{record[key]!r} differs from pairs.jsonl's "
-                       f"{pair[key]!r}: written for an older compile",
+                       f"{pair.prompt(which)!r}: written for an older compile",
                        help=f"re-run `{rerun}`")
             return True
     return False
@@ -148,7 +149,7 @@ def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair:
 # --- OUT's files ---------------------------------------------------------------------------------
 
 
-def read_pair_file(out: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+def read_pair_file(out: Path) -> tuple[list[Pair], list[Diagnostic]]:
     """OUT/pairs.jsonl through `workspace.pairs.read_pairs` (validated against the schema)."""
     from cfspec.workspace.pairs import read_pairs
 
@@ -182,7 +183,7 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
-def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
+def read_manifest(out: Path, pairs: Mapping[str, Pair]
                   ) -> tuple[dict[str, dict[int, Generated]], list[Diagnostic]]:
     """OUT/manifest.jsonl, validated: id -> seed -> Generated (the last line per (id, seed)).
 
@@ -242,7 +243,7 @@ def _no_manifest(out: Path, path: Path) -> str:
             f"(pair, seed); run `cfspec generate {out}` again to finish (it resumes)")
 
 
-def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
+def read_metrics(out: Path, pairs: Mapping[str, Pair]
                  ) -> tuple[dict[str, dict[int, dict[str, Any]]], list[Diagnostic]]:
     """OUT/metrics.jsonl, validated: id -> seed -> row. Gate metrics must be numbers or null."""
     path = out / METRICS_FILE
@@ -273,7 +274,7 @@ def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
     return {pid: dict(sorted(s.items())) for pid, s in rows.items()}, report.items
 
 
-def read_filter(out: Path, pairs: Mapping[str, dict[str, Any]]
+def read_filter(out: Path, pairs: Mapping[str, Pair]
                 ) -> tuple[dict[str, dict[str, Any]], list[Diagnostic]] | None:
     """OUT/filter.jsonl, validated: id -> decision; None when there is no filter.jsonl."""
     path = out / FILTER_FILE

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from cfspec.workspace.atomic import atomic_write
 from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
+from cfspec.workspace.pairs import Pair
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
 # only if all of them match (height/width only when the run names them).
@@ -139,7 +140,7 @@ def read_records(manifest: Path) -> list[dict[str, Any]]:
     return records
 
 
-def matches(record: dict[str, Any], params: dict[str, Any], pair: dict[str, Any]) -> bool:
+def matches(record: dict[str, Any], params: dict[str, Any], pair: Pair) -> bool:
     """Was this manifest line made by a run with these parameters, for this very pair?"""
     for key in PARAMS:
         if record.get(key) != params.get(key):
@@ -148,9 +149,9 @@ def matches(record: dict[str, Any], params: dict[str, Any], pair: dict[str, Any]
         if params.get(key) is not None and record.get(key) != params[key]:
             return False
     return (
-        record.get("prompt_0") == pair["prompt_0"]
-        and record.get("prompt_1") == pair["prompt_1"]
-        and record.get("edit") == pair["edit"]
+        record.get("prompt_0") == pair.prompt_0
+        and record.get("prompt_1") == pair.prompt_1
+        and record.get("edit") == pair.edit
     )
 
 
@@ -171,7 +172,7 @@ def tombstone(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def finished(out_dir: Path, last: dict[tuple[str, int], dict[str, Any]],
-             pairs: dict[str, dict[str, Any]], params: dict[str, Any]) -> set[tuple[str, int]]:
+             pairs: dict[str, Pair], params: dict[str, Any]) -> set[tuple[str, int]]:
     """(id, seed) whose last manifest line matches this run and whose files are all in place."""
     done: set[tuple[str, int]] = set()
     for (pair_id, seed), record in last.items():

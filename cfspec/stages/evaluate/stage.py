@@ -57,6 +57,7 @@ from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
     Generated,
     StageError,
@@ -125,11 +126,11 @@ def evaluate(
                             "read torch-fidelity's pt_inception-2015-12-05-6726825d.pth from a "
                             "local file; nothing is downloaded)")
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics = [*diagnostics, *problems]
-    jobs = [g for p in pairs for g in generated.get(p["id"], {}).values()]
-    not_generated = [p["id"] for p in pairs if not generated.get(p["id"])]
+    jobs = [g for p in pairs for g in generated.get(p.id, {}).values()]
+    not_generated = [p.id for p in pairs if not generated.get(p.id)]
     if not jobs:
         raise EvaluateError(f"{out}: no finished images to evaluate (run `cfspec generate "
                             f"{out}` first)")
@@ -191,8 +192,8 @@ def evaluate(
                           not_generated, notes, seconds=time.perf_counter() - started)
 
 
-def _prompts(pair: dict[str, Any]) -> tuple[str, str]:
-    return pair["prompt_0"], pair["prompt_1"]
+def _prompts(pair: Pair) -> tuple[str, str]:
+    return pair.prompt_0, pair.prompt_1
 
 
 # --- one batch ---------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def _load(job: Generated) -> Sample:
     return Sample(job, image_0, image_1, latents, attention, note)
 
 
-def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]],
+def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                     scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
                     features: _SetFeatures | None) -> list[dict[str, Any]]:
     from cfspec.stages.evaluate.metrics import masked_lpips, pair_metrics
@@ -263,8 +264,8 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]]
         im1 = torch.from_numpy(np.stack([g.image_1 for g in group]))
         emb = scorer.embed_images(torch.cat([im0, im1]))
         n = len(group)
-        t0 = torch.stack([text_emb[pairs[g.job.id]["prompt_0"]] for g in group])
-        t1 = torch.stack([text_emb[pairs[g.job.id]["prompt_1"]] for g in group])
+        t0 = torch.stack([text_emb[pairs[g.job.id].prompt_0] for g in group])
+        t1 = torch.stack([text_emb[pairs[g.job.id].prompt_1] for g in group])
         latents = _stack([g.latents for g in group])
         changed = _stack([g.attention for g in group])
         metrics = pair_metrics(
@@ -313,12 +314,12 @@ def _stack(arrays: list[np.ndarray | None]) -> torch.Tensor | None:
     return torch.from_numpy(np.stack(present))
 
 
-def _row(item: Sample, pair: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+def _row(item: Sample, pair: Pair, values: dict[str, Any]) -> dict[str, Any]:
     job = item.job
     row: dict[str, Any] = {
-        "id": job.id, "seed": job.seed, "spec": pair["spec"],
-        "counterfactual": pair["counterfactual"], "prompt_0": pair["prompt_0"],
-        "prompt_1": pair["prompt_1"], "model": job.record.get("model"),
+        "id": job.id, "seed": job.seed, "spec": pair.spec,
+        "counterfactual": pair.counterfactual, "prompt_0": pair.prompt_0,
+        "prompt_1": pair.prompt_1, "model": job.record.get("model"),
         "height": int(item.image_0.shape[0]), "width": int(item.image_0.shape[1]),
     }
     for key, value in values.items():
@@ -451,7 +452,7 @@ class _SetFeatures:
 # --- the summary -------------------------------------------------------------------------------
 
 
-def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name: str,
+def _summary(rows: list[dict[str, Any]], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str]) -> dict[str, Any]:
     from cfspec.stages.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci

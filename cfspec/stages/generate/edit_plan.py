@@ -24,6 +24,7 @@ from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.lang.prompt import normalize, split_words
 from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
 from cfspec.stages.generate import published
+from cfspec.workspace.pairs import Pair
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
@@ -167,10 +168,10 @@ def _same_pieces(ours: Sequence[str], theirs: Sequence[str]) -> bool:
     return [_strip_bpe(p) for p in ours] == [_strip_bpe(p) for p in theirs]
 
 
-def _prompt_words(pair: dict[str, Any], which: int) -> list[tuple[str, int, int]]:
+def _prompt_words(pair: Pair, which: int) -> list[tuple[str, int, int]]:
     """The prompt's words with their character spans in the prompt."""
-    text = str(pair[f"prompt_{which}"])
-    alignment = pair["edit"]["alignment"]
+    text = pair.prompt(which)
+    alignment = pair.edit["alignment"]
     if alignment["source"] == "words":
         # Word-level tokens are exactly the prompt's words (lowercased), start/end excluded.
         words = [str(w) for w in alignment[f"tokens_{which}"][1:-1]]
@@ -212,21 +213,21 @@ def _pad_pairs(n0: int, n1: int) -> list[tuple[int, int]]:
 COMPAT_PROFILES = ("cfspec", "published")
 
 
-def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
-    """Rebuild `pair["edit"]` for `tok`. Raises PlanError when the map cannot be applied.
+def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
+    """Rebuild `pair.edit` for `tok`. Raises PlanError when the map cannot be applied.
 
     `compat="published"` builds the mappers, word lookups and windows as google's published
     code does (see `cfspec.stages.generate.published`); the default keeps cfspec's fixes."""
     if compat not in COMPAT_PROFILES:
         raise PlanError(f"unknown P2P compatibility profile {compat!r}; choose "
                         f"{' or '.join(COMPAT_PROFILES)}")
-    edit = pair["edit"]
+    edit = pair.edit
     alignment = edit["alignment"]
     kind = str(edit["type"])
     source = alignment["source"]
     spanned = (_prompt_words(pair, 0), _prompt_words(pair, 1))
     words = ([w for w, _, _ in spanned[0]], [w for w, _, _ in spanned[1]])
-    t0, t1 = (_tokenize(str(pair[f"prompt_{k}"]), [(a, b) for _, a, b in spanned[k]], tok)
+    t0, t1 = (_tokenize(pair.prompt(k), [(a, b) for _, a, b in spanned[k]], tok)
               for k in (0, 1))
     notes: list[str] = []
     for which, t in enumerate((t0, t1)):
@@ -327,11 +328,11 @@ def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec
     return _published_plan(pair, tok, plan) if compat == "published" else plan
 
 
-def _published_plan(pair: dict[str, Any], tok: PromptTokenizer, plan: EditPlan) -> EditPlan:
+def _published_plan(pair: Pair, tok: PromptTokenizer, plan: EditPlan) -> EditPlan:
     """`plan` with its mapper, kept columns, word lookups and default window replaced by the
     published code's (the ids the text encoder sees are the same in both profiles)."""
-    edit = pair["edit"]
-    x, y = str(pair["prompt_0"]), str(pair["prompt_1"])
+    edit = pair.edit
+    x, y = str(pair.prompt_0), str(pair.prompt_1)
     ids_x, dec_x = tok.published(x)
     ids_y, dec_y = tok.published(y)
     try:

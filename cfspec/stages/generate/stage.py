@@ -16,6 +16,7 @@ from typing import Any
 from cfspec import __version__
 from cfspec.stages.progress import progress
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
+from cfspec.workspace.pairs import Pair
 
 
 class GenerateError(RuntimeError):
@@ -96,10 +97,10 @@ def generate(
     pairs, diagnostics = read_pairs(pairs_path)
     # Lines that break the schema are skipped, and reported: the run then exits 1.
     invalid = [f"{pairs_path}: {d.message}" for d in diagnostics]
-    order = [p["id"] for p in pairs]  # the manifest follows pairs.jsonl's order
+    order = [p.id for p in pairs]  # the manifest follows pairs.jsonl's order
     if only is not None:
         wanted = set(only)
-        pairs = [p for p in pairs if p["id"] in wanted]
+        pairs = [p for p in pairs if p.id in wanted]
 
     # 1. One process or many: a CPU run uses gloo, a CUDA run one GPU per process.
     if device == "auto":
@@ -117,15 +118,15 @@ def generate(
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
     manifest = out / MANIFEST_FILE
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     last = store.latest(store.read_records(manifest))
     done = store.finished(out, last, by_id, params)
     # Lines (of other parameters) that this run's files will replace: tombstoned first.
     replaced = {key: record for key, record in last.items() if key not in done
                 and not record.get("superseded")}
     state.wait_for_everyone()
-    todo = [(p["id"], seed_base + k) for p in pairs for k in range(seeds)
-            if (p["id"], seed_base + k) not in done]
+    todo = [(p.id, seed_base + k) for p in pairs for k in range(seeds)
+            if (p.id, seed_base + k) not in done]
     total = len(pairs) * seeds
     pending_pairs = list(dict.fromkeys(pair_id for pair_id, _ in todo))
     with state.split_between_processes(pending_pairs) as mine:
@@ -172,7 +173,7 @@ def _check_args(seeds: int, steps: int, batch_pairs: int, height: int | None,
         raise GenerateError("--blend-start must be between 0 and 1")
 
 
-def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]], model: str,
+def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: str,
          device: Any, dtype: Any, params: dict[str, Any], steps: int, guidance: float,
          scheduler: str, blend_start: float, eta: float, batch_pairs: int, quiet: bool,
          state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
@@ -238,7 +239,7 @@ def _run_batch(engine: Any, batch: list[Any]) -> list[Any]:
     return results
 
 
-def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
+def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
           replaced: dict[tuple[str, int], Any]) -> None:
     import numpy as np
 
@@ -269,10 +270,10 @@ def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
         "image_0": png_0.relative_to(out).as_posix(),
         "image_1": png_1.relative_to(out).as_posix(),
         "extras": extras.relative_to(out).as_posix(),
-        "prompt_0": pair["prompt_0"],
-        "prompt_1": pair["prompt_1"],
+        "prompt_0": pair.prompt_0,
+        "prompt_1": pair.prompt_1,
         **params,
-        "edit": pair["edit"],
+        "edit": pair.edit,
         "tokens_0": list(plan.pieces_0),
         "tokens_1": list(plan.pieces_1),
         "notes": list(plan.notes),

@@ -15,13 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
+from cfspec.compile.stage import compile_paths
 from cfspec.diagnostics.codes import Severity
 from cfspec.diagnostics.source import SourceFile
 from cfspec.importers import ImportOptions, detect, import_source
 from cfspec.lang.config import Config
 from cfspec.lang.prompt import close_gaps, normalize, parse_template, render
 from cfspec.lang.templates import render_prompt
-from cfspec.lint import check, compile_paths
+from cfspec.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "data" / "real"

@@ -246,10 +246,11 @@ def compile_command(
 ) -> None:
     """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
     Exit as lint; nothing is written when a spec has errors, unless --keep-going."""
+    from cfspec.compile.stage import compile_paths
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import render, summary_line
     from cfspec.lang.config import ConfigError, load_config
-    from cfspec.lint import UsageError, compile_paths
+    from cfspec.lint import UsageError
 
     _check_format(fmt)
     try:

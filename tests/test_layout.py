@@ -168,3 +168,21 @@ def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:
     known = imports(package)
     assert upward_imports(known) == ["cfspec.checks.graph -> cfspec.stages.filter"]
     assert heavy_imports(known) == ["cfspec.lang.prompt -> torch"]
+
+
+def test_the_exit_codes_and_fail_are_defined_once() -> None:
+    """Every command exits through cli/common.py: one set of codes, one way to fail."""
+    defined: dict[str, list[str]] = defaultdict(list)
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name in ("fail", "_fail"):
+                defined[node.name].append(module)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    names = target.elts if isinstance(target, ast.Tuple) else [target]
+                    for name in names:
+                        if isinstance(name, ast.Name) and name.id.startswith("EXIT_"):
+                            defined[name.id].append(module)
+    assert dict(defined) == {"fail": ["cli.common"], "EXIT_OK": ["cli.common"],
+                             "EXIT_ERRORS": ["cli.common"], "EXIT_USAGE": ["cli.common"]}

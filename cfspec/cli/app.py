@@ -3,7 +3,6 @@ imported inside the commands that need them so `cfspec lint` starts fast."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from cfspec import __version__
+from cfspec.cli.common import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_USAGE,
+    FormatOption,
+    check_format,
+    fail,
+    use_color,
+)
 
 app = typer.Typer(
     name="cfspec",
@@ -23,14 +31,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-
-FormatOption = Annotated[
-    str,
-    typer.Option("--format", help="text, concise, json, sarif or github.", metavar="FORMAT"),
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -47,11 +47,6 @@ def _root(
     """cfspec: lint, format and compile .scm specs."""
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"cfspec: error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
 def _why_not_written(path: Path, error: OSError) -> str:
     """An OSError on writing `path`, said the way a user can act on it."""
     for parent in path.parents:
@@ -66,17 +61,6 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
     return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
-
-
-def _use_color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-
-
-def _check_format(fmt: str) -> None:
-    from cfspec.diagnostics.views import FORMATS
-
-    if fmt not in FORMATS:
-        raise _fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 @app.command()
@@ -105,7 +89,7 @@ def lint(
     from cfspec.lint import UsageError
     from cfspec.lint import lint as run_lint
 
-    _check_format(fmt)
+    check_format(fmt)
     try:
         check_selectors(_split(select), "--select")
         check_selectors(_split(ignore), "--ignore")
@@ -114,9 +98,9 @@ def lint(
         )
         result = run_lint(paths, config, tokenizer)
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     diagnostics = result.diagnostics
-    sys.stdout.write(render(diagnostics, fmt, color=_use_color(no_color)))
+    sys.stdout.write(render(diagnostics, fmt, color=use_color(no_color)))
     if fmt in ("text", "concise") and not quiet:
         checked = len(result.files)
         plural = "s" if checked != 1 else ""
@@ -142,18 +126,18 @@ def fmt(
     from cfspec.lint import STDIN, UsageError, discover, read
     from cfspec.workspace.atomic import write_text_atomic
 
-    _check_format(output_format)
+    check_format(output_format)
     try:
         config = load_config()
         names = list(discover(paths, config))
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     changed, broken = [], []
     for name in names:
         try:
             parsed = read(name, config)
         except UsageError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         formatted, problems = (None, parsed.diagnostics) if parsed.diagnostics \
             else format_source(parsed.source)
         if formatted is None:
@@ -176,7 +160,7 @@ def fmt(
             # Atomic, LF on every platform: a killed fmt never leaves a half-written spec.
             write_text_atomic(Path(name), formatted)
     if broken:
-        sys.stderr.write(render(broken, output_format, color=_use_color(False)))
+        sys.stderr.write(render(broken, output_format, color=use_color(False)))
     failed = len({d.file for d in broken})
     if output_format in ("text", "concise") and names != [STDIN]:
         verb = "would be reformatted" if (check or diff) else "reformatted"
@@ -211,7 +195,7 @@ def codes(
         ], indent=2))
         return
     if output_format != "text":
-        raise _fail(f"unknown --format {output_format!r}; choose text, json or markdown")
+        raise fail(f"unknown --format {output_format!r}; choose text, json or markdown")
     for c in ALL_CODES:
         typer.echo(f"{c.code}  {c.name:<30} {c.severity.value:<8} {c.summary}")
 
@@ -226,7 +210,7 @@ def explain(
 
     found = lookup(code)
     if found is None:
-        raise _fail(f"unknown code {code!r}; `cfspec codes` lists them all")
+        raise fail(f"unknown code {code!r}; `cfspec codes` lists them all")
     typer.echo(explanation(found))
 
 
@@ -252,15 +236,15 @@ def compile_command(
     from cfspec.lang.config import ConfigError, load_config
     from cfspec.lint import UsageError
 
-    _check_format(fmt)
+    check_format(fmt)
     try:
         result = compile_paths(paths, load_config(), out, keep_going=keep_going,
                                tokenizer=tokenizer)
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _fail(f"{out}: {error.strerror or error}") from None
-    sys.stdout.write(render(result.diagnostics, fmt, color=_use_color(no_color)))
+        raise fail(f"{out}: {error.strerror or error}") from None
+    sys.stdout.write(render(result.diagnostics, fmt, color=use_color(no_color)))
     if fmt in ("text", "concise") and not quiet:
         typer.echo(summary_line(result.diagnostics), err=True)
         if result.written is not None:
@@ -293,7 +277,7 @@ def graph(
     try:
         parsed = read(str(spec_file), config)
     except UsageError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     if not parsed.diagnostics:
         parsed = run_check(parsed.source, config)
     if parsed.module is None:
@@ -301,7 +285,7 @@ def graph(
         raise typer.Exit(EXIT_ERRORS)
     models = [m for m in parsed.models if spec_name in (None, m.spec.name.text, m.spec.spec_id)]
     if not models:
-        raise _fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
+        raise fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
                     else f"{spec_file}: no spec in the file")
     dot = spec_dot(models[0])
     # The graph is drawn even when the spec has errors (a cycle is easiest to see drawn), but
@@ -317,9 +301,9 @@ def graph(
     try:
         write_graph(dot, output)
     except GraphvizMissing as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _fail(f"{output}: {_why_not_written(output, error)}") from None
+        raise fail(f"{output}: {_why_not_written(output, error)}") from None
     typer.echo(f"wrote {output}", err=True)
     raise typer.Exit(status)
 
@@ -335,9 +319,9 @@ def prompt(
     from cfspec.importers.instruction import instruction
 
     if shape not in ("scm", "json"):
-        raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+        raise fail(f"unknown --shape {shape!r}; choose scm or json")
     if shape == "json" and counterfactuals > 1:
-        raise _fail("the JSON shape holds one counterfactual; use --shape scm for more")
+        raise fail("the JSON shape holds one counterfactual; use --shape scm for more")
     sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 
 
 def generate_command(
@@ -79,7 +79,7 @@ def generate_command(
         typer.echo(f"cfspec: error: {describe_os_error(error)}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     if not _is_main_process():
-        raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+        raise typer.Exit(EXIT_OK if result.ok else EXIT_ERRORS)
     for problem in result.invalid:
         typer.echo(f"cfspec: skipped: {problem}", err=True)
     for failure in result.failed:
@@ -90,7 +90,7 @@ def generate_command(
             f"{len(result.failed)} failed, of {result.total} image pair(s) in {out}",
             err=True,
         )
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_ERRORS)
 
 
 def _is_main_process() -> bool:

@@ -4,6 +4,7 @@ imported inside the commands that need them so `cfspec lint` starts fast."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -362,10 +363,14 @@ def run_command(
     min_image_similarity: Annotated[
         float | None, typer.Option(help="Filter gate (default 0.7).")
     ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", metavar="NAME>=X|NAME<=X",
+                                       help="Filter bound on any numeric metric (repeatable).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
-    one go. Stops at the first stage that cannot go on; exits as generate."""
+    one go. Stops at the first stage that cannot go on; exits as compile and generate."""
     from cfspec.cli.generate import generate_command
     from cfspec.cli.stages import (
         evaluate_command,
@@ -373,44 +378,36 @@ def run_command(
         filter_command,
         report_command,
     )
-    from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE, REPORT_FILE
+    from cfspec.pipeline import STAGES, RunOptions, arguments, final_status, stop_after
+    from cfspec.workspace.layout import REPORT_FILE
 
-    def stage(name: str, call: object, *args: object, **kwargs: object) -> int:
+    commands: dict[str, Callable[..., None]] = {
+        "compile": compile_command, "generate": generate_command,
+        "evaluate": evaluate_command, "filter": filter_command,
+        "export": export_command, "report": report_command}
+    options = RunOptions(
+        tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
+        batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
+        scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
+        p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
+        min_clip=min_clip, min_directional=min_directional,
+        min_image_similarity=min_image_similarity, gates=tuple(gate or ()), quiet=quiet)
+    statuses: dict[str, int] = {}
+    for name in STAGES:
+        if name == "generate":  # everything the later stages need, before the first image
+            _check_run(out, model, clip_model, inception_weights)
         typer.echo(f"== {name}", err=True)
+        args, kwargs = arguments(name, options)
         try:
-            call(*args, **kwargs)  # type: ignore[operator]
+            commands[name](*args, **kwargs)
+            statuses[name] = EXIT_OK
         except typer.Exit as done:
-            return int(done.exit_code)
-        return EXIT_OK
-
-    status = stage("compile", compile_command, paths, out, keep_going=True, fmt="text",
-                   tokenizer=None, quiet=quiet, no_color=False)
-    pairs_file = out / PAIRS_FILE
-    if status == EXIT_USAGE or not pairs_file.is_file() or not pairs_file.read_text().strip():
-        # Nothing compiled (every spec has errors): there is nothing for the later stages.
-        raise typer.Exit(status or EXIT_ERRORS)
-    _check_run(out, model, clip_model, inception_weights)
-    generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
-                      device=device, batch_pairs=batch_pairs, guidance=guidance,
-                      scheduler=scheduler, height=height, width=width, dtype=dtype,
-                      seed_base=seed_base, blend_start=blend_start, p2p_compat=p2p_compat,
-                      quiet=quiet)
-    if generated == EXIT_USAGE:
-        raise typer.Exit(generated)
-    for name, call, kwargs in (
-        ("evaluate", evaluate_command, {
-            "clip_model": clip_model, "inception_weights": inception_weights,
-            "device": device, "batch_size": 32}),
-        ("filter", filter_command, {
-            "min_clip": min_clip, "min_directional": min_directional,
-            "min_image_similarity": min_image_similarity}),
-        ("export", export_command, {"to": "hf", "output": out / DATASET_DIR}),
-        ("report", report_command, {"max_pairs": 200}),
-    ):
-        if stage(name, call, out, fmt="text", quiet=quiet, no_color=False, **kwargs) == EXIT_USAGE:
-            raise typer.Exit(EXIT_USAGE)
+            statuses[name] = int(done.exit_code)
+        stop = stop_after(name, statuses[name], out)
+        if stop is not None:
+            raise typer.Exit(stop)
     typer.echo(f"report: {out / REPORT_FILE}", err=True)
-    raise typer.Exit(max(status, generated))
+    raise typer.Exit(final_status(statuses))
 
 
 def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:

@@ -78,13 +78,13 @@ def test_a_registered_metric_reaches_every_stage(tmp_path: Path,
                   bounds=(parse_bound(f"red_share_1>={cut}"),))
     decisions = run_filter(out, gates).decisions
     for decision in decisions:
-        for verdict in decision["seeds"]:
-            passes = values[(decision["id"], verdict["seed"])] >= cut
-            assert verdict["passed"] is passes
+        for verdict in decision.seeds:
+            passes = values[(decision.id, verdict.seed)] >= cut
+            assert verdict.passed is passes
             if not passes:
-                assert verdict["failed"][0]["metric"] == "red_share_1"
-    assert decisions[0]["gates"]["min_red_share_1"] == cut
-    kept = {d["id"]: d["kept_seed"] for d in decisions if d["kept_seed"] is not None}
+                assert verdict.failed[0].metric == "red_share_1"
+    assert decisions[0].gates["min_red_share_1"] == cut
+    kept = {d.id: d.kept_seed for d in decisions if d.kept_seed is not None}
     assert kept and len(kept) < len(PAIRS) * 2
 
     dest = tmp_path / "hf"
@@ -115,7 +115,7 @@ def test_the_reader_holds_values_to_the_registered_range(tmp_path: Path,
            "prompt_1": pair["prompt_1"], "red_share_1": 1.5}
     (out / METRICS_FILE).write_text(json.dumps(row) + "\n", encoding="utf-8")
     pairs, _ = read_pair_file(out)
-    rows, problems = read_metrics(out, {p["id"]: p for p in pairs})
+    rows, problems = read_metrics(out, {p.id: p for p in pairs})
     assert rows == {}
     [problem] = problems
     assert problem.code.name == "invalid-metrics-file"

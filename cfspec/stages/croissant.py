@@ -178,7 +178,7 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
 def provenance(out: Path, selection: Selection) -> dict[str, Any]:
     """What a reviewer asks of a generated dataset, from the exported rows' manifest lines,
     their pairs, the filter's gates, the metrics summary and the spec files."""
-    records = [c.generated.record for c in selection.candidates]
+    records = [c.generated.line.settings for c in selection.candidates]
     found = settings(records)
     models = [str(value) for value, _ in found.get("model", [])]
     summary = read_summary(out) or {}

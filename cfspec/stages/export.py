@@ -56,6 +56,7 @@ from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_di
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
     Generated,
+    MetricsRow,
     StageError,
     json_line,
     read_filter,
@@ -91,7 +92,7 @@ class Candidate:
 
     pair: Pair
     generated: Generated
-    metrics: dict[str, Any] | None
+    metrics: MetricsRow | None  # None: not evaluated
 
     @property
     def id(self) -> str:
@@ -132,7 +133,7 @@ def select(out: Path) -> Selection:
     by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
-    metrics: dict[str, dict[int, dict[str, Any]]] = {}
+    metrics: dict[str, dict[int, MetricsRow]] = {}
     if (out / METRICS_FILE).is_file():
         metrics, problems = read_metrics(out, by_id)
         diagnostics += problems
@@ -147,9 +148,9 @@ def select(out: Path) -> Selection:
             if decision is None:
                 left_out.append(f"{pair.id}: not in {FILTER_FILE} (re-run `cfspec filter`)")
                 continue
-            seed = decision["kept_seed"]
+            seed = decision.kept_seed
             if seed is None:
-                left_out.append(f"{pair.id}: filtered out ({decision.get('reason', '')})")
+                left_out.append(f"{pair.id}: filtered out ({decision.reason})")
                 continue
             found = generated.get(pair.id, {}).get(seed)
             if found is None:
@@ -159,8 +160,7 @@ def select(out: Path) -> Selection:
             candidates.append(Candidate(pair, found, metrics.get(pair.id, {}).get(seed)))
         description = (f"the filter's kept candidates ({FILTER_FILE}): {len(candidates)} of "
                        f"{len(pairs)} pair(s)")
-        gates = next((d["gates"] for d in kept.values() if isinstance(d.get("gates"), dict)),
-                     None)
+        gates = next((d.gates for d in kept.values() if d.gates), None)
         return Selection(candidates, description, True, left_out, diagnostics, gates)
     for pair in pairs:
         seeds = generated.get(pair.id, {})
@@ -391,7 +391,7 @@ def _number(value: Any) -> float | None:
 
 def _hf_row(cand: Candidate) -> dict[str, Any]:
     name = _safe_name(cand.id)
-    pair, record, metrics = cand.pair, cand.generated.record, cand.metrics or {}
+    pair, line = cand.pair, cand.generated.line
     row: dict[str, Any] = {
         "id": cand.id,
         "image_0": {"bytes": cand.generated.image_0.read_bytes(),
@@ -409,14 +409,13 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
         "scm": list(pair.scm),
         "scm_aug": list(pair.scm_aug),
         "seed": cand.seed,
-        "model": record.get("model") if isinstance(record.get("model"), str) else None,
-        "scheduler": record.get("scheduler") if isinstance(record.get("scheduler"), str)
-        else None,
-        "steps": record.get("steps") if isinstance(record.get("steps"), int) else None,
-        "guidance": _number(record.get("guidance")),
+        "model": line.text("model"),
+        "scheduler": line.text("scheduler"),
+        "steps": line.integer("steps"),
+        "guidance": line.number("guidance"),
     }
     for metric in METRICS:
-        value = metrics.get(metric.name)
+        value = cand.metrics.values.get(metric.name) if cand.metrics is not None else None
         if metric.kind == "bool":
             row[metric.name] = value if isinstance(value, bool) else None
         else:
@@ -517,7 +516,7 @@ def _yaml_features() -> list[str]:
 
 def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
     """README.md: the YAML header `datasets` reads, then what the data is."""
-    models = sorted({str(c.generated.record.get("model")) for c in selection.candidates})
+    models = sorted({str(c.generated.line.text("model")) for c in selection.candidates})
     specs = sorted({str(c.pair.spec) for c in selection.candidates})
     n = len(selection.candidates)
     header = [

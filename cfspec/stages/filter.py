@@ -26,12 +26,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import FILTER_FILE
 from cfspec.workspace.records import (
+    FilterLine,
+    GateFailure,
+    MetricsRow,
+    SeedVerdict,
     StageError,
     is_number,
     json_line,
@@ -174,84 +177,76 @@ UNDEFINED_DIRECTION = ("undefined: the images or the prompts do not differ in CL
                        "the change has no direction")
 
 
-def check_seed(row: Mapping[str, Any], gates: Gates) -> dict[str, Any]:
-    """Every gate for one (pair, seed): `{"seed", "passed", "failed": [...]}`; each failure
-    names the gate, the metric, its value and the threshold (and a reason when the value is
-    missing or undefined). All gates are checked, so every failure is recorded."""
-    failed: list[dict[str, Any]] = []
+def check_seed(row: MetricsRow, gates: Gates) -> SeedVerdict:
+    """Every gate for one (pair, seed); each failure names the gate, the metric, its value and
+    the threshold (and a reason when the value is missing or undefined). All gates are
+    checked, so every failure is recorded."""
+    failed: list[GateFailure] = []
     thresholds = gates.as_dict()
     for gate, metric, key, convert in _CHECKS:
         threshold = thresholds[gate]
-        raw = row.get(key)
+        raw = row.number(key)
         name = gate.replace("_", "-")
-        if raw is None or not is_number(raw) or not math.isfinite(raw):
-            failed.append({"gate": name, "metric": metric, "value": None,
-                           "threshold": threshold, "reason": "not measured"})
+        if raw is None:
+            failed.append(GateFailure(name, metric, None, threshold, "not measured"))
             continue
         value = convert(raw)
-        if key == "directional_similarity" and row.get("directional_defined") is False:
-            failed.append({"gate": name, "metric": metric, "value": value,
-                           "threshold": threshold, "reason": UNDEFINED_DIRECTION})
+        if key == "directional_similarity" and row.directional_defined is False:
+            failed.append(GateFailure(name, metric, value, threshold, UNDEFINED_DIRECTION))
         elif value < threshold:
-            failed.append({"gate": name, "metric": metric, "value": value,
-                           "threshold": threshold})
+            failed.append(GateFailure(name, metric, value, threshold))
     for bound in gates.bounds:
-        raw = row.get(bound.metric)
+        raw = row.number(bound.metric)
         name = bound.key.replace("_", "-", 1)
-        if raw is None or not is_number(raw) or not math.isfinite(raw):
-            failed.append({"gate": name, "metric": bound.metric, "value": None,
-                           "threshold": bound.threshold, "reason": "not measured"})
-        elif not bound.passes(float(raw)):
-            failed.append({"gate": name, "metric": bound.metric, "value": float(raw),
-                           "threshold": bound.threshold})
-    return {"seed": row["seed"], "passed": not failed, "failed": failed}
+        if raw is None:
+            failed.append(GateFailure(name, bound.metric, None, bound.threshold, "not measured"))
+        elif not bound.passes(raw):
+            failed.append(GateFailure(name, bound.metric, raw, bound.threshold))
+    return SeedVerdict(row.seed, not failed, tuple(failed))
 
 
-def decide(pair_id: str, rows: Mapping[int, Mapping[str, Any]], gates: Gates) -> dict[str, Any]:
+def decide(pair_id: str, rows: Mapping[int, MetricsRow], gates: Gates) -> FilterLine:
     """The filter's decision for one pair from its seeds' metric rows."""
-    verdicts = [check_seed(rows[seed], gates) for seed in sorted(rows)]
-    decision: dict[str, Any] = {"id": pair_id, "kept_seed": None, "reason": "",
-                                "directional_similarity": None, "gates": gates.as_dict(),
-                                "seeds": verdicts}
+    verdicts = tuple(check_seed(rows[seed], gates) for seed in sorted(rows))
+
+    def decision(kept: int | None, reason: str, similarity: float | None = None) -> FilterLine:
+        return FilterLine(pair_id, kept, reason, similarity, gates.as_dict(), verdicts)
+
     if not verdicts:
-        decision["reason"] = "not evaluated: no rows in metrics.jsonl (run `cfspec evaluate`)"
-        return decision
-    passing = [v["seed"] for v in verdicts if v["passed"]]
+        return decision(None, "not evaluated: no rows in metrics.jsonl (run `cfspec evaluate`)")
+    passing = [v.seed for v in verdicts if v.passed]
     if not passing:
         counts: dict[str, int] = {}
         for verdict in verdicts:
-            for gate in {f["gate"] for f in verdict["failed"]}:
+            for gate in {f.gate for f in verdict.failed}:
                 counts[gate] = counts.get(gate, 0) + 1
         which = ", ".join(f"{gate} ({n})" for gate, n in sorted(counts.items()))
-        decision["reason"] = f"none of {len(verdicts)} seed(s) passed every gate; failed: {which}"
-        return decision
-    best = max(passing, key=lambda s: (float(rows[s]["directional_similarity"]), -s))
-    value = float(rows[best]["directional_similarity"])
-    decision.update(
-        kept_seed=best, directional_similarity=value,
-        reason=(f"seed {best}: the highest directional similarity ({value:.4f}) of "
-                f"{len(passing)} of {len(verdicts)} seed(s) that passed every gate"),
-    )
-    return decision
+        return decision(None, f"none of {len(verdicts)} seed(s) passed every gate; failed: "
+                        f"{which}")
+    # A passing seed has a finite directional similarity: its gate checked it.
+    best = max(passing, key=lambda s: (rows[s].number("directional_similarity") or 0.0, -s))
+    value = rows[best].number("directional_similarity") or 0.0
+    return decision(best, f"seed {best}: the highest directional similarity ({value:.4f}) of "
+                    f"{len(passing)} of {len(verdicts)} seed(s) that passed every gate", value)
 
 
 @dataclass
 class FilterResult:
     path: Path
-    decisions: list[dict[str, Any]]
+    decisions: list[FilterLine]
     gates: Gates
     diagnostics: list[Diagnostic]
 
     @property
     def kept(self) -> int:
-        return sum(1 for d in self.decisions if d["kept_seed"] is not None)
+        return sum(1 for d in self.decisions if d.kept_seed is not None)
 
     def failure_counts(self) -> dict[str, int]:
         """How many (pair, seed) failed each gate."""
         counts: dict[str, int] = {}
         for decision in self.decisions:
-            for verdict in decision["seeds"]:
-                for gate in {f["gate"] for f in verdict["failed"]}:
+            for verdict in decision.seeds:
+                for gate in {f.gate for f in verdict.failed}:
                     counts[gate] = counts.get(gate, 0) + 1
         return counts
 
@@ -264,5 +259,5 @@ def run_filter(out: Path, gates: Gates) -> FilterResult:
     rows, problems = read_metrics(out, by_id)
     decisions = [decide(p.id, rows.get(p.id, {}), gates) for p in pairs]
     target = out / FILTER_FILE
-    write_text_atomic(target, "".join(json_line(d) for d in decisions))
+    write_text_atomic(target, "".join(json_line(d.to_json()) for d in decisions))
     return FilterResult(target, decisions, gates, [*diagnostics, *problems])

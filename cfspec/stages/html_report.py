@@ -48,7 +48,10 @@ from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Assignment, Pair
 from cfspec.workspace.provenance import random_models, settings
 from cfspec.workspace.records import (
+    FilterLine,
+    GateFailure,
     Generated,
+    MetricsRow,
     read_filter,
     read_manifest,
     read_metrics,
@@ -94,14 +97,14 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
     by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
-    metrics: dict[str, dict[int, dict[str, Any]]] = {}
+    metrics: dict[str, dict[int, MetricsRow]] = {}
     notes: list[str] = []
     if (out / METRICS_FILE).is_file():
         metrics, problems = read_metrics(out, by_id)
         diagnostics += problems
     else:
         notes.append("no metrics.jsonl: run `cfspec evaluate` for metrics and plots")
-    decisions: dict[str, dict[str, Any]] | None = None
+    decisions: dict[str, FilterLine] | None = None
     read = read_filter(out, by_id)
     if read is not None:
         decisions, problems = read
@@ -122,7 +125,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
         entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
         entry["metrics"] = _metric_list(entry["row"], [k for k, _, _ in columns])
     settings = generation_settings(
-        [g.record for seeds in generated.values() for g in seeds.values()])
+        [g.line.settings for seeds in generated.values() for g in seeds.values()])
     clip_models = _clip_models(summary, metrics)
     script, script_hash = report_script()
     if len(pairs) > max_pairs:
@@ -142,7 +145,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
             "generated": sum(1 for p in pairs if generated.get(p.id)),
             "evaluated": sum(1 for p in pairs if metrics.get(p.id)),
             "kept": None if decisions is None
-            else sum(1 for d in decisions.values() if d.get("kept_seed") is not None),
+            else sum(1 for d in decisions.values() if d.kept_seed is not None),
         },
         gates=gates,
         settings=settings,
@@ -174,7 +177,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 
 
 def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
-                rows: Mapping[int, dict[str, Any]], decision: dict[str, Any] | None
+                rows: Mapping[int, MetricsRow], decision: FilterLine | None
                 ) -> dict[str, Any]:
     shown, status = _shown_seed(seeds, rows, decision)
     blend = pair.edit["local_blend"]
@@ -187,18 +190,18 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
         images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
         overlays, overlay_note = overlay_images(seeds[shown])
     row = rows.get(shown) if shown is not None else None
-    verdicts = {v.get("seed"): v for v in (decision or {}).get("seeds", [])
-                if isinstance(v, dict)}
+    verdicts = {v.seed: v for v in decision.seeds} if decision is not None else {}
     seed_rows = []
-    for seed in sorted(set(seeds) | set(rows) | {s for s in verdicts if isinstance(s, int)}):
+    for seed in sorted(set(seeds) | set(rows) | set(verdicts)):
         verdict = verdicts.get(seed)
+        seed_row = rows.get(seed)
         seed_rows.append({
             "seed": seed,
             "shown": seed == shown,
-            "directional": _fmt(rows.get(seed, {}).get("directional_similarity"), "{:.4f}"),
-            "passed": None if verdict is None else bool(verdict.get("passed")),
-            "failures": [_failure_text(f) for f in (verdict or {}).get("failed", [])
-                         if isinstance(f, dict)],
+            "directional": _fmt(None if seed_row is None
+                                else seed_row.number("directional_similarity"), "{:.4f}"),
+            "passed": None if verdict is None else verdict.passed,
+            "failures": [_failure_text(f) for f in verdict.failed] if verdict else [],
         })
     return {
         "id": pair.id,
@@ -217,7 +220,7 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
         "overlay_note": overlay_note,
         "edit": _edit_settings(pair.edit),
         "status": status,
-        "reason": None if decision is None else str(decision.get("reason", "")),
+        "reason": None if decision is None else decision.reason,
         "row": row,
         "seeds": seed_rows,
         "scm": _edges(pair.scm, pair.scm_aug),
@@ -226,21 +229,22 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
     }
 
 
-def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, dict[str, Any]],
-                decision: dict[str, Any] | None) -> tuple[int | None, str]:
+def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, MetricsRow],
+                decision: FilterLine | None) -> tuple[int | None, str]:
     """(seed to show, status): `kept` (the filter's), `dropped` (the filter kept none),
     `unfiltered`, or `missing` (no images)."""
     if decision is not None:
-        kept = decision.get("kept_seed")
-        if isinstance(kept, int) and kept in seeds:
+        kept = decision.kept_seed
+        if kept is not None and kept in seeds:
             return kept, "kept"
         if kept is None:
             return (min(seeds) if seeds else None), "dropped"
     if not seeds:
         return None, "missing"
-    scored = [s for s in seeds if _is_number(rows.get(s, {}).get("directional_similarity"))]
+    directional = {s: rows[s].number("directional_similarity") for s in seeds if s in rows}
+    scored = {s: value for s, value in directional.items() if value is not None}
     if scored:
-        return max(scored, key=lambda s: (rows[s]["directional_similarity"], -s)), "unfiltered"
+        return max(scored, key=lambda s: (scored[s], -s)), "unfiltered"
     return min(seeds), "unfiltered"
 
 
@@ -257,19 +261,19 @@ def _fmt(value: object, fmt: str) -> str:
     return "n/a"
 
 
-def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[str, str]]:
+def _metric_list(row: MetricsRow | None, keys: Sequence[str]) -> list[dict[str, str]]:
     """The row's metrics, in `keys` order (the index's columns: known ones, then any other
     numeric key evaluate wrote); a known metric that is absent-but-explained shows its reason."""
     if row is None:
         return []
     out = []
     labels = _labels()
-    for key in [*keys, *(k for k in labels if k in row and k not in keys)]:
-        if key in row:
+    values = row.values
+    for key in [*keys, *(k for k in labels if k in values and k not in keys)]:
+        if key in values:
             label, fmt = labels.get(key, (key, "{:.4g}"))
-            reason = row.get(f"{key}_reason")
-            out.append({"name": label, "key": key, "value": _fmt(row[key], fmt),
-                        "reason": str(reason) if reason else ""})
+            out.append({"name": label, "key": key, "value": _fmt(values[key], fmt),
+                        "reason": row.reasons.get(key, "")})
     return out
 
 
@@ -306,22 +310,22 @@ def generation_settings(records: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 
 
 def _clip_models(summary: Mapping[str, Any] | None,
-                 metrics: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> list[str]:
+                 metrics: Mapping[str, Mapping[int, MetricsRow]]) -> list[str]:
     """The CLIP model(s) evaluate used: the summary's, and any a metrics row names."""
-    names = {str(r["clip_model"]) for seeds in metrics.values() for r in seeds.values()
-             if isinstance(r.get("clip_model"), str)}
+    names = {r.clip_model for seeds in metrics.values() for r in seeds.values()
+             if r.clip_model is not None}
     if summary is not None and isinstance(summary.get("clip_model"), str):
         names.add(summary["clip_model"])
     return sorted(names)
 
 
-def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str, str]]:
+def index_columns(rows: Sequence[MetricsRow | None]) -> list[tuple[str, str, str]]:
     """(key, label, format) of the index's metric columns: the known metrics any row has, in
     display order, then every other numeric key of the rows (evaluate may add metrics)."""
     labels = _labels()
     present: set[str] = set()
     for row in rows:
-        for key, value in (row or {}).items():
+        for key, value in (row.values if row is not None else {}).items():
             if key in labels or (_is_number(value) and key not in _NOT_METRICS
                                         and _METRIC_KEY.match(key)):
                 present.add(key)
@@ -329,9 +333,9 @@ def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, s
     return known + [(k, k, "{:.4g}") for k in sorted(present - set(labels))]
 
 
-def _index_cell(row: Mapping[str, Any] | None, key: str, fmt: str) -> dict[str, str]:
+def _index_cell(row: MetricsRow | None, key: str, fmt: str) -> dict[str, str]:
     """Display text and the sort value (`data-v`: a number, or empty for not measured)."""
-    value = (row or {}).get(key)
+    value = row.values.get(key) if row is not None else None
     if isinstance(value, bool):
         return {"text": _fmt(value, fmt), "value": "1" if value else "0"}
     if isinstance(value, (int, float)) and _is_number(value):
@@ -363,15 +367,12 @@ def report_script() -> tuple[str, str]:
     return text, f"'sha256-{digest}'"
 
 
-def _failure_text(failure: dict[str, Any]) -> str:
-    value = failure.get("value")
-    value_text = f"{value:.4f}" if _is_number(value) else "n/a"
-    threshold = failure.get("threshold")
-    threshold_text = f"{threshold:g}" if _is_number(threshold) else "?"
-    text = f"{failure.get('metric')} = {value_text} < {threshold_text} ({failure.get('gate')})"
-    if failure.get("reason"):
-        text = f"{failure.get('metric')}: {failure['reason']} ({failure.get('gate')})"
-    return text
+def _failure_text(failure: GateFailure) -> str:
+    if failure.reason:
+        return f"{failure.metric}: {failure.reason} ({failure.gate})"
+    value = "n/a" if failure.value is None else f"{failure.value:.4f}"
+    beyond = ">" if failure.gate.startswith("max-") else "<"
+    return f"{failure.metric} = {value} {beyond} {failure.threshold:g} ({failure.gate})"
 
 
 def _assignment(assignment: Assignment) -> str:
@@ -580,21 +581,17 @@ def _overlay_png(image_path: Path, heat: Any, color: tuple[int, int, int], max_s
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _gates(decisions: Mapping[str, dict[str, Any]] | None) -> dict[str, float] | None:
-    for decision in (decisions or {}).values():
-        gates = decision.get("gates")
-        if isinstance(gates, dict) and all(_is_number(v) for v in gates.values()):
-            return {str(k): float(v) for k, v in gates.items()}
-    return None
+def _gates(decisions: Mapping[str, FilterLine] | None) -> dict[str, float] | None:
+    return next((d.gates for d in (decisions or {}).values() if d.gates), None)
 
 
-def _plots(rows: Sequence[dict[str, Any]], gates: dict[str, float] | None
+def _plots(rows: Sequence[MetricsRow], gates: dict[str, float] | None
            ) -> tuple[str | None, str | None]:
     """(PNG data URI of the metric histograms, or None; a note when skipped)."""
     if not rows:
         return None, None
     plotted = [metric.name for metric in METRICS if metric.plotted]
-    columns = [(k, [float(r[k]) for r in rows if _is_number(r.get(k))]) for k in plotted]
+    columns = [(k, [v for r in rows if (v := r.number(k)) is not None]) for k in plotted]
     columns = [(k, v) for k, v in columns if v]
     if not columns:
         return None, None

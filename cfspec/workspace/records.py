@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,15 +166,155 @@ def read_pair_file(out: Path) -> tuple[list[Pair], list[Diagnostic]]:
 
 
 @dataclass(frozen=True)
+class ManifestLine:
+    """One line of manifest.jsonl: a finished (pair, seed) and every setting that made it."""
+
+    id: str
+    seed: int
+    # As recorded (model, scheduler, steps, guidance, dtype, size, ...): provenance shows every
+    # key, including ones a later generate adds, so they stay a name -> JSON value table.
+    settings: dict[str, object]
+
+    def text(self, name: str) -> str | None:
+        value = self.settings.get(name)
+        return value if isinstance(value, str) else None
+
+    def integer(self, name: str) -> int | None:
+        value = self.settings.get(name)
+        return value if is_int(value) else None  # type: ignore[return-value]
+
+    def number(self, name: str) -> float | None:
+        value = self.settings.get(name)
+        return float(value) if is_number(value) and math.isfinite(value) else None  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Generated:
     """One finished (pair, seed) of the manifest, with its files (all inside OUT/images)."""
 
     id: str
     seed: int
-    record: dict[str, Any]
+    line: ManifestLine
     image_0: Path
     image_1: Path
     extras: Path | None  # None: the .npz is missing (latent and background metrics skipped)
+
+
+MetricValue = float | bool | None
+
+
+@dataclass(frozen=True)
+class MetricsRow:
+    """One line of metrics.jsonl: a (pair, seed)'s metrics, checked against the registry."""
+
+    id: str
+    seed: int
+    # Each registry metric the row has, then any other number evaluate wrote (CLD's counts,
+    # flags): name -> value, null where not measured.
+    values: dict[str, MetricValue]
+    reasons: dict[str, str]  # metric -> why it is null (`<metric>_reason` in the file)
+    directional_defined: bool | None = None
+    clip_model: str | None = None
+
+    def number(self, name: str) -> float | None:
+        """The metric as a finite float, or None (not measured, or a bool)."""
+        value = self.values.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if math.isfinite(value) else None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MetricsRow:
+        """From a line whose id, seed and registry metrics were checked."""
+        values: dict[str, MetricValue] = {}
+        for key, value in data.items():
+            if key in _ROW_FIELDS or key.endswith("_reason"):
+                continue
+            if value is None or isinstance(value, bool) or is_number(value):
+                values[key] = value
+        reasons = {key[:-len("_reason")]: str(value) for key, value in data.items()
+                   if key.endswith("_reason") and isinstance(value, str)}
+        defined = data.get("directional_defined")
+        clip = data.get("clip_model")
+        return cls(data["id"], data["seed"], values, reasons,
+                   defined if isinstance(defined, bool) else None,
+                   clip if isinstance(clip, str) else None)
+
+
+# Fields of a metrics line that describe the (pair, seed) rather than measure it.
+_ROW_FIELDS = frozenset({"id", "seed", "spec", "counterfactual", "prompt_0", "prompt_1",
+                         "model", "clip_model", "height", "width", "directional_defined"})
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    gate: str  # min-clip, min-directional, ..., or min-/max-<metric> of a --gate
+    metric: str
+    value: float | None  # None: not measured
+    threshold: float
+    reason: str | None = None  # why the value does not count (not measured, undefined)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"gate": self.gate, "metric": self.metric, "value": self.value,
+                "threshold": self.threshold}
+        return data if self.reason is None else {**data, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class SeedVerdict:
+    seed: int
+    passed: bool
+    failed: tuple[GateFailure, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "passed": self.passed,
+                "failed": [f.to_json() for f in self.failed]}
+
+
+@dataclass(frozen=True)
+class FilterLine:
+    """One line of filter.jsonl: the filter's decision on a pair and every seed's verdict."""
+
+    id: str
+    kept_seed: int | None
+    reason: str
+    directional_similarity: float | None  # of the kept seed
+    gates: dict[str, float]  # gate key -> threshold, as the run used them
+    seeds: tuple[SeedVerdict, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kept_seed": self.kept_seed, "reason": self.reason,
+                "directional_similarity": self.directional_similarity, "gates": self.gates,
+                "seeds": [v.to_json() for v in self.seeds]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FilterLine:
+        """From a line whose id and kept_seed were checked; ValueError(field, message) for any
+        other field of the wrong shape."""
+        gates = data.get("gates", {})
+        if not isinstance(gates, dict) or not all(isinstance(k, str) and is_number(v)
+                                                  for k, v in gates.items()):
+            raise ValueError("gates", "expected an object of gate -> number")
+        seeds = data.get("seeds", [])
+        if not isinstance(seeds, list):
+            raise ValueError("seeds", "expected a list")
+        verdicts = []
+        for verdict in seeds:
+            try:
+                failed = tuple(GateFailure(str(f["gate"]), str(f["metric"]),
+                                           float(f["value"]) if is_number(f["value"]) else None,
+                                           float(f["threshold"]), f.get("reason"))
+                               for f in verdict["failed"])
+                verdicts.append(SeedVerdict(int(verdict["seed"]), bool(verdict["passed"]),
+                                            failed))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise ValueError("seeds", f"a verdict is not of the filter's shape: "
+                                 f"{json.dumps(verdict)[:80]}") from None
+        similarity = data.get("directional_similarity")
+        return cls(data["id"], data["kept_seed"], str(data.get("reason", "")),
+                   float(similarity) if isinstance(similarity, (int, float))
+                   and not isinstance(similarity, bool) else None,
+                   {k: float(v) for k, v in gates.items()}, tuple(verdicts))
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -224,8 +365,9 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
             report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
                        "skipped for this seed", severity=Severity.WARNING)
             extras = None
-        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, record, png_0, png_1,
-                                                        extras)
+        line = ManifestLine(pair_id, seed, {k: v for k, v in record.items()
+                                            if k not in ("id", "seed")})
+        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, line, png_0, png_1, extras)
     ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
     return ordered, report.items
 
@@ -244,13 +386,13 @@ def _no_manifest(out: Path, path: Path) -> str:
 
 
 def read_metrics(out: Path, pairs: Mapping[str, Pair]
-                 ) -> tuple[dict[str, dict[int, dict[str, Any]]], list[Diagnostic]]:
+                 ) -> tuple[dict[str, dict[int, MetricsRow]], list[Diagnostic]]:
     """OUT/metrics.jsonl, validated: id -> seed -> row. Gate metrics must be numbers or null."""
     path = out / METRICS_FILE
     if not path.is_file():
         raise StageError(f"{path}: not found (run `cfspec evaluate {out}` first)")
     report = LineReport(path, _read_text(path), "invalid-metrics-file")
-    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    rows: dict[str, dict[int, MetricsRow]] = {}
     for number, row in _json_lines(path, report, torn_ok=False):
         if not _check_id_seed(row, number, report, pairs):
             continue
@@ -270,18 +412,18 @@ def read_metrics(out: Path, pairs: Mapping[str, Pair]
         if row["seed"] in seeds:
             report.add(number, "seed", f"repeats seed {row['seed']} of pair {row['id']!r}")
             continue
-        seeds[row["seed"]] = row
+        seeds[row["seed"]] = MetricsRow.from_json(row)
     return {pid: dict(sorted(s.items())) for pid, s in rows.items()}, report.items
 
 
 def read_filter(out: Path, pairs: Mapping[str, Pair]
-                ) -> tuple[dict[str, dict[str, Any]], list[Diagnostic]] | None:
+                ) -> tuple[dict[str, FilterLine], list[Diagnostic]] | None:
     """OUT/filter.jsonl, validated: id -> decision; None when there is no filter.jsonl."""
     path = out / FILTER_FILE
     if not path.is_file():
         return None
     report = LineReport(path, _read_text(path), "invalid-filter-file")
-    decisions: dict[str, dict[str, Any]] = {}
+    decisions: dict[str, FilterLine] = {}
     for number, line in _json_lines(path, report, torn_ok=False):
         if "kept_seed" not in line:
             report.add(number, None, "no `kept_seed` field")
@@ -291,7 +433,11 @@ def read_filter(out: Path, pairs: Mapping[str, Pair]
         if line["id"] in decisions:
             report.add(number, "id", f"repeats the id {line['id']!r}")
             continue
-        decisions[line["id"]] = line
+        try:
+            decisions[line["id"]] = FilterLine.from_json(line)
+        except ValueError as error:
+            key, message = error.args
+            report.add(number, key, message, help=f"re-run `cfspec filter {out}`")
     return decisions, report.items
 
 

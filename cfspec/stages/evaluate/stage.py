@@ -319,7 +319,7 @@ def _row(item: Sample, pair: Pair, values: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": job.id, "seed": job.seed, "spec": pair.spec,
         "counterfactual": pair.counterfactual, "prompt_0": pair.prompt_0,
-        "prompt_1": pair.prompt_1, "model": job.record.get("model"),
+        "prompt_1": pair.prompt_1, "model": job.line.text("model"),
         "height": int(item.image_0.shape[0]), "width": int(item.image_0.shape[1]),
     }
     for key, value in values.items():

@@ -442,6 +442,7 @@ def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path |
 
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
+    from cfspec.cli.doctor import doctor_command
     from cfspec.cli.generate import generate_command
     from cfspec.cli.imports import import_command
     from cfspec.cli.stages import (
@@ -457,6 +458,7 @@ def _register_stage_commands() -> None:
     app.command(name="filter")(filter_command)
     app.command(name="export")(export_command)
     app.command(name="report")(report_command)
+    app.command(name="doctor")(doctor_command)
 
 
 _register_stage_commands()

@@ -491,3 +491,20 @@ def test_generate_with_tiny_sdxl_end_to_end(tmp_path: Path) -> None:
     with np.load(out / lines[0]["extras"]) as extras:
         assert extras["latents"].shape == (2, 4, SIZE // 2, SIZE // 2)
         assert extras["attention"].shape == (2, 8, 8)
+
+
+def test_random_sdxl_is_sdxl_base_architecture() -> None:
+    from cfspec.stages.generate.weights import random_sdxl_components
+
+    parts = random_sdxl_components(torch.device("meta"))  # shapes only: no memory, no time
+
+    def count(module: Any) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    # stabilityai/stable-diffusion-xl-base-1.0's UNet and VAE, parameter for parameter.
+    assert count(parts["unet"]) == 2_567_463_684
+    assert count(parts["vae"]) == 83_653_863
+    assert parts["unet"].config.cross_attention_dim == 768 + 1280  # CLIP ViT-L + OpenCLIP bigG
+    assert parts["text_encoder_2"].config.num_hidden_layers == 32
+    assert parts["text_encoder_2"].config.projection_dim == 1280
+    assert parts["unet"].config.sample_size * 8 == 1024

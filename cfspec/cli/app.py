@@ -344,7 +344,8 @@ def prompt(
 def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
-    model: Annotated[str, typer.Option(help="tiny, a local pipeline folder or a hub id.")] = "tiny",
+    model: Annotated[str, typer.Option(
+        help="tiny, tiny-sdxl, or an SD 1.x/2.x/SDXL pipeline folder or hub id.")] = "tiny",
     seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",

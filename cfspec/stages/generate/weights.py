@@ -124,9 +124,6 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
 
 
 def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-    from diffusers.utils import logging as dlogging
-
     from cfspec.stages.generate.pipelines import (
         UnsupportedPipeline,
         check_supported,
@@ -134,7 +131,6 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
         read_index,
     )
 
-    dlogging.disable_progress_bar()  # our bar is the only one
     local = Path(model).expanduser()
     if local.exists() and not (local / "model_index.json").is_file():
         raise ModelLoadError(f"{model}: not a diffusers pipeline folder (no model_index.json)")
@@ -153,6 +149,10 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
         family = check_supported(model, read_index(found))
     except (UnsupportedPipeline, ValueError) as error:
         raise ModelLoadError(str(error)) from None
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers.utils import logging as dlogging
+
+    dlogging.disable_progress_bar()  # our bar is the only one
     extra: dict[str, Any] = {"safety_checker": None, "requires_safety_checker": False}
     cls: Any = StableDiffusionPipeline
     if family == "sdxl":

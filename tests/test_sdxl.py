@@ -141,6 +141,23 @@ def test_tokenizers_that_cut_a_prompt_differently_are_refused(
         build_plan(make_pair("p", "a banana on a table", "a apple on a table"), tok)
 
 
+def test_on_clips_own_vocabulary_a_bang_run_parts_the_two_tokenizers() -> None:
+    # CLIP's vocabulary and merges (the subset in tests/golden_p2p), loaded as SDXL loads its
+    # two tokenizers: padding with the end token, and with "!", bigG's pad token.
+    from transformers import CLIPTokenizer
+
+    folder = Path(__file__).parent / "golden_p2p" / "clip_subset"
+    first = CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_TOKENS)
+    second = CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_TOKENS,
+                                           pad_token="!")
+    tok = PromptTokenizer(first, second)
+    one = build_plan(make_pair("p", "a dog! on a table", "a cat! on a table"), tok)
+    assert len(one.pieces_0) == len(one.pieces_1)  # "!</w>" and the special "!" share a column
+    assert "!!</w>" in first.get_vocab()  # ViT-L: one token; bigG: "!" twice
+    with pytest.raises(PlanError, match="two tokenizers cut"):
+        build_plan(make_pair("p", "a dog!! on a table", "a cat!! on a table"), tok)
+
+
 # -- the factual image is StableDiffusionXLPipeline's -----------------------------------------
 
 
@@ -337,6 +354,9 @@ def test_fp16_keeps_a_force_upcast_vae_in_fp32() -> None:
     half = load_components("tiny-sdxl", CPU, torch.float16)
     assert half.unet.dtype == torch.float16 and half.text_encoder_2.dtype == torch.float16
     assert half.vae.config.force_upcast and half.vae.dtype == torch.float32
+    # StableDiffusionPipeline does not upcast (AutoencoderKL says force_upcast by default).
+    sd = load_components("tiny", CPU, torch.float16)
+    assert sd.vae.config.force_upcast and sd.vae.dtype == torch.float16
     engine = Engine.__new__(Engine)  # only the decoder: fp16 CPU denoising is slow
     engine.comps = half
     latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))

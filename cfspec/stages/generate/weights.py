@@ -92,8 +92,8 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
     model_index.json; one cfspec does not drive (SD3, FLUX, ...) is a ModelLoadError that
     says which are supported.
 
-    In fp16 a VAE whose config asks for it (`force_upcast`, SDXL's) stays in fp32, as
-    diffusers' pipelines upcast it to decode: SDXL's VAE overflows in fp16."""
+    In fp16 an SDXL VAE whose config asks for it (`force_upcast`) stays in fp32, as
+    StableDiffusionXLPipeline upcasts it to decode: SDXL's VAE overflows in fp16."""
     if model == TINY:
         from cfspec.stages.generate.tiny import tiny_components
 
@@ -110,7 +110,10 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
         parts = _from_pretrained(model, dtype)
     comps = Components(name=model, **parts)
     vae_dtype = dtype
-    if dtype == torch.float16 and getattr(comps.vae.config, "force_upcast", False):
+    # As the pipelines do: SDXL's honours `force_upcast` (which AutoencoderKL defaults to
+    # True), StableDiffusionPipeline decodes in the model's dtype.
+    if dtype == torch.float16 and comps.is_xl and getattr(comps.vae.config, "force_upcast",
+                                                          False):
         vae_dtype = torch.float32
     modules = [(comps.text_encoder, dtype), (comps.unet, dtype), (comps.vae, vae_dtype)]
     if comps.text_encoder_2 is not None:

@@ -161,27 +161,31 @@ def test_on_clips_own_vocabulary_a_bang_run_parts_the_two_tokenizers() -> None:
 # -- the factual image is StableDiffusionXLPipeline's -----------------------------------------
 
 
-def _save_xl(tmp_path: Path) -> Path:
+def _save_xl(tmp_path: Path, force_zeros: bool = True) -> Path:
     from diffusers import StableDiffusionXLPipeline
 
     from cfspec.stages.generate.tiny import tiny_sdxl_components
 
     parts = tiny_sdxl_components()
-    force = parts.pop("force_zeros_for_empty_prompt")
-    pipe = StableDiffusionXLPipeline(**parts, force_zeros_for_empty_prompt=force,
+    del parts["force_zeros_for_empty_prompt"]
+    pipe = StableDiffusionXLPipeline(**parts, force_zeros_for_empty_prompt=force_zeros,
                                      add_watermarker=False)
     folder = tmp_path / "tiny-sdxl"
     pipe.save_pretrained(folder)
     return folder
 
 
-@pytest.mark.parametrize("scheduler", ["ddim", "euler"])
-def test_factual_image_is_the_sdxl_pipelines(tmp_path: Path, scheduler: str) -> None:
+@pytest.mark.parametrize(("scheduler", "force_zeros"),
+                         [("ddim", True), ("euler", True), ("ddim", False)])
+def test_factual_image_is_the_sdxl_pipelines(tmp_path: Path, scheduler: str,
+                                             force_zeros: bool) -> None:
+    # force_zeros_for_empty_prompt: the unconditional branch is zeros (SDXL base), or the
+    # empty prompt through both encoders.
     from diffusers import DDIMScheduler, EulerDiscreteScheduler, StableDiffusionXLPipeline
 
-    folder = _save_xl(tmp_path)
+    folder = _save_xl(tmp_path, force_zeros)
     comps = load_components(str(folder), CPU, F32)  # detected from model_index.json
-    assert comps.family == "sdxl" and comps.force_zeros_for_empty_prompt
+    assert comps.family == "sdxl" and comps.force_zeros_for_empty_prompt == force_zeros
     prompt = "a dog on a table"
     plan = build_plan(make_pair("p", prompt, "a cat on a table", blend=(["dog"], ["cat"])),
                       PromptTokenizer(comps.tokenizer, comps.tokenizer_2))

@@ -161,13 +161,16 @@ def test_on_clips_own_vocabulary_a_bang_run_parts_the_two_tokenizers() -> None:
 # -- the factual image is StableDiffusionXLPipeline's -----------------------------------------
 
 
-def _save_xl(tmp_path: Path, force_zeros: bool = True) -> Path:
+def _save_xl(tmp_path: Path, force_zeros: bool = True, latent_stats: bool = False) -> Path:
     from diffusers import StableDiffusionXLPipeline
 
     from cfspec.stages.generate.tiny import tiny_sdxl_components
 
     parts = tiny_sdxl_components()
     del parts["force_zeros_for_empty_prompt"]
+    if latent_stats:  # a VAE that normalises its latents per channel
+        parts["vae"].register_to_config(latents_mean=[0.1, -0.2, 0.3, 0.0],
+                                        latents_std=[1.5, 0.5, 2.0, 1.0])
     pipe = StableDiffusionXLPipeline(**parts, force_zeros_for_empty_prompt=force_zeros,
                                      add_watermarker=False)
     folder = tmp_path / "tiny-sdxl"
@@ -175,15 +178,15 @@ def _save_xl(tmp_path: Path, force_zeros: bool = True) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("scheduler", "force_zeros"),
-                         [("ddim", True), ("euler", True), ("ddim", False)])
+@pytest.mark.parametrize(("scheduler", "force_zeros", "latent_stats"),
+                         [("ddim", True, False), ("euler", True, False), ("ddim", False, True)])
 def test_factual_image_is_the_sdxl_pipelines(tmp_path: Path, scheduler: str,
-                                             force_zeros: bool) -> None:
+                                             force_zeros: bool, latent_stats: bool) -> None:
     # force_zeros_for_empty_prompt: the unconditional branch is zeros (SDXL base), or the
-    # empty prompt through both encoders.
+    # empty prompt through both encoders. latent_stats: the VAE's latents_mean/latents_std.
     from diffusers import DDIMScheduler, EulerDiscreteScheduler, StableDiffusionXLPipeline
 
-    folder = _save_xl(tmp_path, force_zeros)
+    folder = _save_xl(tmp_path, force_zeros, latent_stats)
     comps = load_components(str(folder), CPU, F32)  # detected from model_index.json
     assert comps.family == "sdxl" and comps.force_zeros_for_empty_prompt == force_zeros
     prompt = "a dog on a table"

@@ -98,7 +98,7 @@ class Engine:
         self.control.restore(self.comps.unet)
 
     def _uncond_ids(self, tok: Any = None) -> list[int]:
-        tok = tok or self.comps.tokenizer
+        tok = self.comps.tokenizer if tok is None else tok
         ids = tok([""], padding="max_length", max_length=MAX_TOKENS, truncation=True).input_ids
         return list(ids[0])
 
@@ -260,9 +260,10 @@ class Engine:
 
         vae = self.comps.vae
         scale = float(vae.config.scaling_factor)
-        # Some VAEs (SDXL-derived ones) normalise latents per channel: undone as diffusers does.
-        mean = getattr(vae.config, "latents_mean", None)
-        std = getattr(vae.config, "latents_std", None)
+        # Some SDXL-derived VAEs normalise latents per channel: undone as StableDiffusionXL-
+        # Pipeline does (StableDiffusionPipeline ignores these settings).
+        mean = getattr(vae.config, "latents_mean", None) if self.comps.is_xl else None
+        std = getattr(vae.config, "latents_std", None) if self.comps.is_xl else None
         out: list[Any] = []
         for start in range(0, latents.shape[0], chunk):  # chunks bound the VAE's peak memory
             # The VAE may be in fp32 under an fp16 UNet (force_upcast): decode in its dtype.

@@ -422,21 +422,29 @@ def main(argv: list[str] | None = None) -> int:
                       if key in row]
             print(f"B={b:2d}  " + "  ".join(parts), file=sys.stderr)
 
-    # Agreement: the naive published code and ours make the same counterfactual (one pair).
-    agreement: dict[str, Any] = {}
-    if "ours" in methods and "naive" in methods:
-        check = make_jobs(comps, 1)
-        engine.control.install(comps.unet)
-        ours_img = engine.run(check)[0].images[1]
-        comps.unet.set_attn_processor(dict(naive_procs))
-        naive_img = run_naive(comps, engine, holder, check)[1]
-        import numpy as np
+    # Agreement, on one pair: the naive published code and ours make the same counterfactual,
+    # and the plain pipeline and ours the same factual image (in this run's dtype and device).
+    import numpy as np
 
-        diff = np.abs(np.asarray(ours_img, dtype=np.int16)
-                      - np.asarray(naive_img, dtype=np.int16))
-        agreement = {"ours_vs_naive_counterfactual_max_pixel_diff": int(diff.max()),
-                     "ours_vs_naive_counterfactual_mean_pixel_diff":
-                     round(float(diff.mean()), 4)}
+    def pixel_diff(a: Any, b: Any) -> Any:
+        return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+
+    agreement: dict[str, Any] = {}
+    check = make_jobs(comps, 1)
+    if "ours" in methods and ("naive" in methods or "plain" in methods):
+        engine.control.install(comps.unet)
+        ours_images = engine.run(check)[0].images
+        if "naive" in methods:
+            comps.unet.set_attn_processor(dict(naive_procs))
+            diff = pixel_diff(ours_images[1], run_naive(comps, engine, holder, check)[1])
+            agreement |= {"ours_vs_naive_counterfactual_max_pixel_diff": int(diff.max()),
+                          "ours_vs_naive_counterfactual_mean_pixel_diff":
+                          round(float(diff.mean()), 4)}
+        if "plain" in methods:
+            comps.unet.set_attn_processor(AttnProcessor2_0())
+            diff = pixel_diff(ours_images[0], run_plain(pipe, engine, check)[0])
+            agreement |= {"ours_vs_plain_factual_max_pixel_diff": int(diff.max()),
+                          "ours_vs_plain_factual_mean_pixel_diff": round(float(diff.mean()), 4)}
     engine.close()
 
     report = {

@@ -330,7 +330,8 @@ def prompt(
 def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
-    model: Annotated[str, typer.Option(help="tiny, a local pipeline folder or a hub id.")] = "tiny",
+    model: Annotated[str, typer.Option(
+        help="tiny, tiny-sdxl, or an SD 1.x/2.x/SDXL pipeline folder or hub id.")] = "tiny",
     seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
@@ -425,6 +426,7 @@ def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path |
 
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
+    from cfspec.cli.doctor import doctor_command
     from cfspec.cli.generate import generate_command
     from cfspec.cli.imports import import_command
     from cfspec.cli.stages import (
@@ -440,6 +442,7 @@ def _register_stage_commands() -> None:
     app.command(name="filter")(filter_command)
     app.command(name="export")(export_command)
     app.command(name="report")(report_command)
+    app.command(name="doctor")(doctor_command)
 
 
 _register_stage_commands()

@@ -19,7 +19,8 @@ from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 def generate_command(
     out: Annotated[Path, typer.Argument(help="The folder `cfspec compile` wrote pairs.jsonl to.")],
     model: Annotated[
-        str, typer.Option(help="tiny (built in, random weights), a pipeline folder or a hub id.")
+        str, typer.Option(help="tiny or tiny-sdxl (built in, random weights), or an SD 1.x, "
+                          "SD 2.x or SDXL pipeline folder or hub id.")
     ] = "tiny",
     seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair (seeds 0..K-1).")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,

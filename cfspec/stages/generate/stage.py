@@ -190,7 +190,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
                         blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
     engine = Engine(comps, device, dtype, settings)
     params = {**params, "height": engine.height, "width": engine.width}
-    words = PromptTokenizer(comps.tokenizer)
+    words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
 
     # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds.
     ready: list[Job] = []

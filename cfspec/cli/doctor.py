@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, fail
+
 
 def doctor_command(
     device: Annotated[
@@ -22,12 +24,9 @@ def doctor_command(
     from cfspec.stages.generate.doctor import DEVICES, ok, render_json, render_text, run_checks
 
     if output_format not in ("text", "json"):
-        typer.echo(f"cfspec: error: --format {output_format!r}: choose text or json", err=True)
-        raise typer.Exit(2)
+        raise fail(f"--format {output_format!r}: choose text or json")
     if device.split(":")[0] not in DEVICES:
-        typer.echo(f"cfspec: error: --device {device!r}: choose {', '.join(DEVICES)} "
-                   "(cuda:N for one GPU)", err=True)
-        raise typer.Exit(2)
+        raise fail(f"--device {device!r}: choose {', '.join(DEVICES)} (cuda:N for one GPU)")
     checks = run_checks(device)
     typer.echo((render_json if output_format == "json" else render_text)(checks), nl=False)
-    raise typer.Exit(0 if ok(checks) else 1)
+    raise typer.Exit(EXIT_OK if ok(checks) else EXIT_ERRORS)

@@ -21,7 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cfspec.workspace.pairs import Pair
 
 OK, FAIL, INFO = "ok", "FAIL", "--"
 PACKAGES = ("torch", "diffusers", "transformers", "accelerate")  # generate needs them
@@ -243,12 +246,17 @@ def _finite(array: Any) -> bool:
     return bool(np.isfinite(array).all())
 
 
-def _pair() -> dict[str, Any]:
+def _pair() -> Pair:
     """A words-sourced replace pair with LocalBlend, as `cfspec compile` writes one."""
+    from cfspec.workspace.pairs import Pair, schema_errors
+
     tokens_0 = ["<|startoftext|>", "a", "dog", "on", "a", "table", "<|endoftext|>"]
     tokens_1 = ["<|startoftext|>", "a", "cat", "on", "a", "table", "<|endoftext|>"]
-    return {
-        "id": "doctor", "prompt_0": "a dog on a table", "prompt_1": "a cat on a table",
+    line = {
+        "id": "doctor", "spec": "cfspec doctor", "counterfactual": "cat",
+        "prompt_0": "a dog on a table", "prompt_1": "a cat on a table",
+        "intervention": [{"variable": "A", "from": "dog", "to": "cat"}],
+        "scm": [], "scm_aug": [],
         "edit": {
             "type": "replace",
             "cross_replace_steps": {"default": [0.0, 0.8], "words": {}},
@@ -261,6 +269,8 @@ def _pair() -> dict[str, Any]:
                           "token_map": [[i, i, 1.0] for i in range(7)]},
         },
     }
+    assert schema_errors(line) == [], schema_errors(line)  # cfspec's own record must be valid
+    return Pair.from_json(line)
 
 
 def _supported() -> str:

@@ -123,16 +123,19 @@ def _symbols(models: list[SpecModel]) -> Iterator[Symbol]:
 def hover(doc: Document, offset: int) -> tuple[str, Span] | None:
     """Markdown for what is under the cursor: a diagnostic's explanation, a code in an ignore
     comment, or a symbol's meaning."""
+    here = [d for d in doc.diagnostics
+            if d.span.start <= offset <= max(d.span.end, d.span.start + 1)]
     found = doc.symbol_at(offset)
     if found is not None:
         symbol, span = found
-        return describe(doc, symbol), span
+        # On a name inside a diagnostic's span: the name first, then what is wrong there.
+        said = "".join(f"\n\n---\n{d.code.code} `{d.code.name}`: {d.message}" for d in here)
+        return describe(doc, symbol) + said, span
     code = _code_in_comment(doc.source, offset)
     if code is not None:
         return code
-    for d in doc.diagnostics:
-        if d.span.start <= offset <= max(d.span.end, d.span.start + 1):
-            return explain_markdown(d.code.name), d.span
+    if here:
+        return explain_markdown(here[0].code.name), here[0].span
     return None
 
 

@@ -166,3 +166,27 @@ def test_misspelt_placeholder_gets_a_did_you_mean_and_nothing_else() -> None:
     parsed = check(SourceFile.read(INVALID / "undefined-variable-case.scm"), Config())
     [d] = parsed.diagnostics
     assert d.code.name == "undefined-variable" and d.help == "did you mean `C`?"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "inserted"),
+    [
+        ('scm s {\n  var W = "w"\n  counterfactual man do(W = "x") }\n  var X = "x"\n'
+         "  W -> X\n}\n", (3, 22), "{"),
+        ('scm s {\n  var W = "w"\n  counterfactual man { do(W = "x" }\n  var X = "x"\n'
+         "  W -> X\n}\n", (3, 35), ")"),
+        ('scm s {\n  var W "w"\n  var X = "x"\n  W -> X\n}\n', (2, 9), "="),
+        ('scm s {\n  var W = "w"\n  var X = "x"\n  W -> X\n  counterfactual c {\n'
+         '    do(W = "x")\n    edit { cross_replace [0.1, 0.5 }\n  }\n}\n', (7, 36), "]"),
+    ],
+)
+def test_a_missing_punctuation_token_is_read_as_if_there(
+        text: str, where: tuple[int, int], inserted: str) -> None:
+    [(line, column, _, help_text)] = errors(text)
+    assert (line, column) == where
+    assert help_text is not None and help_text.startswith(f"insert `{inserted}` before")
+    bag = DiagnosticBag(SourceFile("f.scm", text))
+    module = parse_partial(bag.source, bag)
+    assert module is not None  # nothing after the mistake is lost
+    [spec] = module.specs
+    assert [v.name.text for v in spec.variables] == ["W", "X"] and len(spec.edges) == 1

@@ -11,9 +11,15 @@ an edge, a `do(...)`, a block). At an error it tries, in order:
    that keyword lets the parse go on;
 2. a missing `}`: the unexpected token starts a line no deeper than the open block's first
    line, and closing the block lets the parse go on;
-3. otherwise it drops the item: back to the state at the item's start, then it skips to the next
+3. a missing `{`, `)`, `]` or `=`: reading on as if it were there lets the parse go on;
+4. otherwise it drops the item: back to the state at the item's start, then it skips to the next
    token that can start an item there (a keyword, a name at the start of a later line, or the
-   `}` that closes the block; braces in between are matched).
+   `}` that closes the block; braces in between are matched). A keyword already read as a
+   name at the start of a later line (`var W:` then `var X` on the next) is a place to go on
+   from too.
+
+A character that starts no token is reported and skipped; an unterminated or single-quoted
+string is read as a string to the end of its line.
 
 After an error no other is reported until three tokens have been read cleanly (yacc's rule):
 one mistake, one diagnostic. Reporting stops after MAX_ERRORS.
@@ -91,6 +97,12 @@ class _Snapshot:
     states: list[Any]
     values: list[Any]
     braces: list[Token]
+
+
+# Punctuation a parse may go on without, tried in this order when it is the one thing missing.
+# (Not `->`: `banana W = ...` is more likely a wrong keyword than an edge without its arrow.)
+_INSERTABLE = ("LBRACE", "RPAR", "RSQB", "EQUAL")
+_SPELLING = {"LBRACE": "{", "RPAR": ")", "RSQB": "]", "EQUAL": "="}
 
 
 def _line(token: Token) -> int:
@@ -228,7 +240,7 @@ class Recovery:
             # The string as far as it goes on this line: read on as if it were closed there.
             close = text.find(char, offset + 1, eol) if char == "'" else -1
             end = close + 1 if close != -1 else eol
-            inner = text[offset + 1 : close if close != -1 else eol].replace('"', '\\"')
+            inner = text[offset + 1 : close if close != -1 else eol]  # as written: spans stay
             repaired = Token("STRING", f'"{inner}"', offset, line_ctr.line, line_ctr.column)
             skip = end - offset
         elif text.startswith("{{", offset):
@@ -251,6 +263,7 @@ class Recovery:
         if self.quiet or self.reported >= MAX_ERRORS:
             return
         self.reported += 1
+        self.quiet = QUIET_TOKENS
         self.report(span, message, label=kwargs.pop("label", "here"), **kwargs)
 
     def _accepted(self) -> set[str]:
@@ -294,6 +307,8 @@ class Recovery:
         if self._misspelt_here(token, expected) or self._misspelt_before(token):
             return
         if self._missing_brace(token, expected) or self._unclosed_before(token):
+            return
+        if self._missing_token(token, expected):
             return
         message = f"expected {self.p._expected(expected)}, found {self.p._found(token)}"
         help_text = self.p._hint_for_token(self.source, token, expected)
@@ -355,6 +370,24 @@ class Recovery:
             self.state.feed_token(t)
             self._fed(t)
         return True
+
+    def _missing_token(self, token: Token, expected: set[str]) -> bool:
+        """`counterfactual c do(...)`, `do(W = "x" }`: a punctuation token left out. Reading on
+        as if it were there keeps the rest of the item."""
+        for missing in _INSERTABLE:
+            if missing not in expected:
+                continue
+            inserted = self._synthetic(missing, _SPELLING[missing], token.start_pos or 0)
+            if not self._accepts(inserted, token):
+                continue
+            message = f"expected {self.p._expected(expected)}, found {self.p._found(token)}"
+            self._report(_span(token), message, help=f"insert `{_SPELLING[missing]}` before "
+                         f"{self.p._found(token)}")
+            for t in (inserted, token):
+                self.state.feed_token(t)
+                self._fed(t)
+            return True
+        return False
 
     def _unclosed_before(self, token: Token) -> bool:
         """`scm b {` inside an unclosed spec: `scm` began the item, read as a name (an edge's

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cfspec.lang.config import Config
 from cfspec.lsp import analysis
@@ -46,6 +48,9 @@ def test_every_position_answers(name: str, text: str) -> None:
             assert edits and all(span.start <= span.end for span, _ in edits)
     for fix in analysis.fixes(doc, doc.diagnostics):
         assert fix.edits
+    for symbol in doc.symbols:
+        for span in symbol.references:  # what rename rewrites is the name, exactly
+            assert doc.source.text[span.start : span.end] == symbol.name
     tokens = analysis.semantic_tokens(doc)
     for (a_start, a_end, *_), (b_start, *_) in zip(tokens, tokens[1:], strict=False):
         assert a_start < a_end <= b_start, (name, a_start, a_end, b_start)
@@ -59,3 +64,33 @@ def test_rename_refuses_bad_names() -> None:
     for bad in ("1K", "two words", "var", "W"):
         with pytest.raises(analysis.RenameError):
             analysis.rename(doc, at, bad)
+
+
+CAKE = (ROOT / "specs" / "cake.scm").read_text(encoding="utf-8")
+PIECES = ["{", "}", '"', "(", ")", "[", "]", "=", ":", ",", "->", "var", "do", "scm ", "{{",
+          "}}", "|", "#", "\n", "counterfacual", "none", "0.5", "é", "🍰"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(CAKE)), st.integers(0, 6),
+                          st.sampled_from(PIECES)), min_size=1, max_size=4))
+def test_edits_in_progress_never_break_the_server(
+        edits: list[tuple[int, int, str]]) -> None:
+    """Text as it is while being typed: pieces inserted, others deleted, anywhere."""
+    text = CAKE
+    for at, delete, piece in edits:
+        at = min(at, len(text))
+        text = text[:at] + piece + text[at + delete :]
+    doc = analysis.analyse("f.scm", text, Config())
+    for d in doc.diagnostics:
+        assert 0 <= d.span.start <= d.span.end <= len(doc.source.text)
+    tokens = analysis.semantic_tokens(doc)
+    for (a_start, a_end, *_), (b_start, *_) in zip(tokens, tokens[1:], strict=False):
+        assert a_start < a_end <= b_start
+    for symbol in doc.symbols:
+        for span in symbol.references:  # what rename rewrites is the name, exactly
+            assert doc.source.text[span.start : span.end] == symbol.name
+            analysis.hover(doc, span.start)
+    for offset in range(0, len(doc.source.text), 7):
+        analysis.complete(doc, offset)
+    analysis.fixes(doc, doc.diagnostics)

@@ -128,6 +128,17 @@ async def test_hover_on_a_diagnostic_explains_it(client: LanguageClient) -> None
     assert hover.contents.value.startswith("SCM201 cycle (error)")  # type: ignore[union-attr]
 
 
+async def test_hover_on_a_code_in_an_ignore_comment(client: LanguageClient) -> None:
+    text = CYCLE.replace("W -> A  # expect: cycle@3", "W -> A  # cfspec: ignore[cycle]")
+    uri = await open_text(client, text, "ignored")
+    assert list(client.diagnostics[uri]) == []  # silenced, as on the command line
+    hover = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=pos(text, "ignore[cycle]", shift=8)))
+    assert hover is not None
+    assert hover.contents.value.startswith("SCM201 cycle (error)")  # type: ignore[union-attr]
+
+
 async def test_definition_and_references(client: LanguageClient) -> None:
     uri = await open_text(client, CAKE, "refs")
     at = pos(CAKE, "{{ K }}", shift=3)

@@ -92,7 +92,7 @@ LAYERS = (
     ("cfspec.checks",),
     ("cfspec.lint", "cfspec.fmt"),
     ("cfspec.compile",),
-    ("cfspec.importers",),
+    ("cfspec.importers", "cfspec.lsp"),
     ("cfspec.stages",),
     ("cfspec.pipeline",),
     ("cfspec.cli", "cfspec.__main__"),
@@ -100,7 +100,7 @@ LAYERS = (
 # These never import torch (nor diffusers, transformers): the linter, the compiler and the
 # importers must start fast and run where no GPU library is installed.
 TORCH_FREE = ("cfspec.diagnostics", "cfspec.lang", "cfspec.workspace", "cfspec.checks",
-              "cfspec.lint", "cfspec.fmt", "cfspec.compile", "cfspec.importers")
+              "cfspec.lint", "cfspec.fmt", "cfspec.compile", "cfspec.importers", "cfspec.lsp")
 HEAVY = ("torch", "diffusers", "transformers", "accelerate", "torchmetrics")
 
 

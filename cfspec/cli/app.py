@@ -424,6 +424,17 @@ def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path |
         raise typer.Exit(EXIT_USAGE)
 
 
+@app.command()
+def lsp() -> None:
+    """Run the language server over stdin and stdout, for editors."""
+    try:
+        from cfspec.lsp.server import main as serve
+    except ImportError as error:
+        raise fail(f"the language server needs pygls: pip install 'cfspec[lsp]' ({error})") \
+            from error
+    serve()
+
+
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
     from cfspec.cli.doctor import doctor_command

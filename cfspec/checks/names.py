@@ -103,6 +103,9 @@ def check_unused_variables(ctx: Context) -> None:
         return  # empty-graph says it once for the whole spec
     touched = {a.target.text for cf in ctx.spec.counterfactuals for a in cf.interventions}
     touched |= {a.target.text for cf in ctx.spec.counterfactuals for a in cf.sets}
+    # An edge to an undefined name still uses its declared end (`H -> K` with no K: the
+    # undefined K is the error, and H is not unused).
+    touched |= {end.text for edge in ctx.spec.edges for end in (edge.source, edge.target)}
     for name, var in ctx.model.variables.items():
         if graph.degree(name) == 0 and name not in touched:
             ctx.report(

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
+from cfspec.compile.stage import compile_paths
 from cfspec.lang.config import Config
 from cfspec.lang.prompt import split_words
 from cfspec.lang.templates import RenderError, render_prompt
-from cfspec.lint import compile_paths
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -321,7 +321,7 @@ def test_every_sdxl_attention_layer_equals_the_published_formulas(
 
 def test_a_batch_of_sdxl_pairs_equals_each_alone(xl_engine: Engine,
                                                   xl_words: PromptTokenizer) -> None:
-    jobs = [Job(p["id"], s, build_plan(p, xl_words)) for s, p in enumerate(three_pairs())]
+    jobs = [Job(p.id, s, build_plan(p, xl_words)) for s, p in enumerate(three_pairs())]
     together = xl_engine.run(jobs)
     for job, batched in zip(jobs, together, strict=True):
         alone = xl_engine.run([job])[0]

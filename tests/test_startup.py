@@ -84,3 +84,54 @@ def test_registering_commands_imports_no_stage() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"
+
+
+# --- the lint fast path (cfspec/cli/fast.py) ---------------------------------------------------
+
+# The same command line through `cfspec` (the fast path when it applies) and through the Typer
+# app alone must print the same and exit the same.
+THROUGH_TYPER = ("import sys; from cfspec.cli.app import main; "
+                 "sys.argv = ['cfspec', *sys.argv[1:]]; main()")
+LINES = [
+    ["lint", "specs/cake.scm"],
+    ["lint", "specs/invalid/cycle.scm", "--format", "json"],
+    ["lint", "--format=concise", "specs/invalid/cycle.scm", "--select", "cycle,SCM3",
+     "--ignore", "unused-variable"],
+    ["lint", "specs/invalid/cycle.scm", "-q", "--no-color", "--max-interventions", "2"],
+    ["lint", "specs/cake.scm", "specs/invalid/self-loop.scm", "--format", "github"],
+    ["lint", "specs/cake.scm", "--format", "yaml"],
+    ["lint", "no/such/file.scm"],
+    ["lint", "specs/cake.scm", "--select", "no-such-code"],
+    ["lint", "-"],
+    # left to Typer by the fast path: help, a bad value, an unknown option, no path
+    ["lint", "--help"],
+    ["lint", "specs/cake.scm", "--max-interventions", "0"],
+    ["lint", "specs/cake.scm", "--bogus"],
+    ["lint", "specs/cake.scm", "--format"],
+    ["lint"],
+]
+
+
+def _run(prefix: list[str], line: list[str]) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, *prefix, *line], cwd=ROOT, capture_output=True,
+                          text=True, check=False, timeout=120, input=CAKE.read_text())
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("line", LINES, ids=lambda line: " ".join(line[1:]) or "(none)")
+def test_the_fast_path_answers_as_typer_does(line: list[str]) -> None:
+    fast = _run(["-m", "cfspec"], line)
+    typer_only = _run(["-c", THROUGH_TYPER], line)
+    assert fast == typer_only
+
+
+def test_plain_lint_loads_no_cli_machinery() -> None:
+    code = ("import contextlib, io, sys; from cfspec.cli import main; "
+            "sys.argv = ['cfspec', 'lint', sys.argv[1], '--format', 'concise'];\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main()\n    except SystemExit as stop:\n        code = stop.code\n"
+            "print(code, sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'typer', 'pydantic', 'click', 'rich'}))")
+    done = subprocess.run([sys.executable, "-c", code, str(CAKE)], cwd=ROOT,
+                          capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.split(maxsplit=1) == ["0", "[]\n"]

@@ -15,11 +15,11 @@ from cfspec.cli.common import (
     EXIT_ERRORS,
     EXIT_OK,
     EXIT_USAGE,
-    FormatOption,
     check_format,
     fail,
     use_color,
 )
+from cfspec.cli.options import FormatOption
 
 app = typer.Typer(
     name="cfspec",
@@ -58,10 +58,6 @@ def _why_not_written(path: Path, error: OSError) -> str:
     return str(error.strerror or error)
 
 
-def _split(values: list[str] | None) -> tuple[str, ...] | None:
-    if not values:
-        return None
-    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
 
 @app.command()
@@ -84,29 +80,10 @@ def lint(
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
 ) -> None:
     """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error."""
-    from cfspec.diagnostics.records import has_errors
-    from cfspec.diagnostics.views import render, summary_line
-    from cfspec.lang.config import ConfigError, check_selectors, load_config
-    from cfspec.lint import UsageError
-    from cfspec.lint import lint as run_lint
+    from cfspec.cli.lint_run import run_lint
 
-    check_format(fmt)
-    try:
-        check_selectors(_split(select), "--select")
-        check_selectors(_split(ignore), "--ignore")
-        config = load_config().merged(
-            select=_split(select), ignore=_split(ignore), max_interventions=max_interventions
-        )
-        result = run_lint(paths, config, tokenizer)
-    except (UsageError, ConfigError) as error:
-        raise fail(str(error)) from None
-    diagnostics = result.diagnostics
-    sys.stdout.write(render(diagnostics, fmt, color=use_color(no_color)))
-    if fmt in ("text", "concise") and not quiet:
-        checked = len(result.files)
-        plural = "s" if checked != 1 else ""
-        typer.echo(f"{summary_line(diagnostics)} ({checked} file{plural} checked)")
-    raise typer.Exit(EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK)
+    raise typer.Exit(run_lint(paths, fmt, select, ignore, tokenizer, max_interventions, quiet,
+                              no_color))
 
 
 @app.command()

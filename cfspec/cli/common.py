@@ -1,5 +1,6 @@
-"""What every command shares: the exit codes, the one way to fail, the common options, and how
-diagnostics reach stdout. Imports only typer, so registering a command stays cheap."""
+"""What every command shares: the exit codes, the one way to fail and how diagnostics reach
+stdout. Imports nothing heavy, not even typer (until a command fails): the lint fast path
+(`fast.py`) uses it before any CLI machinery loads. The Typer option types are in options.py."""
 
 from __future__ import annotations
 
@@ -7,34 +8,29 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-
-import typer
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import typer
+
     from cfspec.diagnostics.records import Diagnostic
 
 # ../shared/CONTRACT.md: 0 clean; 1 errors were found (in the input, or some pairs failed);
 # 2 cfspec could not do what was asked (usage, a missing input, I/O).
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
-OutArgument = Annotated[
-    Path, typer.Argument(help="The output folder of `cfspec compile` and `cfspec generate`.")
-]
-FormatOption = Annotated[
-    str, typer.Option("--format", help="Diagnostics as text, concise, json, sarif or github.",
-                      metavar="FORMAT"),
-]
-QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on stderr.")
-]
-NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
+def error(message: str) -> int:
+    """`cfspec: error: message` on stderr; the exit status to end with (2)."""
+    sys.stderr.write(f"cfspec: error: {message}\n")
+    sys.stderr.flush()
+    return EXIT_USAGE
 
 
 def fail(message: str) -> typer.Exit:
     """`cfspec: error: message` on stderr; raise the returned Exit (status 2)."""
-    typer.echo(f"cfspec: error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
+    import typer
+
+    return typer.Exit(error(message))
 
 
 def io_fail(error: OSError) -> typer.Exit:
@@ -44,11 +40,19 @@ def io_fail(error: OSError) -> typer.Exit:
     return fail(describe_os_error(error))
 
 
-def check_format(fmt: str) -> None:
+def format_problem(fmt: str) -> str | None:
+    """What is wrong with `--format fmt`, or None."""
     from cfspec.diagnostics.views import FORMATS
 
-    if fmt not in FORMATS:
-        raise fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in FORMATS:
+        return None
+    return f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}"
+
+
+def check_format(fmt: str) -> None:
+    problem = format_problem(fmt)
+    if problem is not None:
+        raise fail(problem)
 
 
 def check_out(out: Path, writes: bool = True) -> None:
@@ -81,4 +85,4 @@ def emit(diagnostics: Sequence[Diagnostic], fmt: str, no_color: bool) -> int:
 
 def say(message: str, quiet: bool) -> None:
     if not quiet:
-        typer.echo(message, err=True)
+        sys.stderr.write(message + "\n")

@@ -20,10 +20,6 @@ import typer
 
 from cfspec.cli.common import (
     EXIT_ERRORS,
-    FormatOption,
-    NoColorOption,
-    OutArgument,
-    QuietOption,
     check_format,
     check_out,
     emit,
@@ -31,6 +27,7 @@ from cfspec.cli.common import (
     io_fail,
     say,
 )
+from cfspec.cli.options import FormatOption, NoColorOption, OutArgument, QuietOption
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # = clip.DEFAULT_CLIP, without torch
 

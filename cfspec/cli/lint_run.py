@@ -1,0 +1,50 @@
+"""The body of `cfspec lint`, shared by the Typer command and the fast path (fast.py).
+
+Typer-free: editors and pre-commit run `cfspec lint` on every save, and loading the CLI
+machinery (typer, and pydantic through it) would cost more than the lint itself."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, error, format_problem, use_color
+
+
+def split_selectors(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    """`--select A,B --select C` -> ("A", "B", "C"); None when not given."""
+    if not values:
+        return None
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | None = None,
+             ignore: Sequence[str] | None = None, tokenizer: str | None = None,
+             max_interventions: int | None = None, quiet: bool = False,
+             no_color: bool = False) -> int:
+    """Lint `paths`, print the diagnostics (and a summary line); the exit status."""
+    from cfspec.diagnostics.records import has_errors
+    from cfspec.diagnostics.views import render, summary_line
+    from cfspec.lang.config import ConfigError, check_selectors, load_config
+    from cfspec.lint import UsageError, lint
+
+    problem = format_problem(fmt)
+    if problem is not None:
+        return error(problem)
+    try:
+        check_selectors(split_selectors(select), "--select")
+        check_selectors(split_selectors(ignore), "--ignore")
+        config = load_config().merged(select=split_selectors(select),
+                                      ignore=split_selectors(ignore),
+                                      max_interventions=max_interventions)
+        result = lint(list(paths), config, tokenizer)
+    except (UsageError, ConfigError) as problem:
+        return error(str(problem))
+    diagnostics = result.diagnostics
+    sys.stdout.write(render(diagnostics, fmt, color=use_color(no_color)))
+    if fmt in ("text", "concise") and not quiet:
+        checked = len(result.files)
+        plural = "s" if checked != 1 else ""
+        sys.stdout.write(f"{summary_line(diagnostics)} ({checked} file{plural} checked)\n")
+    sys.stdout.flush()
+    return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK

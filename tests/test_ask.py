@@ -333,3 +333,14 @@ def test_transformers_serve(tiny: Path, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def test_an_unwritable_out_fails_before_any_request(stub: Stub, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cfspec.cli.app import app
+
+    (tmp_path / "file").write_text("x")
+    r = CliRunner().invoke(app, ["ask", "A dog runs.", "-o", str(tmp_path / "file"),
+                                 "--model", "m", "--base-url", stub.url])
+    assert r.exit_code == 2 and "cfspec: error:" in r.stderr and not stub.requests

@@ -109,6 +109,12 @@ def ask_command(
     if kind == "openai" and base_url is None and not os.environ.get(api_key_env):
         raise _fail(f"--model {model} is not a local folder; give --base-url URL for a "
                     f"server, or set {api_key_env} for the hosted API")
+    from cfspec.workspace.outdir import prepare_out
+
+    try:
+        prepare_out(out)  # before a model is loaded: a bad OUT fails in a second, not later
+    except OSError as error:
+        raise _fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
     try:
         engine = _backend(kind, model, base_url, server_grammar, api_key_env, no_grammar)
     except ImportError as error:

@@ -181,3 +181,40 @@ def test_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0 and result.stdout.startswith("# cfspec grammar --target gbnf")
     result = CliRunner().invoke(app, ["grammar", "--target", "antlr"])
     assert result.exit_code == 2 and "unknown --target 'antlr'" in result.stderr
+
+
+def test_mutated_specs_never_pass_an_export_that_lark_refuses(llg: object) -> None:
+    """Bundled specs with random edits (characters that matter to the grammar inserted,
+    deleted, swapped): whatever an export accepts, lark accepts; where they differ, the export
+    is the stricter one, and for most mutants they agree."""
+    import random
+
+    xgr = pytest.importorskip("xgrammar")
+    from xgrammar.testing import _get_matcher_from_grammar
+
+    rng = random.Random(11)
+    pieces = ['"', "{", "}", "(", ")", "#", "\n", "\r", " ", "->", "=", ",", "[", "]", "a", "0",
+              "\\", "var ", "do", "edit", "scm", ".", "-", "e", "→", "none"]
+    texts = [t for name, t in cases() if name.startswith("specs/") and len(t) < 3000]
+    llguidance_grammar = export("llguidance")
+    gbnf = _get_matcher_from_grammar(xgr.Grammar.from_ebnf(export("gbnf")))
+    agree = total = 0
+    for _ in range(300):
+        text = rng.choice(texts)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(text) + 1)
+            op = rng.random()
+            if op < 0.4:
+                text = text[:i] + rng.choice(pieces) + text[i:]
+            elif op < 0.8:
+                text = text[:i] + text[i + rng.randint(1, 3):]
+            else:
+                j = rng.randrange(len(text) + 1)
+                text = text[:i] + text[j:j + 2] + text[i + 2:]
+        ref = lark_accepts(text)
+        for accepted in (llguidance_accepts(llg, llguidance_grammar, text),
+                         xgrammar_accepts(gbnf, text)):
+            assert ref or not accepted, text
+            agree += accepted == ref
+            total += 1
+    assert agree / total > 0.9, (agree, total)

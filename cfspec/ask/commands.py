@@ -118,7 +118,7 @@ def ask_command(
     try:
         engine = _backend(kind, model, base_url, server_grammar, api_key_env, no_grammar)
     except ImportError as error:
-        extra = "gpu" if kind == "local" else "llm"
+        extra = "gpu,llm" if kind == "local" else "llm"
         raise _fail(f"{error.name or error}: not installed (pip install 'cfspec[{extra}]')") \
             from None
     except OSError as error:

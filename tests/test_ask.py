@@ -224,6 +224,12 @@ def test_cli_against_the_stub(stub: Stub, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output  # the recorded answer has a cycle
     assert "error[SCM201]" in result.stdout and "captions_line1.scm" in result.stdout
     assert "0 of 2 captions clean; 2 requests sent" in result.stderr
+    assert "Answer with a single `scm` block" in stub.requests[-1]["messages"][0]["content"]
+    result = CliRunner().invoke(app, ["ask", CAPTION, "-o", str(tmp_path / "json"), "--model",
+                                      "m", "--base-url", stub.url, "--repairs", "0",
+                                      "--shape", "json"])
+    assert "Answer with a single JSON object" in stub.requests[-1]["messages"][0]["content"]
+    assert result.exit_code == 1 and "1 request sent" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").glob("*.scm")) == [
         "captions_line1.scm", "captions_line3.scm"]
 

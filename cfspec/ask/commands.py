@@ -64,6 +64,9 @@ def ask_command(
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
     seed: Annotated[int, typer.Option(help="Sampling seed (part of the cache key).")] = 0,
     examples: Annotated[int, typer.Option(min=0, max=5, help="Few-shot examples.")] = 2,
+    shape: Annotated[str, typer.Option(
+        "--shape", help="Answer asked for: scm, or json (the reference study's shape, "
+        "imported; no grammar).")] = "scm",
     jobs: Annotated[int, typer.Option(min=1, max=64, help="Requests in flight.")] = 4,
     retries: Annotated[int, typer.Option(min=0, max=20, help="Tries after a transient error.")]
     = 4,
@@ -89,6 +92,10 @@ def ask_command(
     if server_grammar not in SERVER_GRAMMAR:
         raise _fail(f"unknown --server-grammar {server_grammar!r}; choose one of "
                     f"{', '.join(SERVER_GRAMMAR)}")
+    if shape not in ("scm", "json"):
+        raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+    if shape == "json" and server_grammar != "none":
+        raise _fail("--shape json: the grammar is for .scm answers; drop --server-grammar")
     if backend not in ("auto", "openai", "local"):
         raise _fail(f"unknown --backend {backend!r}; choose auto, openai or local")
     try:
@@ -116,7 +123,8 @@ def ask_command(
     except OSError as error:
         raise _fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
     try:
-        engine = _backend(kind, model, base_url, server_grammar, api_key_env, no_grammar)
+        engine = _backend(kind, model, base_url, server_grammar, api_key_env,
+                          no_grammar or shape == "json")
     except ImportError as error:
         extra = "gpu,llm" if kind == "local" else "llm"
         raise _fail(f"{error.name or error}: not installed (pip install 'cfspec[{extra}]')") \
@@ -125,7 +133,7 @@ def ask_command(
         raise _fail(f"--model {model}: {error}") from None
     options = Options(repairs=repairs, max_tokens=max_tokens, temperature=temperature,
                       seed=seed, examples=examples, jobs=1 if kind == "local" else jobs,
-                      retries=retries, rpm=rpm)
+                      retries=retries, rpm=rpm, shape=shape)
     progress = _Progress(len(read.items), quiet)
     try:
         runner = Runner(engine, out, config, options, model, on_done=progress.advance)

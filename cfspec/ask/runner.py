@@ -53,6 +53,7 @@ class Options:
     retries: int = 4
     backoff: float = 1.0
     rpm: float | None = None  # requests per minute, at most
+    shape: str = "scm"  # the answer asked for: scm or json
 
 
 @dataclass
@@ -256,7 +257,8 @@ class Runner:
         params: dict[str, Any] = {"max_tokens": o.max_tokens, "temperature": o.temperature,
                                   "seed": o.seed}
         messages = [{"role": "user",
-                     "content": instruction(caption.text, examples=o.examples)}]
+                     "content": instruction(caption.text, shape=o.shape,
+                                            examples=o.examples)}]
         outcome = Outcome(caption, None, Judged(None, [], "scm"), 0, 0, 0)
         for round_no in range(1, o.repairs + 2):
             key = request_key(messages, self.describe, params)

@@ -350,3 +350,12 @@ def test_an_unwritable_out_fails_before_any_request(stub: Stub, tmp_path: Path) 
     r = CliRunner().invoke(app, ["ask", "A dog runs.", "-o", str(tmp_path / "file"),
                                  "--model", "m", "--base-url", stub.url])
     assert r.exit_code == 2 and "cfspec: error:" in r.stderr and not stub.requests
+
+
+def test_the_closing_scan_reads_lines_as_cfspec_does() -> None:
+    from cfspec.ask.decode import _scan
+
+    assert _scan('scm a { # c\r x -> y "ab') == (True, False, False)
+    assert _scan('scm a { x -> y "a\\') == (True, True, False)
+    assert _scan('scm a { # c "\r') == (False, False, False)
+    assert _scan("scm a { # c") == (False, False, True)

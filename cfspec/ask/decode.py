@@ -151,9 +151,9 @@ class LocalModel:
         text = self.tokenizer.decode(out, skip_special_tokens=True)
         in_string, escaped, in_comment = _scan(text)
         if in_comment:
-            order: tuple[str, ...] = ("\n",)
+            order: tuple[str, ...] = ("\n", '"')
         elif in_string:
-            order = ("x",) if escaped else ('"',)
+            order = ("x",) if escaped else ('"', "\n")
         else:
             order = _CLOSE_OUTSIDE
         last = text[-1:] if text else ""
@@ -178,13 +178,13 @@ def _scan(text: str) -> tuple[bool, bool, bool]:
     in_string = escaped = in_comment = False
     for ch in text:
         if in_comment:
-            in_comment = ch != "\n"
+            in_comment = ch not in "\n\r"  # a lone CR ends a line for cfspec
         elif in_string:
             if escaped:
                 escaped = False
             elif ch == "\\":
                 escaped = True
-            elif ch == '"' or ch == "\n":
+            elif ch in '"\n\r':
                 in_string = False
         elif ch == '"':
             in_string = True

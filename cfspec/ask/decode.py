@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Preferred bytes when closing, by situation; the first one the grammar allows is taken.
-_CLOSE_OUTSIDE = ("}", ")", "]", "{", "=", " ", '"', "0", ",", ">", "x")
+_CLOSE_OUTSIDE = ("}", ")", "]", "{", "(", "=", " ", '"', "0", ",", "-", ">", "x")
 _RESERVE = 48
 
 

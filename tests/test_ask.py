@@ -362,3 +362,19 @@ def test_the_closing_scan_reads_lines_as_cfspec_does() -> None:
     assert _scan('scm a { x -> y "a\\') == (True, True, False)
     assert _scan('scm a { # c "\r') == (False, False, False)
     assert _scan("scm a { # c") == (False, False, True)
+
+
+def test_a_failing_server_stops_the_queue(tmp_path: Path) -> None:
+    pytest.importorskip("openai")
+    from typer.testing import CliRunner
+
+    from cfspec.cli.app import app
+
+    captions = tmp_path / "c.txt"
+    captions.write_text("".join(f"A dog number {i} runs.\n" for i in range(8)))
+    with Stub(fail_first=100) as down:
+        r = CliRunner().invoke(app, ["ask", str(captions), "-o", str(tmp_path / "o"),
+                                     "--model", "m", "--base-url", down.url, "--retries", "0",
+                                     "--jobs", "2"])
+    assert r.exit_code == 2 and "Error code: 503" in r.stderr
+    assert len(down.requests) <= 3  # the queued captions were cancelled, not all asked

@@ -233,8 +233,12 @@ class Runner:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(self.ask_one, c): i for i, c in enumerate(captions)}
             done: dict[int, Outcome] = {}
-            for fut in as_completed(futures):
-                done[futures[fut]] = self._done(fut.result())
+            try:
+                for fut in as_completed(futures):
+                    done[futures[fut]] = self._done(fut.result())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # what is answered is cached
+                raise
         totals.outcomes = [done[i] for i in range(len(captions))]
         return totals
 

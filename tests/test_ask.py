@@ -377,4 +377,4 @@ def test_a_failing_server_stops_the_queue(tmp_path: Path) -> None:
                                      "--model", "m", "--base-url", down.url, "--retries", "0",
                                      "--jobs", "2"])
     assert r.exit_code == 2 and "Error code: 503" in r.stderr
-    assert len(down.requests) <= 3  # the queued captions were cancelled, not all asked
+    assert len(down.requests) <= 4  # queued captions cancelled (2 in flight, 2 picked up)

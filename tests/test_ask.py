@@ -371,10 +371,10 @@ def test_a_failing_server_stops_the_queue(tmp_path: Path) -> None:
     from cfspec.cli.app import app
 
     captions = tmp_path / "c.txt"
-    captions.write_text("".join(f"A dog number {i} runs.\n" for i in range(8)))
+    captions.write_text("".join(f"A dog number {i} runs.\n" for i in range(20)))
     with Stub(fail_first=100) as down:
         r = CliRunner().invoke(app, ["ask", str(captions), "-o", str(tmp_path / "o"),
                                      "--model", "m", "--base-url", down.url, "--retries", "0",
                                      "--jobs", "2"])
     assert r.exit_code == 2 and "Error code: 503" in r.stderr
-    assert len(down.requests) <= 4  # queued captions cancelled (2 in flight, 2 picked up)
+    assert len(down.requests) < 10  # the queued captions were cancelled, not all asked

@@ -378,3 +378,54 @@ def test_a_failing_server_stops_the_queue(tmp_path: Path) -> None:
                                      "--jobs", "2"])
     assert r.exit_code == 2 and "Error code: 503" in r.stderr
     assert len(down.requests) < 10  # the queued captions were cancelled, not all asked
+
+
+def test_sigkill_halfway_then_resume(local: Any, tiny: Path, tmp_path: Path) -> None:
+    """`cfspec ask` in a subprocess, killed with SIGKILL once a few captions are done; the
+    re-run asks only what has no answer in the cache, and every caption ends with a spec."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lines = COCO.read_text(encoding="utf-8").splitlines()[8:16]
+    captions_file = tmp_path / "captions.jsonl"
+    captions_file.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cfspec", "ask", str(captions_file), "-o", str(out), "--model",
+         str(tiny), "--max-tokens", "48", "--examples", "0", "--repairs", "0", "--quiet"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 300
+    finals: list[dict[str, Any]] = []
+    while len(finals) < 3:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+        if (out / LOG).is_file():
+            finals = [r for r in log_records_lenient(out) if r["event"] == "final"]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finals = [r for r in log_records_lenient(out) if r["event"] == "final"]
+    assert 3 <= len(finals) < 8
+
+    captions = read_captions([str(captions_file)]).items
+    again = Counting(local)
+    options = Options(repairs=0, max_tokens=48, examples=0, jobs=1)
+    totals = Runner(again, out, Config(), options, "tiny").run(captions)
+    cached = sum(o.cached for o in totals.outcomes)
+    assert cached >= len(finals) and again.calls + cached == len(captions)
+    assert all(o.path is not None and parses(o.path.read_text()) for o in totals.outcomes)
+
+
+def log_records_lenient(out: Path) -> list[dict[str, Any]]:
+    """The log as a killed writer may leave it: a torn last line is skipped."""
+    records = []
+    for line in (out / LOG).read_text(errors="replace").split("\n"):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

@@ -429,3 +429,17 @@ def log_records_lenient(out: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def test_a_folder_that_is_no_model_is_a_usage_error(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from typer.testing import CliRunner
+
+    from cfspec.cli.app import app
+
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    r = CliRunner().invoke(app, ["ask", "A dog runs.", "-o", str(tmp_path / "o"), "--model",
+                                 str(folder)], env={"HF_HUB_OFFLINE": "1"})
+    assert r.exit_code == 2 and f"--model {folder}:" in r.stderr, r.output

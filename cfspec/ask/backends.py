@@ -121,6 +121,8 @@ class LocalBackend:
         self.path = path
         self.grammar_text = export("llguidance", one_spec=True) if constrained else None
         self.model = LocalModel(path, device)
+        if constrained:
+            self.model.check_grammar(self.grammar_text)  # fail now, not at the first caption
 
     def describe(self) -> dict[str, Any]:
         import hashlib

@@ -129,8 +129,8 @@ def ask_command(
         extra = "gpu,llm" if kind == "local" else "llm"
         raise _fail(f"{error.name or error}: not installed (pip install 'cfspec[{extra}]')") \
             from None
-    except OSError as error:
-        raise _fail(f"--model {model}: {error}") from None
+    except (OSError, ValueError) as error:
+        raise _fail(f"--model {model}: {' '.join(str(error).split())}") from None
     options = Options(repairs=repairs, max_tokens=max_tokens, temperature=temperature,
                       seed=seed, examples=examples, jobs=1 if kind == "local" else jobs,
                       retries=retries, rpm=rpm, shape=shape)

@@ -67,6 +67,17 @@ class LocalModel:
             self._ll["tok"] = llguidance.hf.from_tokenizer(self.tokenizer)
         return self._ll["tok"]
 
+    def check_grammar(self, lark: str | None) -> None:
+        """The tokenizer works with llguidance and the grammar compiles; ValueError if not."""
+        import llguidance
+
+        if lark is None:
+            return
+        matcher = llguidance.LLMatcher(self._lltok(), llguidance.LLMatcher.grammar_from_lark(lark),
+                                       log_level=0)
+        if matcher.is_error():
+            raise ValueError(f"llguidance refused the grammar: {matcher.get_error()}")
+
     def _single_bytes(self) -> dict[str, int]:
         """Token ids that decode to exactly one ASCII character (for closing a spec)."""
         if self._single is None:

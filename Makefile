@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean vscode
 
 # torch is pinned in the gpu extra: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -37,6 +37,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lint_bench.py
+
+# The VS Code extension's node modules (tests/test_vscode_grammar.py installs them if missing).
+vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis

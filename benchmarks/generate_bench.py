@@ -3,14 +3,16 @@
     python benchmarks/generate_bench.py                 # CUDA if present, else CPU
     python benchmarks/generate_bench.py --quick --json  # fewer steps; one JSON object on stdout
     python benchmarks/generate_bench.py --device cpu --batches 1,4
+    python benchmarks/generate_bench.py --model tiny-sdxl --quick      # SDXL's layout, CPU
+    python benchmarks/generate_bench.py --model random-sdxl --batches 1,8   # SDXL, 1024 px, fp16
 
 Three ways to make the same image pairs (same prompts, steps, guidance, resolution and noise),
 each at 1, 4 and 8 pairs per batch:
 
 * `ours`: `stages.generate.engine.Engine`, B pairs in one UNet batch, fused attention outside the
   edits, explicit fp32 probabilities only where P2P needs them.
-* `plain`: diffusers' `StableDiffusionPipeline` on the same 2B prompts in one call, no editing
-  at all: the floor. `overhead` = ours' time / plain's time.
+* `plain`: diffusers' `StableDiffusionPipeline` (`StableDiffusionXLPipeline` for SDXL) on the
+  same 2B prompts in one call, no editing at all: the floor. `overhead` = ours' time / plain's time.
 * `naive`: P2P as published (google/prompt-to-prompt's register_attention_control): an explicit
   softmax in every attention layer in the model's dtype, an AttentionStore of every map up to
   32x32, one pair per call. `speedup` = naive's time / ours'.
@@ -21,8 +23,12 @@ process's peak resident set (VmHWM, reset before each measurement) on the CPU.
 
 Models: on the CPU the embedded `tiny` model at its 64x64 default, 20 steps (`--quick`: 32x32,
 4 steps); on CUDA the Stable Diffusion 1.5 architecture with random weights (`random-sd15`) at
-512x512 in fp16, 50 steps (`--quick`: 10). Random weights make noise images but cost exactly
-what SD 1.5 costs. Times are the minimum of `--repeats` runs (3) after one warm-up run.
+512x512 in fp16, 50 steps (`--quick`: 10). `--model random-sdxl` is SDXL base's architecture
+(both text encoders, 2.6B UNet) at 1024x1024, `tiny-sdxl` its layout in miniature (64x64, or
+32x32 with `--quick`). Random weights make noise images but cost exactly what the real model
+costs. `--methods` picks which of ours, plain and naive to time (naive SDXL at 1024 px, one
+pair per call, is the slow one). Times are the minimum of `--repeats` runs (3) after one
+warm-up run.
 
 On the CPU the default is one thread (`--threads`): the tiny model's kernels are so small that
 with several threads on a shared machine one measures OpenMP workers spin-waiting for a core,
@@ -53,7 +59,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cfspec.stages.generate.edit_plan import WordTokenizer, build_plan  # noqa: E402
+from cfspec.stages.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
 from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
 from cfspec.stages.generate.p2p import BatchEdit  # noqa: E402
 from cfspec.stages.generate.weights import Components, load_components  # noqa: E402
@@ -116,7 +122,7 @@ def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
 
 
 def make_jobs(comps: Components, count: int) -> list[Job]:
-    words = WordTokenizer(comps.tokenizer)
+    words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
     jobs = []
     for n in range(count):
         kind, p0, p1 = PROMPTS[n % len(PROMPTS)]
@@ -182,19 +188,21 @@ def run_ours(engine: Engine, jobs: list[Job]) -> list[Any]:
 
 
 def run_plain(pipe: Any, engine: Engine, jobs: list[Job]) -> list[Any]:
-    """The same 2B images with no editing: one StableDiffusionPipeline call."""
+    """The same 2B images with no editing: one StableDiffusionPipeline (or XL) call."""
     settings = engine.settings
     prompts = [j.plan for j in jobs]
-    ids = torch.tensor([list(p.ids_0) for p in prompts] + [list(p.ids_1) for p in prompts],
-                       device=engine.device)
-    with torch.inference_mode():
-        embeds = pipe.text_encoder(ids)[0]
+    xl = engine.comps.is_xl
+    embeds, pooled = engine._encode(
+        [p.ids_0 for p in prompts] + [p.ids_1 for p in prompts],
+        [p.ids2_0 for p in prompts] + [p.ids2_1 for p in prompts] if xl else ())
     noise = torch.cat([engine.initial_noise(j.seed) for j in jobs])
     latents = torch.cat([noise, noise]).to(engine.device, engine.dtype)
-    out = pipe(prompt_embeds=embeds, negative_prompt_embeds=None, negative_prompt=[""] * len(ids),
-               latents=latents, num_inference_steps=settings.steps,
+    # The pipeline makes the unconditional branch itself (SDXL base: zeros).
+    extra: dict[str, Any] = ({"pooled_prompt_embeds": pooled} if xl else
+                             {"negative_prompt": [""] * embeds.shape[0]})
+    out = pipe(prompt_embeds=embeds, latents=latents, num_inference_steps=settings.steps,
                guidance_scale=settings.guidance, height=engine.height, width=engine.width,
-               output_type="pil")
+               output_type="pil", **extra)
     return list(out.images)
 
 
@@ -246,7 +254,7 @@ class NaiveController:
 
     def local_blend(self, x_t: torch.Tensor) -> torch.Tensor:
         batch = self.batch
-        if self.step <= batch.blend_start or not batch.blend_jobs:
+        if self.step <= batch.blend_starts[0] or not batch.blend_jobs:
             return x_t
         maps = [m for name in self.blend_layers for m in self.attention_store.get(name, [])]
         if not maps:
@@ -292,24 +300,28 @@ def run_naive(comps: Components, engine: Engine, holder: dict[str, Any],
     settings = engine.settings
     for job in jobs:
         with torch.inference_mode():
-            ids = torch.tensor([list(job.plan.ids_0), list(job.plan.ids_1)],
-                               device=engine.device)
-            cond = comps.text_encoder(ids)[0].to(engine.dtype)
+            plan = job.plan
+            cond, pooled = engine._encode([plan.ids_0, plan.ids_1],
+                                          [plan.ids2_0, plan.ids2_1] if comps.is_xl else ())
             context = torch.cat([engine._uncond.expand(2, -1, -1), cond])
+            if pooled is not None and engine._uncond_pooled is not None:
+                pooled = torch.cat([engine._uncond_pooled.expand(2, -1), pooled])
+            added = engine._added(pooled, 4)
             scheduler = engine.scheduler
             scheduler.set_timesteps(settings.steps, device=engine.device)
             noise = engine.initial_noise(job.seed)
             latents = torch.cat([noise, noise]).to(engine.device, engine.dtype)
             latents = latents * scheduler.init_noise_sigma
             batch = BatchEdit([job.plan], len(scheduler.timesteps), engine.device, True,
-                              settings.blend_start)
+                              settings.resolved_blend_start)
             control = engine.control
             controller = NaiveController(batch, control.blend_queries, control.blend_shape,
                                          control.blend_layers)
             holder["controller"] = controller
             for t in scheduler.timesteps:
                 model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
-                pred = comps.unet(model_input, t, encoder_hidden_states=context).sample
+                pred = comps.unet(model_input, t, encoder_hidden_states=context,
+                                  added_cond_kwargs=added).sample
                 uncond, text = pred.chunk(2)
                 pred = uncond + settings.guidance * (text - uncond)
                 latents = scheduler.step(pred, t, latents).prev_sample
@@ -332,13 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default="1,4,8", help="pairs per batch, comma-separated")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--model", default=None, help="tiny, random-sd15 or a pipeline folder")
+    parser.add_argument("--model", default=None,
+                        help="tiny, tiny-sdxl, random-sd15, random-sdxl or a pipeline folder")
+    parser.add_argument("--methods", default="ours,plain,naive",
+                        help="which to time, comma-separated (ours, plain, naive)")
     parser.add_argument("--size", type=int, default=None, help="image side in pixels")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default 1 on the CPU: see the module doc)")
     args = parser.parse_args(argv)
 
-    from diffusers import StableDiffusionPipeline
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.models.attention_processor import AttnProcessor2_0
     from diffusers.utils import logging as dlogging
 
@@ -350,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or ((10 if cuda else 4) if args.quick else (50 if cuda else 20))
     repeats = args.repeats or 3
     batches = [int(b) for b in args.batches.split(",")]
+    methods = [m for m in ("ours", "plain", "naive") if m in args.methods.split(",")]
     if not cuda:
         torch.set_num_threads(args.threads or 1)
 
@@ -357,11 +373,20 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or (512 if model == "random-sd15" else
                          (32 if args.quick and not cuda else comps.default_size))
     engine = Engine(comps, device, dtype, Settings(steps=steps, height=size, width=size))
-    pipe = StableDiffusionPipeline(
-        vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer,
-        unet=comps.unet, scheduler=engine.scheduler, safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False,
-    )
+    pipe: Any
+    if comps.is_xl:
+        pipe = StableDiffusionXLPipeline(
+            vae=comps.vae, text_encoder=comps.text_encoder, text_encoder_2=comps.text_encoder_2,
+            tokenizer=comps.tokenizer, tokenizer_2=comps.tokenizer_2, unet=comps.unet,
+            scheduler=engine.scheduler, add_watermarker=False,
+            force_zeros_for_empty_prompt=comps.force_zeros_for_empty_prompt,
+        )
+    else:
+        pipe = StableDiffusionPipeline(
+            vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer,
+            unet=comps.unet, scheduler=engine.scheduler, safety_checker=None,
+            feature_extractor=None, requires_safety_checker=False,
+        )
     pipe.set_progress_bar_config(disable=True)
     holder: dict[str, Any] = {}
     naive_procs = {name: NaiveProcessor(holder, name) for name in comps.unet.attn_processors}
@@ -371,37 +396,55 @@ def main(argv: list[str] | None = None) -> int:
         jobs = make_jobs(comps, b)
         row: dict[str, Any] = {"batch_pairs": b}
 
-        engine.control.install(comps.unet)
-        row["ours"] = measure(lambda jobs=jobs: run_ours(engine, jobs), device, repeats)
-
-        comps.unet.set_attn_processor(AttnProcessor2_0())
-        row["plain"] = measure(lambda jobs=jobs: run_plain(pipe, engine, jobs), device, repeats)
-
-        comps.unet.set_attn_processor(dict(naive_procs))
-        row["naive"] = measure(lambda jobs=jobs: run_naive(comps, engine, holder, jobs), device,
-                               repeats)
-        for key in ("ours", "plain", "naive"):
+        if "ours" in methods:
+            engine.control.install(comps.unet)
+            row["ours"] = measure(lambda jobs=jobs: run_ours(engine, jobs), device, repeats)
+        if "plain" in methods:
+            comps.unet.set_attn_processor(AttnProcessor2_0())
+            row["plain"] = measure(lambda jobs=jobs: run_plain(pipe, engine, jobs), device,
+                                   repeats)
+        if "naive" in methods:
+            comps.unet.set_attn_processor(dict(naive_procs))
+            row["naive"] = measure(lambda jobs=jobs: run_naive(comps, engine, holder, jobs),
+                                   device, repeats)
+        for key in methods:
             row[key]["pairs_per_s"] = round(b / row[key]["seconds"], 4)
             row[key]["seconds"] = round(row[key]["seconds"], 4)
-        row["overhead_vs_plain"] = round(row["ours"]["seconds"] / row["plain"]["seconds"], 3)
-        row["speedup_vs_naive"] = round(row["naive"]["seconds"] / row["ours"]["seconds"], 3)
+        if "ours" in row and "plain" in row:
+            row["overhead_vs_plain"] = round(row["ours"]["seconds"] / row["plain"]["seconds"], 3)
+        if "ours" in row and "naive" in row:
+            row["speedup_vs_naive"] = round(row["naive"]["seconds"] / row["ours"]["seconds"], 3)
         results.append(row)
         if not args.json:
-            print(f"B={b:2d}  ours {row['ours']['pairs_per_s']:8.3f} pairs/s "
-                  f"({row['ours']['peak_mib']:.0f} MiB)  plain {row['plain']['pairs_per_s']:8.3f} "
-                  f"({row['plain']['peak_mib']:.0f} MiB)  naive {row['naive']['pairs_per_s']:8.3f} "
-                  f"({row['naive']['peak_mib']:.0f} MiB)  overhead x{row['overhead_vs_plain']}  "
-                  f"vs naive x{row['speedup_vs_naive']}", file=sys.stderr)
+            parts = [f"{key} {row[key]['pairs_per_s']:8.3f} pairs/s "
+                     f"({row[key]['peak_mib']:.0f} MiB)" for key in methods]
+            parts += [f"{key} x{row[key]}" for key in ("overhead_vs_plain", "speedup_vs_naive")
+                      if key in row]
+            print(f"B={b:2d}  " + "  ".join(parts), file=sys.stderr)
 
-    # Agreement: the naive published code and ours make the same counterfactual (one pair).
-    check = make_jobs(comps, 1)
-    engine.control.install(comps.unet)
-    ours_img = engine.run(check)[0].images[1]
-    comps.unet.set_attn_processor(dict(naive_procs))
-    naive_img = run_naive(comps, engine, holder, check)[1]
+    # Agreement, on one pair: the naive published code and ours make the same counterfactual,
+    # and the plain pipeline and ours the same factual image (in this run's dtype and device).
     import numpy as np
 
-    diff = np.abs(np.asarray(ours_img, dtype=np.int16) - np.asarray(naive_img, dtype=np.int16))
+    def pixel_diff(a: Any, b: Any) -> Any:
+        return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+
+    agreement: dict[str, Any] = {}
+    check = make_jobs(comps, 1)
+    if "ours" in methods and ("naive" in methods or "plain" in methods):
+        engine.control.install(comps.unet)
+        ours_images = engine.run(check)[0].images
+        if "naive" in methods:
+            comps.unet.set_attn_processor(dict(naive_procs))
+            diff = pixel_diff(ours_images[1], run_naive(comps, engine, holder, check)[1])
+            agreement |= {"ours_vs_naive_counterfactual_max_pixel_diff": int(diff.max()),
+                          "ours_vs_naive_counterfactual_mean_pixel_diff":
+                          round(float(diff.mean()), 4)}
+        if "plain" in methods:
+            comps.unet.set_attn_processor(AttnProcessor2_0())
+            diff = pixel_diff(ours_images[0], run_plain(pipe, engine, check)[0])
+            agreement |= {"ours_vs_plain_factual_max_pixel_diff": int(diff.max()),
+                          "ours_vs_plain_factual_mean_pixel_diff": round(float(diff.mean()), 4)}
     engine.close()
 
     report = {
@@ -416,8 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": repeats,
         "torch": torch.__version__,
         "results": results,
-        "ours_vs_naive_counterfactual_max_pixel_diff": int(diff.max()),
-        "ours_vs_naive_counterfactual_mean_pixel_diff": round(float(diff.mean()), 4),
+        **agreement,
     }
     print(json.dumps(report, indent=None if args.json else 2))
     return 0

@@ -261,19 +261,6 @@ def lint(paths: Iterable[str], config: Config, tokenizer: str | None = None) -> 
     return LintResult(files)
 
 
-def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
-    """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
-    from cfspec.compile.pairs import CompileError
-
-    what = str(error) if isinstance(error, CompileError) else \
-        f"{type(error).__name__}: {error}"
-    bag.report("internal-error", spec.name.span,
-               f"cfspec could not compile spec `{spec.name.text}`: {what}",
-               label="this spec", notes=["the other specs were compiled"],
-               help="this is a bug in cfspec, not in your spec; please report it with this file "
-               "(`--keep-going` writes the pairs of the other specs)")
-
-
 def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
     if not spec:
         return None
@@ -281,70 +268,3 @@ def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
         return load_tokenizer(spec)
     except ValueError as error:
         raise UsageError(f"tokenizer: {error}") from error
-
-
-@dataclass
-class CompileResult:
-    lint: LintResult
-    pairs: list[dict[str, object]]
-    diagnostics: list[Diagnostic]  # lint's and the compiler's
-    written: Path | None  # OUT/pairs.jsonl, or None when nothing was written
-
-
-def compile_paths(
-    paths: Iterable[str],
-    config: Config,
-    out_dir: Path,
-    *,
-    keep_going: bool = False,
-    tokenizer: str | None = None,
-) -> CompileResult:
-    """Lint, then compile every spec without errors into OUT/pairs.jsonl.
-
-    Without `keep_going`, any error anywhere means nothing is written.
-    """
-    from cfspec.compile.pairs import PAIR_ID, compile_spec
-    from cfspec.workspace.pairs import write_pairs
-
-    clip = resolve_tokenizer(tokenizer or config.tokenizer)
-    result = lint(paths, config, tokenizer)
-    pairs: list[dict[str, object]] = []
-    extra: list[Diagnostic] = []
-    first_use: dict[str, tuple[Parsed, ast.Counterfactual]] = {}
-    for parsed in result.files:
-        if parsed.module is None:
-            continue
-        bag = DiagnosticBag(parsed.source)
-        for model in parsed.models:
-            if parsed.spec_has_errors(model.spec):
-                continue
-            try:
-                compiled = compile_spec(model, parsed.source.name, clip)
-            except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
-                report_internal_error(bag, model.spec, error)
-                continue
-            for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
-                pid = str(pair["id"])
-                if not PAIR_ID.fullmatch(pid):  # ids are checked by lint; this is the last wall
-                    bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",
-                               help="use a path-safe spec id")
-                elif pid in first_use:
-                    other, other_cf = first_use[pid]
-                    bag.report(
-                        "duplicate-spec", cf.name.span,
-                        f"pair id {pid!r} is already used by {other.source.name}:"
-                        f"{other_cf.name.span.line}",
-                        help="give the spec a different id or the counterfactual another name",
-                    )
-                else:
-                    first_use[pid] = (parsed, cf)
-                    pairs.append(pair)
-        extra += finish(bag.items, parsed.source, config)
-    diagnostics = sorted([*result.diagnostics, *extra], key=Diagnostic.sort_key)
-    failed = any(d.level is Severity.ERROR for d in diagnostics)
-    written = None
-    if keep_going or not failed:
-        written = write_pairs(out_dir, pairs)
-    else:
-        pairs = []
-    return CompileResult(result, pairs, diagnostics, written)

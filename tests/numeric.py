@@ -34,3 +34,29 @@ def assert_reordered_close(actual: Any, expected: Any, steps: int) -> None:
     expected = np.asarray(expected)
     np.testing.assert_allclose(np.asarray(actual), expected, rtol=0,
                                atol=reorder_tolerance(expected, steps))
+
+
+def attention_tolerance(q: Any, k: Any, v: Any, scale: float, out_weight: Any,
+                        gain: float = 1.0) -> float:
+    """Absolute tolerance for one attention layer's output (after its output projection)
+    computed two ways in fp32: fused (scaled_dot_product_attention) and as explicit
+    probabilities, edited by a linear map of at most `gain` in the infinity norm (a
+    Prompt-to-Prompt mapper's column sums times its largest reweighting).
+
+    Forward error, to first order: a score q.k of d terms is off by at most d ulps of
+    sum |q_i k_i|; a softmax turns a score error e into a relative probability error of at most
+    2e; the weighted sum over n keys adds n ulps of max |v|; the projection multiplies by its
+    infinity norm and adds d_in ulps of its own. Four times that bound, for the kernels'
+    blocking; a real mistake (a wrong column, row or window) is of the order of max |v|."""
+    import torch
+
+    q, k, v = (t.detach().double().abs() for t in (q, k, v))
+    d = q.shape[-1]
+    score_error = d * EPS32 * scale * float(torch.matmul(q, k.transpose(-1, -2)).max())
+    keys = k.shape[-2]
+    v_max = float(v.max())
+    out_error = gain * (2 * score_error + (keys + 2) * EPS32) * v_max
+    w = out_weight.detach().double().abs()
+    w_inf = float(w.sum(dim=-1).max())
+    projection = w_inf * out_error + w.shape[-1] * EPS32 * w_inf * gain * v_max
+    return 4.0 * projection

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
+from cfspec.compile.stage import compile_paths
 from cfspec.lang.config import Config
 from cfspec.lang.prompt import split_words
 from cfspec.lang.templates import RenderError, render_prompt
-from cfspec.lint import compile_paths
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,8 @@ def test_every_bundled_spec_compiles(tmp_path: Path) -> None:
     assert len(result.pairs) >= 13
     pairs, problems = read_pairs(tmp_path / PAIRS_FILE)
     assert problems == [] and len(pairs) == len(result.pairs)
+    # The typed records the later stages read hold every field compile wrote, key for key.
+    assert [json.dumps(p.to_json()) for p in pairs] == [json.dumps(p) for p in result.pairs]
 
 
 def test_edit_types_follow_the_changed_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -240,8 +240,8 @@ def test_end_to_end_with_the_real_pipeline(tmp_path: Path) -> None:
         pytest.skip(f"cfspec.stages.generate.stage.generate is not importable yet: {error}")
     pytest.importorskip("diffusers")
     datasets = pytest.importorskip("datasets")
+    from cfspec.compile.stage import compile_paths
     from cfspec.lang.config import Config
-    from cfspec.lint import compile_paths
 
     out = tmp_path / "out"
     compiled = compile_paths([str(ROOT / "specs" / "cake.scm")], Config(), out)

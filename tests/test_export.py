@@ -22,10 +22,17 @@ from cfspec.cli.stages import (
     filter_command,
     report_command,
 )
-from cfspec.stages.export import CF_JSON_FILE, COCO_CF_FILE, ExportError, export, select
+from cfspec.stages.export import ExportError, export, select
 from cfspec.stages.filter import Gates, check_seed, decide, load_gates, run_filter
-from cfspec.workspace.pairs import dumps, schema_errors, write_pairs
-from cfspec.workspace.records import FILTER_FILE, METRICS_FILE, StageError, read_manifest
+from cfspec.workspace.layout import (
+    CF_JSON_FILE,
+    COCO_CF_FILE,
+    FILTER_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+)
+from cfspec.workspace.pairs import Pair, dumps, schema_errors, write_pairs
+from cfspec.workspace.records import MetricsRow, StageError, read_manifest
 
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
@@ -123,7 +130,7 @@ def write_generated(out: Path, pair: dict[str, Any], seed: int, *, size: int = 3
             "blend_0": np.array(pair["edit"]["local_blend"]["tokens_0"], dtype=np.int64),
             "blend_1": np.array(pair["edit"]["local_blend"]["tokens_1"], dtype=np.int64),
         })
-    store.append_record(out / store.MANIFEST, {
+    store.append_record(out / MANIFEST_FILE, {
         "id": pair["id"], "seed": seed,
         "image_0": png_0.relative_to(out).as_posix(), "image_1": png_1.relative_to(out).as_posix(),
         "extras": npz.relative_to(out).as_posix(),
@@ -153,6 +160,11 @@ def metric_row(pair: dict[str, Any], seed: int, clip: float = 30.0, directional:
             "latent_l2_per_dim": 0.5, "background_ssim": 0.9, **extra}
 
 
+def row_of(line: dict[str, Any]) -> MetricsRow:
+    """A metrics.jsonl line as the filter reads it."""
+    return MetricsRow.from_json({"id": "p", **line})
+
+
 def write_metrics(out: Path, rows: Sequence[dict[str, Any]]) -> None:
     (out / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows),
                                     encoding="utf-8")
@@ -178,29 +190,29 @@ def test_defaults_are_instructpix2pix_gates() -> None:
 
 
 def test_every_failing_gate_is_recorded_with_value_and_threshold() -> None:
-    row = {"seed": 3, "clip_score_0": 15.0, "clip_score_1": 25.0,
-           "directional_similarity": 0.1, "image_image_similarity": 0.5}
+    row = row_of({"seed": 3, "clip_score_0": 15.0, "clip_score_1": 25.0,
+                  "directional_similarity": 0.1, "image_image_similarity": 0.5})
     verdict = check_seed(row, Gates())
-    assert verdict["seed"] == 3 and verdict["passed"] is False
-    assert [(f["gate"], f["metric"]) for f in verdict["failed"]] == [
+    assert verdict.seed == 3 and verdict.passed is False
+    assert [(f.gate, f.metric) for f in verdict.failed] == [
         ("min-clip", "clip_similarity_0"), ("min-directional", "directional_similarity"),
         ("min-image-similarity", "image_image_similarity")]
-    first = verdict["failed"][0]
-    assert first["value"] == pytest.approx(0.15) and first["threshold"] == 0.2
+    first = verdict.failed[0]
+    assert first.value == pytest.approx(0.15) and first.threshold == 0.2
     # the boundary passes (>=), as in InstructPix2Pix
-    edge = {"seed": 0, "clip_score_0": 20.0, "clip_score_1": 20.0,
-            "directional_similarity": 0.2, "image_image_similarity": 0.7}
-    assert check_seed(edge, Gates())["passed"]
+    edge = row_of({"seed": 0, "clip_score_0": 20.0, "clip_score_1": 20.0,
+                   "directional_similarity": 0.2, "image_image_similarity": 0.7})
+    assert check_seed(edge, Gates()).passed
 
 
 def test_missing_and_undefined_metrics_fail_with_a_reason() -> None:
-    row = {"seed": 0, "clip_score_0": None, "clip_score_1": 30.0,
-           "directional_similarity": 0.0, "directional_defined": False,
-           "image_image_similarity": 1.0}
-    failed = {f["metric"]: f for f in check_seed(row, Gates())["failed"]}
-    assert failed["clip_similarity_0"]["reason"] == "not measured"
-    assert failed["clip_similarity_0"]["value"] is None
-    assert "undefined" in failed["directional_similarity"]["reason"]
+    row = row_of({"seed": 0, "clip_score_0": None, "clip_score_1": 30.0,
+                  "directional_similarity": 0.0, "directional_defined": False,
+                  "image_image_similarity": 1.0})
+    failed = {f.metric: f for f in check_seed(row, Gates()).failed}
+    assert failed["clip_similarity_0"].reason == "not measured"
+    assert failed["clip_similarity_0"].value is None
+    assert "undefined" in str(failed["directional_similarity"].reason)
 
 
 def test_best_seed_is_the_most_directional_passing_one() -> None:
@@ -209,21 +221,21 @@ def test_best_seed_is_the_most_directional_passing_one() -> None:
             1: metric_row(pair, 1, directional=0.3),
             2: metric_row(pair, 2, directional=0.35),
             3: metric_row(pair, 3, directional=0.35)}  # a tie: the lower seed wins
-    decision = decide(pair["id"], rows, Gates())
-    assert decision["kept_seed"] == 2
-    assert decision["directional_similarity"] == pytest.approx(0.35)
-    assert "3 of 4 seed(s)" in decision["reason"]
-    assert [v["passed"] for v in decision["seeds"]] == [False, True, True, True]
-    assert decision["seeds"][0]["failed"][0]["gate"] == "min-image-similarity"
+    decision = decide(pair["id"], {s: row_of(r) for s, r in rows.items()}, Gates())
+    assert decision.kept_seed == 2
+    assert decision.directional_similarity == pytest.approx(0.35)
+    assert "3 of 4 seed(s)" in decision.reason
+    assert [v.passed for v in decision.seeds] == [False, True, True, True]
+    assert decision.seeds[0].failed[0].gate == "min-image-similarity"
 
 
 def test_no_passing_seed_and_no_rows_are_explained() -> None:
     pair = PAIRS[0]
-    none = decide(pair["id"], {0: metric_row(pair, 0, clip=10.0)}, Gates())
-    assert none["kept_seed"] is None and "none of 1 seed(s)" in none["reason"]
-    assert "min-clip" in none["reason"]
+    none = decide(pair["id"], {0: row_of(metric_row(pair, 0, clip=10.0))}, Gates())
+    assert none.kept_seed is None and "none of 1 seed(s)" in none.reason
+    assert "min-clip" in none.reason
     empty = decide(pair["id"], {}, Gates())
-    assert empty["kept_seed"] is None and "not evaluated" in empty["reason"]
+    assert empty.kept_seed is None and "not evaluated" in empty.reason
 
 
 def test_gates_from_pyproject_then_flags(tmp_path: Path) -> None:
@@ -473,7 +485,7 @@ def test_images_resolving_outside_out_are_refused(tmp_path: Path) -> None:
     target = out / "images" / "p2__red" / "0_1.png"
     target.unlink()
     os.symlink(secret, target)
-    found, problems = read_manifest(out, {p["id"]: p for p in PAIRS})
+    found, problems = read_manifest(out, {p["id"]: Pair.from_json(p) for p in PAIRS})
     assert "p2__red" not in found
     assert any("outside" in d.message for d in problems)
     dest = tmp_path / "coco"
@@ -503,7 +515,7 @@ def test_superseded_manifest_line_means_not_generated(tmp_path: Path) -> None:
 
     out = build_out(tmp_path / "out")
     pairs, _ = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     before, _ = read_manifest(out, by_id)
     pair_id = next(iter(before))
     seed = next(iter(before[pair_id]))

@@ -99,7 +99,8 @@ def test_spec_files_round_trip(path: Path) -> None:
     if parse(source, DiagnosticBag(source)) is None:
         out, diagnostics = format_source(source)
         assert out is None
-        assert [d.code.name for d in diagnostics] == ["syntax-error"]
+        # Every syntax error, as lint reports them (a fixture may hold several).
+        assert diagnostics and {d.code.name for d in diagnostics} == {"syntax-error"}
         return
     assert_well_formatted(text, fmt(text))
 

@@ -20,6 +20,7 @@ import pytest
 from killpoints import events, run_cfspec
 from test_export import PAIRS, build_out, standard_metrics, write_generated
 
+from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import StageError, read_filter, read_summary
 
 np = pytest.importorskip("numpy")
@@ -99,7 +100,7 @@ def test_filter_killed_at_every_step(tmp_path: Path) -> None:
     assert steps
 
     def loadable(out: Path) -> None:
-        decisions = read_filter(out, {p["id"]: p for p in PAIRS})
+        decisions = read_filter(out, {p["id"]: Pair.from_json(p) for p in PAIRS})
         assert decisions is None or decisions[1] == []  # absent, or whole
 
     kill_and_check(base, tmp_path, args, list(range(1, len(steps) + 1)), loadable,
@@ -224,7 +225,7 @@ def test_generate_killed_mid_job_and_before_compaction(tmp_path: Path) -> None:
         from cfspec.workspace.records import read_manifest
 
         if (out / "manifest.jsonl").exists():
-            read_manifest(out, {p["id"]: p for p in PAIRS[:2]})
+            read_manifest(out, {p["id"]: Pair.from_json(p) for p in PAIRS[:2]})
 
     kill_and_check(base, tmp_path, args, [first_npz, compaction - 1], loadable,
                    subprocess_rerun(args), expected)

@@ -26,8 +26,8 @@ STILL_TWICE = {
                      "importers.llm_text", "importers.coco_cf", "importers.analysis"},
     "file-too-large": {"lint", "importers.__init__"},
     # Compile's last wall on pair ids (spec id + counterfactual), after lint's on spec ids.
-    "invalid-id": {"lint", "checks.specs"},
-    "duplicate-spec": {"lint", "checks.specs"},
+    "invalid-id": {"compile.stage", "checks.specs"},
+    "duplicate-spec": {"compile.stage", "checks.specs"},
 }
 
 
@@ -78,3 +78,111 @@ def test_every_code_is_reported_somewhere() -> None:
                 "multiple-graphs", "duplicate-setting", "duplicate-spec", "invalid-encoding"}
     missing = set(BY_NAME) - set(found) - indirect
     assert not missing, sorted(missing)
+
+
+# --- the import rules --------------------------------------------------------------------------
+
+# Lowest first. A module may import its own layer and the layers below it, never one above: data
+# flows one way, from the text of a spec to the dataset.
+LAYERS = (
+    ("cfspec", "cfspec.resources"),  # the package root: its version and where data files lie
+    ("cfspec.diagnostics",),
+    ("cfspec.lang",),
+    ("cfspec.workspace",),
+    ("cfspec.checks",),
+    ("cfspec.lint", "cfspec.fmt"),
+    ("cfspec.compile",),
+    ("cfspec.importers", "cfspec.lsp"),
+    ("cfspec.stages",),
+    ("cfspec.pipeline",),
+    ("cfspec.cli", "cfspec.__main__"),
+)
+# These never import torch (nor diffusers, transformers): the linter, the compiler and the
+# importers must start fast and run where no GPU library is installed.
+TORCH_FREE = ("cfspec.diagnostics", "cfspec.lang", "cfspec.workspace", "cfspec.checks",
+              "cfspec.lint", "cfspec.fmt", "cfspec.compile", "cfspec.importers", "cfspec.lsp")
+HEAVY = ("torch", "diffusers", "transformers", "accelerate", "torchmetrics")
+
+
+def layer_of(module: str) -> int:
+    best, found = -1, -1
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    return found
+
+
+def imports(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """module -> every module it imports, at the top or inside a function (lazy imports too)."""
+    found: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        found[module] = names
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [m for m in imports() if layer_of(m) < 0] == []
+
+
+def upward_imports(known: dict[str, set[str]]) -> list[str]:
+    # `from cfspec.x import y` also names `cfspec.x.y`: it counts only when y is a module.
+    return sorted(f"{module} -> {name}" for module, names in known.items() for name in names
+                  if name in known and layer_of(name) > layer_of(module))
+
+
+def heavy_imports(known: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} -> {name}" for module, names in known.items()
+                  if module.startswith(TORCH_FREE) for name in names
+                  if name.split(".")[0] in HEAVY)
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    assert upward_imports(imports()) == []
+
+
+def test_the_light_layers_never_import_torch() -> None:
+    assert heavy_imports(imports()) == []
+
+
+def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:
+    """The checker on a made-up package: a check that reaches for a stage, and a lazy torch
+    import inside a function of lang/, are both caught; the allowed direction is not."""
+    package = tmp_path / "cfspec"
+    for folder in ("checks", "stages", "lang"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "stages" / "filter.py").write_text("from cfspec.checks import graph\n")
+    (package / "checks" / "graph.py").write_text("from cfspec.stages.filter import Gates\n")
+    (package / "lang" / "prompt.py").write_text("def f():\n    import torch\n")
+    known = imports(package)
+    assert upward_imports(known) == ["cfspec.checks.graph -> cfspec.stages.filter"]
+    assert heavy_imports(known) == ["cfspec.lang.prompt -> torch"]
+
+
+def test_the_exit_codes_and_fail_are_defined_once() -> None:
+    """Every command exits through cli/common.py: one set of codes, one way to fail."""
+    defined: dict[str, list[str]] = defaultdict(list)
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # module level
+            if isinstance(node, ast.FunctionDef) and node.name in ("fail", "_fail"):
+                defined[node.name].append(module)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    names = target.elts if isinstance(target, ast.Tuple) else [target]
+                    for name in names:
+                        if isinstance(name, ast.Name) and name.id.startswith("EXIT_"):
+                            defined[name.id].append(module)
+    assert dict(defined) == {"fail": ["cli.common"], "EXIT_OK": ["cli.common"],
+                             "EXIT_ERRORS": ["cli.common"], "EXIT_USAGE": ["cli.common"]}

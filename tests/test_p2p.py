@@ -34,7 +34,7 @@ from cfspec.stages.generate.edit_plan import (  # noqa: E402
 from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
 from cfspec.stages.generate.p2p import AttentionEvent, BatchEdit, P2PAttnProcessor, P2PControl  # noqa: E402
 from cfspec.stages.generate.weights import Components, load_components  # noqa: E402
-from cfspec.workspace.pairs import schema_errors  # noqa: E402
+from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 
 STEPS = 6
 SIZE = 32  # tiny model: 16x16 latents, 8x8 attention maps
@@ -52,7 +52,7 @@ def make_pair(
     blend: tuple[list[str], list[str]] = ([], []),
     equalizer: dict[str, float] | None = None,
     refine_map: list[int] | None = None,
-) -> dict[str, Any]:
+) -> Pair:
     """A words-sourced pair.jsonl line (words split on spaces), valid against the schema."""
     w0, w1 = prompt_0.lower().split(), prompt_1.lower().split()
     t0 = ["<|startoftext|>", *w0, "<|endoftext|>"]
@@ -96,7 +96,7 @@ def make_pair(
         "scm_aug": ["A → B: x"],
     }
     assert schema_errors(pair) == []
-    return pair
+    return Pair.from_json(pair)
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +106,8 @@ def engine(comps: Components) -> Any:
     eng.close()
 
 
-def job(pair: dict[str, Any], words: WordTokenizer, seed: int = 0) -> Job:
-    return Job(pair["id"], seed, build_plan(pair, words))
+def job(pair: Pair, words: WordTokenizer, seed: int = 0) -> Job:
+    return Job(pair.id, seed, build_plan(pair, words))
 
 
 def pixels(image: Any) -> np.ndarray:
@@ -146,7 +146,7 @@ def test_words_are_retokenized_with_the_pipeline_tokenizer(words: WordTokenizer)
         words.tokenizer.convert_tokens_to_ids(list(plan.pieces_0)))
     # What the pipeline's own tokenizer makes of the whole prompt.
     assert list(plan.ids_0[: len(plan.pieces_0)]) == list(
-        words.tokenizer(pair["prompt_0"]).input_ids)
+        words.tokenizer(pair.prompt_0).input_ids)
 
 
 def test_replace_of_words_with_different_token_counts_spreads_the_weight(

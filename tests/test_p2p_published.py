@@ -42,7 +42,7 @@ from cfspec.stages.generate.edit_plan import (  # noqa: E402
     cross_alpha,
     dense_mapper,
 )
-from cfspec.workspace.pairs import schema_errors  # noqa: E402
+from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden_p2p"
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
@@ -69,7 +69,7 @@ def words_pair(prompt_0: str, prompt_1: str, kind: str,
                blend: tuple[list[str], list[str]] = ([], []),
                cross_words: dict[str, list[float]] | None = None,
                default: list[float] | None = None,
-               equalizer: dict[str, float] | None = None) -> dict[str, Any]:
+               equalizer: dict[str, float] | None = None) -> Pair:
     """A words-sourced pairs.jsonl line as `cfspec compile` writes one without a tokenizer."""
     w0 = [w.lower() for w, _, _ in split_words(prompt_0)]
     w1 = [w.lower() for w, _, _ in split_words(prompt_1)]
@@ -105,7 +105,7 @@ def words_pair(prompt_0: str, prompt_1: str, kind: str,
         "scm": [], "scm_aug": [],
     }
     assert schema_errors(line) == []
-    return line
+    return Pair.from_json(line)
 
 
 def f32(value: float) -> float:
@@ -366,8 +366,8 @@ def _run_case(comps: Any, tok: PromptTokenizer, case: dict[str, Any], steps: int
     p0, p1 = case["prompts"]
     pair = words_pair(p0, p1, case["kind"], blend=(case["blend"][0], case["blend"][1]),
                       default=[0.0, case["cross"]], equalizer=case.get("reweight"))
-    pair["edit"]["local_blend"]["threshold"] = case["threshold"]
-    pair["edit"]["self_replace_steps"] = [0.0, case["self"]]
+    pair.edit["local_blend"]["threshold"] = case["threshold"]
+    pair.edit["self_replace_steps"] = [0.0, case["self"]]
     engine = Engine(comps, torch.device("cpu"), torch.float32,
                     Settings(steps=steps, height=128, width=128, compat=compat))
     control = engine.control

@@ -36,7 +36,7 @@ from cfspec.stages.html_report import (
     parse_edge,
     report_script,
 )
-from cfspec.workspace.pairs import write_pairs
+from cfspec.workspace.pairs import Pair, write_pairs
 from cfspec.workspace.provenance import is_random_weight
 
 runner = CliRunner()
@@ -154,7 +154,7 @@ def test_graphviz_svg_is_embedded_as_an_image(tmp_path: Path, monkeypatch: pytes
     html = build_report(out).path.read_text(encoding="utf-8")
     assert 'src="data:image/svg+xml;base64,' in html
     dot = seen.read_text(encoding="utf-8")
-    assert dot == graph_dot(HOSTILE)
+    assert dot == graph_dot(Pair.from_json(HOSTILE))
     assert '"<img src=x onerror=alert(2)>"' in dot  # quoted as a DOT string, never as HTML
 
 
@@ -332,7 +332,8 @@ def test_random_weight_names() -> None:
 
 
 def test_random_clip_model_of_evaluate_gets_the_banner(tmp_path: Path) -> None:
-    from cfspec.workspace.records import METRICS_FILE, SUMMARY_FILE, metrics_digest
+    from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE
+    from cfspec.workspace.records import metrics_digest
 
     out = tmp_path / "out"
     write_pairs(out, PAIRS[:1])

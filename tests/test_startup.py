@@ -16,7 +16,7 @@ CAKE = ROOT / "specs" / "cake.scm"
 
 # The GPU stack, and what only the compiler needs (templates, the pair schema).
 HEAVY = ("torch", "diffusers", "transformers", "torchmetrics", "accelerate", "jinja2",
-         "jsonschema", "PIL", "numpy")
+         "jsonschema", "PIL", "numpy", "pygls", "lsprotocol")
 
 # Everything `cfspec lint` touches, in one fresh interpreter: the CLI module, the API, every
 # reporter and the formatter, then a lint of cake.scm through the API and through the CLI.

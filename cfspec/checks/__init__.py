@@ -44,8 +44,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     pool = list(candidates)
     if len(pool) > _MAX_SUGGESTION_CANDIDATES:
         return None
+    close = closest_name(name, pool)
+    return f"did you mean `{close}`?" if close else None
+
+
+def closest_name(name: str, pool: list[str]) -> str | None:
+    """The candidate `name` is most likely a misspelling of: the same name in another case
+    (`h` for `H`), else the closest by difflib's ratio."""
+    same = [c for c in pool if c.lower() == name.lower() and c != name]
+    if same:
+        return same[0]
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    return close[0] if close else None
 
 
 Check = Callable[[Context], None]

@@ -149,6 +149,9 @@ def check_no_op(ctx: Context) -> None:
             continue  # a reweight changes attention, not words
         if any(n not in model.variables for n in cm.interventions):
             continue  # unknown-intervention-target says it; its words cannot be placed
+        frame = model.frame
+        if frame is not None and frame.is_template and not frame.placed <= set(model.variables):
+            continue  # undefined-variable says it: a misspelt placeholder places nothing
         changes = diff_words(model.prompt_0.words, cm.prompt_1.words)
         if all(_written_alike(c) for c in changes):
             why = ("it has no do()" if not cm.interventions

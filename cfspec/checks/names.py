@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cfspec.checks import did_you_mean
+from cfspec.checks import closest_name, did_you_mean
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
@@ -103,6 +103,9 @@ def check_unused_variables(ctx: Context) -> None:
         return  # empty-graph says it once for the whole spec
     touched = {a.target.text for cf in ctx.spec.counterfactuals for a in cf.interventions}
     touched |= {a.target.text for cf in ctx.spec.counterfactuals for a in cf.sets}
+    # An edge to an undefined name still uses its declared end (`H -> K` with no K: the
+    # undefined K is the error, and H is not unused).
+    touched |= {end.text for edge in ctx.spec.edges for end in (edge.source, edge.target)}
     for name, var in ctx.model.variables.items():
         if graph.degree(name) == 0 and name not in touched:
             ctx.report(
@@ -120,8 +123,12 @@ def check_spans_in_prompt(ctx: Context) -> None:
         return
     prompt = ctx.spec.prompts[0]
     placed = model.frame.placed
+    # A placeholder that misspells a variable (`{{ h }}` for `H`) is reported as undefined,
+    # with the did-you-mean: the variable is not also reported as never placed.
+    names = list(model.variables)
+    meant = {closest_name(p, names) for p in placed if p not in model.variables}
     for name, var in model.variables.items():
-        if name in placed or (var.kind and var.kind.text in LATENT_KINDS):
+        if name in placed or name in meant or (var.kind and var.kind.text in LATENT_KINDS):
             continue
         if model.frame.is_template:
             message = f"variable `{name}` is never placed in the prompt template"

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfspec.diagnostics.records import DiagnosticBag, Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
+from cfspec.workspace.layout import MAX_SPEC_ID_LENGTH, is_safe_id
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
 
 Report = Callable[..., None]
 
-# Ids become folder names (OUT/images/<id>/): one safe path component, never `..` or `/`.
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def check_id(ctx: Context) -> None:
     for decl in ctx.spec.ids:
         value = decl.value.value
-        if not SAFE_ID.fullmatch(value):
+        if not is_safe_id(value, MAX_SPEC_ID_LENGTH):
             ctx.report(
                 "invalid-id",
                 decl.value.span,
                 f"id {value!r} is not path-safe",
                 label="used as a folder name for this spec's images",
                 help="use letters, digits, `.`, `_` and `-`, starting with a letter or digit "
-                "(at most 128 characters), e.g. id \"158956_0\"",
+                f"(at most {MAX_SPEC_ID_LENGTH} characters), e.g. id \"158956_0\"",
             )
 
 

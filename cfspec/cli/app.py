@@ -3,14 +3,23 @@ imported inside the commands that need them so `cfspec lint` starts fast."""
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cfspec import __version__
+from cfspec.cli.common import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_USAGE,
+    FormatOption,
+    check_format,
+    fail,
+    use_color,
+)
 
 app = typer.Typer(
     name="cfspec",
@@ -23,14 +32,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-
-FormatOption = Annotated[
-    str,
-    typer.Option("--format", help="text, concise, json, sarif or github.", metavar="FORMAT"),
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -47,11 +48,6 @@ def _root(
     """cfspec: lint, format and compile .scm specs."""
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"cfspec: error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
 def _why_not_written(path: Path, error: OSError) -> str:
     """An OSError on writing `path`, said the way a user can act on it."""
     for parent in path.parents:
@@ -66,17 +62,6 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
     return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
-
-
-def _use_color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-
-
-def _check_format(fmt: str) -> None:
-    from cfspec.diagnostics.views import FORMATS
-
-    if fmt not in FORMATS:
-        raise _fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 @app.command()
@@ -105,7 +90,7 @@ def lint(
     from cfspec.lint import UsageError
     from cfspec.lint import lint as run_lint
 
-    _check_format(fmt)
+    check_format(fmt)
     try:
         check_selectors(_split(select), "--select")
         check_selectors(_split(ignore), "--ignore")
@@ -114,9 +99,9 @@ def lint(
         )
         result = run_lint(paths, config, tokenizer)
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     diagnostics = result.diagnostics
-    sys.stdout.write(render(diagnostics, fmt, color=_use_color(no_color)))
+    sys.stdout.write(render(diagnostics, fmt, color=use_color(no_color)))
     if fmt in ("text", "concise") and not quiet:
         checked = len(result.files)
         plural = "s" if checked != 1 else ""
@@ -142,18 +127,18 @@ def fmt(
     from cfspec.lint import STDIN, UsageError, discover, read
     from cfspec.workspace.atomic import write_text_atomic
 
-    _check_format(output_format)
+    check_format(output_format)
     try:
         config = load_config()
         names = list(discover(paths, config))
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     changed, broken = [], []
     for name in names:
         try:
             parsed = read(name, config)
         except UsageError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         formatted, problems = (None, parsed.diagnostics) if parsed.diagnostics \
             else format_source(parsed.source)
         if formatted is None:
@@ -176,7 +161,7 @@ def fmt(
             # Atomic, LF on every platform: a killed fmt never leaves a half-written spec.
             write_text_atomic(Path(name), formatted)
     if broken:
-        sys.stderr.write(render(broken, output_format, color=_use_color(False)))
+        sys.stderr.write(render(broken, output_format, color=use_color(False)))
     failed = len({d.file for d in broken})
     if output_format in ("text", "concise") and names != [STDIN]:
         verb = "would be reformatted" if (check or diff) else "reformatted"
@@ -211,7 +196,7 @@ def codes(
         ], indent=2))
         return
     if output_format != "text":
-        raise _fail(f"unknown --format {output_format!r}; choose text, json or markdown")
+        raise fail(f"unknown --format {output_format!r}; choose text, json or markdown")
     for c in ALL_CODES:
         typer.echo(f"{c.code}  {c.name:<30} {c.severity.value:<8} {c.summary}")
 
@@ -226,7 +211,7 @@ def explain(
 
     found = lookup(code)
     if found is None:
-        raise _fail(f"unknown code {code!r}; `cfspec codes` lists them all")
+        raise fail(f"unknown code {code!r}; `cfspec codes` lists them all")
     typer.echo(explanation(found))
 
 
@@ -246,20 +231,21 @@ def compile_command(
 ) -> None:
     """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
     Exit as lint; nothing is written when a spec has errors, unless --keep-going."""
+    from cfspec.compile.stage import compile_paths
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import render, summary_line
     from cfspec.lang.config import ConfigError, load_config
-    from cfspec.lint import UsageError, compile_paths
+    from cfspec.lint import UsageError
 
-    _check_format(fmt)
+    check_format(fmt)
     try:
         result = compile_paths(paths, load_config(), out, keep_going=keep_going,
                                tokenizer=tokenizer)
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _fail(f"{out}: {error.strerror or error}") from None
-    sys.stdout.write(render(result.diagnostics, fmt, color=_use_color(no_color)))
+        raise fail(f"{out}: {error.strerror or error}") from None
+    sys.stdout.write(render(result.diagnostics, fmt, color=use_color(no_color)))
     if fmt in ("text", "concise") and not quiet:
         typer.echo(summary_line(result.diagnostics), err=True)
         if result.written is not None:
@@ -292,7 +278,7 @@ def graph(
     try:
         parsed = read(str(spec_file), config)
     except UsageError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     if not parsed.diagnostics:
         parsed = run_check(parsed.source, config)
     if parsed.module is None:
@@ -300,7 +286,7 @@ def graph(
         raise typer.Exit(EXIT_ERRORS)
     models = [m for m in parsed.models if spec_name in (None, m.spec.name.text, m.spec.spec_id)]
     if not models:
-        raise _fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
+        raise fail(f"{spec_file}: no spec named {spec_name!r}" if spec_name
                     else f"{spec_file}: no spec in the file")
     dot = spec_dot(models[0])
     # The graph is drawn even when the spec has errors (a cycle is easiest to see drawn), but
@@ -316,9 +302,9 @@ def graph(
     try:
         write_graph(dot, output)
     except GraphvizMissing as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _fail(f"{output}: {_why_not_written(output, error)}") from None
+        raise fail(f"{output}: {_why_not_written(output, error)}") from None
     typer.echo(f"wrote {output}", err=True)
     raise typer.Exit(status)
 
@@ -334,9 +320,9 @@ def prompt(
     from cfspec.importers.instruction import instruction
 
     if shape not in ("scm", "json"):
-        raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+        raise fail(f"unknown --shape {shape!r}; choose scm or json")
     if shape == "json" and counterfactuals > 1:
-        raise _fail("the JSON shape holds one counterfactual; use --shape scm for more")
+        raise fail("the JSON shape holds one counterfactual; use --shape scm for more")
     sys.stdout.write(instruction(caption, shape=shape, count=counterfactuals, examples=examples))
 
 
@@ -344,7 +330,8 @@ def prompt(
 def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
-    model: Annotated[str, typer.Option(help="tiny, a local pipeline folder or a hub id.")] = "tiny",
+    model: Annotated[str, typer.Option(
+        help="tiny, tiny-sdxl, or an SD 1.x/2.x/SDXL pipeline folder or hub id.")] = "tiny",
     seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
@@ -377,10 +364,14 @@ def run_command(
     min_image_similarity: Annotated[
         float | None, typer.Option(help="Filter gate (default 0.7).")
     ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", metavar="NAME>=X|NAME<=X",
+                                       help="Filter bound on any numeric metric (repeatable).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
-    one go. Stops at the first stage that cannot go on; exits as generate."""
+    one go. Stops at the first stage that cannot go on; exits as compile and generate."""
     from cfspec.cli.generate import generate_command
     from cfspec.cli.stages import (
         evaluate_command,
@@ -388,43 +379,36 @@ def run_command(
         filter_command,
         report_command,
     )
+    from cfspec.pipeline import STAGES, RunOptions, arguments, final_status, stop_after
+    from cfspec.workspace.layout import REPORT_FILE
 
-    def stage(name: str, call: object, *args: object, **kwargs: object) -> int:
+    commands: dict[str, Callable[..., None]] = {
+        "compile": compile_command, "generate": generate_command,
+        "evaluate": evaluate_command, "filter": filter_command,
+        "export": export_command, "report": report_command}
+    options = RunOptions(
+        tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
+        batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
+        scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
+        p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
+        min_clip=min_clip, min_directional=min_directional,
+        min_image_similarity=min_image_similarity, gates=tuple(gate or ()), quiet=quiet)
+    statuses: dict[str, int] = {}
+    for name in STAGES:
+        if name == "generate":  # everything the later stages need, before the first image
+            _check_run(out, model, clip_model, inception_weights)
         typer.echo(f"== {name}", err=True)
+        args, kwargs = arguments(name, options)
         try:
-            call(*args, **kwargs)  # type: ignore[operator]
+            commands[name](*args, **kwargs)
+            statuses[name] = EXIT_OK
         except typer.Exit as done:
-            return int(done.exit_code)
-        return EXIT_OK
-
-    status = stage("compile", compile_command, paths, out, keep_going=True, fmt="text",
-                   tokenizer=None, quiet=quiet, no_color=False)
-    pairs_file = out / "pairs.jsonl"
-    if status == EXIT_USAGE or not pairs_file.is_file() or not pairs_file.read_text().strip():
-        # Nothing compiled (every spec has errors): there is nothing for the later stages.
-        raise typer.Exit(status or EXIT_ERRORS)
-    _check_run(out, model, clip_model, inception_weights)
-    generated = stage("generate", generate_command, out, model=model, seeds=seeds, steps=steps,
-                      device=device, batch_pairs=batch_pairs, guidance=guidance,
-                      scheduler=scheduler, height=height, width=width, dtype=dtype,
-                      seed_base=seed_base, blend_start=blend_start, p2p_compat=p2p_compat,
-                      quiet=quiet)
-    if generated == EXIT_USAGE:
-        raise typer.Exit(generated)
-    for name, call, kwargs in (
-        ("evaluate", evaluate_command, {
-            "clip_model": clip_model, "inception_weights": inception_weights,
-            "device": device, "batch_size": 32}),
-        ("filter", filter_command, {
-            "min_clip": min_clip, "min_directional": min_directional,
-            "min_image_similarity": min_image_similarity}),
-        ("export", export_command, {"to": "hf", "output": out / "dataset"}),
-        ("report", report_command, {"max_pairs": 200}),
-    ):
-        if stage(name, call, out, fmt="text", quiet=quiet, no_color=False, **kwargs) == EXIT_USAGE:
-            raise typer.Exit(EXIT_USAGE)
-    typer.echo(f"report: {out / 'report.html'}", err=True)
-    raise typer.Exit(max(status, generated))
+            statuses[name] = int(done.exit_code)
+        stop = stop_after(name, statuses[name], out)
+        if stop is not None:
+            raise typer.Exit(stop)
+    typer.echo(f"report: {out / REPORT_FILE}", err=True)
+    raise typer.Exit(final_status(statuses))
 
 
 def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:
@@ -440,8 +424,20 @@ def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path |
         raise typer.Exit(EXIT_USAGE)
 
 
+@app.command()
+def lsp() -> None:
+    """Run the language server over stdin and stdout, for editors."""
+    try:
+        from cfspec.lsp.server import main as serve
+    except ImportError as error:
+        raise fail(f"the language server needs pygls: pip install 'cfspec[lsp]' ({error})") \
+            from error
+    serve()
+
+
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
+    from cfspec.cli.doctor import doctor_command
     from cfspec.cli.generate import generate_command
     from cfspec.cli.imports import import_command
     from cfspec.cli.stages import (
@@ -461,6 +457,7 @@ def _register_stage_commands() -> None:
     app.command(name="filter")(filter_command)
     app.command(name="export")(export_command)
     app.command(name="report")(report_command)
+    app.command(name="doctor")(doctor_command)
 
 
 _register_stage_commands()

@@ -13,13 +13,14 @@ from typing import Annotated
 
 import typer
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 
 
 def generate_command(
     out: Annotated[Path, typer.Argument(help="The folder `cfspec compile` wrote pairs.jsonl to.")],
     model: Annotated[
-        str, typer.Option(help="tiny (built in, random weights), a pipeline folder or a hub id.")
+        str, typer.Option(help="tiny or tiny-sdxl (built in, random weights), or an SD 1.x, "
+                          "SD 2.x or SDXL pipeline folder or hub id.")
     ] = "tiny",
     seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair (seeds 0..K-1).")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
@@ -79,7 +80,7 @@ def generate_command(
         typer.echo(f"cfspec: error: {describe_os_error(error)}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     if not _is_main_process():
-        raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+        raise typer.Exit(EXIT_OK if result.ok else EXIT_ERRORS)
     for problem in result.invalid:
         typer.echo(f"cfspec: skipped: {problem}", err=True)
     for failure in result.failed:
@@ -90,7 +91,7 @@ def generate_command(
             f"{len(result.failed)} failed, of {result.total} image pair(s) in {out}",
             err=True,
         )
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_ERRORS)
 
 
 def _is_main_process() -> bool:

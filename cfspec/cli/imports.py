@@ -14,19 +14,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, fail
+
 if TYPE_CHECKING:
     from cfspec.importers import ImportedItem
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".txt", ".md")
 # A folder's own documents are not answers (named on the command line, they are read).
 _NOT_ANSWERS = re.compile(r"(readme|license|licence|changelog|changes|contributing|notice|"
                           r"authors|citation)(\.|$)", re.I)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"cfspec: error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
 
 
 def _inputs(files: list[str]) -> list[str]:
@@ -43,7 +39,7 @@ def _inputs(files: list[str]) -> list[str]:
         elif path.is_file():
             out.append(name)
         else:
-            raise _fail(f"{name}: no such file or folder")
+            raise fail(f"{name}: no such file or folder")
     return out
 
 
@@ -85,15 +81,15 @@ def import_command(
     from cfspec.lint import UsageError, resolve_tokenizer
 
     if output_format not in FORMATS:
-        raise _fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
+        raise fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
     if shape != "auto" and shape not in SHAPES:
-        raise _fail(f"unknown --from {shape!r}; choose auto, {', '.join(SHAPES)}")
+        raise fail(f"unknown --from {shape!r}; choose auto, {', '.join(SHAPES)}")
     names = _inputs(files)
     try:
         config = load_config()
         tokenizer = resolve_tokenizer(config.tokenizer)
     except (UsageError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     options = ImportOptions(fix=fix, prompt=prompt, counterfactual_prompt=counterfactual_prompt,
                             config=config, tokenizer=tokenizer)
     items = []
@@ -101,11 +97,11 @@ def import_command(
         try:
             items += import_file(name, shape, options)
         except OSError as error:
-            raise _fail(f"{name}: {error.strerror or error}") from None
+            raise fail(f"{name}: {error.strerror or error}") from None
     try:
         written = write_items(items, out)
     except (OSError, ValueError) as error:
-        raise _fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
+        raise fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
     diagnostics = [d for item in items for d in item.diagnostics]
     color = "NO_COLOR" not in os.environ and sys.stdout.isatty()
     sys.stdout.write(render(diagnostics, output_format, color=color))

@@ -13,79 +13,26 @@ nothing written.
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from cfspec.diagnostics.records import Diagnostic
+from cfspec.cli.common import (
+    EXIT_ERRORS,
+    FormatOption,
+    NoColorOption,
+    OutArgument,
+    QuietOption,
+    check_format,
+    check_out,
+    emit,
+    fail,
+    io_fail,
+    say,
+)
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # = clip.DEFAULT_CLIP, without torch
-
-OutArgument = Annotated[
-    Path, typer.Argument(help="The output folder of `cfspec compile` and `cfspec generate`.")
-]
-FormatOption = Annotated[
-    str, typer.Option("--format", help="Diagnostics as text, concise, json, sarif or github.",
-                      metavar="FORMAT"),
-]
-QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on stderr.")
-]
-NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"cfspec: error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
-def _check_format(fmt: str) -> None:
-    from cfspec.diagnostics.views import FORMATS
-
-    if fmt not in FORMATS:
-        raise _fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _check_out(out: Path, writes: bool = True) -> None:
-    """OUT exists and, when the stage `writes` into it, can be written (checked before any
-    model loads or work starts)."""
-    from cfspec.workspace.outdir import prepare_out
-
-    if not out.is_dir():
-        raise _fail(f"{out}: not a folder (run `cfspec compile SPECS -o {out}` first)")
-    if not writes:
-        return
-    try:
-        prepare_out(out)
-    except OSError as error:
-        raise _io_fail(error) from None
-
-
-def _io_fail(error: OSError) -> typer.Exit:
-    """An I/O failure as a message naming the path and a way out (exit 2), not a traceback."""
-    from cfspec.workspace.outdir import describe_os_error
-
-    return _fail(describe_os_error(error))
-
-
-def _emit(diagnostics: Sequence[Diagnostic], fmt: str, no_color: bool) -> int:
-    """Diagnostics on stdout; the exit status they call for."""
-    from cfspec.diagnostics.records import has_errors
-    from cfspec.diagnostics.views import render
-
-    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    sys.stdout.write(render(list(diagnostics), fmt, color=color))
-    return EXIT_ERRORS if has_errors(list(diagnostics)) else EXIT_OK
-
-
-def _say(message: str, quiet: bool) -> None:
-    if not quiet:
-        typer.echo(message, err=True)
 
 
 def evaluate_command(
@@ -115,12 +62,12 @@ def evaluate_command(
     latent divergence, background preservation; CLD with 20+ seeds) and set-level KID/FID:
     OUT/metrics.jsonl and OUT/metrics_summary.json."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _check_format(fmt)
-    _check_out(out)
+    check_format(fmt)
+    check_out(out)
     try:
         from cfspec.stages.evaluate.stage import EvaluateError, evaluate, summary_table
     except ImportError as error:
-        raise _fail(f"`cfspec evaluate` needs the gpu extra (pip install 'cfspec[gpu]'): "
+        raise fail(f"`cfspec evaluate` needs the gpu extra (pip install 'cfspec[gpu]'): "
                     f"{error}") from None
     from cfspec.workspace.records import StageError
 
@@ -128,10 +75,10 @@ def evaluate_command(
         result = evaluate(out, clip_model, inception_weights=inception_weights, device=device,
                           batch_size=batch_size, quiet=quiet)
     except (EvaluateError, StageError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _io_fail(error) from None
-    status = _emit(result.diagnostics, fmt, no_color)
+        raise io_fail(error) from None
+    status = emit(result.diagnostics, fmt, no_color)
     if not quiet:
         from rich.console import Console
 
@@ -165,6 +112,12 @@ def filter_command(
         float | None, typer.Option("--min-image-similarity",
                                    help="Minimum image-image CLIP similarity [default: 0.7].")
     ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", metavar="NAME>=X|NAME<=X",
+                                       help="Also bound any numeric metric of metrics.jsonl, "
+                                            "e.g. --gate latent_l2_outside_edit<=0.1 "
+                                            "(repeatable).")
+    ] = None,
     fmt: FormatOption = "text",
     quiet: QuietOption = False,
     no_color: NoColorOption = False,
@@ -176,21 +129,22 @@ def filter_command(
     from cfspec.stages.filter import load_gates, run_filter
     from cfspec.workspace.records import StageError
 
-    _check_format(fmt)
-    _check_out(out)
+    check_format(fmt)
+    check_out(out)
     try:
-        gates = load_gates(min_clip=min_clip, min_directional=min_directional,
+        gates = load_gates(bounds=tuple(gate or ()), min_clip=min_clip,
+                           min_directional=min_directional,
                            min_image_similarity=min_image_similarity)
         result = run_filter(out, gates)
     except StageError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _io_fail(error) from None
-    status = _emit(result.diagnostics, fmt, no_color)
+        raise io_fail(error) from None
+    status = emit(result.diagnostics, fmt, no_color)
     failures = result.failure_counts()
     failed_text = ", ".join(f"{gate} {n}" for gate, n in sorted(failures.items())) or "none"
-    _say(f"gates ({gates.source}): {gates.describe()}", quiet)
-    _say(f"kept {result.kept} of {len(result.decisions)} pair(s); (pair, seed)s failing each "
+    say(f"gates ({gates.source}): {gates.describe()}", quiet)
+    say(f"kept {result.kept} of {len(result.decisions)} pair(s); (pair, seed)s failing each "
          f"gate: {failed_text}; wrote {result.path}", quiet)
     raise typer.Exit(status)
 
@@ -209,30 +163,30 @@ def export_command(
     from cfspec.stages.export import FORMATS, ExportError, NothingToExport, export
     from cfspec.workspace.records import StageError
 
-    _check_format(fmt)
-    _check_out(out, writes=False)  # export writes only to -o DIR
+    check_format(fmt)
+    check_out(out, writes=False)  # export writes only to -o DIR
     if to not in FORMATS:
-        raise _fail(f"unknown --to {to!r}; choose one of {', '.join(FORMATS)}")
+        raise fail(f"unknown --to {to!r}; choose one of {', '.join(FORMATS)}")
     try:
         result = export(out, to, output)
     except NothingToExport as error:
-        _emit(error.selection.diagnostics, fmt, no_color)
+        emit(error.selection.diagnostics, fmt, no_color)
         typer.echo(f"cfspec: {error}", err=True)
         raise typer.Exit(EXIT_ERRORS) from None
     except (ExportError, StageError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _io_fail(error) from None
-    status = _emit(result.diagnostics, fmt, no_color)
-    _say(f"exported {result.selection.description}", quiet)
+        raise io_fail(error) from None
+    status = emit(result.diagnostics, fmt, no_color)
+    say(f"exported {result.selection.description}", quiet)
     left_out = result.selection.left_out
     if left_out:
-        _say(f"left out {len(left_out)} pair(s):", quiet)
+        say(f"left out {len(left_out)} pair(s):", quiet)
         for line in left_out[:10]:
-            _say(f"  {line}", quiet)
+            say(f"  {line}", quiet)
         if len(left_out) > 10:
-            _say(f"  ... and {len(left_out) - 10} more", quiet)
-    _say(f"wrote {result.rows} row(s) as {to} to {result.dest} ({len(result.files)} file(s))",
+            say(f"  ... and {len(left_out) - 10} more", quiet)
+    say(f"wrote {result.rows} row(s) as {to} to {result.dest} ({len(result.files)} file(s))",
          quiet)
     raise typer.Exit(status)
 
@@ -251,16 +205,16 @@ def report_command(
     from cfspec.stages.html_report import build_report
     from cfspec.workspace.records import StageError
 
-    _check_format(fmt)
-    _check_out(out)
+    check_format(fmt)
+    check_out(out)
     try:
         result = build_report(out, max_pairs=max_pairs)
     except StageError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except OSError as error:
-        raise _io_fail(error) from None
-    status = _emit(result.diagnostics, fmt, no_color)
+        raise io_fail(error) from None
+    status = emit(result.diagnostics, fmt, no_color)
     for note in result.notes:
-        _say(f"note: {note}", quiet)
-    _say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown)", quiet)
+        say(f"note: {note}", quiet)
+    say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown)", quiet)
     raise typer.Exit(status)

@@ -6,7 +6,6 @@ The record's shape is `pair.schema.json`; `workspace/pairs.py` validates and wri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +16,6 @@ from cfspec.lang.prompt import BoundPrompt, Change, diff, normalize, split_words
 from cfspec.lang.templates import render_prompt
 from cfspec.lang.tokens import ClipTokenizer
 
-PAIR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_CROSS_REPLACE = (0.0, 0.8)
 DEFAULT_SELF_REPLACE = (0.0, 0.4)
 DEFAULT_BLEND_THRESHOLD = 0.3

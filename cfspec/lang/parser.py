@@ -1,17 +1,19 @@
 """Text -> syntax tree. Lark's LALR parser builds our AST directly (no intermediate parse
-tree), and lark's exceptions become `syntax-error` diagnostics that say what was expected in
-words a user knows, never a traceback or an `__ANON` terminal."""
+tree). When it fails, `recovery.py` parses the file again to report every syntax error, each a
+`syntax-error` diagnostic that says what was expected in words a user knows (never a traceback
+or an `__ANON` terminal), with a did-you-mean for a misspelt keyword."""
 
 from __future__ import annotations
 
 import functools
 import gc
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from cfspec import resources
 from cfspec.diagnostics.records import DiagnosticBag
@@ -222,7 +224,19 @@ def _collect_comment(token: Token) -> Token:
 
 
 def parse(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
-    """Parse a file. On a syntax error, report it to `bag` and return None."""
+    """Parse a file. On syntax errors, report every one of them to `bag` and return None."""
+    module, clean = _parse(source, bag)
+    return module if clean else None
+
+
+def parse_partial(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
+    """Parse a file, reporting every syntax error to `bag`; return what could be read even
+    when there are errors (the items around an error are dropped), for an editor that needs
+    symbols while the user types. None when nothing could be read."""
+    return _parse(source, bag)[0]
+
+
+def _parse(source: SourceFile, bag: DiagnosticBag) -> tuple[ast.Module | None, bool]:
     _comments.clear()
     # The cyclic garbage collector is paused while parsing: the tree is acyclic, and on a
     # large file each full collection would rescan the whole tree built so far (a 4 MB file
@@ -230,17 +244,37 @@ def parse(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
     paused = gc.isenabled()
     if paused:
         gc.disable()
+    clean = True
     try:
-        specs = cast("tuple[ast.Spec, ...]", _lark().parse(source.text))
-    except UnexpectedInput as error:
-        _report_syntax_error(source, bag, error)
-        return None
+        try:
+            specs = cast("tuple[ast.Spec, ...] | None", _lark().parse(source.text))
+        except UnexpectedInput:
+            # Parse again, slowly, to find every error, not only the first.
+            clean = False
+            _comments.clear()
+            specs = _recover(source, bag)
     finally:
         if paused:
             gc.enable()
         comments = tuple(ast.Comment(t.value, _span(t)) for t in _comments)
         _comments.clear()
-    return ast.Module(specs, comments)
+    return (None if specs is None else ast.Module(specs, comments)), clean
+
+
+def _recover(source: SourceFile, bag: DiagnosticBag) -> tuple[ast.Spec, ...] | None:
+    from cfspec.lang.recovery import Recovery
+
+    def report(span: Span, message: str, **kwargs: Any) -> None:
+        bag.report("syntax-error", span, message, **kwargs)
+
+    first = len(bag.items)
+    recovery = Recovery(_lark(), source, report)
+    specs = recovery.run()
+    if recovery.stopped and len(bag.items) > first:
+        last = bag.items[-1]
+        bag.items[-1] = replace(
+            last, notes=(*last.notes, "cfspec stops reading the file here: too many errors"))
+    return cast("tuple[ast.Spec, ...] | None", specs)
 
 
 # --- turning lark's errors into named, friendly diagnostics ---------------------------------
@@ -286,37 +320,6 @@ def _found(token: Token) -> str:
     if len(text) > 30:
         text = text[:27] + "..."
     return f"`{text}`"
-
-
-def _report_syntax_error(source: SourceFile, bag: DiagnosticBag, error: UnexpectedInput) -> None:
-    help_text: str | None = None
-    notes: list[str] = []
-    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
-        token = error.token
-        span = _span(token)
-        expected = set(error.accepts or error.expected)
-        message = f"expected {_expected(expected)}, found {_found(token)}"
-        help_text = _hint_for_token(source, token, expected)
-    elif isinstance(error, (UnexpectedEOF, UnexpectedToken)) or (
-        isinstance(error, UnexpectedCharacters)
-        and not 0 <= (error.pos_in_stream or 0) < len(source.text)
-    ):
-        end = len(source.text)
-        span = source.span(max(0, end - 1), end) if end else source.span(0, 0)
-        expected = set(getattr(error, "expected", []) or [])
-        message = f"unexpected end of file; expected {_expected(expected)}"
-        help_text = "a block is not closed: every `{` needs its `}`"
-    elif isinstance(error, UnexpectedCharacters):
-        offset = error.pos_in_stream or 0
-        char = source.text[offset]
-        span = source.span(offset, offset + 1)
-        message, help_text = _message_for_character(source, offset, char)
-        if error.allowed:
-            notes.append(f"expected {_expected(error.allowed)} here")
-    else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
-        span = source.whole()
-        message = "the text does not parse"
-    bag.report("syntax-error", span, message, label="here", notes=notes, help=help_text)
 
 
 def _message_for_character(source: SourceFile, offset: int, char: str) -> tuple[str, str | None]:

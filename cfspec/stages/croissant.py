@@ -105,7 +105,8 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
     """The Croissant JSON-LD for the hf export of `selection` whose Parquet `shards` lie in
     `dest` (names relative to it: the file is read from beside them); `name` is the dataset's
     (the export folder's final name: `dest` may be a staging folder)."""
-    from cfspec.stages.export import METRIC_COLUMNS, hf_features
+    from cfspec.stages.export import hf_features
+    from cfspec.workspace.metrics import METRICS
 
     prov = provenance(out, selection)
     distribution: list[dict[str, Any]] = [{
@@ -116,7 +117,9 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
         "encodingFormat": "application/x-parquet",
         "sha256": file_sha256(path),
     } for path in shards]
-    types = {**_TYPES, **{c: "sc:Float" for c in METRIC_COLUMNS}}
+    types = {**_TYPES, **{m.name: "sc:Float" if m.kind == "float" else "sc:Boolean"
+                          for m in METRICS}}
+    descriptions = {**_DESCRIPTIONS, **{m.name: m.meaning for m in METRICS}}
     fields = []
     for column, _, form in hf_features():
         if column not in types:
@@ -125,7 +128,7 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
             "@type": "cr:Field",
             "@id": f"{RECORD_SET}/{column}",
             "name": column,
-            "description": _DESCRIPTIONS.get(column, f"`{column}`, as in the dataset card."),
+            "description": descriptions.get(column, f"`{column}`, as in the dataset card."),
             "dataType": types[column],
             "source": {"fileObject": {"@id": distribution[0]["@id"]},
                        "extract": {"column": column}},
@@ -175,7 +178,7 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
 def provenance(out: Path, selection: Selection) -> dict[str, Any]:
     """What a reviewer asks of a generated dataset, from the exported rows' manifest lines,
     their pairs, the filter's gates, the metrics summary and the spec files."""
-    records = [c.generated.record for c in selection.candidates]
+    records = [c.generated.line.settings for c in selection.candidates]
     found = settings(records)
     models = [str(value) for value, _ in found.get("model", [])]
     summary = read_summary(out) or {}
@@ -193,8 +196,8 @@ def provenance(out: Path, selection: Selection) -> dict[str, Any]:
         "selection": selection.description,
         "filter_gates": selection.gates,
         "edit": {key: counted(values, "pairs") for key, values in
-                 edit_settings(c.pair["edit"] for c in selection.candidates).items()},
-        "spec_files": spec_hashes(str(c.pair["spec"]) for c in selection.candidates),
+                 edit_settings(c.pair.edit for c in selection.candidates).items()},
+        "spec_files": spec_hashes(str(c.pair.spec) for c in selection.candidates),
     }
 
 
@@ -214,7 +217,9 @@ def _collection_text(prov: dict[str, Any]) -> str:
 def _filter_text(selection: Selection) -> str:
     if selection.gates is None:
         return f"No filter: {selection.description}."
-    gates = ", ".join(f"{k} >= {v}" for k, v in selection.gates.items())
+    gates = ", ".join(f"{k[4:] if k.startswith('max_') else k} "
+                      f"{'<=' if k.startswith('max_') else '>='} {v}"
+                      for k, v in selection.gates.items())
     return (f"Candidates kept by cfspec filter (gates {gates}; best seed by directional "
             f"similarity): {selection.description}.")
 

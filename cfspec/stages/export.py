@@ -43,12 +43,20 @@ from typing import Any
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
-from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
-from cfspec.workspace.records import (
+from cfspec.workspace.layout import (
+    CF_JSON_FILE,
+    COCO_CF_FILE,
+    CROISSANT_FILE,
     FILTER_FILE,
-    MAX_ID_LENGTH,
-    SAFE_ID,
+    METRICS_FILE,
+    is_safe_id,
+)
+from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
+from cfspec.workspace.pairs import Pair
+from cfspec.workspace.records import (
     Generated,
+    MetricsRow,
     StageError,
     json_line,
     read_filter,
@@ -59,21 +67,9 @@ from cfspec.workspace.records import (
 )
 
 FORMATS = ("hf", "coco-cf", "cf-json")
-COCO_CF_FILE = "examples.jsonl"
-CF_JSON_FILE = "counterfactual_dataset.json"
 HF_SHARD_BYTES = 500 * 1024 * 1024
 EXPORT_MARKER = ".cfspec-export.json"  # which files of DIR the export wrote
 HF_ROWS_PER_GROUP = 100  # Parquet row groups of ~100 rows: what the Hub's viewer reads well
-CROISSANT_FILE = "croissant.json"
-
-# (column, dtype) of the float metric columns of the hf export; null where not measured.
-METRIC_COLUMNS = (
-    "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
-    "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance", "background_ssim",
-    "background_psnr", "background_lpips", "cld", "latent_l2_outside_edit",
-    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside",
-)
-
 
 class ExportError(StageError):
     """The export cannot be written (bad format or destination, missing inputs): exit 2."""
@@ -94,13 +90,13 @@ class NothingToExport(ExportError):
 class Candidate:
     """One exported row: a pair, the seed chosen for it, its images and metrics."""
 
-    pair: dict[str, Any]
+    pair: Pair
     generated: Generated
-    metrics: dict[str, Any] | None
+    metrics: MetricsRow | None  # None: not evaluated
 
     @property
     def id(self) -> str:
-        return str(self.pair["id"])
+        return str(self.pair.id)
 
     @property
     def seed(self) -> int:
@@ -134,11 +130,11 @@ class ExportResult:
 def select(out: Path) -> Selection:
     """The candidates to export: the filter's kept ones, else each pair's first seed."""
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
-    metrics: dict[str, dict[int, dict[str, Any]]] = {}
-    if (out / "metrics.jsonl").is_file():
+    metrics: dict[str, dict[int, MetricsRow]] = {}
+    if (out / METRICS_FILE).is_file():
         metrics, problems = read_metrics(out, by_id)
         diagnostics += problems
     decisions = read_filter(out, by_id)
@@ -148,33 +144,32 @@ def select(out: Path) -> Selection:
         kept, problems = decisions
         diagnostics += problems
         for pair in pairs:
-            decision = kept.get(pair["id"])
+            decision = kept.get(pair.id)
             if decision is None:
-                left_out.append(f"{pair['id']}: not in {FILTER_FILE} (re-run `cfspec filter`)")
+                left_out.append(f"{pair.id}: not in {FILTER_FILE} (re-run `cfspec filter`)")
                 continue
-            seed = decision["kept_seed"]
+            seed = decision.kept_seed
             if seed is None:
-                left_out.append(f"{pair['id']}: filtered out ({decision.get('reason', '')})")
+                left_out.append(f"{pair.id}: filtered out ({decision.reason})")
                 continue
-            found = generated.get(pair["id"], {}).get(seed)
+            found = generated.get(pair.id, {}).get(seed)
             if found is None:
-                left_out.append(f"{pair['id']}: kept seed {seed} has no images in the manifest "
+                left_out.append(f"{pair.id}: kept seed {seed} has no images in the manifest "
                                 "(re-run `cfspec filter`)")
                 continue
-            candidates.append(Candidate(pair, found, metrics.get(pair["id"], {}).get(seed)))
+            candidates.append(Candidate(pair, found, metrics.get(pair.id, {}).get(seed)))
         description = (f"the filter's kept candidates ({FILTER_FILE}): {len(candidates)} of "
                        f"{len(pairs)} pair(s)")
-        gates = next((d["gates"] for d in kept.values() if isinstance(d.get("gates"), dict)),
-                     None)
+        gates = next((d.gates for d in kept.values() if d.gates), None)
         return Selection(candidates, description, True, left_out, diagnostics, gates)
     for pair in pairs:
-        seeds = generated.get(pair["id"], {})
+        seeds = generated.get(pair.id, {})
         if not seeds:
-            left_out.append(f"{pair['id']}: no images (run `cfspec generate`)")
+            left_out.append(f"{pair.id}: no images (run `cfspec generate`)")
             continue
         first = min(seeds)
         candidates.append(Candidate(pair, seeds[first],
-                                    metrics.get(pair["id"], {}).get(first)))
+                                    metrics.get(pair.id, {}).get(first)))
     description = (f"every pair's first seed, unfiltered (no {FILTER_FILE}; run `cfspec filter` "
                    f"to keep the best seed by the CLIP gates): {len(candidates)} of "
                    f"{len(pairs)} pair(s)")
@@ -274,7 +269,7 @@ def _carry_over(old: Path, new: Path, written: set[str]) -> None:
 def _safe_name(pair_id: str) -> str:
     """The id itself, after checking it is path-safe (it was validated on reading; this is the
     second wall: no separator, no leading dot, bounded length)."""
-    if not (SAFE_ID.match(pair_id) and len(pair_id) <= MAX_ID_LENGTH):
+    if not is_safe_id(pair_id):
         raise ExportError(f"pair id {pair_id!r} is not path-safe; refused")
     return pair_id
 
@@ -308,8 +303,8 @@ def _write_coco_cf(out: Path, dest: Path, selection: Selection) -> list[Path]:
             target = _inside(dest, f"{stem}.png")
             _copy(source, target)
             files.append(target)
-        lines.append(json_line({"id": cand.id, "caption_0": cand.pair["prompt_0"],
-                                "caption_1": cand.pair["prompt_1"], "image_0": stems[0],
+        lines.append(json_line({"id": cand.id, "caption_0": cand.pair.prompt_0,
+                                "caption_1": cand.pair.prompt_1, "image_0": stems[0],
                                 "image_1": stems[1]}))
     target = _inside(dest, COCO_CF_FILE)
     write_text_atomic(target, "".join(lines))
@@ -329,12 +324,12 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
             files.append(target)
         records.append({
             "id": cand.id,
-            "original_prompt": cand.pair["prompt_0"],
-            "counterfactual_prompt": cand.pair["prompt_1"],
+            "original_prompt": cand.pair.prompt_0,
+            "counterfactual_prompt": cand.pair.prompt_1,
             "original_image": names[0],
             "counterfactual_image": names[1],
-            "SCM": list(cand.pair["scm"]),
-            "SCM_aug": list(cand.pair["scm_aug"]),
+            "SCM": list(cand.pair.scm),
+            "SCM_aug": list(cand.pair.scm_aug),
         })
     target = _inside(dest, CF_JSON_FILE)
     write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
@@ -362,8 +357,11 @@ def hf_features() -> list[tuple[str, Any, Any]]:
     columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
     columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64"),
                 ("guidance", {"dtype": "float64", "_type": "Value"}, "float64")]
-    columns += [(c, {"dtype": "float64", "_type": "Value"}, "float64") for c in METRIC_COLUMNS]
-    columns += [("effective", {"dtype": "bool", "_type": "Value"}, "bool")]
+    # One column per metric of the registry, null where not measured; the bools last.
+    columns += [(m.name, {"dtype": "float64", "_type": "Value"}, "float64")
+                for m in METRICS if m.kind == "float"]
+    columns += [(m.name, {"dtype": "bool", "_type": "Value"}, "bool")
+                for m in METRICS if m.kind == "bool"]
     return columns
 
 
@@ -377,7 +375,7 @@ def _arrow_schema() -> Any:
         "image_0": image, "image_1": image, "intervention": assignment,
         "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
         "seed": pa.int64(), "steps": pa.int64(), "guidance": pa.float64(),
-        "effective": pa.bool_(), **{c: pa.float64() for c in METRIC_COLUMNS},
+        **{m.name: pa.float64() if m.kind == "float" else pa.bool_() for m in METRICS},
     }
     features = {name: feature for name, feature, _ in hf_features()}
     metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode("utf-8")}
@@ -393,34 +391,35 @@ def _number(value: Any) -> float | None:
 
 def _hf_row(cand: Candidate) -> dict[str, Any]:
     name = _safe_name(cand.id)
-    pair, record, metrics = cand.pair, cand.generated.record, cand.metrics or {}
+    pair, line = cand.pair, cand.generated.line
     row: dict[str, Any] = {
         "id": cand.id,
         "image_0": {"bytes": cand.generated.image_0.read_bytes(),
                     "path": f"{name}_{cand.seed}_0.png"},
         "image_1": {"bytes": cand.generated.image_1.read_bytes(),
                     "path": f"{name}_{cand.seed}_1.png"},
-        "prompt_0": pair["prompt_0"],
-        "prompt_1": pair["prompt_1"],
-        "intervention": [dict(a) for a in pair["intervention"]],
-        "descendant_changes": [dict(a) for a in pair.get("descendant_changes", [])],
-        "spec": pair["spec"],
-        "spec_name": pair.get("spec_name"),
-        "counterfactual": pair["counterfactual"],
-        "edit_type": pair["edit"]["type"],
-        "scm": list(pair["scm"]),
-        "scm_aug": list(pair["scm_aug"]),
+        "prompt_0": pair.prompt_0,
+        "prompt_1": pair.prompt_1,
+        "intervention": [a.to_json() for a in pair.intervention],
+        "descendant_changes": [a.to_json() for a in pair.descendant_changes],
+        "spec": pair.spec,
+        "spec_name": pair.spec_name,
+        "counterfactual": pair.counterfactual,
+        "edit_type": pair.edit_type,
+        "scm": list(pair.scm),
+        "scm_aug": list(pair.scm_aug),
         "seed": cand.seed,
-        "model": record.get("model") if isinstance(record.get("model"), str) else None,
-        "scheduler": record.get("scheduler") if isinstance(record.get("scheduler"), str)
-        else None,
-        "steps": record.get("steps") if isinstance(record.get("steps"), int) else None,
-        "guidance": _number(record.get("guidance")),
-        "effective": metrics.get("effective") if isinstance(metrics.get("effective"), bool)
-        else None,
+        "model": line.text("model"),
+        "scheduler": line.text("scheduler"),
+        "steps": line.integer("steps"),
+        "guidance": line.number("guidance"),
     }
-    for column in METRIC_COLUMNS:
-        row[column] = _number(metrics.get(column))
+    for metric in METRICS:
+        value = cand.metrics.values.get(metric.name) if cand.metrics is not None else None
+        if metric.kind == "bool":
+            row[metric.name] = value if isinstance(value, bool) else None
+        else:
+            row[metric.name] = _number(value)
     return row
 
 
@@ -517,8 +516,8 @@ def _yaml_features() -> list[str]:
 
 def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
     """README.md: the YAML header `datasets` reads, then what the data is."""
-    models = sorted({str(c.generated.record.get("model")) for c in selection.candidates})
-    specs = sorted({str(c.pair["spec"]) for c in selection.candidates})
+    models = sorted({str(c.generated.line.text("model")) for c in selection.candidates})
+    specs = sorted({str(c.pair.spec) for c in selection.candidates})
     n = len(selection.candidates)
     header = [
         "---",
@@ -573,15 +572,8 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "- `prompt_0`, `prompt_1`, `intervention` (`do()` assignments), `descendant_changes`, "
         "`scm` and `scm_aug` (edges `A → B: description` before and after the intervention).",
         "- `seed`, `model`, `scheduler`, `steps`, `guidance`: how the images were made.",
-        "- Metrics (null where not measured): `clip_score_0/1` (100 x cosine of each image with "
-        "its own prompt), `directional_similarity`, `image_image_similarity`, `effective` and "
-        "`effectiveness_margin`, `latent_l2_per_dim`, `latent_cosine_distance`, "
-        "`background_ssim`/`_psnr`/`_lpips` (outside the changed words' attention), "
-        "`latent_l2_outside_edit` (minimality: the latent change outside the changed words' "
-        "attention; lower is more minimal) with `latent_l2_inside_edit`, "
-        "`latent_change_share_outside_edit` and `edit_area_outside`, and `cld` (the published "
-        "counterfactual latent divergence: null here, since both images of a pair share their "
-        "noise and it would be a constant).",
+        "- Metrics, null where not measured:",
+        *(f"  - `{m.name}`: {m.meaning}" for m in METRICS),
         "",
     ]
     if metric_lines:

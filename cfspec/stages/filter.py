@@ -26,12 +26,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import FILTER_FILE
 from cfspec.workspace.records import (
-    FILTER_FILE,
+    FilterLine,
+    GateFailure,
+    MetricsRow,
+    SeedVerdict,
     StageError,
     is_number,
     json_line,
@@ -42,21 +45,65 @@ from cfspec.workspace.records import (
 # --- gates ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Bound:
+    """A gate on any numeric metric of the registry: `--gate NAME>=X` or `--gate NAME<=X`."""
+
+    metric: str
+    op: str  # ">=" or "<="
+    threshold: float
+
+    @property
+    def key(self) -> str:  # as filter.jsonl's "gates" records it
+        return ("min_" if self.op == ">=" else "max_") + self.metric
+
+    def passes(self, value: float) -> bool:
+        return value >= self.threshold if self.op == ">=" else value <= self.threshold
+
+
+def parse_bound(text: str) -> Bound:
+    """`NAME>=X` or `NAME<=X` for a numeric metric of the registry, else StageError."""
+    from cfspec.workspace.metrics import numeric
+
+    for op in (">=", "<="):
+        name, found, number = text.partition(op)
+        if found:
+            break
+    else:
+        raise StageError(f"--gate {text!r}: expected NAME>=VALUE or NAME<=VALUE")
+    name = name.strip()
+    metrics = {metric.name: metric for metric in numeric()}
+    if name not in metrics:
+        raise StageError(f"--gate {text!r}: {name!r} is not a numeric metric; one of: "
+                         + ", ".join(metrics))
+    try:
+        threshold = float(number)
+    except ValueError:
+        raise StageError(f"--gate {text!r}: {number.strip()!r} is not a number") from None
+    if not math.isfinite(threshold):
+        raise StageError(f"--gate {text!r}: the threshold must be finite")
+    return Bound(name, op, threshold)
+
+
+@dataclass(frozen=True)
 class Gates:
-    """Minimum values a (pair, seed) must reach; InstructPix2Pix's defaults."""
+    """Minimum values a (pair, seed) must reach (InstructPix2Pix's defaults), and any bounds on
+    other metrics of the registry."""
 
     min_clip: float = 0.2  # each image's cosine similarity to its own prompt
     min_directional: float = 0.2
     min_image_similarity: float = 0.7
+    bounds: tuple[Bound, ...] = ()
     source: str = field(default="defaults", compare=False)  # where they were read from
 
     def as_dict(self) -> dict[str, float]:
         return {"min_clip": self.min_clip, "min_directional": self.min_directional,
-                "min_image_similarity": self.min_image_similarity}
+                "min_image_similarity": self.min_image_similarity,
+                **{bound.key: bound.threshold for bound in self.bounds}}
 
     def describe(self) -> str:
         return (f"CLIP similarity >= {self.min_clip:g} per image, directional >= "
-                f"{self.min_directional:g}, image-image >= {self.min_image_similarity:g}")
+                f"{self.min_directional:g}, image-image >= {self.min_image_similarity:g}"
+                + "".join(f", {b.metric} {b.op} {b.threshold:g}" for b in self.bounds))
 
 
 # [tool.cfspec] key -> (Gates attribute, lowest, highest allowed value)
@@ -83,7 +130,8 @@ def check_gate_value(attr: str, value: object, what: str | None = None) -> float
     return number
 
 
-def load_gates(start: Path | None = None, **overrides: float | None) -> Gates:
+def load_gates(start: Path | None = None, bounds: tuple[str, ...] = (),
+               **overrides: float | None) -> Gates:
     """Gates from the `filter-*` keys of `[tool.cfspec]` (read and range-checked by
     cfspec.lang.config), then `overrides` (the flags) that are not None."""
     from cfspec.lang.config import Config, ConfigError, load_config
@@ -111,7 +159,10 @@ def load_gates(start: Path | None = None, **overrides: float | None) -> Gates:
             values[attr] = check_gate_value(attr, value)
             if "command line" not in sources:
                 sources.append("command line")
-    return Gates(**values, source=" and ".join(sources) or "defaults")
+    parsed = tuple(parse_bound(text) for text in bounds)
+    if parsed and "command line" not in sources:
+        sources.append("command line")
+    return Gates(**values, bounds=parsed, source=" and ".join(sources) or "defaults")
 
 
 # (gate, reported metric, row key, value as the gate reads it)
@@ -126,75 +177,76 @@ UNDEFINED_DIRECTION = ("undefined: the images or the prompts do not differ in CL
                        "the change has no direction")
 
 
-def check_seed(row: Mapping[str, Any], gates: Gates) -> dict[str, Any]:
-    """Every gate for one (pair, seed): `{"seed", "passed", "failed": [...]}`; each failure
-    names the gate, the metric, its value and the threshold (and a reason when the value is
-    missing or undefined). All gates are checked, so every failure is recorded."""
-    failed: list[dict[str, Any]] = []
+def check_seed(row: MetricsRow, gates: Gates) -> SeedVerdict:
+    """Every gate for one (pair, seed); each failure names the gate, the metric, its value and
+    the threshold (and a reason when the value is missing or undefined). All gates are
+    checked, so every failure is recorded."""
+    failed: list[GateFailure] = []
     thresholds = gates.as_dict()
     for gate, metric, key, convert in _CHECKS:
         threshold = thresholds[gate]
-        raw = row.get(key)
+        raw = row.number(key)
         name = gate.replace("_", "-")
-        if raw is None or not is_number(raw) or not math.isfinite(raw):
-            failed.append({"gate": name, "metric": metric, "value": None,
-                           "threshold": threshold, "reason": "not measured"})
+        if raw is None:
+            failed.append(GateFailure(name, metric, None, threshold, "not measured"))
             continue
         value = convert(raw)
-        if key == "directional_similarity" and row.get("directional_defined") is False:
-            failed.append({"gate": name, "metric": metric, "value": value,
-                           "threshold": threshold, "reason": UNDEFINED_DIRECTION})
+        if key == "directional_similarity" and row.directional_defined is False:
+            failed.append(GateFailure(name, metric, value, threshold, UNDEFINED_DIRECTION))
         elif value < threshold:
-            failed.append({"gate": name, "metric": metric, "value": value,
-                           "threshold": threshold})
-    return {"seed": row["seed"], "passed": not failed, "failed": failed}
+            failed.append(GateFailure(name, metric, value, threshold))
+    for bound in gates.bounds:
+        raw = row.number(bound.metric)
+        name = bound.key.replace("_", "-", 1)
+        if raw is None:
+            failed.append(GateFailure(name, bound.metric, None, bound.threshold, "not measured"))
+        elif not bound.passes(raw):
+            failed.append(GateFailure(name, bound.metric, raw, bound.threshold))
+    return SeedVerdict(row.seed, not failed, tuple(failed))
 
 
-def decide(pair_id: str, rows: Mapping[int, Mapping[str, Any]], gates: Gates) -> dict[str, Any]:
+def decide(pair_id: str, rows: Mapping[int, MetricsRow], gates: Gates) -> FilterLine:
     """The filter's decision for one pair from its seeds' metric rows."""
-    verdicts = [check_seed(rows[seed], gates) for seed in sorted(rows)]
-    decision: dict[str, Any] = {"id": pair_id, "kept_seed": None, "reason": "",
-                                "directional_similarity": None, "gates": gates.as_dict(),
-                                "seeds": verdicts}
+    verdicts = tuple(check_seed(rows[seed], gates) for seed in sorted(rows))
+
+    def decision(kept: int | None, reason: str, similarity: float | None = None) -> FilterLine:
+        return FilterLine(pair_id, kept, reason, similarity, gates.as_dict(), verdicts)
+
     if not verdicts:
-        decision["reason"] = "not evaluated: no rows in metrics.jsonl (run `cfspec evaluate`)"
-        return decision
-    passing = [v["seed"] for v in verdicts if v["passed"]]
+        return decision(None, "not evaluated: no rows in metrics.jsonl (run `cfspec evaluate`)")
+    passing = [v.seed for v in verdicts if v.passed]
     if not passing:
         counts: dict[str, int] = {}
         for verdict in verdicts:
-            for gate in {f["gate"] for f in verdict["failed"]}:
+            for gate in {f.gate for f in verdict.failed}:
                 counts[gate] = counts.get(gate, 0) + 1
         which = ", ".join(f"{gate} ({n})" for gate, n in sorted(counts.items()))
-        decision["reason"] = f"none of {len(verdicts)} seed(s) passed every gate; failed: {which}"
-        return decision
-    best = max(passing, key=lambda s: (float(rows[s]["directional_similarity"]), -s))
-    value = float(rows[best]["directional_similarity"])
-    decision.update(
-        kept_seed=best, directional_similarity=value,
-        reason=(f"seed {best}: the highest directional similarity ({value:.4f}) of "
-                f"{len(passing)} of {len(verdicts)} seed(s) that passed every gate"),
-    )
-    return decision
+        return decision(None, f"none of {len(verdicts)} seed(s) passed every gate; failed: "
+                        f"{which}")
+    # A passing seed has a finite directional similarity: its gate checked it.
+    best = max(passing, key=lambda s: (rows[s].number("directional_similarity") or 0.0, -s))
+    value = rows[best].number("directional_similarity") or 0.0
+    return decision(best, f"seed {best}: the highest directional similarity ({value:.4f}) of "
+                    f"{len(passing)} of {len(verdicts)} seed(s) that passed every gate", value)
 
 
 @dataclass
 class FilterResult:
     path: Path
-    decisions: list[dict[str, Any]]
+    decisions: list[FilterLine]
     gates: Gates
     diagnostics: list[Diagnostic]
 
     @property
     def kept(self) -> int:
-        return sum(1 for d in self.decisions if d["kept_seed"] is not None)
+        return sum(1 for d in self.decisions if d.kept_seed is not None)
 
     def failure_counts(self) -> dict[str, int]:
         """How many (pair, seed) failed each gate."""
         counts: dict[str, int] = {}
         for decision in self.decisions:
-            for verdict in decision["seeds"]:
-                for gate in {f["gate"] for f in verdict["failed"]}:
+            for verdict in decision.seeds:
+                for gate in {f.gate for f in verdict.failed}:
                     counts[gate] = counts.get(gate, 0) + 1
         return counts
 
@@ -203,9 +255,9 @@ def run_filter(out: Path, gates: Gates) -> FilterResult:
     """Decide every pair of OUT/pairs.jsonl from OUT/metrics.jsonl; write OUT/filter.jsonl
     (atomically). Raises StageError when an input file is missing."""
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     rows, problems = read_metrics(out, by_id)
-    decisions = [decide(p["id"], rows.get(p["id"], {}), gates) for p in pairs]
+    decisions = [decide(p.id, rows.get(p.id, {}), gates) for p in pairs]
     target = out / FILTER_FILE
-    write_text_atomic(target, "".join(json_line(d) for d in decisions))
+    write_text_atomic(target, "".join(json_line(d.to_json()) for d in decisions))
     return FilterResult(target, decisions, gates, [*diagnostics, *problems])

@@ -43,9 +43,15 @@ from typing import Any
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
+from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.pairs import Assignment, Pair
 from cfspec.workspace.provenance import random_models, settings
 from cfspec.workspace.records import (
+    FilterLine,
+    GateFailure,
     Generated,
+    MetricsRow,
     read_filter,
     read_manifest,
     read_metrics,
@@ -53,31 +59,20 @@ from cfspec.workspace.records import (
     read_summary,
 )
 
-REPORT_FILE = "report.html"
 DEFAULT_MAX_PAIRS = 200
 DOT_TIMEOUT_S = 20
 THUMBNAIL_PX = 384  # the largest side of an embedded image
 OVERLAY_PX = 192  # the largest side of an attention or mask overlay
 SCRIPT_FILE = "report.js"  # the index's sorting, in templates/
 
-# metric key -> (label, format); the order is the display order.
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "clip_score_0": ("CLIP score, image 0 / prompt 0", "{:.2f}"),
-    "clip_score_1": ("CLIP score, image 1 / prompt 1", "{:.2f}"),
-    "directional_similarity": ("directional similarity", "{:.4f}"),
-    "image_image_similarity": ("image-image similarity", "{:.4f}"),
-    "effectiveness_margin": ("effectiveness margin", "{:.2f}"),
-    "effective": ("effective", "{}"),
-    "latent_l2_per_dim": ("latent L2 per dim", "{:.4f}"),
-    "latent_cosine_distance": ("latent cosine distance", "{:.4f}"),
-    "background_ssim": ("background SSIM", "{:.4f}"),
-    "background_psnr": ("background PSNR (dB)", "{:.2f}"),
-    "background_lpips": ("background LPIPS", "{:.4f}"),
-    "cld": ("CLD", "{:.4f}"),
-}
+
+
+def _labels() -> dict[str, tuple[str, str]]:
+    """metric key -> (label, format), in the registry's order (the display order)."""
+    return {metric.name: (metric.label, metric.fmt) for metric in METRICS}
+
+
 # metric key -> the filter gate drawn on its histogram (a cosine for the CLIP scores: x 100)
-PLOTTED = ("clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
-           "effectiveness_margin", "latent_l2_per_dim", "background_ssim", "background_psnr")
 _GATE_LINES = {"clip_score_0": ("min_clip", 100.0), "clip_score_1": ("min_clip", 100.0),
                "directional_similarity": ("min_directional", 1.0),
                "image_image_similarity": ("min_image_similarity", 1.0)}
@@ -99,17 +94,17 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 
     out = Path(out_dir)
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics += problems
-    metrics: dict[str, dict[int, dict[str, Any]]] = {}
+    metrics: dict[str, dict[int, MetricsRow]] = {}
     notes: list[str] = []
-    if (out / "metrics.jsonl").is_file():
+    if (out / METRICS_FILE).is_file():
         metrics, problems = read_metrics(out, by_id)
         diagnostics += problems
     else:
         notes.append("no metrics.jsonl: run `cfspec evaluate` for metrics and plots")
-    decisions: dict[str, dict[str, Any]] | None = None
+    decisions: dict[str, FilterLine] | None = None
     read = read_filter(out, by_id)
     if read is not None:
         decisions, problems = read
@@ -122,15 +117,15 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 
     entries = []
     for pair in pairs[:max_pairs]:
-        entries.append(_pair_entry(pair, generated.get(pair["id"], {}),
-                                   metrics.get(pair["id"], {}),
-                                   None if decisions is None else decisions.get(pair["id"])))
+        entries.append(_pair_entry(pair, generated.get(pair.id, {}),
+                                   metrics.get(pair.id, {}),
+                                   None if decisions is None else decisions.get(pair.id)))
     columns = index_columns([e["row"] for e in entries])
     for entry in entries:
         entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
         entry["metrics"] = _metric_list(entry["row"], [k for k, _, _ in columns])
     settings = generation_settings(
-        [g.record for seeds in generated.values() for g in seeds.values()])
+        [g.line.settings for seeds in generated.values() for g in seeds.values()])
     clip_models = _clip_models(summary, metrics)
     script, script_hash = report_script()
     if len(pairs) > max_pairs:
@@ -147,10 +142,10 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
         version=__version__,
         counts={
             "pairs": len(pairs),
-            "generated": sum(1 for p in pairs if generated.get(p["id"])),
-            "evaluated": sum(1 for p in pairs if metrics.get(p["id"])),
+            "generated": sum(1 for p in pairs if generated.get(p.id)),
+            "evaluated": sum(1 for p in pairs if metrics.get(p.id)),
             "kept": None if decisions is None
-            else sum(1 for d in decisions.values() if d.get("kept_seed") is not None),
+            else sum(1 for d in decisions.values() if d.kept_seed is not None),
         },
         gates=gates,
         settings=settings,
@@ -181,12 +176,12 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
 # --- one pair ------------------------------------------------------------------------------------
 
 
-def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
-                rows: Mapping[int, dict[str, Any]], decision: dict[str, Any] | None
+def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
+                rows: Mapping[int, MetricsRow], decision: FilterLine | None
                 ) -> dict[str, Any]:
     shown, status = _shown_seed(seeds, rows, decision)
-    blend = pair["edit"]["local_blend"]
-    words_0, words_1 = highlight(pair["prompt_0"], pair["prompt_1"], blend.get("words_0", []),
+    blend = pair.edit["local_blend"]
+    words_0, words_1 = highlight(pair.prompt_0, pair.prompt_1, blend.get("words_0", []),
                                  blend.get("words_1", []))
     images = None
     overlays: list[dict[str, str]] = []
@@ -195,60 +190,61 @@ def _pair_entry(pair: dict[str, Any], seeds: Mapping[int, Generated],
         images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
         overlays, overlay_note = overlay_images(seeds[shown])
     row = rows.get(shown) if shown is not None else None
-    verdicts = {v.get("seed"): v for v in (decision or {}).get("seeds", [])
-                if isinstance(v, dict)}
+    verdicts = {v.seed: v for v in decision.seeds} if decision is not None else {}
     seed_rows = []
-    for seed in sorted(set(seeds) | set(rows) | {s for s in verdicts if isinstance(s, int)}):
+    for seed in sorted(set(seeds) | set(rows) | set(verdicts)):
         verdict = verdicts.get(seed)
+        seed_row = rows.get(seed)
         seed_rows.append({
             "seed": seed,
             "shown": seed == shown,
-            "directional": _fmt(rows.get(seed, {}).get("directional_similarity"), "{:.4f}"),
-            "passed": None if verdict is None else bool(verdict.get("passed")),
-            "failures": [_failure_text(f) for f in (verdict or {}).get("failed", [])
-                         if isinstance(f, dict)],
+            "directional": _fmt(None if seed_row is None
+                                else seed_row.number("directional_similarity"), "{:.4f}"),
+            "passed": None if verdict is None else verdict.passed,
+            "failures": [_failure_text(f) for f in verdict.failed] if verdict else [],
         })
     return {
-        "id": pair["id"],
-        "spec": pair["spec"],
-        "counterfactual": pair["counterfactual"],
-        "intervention": [_assignment(a) for a in pair.get("intervention", [])],
-        "descendants": [_assignment(a) for a in pair.get("descendant_changes", [])],
-        "edit_type": pair["edit"]["type"],
+        "id": pair.id,
+        "spec": pair.spec,
+        "counterfactual": pair.counterfactual,
+        "intervention": [_assignment(a) for a in pair.intervention],
+        "descendants": [_assignment(a) for a in pair.descendant_changes],
+        "edit_type": pair.edit_type,
         "prompt_0": words_0,
         "prompt_1": words_1,
-        "prompt_0_text": pair["prompt_0"],
-        "prompt_1_text": pair["prompt_1"],
+        "prompt_0_text": pair.prompt_0,
+        "prompt_1_text": pair.prompt_1,
         "seed": shown,
         "images": images,
         "overlays": overlays,
         "overlay_note": overlay_note,
-        "edit": _edit_settings(pair["edit"]),
+        "edit": _edit_settings(pair.edit),
         "status": status,
-        "reason": None if decision is None else str(decision.get("reason", "")),
+        "reason": None if decision is None else decision.reason,
         "row": row,
         "seeds": seed_rows,
-        "scm": _edges(pair["scm"], pair["scm_aug"]),
-        "scm_aug": _edges(pair["scm_aug"], pair["scm"]),
+        "scm": _edges(pair.scm, pair.scm_aug),
+        "scm_aug": _edges(pair.scm_aug, pair.scm),
         "graph": _graph_uri(pair),
     }
 
 
-def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, dict[str, Any]],
-                decision: dict[str, Any] | None) -> tuple[int | None, str]:
+def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, MetricsRow],
+                decision: FilterLine | None) -> tuple[int | None, str]:
     """(seed to show, status): `kept` (the filter's), `dropped` (the filter kept none),
     `unfiltered`, or `missing` (no images)."""
     if decision is not None:
-        kept = decision.get("kept_seed")
-        if isinstance(kept, int) and kept in seeds:
+        kept = decision.kept_seed
+        if kept is not None and kept in seeds:
             return kept, "kept"
         if kept is None:
             return (min(seeds) if seeds else None), "dropped"
     if not seeds:
         return None, "missing"
-    scored = [s for s in seeds if _is_number(rows.get(s, {}).get("directional_similarity"))]
+    directional = {s: rows[s].number("directional_similarity") for s in seeds if s in rows}
+    scored = {s: value for s, value in directional.items() if value is not None}
     if scored:
-        return max(scored, key=lambda s: (rows[s]["directional_similarity"], -s)), "unfiltered"
+        return max(scored, key=lambda s: (scored[s], -s)), "unfiltered"
     return min(seeds), "unfiltered"
 
 
@@ -265,18 +261,19 @@ def _fmt(value: object, fmt: str) -> str:
     return "n/a"
 
 
-def _metric_list(row: dict[str, Any] | None, keys: Sequence[str]) -> list[dict[str, str]]:
+def _metric_list(row: MetricsRow | None, keys: Sequence[str]) -> list[dict[str, str]]:
     """The row's metrics, in `keys` order (the index's columns: known ones, then any other
     numeric key evaluate wrote); a known metric that is absent-but-explained shows its reason."""
     if row is None:
         return []
     out = []
-    for key in [*keys, *(k for k in METRIC_LABELS if k in row and k not in keys)]:
-        if key in row:
-            label, fmt = METRIC_LABELS.get(key, (key, "{:.4g}"))
-            reason = row.get(f"{key}_reason")
-            out.append({"name": label, "key": key, "value": _fmt(row[key], fmt),
-                        "reason": str(reason) if reason else ""})
+    labels = _labels()
+    values = row.values
+    for key in [*keys, *(k for k in labels if k in values and k not in keys)]:
+        if key in values:
+            label, fmt = labels.get(key, (key, "{:.4g}"))
+            out.append({"name": label, "key": key, "value": _fmt(values[key], fmt),
+                        "reason": row.reasons.get(key, "")})
     return out
 
 
@@ -313,31 +310,32 @@ def generation_settings(records: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 
 
 def _clip_models(summary: Mapping[str, Any] | None,
-                 metrics: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> list[str]:
+                 metrics: Mapping[str, Mapping[int, MetricsRow]]) -> list[str]:
     """The CLIP model(s) evaluate used: the summary's, and any a metrics row names."""
-    names = {str(r["clip_model"]) for seeds in metrics.values() for r in seeds.values()
-             if isinstance(r.get("clip_model"), str)}
+    names = {r.clip_model for seeds in metrics.values() for r in seeds.values()
+             if r.clip_model is not None}
     if summary is not None and isinstance(summary.get("clip_model"), str):
         names.add(summary["clip_model"])
     return sorted(names)
 
 
-def index_columns(rows: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str, str]]:
+def index_columns(rows: Sequence[MetricsRow | None]) -> list[tuple[str, str, str]]:
     """(key, label, format) of the index's metric columns: the known metrics any row has, in
     display order, then every other numeric key of the rows (evaluate may add metrics)."""
+    labels = _labels()
     present: set[str] = set()
     for row in rows:
-        for key, value in (row or {}).items():
-            if key in METRIC_LABELS or (_is_number(value) and key not in _NOT_METRICS
+        for key, value in (row.values if row is not None else {}).items():
+            if key in labels or (_is_number(value) and key not in _NOT_METRICS
                                         and _METRIC_KEY.match(key)):
                 present.add(key)
-    known = [(k, *METRIC_LABELS[k]) for k in METRIC_LABELS if k in present]
-    return known + [(k, k, "{:.4g}") for k in sorted(present - set(METRIC_LABELS))]
+    known = [(k, *labels[k]) for k in labels if k in present]
+    return known + [(k, k, "{:.4g}") for k in sorted(present - set(labels))]
 
 
-def _index_cell(row: Mapping[str, Any] | None, key: str, fmt: str) -> dict[str, str]:
+def _index_cell(row: MetricsRow | None, key: str, fmt: str) -> dict[str, str]:
     """Display text and the sort value (`data-v`: a number, or empty for not measured)."""
-    value = (row or {}).get(key)
+    value = row.values.get(key) if row is not None else None
     if isinstance(value, bool):
         return {"text": _fmt(value, fmt), "value": "1" if value else "0"}
     if isinstance(value, (int, float)) and _is_number(value):
@@ -369,19 +367,16 @@ def report_script() -> tuple[str, str]:
     return text, f"'sha256-{digest}'"
 
 
-def _failure_text(failure: dict[str, Any]) -> str:
-    value = failure.get("value")
-    value_text = f"{value:.4f}" if _is_number(value) else "n/a"
-    threshold = failure.get("threshold")
-    threshold_text = f"{threshold:g}" if _is_number(threshold) else "?"
-    text = f"{failure.get('metric')} = {value_text} < {threshold_text} ({failure.get('gate')})"
-    if failure.get("reason"):
-        text = f"{failure.get('metric')}: {failure['reason']} ({failure.get('gate')})"
-    return text
+def _failure_text(failure: GateFailure) -> str:
+    if failure.reason:
+        return f"{failure.metric}: {failure.reason} ({failure.gate})"
+    value = "n/a" if failure.value is None else f"{failure.value:.4f}"
+    beyond = ">" if failure.gate.startswith("max-") else "<"
+    return f"{failure.metric} = {value} {beyond} {failure.threshold:g} ({failure.gate})"
 
 
-def _assignment(assignment: Mapping[str, Any]) -> str:
-    return f"{assignment.get('variable')}: {assignment.get('from')} → {assignment.get('to')}"
+def _assignment(assignment: Assignment) -> str:
+    return f"{assignment.variable}: {assignment.before} → {assignment.after}"
 
 
 # --- changed words -------------------------------------------------------------------------------
@@ -438,18 +433,18 @@ def _edges(edges: Sequence[str], other: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def graph_dot(pair: Mapping[str, Any]) -> str:
+def graph_dot(pair: Pair) -> str:
     """Both graphs side by side as DOT (every label quoted by `lang.templates.dot_string`)."""
     from cfspec.lang.templates import dot_string
 
     lines = ["digraph pair {", "  rankdir=LR;", "  node [shape=ellipse, fontsize=11];"]
-    for index, (name, key) in enumerate((("factual", "scm"), ("counterfactual", "scm_aug"))):
+    graphs = (("factual", pair.scm, pair.scm_aug), ("counterfactual", pair.scm_aug, pair.scm))
+    for index, (name, edges, other) in enumerate(graphs):
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={dot_string(name)};")
-        other = pair["scm_aug" if key == "scm" else "scm"]
         others = {parse_edge(e)[:2] for e in other}
         nodes: dict[str, str] = {}
-        for edge in pair[key]:
+        for edge in edges:
             source, target, _ = parse_edge(edge)
             for node in (source, target):
                 if node and node not in nodes:
@@ -463,10 +458,10 @@ def graph_dot(pair: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _graph_uri(pair: Mapping[str, Any]) -> str | None:
+def _graph_uri(pair: Pair) -> str | None:
     """The graphs as an SVG data URI, or None without Graphviz (or when dot fails)."""
     dot = shutil.which("dot")
-    if dot is None or not (pair.get("scm") or pair.get("scm_aug")):
+    if dot is None or not (pair.scm or pair.scm_aug):
         return None
     try:
         done = subprocess.run([dot, "-Tsvg"], input=graph_dot(pair).encode("utf-8"),
@@ -586,20 +581,17 @@ def _overlay_png(image_path: Path, heat: Any, color: tuple[int, int, int], max_s
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _gates(decisions: Mapping[str, dict[str, Any]] | None) -> dict[str, float] | None:
-    for decision in (decisions or {}).values():
-        gates = decision.get("gates")
-        if isinstance(gates, dict) and all(_is_number(v) for v in gates.values()):
-            return {str(k): float(v) for k, v in gates.items()}
-    return None
+def _gates(decisions: Mapping[str, FilterLine] | None) -> dict[str, float] | None:
+    return next((d.gates for d in (decisions or {}).values() if d.gates), None)
 
 
-def _plots(rows: Sequence[dict[str, Any]], gates: dict[str, float] | None
+def _plots(rows: Sequence[MetricsRow], gates: dict[str, float] | None
            ) -> tuple[str | None, str | None]:
     """(PNG data URI of the metric histograms, or None; a note when skipped)."""
     if not rows:
         return None, None
-    columns = [(k, [float(r[k]) for r in rows if _is_number(r.get(k))]) for k in PLOTTED]
+    plotted = [metric.name for metric in METRICS if metric.plotted]
+    columns = [(k, [v for r in rows if (v := r.number(k)) is not None]) for k in plotted]
     columns = [(k, v) for k, v in columns if v]
     if not columns:
         return None, None
@@ -623,7 +615,7 @@ def _plots(rows: Sequence[dict[str, Any]], gates: dict[str, float] | None
             [*values, line if line is not None else max(values)])
         span = (low, high) if high > low else (low - 0.5, high + 0.5)
         axes.hist(values, bins=30, range=span, color="#2563eb", alpha=0.85)
-        axes.set_title(f"{METRIC_LABELS[key][0]} (N={len(values)})", fontsize=10)
+        axes.set_title(f"{_labels()[key][0]} (N={len(values)})", fontsize=10)
         if line is not None and gate is not None:
             axes.axvline(line, color="#c2410c", linestyle="--",
                          label=f"gate {gate[0].replace('_', '-')}")
@@ -647,7 +639,7 @@ def _summary_view(summary: dict[str, Any] | None) -> dict[str, Any] | None:
             else:
                 low, high = entry["ci95"]
                 ci = f"[{float(low):.4g}, {float(high):.4g}]"
-            means.append({"name": METRIC_LABELS.get(key, (key, ""))[0],
+            means.append({"name": _labels().get(key, (key, ""))[0],
                           "n": int(entry.get("n_pairs", entry["n"])),
                           "mean": f"{float(entry['mean']):.4g}", "ci": ci})
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -13,7 +13,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-BUILT_IN_MODELS = ("tiny", "random-sd15")  # = cfspec.stages.generate.weights.TINY, RANDOM_SD15
+BUILT_IN_MODELS = ("tiny", "tiny-sdxl", "random-sd15", "random-sdxl")  # = weights.BUILT_IN
 BUILT_IN_CLIPS = ("tiny", "random-vit-l-14")  # = cfspec.stages.evaluate.clip.TINY, RANDOM_VIT_L14
 
 
@@ -21,6 +21,7 @@ def run_problems(out: Path, *, model: str, clip_model: str,
                  inception_weights: Path | None = None) -> list[str]:
     """One line per thing that would stop a later stage of `cfspec run`, each with a way out;
     empty when the run can go ahead."""
+    from cfspec.workspace.layout import IMAGES_DIR
     from cfspec.workspace.outdir import describe_os_error, prepare_out
 
     problems = []
@@ -30,10 +31,11 @@ def run_problems(out: Path, *, model: str, clip_model: str,
         problems.append(f"missing {', '.join(missing)}: generate, evaluate and the hf export "
                         "need them (pip install 'cfspec[gpu]')")
     try:
-        prepare_out(out, "images")
+        prepare_out(out, IMAGES_DIR)
     except OSError as error:
         problems.append(describe_os_error(error))
     problems += _model_problem("--model", model, "model_index.json", BUILT_IN_MODELS)
+    problems += _pipeline_problem(model, BUILT_IN_MODELS)
     problems += _model_problem("--clip-model", clip_model, "config.json", BUILT_IN_CLIPS)
     if inception_weights is not None and not inception_weights.expanduser().is_file():
         problems.append(f"--inception-weights {inception_weights}: no such file (pass a local "
@@ -57,6 +59,30 @@ def _model_problem(option: str, name: str, marker: str, built_in: tuple[str, ...
     return [f"{option} {name}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set "
             f"(download it once with network: `hf download {name}`; or pass a local folder; "
             f"or {' / '.join(built_in)}, built in)"]
+
+
+def _pipeline_problem(model: str, built_in: tuple[str, ...]) -> list[str]:
+    """A model whose model_index.json (local, or already in the cache) names a pipeline that
+    generate does not drive (SD3, FLUX, ...)."""
+    if model in built_in:
+        return []
+    from cfspec.stages.generate.pipelines import (
+        UnsupportedPipeline,
+        check_supported,
+        index_file,
+        read_index,
+    )
+
+    found = index_file(model, download=False)
+    if found is None:
+        return []
+    try:
+        check_supported(model, read_index(found))
+    except UnsupportedPipeline as error:
+        return [f"--model {error}"]
+    except ValueError as error:
+        return [f"--model {model}: {error}"]
+    return []
 
 
 def is_offline() -> bool:

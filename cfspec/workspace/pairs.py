@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,75 @@ from typing import Any
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import PAIRS_FILE
 
-PAIRS_FILE = "pairs.jsonl"
+
+@dataclass(frozen=True)
+class Assignment:
+    """`variable` set from `before` to `after` (None: absent in that prompt)."""
+
+    variable: str
+    before: str | None
+    after: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Assignment:
+        return cls(data["variable"], data["from"], data["to"])
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"variable": self.variable, "from": self.before, "to": self.after}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One line of pairs.jsonl, as every stage after compile reads it."""
+
+    id: str  # path-safe (workspace.layout): OUT/images/<id>/
+    spec: str  # the .scm file it was compiled from, as recorded
+    counterfactual: str
+    prompt_0: str  # factual
+    prompt_1: str  # counterfactual
+    intervention: tuple[Assignment, ...]
+    descendant_changes: tuple[Assignment, ...]
+    # The Prompt-to-Prompt edit map (type, windows, LocalBlend, equalizer, token alignment):
+    # nested JSON whose shape pair.schema.json checks before a Pair is made.
+    edit: dict[str, Any]
+    scm: tuple[str, ...]  # edges `A → B: description`, before the intervention
+    scm_aug: tuple[str, ...]  # and after it
+    spec_name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The pairs.jsonl record (key order as compile writes it)."""
+        data: dict[str, Any] = {"id": self.id, "spec": self.spec}
+        if self.spec_name is not None:
+            data["spec_name"] = self.spec_name
+        data.update(counterfactual=self.counterfactual, prompt_0=self.prompt_0,
+                    prompt_1=self.prompt_1,
+                    intervention=[a.to_json() for a in self.intervention],
+                    descendant_changes=[a.to_json() for a in self.descendant_changes],
+                    edit=self.edit, scm=list(self.scm), scm_aug=list(self.scm_aug))
+        return data
+
+    def prompt(self, which: int) -> str:
+        """prompt_0 (factual) or prompt_1 (counterfactual)."""
+        return self.prompt_1 if which else self.prompt_0
+
+    @property
+    def edit_type(self) -> str:
+        return str(self.edit["type"])
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Pair:
+        """From a record that passed `schema_errors`."""
+        return cls(
+            id=data["id"], spec=data["spec"], counterfactual=data["counterfactual"],
+            prompt_0=data["prompt_0"], prompt_1=data["prompt_1"],
+            intervention=tuple(Assignment.from_json(a) for a in data["intervention"]),
+            descendant_changes=tuple(Assignment.from_json(a)
+                                     for a in data.get("descendant_changes", [])),
+            edit=data["edit"], scm=tuple(data["scm"]), scm_aug=tuple(data["scm_aug"]),
+            spec_name=data.get("spec_name"),
+        )
 
 
 @functools.cache
@@ -44,12 +113,13 @@ def schema_errors(pair: Any) -> list[str]:
     return out
 
 
-def dumps(pair: dict[str, Any]) -> str:
+def dumps(pair: Mapping[str, Any]) -> str:
     """One line, deterministic: re-running a compile gives the same bytes."""
     return json.dumps(pair, ensure_ascii=False, separators=(", ", ": "))
 
 
-def write_pairs(out_dir: Path, pairs: list[dict[str, Any]]) -> Path:
+def write_pairs(out_dir: Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
+    """Compile's records, checked against the schema, to OUT/pairs.jsonl (atomically)."""
     for pair in pairs:
         problems = schema_errors(pair)
         if problems:  # our own output must match our own schema
@@ -59,12 +129,12 @@ def write_pairs(out_dir: Path, pairs: list[dict[str, Any]]) -> Path:
     return target
 
 
-def read_pairs(path: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+def read_pairs(path: Path) -> tuple[list[Pair], list[Diagnostic]]:
     """Read and validate pairs.jsonl. Each bad line is an `invalid-pairs-file` diagnostic that
     names the line and the field; good lines are returned."""
     source = SourceFile(str(path), path.read_text(encoding="utf-8"))
     bag = DiagnosticBag(source)
-    pairs: list[dict[str, Any]] = []
+    pairs: list[Pair] = []
     seen: dict[str, int] = {}
     # split("\n"), not splitlines(): JSON strings may hold U+2028, U+2029 or U+0085 unescaped,
     # and lines are numbered as SourceFile numbers them.
@@ -92,5 +162,5 @@ def read_pairs(path: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
                        label="duplicate id", help="ids must be unique")
             continue
         seen[pair["id"]] = number
-        pairs.append(pair)
+        pairs.append(Pair.from_json(pair))
     return pairs, bag.items

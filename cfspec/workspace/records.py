@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +19,17 @@ from typing import Any
 from cfspec.diagnostics.codes import BY_NAME, Code, Severity
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
-
-PAIRS_FILE = "pairs.jsonl"
-MANIFEST_FILE = "manifest.jsonl"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "metrics_summary.json"
-FILTER_FILE = "filter.jsonl"
-
-# The pair id pattern of pair.schema.json: the only ids from which paths are ever built.
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MAX_ID_LENGTH = 255
-
-# Metrics the filter gates on: each must be a finite number or null in metrics.jsonl.
-GATE_METRICS = ("clip_score_0", "clip_score_1", "directional_similarity",
-                "image_image_similarity")
+from cfspec.workspace.layout import (
+    FILTER_FILE,
+    IMAGES_DIR,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    PAIRS_FILE,
+    SUMMARY_FILE,
+    image_paths,
+)
+from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.pairs import Pair
 
 
 class StageError(RuntimeError):
@@ -121,7 +117,7 @@ def is_number(value: object) -> bool:
 
 
 def _check_id_seed(record: dict[str, Any], number: int, report: LineReport,
-                   pairs: Mapping[str, dict[str, Any]], seed_key: str = "seed",
+                   pairs: Mapping[str, Pair], seed_key: str = "seed",
                    seed_optional: bool = False) -> bool:
     pair_id = record.get("id")
     if not isinstance(pair_id, str) or not pair_id:
@@ -140,12 +136,12 @@ def _check_id_seed(record: dict[str, Any], number: int, report: LineReport,
     return True
 
 
-def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair: dict[str, Any],
+def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair: Pair,
                   rerun: str) -> bool:
-    for key in ("prompt_0", "prompt_1"):
-        if key in record and record[key] != pair[key]:
+    for which, key in enumerate(("prompt_0", "prompt_1")):
+        if key in record and record[key] != pair.prompt(which):
             report.add(number, key, f"{record[key]!r} differs from pairs.jsonl's "
-                       f"{pair[key]!r}: written for an older compile",
+                       f"{pair.prompt(which)!r}: written for an older compile",
                        help=f"re-run `{rerun}`")
             return True
     return False
@@ -154,7 +150,7 @@ def _stale_prompt(record: dict[str, Any], number: int, report: LineReport, pair:
 # --- OUT's files ---------------------------------------------------------------------------------
 
 
-def read_pair_file(out: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+def read_pair_file(out: Path) -> tuple[list[Pair], list[Diagnostic]]:
     """OUT/pairs.jsonl through `workspace.pairs.read_pairs` (validated against the schema)."""
     from cfspec.workspace.pairs import read_pairs
 
@@ -170,15 +166,155 @@ def read_pair_file(out: Path) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
 
 
 @dataclass(frozen=True)
+class ManifestLine:
+    """One line of manifest.jsonl: a finished (pair, seed) and every setting that made it."""
+
+    id: str
+    seed: int
+    # As recorded (model, scheduler, steps, guidance, dtype, size, ...): provenance shows every
+    # key, including ones a later generate adds, so they stay a name -> JSON value table.
+    settings: dict[str, object]
+
+    def text(self, name: str) -> str | None:
+        value = self.settings.get(name)
+        return value if isinstance(value, str) else None
+
+    def integer(self, name: str) -> int | None:
+        value = self.settings.get(name)
+        return value if is_int(value) else None  # type: ignore[return-value]
+
+    def number(self, name: str) -> float | None:
+        value = self.settings.get(name)
+        return float(value) if is_number(value) and math.isfinite(value) else None  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Generated:
     """One finished (pair, seed) of the manifest, with its files (all inside OUT/images)."""
 
     id: str
     seed: int
-    record: dict[str, Any]
+    line: ManifestLine
     image_0: Path
     image_1: Path
     extras: Path | None  # None: the .npz is missing (latent and background metrics skipped)
+
+
+MetricValue = float | bool | None
+
+
+@dataclass(frozen=True)
+class MetricsRow:
+    """One line of metrics.jsonl: a (pair, seed)'s metrics, checked against the registry."""
+
+    id: str
+    seed: int
+    # Each registry metric the row has, then any other number evaluate wrote (CLD's counts,
+    # flags): name -> value, null where not measured.
+    values: dict[str, MetricValue]
+    reasons: dict[str, str]  # metric -> why it is null (`<metric>_reason` in the file)
+    directional_defined: bool | None = None
+    clip_model: str | None = None
+
+    def number(self, name: str) -> float | None:
+        """The metric as a finite float, or None (not measured, or a bool)."""
+        value = self.values.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if math.isfinite(value) else None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MetricsRow:
+        """From a line whose id, seed and registry metrics were checked."""
+        values: dict[str, MetricValue] = {}
+        for key, value in data.items():
+            if key in _ROW_FIELDS or key.endswith("_reason"):
+                continue
+            if value is None or isinstance(value, bool) or is_number(value):
+                values[key] = value
+        reasons = {key[:-len("_reason")]: str(value) for key, value in data.items()
+                   if key.endswith("_reason") and isinstance(value, str)}
+        defined = data.get("directional_defined")
+        clip = data.get("clip_model")
+        return cls(data["id"], data["seed"], values, reasons,
+                   defined if isinstance(defined, bool) else None,
+                   clip if isinstance(clip, str) else None)
+
+
+# Fields of a metrics line that describe the (pair, seed) rather than measure it.
+_ROW_FIELDS = frozenset({"id", "seed", "spec", "counterfactual", "prompt_0", "prompt_1",
+                         "model", "clip_model", "height", "width", "directional_defined"})
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    gate: str  # min-clip, min-directional, ..., or min-/max-<metric> of a --gate
+    metric: str
+    value: float | None  # None: not measured
+    threshold: float
+    reason: str | None = None  # why the value does not count (not measured, undefined)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"gate": self.gate, "metric": self.metric, "value": self.value,
+                "threshold": self.threshold}
+        return data if self.reason is None else {**data, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class SeedVerdict:
+    seed: int
+    passed: bool
+    failed: tuple[GateFailure, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "passed": self.passed,
+                "failed": [f.to_json() for f in self.failed]}
+
+
+@dataclass(frozen=True)
+class FilterLine:
+    """One line of filter.jsonl: the filter's decision on a pair and every seed's verdict."""
+
+    id: str
+    kept_seed: int | None
+    reason: str
+    directional_similarity: float | None  # of the kept seed
+    gates: dict[str, float]  # gate key -> threshold, as the run used them
+    seeds: tuple[SeedVerdict, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kept_seed": self.kept_seed, "reason": self.reason,
+                "directional_similarity": self.directional_similarity, "gates": self.gates,
+                "seeds": [v.to_json() for v in self.seeds]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FilterLine:
+        """From a line whose id and kept_seed were checked; ValueError(field, message) for any
+        other field of the wrong shape."""
+        gates = data.get("gates", {})
+        if not isinstance(gates, dict) or not all(isinstance(k, str) and is_number(v)
+                                                  for k, v in gates.items()):
+            raise ValueError("gates", "expected an object of gate -> number")
+        seeds = data.get("seeds", [])
+        if not isinstance(seeds, list):
+            raise ValueError("seeds", "expected a list")
+        verdicts = []
+        for verdict in seeds:
+            try:
+                failed = tuple(GateFailure(str(f["gate"]), str(f["metric"]),
+                                           float(f["value"]) if is_number(f["value"]) else None,
+                                           float(f["threshold"]), f.get("reason"))
+                               for f in verdict["failed"])
+                verdicts.append(SeedVerdict(int(verdict["seed"]), bool(verdict["passed"]),
+                                            failed))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise ValueError("seeds", f"a verdict is not of the filter's shape: "
+                                 f"{json.dumps(verdict)[:80]}") from None
+        similarity = data.get("directional_similarity")
+        return cls(data["id"], data["kept_seed"], str(data.get("reason", "")),
+                   float(similarity) if isinstance(similarity, (int, float))
+                   and not isinstance(similarity, bool) else None,
+                   {k: float(v) for k, v in gates.items()}, tuple(verdicts))
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -188,18 +324,7 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
-def image_files(out: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
-    """OUT/images/<id>/<seed>_0.png, _1.png, .npz, from a validated id and an int seed only."""
-    from cfspec.workspace.store import image_paths  # the store's layout; it imports nothing heavy
-
-    if not (SAFE_ID.match(pair_id) and len(pair_id) <= MAX_ID_LENGTH):
-        raise ValueError(f"pair id {pair_id!r} is not path-safe")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed {seed!r} is not a non-negative integer")
-    return image_paths(out, pair_id, seed)
-
-
-def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
+def read_manifest(out: Path, pairs: Mapping[str, Pair]
                   ) -> tuple[dict[str, dict[int, Generated]], list[Diagnostic]]:
     """OUT/manifest.jsonl, validated: id -> seed -> Generated (the last line per (id, seed)).
 
@@ -212,7 +337,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
         raise StageError(_no_manifest(out, path))
     report = LineReport(path, _read_text(path), "invalid-manifest")
     found: dict[str, dict[int, Generated]] = {}
-    images_root = out / "images"
+    images_root = out / IMAGES_DIR
     for number, record in _json_lines(path, report, torn_ok=True):
         if not _check_id_seed(record, number, report, pairs):
             continue
@@ -225,7 +350,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
         pair = pairs[pair_id]
         if _stale_prompt(record, number, report, pair, f"cfspec generate {out}"):
             continue
-        png_0, png_1, npz = image_files(out, pair_id, seed)
+        png_0, png_1, npz = image_paths(out, pair_id, seed)
         missing = [p for p in (png_0, png_1) if not p.is_file()]
         if missing:
             report.add(number, "image_0" if png_0 in missing else "image_1",
@@ -240,8 +365,9 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
             report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
                        "skipped for this seed", severity=Severity.WARNING)
             extras = None
-        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, record, png_0, png_1,
-                                                        extras)
+        line = ManifestLine(pair_id, seed, {k: v for k, v in record.items()
+                                            if k not in ("id", "seed")})
+        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, line, png_0, png_1, extras)
     ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
     return ordered, report.items
 
@@ -249,7 +375,7 @@ def read_manifest(out: Path, pairs: Mapping[str, dict[str, Any]]
 def _no_manifest(out: Path, path: Path) -> str:
     """Why there is nothing to read, saying what was found: images without a manifest are a
     generate run stopped before it finished its first (pair, seed)."""
-    images = out / "images"
+    images = out / IMAGES_DIR
     found = sorted(images.glob("*/*.png")) if images.is_dir() else []
     if not found:
         return f"{path}: not found (run `cfspec generate {out}` first)"
@@ -259,23 +385,24 @@ def _no_manifest(out: Path, path: Path) -> str:
             f"(pair, seed); run `cfspec generate {out}` again to finish (it resumes)")
 
 
-def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
-                 ) -> tuple[dict[str, dict[int, dict[str, Any]]], list[Diagnostic]]:
+def read_metrics(out: Path, pairs: Mapping[str, Pair]
+                 ) -> tuple[dict[str, dict[int, MetricsRow]], list[Diagnostic]]:
     """OUT/metrics.jsonl, validated: id -> seed -> row. Gate metrics must be numbers or null."""
     path = out / METRICS_FILE
     if not path.is_file():
         raise StageError(f"{path}: not found (run `cfspec evaluate {out}` first)")
     report = LineReport(path, _read_text(path), "invalid-metrics-file")
-    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    rows: dict[str, dict[int, MetricsRow]] = {}
     for number, row in _json_lines(path, report, torn_ok=False):
         if not _check_id_seed(row, number, report, pairs):
             continue
         if _stale_prompt(row, number, report, pairs[row["id"]], f"cfspec evaluate {out}"):
             continue
-        bad = next((k for k in GATE_METRICS if row.get(k) is not None
-                    and not (is_number(row[k]) and math.isfinite(row[k]))), None)
+        bad = next((m for m in METRICS if row.get(m.name) is not None
+                    and not m.valid(row[m.name])), None)
         if bad is not None:
-            report.add(number, bad, f"expected a finite number or null, got {row[bad]!r}")
+            report.add(number, bad.name, f"expected {bad.describe_range()} or null, got "
+                       f"{row[bad.name]!r}", help=f"re-run `cfspec evaluate {out}`")
             continue
         defined = row.get("directional_defined")
         if defined is not None and not isinstance(defined, bool):
@@ -285,18 +412,18 @@ def read_metrics(out: Path, pairs: Mapping[str, dict[str, Any]]
         if row["seed"] in seeds:
             report.add(number, "seed", f"repeats seed {row['seed']} of pair {row['id']!r}")
             continue
-        seeds[row["seed"]] = row
+        seeds[row["seed"]] = MetricsRow.from_json(row)
     return {pid: dict(sorted(s.items())) for pid, s in rows.items()}, report.items
 
 
-def read_filter(out: Path, pairs: Mapping[str, dict[str, Any]]
-                ) -> tuple[dict[str, dict[str, Any]], list[Diagnostic]] | None:
+def read_filter(out: Path, pairs: Mapping[str, Pair]
+                ) -> tuple[dict[str, FilterLine], list[Diagnostic]] | None:
     """OUT/filter.jsonl, validated: id -> decision; None when there is no filter.jsonl."""
     path = out / FILTER_FILE
     if not path.is_file():
         return None
     report = LineReport(path, _read_text(path), "invalid-filter-file")
-    decisions: dict[str, dict[str, Any]] = {}
+    decisions: dict[str, FilterLine] = {}
     for number, line in _json_lines(path, report, torn_ok=False):
         if "kept_seed" not in line:
             report.add(number, None, "no `kept_seed` field")
@@ -306,7 +433,11 @@ def read_filter(out: Path, pairs: Mapping[str, dict[str, Any]]
         if line["id"] in decisions:
             report.add(number, "id", f"repeats the id {line['id']!r}")
             continue
-        decisions[line["id"]] = line
+        try:
+            decisions[line["id"]] = FilterLine.from_json(line)
+        except ValueError as error:
+            key, message = error.args
+            report.add(number, key, message, help=f"re-run `cfspec filter {out}`")
     return decisions, report.items
 
 

@@ -31,18 +31,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from cfspec.workspace.atomic import atomic_write
-
-MANIFEST = "manifest.jsonl"
-IMAGES = "images"
+from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
+from cfspec.workspace.pairs import Pair
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
 # only if all of them match (height/width only when the run names them).
 PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
-
-
-def image_paths(out_dir: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
-    folder = out_dir / IMAGES / pair_id
-    return folder / f"{seed}_0.png", folder / f"{seed}_1.png", folder / f"{seed}.npz"
 
 
 def pair_folder(out_dir: Path, pair_id: str) -> Path:
@@ -50,7 +44,7 @@ def pair_folder(out_dir: Path, pair_id: str) -> Path:
     only when it is yours)."""
     from cfspec.workspace.outdir import output_dir
 
-    return output_dir(out_dir, IMAGES, pair_id)
+    return output_dir(out_dir, IMAGES_DIR, pair_id)
 
 
 def remove_stale_temps(folder: Path, seed: int) -> None:
@@ -146,7 +140,7 @@ def read_records(manifest: Path) -> list[dict[str, Any]]:
     return records
 
 
-def matches(record: dict[str, Any], params: dict[str, Any], pair: dict[str, Any]) -> bool:
+def matches(record: dict[str, Any], params: dict[str, Any], pair: Pair) -> bool:
     """Was this manifest line made by a run with these parameters, for this very pair?"""
     for key in PARAMS:
         if record.get(key) != params.get(key):
@@ -155,9 +149,9 @@ def matches(record: dict[str, Any], params: dict[str, Any], pair: dict[str, Any]
         if params.get(key) is not None and record.get(key) != params[key]:
             return False
     return (
-        record.get("prompt_0") == pair["prompt_0"]
-        and record.get("prompt_1") == pair["prompt_1"]
-        and record.get("edit") == pair["edit"]
+        record.get("prompt_0") == pair.prompt_0
+        and record.get("prompt_1") == pair.prompt_1
+        and record.get("edit") == pair.edit
     )
 
 
@@ -178,7 +172,7 @@ def tombstone(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def finished(out_dir: Path, last: dict[tuple[str, int], dict[str, Any]],
-             pairs: dict[str, dict[str, Any]], params: dict[str, Any]) -> set[tuple[str, int]]:
+             pairs: dict[str, Pair], params: dict[str, Any]) -> set[tuple[str, int]]:
     """(id, seed) whose last manifest line matches this run and whose files are all in place."""
     done: set[tuple[str, int]] = set()
     for (pair_id, seed), record in last.items():
@@ -200,7 +194,7 @@ def compact(manifest: Path, order: list[str]) -> int:
     rank = {pair_id: n for n, pair_id in enumerate(order)}
     keys = sorted(last, key=lambda k: (rank.get(k[0], len(rank)), k[0], k[1]))
     text = "".join(json.dumps(last[k], ensure_ascii=False, sort_keys=True) + "\n" for k in keys)
-    for stale in manifest.parent.glob(f".{MANIFEST}.*.tmp"):
+    for stale in manifest.parent.glob(f".{MANIFEST_FILE}.*.tmp"):
         stale.unlink(missing_ok=True)
     atomic_write(manifest, lambda handle: handle.write(text.encode("utf-8")))
     return len(keys)

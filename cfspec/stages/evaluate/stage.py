@@ -55,9 +55,10 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE
+from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
-    METRICS_FILE,
-    SUMMARY_FILE,
     Generated,
     StageError,
     json_line,
@@ -66,14 +67,6 @@ from cfspec.workspace.records import (
     read_pair_file,
 )
 
-# The per-(pair, seed) metrics whose means the summary reports, in display order.
-MEAN_METRICS = (
-    "clip_score_0", "clip_score_1", "directional_similarity", "image_image_similarity",
-    "effective", "effectiveness_margin", "latent_l2_per_dim", "latent_cosine_distance",
-    "background_ssim", "background_psnr", "background_lpips", "latent_l2_outside_edit",
-    "latent_l2_inside_edit", "latent_change_share_outside_edit", "edit_area_outside", "cld",
-    "cld_p_cf", "cld_p_f", "latent_change_vs_reseed",
-)
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -133,11 +126,11 @@ def evaluate(
                             "read torch-fidelity's pt_inception-2015-12-05-6726825d.pth from a "
                             "local file; nothing is downloaded)")
     pairs, diagnostics = read_pair_file(out)
-    by_id = {p["id"]: p for p in pairs}
+    by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics = [*diagnostics, *problems]
-    jobs = [g for p in pairs for g in generated.get(p["id"], {}).values()]
-    not_generated = [p["id"] for p in pairs if not generated.get(p["id"])]
+    jobs = [g for p in pairs for g in generated.get(p.id, {}).values()]
+    not_generated = [p.id for p in pairs if not generated.get(p.id)]
     if not jobs:
         raise EvaluateError(f"{out}: no finished images to evaluate (run `cfspec generate "
                             f"{out}` first)")
@@ -199,16 +192,18 @@ def evaluate(
                           not_generated, notes, seconds=time.perf_counter() - started)
 
 
-def _prompts(pair: dict[str, Any]) -> tuple[str, str]:
-    return pair["prompt_0"], pair["prompt_1"]
+def _prompts(pair: Pair) -> tuple[str, str]:
+    return pair.prompt_0, pair.prompt_1
 
 
 # --- one batch ---------------------------------------------------------------------------------
 
 
 @dataclass
-class _Loaded:
-    job: Generated
+class Sample:
+    """One (pair, seed) as read from OUT: what a registry metric's `per_seed` function gets."""
+
+    job: Generated  # id, seed, the manifest line and the file paths
     image_0: np.ndarray  # (H, W, 3) uint8
     image_1: np.ndarray
     latents: np.ndarray | None  # (2, C, h, w)
@@ -228,7 +223,7 @@ def _load_png(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def _load(job: Generated) -> _Loaded:
+def _load(job: Generated) -> Sample:
     image_0, image_1 = _load_png(job.image_0), _load_png(job.image_1)
     latents = attention = None
     note = None
@@ -250,10 +245,10 @@ def _load(job: Generated) -> _Loaded:
     if image_0.shape != image_1.shape:
         note = f"the two images differ in size ({image_0.shape} vs {image_1.shape})"
         attention = None
-    return _Loaded(job, image_0, image_1, latents, attention, note)
+    return Sample(job, image_0, image_1, latents, attention, note)
 
 
-def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]],
+def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                     scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
                     features: _SetFeatures | None) -> list[dict[str, Any]]:
     from cfspec.stages.evaluate.metrics import masked_lpips, pair_metrics
@@ -261,7 +256,7 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]]
     loaded = [_load(job) for job in batch]
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     # Tensors must share a shape: one group per shape (normally the whole batch).
-    groups: dict[tuple[Any, ...], list[_Loaded]] = {}
+    groups: dict[tuple[Any, ...], list[Sample]] = {}
     for item in loaded:
         groups.setdefault(item.shape_key(), []).append(item)
     for group in groups.values():
@@ -269,8 +264,8 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]]
         im1 = torch.from_numpy(np.stack([g.image_1 for g in group]))
         emb = scorer.embed_images(torch.cat([im0, im1]))
         n = len(group)
-        t0 = torch.stack([text_emb[pairs[g.job.id]["prompt_0"]] for g in group])
-        t1 = torch.stack([text_emb[pairs[g.job.id]["prompt_1"]] for g in group])
+        t0 = torch.stack([text_emb[pairs[g.job.id].prompt_0] for g in group])
+        t1 = torch.stack([text_emb[pairs[g.job.id].prompt_1] for g in group])
         latents = _stack([g.latents for g in group])
         changed = _stack([g.attention for g in group])
         metrics = pair_metrics(
@@ -290,7 +285,24 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, dict[str, Any]]
             features.add(group, im0, im1)
         for item, values in zip(group, metrics, strict=True):
             rows[(item.job.id, item.job.seed)] = _row(item, pairs[item.job.id], values)
+    for item in loaded:
+        _add_per_seed(rows[(item.job.id, item.job.seed)], item)
     return [rows[(job.id, job.seed)] for job in batch]
+
+
+def _add_per_seed(row: dict[str, Any], sample: Sample) -> None:
+    """The registry's metrics that come with their own function, one (pair, seed) at a time;
+    one that fails is null with its reason, and the others still go on."""
+    for metric in METRICS:
+        if metric.per_seed is None:
+            continue
+        try:
+            value = metric.per_seed(sample)
+        except Exception as error:  # noqa: BLE001 - a user's metric must not stop the run
+            row[metric.name] = None
+            row[f"{metric.name}_reason"] = f"{type(error).__name__}: {error}"
+            continue
+        row[metric.name] = None if value is None else _finite(float(value))
 
 
 def _stack(arrays: list[np.ndarray | None]) -> torch.Tensor | None:
@@ -302,12 +314,12 @@ def _stack(arrays: list[np.ndarray | None]) -> torch.Tensor | None:
     return torch.from_numpy(np.stack(present))
 
 
-def _row(item: _Loaded, pair: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+def _row(item: Sample, pair: Pair, values: dict[str, Any]) -> dict[str, Any]:
     job = item.job
     row: dict[str, Any] = {
-        "id": job.id, "seed": job.seed, "spec": pair["spec"],
-        "counterfactual": pair["counterfactual"], "prompt_0": pair["prompt_0"],
-        "prompt_1": pair["prompt_1"], "model": job.record.get("model"),
+        "id": job.id, "seed": job.seed, "spec": pair.spec,
+        "counterfactual": pair.counterfactual, "prompt_0": pair.prompt_0,
+        "prompt_1": pair.prompt_1, "model": job.line.text("model"),
         "height": int(item.image_0.shape[0]), "width": int(item.image_0.shape[1]),
     }
     for key, value in values.items():
@@ -388,7 +400,7 @@ class _SetFeatures:
         self.seen: set[str] = set()
         self.duplicates = 0
 
-    def add(self, group: Sequence[_Loaded], im0: torch.Tensor, im1: torch.Tensor) -> None:
+    def add(self, group: Sequence[Sample], im0: torch.Tensor, im1: torch.Tensor) -> None:
         from cfspec.stages.evaluate.metrics import extract_features
 
         keep = []
@@ -440,7 +452,7 @@ class _SetFeatures:
 # --- the summary -------------------------------------------------------------------------------
 
 
-def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name: str,
+def _summary(rows: list[dict[str, Any]], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str]) -> dict[str, Any]:
     from cfspec.stages.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
@@ -449,7 +461,7 @@ def _summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], clip_name:
     for row in rows:
         seeds_per_pair[row["id"]] = seeds_per_pair.get(row["id"], 0) + 1
     means: dict[str, Any] = {}
-    for name in MEAN_METRICS:
+    for name in (m.name for m in METRICS if m.summarized):  # a bool averages to a share
         used = [r for r in rows if _usable(r, name)]
         if not used:
             continue

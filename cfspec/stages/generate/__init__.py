@@ -1,7 +1,9 @@
 """`cfspec generate OUT`: both images of every pair, with Prompt-to-Prompt attention control.
 
 Modules may import torch, diffusers and transformers, but only when imported; this file stays
-import-light. `tiny` (the embedded random-weight model), `weights` (loading, schedulers),
+import-light. `tiny` (the embedded random-weight models, SD 1.x's and SDXL's layouts),
+`pipelines` (which pipelines cfspec drives, read from model_index.json; standard library only),
+`weights` (loading, schedulers), `doctor` (`cfspec doctor`'s checks),
 `edit_plan` (a pair's edit map rebuilt for the real tokenizer), `published` (the published
 code's conventions), `p2p` (attention processors and LocalBlend), `engine` (the batched denoising
 loop) and `stage` (the `generate()` entry point). Files in OUT are written through

@@ -22,10 +22,10 @@ from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.lang.prompt import normalize, split_words
-from cfspec.lang.tokens import bytes_to_unicode, locate_pieces
+from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
 from cfspec.stages.generate import published
+from cfspec.workspace.pairs import Pair
 
-MAX_TOKENS = 77
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
 
@@ -62,14 +62,22 @@ class EditPlan:
     notes: tuple[str, ...] = field(default=())
     compat: str = "cfspec"  # "published": LocalBlend reads the edited maps, as published
     blend_start: float | None = None  # the pair's own `local_blend.start`, else the run's
+    ids2_0: tuple[int, ...] = ()  # the second tokenizer's ids (SDXL); () for one encoder
+    ids2_1: tuple[int, ...] = ()
 
 
 class PromptTokenizer:
     """Whole prompts -> the ids the pipeline's text encoder sees (exactly what
-    `StableDiffusionPipeline` feeds it), with each token's character offsets in the prompt."""
+    `StableDiffusionPipeline` feeds it), with each token's character offsets in the prompt.
 
-    def __init__(self, tokenizer: Any) -> None:
+    With SDXL's second tokenizer (`tokenizer_2`) each prompt also gets that tokenizer's ids.
+    Both are CLIP BPEs over the same vocabulary and differ in padding (the end token, or "!"),
+    so column i is the same token in both encoders' outputs, which the UNet reads side by
+    side; a prompt the two cut differently is a PlanError, since no column map could hold."""
+
+    def __init__(self, tokenizer: Any, tokenizer_2: Any = None) -> None:
         self.tokenizer = tokenizer
+        self.tokenizer_2 = tokenizer_2
         self.bos_id: int = int(tokenizer.bos_token_id)
         self.eos_id: int = int(tokenizer.eos_token_id)
         self._cache: dict[str, Encoded] = {}
@@ -93,7 +101,27 @@ class PromptTokenizer:
             spans = [(int(a), int(b)) for a, b in padded["offset_mapping"][:n]]
         else:
             spans = [(0, 0), *_piece_spans(text, pieces[1:-1]), (0, 0)]
-        return Encoded(ids, tuple(pieces), tuple(spans), truncated)
+        ids_2: list[int] = []
+        if self.tokenizer_2 is not None:
+            ids_2 = self._second(text, pieces)
+        return Encoded(ids, tuple(pieces), tuple(spans), truncated, ids_2)
+
+    def _second(self, text: str, pieces: Sequence[str]) -> list[int]:
+        """The second tokenizer's padded ids, checked to be the same tokens as the first's."""
+        tok = self.tokenizer_2
+        ids = [int(i) for i in tok(text, padding="max_length", max_length=MAX_TOKENS,
+                                   truncation=True).input_ids]
+        n = len(tok(text, max_length=MAX_TOKENS, truncation=True).input_ids)
+        theirs = [str(p) for p in tok.convert_ids_to_tokens(ids[:n])]
+        if len(ids) != MAX_TOKENS or not _same_pieces(theirs, pieces):
+            at = next((i for i, (a, b) in enumerate(zip(pieces, theirs, strict=False))
+                       if _strip_bpe(a) != _strip_bpe(b)), min(len(pieces), len(theirs)))
+            raise PlanError(
+                f"the pipeline's two tokenizers cut {text!r} differently (token {at}: "
+                f"{pieces[at] if at < len(pieces) else 'end'!r} and "
+                f"{theirs[at] if at < len(theirs) else 'end'!r}), so one attention column "
+                "would hold two different tokens; Prompt-to-Prompt needs them aligned")
+        return ids
 
     def published(self, text: str) -> tuple[list[int], list[str]]:
         """What the published code reads: `tokenizer.encode(text)` (start and end tokens, no
@@ -121,6 +149,7 @@ class Encoded:
     pieces: tuple[str, ...]  # start token .. end token
     spans: tuple[tuple[int, int], ...]  # each piece's (start, end) in the text; (0, 0) special
     truncated: bool
+    ids_2: list[int] = field(default_factory=list)  # the second tokenizer's (SDXL), padded
 
 
 def _piece_spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
@@ -150,7 +179,7 @@ def _tokenize(text: str, word_spans: Sequence[tuple[int, int]], tok: PromptToken
     encoded = tok.encode(text)
     words = words_of_spans(word_spans, encoded.spans[1:-1])
     tokens = Tokens(encoded.pieces, ((), *words, ()))
-    return _Tokenized(tokens, list(encoded.ids), encoded.truncated)
+    return _Tokenized(tokens, list(encoded.ids), encoded.truncated, list(encoded.ids_2))
 
 
 @dataclass
@@ -158,6 +187,7 @@ class _Tokenized:
     tokens: Tokens  # pieces and the words of each, truncated to 77
     ids: list[int]  # padded to 77
     truncated: bool
+    ids_2: list[int]  # the second tokenizer's (SDXL), padded to 77; empty without one
 
 
 def _strip_bpe(piece: str) -> str:
@@ -168,10 +198,10 @@ def _same_pieces(ours: Sequence[str], theirs: Sequence[str]) -> bool:
     return [_strip_bpe(p) for p in ours] == [_strip_bpe(p) for p in theirs]
 
 
-def _prompt_words(pair: dict[str, Any], which: int) -> list[tuple[str, int, int]]:
+def _prompt_words(pair: Pair, which: int) -> list[tuple[str, int, int]]:
     """The prompt's words with their character spans in the prompt."""
-    text = str(pair[f"prompt_{which}"])
-    alignment = pair["edit"]["alignment"]
+    text = pair.prompt(which)
+    alignment = pair.edit["alignment"]
     if alignment["source"] == "words":
         # Word-level tokens are exactly the prompt's words (lowercased), start/end excluded.
         words = [str(w) for w in alignment[f"tokens_{which}"][1:-1]]
@@ -213,21 +243,21 @@ def _pad_pairs(n0: int, n1: int) -> list[tuple[int, int]]:
 COMPAT_PROFILES = ("cfspec", "published")
 
 
-def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
-    """Rebuild `pair["edit"]` for `tok`. Raises PlanError when the map cannot be applied.
+def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
+    """Rebuild `pair.edit` for `tok`. Raises PlanError when the map cannot be applied.
 
     `compat="published"` builds the mappers, word lookups and windows as google's published
     code does (see `cfspec.stages.generate.published`); the default keeps cfspec's fixes."""
     if compat not in COMPAT_PROFILES:
         raise PlanError(f"unknown P2P compatibility profile {compat!r}; choose "
                         f"{' or '.join(COMPAT_PROFILES)}")
-    edit = pair["edit"]
+    edit = pair.edit
     alignment = edit["alignment"]
     kind = str(edit["type"])
     source = alignment["source"]
     spanned = (_prompt_words(pair, 0), _prompt_words(pair, 1))
     words = ([w for w, _, _ in spanned[0]], [w for w, _, _ in spanned[1]])
-    t0, t1 = (_tokenize(str(pair[f"prompt_{k}"]), [(a, b) for _, a, b in spanned[k]], tok)
+    t0, t1 = (_tokenize(pair.prompt(k), [(a, b) for _, a, b in spanned[k]], tok)
               for k in (0, 1))
     notes: list[str] = []
     for which, t in enumerate((t0, t1)):
@@ -308,6 +338,8 @@ def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec
         kind=kind,
         ids_0=tuple(t0.ids),
         ids_1=tuple(t1.ids),
+        ids2_0=tuple(t0.ids_2),
+        ids2_1=tuple(t1.ids_2),
         pieces_0=t0.tokens.pieces,
         pieces_1=t1.tokens.pieces,
         mapper=tuple(mapper),
@@ -328,11 +360,11 @@ def build_plan(pair: dict[str, Any], tok: PromptTokenizer, compat: str = "cfspec
     return _published_plan(pair, tok, plan) if compat == "published" else plan
 
 
-def _published_plan(pair: dict[str, Any], tok: PromptTokenizer, plan: EditPlan) -> EditPlan:
+def _published_plan(pair: Pair, tok: PromptTokenizer, plan: EditPlan) -> EditPlan:
     """`plan` with its mapper, kept columns, word lookups and default window replaced by the
     published code's (the ids the text encoder sees are the same in both profiles)."""
-    edit = pair["edit"]
-    x, y = str(pair["prompt_0"]), str(pair["prompt_1"])
+    edit = pair.edit
+    x, y = str(pair.prompt_0), str(pair.prompt_1)
     ids_x, dec_x = tok.published(x)
     ids_y, dec_y = tok.published(y)
     try:

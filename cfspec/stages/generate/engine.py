@@ -81,8 +81,10 @@ class Engine:
         self.scheduler = make_scheduler(settings.scheduler, comps.scheduler)
         self.control = P2PControl()
         self.control.install(comps.unet)
-        self._uncond = self._encode([self._uncond_ids()])
-        self.control.probe(comps.unet, self.latent_shape, self._uncond)
+        self._uncond, self._uncond_pooled = self._unconditional()
+        self._time_ids = self._make_time_ids()
+        self.control.probe(comps.unet, self.latent_shape, self._uncond,
+                           self._added(self._uncond_pooled, 1))
         step_params = set(inspect.signature(self.scheduler.step).parameters)
         self._takes_eta = "eta" in step_params
         self._takes_generator = "generator" in step_params
@@ -95,21 +97,67 @@ class Engine:
         """Put the UNet's original attention processors back."""
         self.control.restore(self.comps.unet)
 
-    def _uncond_ids(self) -> list[int]:
-        tok = self.comps.tokenizer
+    def _uncond_ids(self, tok: Any = None) -> list[int]:
+        tok = self.comps.tokenizer if tok is None else tok
         ids = tok([""], padding="max_length", max_length=MAX_TOKENS, truncation=True).input_ids
         return list(ids[0])
 
+    def _unconditional(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The unconditional branch's context (1, 77, D) and, for SDXL, pooled embedding: the
+        empty prompt's, or zeros where the pipeline says `force_zeros_for_empty_prompt`."""
+        comps = self.comps
+        if not comps.is_xl:
+            return self._encode([self._uncond_ids()])
+        context, pooled = self._encode([self._uncond_ids()],
+                                       [self._uncond_ids(comps.tokenizer_2)])
+        if comps.force_zeros_for_empty_prompt and pooled is not None:
+            context, pooled = torch.zeros_like(context), torch.zeros_like(pooled)
+        return context, pooled
+
+    def _make_time_ids(self) -> torch.Tensor | None:
+        """SDXL's micro-conditioning, as its pipeline's defaults: original size = target size
+        = (height, width), crop corner (0, 0)."""
+        unet = self.comps.unet
+        if getattr(unet.config, "addition_embed_type", None) != "text_time":
+            return None
+        ids = [self.height, self.width, 0, 0, self.height, self.width]
+        pooled = int(self._uncond_pooled.shape[-1]) if self._uncond_pooled is not None else 0
+        expected = int(unet.add_embedding.linear_1.in_features)
+        passed = int(unet.config.addition_time_embed_dim) * len(ids) + pooled
+        if passed != expected:
+            raise ValueError(f"the UNet expects {expected} added conditioning values, but "
+                             f"the time ids and the pooled text embedding give {passed}")
+        return torch.tensor([ids], dtype=self.dtype, device=self.device)
+
+    def _added(self, pooled: torch.Tensor | None, rows: int) -> dict[str, torch.Tensor] | None:
+        """The UNet's `added_cond_kwargs` for `rows` batch rows (None for SD 1.x/2.x)."""
+        if self._time_ids is None or pooled is None:
+            return None
+        return {"text_embeds": pooled, "time_ids": self._time_ids.expand(rows, -1)}
+
     @torch.inference_mode()
-    def _encode(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
-        encoder = self.comps.text_encoder
+    def _encode(self, ids: Sequence[Sequence[int]], ids_2: Sequence[Sequence[int]] = ()
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(context, pooled): SD 1.x/2.x's last hidden state, pooled None; SDXL's two encoders'
+        penultimate hidden states side by side, and the second's projected pooled output
+        (what StableDiffusionXLPipeline.encode_prompt computes)."""
+        comps = self.comps
+        encoder = comps.text_encoder
         tensor = torch.tensor([list(i) for i in ids], dtype=torch.long, device=self.device)
-        mask = None
-        if getattr(encoder.config, "use_attention_mask", False):
-            pad = self.comps.tokenizer.pad_token_id
-            mask = (tensor != pad).long()
-        out = encoder(tensor, attention_mask=mask)[0]
-        return out.to(self.dtype)
+        if not comps.is_xl:
+            mask = None
+            if getattr(encoder.config, "use_attention_mask", False):
+                pad = comps.tokenizer.pad_token_id
+                mask = (tensor != pad).long()
+            out = encoder(tensor, attention_mask=mask)[0]
+            return out.to(self.dtype), None
+        tensor_2 = torch.tensor([list(i) for i in ids_2], dtype=torch.long, device=self.device)
+        if tensor_2.shape != tensor.shape:
+            raise ValueError("SDXL needs the second tokenizer's ids of every prompt")
+        first = encoder(tensor, output_hidden_states=True)
+        second = comps.text_encoder_2(tensor_2, output_hidden_states=True)
+        context = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
+        return context.to(self.dtype), second[0].to(self.dtype)
 
     def initial_noise(self, seed: int) -> torch.Tensor:
         """(1, C, h, w) fp32 on the CPU, from the job's own generator."""
@@ -125,8 +173,13 @@ class Engine:
         control.install(comps.unet)  # another engine may share this UNet
 
         # 1. Encode the prompts: rows [factual of each job, counterfactual of each job]
-        cond = self._encode([j.plan.ids_0 for j in jobs] + [j.plan.ids_1 for j in jobs])
+        cond, pooled = self._encode([j.plan.ids_0 for j in jobs] + [j.plan.ids_1 for j in jobs],
+                                    [j.plan.ids2_0 for j in jobs] + [j.plan.ids2_1 for j in jobs]
+                                    if comps.is_xl else ())
         context = torch.cat([self._uncond.expand(2 * b, -1, -1), cond]) if self.guided else cond
+        if pooled is not None and self._uncond_pooled is not None and self.guided:
+            pooled = torch.cat([self._uncond_pooled.expand(2 * b, -1), pooled])
+        added = self._added(pooled, context.shape[0])
 
         # 2. Prepare the timesteps (a fresh schedule resets multistep schedulers' state)
         scheduler.set_timesteps(settings.steps, device=self.device)
@@ -164,7 +217,8 @@ class Engine:
                 # 5.2 tell the processors which step this is (edit windows are per step)
                 control.set_step(i)
                 # 5.3 predict the noise residual (or v, for v-prediction models)
-                pred = comps.unet(model_input, t, encoder_hidden_states=context).sample
+                pred = comps.unet(model_input, t, encoder_hidden_states=context,
+                                  added_cond_kwargs=added).sample
                 # 5.4 classifier-free guidance
                 if self.guided:
                     uncond, text = pred.chunk(2)
@@ -206,9 +260,21 @@ class Engine:
 
         vae = self.comps.vae
         scale = float(vae.config.scaling_factor)
+        # Some SDXL-derived VAEs normalise latents per channel: undone as StableDiffusionXL-
+        # Pipeline does (StableDiffusionPipeline ignores these settings).
+        mean = getattr(vae.config, "latents_mean", None) if self.comps.is_xl else None
+        std = getattr(vae.config, "latents_std", None) if self.comps.is_xl else None
         out: list[Any] = []
         for start in range(0, latents.shape[0], chunk):  # chunks bound the VAE's peak memory
-            part = latents[start : start + chunk].to(vae.dtype) / scale
+            # The VAE may be in fp32 under an fp16 UNet (force_upcast): decode in its dtype.
+            part = latents[start : start + chunk].to(vae.dtype)
+            if mean is not None and std is not None:
+                shape = (1, len(mean), 1, 1)
+                part = (part * torch.tensor(std, dtype=part.dtype, device=part.device).view(shape)
+                        / scale + torch.tensor(mean, dtype=part.dtype,
+                                               device=part.device).view(shape))
+            else:
+                part = part / scale
             pixels = vae.decode(part, return_dict=False)[0]
             pixels = (pixels / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
             for array in pixels:

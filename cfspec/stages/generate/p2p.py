@@ -224,9 +224,11 @@ class P2PControl:
             unet.set_attn_processor(AttnProcessor2_0())
         self._saved = None
 
-    def probe(self, unet: Any, latent_shape: tuple[int, int, int], context: torch.Tensor) -> None:
+    def probe(self, unet: Any, latent_shape: tuple[int, int, int], context: torch.Tensor,
+              added: dict[str, torch.Tensor] | None = None) -> None:
         """One forward pass to learn each layer's kind and query count, then pick the blend
-        resolution: the cross-attention map nearest to (latent side / 4)^2."""
+        resolution: the cross-attention map nearest to (latent side / 4)^2 (16x16 for SD 1.x
+        at 512 px, 32x32 for SDXL at 1024 px). `added`: SDXL's added conditioning, one row."""
         channels, height, width = latent_shape
         self.layers = {}
         self._probing = True
@@ -234,7 +236,7 @@ class P2PControl:
             sample = torch.zeros(1, channels, height, width, device=context.device,
                                  dtype=context.dtype)
             with torch.inference_mode():
-                unet(sample, 0, encoder_hidden_states=context[:1])
+                unet(sample, 0, encoder_hidden_states=context[:1], added_cond_kwargs=added)
         finally:
             self._probing = False
         cross = sorted({i.queries for i in self.layers.values() if i.is_cross})

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-MAX_TOKENS = 77
+from cfspec.lang.tokens import MAX_TOKENS
 
 
 class PublishedError(ValueError):

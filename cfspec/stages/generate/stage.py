@@ -15,8 +15,8 @@ from typing import Any
 
 from cfspec import __version__
 from cfspec.stages.progress import progress
-
-PAIRS_FILE = "pairs.jsonl"
+from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
+from cfspec.workspace.pairs import Pair
 
 
 class GenerateError(RuntimeError):
@@ -97,10 +97,10 @@ def generate(
     pairs, diagnostics = read_pairs(pairs_path)
     # Lines that break the schema are skipped, and reported: the run then exits 1.
     invalid = [f"{pairs_path}: {d.message}" for d in diagnostics]
-    order = [p["id"] for p in pairs]  # the manifest follows pairs.jsonl's order
+    order = [p.id for p in pairs]  # the manifest follows pairs.jsonl's order
     if only is not None:
         wanted = set(only)
-        pairs = [p for p in pairs if p["id"] in wanted]
+        pairs = [p for p in pairs if p.id in wanted]
 
     # 1. One process or many: a CPU run uses gloo, a CUDA run one GPU per process.
     if device == "auto":
@@ -117,16 +117,16 @@ def generate(
     }
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
-    manifest = out / store.MANIFEST
-    by_id = {p["id"]: p for p in pairs}
+    manifest = out / MANIFEST_FILE
+    by_id = {p.id: p for p in pairs}
     last = store.latest(store.read_records(manifest))
     done = store.finished(out, last, by_id, params)
     # Lines (of other parameters) that this run's files will replace: tombstoned first.
     replaced = {key: record for key, record in last.items() if key not in done
                 and not record.get("superseded")}
     state.wait_for_everyone()
-    todo = [(p["id"], seed_base + k) for p in pairs for k in range(seeds)
-            if (p["id"], seed_base + k) not in done]
+    todo = [(p.id, seed_base + k) for p in pairs for k in range(seeds)
+            if (p.id, seed_base + k) not in done]
     total = len(pairs) * seeds
     pending_pairs = list(dict.fromkeys(pair_id for pair_id, _ in todo))
     with state.split_between_processes(pending_pairs) as mine:
@@ -173,7 +173,7 @@ def _check_args(seeds: int, steps: int, batch_pairs: int, height: int | None,
         raise GenerateError("--blend-start must be between 0 and 1")
 
 
-def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]], model: str,
+def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: str,
          device: Any, dtype: Any, params: dict[str, Any], steps: int, guidance: float,
          scheduler: str, blend_start: float, eta: float, batch_pairs: int, quiet: bool,
          state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
@@ -190,7 +190,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, dict[str, Any]
                         blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
     engine = Engine(comps, device, dtype, settings)
     params = {**params, "height": engine.height, "width": engine.width}
-    words = PromptTokenizer(comps.tokenizer)
+    words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
 
     # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds.
     ready: list[Job] = []
@@ -239,18 +239,18 @@ def _run_batch(engine: Any, batch: list[Any]) -> list[Any]:
     return results
 
 
-def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
+def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
           replaced: dict[tuple[str, int], Any]) -> None:
     import numpy as np
 
     from cfspec.workspace import store
 
     job = output.job
-    png_0, png_1, extras = store.image_paths(out, job.pair_id, job.seed)
+    png_0, png_1, extras = image_paths(out, job.pair_id, job.seed)
     store.remove_stale_temps(store.pair_folder(out, job.pair_id), job.seed)
     previous = replaced.get((job.pair_id, job.seed))
     if previous is not None:
-        store.append_record(out / store.MANIFEST, store.tombstone(previous))
+        store.append_record(out / MANIFEST_FILE, store.tombstone(previous))
     store.save_png(png_0, output.images[0])
     store.save_png(png_1, output.images[1])
     plan = job.plan
@@ -270,13 +270,13 @@ def _save(out: Path, output: Any, pair: dict[str, Any], params: dict[str, Any],
         "image_0": png_0.relative_to(out).as_posix(),
         "image_1": png_1.relative_to(out).as_posix(),
         "extras": extras.relative_to(out).as_posix(),
-        "prompt_0": pair["prompt_0"],
-        "prompt_1": pair["prompt_1"],
+        "prompt_0": pair.prompt_0,
+        "prompt_1": pair.prompt_1,
         **params,
-        "edit": pair["edit"],
+        "edit": pair.edit,
         "tokens_0": list(plan.pieces_0),
         "tokens_1": list(plan.pieces_1),
         "notes": list(plan.notes),
         "cfspec": __version__,
     }
-    store.append_record(out / store.MANIFEST, record)
+    store.append_record(out / MANIFEST_FILE, record)

@@ -20,6 +20,15 @@ from typing import Any
 TINY_SEED = 20240917
 TINY_LATENT_CHANNELS = 4
 MAX_LENGTH = 77
+# SDXL base's scheduler_config.json: Euler, with the DDIM settings it also carries (so that
+# `--scheduler ddim`, made from it, neither clips x0 nor sets alpha to one, as with SDXL).
+SDXL_SCHEDULER = {
+    "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "steps_offset": 1, "timestep_spacing": "leading", "interpolation_type": "linear",
+    "use_karras_sigmas": False, "prediction_type": "epsilon", "num_train_timesteps": 1000,
+    "clip_sample": False, "set_alpha_to_one": False, "skip_prk_steps": True,
+    "sample_max_value": 1.0,
+}
 
 # Common caption words get whole-word tokens so that prompts stay far below 77 tokens.
 _WORDS = """
@@ -88,8 +97,11 @@ def _merge(symbols: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def tiny_tokenizer() -> Any:
-    """A real `CLIPTokenizer`, loaded from vocab.json + merges.txt written to a temp folder."""
+def tiny_tokenizer(pad_token: str | None = None) -> Any:
+    """A real `CLIPTokenizer`, loaded from vocab.json + merges.txt written to a temp folder.
+
+    `pad_token="!"` pads as SDXL's second (OpenCLIP) tokenizer and SD 2.x's do; the default
+    pads with the end token, as CLIP ViT-L's."""
     from transformers import CLIPTokenizer
 
     vocab, merges = tiny_vocab()
@@ -102,7 +114,8 @@ def tiny_tokenizer() -> Any:
         (folder / "tokenizer_config.json").write_text(
             json.dumps({"model_max_length": MAX_LENGTH}), encoding="utf-8"
         )
-        return CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_LENGTH)
+        extra: dict[str, Any] = {} if pad_token is None else {"pad_token": pad_token}
+        return CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_LENGTH, **extra)
 
 
 def tiny_components(tokenizer: Any = None) -> dict[str, Any]:
@@ -176,4 +189,79 @@ def tiny_components(tokenizer: Any = None) -> dict[str, Any]:
         "unet": unet,
         "vae": vae,
         "scheduler": scheduler,
+    }
+
+
+def tiny_sdxl_components() -> dict[str, Any]:
+    """SDXL's layout in miniature, deterministic from TINY_SEED: two text encoders of
+    different widths (32 and 48, so their order in the UNet's context matters) whose
+    tokenizers pad differently (the end token, and "!" as OpenCLIP's), the second with a
+    projection (the pooled embedding); a UNet with `text_time` added conditioning, attention
+    at two resolutions with 1 and 2 transformer layers per block and a cross-attention mid
+    block; a VAE that asks for fp32 decoding (`force_upcast`); SDXL's Euler scheduler.
+    64 px by default (32x32 latents, attention maps of 16x16 and 8x8)."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer, tokenizer_2 = tiny_tokenizer(), tiny_tokenizer(pad_token="!")
+    time_dim, projection = 8, 16
+
+    def clip(hidden: int, act: str) -> Any:
+        return CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+            num_attention_heads=4, num_hidden_layers=3, max_position_embeddings=MAX_LENGTH,
+            hidden_act=act, projection_dim=projection, layer_norm_eps=1e-5,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED + 10)
+        unet = UNet2DConditionModel(
+            sample_size=32,
+            in_channels=TINY_LATENT_CHANNELS,
+            out_channels=TINY_LATENT_CHANNELS,
+            block_out_channels=(16, 32, 32),
+            layers_per_block=2,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 1, 2),
+            attention_head_dim=(2, 4, 4),
+            use_linear_projection=True,
+            cross_attention_dim=32 + 48,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_dim,
+            projection_class_embeddings_input_dim=6 * time_dim + projection,
+            norm_num_groups=8,
+        )
+        torch.manual_seed(TINY_SEED + 11)
+        vae = AutoencoderKL(
+            block_out_channels=(8, 16),
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+            latent_channels=TINY_LATENT_CHANNELS,
+            norm_num_groups=2,
+            sample_size=64,
+            scaling_factor=0.13025,
+            force_upcast=True,
+        )
+        torch.manual_seed(TINY_SEED + 12)
+        text_encoder = CLIPTextModel(clip(32, "quick_gelu"))
+        torch.manual_seed(TINY_SEED + 13)
+        text_encoder_2 = CLIPTextModelWithProjection(clip(48, "gelu"))
+    scheduler = EulerDiscreteScheduler.from_config(SDXL_SCHEDULER)
+    modules: tuple[Any, ...] = (unet, vae, text_encoder, text_encoder_2)
+    for module in modules:
+        module.eval().requires_grad_(False)
+    return {
+        "tokenizer": tokenizer,
+        "text_encoder": text_encoder,
+        "tokenizer_2": tokenizer_2,
+        "text_encoder_2": text_encoder_2,
+        "unet": unet,
+        "vae": vae,
+        "scheduler": scheduler,
+        "force_zeros_for_empty_prompt": True,
     }

@@ -1,0 +1,99 @@
+"""`cfspec compile`: lint, then compile every spec without errors into OUT/pairs.jsonl.
+
+Lint's diagnostics come first; compile adds its own (an internal error on one spec, a pair id
+that is not path-safe or is used twice) and writes nothing when anything is an error, unless
+`keep_going`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.lang import ast
+from cfspec.lang.config import Config
+from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
+
+
+def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
+    """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
+    from cfspec.compile.pairs import CompileError
+
+    what = str(error) if isinstance(error, CompileError) else \
+        f"{type(error).__name__}: {error}"
+    bag.report("internal-error", spec.name.span,
+               f"cfspec could not compile spec `{spec.name.text}`: {what}",
+               label="this spec", notes=["the other specs were compiled"],
+               help="this is a bug in cfspec, not in your spec; please report it with this file "
+               "(`--keep-going` writes the pairs of the other specs)")
+
+
+@dataclass
+class CompileResult:
+    lint: LintResult
+    pairs: list[dict[str, object]]
+    diagnostics: list[Diagnostic]  # lint's and the compiler's
+    written: Path | None  # OUT/pairs.jsonl, or None when nothing was written
+
+
+def compile_paths(
+    paths: Iterable[str],
+    config: Config,
+    out_dir: Path,
+    *,
+    keep_going: bool = False,
+    tokenizer: str | None = None,
+) -> CompileResult:
+    """Lint, then compile every spec without errors into OUT/pairs.jsonl.
+
+    Without `keep_going`, any error anywhere means nothing is written.
+    """
+    from cfspec.compile.pairs import compile_spec
+    from cfspec.workspace.layout import is_safe_id
+    from cfspec.workspace.pairs import write_pairs
+
+    clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    result = lint(paths, config, tokenizer)
+    pairs: list[dict[str, object]] = []
+    extra: list[Diagnostic] = []
+    first_use: dict[str, tuple[Parsed, ast.Counterfactual]] = {}
+    for parsed in result.files:
+        if parsed.module is None:
+            continue
+        bag = DiagnosticBag(parsed.source)
+        for model in parsed.models:
+            if parsed.spec_has_errors(model.spec):
+                continue
+            try:
+                compiled = compile_spec(model, parsed.source.name, clip)
+            except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
+                report_internal_error(bag, model.spec, error)
+                continue
+            for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
+                pid = str(pair["id"])
+                if not is_safe_id(pid):  # ids are checked by lint; this is the last wall
+                    bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",
+                               help="use a path-safe spec id")
+                elif pid in first_use:
+                    other, other_cf = first_use[pid]
+                    bag.report(
+                        "duplicate-spec", cf.name.span,
+                        f"pair id {pid!r} is already used by {other.source.name}:"
+                        f"{other_cf.name.span.line}",
+                        help="give the spec a different id or the counterfactual another name",
+                    )
+                else:
+                    first_use[pid] = (parsed, cf)
+                    pairs.append(pair)
+        extra += finish(bag.items, parsed.source, config)
+    diagnostics = sorted([*result.diagnostics, *extra], key=Diagnostic.sort_key)
+    failed = any(d.level is Severity.ERROR for d in diagnostics)
+    written = None
+    if keep_going or not failed:
+        written = write_pairs(out_dir, pairs)
+    else:
+        pairs = []
+    return CompileResult(result, pairs, diagnostics, written)

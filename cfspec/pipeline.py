@@ -1,0 +1,95 @@
+"""`cfspec run`: the stages in order, what each is given from run's options, and when the run
+stops. The command line only maps each stage's name to its command; the order and the rules
+live here, so `run` and the separate commands cannot drift apart.
+
+    compile -> (preflight) -> generate -> evaluate -> filter -> export -> report
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE
+
+STAGES = ("compile", "generate", "evaluate", "filter", "export", "report")
+
+# The exit codes of ../shared/CONTRACT.md, as the stages return them.
+OK, ERRORS, USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every option of `cfspec run`: those of generate and evaluate, and the filter's gates."""
+
+    paths: tuple[str, ...]
+    out: Path
+    model: str = "tiny"
+    seeds: int = 1
+    steps: int = 50
+    device: str = "cpu"
+    batch_pairs: int = 1
+    guidance: float = 7.5
+    height: int | None = None
+    width: int | None = None
+    scheduler: str = "ddim"
+    dtype: str = "auto"
+    seed_base: int = 0
+    blend_start: float | None = None
+    p2p_compat: str = "cfspec"
+    clip_model: str = "openai/clip-vit-large-patch14"
+    inception_weights: Path | None = None
+    min_clip: float | None = None
+    min_directional: float | None = None
+    min_image_similarity: float | None = None
+    gates: tuple[str, ...] = field(default_factory=tuple)
+    quiet: bool = False
+
+
+def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments `run` gives the command of `stage`."""
+    o = options
+    shown = {"quiet": o.quiet}
+    if stage == "compile":  # every spec without errors: one bad spec must not stop a dataset
+        return (list(o.paths), o.out), {"keep_going": True, "fmt": "text", "tokenizer": None,
+                                        "no_color": False, **shown}
+    if stage == "generate":
+        return (o.out,), {"model": o.model, "seeds": o.seeds, "steps": o.steps,
+                          "device": o.device, "batch_pairs": o.batch_pairs,
+                          "guidance": o.guidance, "scheduler": o.scheduler, "height": o.height,
+                          "width": o.width, "dtype": o.dtype, "seed_base": o.seed_base,
+                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat, **shown}
+    later = {"fmt": "text", "no_color": False, **shown}
+    if stage == "evaluate":
+        return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,
+                          "device": o.device, "batch_size": 32, **later}
+    if stage == "filter":
+        return (o.out,), {"min_clip": o.min_clip, "min_directional": o.min_directional,
+                          "min_image_similarity": o.min_image_similarity,
+                          "gate": list(o.gates), **later}
+    if stage == "export":
+        return (o.out,), {"to": "hf", "output": o.out / DATASET_DIR, **later}
+    if stage == "report":
+        return (o.out,), {"max_pairs": 200, **later}
+    raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
+
+
+def stop_after(stage: str, status: int, out: Path) -> int | None:
+    """The exit status to stop the run with after `stage` ended with `status`; None: go on.
+
+    Any stage that could not run at all (usage, I/O: status 2) stops the run. After compile, so
+    does having nothing to generate (every spec has errors). Errors in some specs or some pairs
+    (status 1) do not: the rest still becomes a dataset, and run exits 1 at the end."""
+    if status == USAGE:
+        return USAGE
+    if stage == "compile":
+        pairs = out / PAIRS_FILE
+        if not pairs.is_file() or not pairs.read_text(encoding="utf-8").strip():
+            return status or ERRORS
+    return None
+
+
+def final_status(statuses: dict[str, int]) -> int:
+    """As compile and generate ended: the stages after them report on what those made."""
+    return max(statuses.get("compile", OK), statuses.get("generate", OK))

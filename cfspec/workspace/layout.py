@@ -1,0 +1,54 @@
+"""The one place every name in OUT is spelled, and the rule every id that becomes a path obeys.
+
+OUT/
+  pairs.jsonl            compile: one line per counterfactual (pair.schema.json)
+  manifest.jsonl         generate: one line per (pair, seed) rendered, appended
+  images/<id>/<seed>_0.png, <seed>_1.png, <seed>.npz
+  metrics.jsonl          evaluate: one line per (pair, seed)
+  metrics_summary.json   evaluate: means and intervals over pairs
+  filter.jsonl           filter: one decision per pair
+  report.html            report
+  dataset/               export's default folder (`cfspec run`): examples.jsonl,
+                         counterfactual_dataset.json, croissant.json, images
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PAIRS_FILE = "pairs.jsonl"
+MANIFEST_FILE = "manifest.jsonl"
+IMAGES_DIR = "images"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "metrics_summary.json"
+FILTER_FILE = "filter.jsonl"
+REPORT_FILE = "report.html"
+DATASET_DIR = "dataset"
+
+# Inside an export folder.
+COCO_CF_FILE = "examples.jsonl"
+CF_JSON_FILE = "counterfactual_dataset.json"
+CROISSANT_FILE = "croissant.json"
+
+# Ids become folder names (OUT/images/<id>), so they are held to what every file system takes:
+# no separators, no leading dot, no `..`. pair.schema.json spells the same pattern (a test
+# compares them).
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+SAFE_ID = re.compile(ID_PATTERN)
+MAX_ID_LENGTH = 255  # a pair id: the spec id plus the counterfactual's name
+MAX_SPEC_ID_LENGTH = 128  # leaves room for the counterfactual's name in the pair id
+
+
+def is_safe_id(text: str, limit: int = MAX_ID_LENGTH) -> bool:
+    return len(text) <= limit and SAFE_ID.fullmatch(text) is not None
+
+
+def image_paths(out: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
+    """OUT/images/<id>/<seed>_0.png, <seed>_1.png, <seed>.npz, from a safe id and a seed >= 0."""
+    if not is_safe_id(pair_id):
+        raise ValueError(f"pair id {pair_id!r} is not path-safe")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed {seed!r} is not a non-negative integer")
+    folder = out / IMAGES_DIR / pair_id
+    return folder / f"{seed}_0.png", folder / f"{seed}_1.png", folder / f"{seed}.npz"

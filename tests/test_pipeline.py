@@ -1,0 +1,58 @@
+"""`cfspec run`'s plan (cfspec/pipeline.py): the order, what each stage is given, when the run
+stops. The end-to-end run itself is in tests/test_run.py."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from cfspec.cli.app import compile_command, run_command
+from cfspec.cli.generate import generate_command
+from cfspec.cli.stages import evaluate_command, export_command, filter_command, report_command
+from cfspec.pipeline import STAGES, RunOptions, arguments, final_status, stop_after
+
+COMMANDS = {"compile": compile_command, "generate": generate_command,
+            "evaluate": evaluate_command, "filter": filter_command, "export": export_command,
+            "report": report_command}
+
+
+def test_the_stages_run_in_the_data_flow_order() -> None:
+    assert STAGES == ("compile", "generate", "evaluate", "filter", "export", "report")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_run_gives_each_command_only_what_it_takes(stage: str, tmp_path: Path) -> None:
+    """A renamed or dropped option of a stage's command breaks run here, not at a user's."""
+    args, kwargs = arguments(stage, RunOptions(("specs",), tmp_path))
+    signature = inspect.signature(COMMANDS[stage])
+    bound = signature.bind(*args, **kwargs)  # raises TypeError on an unknown keyword
+    missing = [name for name, p in signature.parameters.items()
+               if p.default is inspect.Parameter.empty and name not in bound.arguments]
+    assert missing == []
+
+
+def test_every_run_option_reaches_a_stage(tmp_path: Path) -> None:
+    """Each option `cfspec run` takes is passed on to some stage (none is silently dropped)."""
+    options = RunOptions(("specs",), tmp_path)
+    given = {key for stage in STAGES for key in arguments(stage, options)[1]}
+    run_options = set(inspect.signature(run_command).parameters) - {"paths", "out"}
+    assert run_options - given == set()
+
+
+def test_the_run_stops_on_usage_errors_and_when_nothing_compiled(tmp_path: Path) -> None:
+    assert stop_after("generate", 2, tmp_path) == 2
+    assert stop_after("compile", 1, tmp_path) == 1  # no pairs.jsonl: nothing to generate
+    (tmp_path / "pairs.jsonl").write_text("\n")
+    assert stop_after("compile", 0, tmp_path) == 1  # an empty one neither
+    (tmp_path / "pairs.jsonl").write_text('{"id": "a"}\n')
+    assert stop_after("compile", 1, tmp_path) is None  # some specs compiled: go on
+    assert stop_after("evaluate", 1, tmp_path) is None
+    assert final_status({"compile": 1, "generate": 0, "evaluate": 1}) == 1
+    assert final_status({"compile": 0, "generate": 0, "filter": 1}) == 0
+
+
+def test_an_unknown_stage_is_named() -> None:
+    with pytest.raises(ValueError, match="the stages are compile, generate"):
+        arguments("upload", RunOptions((), Path(".")))

@@ -448,7 +448,7 @@ def _register_stage_commands() -> None:
     )
 
     app.command(name="import")(import_command)
-    from cfspec.ask.commands import ask_command, grammar_command
+    from cfspec.cli.ask import ask_command, grammar_command
 
     app.command(name="grammar")(grammar_command)
     app.command(name="ask")(ask_command)

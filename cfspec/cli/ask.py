@@ -1,5 +1,6 @@
-"""`cfspec grammar` and `cfspec ask`: their command lines. Registered by cli/app.py; importing
-this module imports nothing heavy (the commands import what they need when they run)."""
+"""`cfspec grammar` and `cfspec ask`: thin command lines over cfspec/lang/grammar_export.py and
+cfspec/ask/. Importing this module imports nothing heavy (the commands import what they need
+when they run)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"cfspec: error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, fail
 
 
 def grammar_command(
@@ -30,11 +26,11 @@ def grammar_command(
     from cfspec.lang.grammar_export import TARGETS, ExportError, export
 
     if target not in TARGETS:
-        raise _fail(f"unknown --target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise fail(f"unknown --target {target!r}; choose one of {', '.join(TARGETS)}")
     try:
         sys.stdout.write(export(target, one_spec=one_spec))
     except ExportError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 def ask_command(
@@ -88,49 +84,49 @@ def ask_command(
     from cfspec.lang.config import ConfigError, load_config
 
     if output_format not in FORMATS:
-        raise _fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
+        raise fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
     if server_grammar not in SERVER_GRAMMAR:
-        raise _fail(f"unknown --server-grammar {server_grammar!r}; choose one of "
+        raise fail(f"unknown --server-grammar {server_grammar!r}; choose one of "
                     f"{', '.join(SERVER_GRAMMAR)}")
     if shape not in ("scm", "json"):
-        raise _fail(f"unknown --shape {shape!r}; choose scm or json")
+        raise fail(f"unknown --shape {shape!r}; choose scm or json")
     if shape == "json" and server_grammar != "none":
-        raise _fail("--shape json: the grammar is for .scm answers; drop --server-grammar")
+        raise fail("--shape json: the grammar is for .scm answers; drop --server-grammar")
     if backend not in ("auto", "openai", "local"):
-        raise _fail(f"unknown --backend {backend!r}; choose auto, openai or local")
+        raise fail(f"unknown --backend {backend!r}; choose auto, openai or local")
     try:
         config = load_config()
         read = read_captions(captions)
     except (CaptionError, ConfigError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     color = "NO_COLOR" not in os.environ and sys.stderr.isatty()
     if read.diagnostics:
         sys.stderr.write(render(read.diagnostics, "text", color=color))
     if not read.items:
-        raise _fail("no caption to ask about")
+        raise fail("no caption to ask about")
     kind = backend
     if kind == "auto":
         kind = "local" if base_url is None and Path(model).is_dir() else "openai"
     if kind == "local" and not Path(model).is_dir():
-        raise _fail(f"--model {model}: not a model folder (give --base-url for a server)")
+        raise fail(f"--model {model}: not a model folder (give --base-url for a server)")
     if kind == "openai" and base_url is None and not os.environ.get(api_key_env):
-        raise _fail(f"--model {model} is not a local folder; give --base-url URL for a "
+        raise fail(f"--model {model} is not a local folder; give --base-url URL for a "
                     f"server, or set {api_key_env} for the hosted API")
     from cfspec.workspace.outdir import prepare_out
 
     try:
         prepare_out(out)  # before a model is loaded: a bad OUT fails in a second, not later
     except OSError as error:
-        raise _fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
+        raise fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
     try:
         engine = _backend(kind, model, base_url, server_grammar, api_key_env,
                           no_grammar or shape == "json")
     except ImportError as error:
         extra = "gpu,llm" if kind == "local" else "llm"
-        raise _fail(f"{error.name or error}: not installed (pip install 'cfspec[{extra}]')") \
+        raise fail(f"{error.name or error}: not installed (pip install 'cfspec[{extra}]')") \
             from None
     except (OSError, ValueError) as error:
-        raise _fail(f"--model {model}: {' '.join(str(error).split())}") from None
+        raise fail(f"--model {model}: {' '.join(str(error).split())}") from None
     options = Options(repairs=repairs, max_tokens=max_tokens, temperature=temperature,
                       seed=seed, examples=examples, jobs=1 if kind == "local" else jobs,
                       retries=retries, rpm=rpm, shape=shape)
@@ -139,10 +135,10 @@ def ask_command(
         runner = Runner(engine, out, config, options, model, on_done=progress.advance)
         totals = runner.run(read.items)
     except (RequestError, TransientError) as error:
-        raise _fail(f"{error}; the answers so far are cached in {out}: run again to go on") \
+        raise fail(f"{error}; the answers so far are cached in {out}: run again to go on") \
             from None
     except OSError as error:
-        raise _fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
+        raise fail(f"{out}: {getattr(error, 'strerror', None) or error}") from None
     finally:
         progress.close()
     _report(totals, out, output_format, quiet, color, bool(read.diagnostics))

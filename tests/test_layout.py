@@ -93,7 +93,7 @@ LAYERS = (
     ("cfspec.lint", "cfspec.fmt"),
     ("cfspec.compile",),
     ("cfspec.importers", "cfspec.lsp"),
-    ("cfspec.stages",),
+    ("cfspec.stages", "cfspec.ask"),  # ask: captions -> LLM -> import and lint -> .scm
     ("cfspec.pipeline",),
     ("cfspec.cli", "cfspec.__main__"),
 )

@@ -425,6 +425,10 @@ def _register_stage_commands() -> None:
     )
 
     app.command(name="import")(import_command)
+    from cfspec.cli.ask import ask_command, grammar_command
+
+    app.command(name="grammar")(grammar_command)
+    app.command(name="ask")(ask_command)
     app.command(name="generate")(generate_command)
     app.command(name="evaluate")(evaluate_command)
     app.command(name="filter")(filter_command)

@@ -27,6 +27,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from cfspec.stages.evaluate.clip import ClipScorer  # noqa: E402
 from cfspec.stages.evaluate.stage import EvaluateError, evaluate  # noqa: E402
+from cfspec.workspace.records import MetricsRow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -44,10 +45,12 @@ class MeanColour(torch.nn.Module):
 def test_rows_for_every_pair_and_seed(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out")
     result = evaluate(out, "tiny", **FAST)
-    assert [(r["id"], r["seed"]) for r in result.rows] == [
+    assert [(r.id, r.seed) for r in result.rows] == [
         (p["id"], s) for p in PAIRS for s in (0, 1)]
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert lines == json.loads(json.dumps(result.rows))
+    # the typed rows are what was written, field for field
+    assert lines == [r.to_json() for r in result.rows]
+    assert [MetricsRow.from_json(line) for line in lines] == result.rows
     row = lines[0]
     for key in ("clip_score_0", "clip_score_1", "directional_similarity", "directional_defined",
                 "image_image_similarity", "effective", "effectiveness_margin",
@@ -74,7 +77,7 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
     assert "5 pairs" in clip["ci_reason"]
     per_pair: dict[str, list[float]] = {}
     for row in result.rows:
-        per_pair.setdefault(row["id"], []).append(row["clip_score_0"])
+        per_pair.setdefault(row.id, []).append(row.values["clip_score_0"])
     expected = sum(sum(v) / len(v) for v in per_pair.values()) / len(per_pair)
     assert clip["mean"] == pytest.approx(expected, rel=1e-12)
     assert summary["bootstrap"]["unit"] == "pair" and summary["bootstrap"]["min_pairs"] == 5
@@ -95,8 +98,8 @@ def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
     result = evaluate(out, "tiny", **FAST)
     entry = result.summary["means"]["latent_l2_per_dim"]
     assert entry["n"] == 18 and entry["n_pairs"] == 6 and "ci_reason" not in entry
-    expected = cluster_bootstrap_ci([r["latent_l2_per_dim"] for r in result.rows],
-                                    [r["id"] for r in result.rows], n_resamples=200)
+    expected = cluster_bootstrap_ci([r.values["latent_l2_per_dim"] for r in result.rows],
+                                    [r.id for r in result.rows], n_resamples=200)
     assert entry["ci95"] == [expected.low, expected.high]
     assert entry["ci95"][0] < entry["mean"] < entry["ci95"][1]
 
@@ -116,7 +119,8 @@ def test_nearly_flat_attention_still_gives_a_background(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     saved["attention"] = (0.8 + 0.2 * rng.random((2, 4, 4))).astype(np.float32)
     store.save_npz(npz, saved)
-    (row,) = evaluate(out, "tiny", **FAST).rows
+    (typed,) = evaluate(out, "tiny", **FAST).rows
+    row = typed.to_json()
     assert row["background_ssim"] is not None and row["background_psnr"] is not None
     assert row["latent_l2_outside_edit"] is not None and 0 < row["edit_area_outside"] < 1
 
@@ -220,7 +224,7 @@ def test_cld_with_twenty_seeds(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out", PAIRS[2:], seeds=range(20), size=16)
     result = evaluate(out, "tiny", **FAST)
     assert len(result.rows) == 20
-    for row in result.rows:
+    for row in (r.to_json() for r in result.rows):
         # both images of a (pair, seed) share its noise: no published CLD, its ingredients
         assert row["cld"] is None and "same noise" in row["cld_reason"]
         assert row["cld_n_seeds"] == 20 and 0.0 <= row["cld_p_cf"] <= 1.0

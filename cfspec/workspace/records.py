@@ -175,6 +175,19 @@ class ManifestLine:
     # key, including ones a later generate adds, so they stay a name -> JSON value table.
     settings: dict[str, object]
 
+    @property
+    def superseded(self) -> bool:
+        """A tombstone: a run began to overwrite this (pair, seed) with other parameters."""
+        return self.settings.get("superseded") is True
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "seed": self.seed, **self.settings}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ManifestLine:
+        return cls(data["id"], data["seed"],
+                   {k: v for k, v in data.items() if k not in ("id", "seed")})
+
     def text(self, name: str) -> str | None:
         value = self.settings.get(name)
         return value if isinstance(value, str) else None
@@ -215,6 +228,21 @@ class MetricsRow:
     reasons: dict[str, str]  # metric -> why it is null (`<metric>_reason` in the file)
     directional_defined: bool | None = None
     clip_model: str | None = None
+    # What the row is about, as evaluate copies it from pairs.jsonl and the manifest.
+    about: RowAbout | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The metrics.jsonl line: what it is about, the values, then why any is null."""
+        data: dict[str, Any] = {"id": self.id, "seed": self.seed}
+        if self.about is not None:
+            data.update(self.about.to_json())
+        if self.clip_model is not None:
+            data["clip_model"] = self.clip_model
+        data.update(self.values)
+        if self.directional_defined is not None:
+            data["directional_defined"] = self.directional_defined
+        data.update({f"{name}_reason": reason for name, reason in self.reasons.items()})
+        return data
 
     def number(self, name: str) -> float | None:
         """The metric as a finite float, or None (not measured, or a bool)."""
@@ -238,12 +266,44 @@ class MetricsRow:
         clip = data.get("clip_model")
         return cls(data["id"], data["seed"], values, reasons,
                    defined if isinstance(defined, bool) else None,
-                   clip if isinstance(clip, str) else None)
+                   clip if isinstance(clip, str) else None, RowAbout.from_json(data))
 
 
+@dataclass(frozen=True)
+class RowAbout:
+    """What a metrics line is about: its pair's spec and prompts, the model and image size."""
+
+    spec: str | None = None
+    counterfactual: str | None = None
+    prompt_0: str | None = None
+    prompt_1: str | None = None
+    model: str | None = None
+    height: int | None = None
+    width: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"spec": self.spec, "counterfactual": self.counterfactual,
+                "prompt_0": self.prompt_0, "prompt_1": self.prompt_1, "model": self.model,
+                "height": self.height, "width": self.width}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RowAbout | None:
+        if not any(key in data for key in _ABOUT):
+            return None
+
+        def text(key: str) -> str | None:
+            return data[key] if isinstance(data.get(key), str) else None
+
+        def size(key: str) -> int | None:
+            return data[key] if is_int(data.get(key)) else None
+
+        return cls(text("spec"), text("counterfactual"), text("prompt_0"), text("prompt_1"),
+                   text("model"), size("height"), size("width"))
+
+
+_ABOUT = ("spec", "counterfactual", "prompt_0", "prompt_1", "model", "height", "width")
 # Fields of a metrics line that describe the (pair, seed) rather than measure it.
-_ROW_FIELDS = frozenset({"id", "seed", "spec", "counterfactual", "prompt_0", "prompt_1",
-                         "model", "clip_model", "height", "width", "directional_defined"})
+_ROW_FIELDS = frozenset({"id", "seed", "clip_model", "directional_defined", *_ABOUT})
 
 
 @dataclass(frozen=True)
@@ -365,8 +425,7 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
             report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
                        "skipped for this seed", severity=Severity.WARNING)
             extras = None
-        line = ManifestLine(pair_id, seed, {k: v for k, v in record.items()
-                                            if k not in ("id", "seed")})
+        line = ManifestLine.from_json(record)
         found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, line, png_0, png_1, extras)
     ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
     return ordered, report.items

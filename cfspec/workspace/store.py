@@ -26,13 +26,14 @@ import errno
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from cfspec.workspace.atomic import atomic_write
 from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
 from cfspec.workspace.pairs import Pair
+from cfspec.workspace.records import ManifestLine
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
 # only if all of them match (height/width only when the run names them).
@@ -88,7 +89,7 @@ def _locked(handle: IO[Any]) -> Iterator[None]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def append_record(manifest: Path, record: dict[str, Any]) -> None:
+def append_record(manifest: Path, record: Mapping[str, Any]) -> None:
     """Append one JSON line under an exclusive lock, starting a new line if a killed writer left
     a torn one, and fsync before returning: the line is there once this returns. Never through
     a symlink or into a file linked from elsewhere (a hard link): both are refused."""
@@ -124,8 +125,9 @@ def _open_for_append(manifest: Path) -> IO[bytes]:
     return os.fdopen(fd, "a+b")
 
 
-def read_records(manifest: Path) -> list[dict[str, Any]]:
-    """Every whole, parseable line; torn or foreign lines are skipped."""
+def read_records(manifest: Path) -> list[ManifestLine]:
+    """Every whole, parseable line; torn or foreign lines are skipped. (Resume needs only this;
+    the later stages read the manifest with diagnostics, `records.read_manifest`.)"""
     if not manifest.is_file():
         return []
     records = []
@@ -135,13 +137,15 @@ def read_records(manifest: Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and "id" in record and "seed" in record:
-            records.append(record)
+        if isinstance(record, dict) and isinstance(record.get("id"), str) \
+                and isinstance(record.get("seed"), int):
+            records.append(ManifestLine.from_json(record))
     return records
 
 
-def matches(record: dict[str, Any], params: dict[str, Any], pair: Pair) -> bool:
+def matches(line: ManifestLine, params: dict[str, Any], pair: Pair) -> bool:
     """Was this manifest line made by a run with these parameters, for this very pair?"""
+    record = line.settings
     for key in PARAMS:
         if record.get(key) != params.get(key):
             return False
@@ -155,29 +159,26 @@ def matches(record: dict[str, Any], params: dict[str, Any], pair: Pair) -> bool:
     )
 
 
-def latest(records: Iterable[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+def latest(records: Iterable[ManifestLine]) -> dict[tuple[str, int], ManifestLine]:
     """The last line per (id, seed): a later line supersedes an earlier one."""
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    for record in records:
-        out[(str(record["id"]), int(record["seed"]))] = record
-    return out
+    return {(line.id, line.seed): line for line in records}
 
 
-def tombstone(record: dict[str, Any]) -> dict[str, Any]:
+def tombstone(record: ManifestLine) -> ManifestLine:
     """Appended before a run overwrites files that `record` (the last line for that pair and
     seed) describes with other parameters: until the new line follows, that (pair, seed)
     counts as not done. It repeats the old line, so readers that do not know the flag see a
     well-formed line."""
-    return {**record, "superseded": True}
+    return ManifestLine(record.id, record.seed, {**record.settings, "superseded": True})
 
 
-def finished(out_dir: Path, last: dict[tuple[str, int], dict[str, Any]],
+def finished(out_dir: Path, last: dict[tuple[str, int], ManifestLine],
              pairs: dict[str, Pair], params: dict[str, Any]) -> set[tuple[str, int]]:
     """(id, seed) whose last manifest line matches this run and whose files are all in place."""
     done: set[tuple[str, int]] = set()
     for (pair_id, seed), record in last.items():
         pair = pairs.get(pair_id)
-        if pair is None or record.get("superseded") or not matches(record, params, pair):
+        if pair is None or record.superseded or not matches(record, params, pair):
             continue
         if all(p.is_file() for p in image_paths(out_dir, pair_id, seed)):
             done.add((pair_id, seed))
@@ -190,10 +191,11 @@ def compact(manifest: Path, order: list[str]) -> int:
     if not manifest.exists():
         return 0
     last = latest(read_records(manifest))
-    last = {k: r for k, r in last.items() if not r.get("superseded")}
+    last = {k: r for k, r in last.items() if not r.superseded}
     rank = {pair_id: n for n, pair_id in enumerate(order)}
     keys = sorted(last, key=lambda k: (rank.get(k[0], len(rank)), k[0], k[1]))
-    text = "".join(json.dumps(last[k], ensure_ascii=False, sort_keys=True) + "\n" for k in keys)
+    text = "".join(json.dumps(last[k].to_json(), ensure_ascii=False, sort_keys=True) + "\n"
+                   for k in keys)
     for stale in manifest.parent.glob(f".{MANIFEST_FILE}.*.tmp"):
         stale.unlink(missing_ok=True)
     atomic_write(manifest, lambda handle: handle.write(text.encode("utf-8")))

@@ -60,6 +60,7 @@ from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
     Generated,
+    MetricsRow,
     StageError,
     json_line,
     metrics_digest,
@@ -79,7 +80,7 @@ class EvaluateResult:
     out_dir: Path
     metrics_path: Path
     summary_path: Path
-    rows: list[dict[str, Any]]
+    rows: list[MetricsRow]  # as written to metrics.jsonl and read back
     summary: dict[str, Any]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_generated: list[str] = field(default_factory=list)  # pair ids with no images
@@ -180,15 +181,15 @@ def evaluate(
 
     # 5. Write the rows, then the summary of exactly those rows (their bytes, read back).
     metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
-    text = "".join(json_line(r) for r in rows)
+    text = "".join(json_line(MetricsRow.from_json(r).to_json()) for r in rows)
     write_text_atomic(metrics_path, text)
     # split("\n"): a prompt may hold U+2028, U+2029 or U+0085 unescaped (ensure_ascii=False).
-    rows = [json.loads(line) for line in text.split("\n") if line]
-    summary = _summary(rows, pairs, scorer.name, str(scorer.device), features, notes,
+    written = [MetricsRow.from_json(json.loads(line)) for line in text.split("\n") if line]
+    summary = _summary(written, pairs, scorer.name, str(scorer.device), features, notes,
                        bootstrap_resamples, not_generated)
     summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
     write_text_atomic(summary_path, _dumps_summary(summary))
-    return EvaluateResult(out, metrics_path, summary_path, rows, summary, diagnostics,
+    return EvaluateResult(out, metrics_path, summary_path, written, summary, diagnostics,
                           not_generated, notes, seconds=time.perf_counter() - started)
 
 
@@ -452,20 +453,20 @@ class _SetFeatures:
 # --- the summary -------------------------------------------------------------------------------
 
 
-def _summary(rows: list[dict[str, Any]], pairs: list[Pair], clip_name: str,
+def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str]) -> dict[str, Any]:
     from cfspec.stages.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
     for row in rows:
-        seeds_per_pair[row["id"]] = seeds_per_pair.get(row["id"], 0) + 1
+        seeds_per_pair[row.id] = seeds_per_pair.get(row.id, 0) + 1
     means: dict[str, Any] = {}
     for name in (m.name for m in METRICS if m.summarized):  # a bool averages to a share
-        used = [r for r in rows if _usable(r, name)]
+        used = [(r.id, value) for r in rows if (value := _usable(r, name)) is not None]
         if not used:
             continue
-        ci = cluster_bootstrap_ci([float(r[name]) for r in used], [r["id"] for r in used],
+        ci = cluster_bootstrap_ci([value for _, value in used], [pid for pid, _ in used],
                                   n_resamples=resamples)
         # ci95 is null below CI_MIN_PAIRS pairs (`ci_reason` says why); n counts (pair, seed)s.
         means[name] = {"mean": ci.mean,
@@ -474,13 +475,13 @@ def _summary(rows: list[dict[str, Any]], pairs: list[Pair], clip_name: str,
         if ci.reason is not None:
             means[name]["ci_reason"] = ci.reason
     for name in ("background_ssim", "background_psnr", "latent_l2_per_dim"):
-        missing = [r for r in rows if r.get(name) is None]
+        missing = [r for r in rows if r.values.get(name) is None]
         if missing:
-            reasons = {str(r.get(f"{name}_reason") or r.get("background_reason")
-                           or r.get("latent_reason") or "not measured") for r in missing}
+            reasons = {r.reasons.get(name) or r.reasons.get("background")
+                       or r.reasons.get("latent") or "not measured" for r in missing}
             notes.append(f"{name} undefined for {len(missing)} of {len(rows)} (pair, seed)(s): "
                          + "; ".join(sorted(reasons)[:3]))
-    undefined = sum(1 for r in rows if r.get("directional_defined") is False)
+    undefined = sum(1 for r in rows if r.directional_defined is False)
     if undefined:
         notes.append(f"directional_similarity: {undefined} (pair, seed)(s) left out of the mean "
                      "(no change in CLIP space, so no direction)")
@@ -514,13 +515,14 @@ def _summary(rows: list[dict[str, Any]], pairs: list[Pair], clip_name: str,
     return summary
 
 
-def _usable(row: dict[str, Any], name: str) -> bool:
-    value = row.get(name)
-    if value is None or isinstance(value, str):
-        return False
-    if name == "directional_similarity" and row.get("directional_defined") is False:
-        return False
-    return math.isfinite(float(value))
+def _usable(row: MetricsRow, name: str) -> float | None:
+    """The value that enters the mean (a bool as 0 or 1), or None when it does not."""
+    value = row.values.get(name)
+    if name == "directional_similarity" and row.directional_defined is False:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    return row.number(name)
 
 
 def _dumps_summary(summary: dict[str, Any]) -> str:

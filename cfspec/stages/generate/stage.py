@@ -17,6 +17,7 @@ from cfspec import __version__
 from cfspec.stages.progress import progress
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 from cfspec.workspace.pairs import Pair
+from cfspec.workspace.records import ManifestLine
 
 
 class GenerateError(RuntimeError):
@@ -123,7 +124,7 @@ def generate(
     done = store.finished(out, last, by_id, params)
     # Lines (of other parameters) that this run's files will replace: tombstoned first.
     replaced = {key: record for key, record in last.items() if key not in done
-                and not record.get("superseded")}
+                and not record.superseded}
     state.wait_for_everyone()
     todo = [(p.id, seed_base + k) for p in pairs for k in range(seeds)
             if (p.id, seed_base + k) not in done]
@@ -250,7 +251,7 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
     store.remove_stale_temps(store.pair_folder(out, job.pair_id), job.seed)
     previous = replaced.get((job.pair_id, job.seed))
     if previous is not None:
-        store.append_record(out / MANIFEST_FILE, store.tombstone(previous))
+        store.append_record(out / MANIFEST_FILE, store.tombstone(previous).to_json())
     store.save_png(png_0, output.images[0])
     store.save_png(png_1, output.images[1])
     plan = job.plan
@@ -264,9 +265,7 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
         "blend_1": np.array(plan.blend_1, dtype=np.int64),
     })
     # The manifest line comes last: once it exists, so do the files it names.
-    record = {
-        "id": job.pair_id,
-        "seed": job.seed,
+    line = ManifestLine(job.pair_id, job.seed, {
         "image_0": png_0.relative_to(out).as_posix(),
         "image_1": png_1.relative_to(out).as_posix(),
         "extras": extras.relative_to(out).as_posix(),
@@ -278,5 +277,5 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
         "tokens_1": list(plan.pieces_1),
         "notes": list(plan.notes),
         "cfspec": __version__,
-    }
-    store.append_record(out / MANIFEST_FILE, record)
+    })
+    store.append_record(out / MANIFEST_FILE, line.to_json())

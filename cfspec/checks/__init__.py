@@ -1,6 +1,6 @@
 """The checks. Each module holds one family; each check is a plain function that reads a
 `Context` and reports into its bag. Adding a check is one function, one line in CHECKS, one
-fixture in specs/invalid/ and an explanation in cfspec/explain/."""
+fixture in specs/invalid/ and an explanation in cfspec/diagnostics/explain/."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ INVALID = ROOT / "specs" / "invalid"
 # Codes no .scm text can trigger: only `cfspec import` (an LLM's JSON answer, which states the
 # counterfactual graph itself) can add or remove edges beyond what do()-surgery explains.
 IMPORT_ONLY = {"unexplained-graph-change", "multiple-graphs", "extra-counterfactuals"}
-# Codes about other files cfspec reads back, never about .scm text: pairs.jsonl (workspace/pairs.py).
+# Codes about other files cfspec reads back, never about .scm text (workspace/pairs.py, ...).
 OTHER_FILES = {
     "invalid-pairs-file", "invalid-manifest", "invalid-metrics-file", "invalid-filter-file",
 }

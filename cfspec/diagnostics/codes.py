@@ -1,6 +1,6 @@
 """The registry of diagnostic codes: identity (code, name), default severity and a one-line
 summary. Codes are stable and numbered by family; the long explanations with a failing and a
-fixed example live in `cfspec/diagnostics/explain/<name>.md` and are loaded only by `cfspec explain`.
+fixed example live in `cfspec/diagnostics/explain/<name>.md`, loaded only by `cfspec explain`.
 
 Families: SCM0xx file and syntax, SCM1xx names and bindings, SCM2xx the causal graph,
 SCM3xx counterfactuals and interventions, SCM4xx Prompt-to-Prompt and the text encoder,

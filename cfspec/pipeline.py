@@ -7,6 +7,7 @@ live here, so `run` and the separate commands cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,13 +76,18 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
 
 
-def stop_after(stage: str, status: int, out: Path) -> int | None:
+def stop_after(stage: str, status: int, out: Path,
+               earlier: Mapping[str, int] | None = None) -> int | None:
     """The exit status to stop the run with after `stage` ended with `status`; None: go on.
 
-    Any stage that could not run at all (usage, I/O: status 2) stops the run. After compile, so
-    does having nothing to generate (every spec has errors). Errors in some specs or some pairs
+    Any stage that could not run at all (usage, I/O: status 2) stops the run, with 2, unless
+    generate had already failed pairs (1): a later stage that finds no images then is the
+    failed generation showing, and run exits as generate. After compile, having nothing to
+    generate (every spec has errors) stops the run too. Errors in some specs or some pairs
     (status 1) do not: the rest still becomes a dataset, and run exits 1 at the end."""
     if status == USAGE:
+        if stage not in ("compile", "generate") and (earlier or {}).get("generate") == ERRORS:
+            return ERRORS
         return USAGE
     if stage == "compile":
         pairs = out / PAIRS_FILE

@@ -25,7 +25,7 @@ from cfspec.stages.filter import Gates, parse_bound, run_filter  # noqa: E402
 from cfspec.stages.html_report import build_report  # noqa: E402
 from cfspec.workspace import metrics as registry  # noqa: E402
 from cfspec.workspace.layout import METRICS_FILE, image_paths  # noqa: E402
-from cfspec.workspace.records import read_metrics, read_pair_file  # noqa: E402
+from cfspec.workspace.records import read_filter, read_metrics, read_pair_file  # noqa: E402
 
 
 def red_share(sample: Sample) -> float:
@@ -121,6 +121,38 @@ def test_the_reader_holds_values_to_the_registered_range(tmp_path: Path,
     assert problem.code.name == "invalid-metrics-file"
     assert "field `red_share_1`: expected a number in [0, 1] or null, got 1.5" in problem.message
     assert problem.span.line == 1 and problem.span.column > 1  # at the key on that line
+
+
+def test_a_number_too_large_for_a_float_is_a_diagnostic(tmp_path: Path) -> None:
+    """JSON allows any number of digits; float() of such an integer overflows."""
+    out = build_out(tmp_path / "out")
+    pair = PAIRS[0]
+    huge = int("9" * 400)
+    row = {"id": pair["id"], "seed": 0, "prompt_0": pair["prompt_0"],
+           "prompt_1": pair["prompt_1"], "clip_score_0": huge}
+    (out / METRICS_FILE).write_text(json.dumps(row) + "\n", encoding="utf-8")
+    pairs, _ = read_pair_file(out)
+    rows, problems = read_metrics(out, {p.id: p for p in pairs})
+    assert rows == {} and [d.code.name for d in problems] == ["invalid-metrics-file"]
+    line = {"id": pair["id"], "kept_seed": 0, "reason": "", "gates": {"min_clip": huge},
+            "seeds": []}
+    (out / "filter.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    decisions, problems = read_filter(out, {p.id: p for p in pairs}) or ({}, [])
+    assert decisions == {} and "gates" in problems[0].message
+
+
+def test_reserved_names_cannot_be_metrics() -> None:
+    for name in ("height", "seed", "clip_model", "red_reason"):
+        with pytest.raises(ValueError, match="reserved"):
+            registry.register(registry.Metric(name, "x", "x", per_seed=red_share))
+
+
+def test_two_bounds_on_one_metric_are_refused() -> None:
+    from cfspec.stages.filter import load_gates
+    from cfspec.workspace.records import StageError
+
+    with pytest.raises(StageError, match="more than once"):
+        load_gates(bounds=("cld_p_f>=0.3", "cld_p_f>=0.1"))
 
 
 def test_registering_needs_a_function_and_a_new_name() -> None:

@@ -49,6 +49,9 @@ def test_the_run_stops_on_usage_errors_and_when_nothing_compiled(tmp_path: Path)
     (tmp_path / "pairs.jsonl").write_text('{"id": "a"}\n')
     assert stop_after("compile", 1, tmp_path) is None  # some specs compiled: go on
     assert stop_after("evaluate", 1, tmp_path) is None
+    # every pair failed in generate, so evaluate finds no images: run exits as generate did
+    assert stop_after("evaluate", 2, tmp_path, {"compile": 0, "generate": 1}) == 1
+    assert stop_after("evaluate", 2, tmp_path, {"compile": 0, "generate": 0}) == 2
     assert final_status({"compile": 1, "generate": 0, "evaluate": 1}) == 1
     assert final_status({"compile": 0, "generate": 0, "filter": 1}) == 0
 

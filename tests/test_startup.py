@@ -103,9 +103,12 @@ LINES = [
     ["lint", "no/such/file.scm"],
     ["lint", "specs/cake.scm", "--select", "no-such-code"],
     ["lint", "-"],
+    ["lint", "specs/invalid/cycle.scm", "--select", ","],  # empty: a usage error, not silence
+    ["lint", "specs/invalid/cycle.scm", "--ignore="],
     # left to Typer by the fast path: help, a bad value, an unknown option, no path
     ["lint", "--help"],
     ["lint", "specs/cake.scm", "--max-interventions", "0"],
+    ["lint", "specs/cake.scm", "--max-interventions", "²"],  # a digit to str.isdigit only
     ["lint", "specs/cake.scm", "--bogus"],
     ["lint", "specs/cake.scm", "--format"],
     ["lint"],
@@ -135,3 +138,21 @@ def test_plain_lint_loads_no_cli_machinery() -> None:
     done = subprocess.run([sys.executable, "-c", code, str(CAKE)], cwd=ROOT,
                           capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.split(maxsplit=1) == ["0", "[]\n"]
+
+
+def test_an_empty_selector_is_a_usage_error() -> None:
+    """`--select ""` would match no code and silence every check: exit 2, never a quiet 0."""
+    code, out, err = _run(["-m", "cfspec"], ["lint", "specs/invalid/cycle.scm", "--select", ""])
+    assert code == 2 and out == "" and "--select: empty" in err
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`cfspec lint specs --format json | head -c1`: no traceback on stderr."""
+    done = subprocess.Popen([sys.executable, "-m", "cfspec", "lint", "specs", "specs/invalid",
+                             "--format", "json"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert done.stdout is not None and done.stderr is not None
+    done.stdout.read(1)
+    done.stdout.close()
+    err = done.stderr.read().decode()
+    assert done.wait(timeout=120) in (0, 1) and "Traceback" not in err

@@ -381,7 +381,7 @@ def run_command(
             statuses[name] = EXIT_OK
         except typer.Exit as done:
             statuses[name] = int(done.exit_code)
-        stop = stop_after(name, statuses[name], out)
+        stop = stop_after(name, statuses[name], out, statuses)
         if stop is not None:
             raise typer.Exit(stop)
     typer.echo(f"report: {out / REPORT_FILE}", err=True)

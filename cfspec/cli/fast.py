@@ -38,7 +38,7 @@ def parse_lint(args: Sequence[str]) -> dict[str, object] | None:
                 kwargs.setdefault(key, [])
                 kwargs[key].append(value)  # type: ignore[attr-defined]
             elif key == "max_interventions":
-                if not value.isdigit() or int(value) < 1:
+                if not (value.isascii() and value.isdigit()) or int(value) < 1:
                     return None
                 kwargs[key] = int(value)
             else:

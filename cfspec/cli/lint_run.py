@@ -31,6 +31,9 @@ def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | No
     problem = format_problem(fmt)
     if problem is not None:
         return error(problem)
+    for flag, given in (("--select", select), ("--ignore", ignore)):
+        if given and not split_selectors(given):  # `--select ""` would silence every check
+            return error(f"{flag}: empty; name codes, names or prefixes (e.g. {flag} cycle)")
     try:
         check_selectors(split_selectors(select), "--select")
         check_selectors(split_selectors(ignore), "--ignore")

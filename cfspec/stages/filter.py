@@ -160,6 +160,10 @@ def load_gates(start: Path | None = None, bounds: tuple[str, ...] = (),
             if "command line" not in sources:
                 sources.append("command line")
     parsed = tuple(parse_bound(text) for text in bounds)
+    keys = [bound.key for bound in parsed]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:  # filter.jsonl records one threshold per key: two would hide one
+        raise StageError(f"--gate: {', '.join(repeated)} is given more than once; keep one")
     if parsed and "command line" not in sources:
         sources.append("command line")
     return Gates(**values, bounds=parsed, source=" and ".join(sources) or "defaults")

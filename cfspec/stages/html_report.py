@@ -30,7 +30,6 @@ import difflib
 import hashlib
 import io
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -52,6 +51,7 @@ from cfspec.workspace.records import (
     GateFailure,
     Generated,
     MetricsRow,
+    finite,
     read_filter,
     read_manifest,
     read_metrics,
@@ -249,8 +249,7 @@ def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, MetricsRow],
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
-        value)
+    return finite(value) is not None
 
 
 def _fmt(value: object, fmt: str) -> str:

@@ -44,6 +44,10 @@ class Metric:
             return isinstance(value, bool)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
+        try:
+            value = float(value)  # an integer past the float range is not a valid value
+        except OverflowError:
+            return False
         # fp32 arithmetic can land a cosine a few ulps past 1: allow a relative 1e-5.
         slack = 1e-5 * max(1.0, abs(self.low) if math.isfinite(self.low) else 1.0,
                            abs(self.high) if math.isfinite(self.high) else 1.0)
@@ -109,6 +113,12 @@ METRICS: list[Metric] = [
 ]
 
 
+# Keys of a metrics.jsonl line that are not metrics (workspace.records.MetricsRow reads them as
+# what the row is about); `<metric>_reason` says why a metric is null.
+RESERVED = frozenset({"id", "seed", "spec", "counterfactual", "prompt_0", "prompt_1", "model",
+                      "clip_model", "height", "width", "directional_defined"})
+
+
 def by_name() -> dict[str, Metric]:
     return {metric.name: metric for metric in METRICS}
 
@@ -124,4 +134,7 @@ def register(metric: Metric) -> None:
         raise ValueError(f"metric {metric.name!r}: a registered metric needs a per_seed function")
     if not metric.name.isidentifier() or metric.name in by_name():
         raise ValueError(f"metric name {metric.name!r} is taken or not an identifier")
+    if metric.name in RESERVED or metric.name.endswith("_reason"):
+        raise ValueError(f"metric name {metric.name!r} is reserved: metrics.jsonl uses it for "
+                         "what a row is about, or for why a metric is null")
     METRICS.append(metric)

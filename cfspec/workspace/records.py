@@ -28,7 +28,7 @@ from cfspec.workspace.layout import (
     SUMMARY_FILE,
     image_paths,
 )
-from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.metrics import METRICS, RESERVED
 from cfspec.workspace.pairs import Pair
 
 
@@ -116,6 +116,18 @@ def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def finite(value: object) -> float | None:
+    """`value` as a finite float, or None: not a number, a bool, inf, nan, or an integer too
+    large for a float (JSON allows any number of digits; a hand-edited file may have one)."""
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _check_id_seed(record: dict[str, Any], number: int, report: LineReport,
                    pairs: Mapping[str, Pair], seed_key: str = "seed",
                    seed_optional: bool = False) -> bool:
@@ -197,8 +209,7 @@ class ManifestLine:
         return value if is_int(value) else None  # type: ignore[return-value]
 
     def number(self, name: str) -> float | None:
-        value = self.settings.get(name)
-        return float(value) if is_number(value) and math.isfinite(value) else None  # type: ignore[arg-type]
+        return finite(self.settings.get(name))
 
 
 @dataclass(frozen=True)
@@ -246,10 +257,7 @@ class MetricsRow:
 
     def number(self, name: str) -> float | None:
         """The metric as a finite float, or None (not measured, or a bool)."""
-        value = self.values.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return float(value) if math.isfinite(value) else None
+        return finite(self.values.get(name))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MetricsRow:
@@ -303,7 +311,7 @@ class RowAbout:
 
 _ABOUT = ("spec", "counterfactual", "prompt_0", "prompt_1", "model", "height", "width")
 # Fields of a metrics line that describe the (pair, seed) rather than measure it.
-_ROW_FIELDS = frozenset({"id", "seed", "clip_model", "directional_defined", *_ABOUT})
+_ROW_FIELDS = RESERVED
 
 
 @dataclass(frozen=True)
@@ -352,7 +360,7 @@ class FilterLine:
         """From a line whose id and kept_seed were checked; ValueError(field, message) for any
         other field of the wrong shape."""
         gates = data.get("gates", {})
-        if not isinstance(gates, dict) or not all(isinstance(k, str) and is_number(v)
+        if not isinstance(gates, dict) or not all(isinstance(k, str) and finite(v) is not None
                                                   for k, v in gates.items()):
             raise ValueError("gates", "expected an object of gate -> number")
         seeds = data.get("seeds", [])
@@ -362,19 +370,18 @@ class FilterLine:
         for verdict in seeds:
             try:
                 failed = tuple(GateFailure(str(f["gate"]), str(f["metric"]),
-                                           float(f["value"]) if is_number(f["value"]) else None,
+                                           finite(f["value"]),
                                            float(f["threshold"]), f.get("reason"))
                                for f in verdict["failed"])
                 verdicts.append(SeedVerdict(int(verdict["seed"]), bool(verdict["passed"]),
                                             failed))
-            except (KeyError, TypeError, ValueError, AttributeError):
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
                 raise ValueError("seeds", f"a verdict is not of the filter's shape: "
                                  f"{json.dumps(verdict)[:80]}") from None
         similarity = data.get("directional_similarity")
         return cls(data["id"], data["kept_seed"], str(data.get("reason", "")),
-                   float(similarity) if isinstance(similarity, (int, float))
-                   and not isinstance(similarity, bool) else None,
-                   {k: float(v) for k, v in gates.items()}, tuple(verdicts))
+                   finite(similarity), {k: float(v) for k, v in gates.items()},
+                   tuple(verdicts))
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -402,7 +409,7 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
         if not _check_id_seed(record, number, report, pairs):
             continue
         pair_id, seed = record["id"], record["seed"]
-        if record.get("superseded"):
+        if ManifestLine.from_json(record).superseded:
             # A run killed while regenerating with new parameters: these files may be
             # half-replaced, so the (pair, seed) counts as not generated until a run finishes it.
             found.get(pair_id, {}).pop(seed, None)

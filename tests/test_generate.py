@@ -25,6 +25,7 @@ from PIL import Image  # noqa: E402
 
 from cfspec.stages.generate.stage import GenerateError, generate  # noqa: E402
 from cfspec.workspace.pairs import dumps, schema_errors  # noqa: E402
+from cfspec.workspace.shards import Shard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"steps": 4, "height": 32, "width": 32, "quiet": True}
@@ -482,3 +483,23 @@ def test_a_rerun_with_another_parameter_regenerates(tmp_path: Path, key: str) ->
     assert again.generated == 1 and again.skipped == 0
     (line,) = manifest_lines(out)[-1:]
     assert line[key] == RECORDED_AS.get(str(RERUN_WITH[key]), RERUN_WITH[key])
+
+
+def test_shards_split_the_work_and_make_the_same_images(tmp_path: Path) -> None:
+    """Three `--shard I/3` runs into one OUT: each makes only its pairs, together all of them,
+    each image exactly as an unsharded run makes it; a later unsharded run finds all done."""
+    whole = write_pairs(tmp_path / "whole", PAIRS[:5])
+    assert generate(whole, batch_pairs=2, **FAST).generated == 5  # type: ignore[arg-type]
+    parts = write_pairs(tmp_path / "parts", PAIRS[:5])
+    made = [generate(parts, batch_pairs=2, shard=Shard(i, 3), **FAST)  # type: ignore[arg-type]
+            for i in range(3)]
+    assert [r.generated for r in made] == [2, 2, 1] and [r.total for r in made] == [2, 2, 1]
+    by_shard = [{line["id"] for line in manifest_lines(parts)}]
+    assert by_shard[0] == {p["id"] for p in PAIRS[:5]}
+    assert len(manifest_lines(parts)) == 5  # no (pair, seed) twice: disjoint
+    ours, theirs = images(parts), images(whole)
+    assert ours.keys() == theirs.keys()
+    assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    again = generate(parts, **FAST)  # type: ignore[arg-type]
+    assert again.generated == 0 and again.skipped == 5
+    assert [line["id"] for line in manifest_lines(parts)] == [p["id"] for p in PAIRS[:5]]

@@ -421,6 +421,7 @@ def _register_stage_commands() -> None:
         evaluate_command,
         export_command,
         filter_command,
+        plan_command,
         report_command,
     )
 
@@ -429,6 +430,7 @@ def _register_stage_commands() -> None:
 
     app.command(name="grammar")(grammar_command)
     app.command(name="ask")(ask_command)
+    app.command(name="plan")(plan_command)
     app.command(name="generate")(generate_command)
     app.command(name="evaluate")(evaluate_command)
     app.command(name="filter")(filter_command)

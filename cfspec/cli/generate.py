@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail
 
 
 def generate_command(
@@ -48,6 +48,11 @@ def generate_command(
         typer.Option(help="cfspec (default: cfspec's fixes) or published (google/prompt-to-"
                      "prompt's behaviour exactly; see the README's differences table)."),
     ] = "cfspec",
+    shard: Annotated[
+        str | None,
+        typer.Option(metavar="I/N", help="Only part I of N (0 <= I < N) of pairs.jsonl, for "
+                     "SLURM arrays or several machines: disjoint, together complete."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Images for every pair in OUT/pairs.jsonl (OUT/images/<id>/<seed>_0.png, _1.png and
@@ -63,6 +68,12 @@ def generate_command(
     except OSError as error:
         typer.echo(f"cfspec: error: {describe_os_error(error)}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    from cfspec.workspace.shards import ALL, parse_shard
+
+    try:
+        part = ALL if shard is None else parse_shard(shard)
+    except ValueError as error:
+        raise fail(str(error)) from None
     from cfspec.stages.generate.stage import GenerateError, generate
     from cfspec.stages.generate.weights import ModelLoadError
 
@@ -71,7 +82,7 @@ def generate_command(
             out, model=model, seeds=seeds, steps=steps, guidance=guidance, device=device,
             batch_pairs=batch_pairs, height=height, width=width, quiet=quiet,
             scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-            p2p_compat=p2p_compat,
+            p2p_compat=p2p_compat, shard=part,
         )
     except (GenerateError, ModelLoadError, ValueError) as error:
         typer.echo(f"cfspec: error: {error}", err=True)
@@ -88,7 +99,8 @@ def generate_command(
     if not quiet:
         typer.echo(
             f"{result.generated} generated, {result.skipped} already done, "
-            f"{len(result.failed)} failed, of {result.total} image pair(s) in {out}",
+            f"{len(result.failed)} failed, of {result.total} image pair(s) in {out}"
+            + ("" if part.count == 1 else f" (shard {part})"),
             err=True,
         )
     raise typer.Exit(EXIT_OK if result.ok else EXIT_ERRORS)

@@ -20,6 +20,7 @@ import typer
 
 from cfspec.cli.common import (
     EXIT_ERRORS,
+    EXIT_OK,
     check_format,
     check_out,
     emit,
@@ -215,3 +216,42 @@ def report_command(
         say(f"note: {note}", quiet)
     say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown)", quiet)
     raise typer.Exit(status)
+
+
+def plan_command(
+    out: OutArgument,
+    seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair.")] = 1,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
+    batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    shard: Annotated[
+        str | None, typer.Option(metavar="I/N", help="Only part I of N, as generate --shard.")
+    ] = None,
+    its: Annotated[
+        float | None, typer.Option(help="UNet calls per second for one batch of this size "
+                                        "(the it/s generate's progress bar shows).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Jobs, UNet rows and a GPU-hour estimate for `cfspec generate OUT` with these settings,
+    before any model loads."""
+    import json
+
+    from cfspec.stages.plan import describe, make_plan
+    from cfspec.workspace.records import StageError
+    from cfspec.workspace.shards import ALL, parse_shard
+
+    if fmt not in ("text", "json"):
+        raise fail(f"--format {fmt!r}: choose text or json")
+    check_out(out, writes=False)
+    try:
+        plan, problems = make_plan(out, seeds=seeds, steps=steps, batch_pairs=batch_pairs,
+                                   guidance=guidance, seed_base=seed_base,
+                                   shard=ALL if shard is None else parse_shard(shard), its=its)
+    except (StageError, ValueError) as error:
+        raise fail(str(error)) from None
+    for problem in problems:
+        say(f"warning: {problem.message}", False)
+    typer.echo(json.dumps(plan.as_dict()) if fmt == "json" else describe(plan), nl=fmt == "json")
+    raise typer.Exit(EXIT_OK)

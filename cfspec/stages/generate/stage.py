@@ -18,6 +18,7 @@ from cfspec.stages.progress import progress
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
+from cfspec.workspace.shards import ALL, Shard
 
 
 class GenerateError(RuntimeError):
@@ -66,11 +67,13 @@ def generate(
     eta: float = 0.0,
     only: Sequence[str] | None = None,
     p2p_compat: str = "cfspec",
+    shard: Shard = ALL,
 ) -> GenerateResult:
     """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
 
     Seeds are `seed_base .. seed_base + seeds - 1`; each (pair, seed) draws its noise from its
-    own CPU generator. `only` restricts the run to these pair ids. `p2p_compat="published"`
+    own CPU generator. `only` restricts the run to these pair ids, `shard` to one of N
+    disjoint parts of pairs.jsonl (workspace.shards). `p2p_compat="published"`
     reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
     "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
     profile's default (0.2 for cfspec, 0 for published). Raises GenerateError (usage
@@ -99,6 +102,7 @@ def generate(
     # Lines that break the schema are skipped, and reported: the run then exits 1.
     invalid = [f"{pairs_path}: {d.message}" for d in diagnostics]
     order = [p.id for p in pairs]  # the manifest follows pairs.jsonl's order
+    pairs = shard.select(pairs)  # by position in the whole file: the same split on every run
     if only is not None:
         wanted = set(only)
         pairs = [p for p in pairs if p.id in wanted]
@@ -145,7 +149,10 @@ def generate(
         state.wait_for_everyone()
         generated = sum(gather_object([generated]))
         failed = [FailedJob(*f) for f in gather_object([(f.id, f.seed, f.error) for f in failed])]
-    if state.is_main_process and manifest.exists():
+    # Other shards may be appending to this manifest right now, and compacting replaces the
+    # file: a sharded run leaves it as it is (readers take the last line per image; an
+    # unsharded run afterwards compacts).
+    if state.is_main_process and manifest.exists() and shard.count == 1:
         store.compact(manifest, order)
     state.wait_for_everyone()
     return GenerateResult(

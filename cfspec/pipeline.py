@@ -41,6 +41,7 @@ class RunOptions:
     p2p_compat: str = "cfspec"
     clip_model: str = "openai/clip-vit-large-patch14"
     inception_weights: Path | None = None
+    batch_size: int = 32  # evaluate's (pair, seed)s per CLIP batch
     min_clip: float | None = None
     min_directional: float | None = None
     min_image_similarity: float | None = None
@@ -64,7 +65,7 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     later = {"fmt": "text", "no_color": False, **shown}
     if stage == "evaluate":
         return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,
-                          "device": o.device, "batch_size": 32, **later}
+                          "device": o.device, "batch_size": o.batch_size, **later}
     if stage == "filter":
         return (o.out,), {"min_clip": o.min_clip, "min_directional": o.min_directional,
                           "min_image_similarity": o.min_image_similarity,

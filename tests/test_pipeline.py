@@ -59,3 +59,14 @@ def test_the_run_stops_on_usage_errors_and_when_nothing_compiled(tmp_path: Path)
 def test_an_unknown_stage_is_named() -> None:
     with pytest.raises(ValueError, match="the stages are compile, generate"):
         arguments("upload", RunOptions((), Path(".")))
+
+
+def test_run_takes_the_options_of_generate_and_evaluate() -> None:
+    """CONTRACT: `cfspec run` takes the options of generate and evaluate. The exceptions: the
+    output folder and diagnostics format are run's own, and a shard of a whole run would
+    evaluate and export a part of the data (run generate --shard, then run on the whole)."""
+    run_options = set(inspect.signature(run_command).parameters)
+    own = {"out", "fmt", "no_color", "shard"}
+    for command in (generate_command, evaluate_command):
+        missing = set(inspect.signature(command).parameters) - own - run_options
+        assert missing == set(), (command.__name__, missing)

@@ -334,6 +334,9 @@ def run_command(
     inception_weights: Annotated[
         Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
     ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="(pair, seed)s per CLIP batch (evaluate).")
+    ] = 32,
     min_clip: Annotated[float | None, typer.Option(help="Filter gate (default 0.2).")] = None,
     min_directional: Annotated[
         float | None, typer.Option(help="Filter gate (default 0.2).")
@@ -368,7 +371,7 @@ def run_command(
         batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
         p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
-        min_clip=min_clip, min_directional=min_directional,
+        batch_size=batch_size, min_clip=min_clip, min_directional=min_directional,
         min_image_similarity=min_image_similarity, gates=tuple(gate or ()), quiet=quiet)
     statuses: dict[str, int] = {}
     for name in STAGES:

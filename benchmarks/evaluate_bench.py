@@ -36,8 +36,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model h
 
 import torch  # noqa: E402
 
-from cfspec.stages.evaluate import metrics as M  # noqa: E402
-from cfspec.stages.evaluate.clip import RANDOM_VIT_L14, TINY, ClipScorer  # noqa: E402
+from cfspec.gpu.evaluate import metrics as M  # noqa: E402
+from cfspec.gpu.evaluate.clip import RANDOM_VIT_L14, TINY, ClipScorer  # noqa: E402
 
 WORDS = ("dog", "cat", "horse", "red", "blue", "small", "large", "table", "chair", "street")
 

@@ -9,7 +9,7 @@
 Three ways to make the same image pairs (same prompts, steps, guidance, resolution and noise),
 each at 1, 4 and 8 pairs per batch:
 
-* `ours`: `stages.generate.engine.Engine`, B pairs in one UNet batch, fused attention outside the
+* `ours`: `gpu.generate.engine.Engine`, B pairs in one UNet batch, fused attention outside the
   edits, explicit fp32 probabilities only where P2P needs them.
 * `plain`: diffusers' `StableDiffusionPipeline` (`StableDiffusionXLPipeline` for SDXL) on the
   same 2B prompts in one call, no editing at all: the floor. `overhead` = ours' time / plain's time.
@@ -59,10 +59,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cfspec.stages.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
-from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.stages.generate.p2p import BatchEdit  # noqa: E402
-from cfspec.stages.generate.weights import Components, load_components  # noqa: E402
+from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
+from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.gpu.generate.p2p import BatchEdit  # noqa: E402
+from cfspec.gpu.generate.weights import Components, load_components  # noqa: E402
 
 # Counterfactual prompt pairs in the bundled specs' style: replace, refine and reweight edits.
 PROMPTS = [

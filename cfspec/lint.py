@@ -103,19 +103,28 @@ def _excluded(path: Path, config: Config) -> bool:
 
 def read(name: str, config: Config) -> Parsed:
     """Read a file (or stdin) into a SourceFile; size and encoding problems are diagnostics."""
-    display = "<stdin>" if name == STDIN else name
     try:
-        if name == STDIN:
-            data = sys.stdin.buffer.read(config.max_file_bytes + 1)
-        else:
-            size = Path(name).stat().st_size
-            if size > config.max_file_bytes:
-                return _too_large(display, size, config)
-            data = Path(name).read_bytes()
+        return load(name, config.max_file_bytes)
     except OSError as error:
+        display = "<stdin>" if name == STDIN else name
         raise UsageError(f"{display}: {error.strerror or error}") from error
-    if len(data) > config.max_file_bytes:
-        return _too_large(display, len(data), config)
+
+
+def load(name: str, max_bytes: int | None) -> Parsed:
+    """A file (or `-`: stdin) as text, never reading more than `max_bytes` + 1 bytes; a file
+    too large or not UTF-8 is a diagnostic (`Parsed.diagnostics`). OSError for the caller.
+    Lint and import read their inputs through here."""
+    display = "<stdin>" if name == STDIN else name
+    limit = -1 if max_bytes is None else max_bytes + 1
+    if name == STDIN:
+        data = sys.stdin.buffer.read(limit)
+    else:
+        size = Path(name).stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            return _too_large(display, size, max_bytes)
+        data = Path(name).read_bytes()
+    if max_bytes is not None and len(data) > max_bytes:
+        return _too_large(display, len(data), max_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -134,13 +143,13 @@ def read(name: str, config: Config) -> Parsed:
     return Parsed(SourceFile(display, text.removeprefix("\ufeff")), None)
 
 
-def _too_large(display: str, size: int, config: Config) -> Parsed:
+def _too_large(display: str, size: int, max_bytes: int) -> Parsed:
     source = SourceFile(display, "")
     bag = DiagnosticBag(source)
     bag.report(
         "file-too-large",
         source.span(0, 0),
-        f"the file is {size:,} bytes; the limit is {config.max_file_bytes:,}",
+        f"the file is {size:,} bytes; the limit is {max_bytes:,}",
         label="not read",
         help="split it into several files, or raise `max-file-bytes` in [tool.cfspec]",
     )

@@ -30,13 +30,13 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="module")
 def comps() -> Any:
     torch = pytest.importorskip("torch")
-    from cfspec.stages.generate.weights import load_components
+    from cfspec.gpu.generate.weights import load_components
 
     return load_components("tiny", torch.device("cpu"), torch.float32)
 
 
 @pytest.fixture(scope="module")
 def words(comps: Any) -> Any:
-    from cfspec.stages.generate.edit_plan import WordTokenizer
+    from cfspec.gpu.generate.edit_plan import WordTokenizer
 
     return WordTokenizer(comps.tokenizer)

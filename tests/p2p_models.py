@@ -19,7 +19,7 @@ LATENT = 64  # SD 1.x at 512 px
 def sd_layout_components(tokenizer: Any) -> dict[str, Any]:
     from diffusers import UNet2DConditionModel
 
-    from cfspec.stages.generate.tiny import TINY_LATENT_CHANNELS, TINY_SEED, tiny_components
+    from cfspec.gpu.generate.tiny import TINY_LATENT_CHANNELS, TINY_SEED, tiny_components
 
     parts = tiny_components(tokenizer=tokenizer)
     with torch.random.fork_rng(devices=[]):

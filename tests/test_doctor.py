@@ -20,7 +20,7 @@ pytest.importorskip("diffusers")
 from typer.testing import CliRunner  # noqa: E402
 
 from cfspec.cli.app import app  # noqa: E402
-from cfspec.stages.generate.doctor import FAIL, OK, render_json, render_text, run_checks  # noqa: E402,E501
+from cfspec.gpu.generate.doctor import FAIL, OK, render_json, render_text, run_checks  # noqa: E402,E501
 
 ROOT = Path(__file__).resolve().parent.parent
 

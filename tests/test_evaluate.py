@@ -25,8 +25,8 @@ from test_export import (  # noqa: E402
 )
 from typer.testing import CliRunner  # noqa: E402
 
-from cfspec.stages.evaluate.clip import ClipScorer  # noqa: E402
-from cfspec.stages.evaluate.stage import EvaluateError, evaluate  # noqa: E402
+from cfspec.gpu.evaluate.clip import ClipScorer  # noqa: E402
+from cfspec.gpu.evaluate.stage import EvaluateError, evaluate  # noqa: E402
 from cfspec.workspace.records import MetricsRow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
 def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
     """6 pairs x 3 seeds: an interval, computed over the pairs (the same as
     `cluster_bootstrap_ci` on the rows grouped by pair id)."""
-    from cfspec.stages.evaluate.metrics import cluster_bootstrap_ci
+    from cfspec.gpu.evaluate.metrics import cluster_bootstrap_ci
 
     pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(6)]
     out = build_out(tmp_path / "out", pairs, seeds=(0, 1, 2), size=16)
@@ -239,9 +239,9 @@ def test_end_to_end_with_the_real_pipeline(tmp_path: Path) -> None:
     """compile specs/cake.scm -> generate (tiny) -> evaluate (tiny CLIP) -> filter -> export hf
     (loaded back) -> report."""
     try:
-        from cfspec.stages.generate.stage import generate
+        from cfspec.gpu.generate.stage import generate
     except ImportError as error:  # the generate stage is being finished elsewhere
-        pytest.skip(f"cfspec.stages.generate.stage.generate is not importable yet: {error}")
+        pytest.skip(f"cfspec.gpu.generate.stage.generate is not importable yet: {error}")
     pytest.importorskip("diffusers")
     datasets = pytest.importorskip("datasets")
     from cfspec.compile.stage import compile_paths

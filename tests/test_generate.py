@@ -23,7 +23,7 @@ pytest.importorskip("accelerate")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cfspec.stages.generate.stage import GenerateError, generate  # noqa: E402
+from cfspec.gpu.generate.stage import GenerateError, generate  # noqa: E402
 from cfspec.workspace.pairs import dumps, schema_errors  # noqa: E402
 from cfspec.workspace.shards import Shard  # noqa: E402
 
@@ -347,7 +347,7 @@ def test_unreachable_model_is_a_usage_error(tmp_path: Path, monkeypatch: Any) ->
 
 
 def test_command_module_imports_no_torch() -> None:
-    code = ("import sys, cfspec.stages.generate, cfspec.cli.generate; "
+    code = ("import sys, cfspec.gpu.generate, cfspec.cli.generate; "
             "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
             "sys.exit(str(bad) if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True, env=env(), cwd=ROOT)

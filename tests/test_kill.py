@@ -163,7 +163,7 @@ def test_evaluate_killed_between_its_files_reruns_to_the_same_bytes(tmp_path: Pa
     metrics.jsonl but before its summary leaves a summary readers must not trust."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from cfspec.stages.evaluate.stage import evaluate
+    from cfspec.gpu.evaluate.stage import evaluate
 
     fast: dict[str, Any] = {"quiet": True, "bootstrap_resamples": 200}
     base = build_out(tmp_path / "base", size=16)
@@ -248,7 +248,7 @@ def test_run_killed_in_generate_and_in_evaluate(tmp_path: Path) -> None:
 
     def loadable(out: Path) -> None:
         if not (out / "manifest.jsonl").exists():  # generate recorded nothing yet
-            from cfspec.stages.evaluate.stage import evaluate
+            from cfspec.gpu.evaluate.stage import evaluate
 
             assert list((out / "images").rglob("*.png"))
             with pytest.raises(StageError, match=r"images holds 2 image\(s\) in 1 pair "

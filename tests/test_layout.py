@@ -24,7 +24,6 @@ STILL_TWICE = {
     # Each reader reports what does not parse in its own input: .scm text, JSON, free text.
     "syntax-error": {"lang.parser", "importers.__init__", "importers.llm_json",
                      "importers.llm_text", "importers.coco_cf", "importers.analysis"},
-    "file-too-large": {"lint", "importers.__init__"},
     # Compile's last wall on pair ids (spec id + counterfactual), after lint's on spec ids.
     "invalid-id": {"compile.stage", "checks.specs"},
     "duplicate-spec": {"compile.stage", "checks.specs"},
@@ -93,7 +92,7 @@ LAYERS = (
     ("cfspec.lint", "cfspec.fmt"),
     ("cfspec.compile",),
     ("cfspec.importers", "cfspec.lsp"),
-    ("cfspec.stages", "cfspec.ask"),  # ask: captions -> LLM -> import and lint -> .scm
+    ("cfspec.stages", "cfspec.gpu", "cfspec.ask"),  # ask: captions -> LLM -> lint -> .scm
     ("cfspec.pipeline",),
     ("cfspec.cli", "cfspec.__main__"),
 )
@@ -152,6 +151,22 @@ def test_no_module_imports_a_higher_layer() -> None:
 
 def test_the_light_layers_never_import_torch() -> None:
     assert heavy_imports(imports()) == []
+
+
+def test_gpu_libraries_load_at_module_level_only_in_gpu() -> None:
+    """Outside cfspec/gpu/ a GPU library is imported inside the function that needs it, so
+    importing any other module (the CLI registering every command, the filter, the report)
+    never loads one."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if module.startswith("cfspec.gpu."):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            found += [f"{module} -> {n}" for n in names if n.split(".")[0] in HEAVY]
+    assert found == []
 
 
 def test_the_rules_catch_what_they_forbid(tmp_path: Path) -> None:

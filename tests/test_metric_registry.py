@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_export import PAIRS, build_out  # noqa: E402
 
-from cfspec.stages.evaluate.stage import Sample, evaluate  # noqa: E402
+from cfspec.gpu.evaluate.stage import Sample, evaluate  # noqa: E402
 from cfspec.stages.export import export  # noqa: E402
 from cfspec.stages.filter import Gates, parse_bound, run_filter  # noqa: E402
 from cfspec.stages.html_report import build_report  # noqa: E402
@@ -172,3 +172,12 @@ def test_a_gate_on_an_unknown_metric_names_the_known_ones() -> None:
     bound = parse_bound("latent_l2_outside_edit <= 0.25")
     assert (bound.metric, bound.op, bound.threshold) == ("latent_l2_outside_edit", "<=", 0.25)
     assert bound.passes(0.25) and not bound.passes(0.2500001)
+
+
+def test_the_reserved_names_are_what_a_metrics_row_reads_as_not_metrics() -> None:
+    from dataclasses import fields
+
+    from cfspec.workspace.records import RowAbout
+
+    about = {f.name for f in fields(RowAbout)}
+    assert about | {"id", "seed", "clip_model", "directional_defined"} == registry.RESERVED

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("torchmetrics")
 
-from cfspec.stages.evaluate import metrics as M  # noqa: E402
+from cfspec.gpu.evaluate import metrics as M  # noqa: E402
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -481,7 +481,7 @@ def test_inception_weights_path_is_the_one_used(tmp_path: Path, monkeypatch) -> 
 
 @pytest.fixture(scope="module")
 def tiny_clip():
-    from cfspec.stages.evaluate.clip import ClipScorer
+    from cfspec.gpu.evaluate.clip import ClipScorer
 
     return ClipScorer.load("tiny", "cpu")
 
@@ -516,7 +516,7 @@ def test_tiny_clip_texts_and_scores(tiny_clip) -> None:
 
 
 def test_tiny_clip_is_deterministic(tiny_clip) -> None:
-    from cfspec.stages.evaluate.clip import ClipScorer
+    from cfspec.gpu.evaluate.clip import ClipScorer
 
     again = ClipScorer.load("tiny")
     for p, q in zip(tiny_clip.model.parameters(), again.model.parameters(), strict=True):
@@ -524,7 +524,7 @@ def test_tiny_clip_is_deterministic(tiny_clip) -> None:
 
 
 def test_clip_load_errors_are_clear(tmp_path: Path, monkeypatch) -> None:
-    from cfspec.stages.evaluate.clip import ClipLoadError, ClipScorer
+    from cfspec.gpu.evaluate.clip import ClipLoadError, ClipScorer
 
     with pytest.raises(ClipLoadError, match="no config.json"):
         ClipScorer.load(str(tmp_path))
@@ -535,7 +535,7 @@ def test_clip_load_errors_are_clear(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_clip_loads_a_saved_local_folder(tiny_clip, tmp_path: Path) -> None:
-    from cfspec.stages.evaluate.clip import ClipScorer
+    from cfspec.gpu.evaluate.clip import ClipScorer
 
     tiny_clip.model.save_pretrained(tmp_path)
     tiny_clip.tokenizer.save_pretrained(tmp_path)

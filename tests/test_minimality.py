@@ -26,10 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from numeric import reorder_tolerance  # noqa: E402
 from test_p2p import CPU, SIZE, STEPS, make_pair  # noqa: E402
 
-from cfspec.stages.evaluate import metrics as M  # noqa: E402
-from cfspec.stages.generate.edit_plan import EditPlan, WordTokenizer, build_plan  # noqa: E402
-from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.stages.generate.weights import Components  # noqa: E402
+from cfspec.gpu.evaluate import metrics as M  # noqa: E402
+from cfspec.gpu.generate.edit_plan import EditPlan, WordTokenizer, build_plan  # noqa: E402
+from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.gpu.generate.weights import Components  # noqa: E402
 
 PROMPTS = ("a banana on a table", "a apple on a table")
 BLEND = (["banana"], ["apple"])

@@ -1,4 +1,4 @@
-"""Prompt-to-Prompt attention control (stages.generate.p2p, plan, engine) on the tiny CPU model.
+"""Prompt-to-Prompt attention control (gpu.generate.p2p, plan, engine) on the tiny CPU model.
 
 The edit formulas are checked two ways: inside real denoising runs (through the processors'
 hook), and against a literal re-implementation of the published code (google/prompt-to-prompt:
@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from numeric import assert_reordered_close  # noqa: E402
 
-from cfspec.stages.generate.edit_plan import (  # noqa: E402
+from cfspec.gpu.generate.edit_plan import (  # noqa: E402
     MAX_TOKENS,
     EditPlan,
     WordTokenizer,
@@ -31,9 +31,9 @@ from cfspec.stages.generate.edit_plan import (  # noqa: E402
     cross_alpha,
     self_steps,
 )
-from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.stages.generate.p2p import AttentionEvent, BatchEdit, P2PAttnProcessor, P2PControl  # noqa: E402
-from cfspec.stages.generate.weights import Components, load_components  # noqa: E402
+from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.gpu.generate.p2p import AttentionEvent, BatchEdit, P2PAttnProcessor, P2PControl  # noqa: E402
+from cfspec.gpu.generate.weights import Components, load_components  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 
 STEPS = 6
@@ -412,7 +412,7 @@ def test_bfloat16_runs_give_finite_images(comps: Components, words: WordTokenize
 def test_schedulers_keep_the_models_prediction_type(name: str) -> None:
     from diffusers import DDIMScheduler
 
-    from cfspec.stages.generate.weights import make_scheduler
+    from cfspec.gpu.generate.weights import make_scheduler
 
     base = DDIMScheduler(beta_schedule="scaled_linear", prediction_type="v_prediction")
     made = make_scheduler(name, base)

@@ -31,10 +31,8 @@ import numpy as np  # noqa: E402
 from numeric import assert_reordered_close, reorder_tolerance  # noqa: E402
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans  # noqa: E402
-from cfspec.lang.prompt import split_words  # noqa: E402
-from cfspec.lang.tokens import ClipTokenizer  # noqa: E402
-from cfspec.stages.generate import published  # noqa: E402
-from cfspec.stages.generate.edit_plan import (  # noqa: E402
+from cfspec.gpu.generate import published  # noqa: E402
+from cfspec.gpu.generate.edit_plan import (  # noqa: E402
     MAX_TOKENS,
     PlanError,
     PromptTokenizer,
@@ -42,6 +40,8 @@ from cfspec.stages.generate.edit_plan import (  # noqa: E402
     cross_alpha,
     dense_mapper,
 )
+from cfspec.lang.prompt import split_words  # noqa: E402
+from cfspec.lang.tokens import ClipTokenizer  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden_p2p"
@@ -288,8 +288,8 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def clip_comps(hf_tok: Any) -> Any:
     """The tiny model with the real CLIP vocabulary (subset) and CLIP's own ids."""
-    from cfspec.stages.generate.tiny import tiny_components
-    from cfspec.stages.generate.weights import Components
+    from cfspec.gpu.generate.tiny import tiny_components
+    from cfspec.gpu.generate.weights import Components
 
     torch.set_num_threads(1)
     return Components(name="tiny-clip", **tiny_components(tokenizer=hf_tok))
@@ -303,7 +303,7 @@ def test_factual_image_is_the_plain_pipelines_for_punctuation_runs(
         clip_comps: Any, tok: PromptTokenizer, prompt: str) -> None:
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-    from cfspec.stages.generate.engine import Engine, Job, Settings
+    from cfspec.gpu.generate.engine import Engine, Job, Settings
 
     other = prompt.replace("dog", "cat") if "dog" in prompt else prompt.replace("cat", "dog")
     pair = words_pair(prompt, other, "replace")
@@ -352,7 +352,7 @@ def e2e() -> tuple[dict[str, Any], Any]:
 def sd_comps(hf_tok: Any) -> Any:
     from p2p_models import sd_layout_components
 
-    from cfspec.stages.generate.weights import Components
+    from cfspec.gpu.generate.weights import Components
 
     torch.set_num_threads(1)
     return Components(name="sd-layout", **sd_layout_components(hf_tok))
@@ -361,7 +361,7 @@ def sd_comps(hf_tok: Any) -> Any:
 def _run_case(comps: Any, tok: PromptTokenizer, case: dict[str, Any], steps: int, compat: str
               ) -> tuple[Any, list[Any], list[Any]]:
     """(final latents, each step's mask, each step's blend maps) of cfspec on a golden case."""
-    from cfspec.stages.generate.engine import Engine, Job, Settings
+    from cfspec.gpu.generate.engine import Engine, Job, Settings
 
     p0, p1 = case["prompts"]
     pair = words_pair(p0, p1, case["kind"], blend=(case["blend"][0], case["blend"][1]),

@@ -430,9 +430,12 @@ def _cpu(text: str) -> float:
 @pytest.mark.parametrize("make, small", [(_cycle, 250), (_two_cycles, 250), (_long_edge, 4000)],
                          ids=["one-long-cycle", "many-two-cycles", "one-long-edge"])
 def test_import_time_is_linear(make, small: int) -> None:  # type: ignore[no-untyped-def]
-    """Importing 4x the input takes at most 2 x 4 = 8x the CPU time (was: quadratic)."""
-    t_small = max(_cpu(make(small)), 0.02)
-    t_large = _cpu(make(4 * small))
+    """Importing 4x the input takes at most 2 x 4 = 8x the CPU time (was: quadratic). Each
+    size is timed 3 times and the least kept: a collector pause or a busy neighbour only ever
+    adds time, so the minimum is the measurement (the bound stays 8x)."""
+    small_text, large_text = make(small), make(4 * small)
+    t_small = max(min(_cpu(small_text) for _ in range(3)), 0.02)
+    t_large = min(_cpu(large_text) for _ in range(3))
     assert t_large / t_small < 8, (t_small, t_large)
 
 

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from numeric import assert_reordered_close, attention_tolerance  # noqa: E402
 from test_p2p import make_pair  # noqa: E402
 
-from cfspec.stages.generate.edit_plan import (  # noqa: E402
+from cfspec.gpu.generate.edit_plan import (  # noqa: E402
     MAX_TOKENS,
     EditPlan,
     PlanError,
@@ -30,9 +30,9 @@ from cfspec.stages.generate.edit_plan import (  # noqa: E402
     cross_alpha,
     self_steps,
 )
-from cfspec.stages.generate.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.stages.generate.p2p import P2PAttnProcessor, P2PControl  # noqa: E402
-from cfspec.stages.generate.weights import (  # noqa: E402
+from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.gpu.generate.p2p import P2PAttnProcessor, P2PControl  # noqa: E402
+from cfspec.gpu.generate.weights import (  # noqa: E402
     Components,
     ModelLoadError,
     load_components,
@@ -127,7 +127,7 @@ def test_tokenizers_that_cut_a_prompt_differently_are_refused(
         xl: Components, tmp_path: Path) -> None:
     from transformers import CLIPTokenizer
 
-    from cfspec.stages.generate.tiny import tiny_vocab
+    from cfspec.gpu.generate.tiny import tiny_vocab
 
     vocab, merges = tiny_vocab()
     (tmp_path / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
@@ -164,7 +164,7 @@ def test_on_clips_own_vocabulary_a_bang_run_parts_the_two_tokenizers() -> None:
 def _save_xl(tmp_path: Path, force_zeros: bool = True, latent_stats: bool = False) -> Path:
     from diffusers import StableDiffusionXLPipeline
 
-    from cfspec.stages.generate.tiny import tiny_sdxl_components
+    from cfspec.gpu.generate.tiny import tiny_sdxl_components
 
     parts = tiny_sdxl_components()
     del parts["force_zeros_for_empty_prompt"]
@@ -383,7 +383,7 @@ SD2_SCHEDULER = {  # stabilityai/stable-diffusion-2-1's scheduler_config.json
 def _save_sd2(tmp_path: Path, **unet: Any) -> Path:
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-    from cfspec.stages.generate.tiny import tiny_components, tiny_tokenizer
+    from cfspec.gpu.generate.tiny import tiny_components, tiny_tokenizer
 
     parts = tiny_components(tokenizer=tiny_tokenizer(pad_token="!"))
     parts["scheduler"] = DDIMScheduler.from_config(SD2_SCHEDULER)
@@ -434,7 +434,7 @@ def test_sd2_v_prediction_factual_image_is_the_plain_pipelines(tmp_path: Path) -
 def test_an_sd2_768_model_renders_768_px_by_default() -> None:
     from diffusers import AutoencoderKL
 
-    from cfspec.stages.generate.tiny import tiny_components
+    from cfspec.gpu.generate.tiny import tiny_components
 
     parts = tiny_components()
     vae = AutoencoderKL(block_out_channels=(8, 8, 8, 8), norm_num_groups=2, latent_channels=4,
@@ -507,7 +507,7 @@ def test_generate_command_reports_an_unsupported_pipeline_without_a_traceback(
 def test_generate_with_tiny_sdxl_end_to_end(tmp_path: Path) -> None:
     from test_generate import PAIRS, write_pairs
 
-    from cfspec.stages.generate.stage import generate
+    from cfspec.gpu.generate.stage import generate
 
     out = write_pairs(tmp_path / "out", PAIRS[:2])
     result = generate(out, model="tiny-sdxl", steps=2, batch_pairs=2, quiet=True)
@@ -521,7 +521,7 @@ def test_generate_with_tiny_sdxl_end_to_end(tmp_path: Path) -> None:
 
 
 def test_random_sdxl_is_sdxl_base_architecture() -> None:
-    from cfspec.stages.generate.weights import random_sdxl_components
+    from cfspec.gpu.generate.weights import random_sdxl_components
 
     parts = random_sdxl_components(torch.device("meta"))  # shapes only: no memory, no time
 

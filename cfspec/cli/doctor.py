@@ -1,5 +1,5 @@
 """`cfspec doctor`: versions, device, dtypes, which model kinds load, and whether cfspec's
-attention processors work on this diffusers (cfspec.stages.generate.doctor does the checks).
+attention processors work on this diffusers (cfspec.gpu.generate.doctor does the checks).
 Exit status: 0 no problem, 1 something generation needs is broken, 2 usage."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def doctor_command(
 ) -> None:
     """Check that this machine can generate: versions, device, dtypes, the embedded models and
     the P2P attention processors on this diffusers."""
-    from cfspec.stages.generate.doctor import DEVICES, ok, render_json, render_text, run_checks
+    from cfspec.gpu.generate.doctor import DEVICES, ok, render_json, render_text, run_checks
 
     if output_format not in ("text", "json"):
         raise fail(f"--format {output_format!r}: choose text or json")

@@ -74,8 +74,8 @@ def generate_command(
         part = ALL if shard is None else parse_shard(shard)
     except ValueError as error:
         raise fail(str(error)) from None
-    from cfspec.stages.generate.stage import GenerateError, generate
-    from cfspec.stages.generate.weights import ModelLoadError
+    from cfspec.gpu.generate.stage import GenerateError, generate
+    from cfspec.gpu.generate.weights import ModelLoadError
 
     try:
         result = generate(

@@ -63,7 +63,7 @@ def evaluate_command(
     check_format(fmt)
     check_out(out)
     try:
-        from cfspec.stages.evaluate.stage import EvaluateError, evaluate, summary_table
+        from cfspec.gpu.evaluate.stage import EvaluateError, evaluate, summary_table
     except ImportError as error:
         raise fail(f"`cfspec evaluate` needs the gpu extra (pip install 'cfspec[gpu]'): "
                     f"{error}") from None

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cfspec.diagnostics.records import DiagnosticBag
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
 from cfspec.importers.analysis import analyze
 from cfspec.importers.answer import (
@@ -78,32 +78,13 @@ def safe_id(raw: str, fallback: str = "item") -> str:
 
 
 def read_source(path: str, max_bytes: int | None = None) -> SourceFile | ImportedItem:
-    """The input as text, or an item holding the reason it cannot be read as text."""
-    display = "<stdin>" if path == "-" else path
-    if path == "-":
-        import sys
+    """The input as text, or an item holding the reason it cannot be read as text (too large,
+    not UTF-8: read as lint reads a .scm, `cfspec.lint.load`). OSError: the caller's usage
+    error."""
+    from cfspec.lint import load
 
-        data = sys.stdin.buffer.read()
-    else:
-        data = Path(path).read_bytes()  # OSError: the caller's usage error
-    if max_bytes is not None and len(data) > max_bytes:
-        source = SourceFile(display, "")
-        bag = DiagnosticBag(source)
-        bag.report("file-too-large", source.span(0, 0),
-                   f"the file is {len(data):,} bytes; the limit is {max_bytes:,}",
-                   label="not read", help="split it, or raise `max-file-bytes` in [tool.cfspec]")
-        return _failed(source, bag)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        good = data[:error.start].decode("utf-8", errors="replace")
-        source = SourceFile(display, good)
-        bag = DiagnosticBag(source)
-        bag.report("syntax-error", source.span(len(good), len(good)),
-                   f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}",
-                   label="here", help="an answer is UTF-8 text; is this a binary file?")
-        return _failed(source, bag)
-    return SourceFile(display, text.removeprefix("\ufeff"))
+    read = load(path, max_bytes)
+    return _failed(read.source, read.diagnostics) if read.diagnostics else read.source
 
 
 def item_id_for(raw_id: str | None, stem: str, line: int | None) -> tuple[str, str | None]:
@@ -125,9 +106,9 @@ def item_id_for(raw_id: str | None, stem: str, line: int | None) -> tuple[str, s
     return safe, None
 
 
-def _failed(source: SourceFile, bag: DiagnosticBag) -> ImportedItem:
+def _failed(source: SourceFile, diagnostics: Sequence[Diagnostic]) -> ImportedItem:
     stem = safe_id(Path(source.name).stem, "input")
-    return ImportedItem(source, "unknown", stem, source.whole(), None, list(bag.items))
+    return ImportedItem(source, "unknown", stem, source.whole(), None, list(diagnostics))
 
 
 def import_source(source: SourceFile, shape: str = "auto",
@@ -139,7 +120,7 @@ def import_source(source: SourceFile, shape: str = "auto",
         bag = DiagnosticBag(source)
         bag.report("syntax-error", source.span(0, len(source.text)), "the file is empty",
                    label="nothing here", help="an answer, or one caption pair per line")
-        return [_failed(source, bag)]
+        return [_failed(source, bag.items)]
     if shape == "auto":
         shape = detect(source.text)
     if shape not in SHAPES:
@@ -163,7 +144,7 @@ def import_source(source: SourceFile, shape: str = "auto",
         bag.report("syntax-error", source.span(first, first + 1),
                    "the input holds no answers", label="empty",
                    help="an answer object, or one caption pair per line")
-        return [_failed(source, bag)]
+        return [_failed(source, bag.items)]
     many = sum(1 for r in records if r.number > 0) > 1
     items: list[ImportedItem] = []
     for record in records:

@@ -1,3 +1,2 @@
-"""The pipeline's stages after compile: generate, evaluate, filter, export, report.
-
-Only `generate/` and `evaluate/` import torch, and only when their modules are imported."""
+"""The torch-free stages: filter, export (with croissant), the HTML report, `plan` and run's
+preflight. The stages that run models, generate and evaluate, are in `cfspec/gpu/`."""

@@ -292,17 +292,22 @@ def _copy(source: Path, target: Path) -> None:
 # --- coco-cf and cf-json -------------------------------------------------------------------------
 
 
+def _copy_images(dest: Path, cand: Candidate, names: tuple[str, str]) -> list[Path]:
+    """The candidate's factual and counterfactual PNGs, copied into `dest` under `names`."""
+    targets = [_inside(dest, name) for name in names]
+    for source, target in zip((cand.generated.image_0, cand.generated.image_1), targets,
+                              strict=True):
+        _copy(source, target)
+    return targets
+
+
 def _write_coco_cf(out: Path, dest: Path, selection: Selection) -> list[Path]:
     files: list[Path] = []
     lines = []
     for cand in selection.candidates:
         name = _safe_name(cand.id)
         stems = (f"{name}_img_0", f"{name}_img_1")
-        for stem, source in zip(stems, (cand.generated.image_0, cand.generated.image_1),
-                                strict=True):
-            target = _inside(dest, f"{stem}.png")
-            _copy(source, target)
-            files.append(target)
+        files += _copy_images(dest, cand, (f"{stems[0]}.png", f"{stems[1]}.png"))
         lines.append(json_line({"id": cand.id, "caption_0": cand.pair.prompt_0,
                                 "caption_1": cand.pair.prompt_1, "image_0": stems[0],
                                 "image_1": stems[1]}))
@@ -317,11 +322,7 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
     for cand in selection.candidates:
         name = _safe_name(cand.id)
         names = (f"original_{name}.png", f"counterfactual_{name}.png")
-        for file_name, source in zip(names, (cand.generated.image_0, cand.generated.image_1),
-                                     strict=True):
-            target = _inside(dest, file_name)
-            _copy(source, target)
-            files.append(target)
+        files += _copy_images(dest, cand, names)
         records.append({
             "id": cand.id,
             "original_prompt": cand.pair.prompt_0,

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 BUILT_IN_MODELS = ("tiny", "tiny-sdxl", "random-sd15", "random-sdxl")  # = weights.BUILT_IN
-BUILT_IN_CLIPS = ("tiny", "random-vit-l-14")  # = cfspec.stages.evaluate.clip.TINY, RANDOM_VIT_L14
+BUILT_IN_CLIPS = ("tiny", "random-vit-l-14")  # = cfspec.gpu.evaluate.clip.TINY, RANDOM_VIT_L14
 
 
 def run_problems(out: Path, *, model: str, clip_model: str,
@@ -66,7 +66,7 @@ def _pipeline_problem(model: str, built_in: tuple[str, ...]) -> list[str]:
     generate does not drive (SD3, FLUX, ...)."""
     if model in built_in:
         return []
-    from cfspec.stages.generate.pipelines import (
+    from cfspec.gpu.generate.pipelines import (
         UnsupportedPipeline,
         check_supported,
         index_file,

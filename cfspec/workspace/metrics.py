@@ -7,7 +7,7 @@ dataset card a line), Croissant gives each its type, and the report labels, form
 them from here.
 
 Adding a metric is one `Metric(...)` line below plus its function: a `per_seed` function takes
-a `cfspec.stages.evaluate.stage.Sample` (one (pair, seed): both images, prompts, the .npz
+a `cfspec.gpu.evaluate.stage.Sample` (one (pair, seed): both images, prompts, the .npz
 extras) and returns a float or None (not measured). The built-in metrics have no `per_seed`:
 evaluate computes them in batches (CLIP on the GPU, latents, masks), which is far faster than
 one sample at a time.

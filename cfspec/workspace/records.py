@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -309,7 +309,7 @@ class RowAbout:
                    text("model"), size("height"), size("width"))
 
 
-_ABOUT = ("spec", "counterfactual", "prompt_0", "prompt_1", "model", "height", "width")
+_ABOUT = tuple(f.name for f in fields(RowAbout))
 # Fields of a metrics line that describe the (pair, seed) rather than measure it.
 _ROW_FIELDS = RESERVED
 
@@ -409,7 +409,8 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
         if not _check_id_seed(record, number, report, pairs):
             continue
         pair_id, seed = record["id"], record["seed"]
-        if ManifestLine.from_json(record).superseded:
+        line = ManifestLine.from_json(record)
+        if line.superseded:
             # A run killed while regenerating with new parameters: these files may be
             # half-replaced, so the (pair, seed) counts as not generated until a run finishes it.
             found.get(pair_id, {}).pop(seed, None)
@@ -432,7 +433,6 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
             report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
                        "skipped for this seed", severity=Severity.WARNING)
             extras = None
-        line = ManifestLine.from_json(record)
         found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, line, png_0, png_1, extras)
     ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
     return ordered, report.items

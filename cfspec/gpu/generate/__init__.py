@@ -16,8 +16,8 @@ __all__ = ["generate"]
 
 
 def __getattr__(name: str) -> object:
-    if name == "generate":  # lazy: importing cfspec.stages.generate must not import torch
-        from cfspec.stages.generate.stage import generate
+    if name == "generate":  # lazy: importing cfspec.gpu.generate must not import torch
+        from cfspec.gpu.generate.stage import generate
 
         return generate
     raise AttributeError(name)

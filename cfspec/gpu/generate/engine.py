@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cfspec.stages.generate.edit_plan import MAX_TOKENS, EditPlan
-from cfspec.stages.generate.p2p import BatchEdit, P2PControl
-from cfspec.stages.generate.weights import Components, make_scheduler
+from cfspec.gpu.generate.edit_plan import MAX_TOKENS, EditPlan
+from cfspec.gpu.generate.p2p import BatchEdit, P2PControl
+from cfspec.gpu.generate.weights import Components, make_scheduler
 
 STEP_NOISE_SALT = 0x5EED  # stochastic schedulers draw step noise from seed ^ salt
 

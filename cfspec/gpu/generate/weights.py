@@ -95,11 +95,11 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
     In fp16 an SDXL VAE whose config asks for it (`force_upcast`) stays in fp32, as
     StableDiffusionXLPipeline upcasts it to decode: SDXL's VAE overflows in fp16."""
     if model == TINY:
-        from cfspec.stages.generate.tiny import tiny_components
+        from cfspec.gpu.generate.tiny import tiny_components
 
         parts = tiny_components()
     elif model == TINY_SDXL:
-        from cfspec.stages.generate.tiny import tiny_sdxl_components
+        from cfspec.gpu.generate.tiny import tiny_sdxl_components
 
         parts = tiny_sdxl_components()
     elif model == RANDOM_SD15:
@@ -127,7 +127,7 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
 
 
 def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
-    from cfspec.stages.generate.pipelines import (
+    from cfspec.gpu.generate.pipelines import (
         UnsupportedPipeline,
         check_supported,
         index_file,
@@ -191,10 +191,10 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
 def random_sd15_components() -> dict[str, Any]:
     """Stable Diffusion 1.5's UNet, VAE and CLIP ViT-L/14 text encoder shapes, random weights
     (seeded), with the tiny tokenizer: its speed is SD 1.5's, its images are noise."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from cfspec.stages.generate.tiny import tiny_tokenizer
+    from cfspec.gpu.generate.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     with torch.random.fork_rng(devices=[]):
@@ -206,14 +206,7 @@ def random_sd15_components() -> dict[str, Any]:
             block_out_channels=(320, 640, 1280, 1280),
             layers_per_block=2,
         )
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            layers_per_block=2,
-            sample_size=512,
-        )
+        vae = sd_vae(sample_size=512)
         text_encoder = CLIPTextModel(
             CLIPTextConfig(
                 vocab_size=len(tokenizer),
@@ -253,10 +246,10 @@ def random_sdxl_components(device: torch.device | None = None) -> dict[str, Any]
     the 1024 px VAE, CLIP ViT-L and OpenCLIP bigG text encoders), random weights, with the
     tiny tokenizers: its cost is SDXL's, its images are noise. Built on `device` (fast on a
     GPU; on a CPU it takes minutes and about 14 GB)."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from cfspec.stages.generate.tiny import SDXL_SCHEDULER, tiny_tokenizer
+    from cfspec.gpu.generate.tiny import SDXL_SCHEDULER, tiny_tokenizer
 
     tokenizer, tokenizer_2 = tiny_tokenizer(), tiny_tokenizer(pad_token="!")
     where = torch.device("cpu") if device is None else device
@@ -285,19 +278,24 @@ def random_sdxl_components(device: torch.device | None = None) -> dict[str, Any]
             projection_class_embeddings_input_dim=2816,  # 6 time ids x 256 + bigG's 1280
             layers_per_block=2,
         )
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            layers_per_block=2,
-            sample_size=1024,
-            scaling_factor=0.13025,
-            force_upcast=True,
-        )
+        vae = sd_vae(sample_size=1024, scaling_factor=0.13025, force_upcast=True)
         text_encoder = CLIPTextModel(clip(768, 12, 12, "quick_gelu", 768))
         text_encoder_2 = CLIPTextModelWithProjection(clip(1280, 32, 20, "gelu", 1280))
     scheduler = EulerDiscreteScheduler.from_config(SDXL_SCHEDULER)
     return {"tokenizer": tokenizer, "text_encoder": text_encoder, "unet": unet, "vae": vae,
             "scheduler": scheduler, "tokenizer_2": tokenizer_2, "text_encoder_2": text_encoder_2,
             "force_zeros_for_empty_prompt": True}
+
+
+def sd_vae(**size_and_scaling: Any) -> Any:
+    """Stable Diffusion's VAE architecture (SD 1.x, 2.x and SDXL share it), random weights."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        **size_and_scaling,
+    )

@@ -129,7 +129,7 @@ def _dtypes(dev: Any) -> list[Check]:
     import torch
     import torch.nn.functional as F
 
-    from cfspec.stages.generate.weights import resolve_dtype
+    from cfspec.gpu.generate.weights import resolve_dtype
 
     auto = resolve_dtype("auto", dev)
     out = []
@@ -158,9 +158,9 @@ def _model(name: str, dev: Any, loaded: dict[str, Any]) -> str:
     off. What loaded goes into `loaded`, for the processors' check."""
     import torch
 
-    from cfspec.stages.generate.edit_plan import PromptTokenizer, build_plan
-    from cfspec.stages.generate.engine import Engine, Job, Settings
-    from cfspec.stages.generate.weights import load_components
+    from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan
+    from cfspec.gpu.generate.engine import Engine, Job, Settings
+    from cfspec.gpu.generate.weights import load_components
 
     comps = loaded[name] = load_components(name, dev, torch.float32)
     engine = Engine(comps, dev, torch.float32, Settings(steps=2, height=32, width=32))
@@ -185,7 +185,7 @@ def _processors(loaded: dict[str, Any]) -> str:
     from diffusers import __version__ as diffusers_version
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    from cfspec.stages.generate.p2p import P2PAttnProcessor, P2PControl
+    from cfspec.gpu.generate.p2p import P2PAttnProcessor, P2PControl
 
     counts = []
     for name, comps in loaded.items():
@@ -274,14 +274,14 @@ def _pair() -> Pair:
 
 
 def _supported() -> str:
-    from cfspec.stages.generate.pipelines import SUPPORTED_TEXT
+    from cfspec.gpu.generate.pipelines import SUPPORTED_TEXT
 
     return f"--model PATH|HUB_ID drives {SUPPORTED_TEXT}; built in: tiny, tiny-sdxl, " \
         "random-sd15, random-sdxl (random weights)"
 
 
 def _hub() -> str:
-    from cfspec.stages.generate.pipelines import is_offline
+    from cfspec.gpu.generate.pipelines import is_offline
 
     try:
         from huggingface_hub import constants

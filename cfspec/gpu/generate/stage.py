@@ -82,8 +82,8 @@ def generate(
     import torch
     from accelerate import PartialState
 
-    from cfspec.stages.generate.engine import BLEND_START
-    from cfspec.stages.generate.weights import SCHEDULERS, resolve_dtype
+    from cfspec.gpu.generate.engine import BLEND_START
+    from cfspec.gpu.generate.weights import SCHEDULERS, resolve_dtype
     from cfspec.workspace import store
     from cfspec.workspace.pairs import read_pairs
 
@@ -185,9 +185,9 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
          device: Any, dtype: Any, params: dict[str, Any], steps: int, guidance: float,
          scheduler: str, blend_start: float, eta: float, batch_pairs: int, quiet: bool,
          state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
-    from cfspec.stages.generate.edit_plan import PlanError, PromptTokenizer, build_plan
-    from cfspec.stages.generate.engine import Engine, Job, Settings
-    from cfspec.stages.generate.weights import load_components
+    from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer, build_plan
+    from cfspec.gpu.generate.engine import Engine, Job, Settings
+    from cfspec.gpu.generate.weights import load_components
 
     failed: list[FailedJob] = []
     if not jobs:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
+from cfspec.gpu.generate import published
 from cfspec.lang.prompt import normalize, split_words
 from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
-from cfspec.stages.generate import published
 from cfspec.workspace.pairs import Pair
 
 BOS = "<|startoftext|>"
@@ -247,7 +247,7 @@ def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> Edit
     """Rebuild `pair.edit` for `tok`. Raises PlanError when the map cannot be applied.
 
     `compat="published"` builds the mappers, word lookups and windows as google's published
-    code does (see `cfspec.stages.generate.published`); the default keeps cfspec's fixes."""
+    code does (see `cfspec.gpu.generate.published`); the default keeps cfspec's fixes."""
     if compat not in COMPAT_PROFILES:
         raise PlanError(f"unknown P2P compatibility profile {compat!r}; choose "
                         f"{' or '.join(COMPAT_PROFILES)}")

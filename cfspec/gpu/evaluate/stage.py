@@ -4,17 +4,17 @@ Reads OUT/pairs.jsonl (validated, `cfspec.workspace.pairs.read_pairs`) and OUT/m
 (validated line by line against pairs.jsonl and the files on disk, `cfspec.workspace.records`), then
 for every (pair, seed), in batches of `batch_size` (pair, seed)s:
 
-* CLIP (`stages.evaluate.clip.ClipScorer`): both images in one `embed_images` call per batch, every
+* CLIP (`gpu.evaluate.clip.ClipScorer`): both images in one `embed_images` call per batch, every
   distinct prompt once; `clip_score_0`/`_1` (each image with its own prompt),
   `directional_similarity` (+ `directional_defined`), `image_image_similarity`, `effective` and
-  `effectiveness_margin` (`cfspec.stages.evaluate.metrics.pair_metrics`).
+  `effectiveness_margin` (`cfspec.gpu.evaluate.metrics.pair_metrics`).
 * Latent divergence of the two final latents: `latent_l2_per_dim`, `latent_cosine_distance`
   (how much changed, wherever it changed).
 * The edit region: the changed words' cross-attention (the .npz `attention`), each map
   rescaled to its own range and thresholded at 0.5 by `changed_region`. Inside/outside it:
   the minimality score `latent_l2_outside_edit` (latent change the edit does not explain),
   `latent_l2_inside_edit`, `latent_change_share_outside_edit`, `edit_area_outside`
-  (`cfspec.stages.evaluate.metrics.edit_locality`); and background preservation `background_ssim`,
+  (`cfspec.gpu.evaluate.metrics.edit_locality`); and background preservation `background_ssim`,
   `background_psnr`, and `background_lpips` when LPIPS' backbone weights are available locally
   (else skipped, and the summary says why).
 * With >= 20 seeds for a pair, CLD's ingredients per seed: `cld_d`, `cld_p_cf`, `cld_p_f`,
@@ -112,7 +112,7 @@ def evaluate(
     metrics (tests, custom feature spaces); give at most one of it and `inception_weights`.
     Raises EvaluateError when nothing can be evaluated; problems with single lines or files are
     returned as diagnostics (the command then exits 1)."""
-    from cfspec.stages.evaluate.clip import ClipLoadError, ClipScorer
+    from cfspec.gpu.evaluate.clip import ClipLoadError, ClipScorer
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -151,13 +151,13 @@ def evaluate(
         raise EvaluateError(str(error)) from None
     extractor = feature_extractor
     if inception_weights is not None:
-        from cfspec.stages.evaluate.metrics import inception_extractor
+        from cfspec.gpu.evaluate.metrics import inception_extractor
 
         extractor = inception_extractor(inception_weights).to(scorer.device)
     notes: list[str] = []
     use_lpips = False
     if lpips:
-        from cfspec.stages.evaluate.metrics import lpips_available
+        from cfspec.gpu.evaluate.metrics import lpips_available
 
         use_lpips, why = lpips_available()
         if not use_lpips:
@@ -252,7 +252,7 @@ def _load(job: Generated) -> Sample:
 def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                     scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
                     features: _SetFeatures | None) -> list[dict[str, Any]]:
-    from cfspec.stages.evaluate.metrics import masked_lpips, pair_metrics
+    from cfspec.gpu.evaluate.metrics import masked_lpips, pair_metrics
 
     loaded = [_load(job) for job in batch]
     rows: dict[tuple[str, int], dict[str, Any]] = {}
@@ -344,7 +344,7 @@ def _finite(value: Any) -> Any:
 def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generated]]
              ) -> list[str]:
     """CLD per (pair, seed) for the pairs with >= CLD_MIN_SEEDS seeds with latents."""
-    from cfspec.stages.evaluate.metrics import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
+    from cfspec.gpu.evaluate.metrics import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
 
     by_key = {(r["id"], r["seed"]): r for r in rows}
     computed, most = 0, 0
@@ -402,7 +402,7 @@ class _SetFeatures:
         self.duplicates = 0
 
     def add(self, group: Sequence[Sample], im0: torch.Tensor, im1: torch.Tensor) -> None:
-        from cfspec.stages.evaluate.metrics import extract_features
+        from cfspec.gpu.evaluate.metrics import extract_features
 
         keep = []
         for i, item in enumerate(group):
@@ -419,7 +419,7 @@ class _SetFeatures:
                                                self.extractor))
 
     def distances(self) -> dict[str, Any]:
-        from cfspec.stages.evaluate.metrics import (
+        from cfspec.gpu.evaluate.metrics import (
             FID_MIN_IMAGES,
             fid_from_features,
             kid_from_features,
@@ -456,7 +456,7 @@ class _SetFeatures:
 def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str]) -> dict[str, Any]:
-    from cfspec.stages.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
+    from cfspec.gpu.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
     for row in rows:
@@ -533,7 +533,7 @@ def summary_table(summary: dict[str, Any]) -> Any:
     """A rich Table of the means (with 95% intervals) and the set-level figures."""
     from rich.table import Table
 
-    from cfspec.stages.evaluate.metrics import CI_MIN_PAIRS as CI_MIN
+    from cfspec.gpu.evaluate.metrics import CI_MIN_PAIRS as CI_MIN
 
     table = Table(title=f"cfspec evaluate: {summary['rows']} (pair, seed) of "
                   f"{summary['pairs_evaluated']} pair(s), CLIP {summary['clip_model']}")

@@ -57,8 +57,8 @@ class ClipLoadError(RuntimeError):
 
 
 def _tiny_tokenizer() -> Any:
-    # The same tiny CLIP tokenizer the embedded diffusion model uses (cfspec.stages.generate.tiny).
-    from cfspec.stages.generate.tiny import tiny_tokenizer
+    # The same tiny CLIP tokenizer the embedded diffusion model uses (cfspec.gpu.generate.tiny).
+    from cfspec.gpu.generate.tiny import tiny_tokenizer
 
     return tiny_tokenizer()
 

@@ -1,7 +1,7 @@
 """Evaluation metrics for counterfactual image pairs: pure functions on tensors.
 
 Per pair and seed (image 0 is the factual image with prompt 0, image 1 the counterfactual with
-prompt 1; CLIP embeddings are unit-norm rows, see `cfspec.stages.evaluate.clip`):
+prompt 1; CLIP embeddings are unit-norm rows, see `cfspec.gpu.evaluate.clip`):
 
 * `clip_score`: how well an image matches a prompt, 100 * max(cos, 0) per image (Hessel et
   al.'s CLIP-S, scaled by 100), in [0, 100].
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -770,18 +770,30 @@ def fid_from_features(
         )
         warnings.warn(message, UserWarning, stacklevel=2)
         notes.append(message)
-    value = _fid(reference, candidate)
+    return _with_floor("fid", _fid, _fid(reference, candidate), None, reference, candidate,
+                       seed, FID_MIN_IMAGES, notes)
+
+
+def _with_floor(metric: str, distance: Callable[[torch.Tensor, torch.Tensor], float],
+                value: float, std: float | None, reference: torch.Tensor,
+                candidate: torch.Tensor, seed: int, min_images: int,
+                notes: list[str]) -> SetDistance:
+    """The SetDistance of `value`, with its noise floor where the reference set is large
+    enough to split: `distance` between a stand-in of the candidate's size drawn from the
+    reference and the rest of it, and the candidate against that same rest."""
+    n_ref, n_cand = int(reference.shape[0]), int(candidate.shape[0])
     floor = matched = None
-    split = _split_reference(n_ref, n_cand, seed, FID_MIN_IMAGES)
+    split = _split_reference(n_ref, n_cand, seed, min_images)
     if split is not None:
         rest, stand_in = split
-        floor = _fid(reference[rest], reference[stand_in])
-        matched = _fid(reference[rest], candidate)
+        floor = distance(reference[rest], reference[stand_in])
+        matched = distance(reference[rest], candidate)
     else:
-        notes.append(_floor_note("FID", n_ref, n_cand, FID_MIN_IMAGES))
+        notes.append(_floor_note(metric.upper(), n_ref, n_cand, min_images))
     return SetDistance(
-        metric="fid",
+        metric=metric,
         value=value,
+        std=std,
         n_reference=n_ref,
         n_candidate=n_cand,
         feature_size=int(reference.shape[1]),
@@ -839,27 +851,11 @@ def kid_from_features(
                      "the subsets overlap and their spread is not an uncertainty")
     else:
         std_out = std
-    floor = matched = None
-    split = _split_reference(n_ref, n_cand, seed, 2)
-    if split is not None:
-        rest, stand_in = split
-        floor, _ = _kid(reference[rest], reference[stand_in], subsets, subset_size, seed)
-        matched, _ = _kid(reference[rest], candidate, subsets, subset_size, seed)
-    else:
-        notes.append(_floor_note("KID", n_ref, n_cand, 2))
-    return SetDistance(
-        metric="kid",
-        value=mean,
-        std=std_out,
-        n_reference=n_ref,
-        n_candidate=n_cand,
-        feature_size=int(reference.shape[1]),
-        noise_floor=floor,
-        noise_floor_n=None if split is None else n_cand,
-        noise_floor_reference_n=None if split is None else n_ref - n_cand,
-        value_at_floor_sizes=matched,
-        notes=tuple(notes),
-    )
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> float:
+        return _kid(a, b, subsets, subset_size, seed)[0]
+
+    return _with_floor("kid", distance, mean, std_out, reference, candidate, seed, 2, notes)
 
 
 def set_distances(

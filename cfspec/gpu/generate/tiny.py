@@ -124,7 +124,7 @@ def tiny_components(tokenizer: Any = None) -> dict[str, Any]:
     `tokenizer` replaces the tiny one (tests use a subset of the real CLIP vocabulary, with
     CLIP's own ids); the text encoder's embedding table then spans its largest id."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     if tokenizer is None:
@@ -146,16 +146,7 @@ def tiny_components(tokenizer: Any = None) -> dict[str, Any]:
             norm_num_groups=2,
         )
         torch.manual_seed(TINY_SEED + 1)
-        vae = AutoencoderKL(
-            block_out_channels=(8, 16),
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-            latent_channels=TINY_LATENT_CHANNELS,
-            norm_num_groups=2,
-            sample_size=64,
-        )
+        vae = tiny_vae()
         torch.manual_seed(TINY_SEED + 2)
         text_encoder = CLIPTextModel(
             CLIPTextConfig(
@@ -201,7 +192,7 @@ def tiny_sdxl_components() -> dict[str, Any]:
     block; a VAE that asks for fp32 decoding (`force_upcast`); SDXL's Euler scheduler.
     64 px by default (32x32 latents, attention maps of 16x16 and 8x8)."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     tokenizer, tokenizer_2 = tiny_tokenizer(), tiny_tokenizer(pad_token="!")
@@ -235,18 +226,7 @@ def tiny_sdxl_components() -> dict[str, Any]:
             norm_num_groups=8,
         )
         torch.manual_seed(TINY_SEED + 11)
-        vae = AutoencoderKL(
-            block_out_channels=(8, 16),
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-            latent_channels=TINY_LATENT_CHANNELS,
-            norm_num_groups=2,
-            sample_size=64,
-            scaling_factor=0.13025,
-            force_upcast=True,
-        )
+        vae = tiny_vae(scaling_factor=0.13025, force_upcast=True)
         torch.manual_seed(TINY_SEED + 12)
         text_encoder = CLIPTextModel(clip(32, "quick_gelu"))
         torch.manual_seed(TINY_SEED + 13)
@@ -265,3 +245,21 @@ def tiny_sdxl_components() -> dict[str, Any]:
         "scheduler": scheduler,
         "force_zeros_for_empty_prompt": True,
     }
+
+
+def tiny_vae(**sdxl: Any) -> Any:
+    """The embedded models' VAE: two 8/16-wide blocks; `sdxl` sets SDXL's latent scaling and
+    fp32 decoding (`scaling_factor`, `force_upcast`)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=TINY_LATENT_CHANNELS,
+        norm_num_groups=2,
+        sample_size=64,
+        **sdxl,
+    )

@@ -49,7 +49,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from cfspec.stages.generate.edit_plan import (
+from cfspec.gpu.generate.edit_plan import (
     MAX_TOKENS,
     EditPlan,
     cross_alpha,

@@ -46,6 +46,7 @@ class RunOptions:
     min_directional: float | None = None
     min_image_similarity: float | None = None
     gates: tuple[str, ...] = field(default_factory=tuple)
+    keep: int = 1  # filter's seeds kept per pair
     quiet: bool = False
 
 
@@ -69,7 +70,7 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     if stage == "filter":
         return (o.out,), {"min_clip": o.min_clip, "min_directional": o.min_directional,
                           "min_image_similarity": o.min_image_similarity,
-                          "gate": list(o.gates), **later}
+                          "gate": list(o.gates), "keep": o.keep, **later}
     if stage == "export":
         return (o.out,), {"to": "hf", "output": o.out / DATASET_DIR, **later}
     if stage == "report":

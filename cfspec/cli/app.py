@@ -348,6 +348,10 @@ def run_command(
         list[str] | None, typer.Option("--gate", metavar="NAME>=X|NAME<=X",
                                        help="Filter bound on any numeric metric (repeatable).")
     ] = None,
+    keep: Annotated[
+        int, typer.Option("--keep", metavar="K", min=1,
+                          help="Seeds kept per pair by the filter (as filter --keep).")
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
@@ -372,7 +376,8 @@ def run_command(
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
         p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
         batch_size=batch_size, min_clip=min_clip, min_directional=min_directional,
-        min_image_similarity=min_image_similarity, gates=tuple(gate or ()), quiet=quiet)
+        min_image_similarity=min_image_similarity, gates=tuple(gate or ()), keep=keep,
+        quiet=quiet)
     statuses: dict[str, int] = {}
     for name in STAGES:
         if name == "generate":  # everything the later stages need, before the first image

@@ -116,14 +116,19 @@ def filter_command(
                                             "e.g. --gate latent_l2_outside_edit<=0.1 "
                                             "(repeatable).")
     ] = None,
+    keep: Annotated[
+        int, typer.Option("--keep", metavar="K", min=1,
+                          help="Keep the K best passing seeds per pair (fewer when fewer "
+                               "pass); export writes one row per kept (pair, seed).")
+    ] = 1,
     fmt: FormatOption = "text",
     quiet: QuietOption = False,
     no_color: NoColorOption = False,
 ) -> None:
-    """Keep the best seed per pair: of the seeds passing InstructPix2Pix's CLIP gates, the one
-    with the highest directional similarity. Every decision and reason goes to
-    OUT/filter.jsonl. Defaults come from [tool.cfspec] filter-min-clip, filter-min-directional
-    and filter-min-image-similarity in pyproject.toml."""
+    """Keep the best seed per pair (or the K best, --keep K): of the seeds passing
+    InstructPix2Pix's CLIP gates, the one(s) with the highest directional similarity. Every
+    decision and reason goes to OUT/filter.jsonl. Defaults come from [tool.cfspec]
+    filter-min-clip, filter-min-directional and filter-min-image-similarity in pyproject.toml."""
     from cfspec.stages.filter import load_gates, run_filter
     from cfspec.workspace.records import StageError
 
@@ -133,7 +138,7 @@ def filter_command(
         gates = load_gates(bounds=tuple(gate or ()), min_clip=min_clip,
                            min_directional=min_directional,
                            min_image_similarity=min_image_similarity)
-        result = run_filter(out, gates)
+        result = run_filter(out, gates, keep)
     except StageError as error:
         raise fail(str(error)) from None
     except OSError as error:
@@ -142,8 +147,12 @@ def filter_command(
     failures = result.failure_counts()
     failed_text = ", ".join(f"{gate} {n}" for gate, n in sorted(failures.items())) or "none"
     say(f"gates ({gates.source}): {gates.describe()}", quiet)
-    say(f"kept {result.kept} of {len(result.decisions)} pair(s); (pair, seed)s failing each "
-         f"gate: {failed_text}; wrote {result.path}", quiet)
+    rows = ""
+    if keep > 1:
+        short = f"; {result.short} pair(s) kept fewer (fewer passed)" if result.short else ""
+        rows = f" ({result.kept_rows} (pair, seed)s: up to {keep} per pair{short})"
+    say(f"kept {result.kept} of {len(result.decisions)} pair(s){rows}; (pair, seed)s failing "
+        f"each gate: {failed_text}; wrote {result.path}", quiet)
     raise typer.Exit(status)
 
 

@@ -85,6 +85,8 @@ _TYPES = {
     "counterfactual": "sc:Text", "edit_type": "sc:Text", "scm": "sc:Text",
     "scm_aug": "sc:Text", "seed": "sc:Integer", "model": "sc:Text", "scheduler": "sc:Text",
     "steps": "sc:Integer", "guidance": "sc:Float", "effective": "sc:Boolean",
+    "pair_id": "sc:Text", "rank": "sc:Integer", "cross_replace": "sc:Float",
+    "self_replace": "sc:Float",
 }
 _DESCRIPTIONS = {
     "id": "The pair's id (spec name and counterfactual).",
@@ -96,6 +98,18 @@ _DESCRIPTIONS = {
     "scm": "Causal graph edges before the intervention, `A → B: description`.",
     "scm_aug": "Causal graph edges after the intervention.",
     "seed": "The seed of the kept candidate.",
+    "id": "The row's id: the pair's id, or `<pair_id>__s<seed>` when the filter kept several "
+          "seeds per pair (`filter --keep K`).",
+    "pair_id": "The pair's id (spec name and counterfactual); several rows share it when the "
+               "filter kept several seeds per pair.",
+    "rank": "The candidate's rank among its pair's kept seeds by CLIP directional similarity "
+            "(1 = best); null when the export is unfiltered.",
+    "guidance": "The classifier-free guidance scale the images were made with (drawn per row "
+                "where generate sampled it).",
+    "cross_replace": "Where generate drew it for this row: the end x of the cross-attention "
+                     "replacement window [0, x]; null where the pair's fixed window was used.",
+    "self_replace": "Where generate drew it for this row: the end x of the self-attention "
+                    "replacement window [0, x]; null where the pair's fixed window was used.",
 }
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -178,7 +192,16 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
 def provenance(out: Path, selection: Selection) -> dict[str, Any]:
     """What a reviewer asks of a generated dataset, from the exported rows' manifest lines,
     their pairs, the filter's gates, the metrics summary and the spec files."""
-    records = [c.generated.line.settings for c in selection.candidates]
+    # Drawn settings differ row by row: they are summarized as ranges under `drawn`, not
+    # listed value by value among the fixed settings.
+    records = []
+    drawn: dict[str, list[float]] = {}
+    for cand in selection.candidates:
+        record = {k: v for k, v in cand.generated.line.settings.items() if k != "drawn"}
+        for key, value in cand.generated.line.drawn().sampled().items():
+            drawn.setdefault(key, []).append(value)
+            record.pop(key, None)
+        records.append(record)
     found = settings(records)
     models = [str(value) for value, _ in found.get("model", [])]
     summary = read_summary(out) or {}
@@ -193,6 +216,9 @@ def provenance(out: Path, selection: Selection) -> dict[str, Any]:
         "random_weight_models": random_models(models, clip),
         "generation": {key: counted(values, "rows") for key, values in found.items()},
         "seeds": sorted({c.seed for c in selection.candidates}),
+        "seeds_per_pair": selection.keep,
+        "drawn": {key: {"rows": len(values), "min": min(values), "max": max(values)}
+                  for key, values in drawn.items()},
         "selection": selection.description,
         "filter_gates": selection.gates,
         "edit": {key: counted(values, "pairs") for key, values in
@@ -205,9 +231,18 @@ def _values(prov: dict[str, Any], key: str) -> str:
     return ", ".join(str(v["value"]) for v in prov["generation"].get(key, [])) or "unrecorded"
 
 
+def _guidance(prov: dict[str, Any]) -> str:
+    drawn = prov["drawn"].get("guidance")
+    if drawn is None:
+        return _values(prov, "guidance")
+    fixed = _values(prov, "guidance")
+    return (f"drawn per row between {drawn['min']:g} and {drawn['max']:g} for {drawn['rows']} "
+            f"row(s)" + ("" if fixed == "unrecorded" else f", else {fixed}"))
+
+
 def _collection_text(prov: dict[str, Any]) -> str:
     return (f"Rendered with {_values(prov, 'model')} (scheduler {_values(prov, 'scheduler')}, "
-            f"{_values(prov, 'steps')} steps, guidance {_values(prov, 'guidance')}, "
+            f"{_values(prov, 'steps')} steps, guidance {_guidance(prov)}, "
             f"{_values(prov, 'width')} x {_values(prov, 'height')} px) from prompts compiled "
             f"by cfspec {__version__}; each pair's two images share their initial noise and "
             "the counterfactual one is edited with Prompt-to-Prompt attention control. The "
@@ -220,7 +255,9 @@ def _filter_text(selection: Selection) -> str:
     gates = ", ".join(f"{k[4:] if k.startswith('max_') else k} "
                       f"{'<=' if k.startswith('max_') else '>='} {v}"
                       for k, v in selection.gates.items())
-    return (f"Candidates kept by cfspec filter (gates {gates}; best seed by directional "
+    best = ("best seed" if selection.keep == 1 else
+            f"up to {selection.keep} best seeds per pair, ranked (column `rank`),")
+    return (f"Candidates kept by cfspec filter (gates {gates}; {best} by directional "
             f"similarity): {selection.description}.")
 
 

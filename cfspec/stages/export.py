@@ -1,7 +1,12 @@
 """`cfspec export OUT --to hf|coco-cf|cf-json -o DIR`: datasets other tools load.
 
 What is exported: the filter's kept candidate of each pair when OUT/filter.jsonl exists (pairs
-with no kept seed are left out), else every pair's first (lowest) generated seed. Every file is
+with no kept seed are left out), else every pair's first (lowest) generated seed. After
+`filter --keep K` with K > 1, every kept (pair, seed) is a row, best first within its pair, and
+a row's id is `<pair id>__s<seed>` (`layout.row_id`: unique and path-safe; with K = 1 it is the
+pair's id, as before); `pair_id`, `seed` and `rank` (1 = best) say which pair and candidate it
+is. Each row also carries the guidance it was made with and any edit window generate drew for
+it (`cross_replace`, `self_replace`; null when fixed), read through `ManifestLine.drawn`. Every file is
 written inside DIR, under names built only from validated pair ids and integer
 seeds; images are read only from inside OUT/images. DIR is replaced whole: the new export is
 built in a staging folder beside it and swapped in with one rename, so a kill at any moment
@@ -11,7 +16,8 @@ adds to DIR are carried into the next export.
 
 * `hf`: `DIR/data/train-0000k-of-0000n.parquet` (shards of about 500 MB) with two Image columns
   `image_0`, `image_1` (structs `{bytes, path}` holding the PNG bytes) plus the prompts, the
-  intervention, the causal graphs, seed, model and metrics, and `DIR/README.md`, a dataset card
+  intervention, the causal graphs, pair_id, seed, rank, model, guidance, drawn windows and
+  metrics, and `DIR/README.md`, a dataset card
   whose YAML header (`configs`, `dataset_info.features`) lets `datasets.load_dataset(DIR)` load
   it without a loading script. The Parquet schema also carries the `huggingface` features
   metadata that `datasets` itself writes. Beside them, `DIR/croissant.json`: Croissant 1.0
@@ -23,8 +29,9 @@ adds to DIR are carried into the next export.
   caption_1, image_0, image_1`; `image_k` is a file stem as in that dataset (`<id>_img_0`) and
   the PNG `<stem>.png` lies beside the file.
 * `cf-json`: `DIR/counterfactual_dataset.json`, the reference study's list of `{id,
-  original_prompt, counterfactual_prompt, original_image, counterfactual_image, SCM, SCM_aug}`,
-  with `original_<id>.png` and `counterfactual_<id>.png` beside it.
+  original_prompt, counterfactual_prompt, original_image, counterfactual_image, SCM, SCM_aug}`
+  (those keys first, as the reference has them), then `pair_id, seed, rank, guidance,
+  cross_replace, self_replace`, with `original_<id>.png` and `counterfactual_<id>.png` beside it.
 """
 
 from __future__ import annotations
@@ -48,8 +55,10 @@ from cfspec.workspace.layout import (
     COCO_CF_FILE,
     CROISSANT_FILE,
     FILTER_FILE,
+    MAX_ID_LENGTH,
     METRICS_FILE,
     is_safe_id,
+    row_id,
 )
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
@@ -93,9 +102,16 @@ class Candidate:
     pair: Pair
     generated: Generated
     metrics: MetricsRow | None  # None: not evaluated
+    rank: int | None = None  # 1 = the filter's best seed of the pair; None: unfiltered
+    several: bool = False  # the export holds several seeds per pair (filter --keep K > 1)
 
     @property
     def id(self) -> str:
+        """The row's id: the pair's, or `<pair id>__s<seed>` with several seeds per pair."""
+        return row_id(str(self.pair.id), self.seed, self.several)
+
+    @property
+    def pair_id(self) -> str:
         return str(self.pair.id)
 
     @property
@@ -111,6 +127,7 @@ class Selection:
     left_out: list[str] = field(default_factory=list)  # pair ids not exported, with why
     diagnostics: list[Diagnostic] = field(default_factory=list)
     gates: dict[str, Any] | None = None  # the filter's gates, when it chose the candidates
+    keep: int = 1  # the filter's --keep: seeds kept per pair at most
 
 
 @dataclass
@@ -143,25 +160,31 @@ def select(out: Path) -> Selection:
     if decisions is not None:
         kept, problems = decisions
         diagnostics += problems
+        keep = max((d.keep for d in kept.values()), default=1)
+        exported: set[str] = set()
         for pair in pairs:
             decision = kept.get(pair.id)
             if decision is None:
                 left_out.append(f"{pair.id}: not in {FILTER_FILE} (re-run `cfspec filter`)")
                 continue
-            seed = decision.kept_seed
-            if seed is None:
+            if not decision.kept:
                 left_out.append(f"{pair.id}: filtered out ({decision.reason})")
                 continue
-            found = generated.get(pair.id, {}).get(seed)
-            if found is None:
-                left_out.append(f"{pair.id}: kept seed {seed} has no images in the manifest "
-                                "(re-run `cfspec filter`)")
-                continue
-            candidates.append(Candidate(pair, found, metrics.get(pair.id, {}).get(seed)))
-        description = (f"the filter's kept candidates ({FILTER_FILE}): {len(candidates)} of "
-                       f"{len(pairs)} pair(s)")
+            for rank, seed in enumerate(decision.kept, start=1):
+                found = generated.get(pair.id, {}).get(seed)
+                if found is None:
+                    left_out.append(f"{pair.id}: kept seed {seed} has no images in the "
+                                    "manifest (re-run `cfspec filter`)")
+                    continue
+                exported.add(pair.id)
+                candidates.append(Candidate(pair, found, metrics.get(pair.id, {}).get(seed),
+                                            rank, keep > 1))
+        rows = "" if keep == 1 else (f", {len(candidates)} (pair, seed)s (up to {keep} per "
+                                     "pair, --keep)")
+        description = (f"the filter's kept candidates ({FILTER_FILE}): {len(exported)} of "
+                       f"{len(pairs)} pair(s){rows}")
         gates = next((d.gates for d in kept.values() if d.gates), None)
-        return Selection(candidates, description, True, left_out, diagnostics, gates)
+        return Selection(candidates, description, True, left_out, diagnostics, gates, keep)
     for pair in pairs:
         seeds = generated.get(pair.id, {})
         if not seeds:
@@ -266,10 +289,14 @@ def _carry_over(old: Path, new: Path, written: set[str]) -> None:
 # --- path safety ---------------------------------------------------------------------------------
 
 
+# A row id may carry `__s<seed>` after a pair id of up to MAX_ID_LENGTH characters.
+_MAX_ROW_ID = MAX_ID_LENGTH + 32
+
+
 def _safe_name(pair_id: str) -> str:
     """The id itself, after checking it is path-safe (it was validated on reading; this is the
     second wall: no separator, no leading dot, bounded length)."""
-    if not is_safe_id(pair_id):
+    if not is_safe_id(pair_id, _MAX_ROW_ID):
         raise ExportError(f"pair id {pair_id!r} is not path-safe; refused")
     return pair_id
 
@@ -331,10 +358,20 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
             "counterfactual_image": names[1],
             "SCM": list(cand.pair.scm),
             "SCM_aug": list(cand.pair.scm_aug),
+            **_row_extras(cand),
         })
     target = _inside(dest, CF_JSON_FILE)
     write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
     return [target, *files]
+
+
+def _row_extras(cand: Candidate) -> dict[str, Any]:
+    """Which candidate a row is, and how it was made where generate may sample: the columns
+    every export but coco-cf (whose five columns are COCO-Counterfactuals') adds."""
+    drawn = cand.generated.line.drawn()
+    return {"pair_id": cand.pair_id, "seed": cand.seed, "rank": cand.rank,
+            "guidance": drawn.guidance, "cross_replace": drawn.cross_replace,
+            "self_replace": drawn.self_replace}
 
 
 # --- hf ------------------------------------------------------------------------------------------
@@ -345,7 +382,8 @@ _ASSIGNMENT = {"variable": _STRING, "from": _STRING, "to": _STRING}
 
 def hf_features() -> list[tuple[str, Any, Any]]:
     """(column, `datasets` features JSON, YAML form) for every column, in order."""
-    columns: list[tuple[str, Any, Any]] = [("id", _STRING, "string")]
+    columns: list[tuple[str, Any, Any]] = [("id", _STRING, "string"),
+                                           ("pair_id", _STRING, "string")]
     columns += [(c, {"_type": "Image"}, "image") for c in ("image_0", "image_1")]
     columns += [(c, _STRING, "string") for c in ("prompt_0", "prompt_1")]
     assignment_yaml = [{"name": k, "dtype": "string"} for k in ("variable", "from", "to")]
@@ -354,10 +392,11 @@ def hf_features() -> list[tuple[str, Any, Any]]:
     columns += [(c, _STRING, "string") for c in ("spec", "spec_name", "counterfactual",
                                                   "edit_type")]
     columns += [(c, [_STRING], {"list": "string"}) for c in ("scm", "scm_aug")]
-    columns += [("seed", {"dtype": "int64", "_type": "Value"}, "int64")]
+    columns += [(c, {"dtype": "int64", "_type": "Value"}, "int64") for c in ("seed", "rank")]
     columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
-    columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64"),
-                ("guidance", {"dtype": "float64", "_type": "Value"}, "float64")]
+    columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64")]
+    columns += [(c, {"dtype": "float64", "_type": "Value"}, "float64")
+                for c in ("guidance", "cross_replace", "self_replace")]
     # One column per metric of the registry, null where not measured; the bools last.
     columns += [(m.name, {"dtype": "float64", "_type": "Value"}, "float64")
                 for m in METRICS if m.kind == "float"]
@@ -375,7 +414,8 @@ def _arrow_schema() -> Any:
     types: dict[str, Any] = {
         "image_0": image, "image_1": image, "intervention": assignment,
         "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
-        "seed": pa.int64(), "steps": pa.int64(), "guidance": pa.float64(),
+        "seed": pa.int64(), "rank": pa.int64(), "steps": pa.int64(),
+        "guidance": pa.float64(), "cross_replace": pa.float64(), "self_replace": pa.float64(),
         **{m.name: pa.float64() if m.kind == "float" else pa.bool_() for m in METRICS},
     }
     features = {name: feature for name, feature, _ in hf_features()}
@@ -413,8 +453,10 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
         "model": line.text("model"),
         "scheduler": line.text("scheduler"),
         "steps": line.integer("steps"),
-        "guidance": line.number("guidance"),
     }
+    extras = _row_extras(cand)
+    row.update(pair_id=extras["pair_id"], rank=extras["rank"], guidance=extras["guidance"],
+               cross_replace=extras["cross_replace"], self_replace=extras["self_replace"])
     for metric in METRICS:
         value = cand.metrics.values.get(metric.name) if cand.metrics is not None else None
         if metric.kind == "bool":
@@ -572,7 +614,15 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "(prompt 1), PNG.",
         "- `prompt_0`, `prompt_1`, `intervention` (`do()` assignments), `descendant_changes`, "
         "`scm` and `scm_aug` (edges `A → B: description` before and after the intervention).",
-        "- `seed`, `model`, `scheduler`, `steps`, `guidance`: how the images were made.",
+        "- `pair_id`: the pair the row belongs to; `id` is the pair's id, or "
+        "`<pair_id>__s<seed>` when the filter kept several seeds per pair (`--keep`).",
+        "- `seed`, `rank`: the candidate (seed) and its rank among its pair's kept seeds by "
+        "directional similarity (1 = best; null when unfiltered).",
+        "- `model`, `scheduler`, `steps`, `guidance`: how the images were made; `guidance` is "
+        "the scale actually used, drawn per row where generate sampled it.",
+        "- `cross_replace`, `self_replace`: the end x of the cross- and self-attention "
+        "replacement windows [0, x] where generate drew them for the row; null where the "
+        "pair's fixed windows were used.",
         "- Metrics, null where not measured:",
         *(f"  - `{m.name}`: {m.meaning}" for m in METRICS),
         "",
@@ -606,6 +656,12 @@ def _card_provenance(out: Path, selection: Selection) -> list[str]:
         shown = ", ".join(f"`{_plain(v['value'])}`"
                           + (f" ({v['rows']} rows)" if len(values) > 1 else "") for v in values)
         lines.append(f"- {key}: {shown}")
+    for key, span in prov["drawn"].items():
+        lines.append(f"- {key}: drawn per row, {span['min']:g} to {span['max']:g} "
+                     f"({span['rows']} rows; column `{key}`)")
+    if prov["seeds_per_pair"] > 1:
+        lines.append(f"- seeds kept per pair: up to {prov['seeds_per_pair']} (filter --keep; "
+                     "columns `pair_id`, `rank`)")
     lines.append(f"- CLIP model (metrics): {', '.join(prov['models']['clip']) or 'unknown'}")
     lines.append(f"- seeds: {', '.join(str(s) for s in prov['seeds'])}")
     gates = prov["filter_gates"]

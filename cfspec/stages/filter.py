@@ -8,14 +8,16 @@ A (pair, seed) passes when, as in InstructPix2Pix's dataset filter (Brooks et al
 * the image-image CLIP similarity >= 0.7.
 
 Of the seeds that pass, the one with the highest directional similarity is kept (ties: the
-lowest seed). Thresholds come from `--min-clip`, `--min-directional`, `--min-image-similarity`,
+lowest seed); with `--keep K`, the K best in that order (fewer when fewer pass). Thresholds come from `--min-clip`, `--min-directional`, `--min-image-similarity`,
 else from `[tool.cfspec]` keys `filter-min-clip`, `filter-min-directional`,
 `filter-min-image-similarity` in the nearest pyproject.toml, else the defaults above.
 
 `OUT/filter.jsonl` records every decision, one line per pair of pairs.jsonl, in its order:
 `{"id", "kept_seed" (int or null), "reason", "directional_similarity" (of the kept seed),
 "gates", "seeds": [{"seed", "passed", "failed": [{"gate", "metric", "value", "threshold",
-"reason"?}]}]}`.
+"reason"?}]}]}`. With `--keep K` for K > 1, each line also has `"keep": K` and `"kept_seeds"`
+(best first; `kept_seed` is its first); with K = 1 (the default) the file is byte for byte
+what it was before `--keep` existed.
 
 The files are read through `cfspec.workspace.records`; this module only decides.
 """
@@ -209,12 +211,17 @@ def check_seed(row: MetricsRow, gates: Gates) -> SeedVerdict:
     return SeedVerdict(row.seed, not failed, tuple(failed))
 
 
-def decide(pair_id: str, rows: Mapping[int, MetricsRow], gates: Gates) -> FilterLine:
-    """The filter's decision for one pair from its seeds' metric rows."""
+def decide(pair_id: str, rows: Mapping[int, MetricsRow], gates: Gates,
+           keep: int = 1) -> FilterLine:
+    """The filter's decision for one pair from its seeds' metric rows: its `keep` best
+    passing seeds (fewer when fewer pass)."""
+    check_keep(keep)
     verdicts = tuple(check_seed(rows[seed], gates) for seed in sorted(rows))
 
-    def decision(kept: int | None, reason: str, similarity: float | None = None) -> FilterLine:
-        return FilterLine(pair_id, kept, reason, similarity, gates.as_dict(), verdicts)
+    def decision(kept: int | None, reason: str, similarity: float | None = None,
+                 ranked: tuple[int, ...] = ()) -> FilterLine:
+        return FilterLine(pair_id, kept, reason, similarity, gates.as_dict(), verdicts,
+                          ranked, keep)
 
     if not verdicts:
         return decision(None, "not evaluated: no rows in metrics.jsonl (run `cfspec evaluate`)")
@@ -228,10 +235,29 @@ def decide(pair_id: str, rows: Mapping[int, MetricsRow], gates: Gates) -> Filter
         return decision(None, f"none of {len(verdicts)} seed(s) passed every gate; failed: "
                         f"{which}")
     # A passing seed has a finite directional similarity: its gate checked it.
-    best = max(passing, key=lambda s: (rows[s].number("directional_similarity") or 0.0, -s))
+    ranked = tuple(sorted(passing, key=lambda s: (
+        -(rows[s].number("directional_similarity") or 0.0), s))[:keep])
+    best = ranked[0]
     value = rows[best].number("directional_similarity") or 0.0
-    return decision(best, f"seed {best}: the highest directional similarity ({value:.4f}) of "
-                    f"{len(passing)} of {len(verdicts)} seed(s) that passed every gate", value)
+    if keep == 1:
+        return decision(best, f"seed {best}: the highest directional similarity "
+                        f"({value:.4f}) of {len(passing)} of {len(verdicts)} seed(s) that "
+                        "passed every gate", value, ranked)
+    values = ", ".join(f"{rows[s].number('directional_similarity') or 0.0:.4f}" for s in ranked)
+    fewer = (f"; only {len(passing)} passed, fewer than --keep {keep}"
+             if len(passing) < keep else "")
+    seeds = ", ".join(str(s) for s in ranked)
+    return decision(best, f"seed(s) {seeds}: the {len(ranked)} highest directional "
+                    f"similarities ({values}) of {len(passing)} of {len(verdicts)} seed(s) "
+                    f"that passed every gate{fewer}", value, ranked)
+
+
+def check_keep(keep: object) -> int:
+    """`--keep K`: an integer K >= 1, else StageError."""
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise StageError(f"--keep must be an integer of at least 1 (seeds kept per pair), "
+                         f"got {keep!r}")
+    return keep
 
 
 @dataclass
@@ -240,10 +266,22 @@ class FilterResult:
     decisions: list[FilterLine]
     gates: Gates
     diagnostics: list[Diagnostic]
+    keep: int = 1
 
     @property
     def kept(self) -> int:
+        """Pairs with at least one kept seed."""
         return sum(1 for d in self.decisions if d.kept_seed is not None)
+
+    @property
+    def kept_rows(self) -> int:
+        """Kept (pair, seed)s: the rows an export writes."""
+        return sum(len(d.kept) for d in self.decisions)
+
+    @property
+    def short(self) -> int:
+        """Pairs kept with fewer than `keep` seeds (fewer passed every gate)."""
+        return sum(1 for d in self.decisions if 0 < len(d.kept) < self.keep)
 
     def failure_counts(self) -> dict[str, int]:
         """How many (pair, seed) failed each gate."""
@@ -255,13 +293,15 @@ class FilterResult:
         return counts
 
 
-def run_filter(out: Path, gates: Gates) -> FilterResult:
-    """Decide every pair of OUT/pairs.jsonl from OUT/metrics.jsonl; write OUT/filter.jsonl
-    (atomically). Raises StageError when an input file is missing."""
+def run_filter(out: Path, gates: Gates, keep: int = 1) -> FilterResult:
+    """Decide every pair of OUT/pairs.jsonl from OUT/metrics.jsonl, keeping each pair's `keep`
+    best seeds; write OUT/filter.jsonl (atomically). Raises StageError when an input file is
+    missing or `keep` is below 1."""
+    check_keep(keep)
     pairs, diagnostics = read_pair_file(out)
     by_id = {p.id: p for p in pairs}
     rows, problems = read_metrics(out, by_id)
-    decisions = [decide(p.id, rows.get(p.id, {}), gates) for p in pairs]
+    decisions = [decide(p.id, rows.get(p.id, {}), gates, keep) for p in pairs]
     target = out / FILTER_FILE
     write_text_atomic(target, "".join(json_line(d.to_json()) for d in decisions))
-    return FilterResult(target, decisions, gates, [*diagnostics, *problems])
+    return FilterResult(target, decisions, gates, [*diagnostics, *problems], keep)

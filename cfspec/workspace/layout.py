@@ -5,8 +5,10 @@ OUT/
   manifest.jsonl         generate: one line per (pair, seed) rendered, appended
   images/<id>/<seed>_0.png, <seed>_1.png, <seed>.npz
   metrics.jsonl          evaluate: one line per (pair, seed)
+  metrics.shard-I-of-N.jsonl  evaluate --shard I/N: that shard's rows, each with the digest
+                         of what it was computed from; the unsharded evaluate reuses them
   metrics_summary.json   evaluate: means and intervals over pairs
-  filter.jsonl           filter: one decision per pair
+  filter.jsonl           filter: one decision per pair (its top --keep seeds)
   report.html            report
   dataset/               export's default folder (`cfspec run`): examples.jsonl,
                          counterfactual_dataset.json, croissant.json, images
@@ -26,6 +28,17 @@ FILTER_FILE = "filter.jsonl"
 REPORT_FILE = "report.html"
 DATASET_DIR = "dataset"
 
+# evaluate --shard I/N's own file (never metrics.jsonl: shards run at once), and the pattern
+# the unsharded evaluate finds them by.
+METRICS_SHARD_PATTERN = re.compile(r"metrics\.shard-(\d+)-of-(\d+)\.jsonl")
+METRICS_SHARD_GLOB = "metrics.shard-*-of-*.jsonl"
+
+
+def metrics_shard_file(index: int, count: int) -> str:
+    """`metrics.shard-I-of-N.jsonl` for shard I (from 0) of N."""
+    return f"metrics.shard-{index}-of-{count}.jsonl"
+
+
 # Inside an export folder.
 COCO_CF_FILE = "examples.jsonl"
 CF_JSON_FILE = "counterfactual_dataset.json"
@@ -42,6 +55,20 @@ MAX_SPEC_ID_LENGTH = 128  # leaves room for the counterfactual's name in the pai
 
 def is_safe_id(text: str, limit: int = MAX_ID_LENGTH) -> bool:
     return len(text) <= limit and SAFE_ID.fullmatch(text) is not None
+
+
+# A row of an export that keeps several seeds per pair (`filter --keep K`, K > 1):
+# `<pair id>__s<seed>`. Unique, because the seed is unique within a pair and the suffix is read
+# back unambiguously from the right (`__s` then digits only to the end, which no seed contains);
+# path-safe, because a safe id followed by `__s` and digits is still one. With K = 1 a row's id
+# is the pair's id, as it always was.
+ROW_SEED_SEPARATOR = "__s"
+
+
+def row_id(pair_id: str, seed: int, several: bool) -> str:
+    """The id of an exported (pair, seed): the pair's id, or `<pair id>__s<seed>` when the
+    export holds several seeds per pair."""
+    return f"{pair_id}{ROW_SEED_SEPARATOR}{seed}" if several else pair_id
 
 
 def image_paths(out: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:

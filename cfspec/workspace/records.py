@@ -24,6 +24,8 @@ from cfspec.workspace.layout import (
     IMAGES_DIR,
     MANIFEST_FILE,
     METRICS_FILE,
+    METRICS_SHARD_GLOB,
+    METRICS_SHARD_PATTERN,
     PAIRS_FILE,
     SUMMARY_FILE,
     image_paths,
@@ -211,6 +213,52 @@ class ManifestLine:
     def number(self, name: str) -> float | None:
         return finite(self.settings.get(name))
 
+    def drawn(self) -> Drawn:
+        """The guidance this (pair, seed) was made with, and the settings generate drew for it
+        (`"drawn": {"guidance"?, "cross_replace"?, "self_replace"?}`, only the sampled keys;
+        absent when nothing was sampled). A value that is not a finite number counts as not
+        drawn (`read_manifest` warns about it)."""
+        found = self.settings.get("drawn")
+        values = found if isinstance(found, dict) else {}
+        return Drawn(self.number("guidance"), finite(values.get("guidance")) is not None,
+                     finite(values.get("cross_replace")), finite(values.get("self_replace")))
+
+
+# The settings generate may draw per (pair, seed), as its manifest's `drawn` names them.
+DRAWN_KEYS = ("guidance", "cross_replace", "self_replace")
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """How one (pair, seed) was made, where generate may have sampled it."""
+
+    guidance: float | None  # the effective guidance, drawn or fixed; None: not recorded
+    guidance_drawn: bool  # True: sampled for this (pair, seed)
+    cross_replace: float | None  # the drawn x of the cross-attention window [0, x]; None: fixed
+    self_replace: float | None  # the drawn x of the self-attention window [0, x]; None: fixed
+
+    def sampled(self) -> dict[str, float]:
+        """Only what was drawn: name -> value, in DRAWN_KEYS order."""
+        values = {"guidance": self.guidance if self.guidance_drawn else None,
+                  "cross_replace": self.cross_replace, "self_replace": self.self_replace}
+        return {k: v for k, v in values.items() if v is not None}
+
+
+def _drawn_problem(record: Mapping[str, Any]) -> str | None:
+    """Why a manifest line's `drawn` is not what generate writes, or None."""
+    if "drawn" not in record:
+        return None
+    drawn = record["drawn"]
+    if not isinstance(drawn, dict):
+        return f"expected an object of setting -> number, got {json.dumps(drawn)[:60]}"
+    unknown = sorted(set(drawn) - set(DRAWN_KEYS))
+    if unknown:
+        return f"unknown drawn setting(s) {', '.join(map(repr, unknown))}; skipped"
+    bad = [k for k, v in drawn.items() if finite(v) is None]
+    if bad:
+        return f"{bad[0]!r} is {json.dumps(drawn[bad[0]])[:40]}, not a finite number; skipped"
+    return None
+
 
 @dataclass(frozen=True)
 class Generated:
@@ -349,11 +397,25 @@ class FilterLine:
     directional_similarity: float | None  # of the kept seed
     gates: dict[str, float]  # gate key -> threshold, as the run used them
     seeds: tuple[SeedVerdict, ...]
+    # `filter --keep K`: the kept seeds, best first (kept_seed is the first); written only
+    # for K > 1, so a K = 1 filter.jsonl is what it always was.
+    kept_seeds: tuple[int, ...] = ()
+    keep: int = 1
+
+    @property
+    def kept(self) -> tuple[int, ...]:
+        """The kept seeds, best first: at most `keep`, none when the pair was filtered out."""
+        if self.kept_seeds:
+            return self.kept_seeds
+        return () if self.kept_seed is None else (self.kept_seed,)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kept_seed": self.kept_seed, "reason": self.reason,
-                "directional_similarity": self.directional_similarity, "gates": self.gates,
-                "seeds": [v.to_json() for v in self.seeds]}
+        data: dict[str, Any] = {"id": self.id, "kept_seed": self.kept_seed}
+        if self.keep != 1:
+            data.update(keep=self.keep, kept_seeds=list(self.kept))
+        data.update(reason=self.reason, directional_similarity=self.directional_similarity,
+                    gates=self.gates, seeds=[v.to_json() for v in self.seeds])
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FilterLine:
@@ -379,9 +441,20 @@ class FilterLine:
                 raise ValueError("seeds", f"a verdict is not of the filter's shape: "
                                  f"{json.dumps(verdict)[:80]}") from None
         similarity = data.get("directional_similarity")
-        return cls(data["id"], data["kept_seed"], str(data.get("reason", "")),
+        keep = data.get("keep", 1)
+        if not is_int(keep) or keep < 1:
+            raise ValueError("keep", f"expected an integer of at least 1, got {keep!r}")
+        first = data["kept_seed"]
+        kept = data.get("kept_seeds", [] if first is None else [first])
+        if (not isinstance(kept, list) or not all(is_int(s) and s >= 0 for s in kept)
+                or len(set(kept)) != len(kept)):
+            raise ValueError("kept_seeds", "expected a list of distinct non-negative integers")
+        if len(kept) > keep or (kept[:1] or [None])[0] != first:
+            raise ValueError("kept_seeds", f"{kept!r} does not fit kept_seed {first!r} and "
+                             f"keep {keep}: at most `keep` seeds, kept_seed first")
+        return cls(data["id"], first, str(data.get("reason", "")),
                    finite(similarity), {k: float(v) for k, v in gates.items()},
-                   tuple(verdicts))
+                   tuple(verdicts), tuple(kept), keep)
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -428,6 +501,9 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
         if outside:
             report.add(number, None, f"{outside[0]} resolves outside {images_root}; refused")
             continue
+        drawn = _drawn_problem(record)
+        if drawn is not None:
+            report.add(number, "drawn", drawn, severity=Severity.WARNING)
         extras: Path | None = npz
         if not npz.is_file():
             report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
@@ -460,19 +536,7 @@ def read_metrics(out: Path, pairs: Mapping[str, Pair]
     report = LineReport(path, _read_text(path), "invalid-metrics-file")
     rows: dict[str, dict[int, MetricsRow]] = {}
     for number, row in _json_lines(path, report, torn_ok=False):
-        if not _check_id_seed(row, number, report, pairs):
-            continue
-        if _stale_prompt(row, number, report, pairs[row["id"]], f"cfspec evaluate {out}"):
-            continue
-        bad = next((m for m in METRICS if row.get(m.name) is not None
-                    and not m.valid(row[m.name])), None)
-        if bad is not None:
-            report.add(number, bad.name, f"expected {bad.describe_range()} or null, got "
-                       f"{row[bad.name]!r}", help=f"re-run `cfspec evaluate {out}`")
-            continue
-        defined = row.get("directional_defined")
-        if defined is not None and not isinstance(defined, bool):
-            report.add(number, "directional_defined", f"expected true or false, got {defined!r}")
+        if not _metrics_line_ok(row, number, report, pairs, f"cfspec evaluate {out}"):
             continue
         seeds = rows.setdefault(row["id"], {})
         if row["seed"] in seeds:
@@ -480,6 +544,61 @@ def read_metrics(out: Path, pairs: Mapping[str, Pair]
             continue
         seeds[row["seed"]] = MetricsRow.from_json(row)
     return {pid: dict(sorted(s.items())) for pid, s in rows.items()}, report.items
+
+
+def _metrics_line_ok(row: dict[str, Any], number: int, report: LineReport,
+                     pairs: Mapping[str, Pair], rerun: str,
+                     severity: Severity | None = None) -> bool:
+    """A metrics line's id, seed, prompts and registry values checked (problems reported)."""
+    if not _check_id_seed(row, number, report, pairs):
+        return False
+    if _stale_prompt(row, number, report, pairs[row["id"]], rerun):
+        return False
+    bad = next((m for m in METRICS if row.get(m.name) is not None
+                and not m.valid(row[m.name])), None)
+    if bad is not None:
+        report.add(number, bad.name, f"expected {bad.describe_range()} or null, got "
+                   f"{row[bad.name]!r}", help=f"re-run `{rerun}`", severity=severity)
+        return False
+    defined = row.get("directional_defined")
+    if defined is not None and not isinstance(defined, bool):
+        report.add(number, "directional_defined", f"expected true or false, got {defined!r}",
+                   severity=severity)
+        return False
+    return True
+
+
+# The digest of what a shard's row was computed from (images, .npz, manifest line, pair,
+# CLIP model and evaluate's settings): a row is reused only while it still matches.
+INPUTS_KEY = "inputs_sha256"
+
+
+def read_metric_shards(out: Path, pairs: Mapping[str, Pair]
+                       ) -> tuple[dict[tuple[str, int], dict[str, MetricsRow]], list[Path],
+                                  list[Diagnostic]]:
+    """Every OUT/metrics.shard-I-of-N.jsonl (`evaluate --shard`), validated: (id, seed) ->
+    inputs digest -> row, the files read, and problems as warnings (a line that cannot be
+    used is recomputed, never fatal). Files are read in name order; for a (pair, seed) and
+    digest found twice the first is kept (equal digests: equal inputs)."""
+    found: dict[tuple[str, int], dict[str, MetricsRow]] = {}
+    files = sorted(p for p in out.glob(METRICS_SHARD_GLOB)
+                   if METRICS_SHARD_PATTERN.fullmatch(p.name) and p.is_file())
+    problems: list[Diagnostic] = []
+    for path in files:
+        report = LineReport(path, _read_text(path), "invalid-metrics-file")
+        rerun = f"cfspec evaluate {out}"
+        for number, row in _json_lines(path, report, torn_ok=True):
+            if not _metrics_line_ok(row, number, report, pairs, rerun, Severity.WARNING):
+                continue
+            digest = row.get(INPUTS_KEY)
+            if not isinstance(digest, str) or not digest:
+                report.add(number, INPUTS_KEY, "missing: the row cannot be matched to its "
+                           "inputs, so it is recomputed", severity=Severity.WARNING)
+                continue
+            found.setdefault((row["id"], row["seed"]), {}).setdefault(
+                digest, MetricsRow.from_json(row))
+        problems += report.items
+    return found, files, problems
 
 
 def read_filter(out: Path, pairs: Mapping[str, Pair]

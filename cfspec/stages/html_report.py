@@ -144,8 +144,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
             "pairs": len(pairs),
             "generated": sum(1 for p in pairs if generated.get(p.id)),
             "evaluated": sum(1 for p in pairs if metrics.get(p.id)),
-            "kept": None if decisions is None
-            else sum(1 for d in decisions.values() if d.kept_seed is not None),
+            "kept": None if decisions is None else _kept_count(decisions),
         },
         gates=gates,
         settings=settings,
@@ -227,6 +226,14 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
         "scm_aug": _edges(pair.scm_aug, pair.scm),
         "graph": _graph_uri(pair),
     }
+
+
+def _kept_count(decisions: Mapping[str, FilterLine]) -> int | str:
+    """Pairs kept; with `filter --keep K > 1`, also the kept (pair, seed)s."""
+    pairs = sum(1 for d in decisions.values() if d.kept)
+    if all(d.keep == 1 for d in decisions.values()):
+        return pairs
+    return f"{pairs} pair(s), {sum(len(d.kept) for d in decisions.values())} (pair, seed)s"
 
 
 def _shown_seed(seeds: Mapping[int, Generated], rows: Mapping[int, MetricsRow],

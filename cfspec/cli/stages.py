@@ -52,15 +52,28 @@ def evaluate_command(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="(pair, seed)s scored per CLIP batch.")
     ] = 32,
+    shard: Annotated[
+        str | None,
+        typer.Option(metavar="I/N", help="Only part I of N (0 <= I < N) of pairs.jsonl, as "
+                     "generate --shard, to OUT/metrics.shard-I-of-N.jsonl (no KID/FID). A "
+                     "later run without --shard reuses those rows and writes metrics.jsonl.")
+    ] = None,
     fmt: FormatOption = "text",
     quiet: QuietOption = False,
     no_color: NoColorOption = False,
 ) -> None:
     """Per-pair metrics (CLIP score, directional and image-image similarity, effectiveness,
     latent divergence, background preservation; CLD with 20+ seeds) and set-level KID/FID:
-    OUT/metrics.jsonl and OUT/metrics_summary.json."""
+    OUT/metrics.jsonl and OUT/metrics_summary.json. Rows of `--shard` runs whose images and
+    settings are unchanged are reused, not recomputed."""
+    from cfspec.workspace.shards import ALL, parse_shard
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     check_format(fmt)
+    try:
+        part = ALL if shard is None else parse_shard(shard)
+    except ValueError as error:
+        raise fail(str(error)) from None
     check_out(out)
     try:
         from cfspec.gpu.evaluate.stage import EvaluateError, evaluate, summary_table
@@ -71,7 +84,7 @@ def evaluate_command(
 
     try:
         result = evaluate(out, clip_model, inception_weights=inception_weights, device=device,
-                          batch_size=batch_size, quiet=quiet)
+                          batch_size=batch_size, quiet=quiet, shard=part)
     except (EvaluateError, StageError, ValueError) as error:
         raise fail(str(error)) from None
     except OSError as error:
@@ -90,8 +103,18 @@ def evaluate_command(
                 result.not_generated) > 5 else ""
             typer.echo(f"warning: {len(result.not_generated)} pair(s) have no images yet: "
                        f"{shown}{more} (run `cfspec generate {out}`)", err=True)
-        typer.echo(f"wrote {len(result.rows)} row(s) to {result.metrics_path} and the summary "
-                   f"to {result.summary_path}", err=True)
+        if result.shard_files:
+            typer.echo(f"reused {result.reused} row(s) from {len(result.shard_files)} shard "
+                       f"file(s) (their images and settings unchanged); computed "
+                       f"{len(result.rows) - result.reused}", err=True)
+        if result.summary_path is None:
+            typer.echo(f"wrote {len(result.rows)} row(s) of shard {part} to "
+                       f"{result.metrics_path}; after every shard, `cfspec evaluate {out}` "
+                       "without --shard merges them into metrics.jsonl and adds KID/FID",
+                       err=True)
+        else:
+            typer.echo(f"wrote {len(result.rows)} row(s) to {result.metrics_path} and the "
+                       f"summary to {result.summary_path}", err=True)
     raise typer.Exit(status)
 
 

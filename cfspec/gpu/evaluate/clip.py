@@ -332,10 +332,16 @@ class ClipScorer:
 
     @torch.inference_mode()
     def embed_images(
-        self, images: torch.Tensor | Image.Image | Sequence[Image.Image], batch_size: int = 64
+        self, images: torch.Tensor | Image.Image | Sequence[Image.Image], batch_size: int = 64,
+        fixed_shape: bool = False,
     ) -> torch.Tensor:
         """Unit-norm image embeddings (N, D), float32. uint8 tensors are preprocessed with torch
-        ops (batched, on the device); PIL images go through the CLIP image processor."""
+        ops (batched, on the device); PIL images go through the CLIP image processor.
+
+        `fixed_shape`: every model call gets exactly `batch_size` images (a short chunk is
+        padded with black ones, whose embeddings are dropped). Matrix products can round a row
+        differently in batches of another size; with one shape, an image's embedding does not
+        depend on which other images share its batch (evaluate --shard relies on it)."""
         pil = _as_pil_list(images)
         if pil is None and not isinstance(images, torch.Tensor):
             raise TypeError("expected a uint8 tensor, a PIL image or a list of PIL images")
@@ -347,7 +353,11 @@ class ClipScorer:
             else:
                 batch = to_nchw_uint8(images)[start : start + batch_size]  # type: ignore[arg-type]
                 pixels = self.preprocess(batch)
-            chunks.append(self._image_features(pixels))
+            count = pixels.shape[0]
+            if fixed_shape and count < batch_size:
+                pad = pixels.new_zeros((batch_size - count, *pixels.shape[1:]))
+                pixels = torch.cat([pixels, pad])
+            chunks.append(self._image_features(pixels)[:count])
         if not chunks:
             return torch.empty(0, self.embedding_size, device=self.device)
         return torch.cat(chunks)
@@ -360,15 +370,22 @@ class ClipScorer:
     # --- texts -------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """Unit-norm text embeddings (N, D), float32; texts past 77 tokens are truncated."""
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 256,
+                    fixed_shape: bool = False) -> torch.Tensor:
+        """Unit-norm text embeddings (N, D), float32; texts past 77 tokens are truncated.
+        `fixed_shape`: every model call gets `batch_size` texts of 77 tokens (padded), so a
+        text's embedding does not depend on the other texts of its batch (see embed_images)."""
         if isinstance(texts, str):
             texts = [texts]
         chunks: list[torch.Tensor] = []
         for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start : start + batch_size])
+            count = len(chunk)
+            if fixed_shape:
+                chunk += [""] * (batch_size - count)
             tokens = self.tokenizer(
-                list(texts[start : start + batch_size]),
-                padding=True,
+                chunk,
+                padding="max_length" if fixed_shape else True,
                 truncation=True,
                 max_length=MAX_LENGTH,
                 return_tensors="pt",
@@ -378,7 +395,7 @@ class ClipScorer:
                 attention_mask=tokens["attention_mask"].to(self.device),
             )
             feats = out if isinstance(out, torch.Tensor) else out.pooler_output
-            chunks.append(F.normalize(feats.float(), dim=-1))
+            chunks.append(F.normalize(feats.float(), dim=-1)[:count])
         if not chunks:
             return torch.empty(0, self.embedding_size, device=self.device)
         return torch.cat(chunks)

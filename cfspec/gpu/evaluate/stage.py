@@ -28,6 +28,24 @@ size and a noise floor at the candidate's size (see `SetDistance`). Means are ov
 pair's seeds averaged first), with a studentized two-stage cluster-bootstrap 95% interval
 (`cluster_bootstrap_ci`), none below 5 pairs.
 
+Sharded (`shard`, `--shard I/N`, for SLURM arrays and separate machines): only the pairs of
+shard I (`cfspec.workspace.shards`, the split generate --shard uses) are evaluated, and their
+rows go to their own file, OUT/metrics.shard-I-of-N.jsonl (atomic), never to metrics.jsonl; each
+row carries `inputs_sha256`, the digest of what it was computed from (both PNGs, the .npz, the
+manifest line, the pair's prompts, the CLIP model, its dtype, whether LPIPS ran, the metric
+registry and cfspec's version). The set-level metrics (KID/FID need every image) are skipped.
+Every run, sharded or not, reuses a shard file's row whose digest still matches instead of
+recomputing it: the unsharded `evaluate OUT` after the shards computes only what is missing or
+stale (an image regenerated, another CLIP model), then CLD (it spans a pair's seeds, so it is
+always recomputed from the .npz files: cheap, no model) and the set-level metrics, and writes
+metrics.jsonl and the summary as one unsharded run does. A reused row holds the very numbers
+the shard computed. Recomputed ones are the same numbers too: every CLIP call has one shape
+(`fixed_shape`: image batches padded to 2 x batch_size, text batches to TEXT_BATCH prompts of 77
+tokens), because matrix products may round a row differently in a batch of another size; so a
+(pair, seed) gets the same bits whichever rows share its batch, as long as shards and merge use
+the same --batch-size, device and dtype (tested on the CPU; LPIPS, when its weights are
+present, still runs on the batch as it comes).
+
 Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
 OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
 (`metrics_sha256`): a run killed between the two files leaves a summary that readers see does
@@ -55,20 +73,24 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
-from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE
+from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE, metrics_shard_file
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
+    INPUTS_KEY,
     Generated,
     MetricsRow,
     StageError,
     json_line,
     metrics_digest,
     read_manifest,
+    read_metric_shards,
     read_pair_file,
 )
+from cfspec.workspace.shards import ALL, Shard
 
 BOOTSTRAP_RESAMPLES = 2000
+TEXT_BATCH = 32  # prompts per CLIP text call, padded: one shape for every call
 
 
 class EvaluateError(StageError):
@@ -78,14 +100,17 @@ class EvaluateError(StageError):
 @dataclass
 class EvaluateResult:
     out_dir: Path
-    metrics_path: Path
-    summary_path: Path
+    metrics_path: Path  # metrics.jsonl, or a sharded run's metrics.shard-I-of-N.jsonl
+    summary_path: Path | None  # None: a sharded run writes no summary
     rows: list[MetricsRow]  # as written to metrics.jsonl and read back
     summary: dict[str, Any]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_generated: list[str] = field(default_factory=list)  # pair ids with no images
     notes: list[str] = field(default_factory=list)  # what was skipped and why
     seconds: float = 0.0  # how long it took (kept out of the files: re-runs give equal bytes)
+    shard: Shard = ALL
+    reused: int = 0  # rows taken from shard files (their inputs unchanged), not recomputed
+    shard_files: list[Path] = field(default_factory=list)  # the shard files read
 
     @property
     def ok(self) -> bool:
@@ -105,8 +130,11 @@ def evaluate(
     lpips: bool = True,
     quiet: bool = True,
     bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
+    shard: Shard = ALL,
 ) -> EvaluateResult:
     """Evaluate every generated (pair, seed) of OUT; write metrics.jsonl and the summary.
+    With `shard` (I of N > 1): only that shard's pairs, to OUT/metrics.shard-I-of-N.jsonl, no
+    set-level metrics and no summary file (see the module docstring).
 
     `feature_extractor` (uint8 images -> (N, F)) replaces the Inception network for the set
     metrics (tests, custom feature spaces); give at most one of it and `inception_weights`.
@@ -130,10 +158,17 @@ def evaluate(
     by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)
     diagnostics = [*diagnostics, *problems]
-    jobs = [g for p in pairs for g in generated.get(p.id, {}).values()]
-    not_generated = [p.id for p in pairs if not generated.get(p.id)]
+    sharded = shard.count > 1
+    mine = shard.select(pairs) if sharded else pairs
+    if sharded and not mine:
+        raise EvaluateError(f"--shard {shard}: holds no pair ({len(pairs)} pair(s) in "
+                            f"pairs.jsonl); use at most {len(pairs)} shard(s)")
+    generated = {p.id: generated[p.id] for p in mine if p.id in generated}
+    jobs = [g for p in mine for g in generated.get(p.id, {}).values()]
+    not_generated = [p.id for p in mine if not generated.get(p.id)]
     if not jobs:
-        raise EvaluateError(f"{out}: no finished images to evaluate (run `cfspec generate "
+        where = f"shard {shard} of {out}" if sharded else str(out)
+        raise EvaluateError(f"{where}: no finished images to evaluate (run `cfspec generate "
                             f"{out}` first)")
 
     # 2. Models.
@@ -149,8 +184,8 @@ def evaluate(
         scorer = ClipScorer.load(clip_model, device=torch_device)
     except ClipLoadError as error:
         raise EvaluateError(str(error)) from None
-    extractor = feature_extractor
-    if inception_weights is not None:
+    extractor = None if sharded else feature_extractor
+    if inception_weights is not None and not sharded:
         from cfspec.gpu.evaluate.metrics import inception_extractor
 
         extractor = inception_extractor(inception_weights).to(scorer.device)
@@ -165,32 +200,102 @@ def evaluate(
     else:
         notes.append("background_lpips skipped: turned off")
 
-    # 3. Texts once, then the (pair, seed)s in batches.
-    prompts = list(dict.fromkeys(t for g in jobs for t in _prompts(by_id[g.id])))
-    text_emb = dict(zip(prompts, scorer.embed_texts(prompts), strict=True))
-    rows: list[dict[str, Any]] = []
-    features: _SetFeatures | None = _SetFeatures(extractor) if extractor is not None else None
-    with progress(len(jobs), "evaluating", quiet) as advance:
-        for start in range(0, len(jobs), batch_size):
-            batch = jobs[start : start + batch_size]
-            rows += _evaluate_batch(batch, by_id, scorer, text_emb, use_lpips, features)
-            advance(len(batch))
+    # 3. Rows the shard files already hold for these very inputs are reused.
+    setting = _setting_key(scorer, use_lpips)
+    digests = {(g.id, g.seed): _inputs_digest(g, by_id[g.id], setting) for g in jobs}
+    shard_rows, shard_files, problems = read_metric_shards(out, by_id)
+    diagnostics += problems
+    reused: dict[tuple[str, int], dict[str, Any]] = {}
+    for key, digest in digests.items():
+        row = shard_rows.get(key, {}).get(digest)
+        if row is not None:
+            reused[key] = _without_cld(row.to_json())
+    todo = [g for g in jobs if (g.id, g.seed) not in reused]
 
-    # 4. CLD for pairs with enough seeds.
+    # 4. Texts once, then the (pair, seed)s in batches. The set-level features need every
+    # image, reused or not, in the one order: then every job is read, and only CLIP skipped.
+    prompts = list(dict.fromkeys(t for g in todo for t in _prompts(by_id[g.id])))
+    text_emb = (dict(zip(prompts, scorer.embed_texts(prompts, TEXT_BATCH, fixed_shape=True),
+                         strict=True)) if prompts else {})
+    computed: dict[tuple[str, int], dict[str, Any]] = {}
+    features: _SetFeatures | None = _SetFeatures(extractor) if extractor is not None else None
+    walk = jobs if features is not None else todo
+    with progress(len(walk), "evaluating", quiet) as advance:
+        for start in range(0, len(walk), batch_size):
+            batch = walk[start : start + batch_size]
+            computed.update(_evaluate_batch(batch, by_id, scorer, text_emb, use_lpips,
+                                            features, set(reused), batch_size))
+            advance(len(batch))
+    rows = [reused[(g.id, g.seed)] if (g.id, g.seed) in reused else computed[(g.id, g.seed)]
+            for g in jobs]
+
+    # 5. CLD for pairs with enough seeds (always recomputed: it spans a pair's seeds).
     notes += _add_cld(rows, generated)
 
-    # 5. Write the rows, then the summary of exactly those rows (their bytes, read back).
-    metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
-    text = "".join(json_line(MetricsRow.from_json(r).to_json()) for r in rows)
-    write_text_atomic(metrics_path, text)
+    # 6. Write the rows, then the summary of exactly those rows (their bytes, read back).
+    normal = [MetricsRow.from_json(r).to_json() for r in rows]
+    text = "".join(json_line(r) for r in normal)
     # split("\n"): a prompt may hold U+2028, U+2029 or U+0085 unescaped (ensure_ascii=False).
     written = [MetricsRow.from_json(json.loads(line)) for line in text.split("\n") if line]
+    if sharded:
+        notes.append(f"KID/FID skipped: shard {shard} sees part of the images; `cfspec "
+                     f"evaluate {out}` without --shard, after every shard, computes them")
+        metrics_path = out / metrics_shard_file(shard.index, shard.count)
+        write_text_atomic(metrics_path, "".join(
+            json_line({**r, INPUTS_KEY: digests[(r["id"], r["seed"])]}) for r in normal))
+        summary = _summary(written, mine, scorer.name, str(scorer.device), None, notes,
+                           bootstrap_resamples, not_generated, set_skipped=notes[-1])
+        return EvaluateResult(out, metrics_path, None, written, summary, diagnostics,
+                              not_generated, notes, time.perf_counter() - started, shard,
+                              len(reused), shard_files)
+    metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
+    write_text_atomic(metrics_path, text)
     summary = _summary(written, pairs, scorer.name, str(scorer.device), features, notes,
                        bootstrap_resamples, not_generated)
     summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
     write_text_atomic(summary_path, _dumps_summary(summary))
     return EvaluateResult(out, metrics_path, summary_path, written, summary, diagnostics,
-                          not_generated, notes, seconds=time.perf_counter() - started)
+                          not_generated, notes, time.perf_counter() - started, shard,
+                          len(reused), shard_files)
+
+
+# --- reuse across shards -------------------------------------------------------------------------
+
+# What CLD writes into a row (`_add_cld`): dropped from a reused row and recomputed, since it
+# depends on every seed of the pair.
+_CLD_KEYS = ("cld", "cld_d", "cld_p_cf", "cld_p_f", "cld_n_seeds", "latent_change_vs_reseed",
+             "cld_reason")
+
+
+def _without_cld(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _CLD_KEYS}
+
+
+def _setting_key(scorer: Any, use_lpips: bool) -> str:
+    """What besides the images decides a row's numbers: the CLIP model and its dtype, LPIPS
+    on or off, the metric registry, cfspec's version."""
+    return json.dumps({"clip_model": scorer.name, "clip_dtype": str(scorer.dtype),
+                       "lpips": use_lpips, "metrics": [m.name for m in METRICS],
+                       "cfspec": __version__}, sort_keys=True)
+
+
+def _inputs_digest(job: Generated, pair: Pair, setting: str) -> str:
+    """The SHA-256 of everything a (pair, seed)'s row is computed from."""
+    digest = hashlib.sha256()
+    about = [pair.spec, pair.counterfactual, pair.prompt_0, pair.prompt_1]
+    for part in (setting, json.dumps(about, ensure_ascii=False),
+                 json.dumps(job.line.to_json(), sort_keys=True, ensure_ascii=False)):
+        digest.update(part.encode("utf-8") + b"\0")
+    for path in (job.image_0, job.image_1, job.extras):
+        if path is None:
+            digest.update(b"no extras\0")
+            continue
+        file_digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                file_digest.update(chunk)
+        digest.update(file_digest.digest())
+    return digest.hexdigest()
 
 
 def _prompts(pair: Pair) -> tuple[str, str]:
@@ -251,19 +356,31 @@ def _load(job: Generated) -> Sample:
 
 def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                     scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
-                    features: _SetFeatures | None) -> list[dict[str, Any]]:
+                    features: _SetFeatures | None, reused: set[tuple[str, int]] | None = None,
+                    batch_size: int = 32) -> dict[tuple[str, int], dict[str, Any]]:
+    """(id, seed) -> row for the batch's jobs not in `reused`; every job's images go to the
+    set-level `features`."""
     from cfspec.gpu.evaluate.metrics import masked_lpips, pair_metrics
 
+    reused = reused or set()
     loaded = [_load(job) for job in batch]
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     # Tensors must share a shape: one group per shape (normally the whole batch).
     groups: dict[tuple[Any, ...], list[Sample]] = {}
     for item in loaded:
         groups.setdefault(item.shape_key(), []).append(item)
-    for group in groups.values():
+    for whole in groups.values():
+        if features is not None:
+            features.add(whole, torch.from_numpy(np.stack([g.image_0 for g in whole])),
+                         torch.from_numpy(np.stack([g.image_1 for g in whole])))
+        group = [g for g in whole if (g.job.id, g.job.seed) not in reused]
+        if not group:
+            continue
         im0 = torch.from_numpy(np.stack([g.image_0 for g in group]))
         im1 = torch.from_numpy(np.stack([g.image_1 for g in group]))
-        emb = scorer.embed_images(torch.cat([im0, im1]))
+        # One shape per call (the batch's both images, padded): a row's numbers do not
+        # depend on which other (pair, seed)s share its batch, so shards and one run agree.
+        emb = scorer.embed_images(torch.cat([im0, im1]), 2 * batch_size, fixed_shape=True)
         n = len(group)
         t0 = torch.stack([text_emb[pairs[g.job.id].prompt_0] for g in group])
         t1 = torch.stack([text_emb[pairs[g.job.id].prompt_1] for g in group])
@@ -282,13 +399,12 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                 row["background_lpips"] = score.value
                 if score.reason is not None:
                     row["background_lpips_reason"] = score.reason
-        if features is not None:
-            features.add(group, im0, im1)
         for item, values in zip(group, metrics, strict=True):
             rows[(item.job.id, item.job.seed)] = _row(item, pairs[item.job.id], values)
     for item in loaded:
-        _add_per_seed(rows[(item.job.id, item.job.seed)], item)
-    return [rows[(job.id, job.seed)] for job in batch]
+        if (item.job.id, item.job.seed) in rows:
+            _add_per_seed(rows[(item.job.id, item.job.seed)], item)
+    return rows
 
 
 def _add_per_seed(row: dict[str, Any], sample: Sample) -> None:
@@ -455,7 +571,7 @@ class _SetFeatures:
 
 def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
-             not_generated: list[str]) -> dict[str, Any]:
+             not_generated: list[str], set_skipped: str | None = None) -> dict[str, Any]:
     from cfspec.gpu.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
@@ -500,7 +616,9 @@ def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
                       "method": "studentized two-stage cluster", "unit": "pair",
                       "min_pairs": CI_MIN_PAIRS, "description": CI_METHOD},
     }
-    if features is None:
+    if set_skipped is not None:
+        summary["set"] = {"skipped": set_skipped}
+    elif features is None:
         summary["set"] = {"skipped": "no --inception-weights: KID and FID need a local "
                           "Inception weights file"}
         notes.append("KID/FID skipped: pass --inception-weights PATH (a local file)")

@@ -89,7 +89,6 @@ _TYPES = {
     "self_replace": "sc:Float",
 }
 _DESCRIPTIONS = {
-    "id": "The pair's id (spec name and counterfactual).",
     "image_0": "The factual image, made from prompt_0 (PNG).",
     "image_1": "The counterfactual image, made from prompt_1 with Prompt-to-Prompt (PNG).",
     "prompt_0": "The factual prompt.",

@@ -6,8 +6,8 @@ with no kept seed are left out), else every pair's first (lowest) generated seed
 a row's id is `<pair id>__s<seed>` (`layout.row_id`: unique and path-safe; with K = 1 it is the
 pair's id, as before); `pair_id`, `seed` and `rank` (1 = best) say which pair and candidate it
 is. Each row also carries the guidance it was made with and any edit window generate drew for
-it (`cross_replace`, `self_replace`; null when fixed), read through `ManifestLine.drawn`. Every file is
-written inside DIR, under names built only from validated pair ids and integer
+it (`cross_replace`, `self_replace`; null when fixed), read through `ManifestLine.drawn`.
+Every file is written inside DIR, under names built only from validated pair ids and integer
 seeds; images are read only from inside OUT/images. DIR is replaced whole: the new export is
 built in a staging folder beside it and swapped in with one rename, so a kill at any moment
 leaves the previous complete export or the new one, never a mix; the next export removes what

@@ -8,8 +8,9 @@ A (pair, seed) passes when, as in InstructPix2Pix's dataset filter (Brooks et al
 * the image-image CLIP similarity >= 0.7.
 
 Of the seeds that pass, the one with the highest directional similarity is kept (ties: the
-lowest seed); with `--keep K`, the K best in that order (fewer when fewer pass). Thresholds come from `--min-clip`, `--min-directional`, `--min-image-similarity`,
-else from `[tool.cfspec]` keys `filter-min-clip`, `filter-min-directional`,
+lowest seed); with `--keep K`, the K best in that order (fewer when fewer pass). Thresholds
+come from `--min-clip`, `--min-directional`, `--min-image-similarity`, else from
+`[tool.cfspec]` keys `filter-min-clip`, `filter-min-directional`,
 `filter-min-image-similarity` in the nearest pyproject.toml, else the defaults above.
 
 `OUT/filter.jsonl` records every decision, one line per pair of pairs.jsonl, in its order:

@@ -103,7 +103,7 @@ def evaluate_command(
                 result.not_generated) > 5 else ""
             typer.echo(f"warning: {len(result.not_generated)} pair(s) have no images yet: "
                        f"{shown}{more} (run `cfspec generate {out}`)", err=True)
-        if result.shard_files:
+        if result.reused or (result.shard_files and result.summary_path is not None):
             typer.echo(f"reused {result.reused} row(s) from {len(result.shard_files)} shard "
                        f"file(s) (their images and settings unchanged); computed "
                        f"{len(result.rows) - result.reused}", err=True)

@@ -201,10 +201,12 @@ def evaluate(
         notes.append("background_lpips skipped: turned off")
 
     # 3. Rows the shard files already hold for these very inputs are reused.
-    setting = _setting_key(scorer, use_lpips)
-    digests = {(g.id, g.seed): _inputs_digest(g, by_id[g.id], setting) for g in jobs}
     shard_rows, shard_files, problems = read_metric_shards(out, by_id)
     diagnostics += problems
+    setting = _setting_key(scorer, use_lpips)
+    # (hashing every image costs a read of it: only when a shard file is written or read)
+    digests = ({(g.id, g.seed): _inputs_digest(g, by_id[g.id], setting) for g in jobs}
+               if sharded or shard_rows else {})
     reused: dict[tuple[str, int], dict[str, Any]] = {}
     for key, digest in digests.items():
         row = shard_rows.get(key, {}).get(digest)

@@ -109,7 +109,8 @@ def test_a_shard_never_touches_metrics_jsonl_and_skips_the_set_metrics(tmp_path:
     assert (out / METRICS_FILE).read_text(encoding="utf-8") == "hand-made\n"
     assert not (out / SUMMARY_FILE).exists() and result.summary_path is None
     assert result.metrics_path == out / "metrics.shard-1-of-2.jsonl"
-    assert [r.id for r in result.rows] == ["p1__chair", "p3__wet"]
+    pairs, _ = read_pair_file(out)
+    assert [r.id for r in result.rows] == [p.id for p in Shard(1, 2).select(pairs)]
     assert "kid" not in result.summary["set"]
     assert "shard 1/2 sees part of the images" in result.summary["set"]["skipped"]
     # what the CLI says
@@ -130,7 +131,8 @@ def test_a_stale_shard_row_is_recomputed(tmp_path: Path, monkeypatch: pytest.Mon
     result = evaluate(out, "tiny", **FAST)
     assert calls == [2]  # one (pair, seed): its two images
     assert result.reused == len(MORE) * 2 - 1
-    stale = next(x for x in shard_lines(out, 2, 3) if (x["id"], x["seed"]) == ("p2__red", 1))
+    stale = next(x for i in range(3) for x in shard_lines(out, i, 3)
+                 if (x["id"], x["seed"]) == ("p2__red", 1))
     fresh = next(r for r in result.rows if (r.id, r.seed) == ("p2__red", 1))
     assert fresh.values["image_image_similarity"] != stale["image_image_similarity"]
     # the same rows as a run that never saw a shard file
@@ -167,14 +169,20 @@ def test_a_broken_shard_line_is_a_warning_and_recomputed(tmp_path: Path) -> None
     assert result.ok
 
 
-@pytest.mark.parametrize("bad", ["3/3", "1/0", "-1/2", "a/b", "2", "0/4"])
+def _empty_shard(out: Path, count: int) -> Shard:
+    """A shard of `count` that holds no pair of OUT (more shards than pairs)."""
+    pairs, _ = read_pair_file(out)
+    return next(s for s in (Shard(i, count) for i in range(count)) if not s.select(pairs))
+
+
+@pytest.mark.parametrize("bad", ["3/3", "1/0", "-1/2", "a/b", "2", "empty"])
 def test_bad_shards_are_usage_errors(tmp_path: Path, bad: str) -> None:
-    out = build_out(tmp_path / "out", PAIRS, (0,))  # 3 pairs: 0/4 is fine, 3/4 holds none
-    value = "3/4" if bad == "0/4" else bad
+    out = build_out(tmp_path / "out", PAIRS, (0,))  # 3 pairs in 5 shards: some hold none
+    value = str(_empty_shard(out, 5)) if bad == "empty" else bad
     result = runner.invoke(stage_app(), ["evaluate", str(out), "--clip-model", "tiny",
                                          "--shard", value])
     assert result.exit_code == 2, result.output
     assert "--shard" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in out.glob("metrics*")) == []
     with pytest.raises(EvaluateError, match="holds no pair"):
-        evaluate(out, "tiny", shard=Shard(3, 4), **FAST)
+        evaluate(out, "tiny", shard=_empty_shard(out, 5), **FAST)

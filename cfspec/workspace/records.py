@@ -583,8 +583,10 @@ def read_metric_shards(out: Path, pairs: Mapping[str, Pair]
     used is recomputed, never fatal). Files are read in name order; for a (pair, seed) and
     digest found twice the first is kept (equal digests: equal inputs)."""
     found: dict[tuple[str, int], dict[str, MetricsRow]] = {}
+    # a link is not followed: shard files are evaluate's own, written in OUT
     files = sorted(p for p in out.glob(METRICS_SHARD_GLOB)
-                   if METRICS_SHARD_PATTERN.fullmatch(p.name) and p.is_file())
+                   if METRICS_SHARD_PATTERN.fullmatch(p.name) and p.is_file()
+                   and not p.is_symlink())
     problems: list[Diagnostic] = []
     for path in files:
         report = LineReport(path, _read_text(path), "invalid-metrics-file")

@@ -211,7 +211,10 @@ def names_from_id(raw_id: str | None, t0: Sequence[Token], atoms: Sequence[tuple
                   if all(a0 <= position.get(k, -1) < a1 for k in range(i, j)
                          if not _punct(t0[k]))]
         given = id_words[b0:b1]
-        if inside and len(inside) == len(given) \
+        covered = {k for n in inside for k in range(*atoms[n])}
+        others = [t0[words[p]] for p in range(a0, a1) if words[p] not in covered]
+        if inside and len(inside) == len(given) and all(w.isalpha() for w in given) \
+                and all(t.plain in STOPWORDS for t in others) \
                 and not any(exact(w) in caption for w in given):
             for n, w in zip(inside, given, strict=True):
                 out[n] = w[:1].upper() + w[1:]

@@ -263,7 +263,7 @@ class _SetJudge(_Judge):
         while True:
             atoms = atoms_of(t0, kept)
             stray = strays(atoms, kept)
-            if not stray:
+            if not stray or len(stray) == len(kept):  # every output its own way: keep them
                 break
             for n, atom in stray.items():
                 self.report_stray(kept[n], atoms[atom], t0, atoms)
@@ -478,8 +478,11 @@ class _SetJudge(_Judge):
         display = f"{a.item_id}.scm"
         lint_own, mapped = writer.relint(draft, text, display, self.source, opts.config,
                                          opts.tokenizer)
-        reported = {d.code.name for d in own} | a.silent
-        extra = [d for d in mapped if d.code.name not in reported]
+        # What this import reported, at the severity it reported it: an output left out with
+        # a warning must not hide the same code as an error on what was written.
+        reported = {(d.code.name, d.level) for d in own} \
+            | {(n, level) for n in a.silent for level in Severity}
+        extra = [d for d in mapped if (d.code.name, d.level) not in reported]
         if extra:
             draft.header = self.header(sorted([*own, *extra], key=Diagnostic.sort_key))
             text = writer.render(draft)

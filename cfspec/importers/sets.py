@@ -290,8 +290,7 @@ class _SetJudge(_Judge):
                        for k in range(i, j)}
             where = out.piece.span(self.source)
             if not changed:
-                same = all(tag == "equal" or is_artefact((tag, *r), t0, t1)
-                           for tag, *r in ops)
+                same = all(op[0] == "equal" or is_artefact(op, t0, t1) for op in ops)
                 self.report(
                     "no-op-intervention", where,
                     f"`{out.key}` has the caption's own words" if same else

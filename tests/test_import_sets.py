@@ -213,15 +213,23 @@ def test_outputs_that_do_not_fit_are_reported_where_they_are_and_the_rest_import
     shown = [(d.code.name, d.level.value, d.span.line, d.span.column) for d in item.diagnostics]
     assert shown == [
         ("empty-graph", "warning", 2, 1),
-        ("no-op-intervention", "warning", 2, line.index('"a White male barber", "output_5"') + 2),
-        ("duplicate-counterfactual", "warning", 2,
+        ("extra-counterfactuals", "warning", 2,
+         line.index('"a White male barber", "output_5"') + 2),
+        ("extra-counterfactuals", "warning", 2,
          line.index('"a Black male barber", "output_6"') + 2),
-        ("non-minimal-change", "warning", 2, line.index("barbre") + 1),
+        ("extra-counterfactuals", "warning", 2, line.index("barbre") + 1),
         ("syntax-error", "error", 2, line.index('"output_7": 7') + len('"output_7": ') + 1),
     ]
     for d in item.diagnostics:
         assert d.help, d  # every one says the way out
-    dup = next(d for d in item.diagnostics if d.code.name == "duplicate-counterfactual")
+    left_out = [d.message for d in item.diagnostics if d.code.name == "extra-counterfactuals"]
+    assert left_out == [
+        "`output_4` is not imported: it has the caption's own words",
+        "`output_5` is not imported: it repeats `output_2`",
+        "`output_6` is not imported: it also changes 'barber' to 'barbre', which no other "
+        "output of the row changes",
+    ]
+    dup = next(d for d in item.diagnostics if "repeats" in d.message)
     assert dup.labels[0].span.column == line.index('"a Black male barber"') + 2
     assert item.written == {"female": {"Gender": "female"}, "black": {"Race": "Black"},
                             "black_female": {"Race": "Black", "Gender": "female"}}

@@ -20,10 +20,11 @@ several variables, each of which some other output of the row changes alone, is 
 set's grid: the single changes isolate each cause, so the joint one is kept, marked for
 `too-many-interventions` on its `do()` line and said in the header.
 
-Outputs that do not fit are reported where they are and left out; the rest of the row is
-imported: an output with the caption's own words (`no-op-intervention`), one that repeats an
-earlier output (`duplicate-counterfactual`), and one that changes a word no other output of the
-row changes as well as the row's varied words (`non-minimal-change`: a typo or a rewrite).
+Outputs that do not fit are left out, each with an `extra-counterfactuals` warning at its place
+in the input that says why; the rest of the row is imported: an output with the caption's own
+words (it would be a no-op), one that repeats an earlier output, and one that changes a word no
+other output of the row changes as well as the row's varied words (a typo or a rewrite). An
+output that is not a string is a `syntax-error`.
 """
 
 from __future__ import annotations
@@ -292,11 +293,12 @@ class _SetJudge(_Judge):
             if not changed:
                 same = all(op[0] == "equal" or is_artefact(op, t0, t1) for op in ops)
                 self.report(
-                    "no-op-intervention", where,
-                    f"`{out.key}` has the caption's own words" if same else
-                    f"`{out.key}` changes only punctuation", label="nothing changed",
-                    severity=Severity.WARNING,
-                    notes=["left out of the spec; the row's other outputs are imported"],
+                    "extra-counterfactuals", where,
+                    f"`{out.key}` is not imported: it has the caption's own words" if same else
+                    f"`{out.key}` is not imported: it changes only punctuation",
+                    label="nothing changed",
+                    notes=["it would be a no-op intervention; the row's other outputs are "
+                           "imported"],
                     help=f"give `{out.key}` the caption with the varied words changed, or drop "
                     "it")
                 continue
@@ -304,11 +306,12 @@ class _SetJudge(_Judge):
             first = seen.get(key)
             if first is not None:
                 self.report(
-                    "duplicate-counterfactual", where,
-                    f"`{out.key}` repeats `{first.key}`", label="the same caption again",
+                    "extra-counterfactuals", where,
+                    f"`{out.key}` is not imported: it repeats `{first.key}`",
+                    label="the same caption again",
                     labels=[Label(first.piece.span(self.source), f"`{first.key}`")],
-                    severity=Severity.WARNING,
-                    notes=["left out of the spec: it would be the same counterfactual twice"],
+                    notes=["it would be the same counterfactual twice; the row's other outputs "
+                           "are imported"],
                     help=f"drop `{out.key}`, or give it the combination of values it was meant "
                     "to have")
                 continue
@@ -331,10 +334,11 @@ class _SetJudge(_Judge):
             where, new = piece.span(self.source), "nothing"
         varied = [self.p0.text[t0[a].start:t0[b - 1].end] for a, b in atoms if (a, b) != atom]
         self.report(
-            "non-minimal-change", where,
-            f"`{o.output.key}` also changes {old!r} to {new}, which no other output of the row "
-            "changes", label="changed only here", severity=Severity.WARNING,
-            notes=["left out of the spec; the row's other outputs are imported",
+            "extra-counterfactuals", where,
+            f"`{o.output.key}` is not imported: it also changes {old!r} to {new}, which no other "
+            "output of the row changes", label="changed only here",
+            notes=["a typo or a rewrite: as a counterfactual of the set it would be a "
+                   "non-minimal change; the row's other outputs are imported",
                    "the other outputs vary only " + ", ".join(repr(v) for v in varied)],
             help=f"correct `{o.output.key}` so that it changes only the varied words, or import "
             "it as a caption pair of its own")

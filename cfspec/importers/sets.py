@@ -43,6 +43,7 @@ from cfspec.importers.analysis import _article_filter, _edit_type, _Judge, _poin
 from cfspec.importers.answer import Answer, Declared, ImportedItem, ImportOptions, Output
 from cfspec.importers.binding import STOPWORDS, Token, tokens
 from cfspec.importers.changes import is_artefact, opcodes
+from cfspec.importers.coco_cf import changed_runs
 from cfspec.lang.prompt import (
     ARTICLES,
     Opcode,
@@ -248,9 +249,6 @@ def cf_name(values: Sequence[tuple[str, str | None, str]]) -> str:
 
 class _SetJudge(_Judge):
     def run(self) -> ImportedItem:
-        from cfspec.importers.coco_cf import changed_runs  # coco_cf imports this module's caller
-
-        self.changed_runs = changed_runs
         a = self.answer
         p0 = self.p0
         assert p0 is not None and a.outputs is not None
@@ -287,7 +285,7 @@ class _SetJudge(_Judge):
         for out in self.answer.outputs:
             t1 = tokens(out.piece.text)
             ops = opcodes(t0, t1)
-            changed = {k for i, j in self.changed_runs(self.p0.text, out.piece.text)
+            changed = {k for i, j in changed_runs(self.p0.text, out.piece.text)
                        for k in range(i, j)}
             where = out.piece.span(self.source)
             if not changed:

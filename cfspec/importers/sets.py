@@ -347,7 +347,7 @@ class _SetJudge(_Judge):
               ) -> ImportedItem:
         a, opts = self.answer, self.options
         p0 = self.p0
-        assert p0 is not None
+        assert p0 is not None and a.outputs
         from_id = names_from_id(a.raw_id, t0, atoms)
         names: list[str] = []
         for n, (i, j) in enumerate(atoms):
@@ -453,8 +453,8 @@ class _SetJudge(_Judge):
         item.counterfactual, item.edit = first.name, first.edit
         item.interventions = dict(item.written[first.name])
         self.notes.append(
-            f"A caption set: the caption and {len(a.outputs or [])} counterfactual captions "
-            f"({a.outputs[0].key if a.outputs else ''} ...); {len(kept)} imported, one "
+            f"A caption set: the caption and {len(a.outputs)} counterfactual captions "
+            f"(`{a.outputs[0].key}` to `{a.outputs[-1].key}`); {len(kept)} imported, one "
             f"counterfactual each, over the variables {', '.join(names)}.")
         if grid:
             self.notes.append(

@@ -249,3 +249,32 @@ def test_a_single_output_row_is_still_a_caption_pair() -> None:
     [item] = _import(_row("a White male barber", ["a White female barber"]))
     assert item.interventions == {"Male": "female"} and item.written == {
         "female": {"Male": "female"}}
+
+
+def test_a_removed_word_with_its_article_left_and_a_changed_article() -> None:
+    caption = "a big red ball on the grass"
+    outputs = ["a red ball on the grass", "a big blue ball on the grass",
+               "a blue ball on the grass", "an enormous red ball on the grass"]
+    [item] = _import(_row(caption, outputs))
+    assert item.verdict == "clean"
+    _exact(item, caption, outputs)
+    assert list(item.written) == ["no_big", "blue", "no_big_blue", "enormous"]
+    assert _lint_names(item) == ["empty-graph"]
+
+
+def test_a_caption_artefact_in_one_output_and_fix() -> None:
+    """`They 'll` in one output is a caption-artefact warning at its place; the .scm keeps that
+    output as written (a literal prompt), and `--fix` writes it the way the caption is."""
+    from cfspec.importers import ImportOptions
+
+    caption = "They'll tow a red car."
+    outputs = ["They 'll tow a blue car.", "They'll tow an orange car."]
+    line = _row(caption, outputs)
+    [item] = _import(line)
+    artefact = next(d for d in item.diagnostics if d.code.name == "caption-artefact")
+    assert (artefact.span.line, artefact.span.column) == (1, line.index("They 'll") + 1)
+    _exact(item, caption, outputs)
+    assert sorted(_lint_names(item)) == ["caption-artefact", "empty-graph"]
+    [fixed] = import_source(SourceFile("rows.jsonl", line), options=ImportOptions(fix=True))
+    assert fixed.fixes and "caption-artefact" not in [d.code.name for d in fixed.diagnostics]
+    _exact(fixed, caption, ["They'll tow a blue car.", "They'll tow an orange car."])

@@ -232,16 +232,16 @@ def word_name(t0: Sequence[Token], i: int, j: int) -> str:
 
 def cf_name(values: Sequence[tuple[str, str | None, str]]) -> str:
     """A counterfactual named after its new values: `black_female`, `middle_eastern`,
-    `no_hat` (value, new words or None, the factual words)."""
+    `no_hat` (variable, new words or None, the factual words)."""
     parts = []
     for new, old in ((v, o) for _, v, o in values):
-        if new is None:
+        words = (new or "").split()
+        while words and words[0].lower() in ARTICLES:
+            words = words[1:]
+        if not words:  # removed, or only its article is left (`a big ball` -> `a ball`)
             content = [w for w in old.split() if w.lower() not in ARTICLES]
             parts.append("no_" + cname((content or ["x"])[-1], "x").lower())
             continue
-        words = new.split()
-        while len(words) > 1 and words[0].lower() in ARTICLES:
-            words = words[1:]
         parts.append(cname(" ".join(words), "v").lower())
     name = "_".join(parts)[:_MAX_NAME].rstrip("_") or "cf"
     return name if name[0].isalpha() else f"cf_{name}"

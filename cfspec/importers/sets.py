@@ -335,8 +335,9 @@ class _SetJudge(_Judge):
             "extra-counterfactuals", where,
             f"`{o.output.key}` is not imported: it also changes {old!r} to {new}, which no other "
             "output of the row changes", label="changed only here",
-            notes=["a typo or a rewrite: as a counterfactual of the set it would be a "
-                   "non-minimal change; the row's other outputs are imported",
+            notes=["a typo, a rewrite or a second change: in the set it would change words "
+                   "that no other counterfactual varies (a non-minimal change); the row's other "
+                   "outputs are imported",
                    "the other outputs vary only " + ", ".join(repr(v) for v in varied)],
             help=f"correct `{o.output.key}` so that it changes only the varied words, or import "
             "it as a caption pair of its own")

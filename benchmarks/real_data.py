@@ -13,6 +13,10 @@ For each file: every item goes through `cfspec import` (auto-detected shape) and
   in exactly one position (case aside), and of those `exact`: imported as exactly that swap (one
   `do()` whose variable's words are the old word and whose value is the new one, no `set`,
   `edit replace`, no error), and the ones that are not, with their verdicts;
+- `caption sets`: rows with one caption and several counterfactual captions (`caption`,
+  `output_1` ... `output_N`, SocialCounterfactuals), and of those `exact`: written as one spec
+  that lints without errors and compiles to one pair per output, in order, whose `prompt_0` is
+  the caption and whose `prompt_1` is that output, character for character;
 - the diagnostics by name and severity, and the seconds taken.
 
 Nothing here knows about these datasets: the same code runs on any caption-pair file.
@@ -58,6 +62,9 @@ class FileResult:
     swaps: int = 0
     swaps_exact: int = 0
     swaps_wrong: list[str] = field(default_factory=list)
+    sets: int = 0
+    sets_exact: int = 0
+    sets_wrong: list[str] = field(default_factory=list)
     ids_kept: int = 0
     ids_total: int = 0
     diagnostics: Counter[str] = field(default_factory=Counter)
@@ -69,6 +76,7 @@ class FileResult:
             "crashes": len(self.crashes), "single_word_swaps": self.swaps,
             "swaps_exact": self.swaps_exact,
             "swaps_exact_share": round(self.swaps_exact / self.swaps, 5) if self.swaps else None,
+            "caption_sets": self.sets, "sets_exact": self.sets_exact,
             "ids_kept": self.ids_kept, "ids_total": self.ids_total,
             "diagnostics": dict(sorted(self.diagnostics.items())),
             "seconds": round(self.seconds, 2),
@@ -101,6 +109,35 @@ def captions_of(line: str) -> tuple[str, str, str | None] | None:
     if isinstance(c0, str) and isinstance(c1, str):
         return c0, c1, raw_id
     return None
+
+
+def caption_set(line: str) -> tuple[str, list[str]] | None:
+    """The caption and its counterfactual captions, in order, of a row with several
+    (`caption`, `output_1` ... `output_N`)."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("caption"), str):
+        return None
+    numbered = sorted((int(k.split("_")[1]), v) for k, v in row.items()
+                      if k.startswith("output_") and k.split("_")[1].isdigit())
+    outputs = [v for _, v in numbered]
+    if len(outputs) < 2 or not all(isinstance(v, str) for v in outputs):
+        return None
+    return row["caption"], outputs
+
+
+def is_exact_set(pairs: list[Any], caption: str, outputs: list[str]) -> tuple[bool, str]:
+    """Whether the compiled pairs are one per output, in order, each rendering the caption and
+    that output exactly."""
+    if len(pairs) != len(outputs):
+        return False, f"{len(pairs)} pairs for {len(outputs)} outputs"
+    for n, (pair, want) in enumerate(zip(pairs, outputs, strict=True), start=1):
+        if pair["prompt_0"] != caption or pair["prompt_1"] != want:
+            return False, f"output_{n}: {pair['prompt_0']!r} -> {pair['prompt_1']!r}, not " \
+                f"{want!r}"
+    return True, ""
 
 
 def is_exact_swap(scm: str, old: str, new: str) -> tuple[bool, str]:
@@ -137,7 +174,8 @@ def measure(path: Path, limit: int | None = None) -> FileResult:
         result.seconds = time.perf_counter() - start
         return result
     result.items = len(items)
-    captions = [captions_of(line) for line in lines if line.strip()]
+    rows = [line for line in lines if line.strip()]
+    captions = [captions_of(line) for line in rows]
     config = Config()
     for number, item in enumerate(items):
         for d in item.diagnostics:
@@ -148,13 +186,24 @@ def measure(path: Path, limit: int | None = None) -> FileResult:
             result.ids_kept += item.item_id.startswith(pair[2][:20])
         if item.scm is None:
             continue
+        compiled: list[Any] = []
         try:
             parsed = check(SourceFile(f"{item.item_id}.scm", item.scm), config)
             for model in parsed.models:
                 if not parsed.spec_has_errors(model.spec):
-                    result.pairs += len(compile_spec(model, f"{item.item_id}.scm"))
+                    compiled += compile_spec(model, f"{item.item_id}.scm")
         except Exception:  # noqa: BLE001
             result.crashes.append(f"{item.item_id}: " + traceback.format_exc(limit=3))
+            continue
+        result.pairs += len(compiled)
+        many = caption_set(rows[number]) if number < len(rows) else None
+        if many is not None:
+            result.sets += 1
+            ok, why = is_exact_set(compiled, *many)
+            if ok:
+                result.sets_exact += 1
+            else:
+                result.sets_wrong.append(f"{item.item_id}: {why}")
             continue
         swap = single_swap(*pair[:2]) if pair is not None else None
         if swap is None:
@@ -201,6 +250,10 @@ def render(r: FileResult, show: int) -> str:
         out.append(f"single-word swaps: {r.swaps}, imported as exactly that swap: "
                    f"{r.swaps_exact} ({share:.2f}%)")
         out += [f"  wrong: {w}" for w in r.swaps_wrong[:show]]
+    if r.sets:
+        out.append(f"caption sets: {r.sets}, one spec with a pair per output, each prompt "
+                   f"exactly the caption and the output: {r.sets_exact}")
+        out += [f"  wrong: {w}" for w in r.sets_wrong[:show]]
     out += [f"  crash: {c.strip().splitlines()[-1]}  ({c.split(':')[0]})" for c in r.crashes[:show]]
     out.append("diagnostics:")
     out += [f"  {n:<40} {c:>6}" for n, c in sorted(r.diagnostics.items(), key=lambda x: -x[1])]

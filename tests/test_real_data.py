@@ -73,15 +73,18 @@ def test_a_sample_of_coco_counterfactuals_imports_and_compiles_exactly(tmp_path:
 
 
 @needs_real
-def test_social_counterfactuals_import_with_a_clear_warning() -> None:
+def test_social_counterfactuals_import_every_output() -> None:
+    """was: only `output_1` was imported, with an `extra-counterfactuals` warning; now each row
+    is one spec with a counterfactual per output (tests/test_import_sets.py has the rest)."""
     items = import_source(SourceFile(str(SOCIAL), SOCIAL.read_text(encoding="utf-8")))
     assert len(items) == 60
     assert [i.item_id for i in items[:2]] == ["race_gender_barber",
                                               "a_photo_of_race_gender_barber"]
     for item in items:
         assert item.verdict == "clean"
-        assert "extra-counterfactuals" in names(item.diagnostics)
+        assert names(item.diagnostics) == ["empty-graph"]
         assert list(item.interventions.values()) == ["female"]
+        assert len(item.written) == 11
 
 
 def test_published_keys_are_detected_as_caption_pairs() -> None:

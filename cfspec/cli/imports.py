@@ -128,9 +128,11 @@ def summary(items: list[ImportedItem], files: int, written: int, out: Path) -> s
     lines: list[str] = []
     if len(items) > 1:
         width = max(len("item"), *(len(i.item_id) for i in items))
-        lines.append(f"{'item':<{width}}  verdict")
-        lines += [f"{i.item_id:<{width}}  {'unreadable: ' if i.scm is None else ''}{i.verdict}"
-                  for i in items]
+        # Caption sets write several counterfactuals per item: then the table counts them.
+        sets = any(len(i.written) > 1 for i in items)
+        lines.append(f"{'item':<{width}}  {'counterfactuals  ' if sets else ''}verdict")
+        lines += [f"{i.item_id:<{width}}  {f'{len(i.written):>15}  ' if sets else ''}"
+                  f"{'unreadable: ' if i.scm is None else ''}{i.verdict}" for i in items]
         counts: Counter[tuple[str, Severity]] = Counter(
             (d.code.name, d.level) for i in items for d in i.diagnostics)
         if counts:
@@ -144,7 +146,10 @@ def summary(items: list[ImportedItem], files: int, written: int, out: Path) -> s
                 lines.append(f"{n:<{wide}}  {e:>6}  {w:>8}  {o:>5}")
             lines.append("")
     plural = "s" if files != 1 else ""
+    many = sum(len(i.written) for i in items if i.path is not None)
+    holding = f" holding {many} counterfactuals" if any(len(i.written) > 1 for i in items) \
+        else ""
     lines.append(f"{clean} of {len(items)} item{'s' if len(items) != 1 else ''} clean "
                  f"({files} file{plural} read); wrote {written} .scm file"
-                 f"{'s' if written != 1 else ''} to {out}")
+                 f"{'s' if written != 1 else ''}{holding} to {out}")
     return "\n".join(lines)

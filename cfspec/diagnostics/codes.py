@@ -75,7 +75,8 @@ _ALL = (
          "Two captions differ only in how they are written (spacing, quotes, split "
          "contractions), not in content."),
     Code("SCM310", "extra-counterfactuals", W,
-         "An imported item holds several counterfactuals; only the first is imported."),
+         "A counterfactual of an imported row is left out (it equals the caption, repeats "
+         "another, or changes words the others do not)."),
     # SCM4xx: Prompt-to-Prompt and the text encoder
     Code("SCM401", "replace-length-mismatch", E,
          "A replace edit whose two word sequences differ in length."),

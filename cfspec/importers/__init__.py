@@ -6,7 +6,9 @@ Shapes (`detect` picks one for `--from auto`):
 - `llm-json`: the reference study's JSON (`original_prompt`, `counterfactual_prompt`, `SCM`,
   `SCM_aug`), one object, a list or JSON Lines (`llm_json.py`);
 - `llm-text`: free text with a `Variables:` list and edges (`llm_text.py`);
-- `coco-cf`: caption pairs `id, caption_0, caption_1` (`coco_cf.py`).
+- `coco-cf`: caption pairs `id, caption_0, caption_1` (`coco_cf.py`), and caption sets, one
+  caption with `output_1` ... `output_N` (SocialCounterfactuals), each row one spec with a
+  counterfactual per output (`sets.py`).
 
 Each reader turns its input into `Answer` records; `analysis.py` judges them alike and writes
 the .scm text; `write_items` puts the files in the output folder and nowhere else.

@@ -595,10 +595,11 @@ class _Judge:
                 else:
                     cf.prompt = wanted
             cf.edit = _edit_type(plan, cf.prompt is None)
-            draft.counterfactual = cf
+            draft.counterfactuals.append(cf)
             item.interventions = {n: values[n] for n in do_targets}
             item.sets = {n: values[n] for n in set_targets}
             item.counterfactual = cf.name
+            item.written = {cf.name: dict(item.interventions)}
             item.edit = cf.edit
         own = sorted(self.bag.items, key=Diagnostic.sort_key)
         draft.header = self.header(own)
@@ -739,4 +740,8 @@ def _edit_type(plan: changes.Plan, rendered: bool) -> str:
 
 def analyze(answer: Answer, options: ImportOptions) -> ImportedItem:
     """Judge one answer and write its .scm text (not the file)."""
+    if answer.outputs is not None:
+        from cfspec.importers.sets import judge_set
+
+        return judge_set(answer, options)
     return _Judge(answer, options).run()

@@ -86,6 +86,15 @@ class Declared:
     span: Span
 
 
+@dataclass(frozen=True)
+class Output:
+    """One counterfactual caption of a caption set (`output_3`): its key, and its text."""
+
+    key: str
+    key_span: Span
+    piece: Piece
+
+
 @dataclass
 class Answer:
     source: SourceFile
@@ -108,6 +117,9 @@ class Answer:
     notes: list[str] = field(default_factory=list)  # for the .scm header
     silent: set[str] = field(default_factory=set)  # names the reader already reported
     item_id: str = ""  # path-safe; assigned by import_file
+    # A caption set (one caption, many counterfactual captions): each becomes a counterfactual
+    # of one spec (`sets.py`); `counterfactual` is then unused.
+    outputs: list[Output] | None = None
 
 
 @dataclass
@@ -145,6 +157,9 @@ class ImportedItem:
     edit: str | None = None
     fixes: list[str] = field(default_factory=list)
     path: Path | None = None  # where the .scm was written
+    # Every counterfactual written, by name: its do() assignments (a caption set has many;
+    # `counterfactual` and `interventions` above are the first of them).
+    written: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[str]:

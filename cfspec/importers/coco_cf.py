@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 
-from cfspec.diagnostics.records import DiagnosticBag, Label
+from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers.analysis import cname
-from cfspec.importers.answer import Answer, Declared, Failure, Piece
+from cfspec.importers.answer import Answer, Declared, Failure, Output, Piece
 from cfspec.importers.binding import STOPWORDS, Token, tokens
 from cfspec.importers.changes import is_artefact, opcodes
-from cfspec.importers.jsonpos import JObj, JStr, kind
+from cfspec.importers.jsonpos import JObj, JStr, JValue, kind
 from cfspec.importers.llm_json import raw_id, span_of, values
 
 CAPTION_0 = ("caption_0", "original_caption", "original_prompt", "caption")
@@ -90,6 +90,11 @@ def read(source: SourceFile) -> list[Answer | Failure]:
                             '"caption_1": ...}')
             out.append(Failure(source, number, span, problems.items))
             continue
+        outputs = _outputs(item)
+        factual = item.get(*CAPTION_0)
+        if len(outputs) > 1 and factual is not None and isinstance(factual[1], JStr):
+            out.append(_caption_set(source, number, item, span, factual[1], outputs, problems))
+            continue
         captions: list[JStr] = []
         for keys in (CAPTION_0, CAPTION_1):
             found = item.get(*keys)
@@ -106,7 +111,6 @@ def read(source: SourceFile) -> list[Answer | Failure]:
         if problems.items:
             out.append(Failure(source, number, span, problems.items, raw_id(item)))
             continue
-        _more_counterfactuals(source, item, problems)
         p0, p1 = Piece.of_string(captions[0]), Piece.of_string(captions[1])
         t0 = tokens(p0.text)
         slots: dict[str, tuple[int, int]] = {}
@@ -126,19 +130,32 @@ def read(source: SourceFile) -> list[Answer | Failure]:
     return out
 
 
-def _more_counterfactuals(source: SourceFile, item: JObj, bag: DiagnosticBag) -> None:
-    """`output_2` and on (SocialCounterfactuals): said, not dropped silently."""
-    more = [(k, v) for k, v in item.members
-            if (m := _MORE_OUTPUTS.match(k.value.strip())) and int(m.group(1)) > 1]
-    if not more:
-        return
-    first = span_of(source, more[0][0])
-    bag.report("extra-counterfactuals", first,
-               f"this row holds {len(more) + 1} counterfactuals (`output_1` to "
-               f"`{more[-1][0].value}`); only `output_1` is imported",
-               label="not imported",
-               labels=[Label(span_of(source, k), "not imported") for k, _ in more[1:3]],
-               notes=["counterfactual sets (one factual prompt, many counterfactuals) are not "
-                      "supported yet"],
-               help="add the other counterfactuals to the written .scm as further "
-               "`counterfactual` blocks")
+def _outputs(item: JObj) -> list[tuple[JStr, JValue]]:
+    """`output_1` ... `output_N` (SocialCounterfactuals), by their number."""
+    found = [(int(m.group(1)), n, k, v) for n, (k, v) in enumerate(item.members)
+             if (m := _MORE_OUTPUTS.match(k.value.strip()))]
+    return [(k, v) for _, _, k, v in sorted(found, key=lambda o: (o[0], o[1]))]
+
+
+def _caption_set(source: SourceFile, number: int, item: JObj, span: Span, caption: JStr,
+                 outputs: list[tuple[JStr, JValue]], problems: DiagnosticBag) -> Answer | Failure:
+    """A row with one caption and several counterfactual captions: one spec, a counterfactual
+    per output (judged by `sets.py`). An output that is not a string is reported and left out;
+    the others are imported."""
+    kept: list[Output] = []
+    for key, value in outputs:
+        if isinstance(value, JStr):
+            kept.append(Output(key.value, span_of(source, key), Piece.of_string(value)))
+            continue
+        problems.report("syntax-error", span_of(source, value),
+                        f"`{key.value}` must be a string, found {kind(value)}",
+                        label="not a caption",
+                        help=f'write it as a caption, "{key.value}": "...", or drop it; the '
+                        "row's other outputs are imported")
+    if not kept:
+        return Failure(source, number, span, problems.items, raw_id(item))
+    answer = Answer(source, "coco-cf", number, raw_id(item), span, Piece.of_string(caption),
+                    None, [], needs_graph=False, diagnostics=problems.items, outputs=kept)
+    answer.graph_span = Span(span.line, span.column, span.line, span.column + 1, span.start,
+                             span.start + 1)
+    return answer

@@ -49,6 +49,7 @@ class DraftCounterfactual:
     sets: list[tuple[str, str | None]] = field(default_factory=list)
     prompt: str | None = None  # the literal counterfactual prompt, when substitution cannot
     edit: str | None = None
+    do_comment: str | None = None  # a `#` comment at the end of the do() line
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Draft:
     header: list[str] = field(default_factory=list)
     variables: list[DraftVar] = field(default_factory=list)
     edges: list[DraftEdge] = field(default_factory=list)
-    counterfactual: DraftCounterfactual | None = None
+    counterfactuals: list[DraftCounterfactual] = field(default_factory=list)
 
 
 def comment(text: str) -> str:
@@ -94,12 +95,12 @@ def render(draft: Draft) -> str:
     for e in draft.edges:
         described = f" {quote(e.description)}" if e.description else ""
         lines.append(f"{INDENT}{e.source} -> {e.target}{described}")
-    cf = draft.counterfactual
-    if cf is not None:
+    for cf in draft.counterfactuals:
         lines += ["", f"{INDENT}counterfactual {cf.name} {{"]
         if cf.do:
             assigned = ", ".join(f"{n} = {_value(v)}" for n, v in cf.do)
-            lines.append(f"{INDENT * 2}do({assigned})")
+            tail = f"  {comment(cf.do_comment)}" if cf.do_comment else ""
+            lines.append(f"{INDENT * 2}do({assigned}){tail}")
         for target, new in cf.sets:
             lines.append(f"{INDENT * 2}set {target} = {_value(new)}")
         if cf.prompt is not None:
@@ -138,8 +139,8 @@ def relint(
         pairs: list[tuple[Span, Span]] = [
             *((v.span, dv.origin) for v, dv in zip(spec.variables, draft.variables, strict=False)),
             *((e.span, de.origin) for e, de in zip(spec.edges, draft.edges, strict=False)),
-            *((c.span, draft.counterfactual.origin) for c in spec.counterfactuals
-              if draft.counterfactual is not None),
+            *((c.span, dc.origin) for c, dc in zip(spec.counterfactuals, draft.counterfactuals,
+                                                    strict=False)),
             *((d.span, draft.prompt_origin) for d in spec.prompts),
             *((d.span, draft.id_origin) for d in spec.ids),
         ]

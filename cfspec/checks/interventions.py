@@ -15,7 +15,6 @@ from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.lang.model import CounterfactualModel, independent
-from cfspec.lang.sets import same_words
 from cfspec.lang.prompt import (
     Change,
     Word,
@@ -25,6 +24,7 @@ from cfspec.lang.prompt import (
     split_words,
     written_alike,
 )
+from cfspec.lang.sets import same_words
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

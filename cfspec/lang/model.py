@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from cfspec.lang import ast
-from cfspec.lang.sets import Expansion, expand
 from cfspec.lang.prompt import (
     BoundPrompt,
     Frame,
@@ -23,6 +22,7 @@ from cfspec.lang.prompt import (
     parse_template,
     render,
 )
+from cfspec.lang.sets import Expansion, expand
 
 
 @dataclass

@@ -359,6 +359,15 @@ def _hint_for_token(source: SourceFile, token: Token, expected: set[str]) -> str
         return f'words are quoted strings: "{token}"'
     if token.type == "STRING" and expected == {"ARROW"} and re.search(r'"\s*\w+\s*$', before):
         return 'a variable\'s kind goes before `=`: var W: agent = "woman" "description"'
+    # Counterfactual sets: `in` takes a list, `=` one value, and only a set takes lists.
+    if token.type == "LSQB" and "STRING" in expected and re.search(r"=\s*$", before):
+        return ('a list of values is written `X in ["a", "b"]`, inside a set: '
+                "counterfactuals NAME { do(X in [...]) }")
+    if token.type == "IN" and "EQUAL" in expected:
+        return ('only a counterfactual set takes lists: counterfactuals NAME { do(X in ["a", '
+                '"b"]) }; one counterfactual takes one value: do(X = "a")')
+    if "IN" in expected and token.type in ("NAME", "COLON"):
+        return 'a list of values is written `X in ["a", "b"]`'
     if token.type == "EQUAL" and "ARROW" in expected:
         return "edges are written `A -> B`; variables are declared `var A = \"words\"`"
     if "RBRACE" in expected and token.type in ("SCM",):

@@ -99,7 +99,8 @@ class Expansion:
     members: list[ast.Counterfactual] = field(default_factory=list)
     combinations: int = 0  # the size of the product, before anything is left out
     empty: list[ast.Choice] = field(default_factory=list)  # lists with no value
-    repeated_values: list[tuple[ast.Value, ast.Value]] = field(default_factory=list)  # (again, first)
+    # (the repeat, the first): left out of the expansion
+    repeated_values: list[tuple[ast.Value, ast.Value]] = field(default_factory=list)
     repeated_variables: list[tuple[ast.GridItem, ast.GridItem]] = field(default_factory=list)
     collisions: list[Collision] = field(default_factory=list)
 
@@ -177,5 +178,5 @@ def _collision(name: str, axes: list[Axis], first: tuple[int, ...],
     differ = [k for k, (i, j) in enumerate(zip(first, second, strict=True)) if i != j]
     if len(differ) != 1:
         return Collision(name, None)
-    axis = axes[differ[0]]
-    return Collision(name, (axis.values[second[differ[0]]].span, axis.values[first[differ[0]]].span))
+    k = differ[0]
+    return Collision(name, (axes[k].values[second[k]].span, axes[k].values[first[k]].span))

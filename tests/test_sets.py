@@ -340,3 +340,21 @@ def test_a_list_in_a_single_counterfactual_says_to_use_a_set() -> None:
     (error,) = bag.items
     assert (error.span.line, error.span.column) == (10, 10)
     assert "counterfactuals NAME" in (error.help or "")
+
+
+# --- the language server --------------------------------------------------------------------
+
+
+def test_the_language_server_renames_into_sets_and_describes_them() -> None:
+    from cfspec.lsp import analysis
+
+    text = spec_text(GRID, extra='  counterfactual black { do(R = "Black") }')
+    doc = analysis.analyse("t.scm", text, Config())
+    at = text.index("var R") + 4
+    edits = analysis.rename(doc, at, "Race")
+    # The declaration, the edge, the placeholder, the counterfactual's do() and the set's list.
+    assert len(edits) == 5
+    assert any(span.line == 10 and span.column == 8 for span, _ in edits)
+    described, _ = analysis.hover(doc, text.index("race_gender") + 1) or ("", None)
+    assert "**counterfactuals race_gender**" in described and "11 members" in described
+    assert "'an Indian male barber'" in described

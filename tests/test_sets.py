@@ -221,6 +221,9 @@ def test_members_change_their_listed_factors_together_but_no_more() -> None:
     assert "at most 2 allowed" in found[0][3]
     # The configured limit still applies where it is higher.
     assert lint(over, Config(max_interventions=3)) == []
+    # A list of one is a fixed assignment, not a factor.
+    one = lint(spec_text('R in ["Black"], G in ["female"]'))
+    assert [(n, line, col) for n, line, col, _ in one] == [("too-many-interventions", 10, 30)]
 
 
 def test_a_member_named_like_a_counterfactual_is_a_duplicate() -> None:
@@ -231,9 +234,9 @@ def test_a_member_named_like_a_counterfactual_is_a_duplicate() -> None:
 
 
 def test_a_variable_listed_twice_conflicts_and_the_first_list_counts() -> None:
-    text = spec_text('R in ["Black"], G in ["female"], R in ["Asian"]')
+    text = spec_text('R in ["Black", "Indian"], G in ["male", "female"], R in ["Asian"]')
     assert [(n, line, col) for n, line, col, _ in lint(text)] == [
-        ("conflicting-assignment", 10, 41)]
+        ("conflicting-assignment", 10, 58)]
     assert "race_gender_asian_female" not in members(text)
 
 

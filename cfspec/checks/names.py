@@ -91,12 +91,14 @@ def check_duplicate_counterfactuals(ctx: Context) -> None:
         if first is None:
             seen[cf.name.text] = cf
             continue
-        made = [f"set `{c.origin.name.text}` makes" for c in (first, cf) if c.origin]
+        made = [f"`{c.origin.name.text}`" for c in (first, cf) if c.origin]
         ctx.report(
             "duplicate-counterfactual",
             cf.name.span,
             f"counterfactual `{cf.name.text}` is declared twice"
-            + (f" ({' and '.join(made)} it)" if made else ""),
+            + (f" (made by set{'s' if len(made) > 1 else ''} {' and '.join(made)})"
+               if made else ""),
+            member=cf,
             label="second",
             labels=[Label(first.name.span, "first declared here")],
             help="counterfactual names become pair ids; give each its own"

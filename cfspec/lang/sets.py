@@ -110,9 +110,10 @@ class Expansion:
 
     @property
     def listed(self) -> set[str]:
-        """The variables given as `in` lists: the set's factors, which its members may change
-        together (see checks/interventions.py, check_count)."""
-        return {a.target.text for a in self.axes if not a.fixed}
+        """The variables listed with two values or more: the set's factors, which its members
+        may change together (checks/interventions.py, check_count). A list of one is a fixed
+        assignment, and counts as one."""
+        return {a.target.text for a in self.axes if len(a.values) > 1}
 
 
 def expand(node: ast.CounterfactualSet, variables: Mapping[str, ast.Variable]) -> Expansion:

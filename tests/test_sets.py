@@ -236,7 +236,7 @@ def test_a_member_named_like_a_counterfactual_is_a_duplicate() -> None:
 def test_a_variable_listed_twice_conflicts_and_the_first_list_counts() -> None:
     text = spec_text('R in ["Black", "Indian"], G in ["male", "female"], R in ["Asian"]')
     assert [(n, line, col) for n, line, col, _ in lint(text)] == [
-        ("conflicting-assignment", 10, 58)]
+        ("conflicting-assignment", 10, 59)]
     assert "race_gender_asian_female" not in members(text)
 
 

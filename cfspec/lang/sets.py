@@ -11,7 +11,9 @@ Semantics:
   factual is no counterfactual at all: it is skipped;
 - a variable listed twice, a value repeated in a list and a member whose name another member
   already has are reported and left out (the first one counts), so members never repeat;
-- a set of more than MAX_MEMBERS combinations is reported and not expanded.
+- a set of more than MAX_MEMBERS combinations is reported and not expanded;
+- the variables listed with two values or more are the set's factors: its members may change
+  them together without `too-many-interventions` (a fixed assignment counts as usual).
 """
 
 from __future__ import annotations
@@ -76,10 +78,6 @@ class Axis:
     @property
     def target(self) -> ast.Name:
         return self.item.target
-
-    @property
-    def fixed(self) -> bool:
-        return isinstance(self.item, ast.Assignment)
 
 
 @dataclass(frozen=True)

@@ -109,10 +109,11 @@ def check_count(ctx: Context) -> None:
     graph = ctx.model.graph
     # A set's `in` lists are its declared factors: its members may change all of them
     # together (race x gender), and only changes beyond them count against the limit.
-    factors = {e.node: len(e.listed) for e in ctx.model.expansions}
+    # Keyed by identity: hashing a frozen node would walk its whole tree for every member.
+    factors = {id(e.node): len(e.listed) for e in ctx.model.expansions}
     for cm in ctx.model.counterfactuals:
         origin = cm.node.origin
-        limit = max(ctx.config.max_interventions, factors.get(origin, 0) if origin else 0)
+        limit = max(ctx.config.max_interventions, factors.get(id(origin), 0) if origin else 0)
         targets = [n for n in cm.interventions if n in graph]
         free = independent(graph, targets)
         if len(free) > limit:

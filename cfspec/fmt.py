@@ -27,7 +27,8 @@ MAX_WIDTH = 100  # a one-line edit block longer than this is split, one item per
 EDIT_SEPARATOR = "  "  # between the items of a one-line edit block, as in specs/cake.scm
 TRAILING = "  "  # before a comment at the end of a line
 
-Node = ast.Spec | ast.SpecItem | ast.CfItem | ast.EditItem
+Node = ast.Spec | ast.SpecItem | ast.CfItem | ast.SetItem | ast.EditItem
+Block = ast.Spec | ast.Counterfactual | ast.CounterfactualSet | ast.Edit
 Separate = Callable[[Node, Node], bool]
 
 
@@ -73,7 +74,9 @@ def quote(value: str) -> str:
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _steps(steps: ast.Steps) -> str:
+def _steps(steps: ast.Schedule) -> str:
+    if isinstance(steps, ast.Uniform):
+        return f"uniform({steps.low.raw}, {steps.high.raw})"
     if steps.end is None:
         return steps.start.raw
     return f"[{steps.start.raw}, {steps.end.raw}]"
@@ -85,6 +88,25 @@ def _value(value: ast.Value) -> str:
 
 def _assignment(assignment: ast.Assignment) -> str:
     return f"{assignment.target.text} = {_value(assignment.value)}"
+
+
+def _grid_item(item: ast.GridItem) -> str:
+    if isinstance(item, ast.Assignment):
+        return _assignment(item)
+    return f"{item.target.text} in [" + ", ".join(_value(v) for v in item.values) + "]"
+
+
+def grid_lines(grid: ast.Grid, indent: str) -> list[str]:
+    """A set's do(): on one line when it fits in MAX_WIDTH, else one item per line, each
+    aligned under the first (lists are never broken)."""
+    items = [_grid_item(i) for i in grid.items]
+    line = indent + leaf(grid)
+    if len(line) <= MAX_WIDTH or len(items) == 1:
+        return [line]
+    inner = indent + " " * len("do(")
+    return [indent + "do(" + items[0] + ",",
+            *(inner + item + "," for item in items[1:-1]),
+            inner + items[-1] + ")"]
 
 
 def _words(words: Sequence[ast.Text]) -> str:
@@ -106,6 +128,8 @@ def leaf(node: Node) -> str:
         return f"{node.source.text} -> {node.target.text}{description}"
     if isinstance(node, ast.Do):
         return "do(" + ", ".join(_assignment(a) for a in node.assignments) + ")"
+    if isinstance(node, ast.Grid):
+        return "do(" + ", ".join(_grid_item(i) for i in node.items) + ")"
     if isinstance(node, ast.SetWords):
         return f"set {_assignment(node.assignment)}"
     if isinstance(node, ast.CrossReplace):
@@ -176,7 +200,7 @@ class _Printer:
         """Whether the user left a blank line between two offsets (only whitespace lies there)."""
         return self.text.count("\n", start, end) >= 2
 
-    def _open_brace(self, node: ast.Spec | ast.Counterfactual | ast.Edit) -> int:
+    def _open_brace(self, node: Block) -> int:
         """The offset of a block's `{`. Only whitespace and comments separate it from the end
         of the header's last token; a comment may itself contain `{`, so skip comments."""
         if isinstance(node, ast.Edit):
@@ -192,7 +216,7 @@ class _Printer:
     def _hoisted(self, node: Node) -> list[ast.Comment]:
         """The comments inside `node` that move to their own lines before it: all of them for a
         one-line item, those in the header (before `{`) for a block."""
-        if isinstance(node, (ast.Spec, ast.Counterfactual, ast.Edit)):
+        if isinstance(node, (ast.Spec, ast.Counterfactual, ast.CounterfactualSet, ast.Edit)):
             return self._comments_in(node.span.start, self._open_brace(node))
         return self._comments_in(node.span.start, node.span.end)
 
@@ -266,7 +290,7 @@ class _Printer:
     def _block(
         self,
         header: str,
-        node: ast.Spec | ast.Counterfactual | ast.Edit,
+        node: Block,
         children: Sequence[Node],
         depth: int,
         separate: Separate,
@@ -286,7 +310,8 @@ class _Printer:
             first += TRAILING + opening_comment
         return [first, *body, indent + "}"]
 
-    def _has_inner_comments(self, node: ast.Counterfactual | ast.Edit) -> bool:
+    def _has_inner_comments(self, node: ast.Counterfactual | ast.CounterfactualSet | ast.Edit
+                            ) -> bool:
         return bool(self._comments_in(self._open_brace(node), node.span.end))
 
     def _item(self, node: Node, depth: int) -> list[str]:
@@ -300,6 +325,16 @@ class _Printer:
                     and not self._has_inner_comments(node)):
                 return [f"{indent}{header} {{ {leaf(items[0])} }}"]
             return self._block(header, node, items, depth, _never)
+        if isinstance(node, ast.CounterfactualSet):
+            header = f"counterfactuals {node.name.text}"
+            if (len(node.items) == 1 and isinstance(node.items[0], ast.Grid)
+                    and not self._has_inner_comments(node)):
+                one = grid_lines(node.items[0], f"{indent}{header} {{ ")
+                if len(one) == 1 and len(one[0]) + 2 <= MAX_WIDTH:
+                    return [one[0] + " }"]
+            return self._block(header, node, node.items, depth, _never)
+        if isinstance(node, ast.Grid):
+            return grid_lines(node, indent)
         if isinstance(node, ast.Edit):
             header = "edit" + (f" {node.type.text}" if node.type else "")
             if not self._has_inner_comments(node):

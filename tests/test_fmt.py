@@ -306,6 +306,7 @@ def test_quote() -> None:
 KEYWORDS = {
     "scm", "id", "prompt", "var", "counterfactual", "do", "set", "none", "edit", "replace",
     "refine", "reweight", "cross_replace", "self_replace", "blend", "threshold",
+    "counterfactuals", "in", "uniform",
 }
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True).filter(

@@ -72,7 +72,7 @@ def names(parsed: Parsed) -> set[str]:
 
 KEYWORDS = frozenset(
     "scm id prompt var counterfactual do set none edit replace refine reweight cross_replace "
-    "self_replace blend threshold".split()
+    "self_replace blend threshold counterfactuals in uniform".split()
 )
 random_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: s not in KEYWORDS

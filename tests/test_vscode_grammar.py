@@ -132,7 +132,7 @@ def test_lexer_tokens_get_their_class(path: Path, tokens: dict[Path, list[Any]])
             names[var.name.span.start] = "variable.other.definition"
             if var.kind is not None:
                 names[var.kind.span.start] = "entity.name.type.kind"
-        for cf in spec.counterfactuals:
+        for cf in spec.blocks:  # counterfactuals and counterfactual sets
             names[cf.name.span.start] = "entity.name.function.counterfactual"
     by_start = {(line, start): scopes for line, start, _, _, scopes in tokens[path]}
     lines = text.split("\n")

@@ -5,8 +5,9 @@ fixture in specs/invalid/ and an explanation in cfspec/diagnostics/explain/."""
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import Span
@@ -24,9 +25,35 @@ class Context:
     bag: DiagnosticBag
     config: Config
     tokenizer: ClipTokenizer | None = None
+    # Set members share their set's text: the same finding at the same place is one
+    # diagnostic, which lists the members it holds for. (code, start, end) -> the diagnostic's
+    # index in the bag, its notes as reported, and the members it was reported for.
+    _shared: dict[tuple[str, int, int], tuple[int, tuple[str, ...], list[str]]] = \
+        field(default_factory=dict)
 
-    def report(self, name: str, span: Span, message: str, **kwargs: object) -> None:
-        self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
+    def report(self, name: str, span: Span, message: str, *,
+               member: ast.Counterfactual | None = None, **kwargs: object) -> None:
+        """Report a diagnostic. `member`: the counterfactual it is about, when a check runs
+        per counterfactual; for a set's members, a repeat at the same place is folded in."""
+        if member is None or member.origin is None:
+            self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
+            return
+        key = (name, span.start, span.end)
+        if key not in self._shared:
+            diagnostic = self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
+            self._shared[key] = (len(self.bag.items) - 1, diagnostic.notes, [member.name.text])
+            return
+        index, notes, members = self._shared[key]
+        members.append(member.name.text)
+        shown = ", ".join(f"`{m}`" for m in members[:4]) + (", ..." if len(members) > 4 else "")
+        more = (f"the same holds for {len(members)} members of set "
+                f"`{member.origin.name.text}`: {shown}")
+        self.bag.items[index] = replace(self.bag.items[index], notes=(*notes, more))
+
+    def reporter(self, cf: ast.Counterfactual) -> Callable[..., None]:
+        """`report` for the diagnostics about one counterfactual, for the shared `report_*`
+        helpers: a set's members fold into one diagnostic per place."""
+        return functools.partial(self.report, member=cf)
 
     def word_span(self, text: ast.Text, word: Word, literal: bool) -> Span:
         """The span of a prompt word: exact inside a literal prompt, else the whole string."""
@@ -60,13 +87,15 @@ def closest_name(name: str, pool: list[str]) -> str | None:
 
 Check = Callable[[Context], None]
 
-from cfspec.checks import edits, graph, interventions, names, specs  # noqa: E402
+from cfspec.checks import edits, graph, interventions, names, sets, specs  # noqa: E402
 
 CHECKS: tuple[Check, ...] = (
     specs.check_id,
     specs.check_prompt_present,
     specs.check_duplicate_settings,
     specs.check_has_counterfactuals,
+    sets.check_lists,
+    sets.check_expansion,
     names.check_duplicate_variables,
     names.check_undefined_variables,
     names.check_duplicate_counterfactuals,

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.lang.model import CounterfactualModel
 from cfspec.lang.prompt import BoundPrompt, Word, article_for, diff, normalize, split_words
 from cfspec.lang.tokens import MAX_TOKENS, ClipTokenizer, count_tokens
 
@@ -50,15 +49,49 @@ def _check_steps(ctx: Context, steps: ast.Steps, what: str) -> None:
             )
 
 
+def _check_uniform(ctx: Context, uniform: ast.Uniform, what: str) -> None:
+    low, high = uniform.low, uniform.high
+    ok = _check_fraction(ctx, low, f"{what}'s uniform low")
+    ok = _check_fraction(ctx, high, f"{what}'s uniform high") and ok
+    if ok and low.value > high.value:
+        ctx.report(
+            "invalid-edit-setting",
+            uniform.span,
+            f"{what}'s uniform range starts above where it ends",
+            label=f"uniform({low.raw}, {high.raw})",
+            help=f"write uniform({high.raw}, {low.raw})",
+        )
+
+
+def _check_schedule(ctx: Context, item: ast.CrossReplace | ast.SelfReplace, what: str) -> None:
+    steps = item.steps
+    if isinstance(steps, ast.Steps):
+        _check_steps(ctx, steps, what)
+        return
+    _check_uniform(ctx, steps, what)
+    if isinstance(item, ast.CrossReplace) and item.word is not None:
+        ctx.report(
+            "invalid-edit-setting",
+            steps.span,
+            f"cross_replace for {item.word.value!r} cannot be sampled",
+            label="only the default window is drawn",
+            notes=["generate draws one x per (pair, seed) for the whole prompt's cross_replace "
+                   "and for self_replace; per-word windows stay fixed"],
+            help=f"give {item.word.value!r} a fixed window, or sample the default: "
+            f"cross_replace uniform({steps.low.raw}, {steps.high.raw})",
+        )
+
+
 def check_settings(ctx: Context) -> None:
-    for cm in ctx.model.counterfactuals:
-        for edit in cm.node.edits:
+    # Per block as written: a set's edit is shared by its members and judged once.
+    for block in ctx.spec.blocks:
+        for edit in block.edits:
             for item in edit.items:
                 match item:
-                    case ast.CrossReplace(steps=steps):
-                        _check_steps(ctx, steps, "cross_replace")
-                    case ast.SelfReplace(steps=steps):
-                        _check_steps(ctx, steps, "self_replace")
+                    case ast.CrossReplace():
+                        _check_schedule(ctx, item, "cross_replace")
+                    case ast.SelfReplace():
+                        _check_schedule(ctx, item, "self_replace")
                     case ast.Threshold(value=value):
                         _check_fraction(ctx, value, "threshold")
                     case ast.BlendStart(value=value):
@@ -75,10 +108,10 @@ def check_settings(ctx: Context) -> None:
                             "negative ones to suppress it",
                         )
             if edit.type is not None and edit.type.text == "reweight":
-                _check_reweight_type(ctx, cm, edit)
+                _check_reweight_type(ctx, edit)
 
 
-def _check_reweight_type(ctx: Context, cm: CounterfactualModel, edit: ast.Edit) -> None:
+def _check_reweight_type(ctx: Context, edit: ast.Edit) -> None:
     if not any(isinstance(i, ast.Reweight) for i in edit.items):
         ctx.report(
             "invalid-edit-setting",
@@ -123,6 +156,7 @@ def check_edit_words(ctx: Context) -> None:
                             "edit-word-not-found",
                             text.span,
                             f"{text.value!r} is not a word of {where}",
+                            member=cm.node,
                             label="not found",
                             notes=[f"{'counterfactual' if p is p1 else 'factual'}: {p.text!r}"
                                    for p in prompts],
@@ -152,6 +186,7 @@ def check_replace_length(ctx: Context) -> None:
             forced.span,
             f"a replace edit needs word sequences of equal length: {before!r} "
             f"({len(c.before)}) -> {after!r} ({len(c.after)})",
+            member=cm.node,
             label="forced replace",
             labels=labels,
             notes=["Prompt-to-Prompt's replace maps the attention of each word onto the word at "
@@ -165,15 +200,16 @@ def check_prompt_length(ctx: Context) -> None:
     model = ctx.model
     if model.prompt_0 is None:
         return
-    prompts: list[tuple[str, ast.Text | ast.Name, str]] = [
-        (model.prompt_0.text, ctx.spec.prompts[0].value, "the prompt")
+    prompts: list[tuple[str, ast.Text | ast.Name, str, Report]] = [
+        (model.prompt_0.text, ctx.spec.prompts[0].value, "the prompt", ctx.report)
     ]
     for cm in model.counterfactuals:
         if cm.prompt_1 is not None:
             where = cm.node.prompts[0].value if cm.node.prompts else cm.node.name
-            prompts.append((cm.prompt_1.text, where, f"counterfactual `{cm.node.name.text}`"))
-    for text, node, what in prompts:
-        report_prompt_length(ctx.report, node.span, text, what, ctx.tokenizer)
+            prompts.append((cm.prompt_1.text, where, f"counterfactual `{cm.node.name.text}`",
+                            ctx.reporter(cm.node)))
+    for text, node, what, report in prompts:
+        report_prompt_length(report, node.span, text, what, ctx.tokenizer)
 
 
 def report_prompt_length(report: Report, span: Span, text: str, what: str,
@@ -220,6 +256,7 @@ def check_articles(ctx: Context) -> None:
                 "article-mismatch",
                 span,
                 f"in counterfactual `{cm.node.name.text}`, {message}",
+                member=cm.node,
                 label="substituted here",
                 labels=[Label(ctx.spec.prompts[0].value.span, "the article is in the prompt")],
                 notes=[f"counterfactual prompt: {cm.prompt_1.text!r}"],

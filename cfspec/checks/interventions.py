@@ -20,11 +20,11 @@ from cfspec.lang.prompt import (
     Word,
     artefacts,
     diff_words,
-    exact,
     normalize,
     split_words,
     written_alike,
 )
+from cfspec.lang.sets import same_words
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -32,14 +32,23 @@ if TYPE_CHECKING:
 Report = Callable[..., None]
 
 
-def _value_text(value: ast.Value) -> str:
-    return "none" if isinstance(value, ast.NoneValue) else repr(value.value)
+def _value_text(node: ast.Assignment | ast.Choice) -> str:
+    if isinstance(node, ast.Choice):
+        return "in [...]"
+    return "none" if isinstance(node.value, ast.NoneValue) else repr(node.value.value)
+
+
+def _written_interventions(block: ast.Block) -> tuple[ast.Assignment | ast.Choice, ...]:
+    """What a block's do() lists as written: a set's choices and fixed assignments."""
+    if isinstance(block, ast.CounterfactualSet):
+        return block.grid
+    return block.interventions
 
 
 def check_targets(ctx: Context) -> None:
     declared = ctx.model.variables
-    for cf in ctx.spec.counterfactuals:
-        for a in cf.interventions:
+    for cf in ctx.spec.blocks:
+        for a in _written_interventions(cf):
             if a.target.text not in declared:
                 ctx.report(
                     "unknown-intervention-target",
@@ -53,18 +62,23 @@ def check_targets(ctx: Context) -> None:
 
 
 def check_conflicting_assignments(ctx: Context) -> None:
-    for cf in ctx.spec.counterfactuals:
-        seen: dict[str, ast.Assignment] = {}
-        for a in (*cf.interventions, *cf.sets):
+    for cf in ctx.spec.blocks:
+        seen: dict[str, ast.Assignment | ast.Choice] = {}
+        what = (f"counterfactual `{cf.name.text}`" if isinstance(cf, ast.Counterfactual)
+                else f"counterfactual set `{cf.name.text}`")
+        for a in (*_written_interventions(cf), *cf.sets):
             name = a.target.text
             if name in seen:
+                # In a set, the first one counts (lang/sets.py leaves the repeat out).
                 ctx.report(
                     "conflicting-assignment",
                     a.span,
-                    f"counterfactual `{cf.name.text}` gives `{name}` new words twice",
-                    label=f"now {_value_text(a.value)}",
-                    labels=[Label(seen[name].span, f"first {_value_text(seen[name].value)}")],
-                    help="keep one assignment per variable",
+                    f"{what} gives `{name}` new words twice",
+                    label=f"now {_value_text(a)}",
+                    labels=[Label(seen[name].span, f"first {_value_text(seen[name])}")],
+                    help="keep one assignment per variable"
+                    + ("; list every value in one `in [...]`"
+                       if isinstance(cf, ast.CounterfactualSet) else ""),
                 )
             else:
                 seen[name] = a
@@ -72,12 +86,15 @@ def check_conflicting_assignments(ctx: Context) -> None:
 
 def check_unchanged_values(ctx: Context) -> None:
     variables = ctx.model.variables
-    for cf in ctx.spec.counterfactuals:
-        for a in (*cf.interventions, *cf.sets):
+    for cf in ctx.spec.blocks:
+        # In a set's list the factual words are one level of the grid, not a mistake; a fixed
+        # assignment to them changes nothing in any member.
+        fixed = [a for a in _written_interventions(cf) if isinstance(a, ast.Assignment)]
+        for a in (*fixed, *cf.sets):
             var = variables.get(a.target.text)
             if var is None or isinstance(a.value, ast.NoneValue):
                 continue
-            if _key(a.value.value) == _key(var.words.value):
+            if same_words(a.value.value, var.words.value):
                 ctx.report(
                     "unchanged-intervention-value",
                     a.value.span,
@@ -88,20 +105,21 @@ def check_unchanged_values(ctx: Context) -> None:
                 )
 
 
-def _key(text: str) -> list[str]:
-    return [exact(w) for w, _, _ in split_words(text)]
-
-
 def check_count(ctx: Context) -> None:
-    limit = ctx.config.max_interventions
     graph = ctx.model.graph
+    # A set's `in` lists are its declared factors: its members may change all of them
+    # together (race x gender), and only changes beyond them count against the limit.
+    # Keyed by identity: hashing a frozen node would walk its whole tree for every member.
+    factors = {id(e.node): len(e.listed) for e in ctx.model.expansions}
     for cm in ctx.model.counterfactuals:
+        origin = cm.node.origin
+        limit = max(ctx.config.max_interventions, factors.get(id(origin), 0) if origin else 0)
         targets = [n for n in cm.interventions if n in graph]
         free = independent(graph, targets)
         if len(free) > limit:
             nodes = [cm.interventions[n] for n in free]
-            report_too_many(ctx.report, f"counterfactual `{cm.node.name.text}`", free,
-                            [a.span for a in nodes], limit)
+            report_too_many(ctx.reporter(cm.node), f"counterfactual `{cm.node.name.text}`",
+                            free, [a.span for a in nodes], limit)
 
 
 def report_too_many(report: Report, what: str, names: list[str], spans: list[Span],
@@ -132,6 +150,7 @@ def check_sets_downstream(ctx: Context) -> None:
                     "non-minimal-change",
                     a.span,
                     f"`set {name}` changes a variable that is not downstream of {intervened}",
+                    member=cm.node,
                     label="not a descendant of the intervention",
                     notes=["only intervened variables and their descendants may change: "
                            + (", ".join(sorted(cm.changed)) or "(none)")],
@@ -156,7 +175,7 @@ def check_no_op(ctx: Context) -> None:
         if all(_written_alike(c) for c in changes):
             why = ("it has no do()" if not cm.interventions
                    else "its interventions do not change the prompt")
-            report_no_op(ctx.report, cm.node.name.span,
+            report_no_op(ctx.reporter(cm.node), cm.node.name.span,
                          f"counterfactual `{cm.node.name.text}` renders the factual prompt: {why}",
                          "same prompt as the factual",
                          "intervene on a variable that is placed in the prompt, with new words",
@@ -189,7 +208,7 @@ def check_minimal_change(ctx: Context) -> None:
         ]
         # Point into this counterfactual (its first unexplained word, else its prompt), so that
         # the diagnostic and an ignore comment sit with it, not on the shared factual prompt.
-        report_non_minimal(ctx.report, found, cm.changed, counterfactual.span)
+        report_non_minimal(ctx.reporter(cm.node), found, cm.changed, counterfactual.span)
 
 
 def report_non_minimal(report: Report, found: list[tuple[Span, str, int]], may_change: set[str],
@@ -255,7 +274,7 @@ def check_caption_artefacts(ctx: Context) -> None:
             continue
         text = cm.node.prompts[0].value
         report_caption_artefacts(
-            ctx.report, model.prompt_0.text, cm.prompt_1.text, text.sub_span,
+            ctx.reporter(cm.node), model.prompt_0.text, cm.prompt_1.text, text.sub_span,
             note=f"factual prompt: {model.prompt_0.text!r}",
             help="write it as the factual prompt writes it; `cfspec import --fix` does so for "
             "imported captions")

@@ -66,7 +66,7 @@ def check_undefined_variables(ctx: Context) -> None:
         for end in (edge.source, edge.target):
             if end.text not in declared:
                 _undefined(ctx, end, "an edge")
-    for cf in ctx.spec.counterfactuals:
+    for cf in ctx.spec.blocks:
         for a in cf.sets:
             if a.target.text not in declared:
                 _undefined(ctx, a.target, "`set`")
@@ -82,19 +82,28 @@ def check_undefined_variables(ctx: Context) -> None:
 
 
 def check_duplicate_counterfactuals(ctx: Context) -> None:
+    # Members of one set never share a name (lang/sets.py leaves repeats out and
+    # checks/sets.py reports them); a member and a counterfactual, or two sets' members, can.
     seen: dict[str, ast.Counterfactual] = {}
-    for cf in ctx.spec.counterfactuals:
-        if cf.name.text in seen:
-            ctx.report(
-                "duplicate-counterfactual",
-                cf.name.span,
-                f"counterfactual `{cf.name.text}` is declared twice",
-                label="second",
-                labels=[Label(seen[cf.name.text].name.span, "first declared here")],
-                help="counterfactual names become pair ids; give each its own",
-            )
-        else:
+    for cm in ctx.model.counterfactuals:
+        cf = cm.node
+        first = seen.get(cf.name.text)
+        if first is None:
             seen[cf.name.text] = cf
+            continue
+        made = [f"`{c.origin.name.text}`" for c in (first, cf) if c.origin]
+        ctx.report(
+            "duplicate-counterfactual",
+            cf.name.span,
+            f"counterfactual `{cf.name.text}` is declared twice"
+            + (f" (made by set{'s' if len(made) > 1 else ''} {' and '.join(made)})"
+               if made else ""),
+            member=cf,
+            label="second",
+            labels=[Label(first.name.span, "first declared here")],
+            help="counterfactual names become pair ids; give each its own"
+            + (" (a set's members are named `<set>_<value>_...`)" if made else ""),
+        )
 
 
 def check_unused_variables(ctx: Context) -> None:
@@ -102,7 +111,8 @@ def check_unused_variables(ctx: Context) -> None:
     if graph.number_of_edges() == 0:
         return  # empty-graph says it once for the whole spec
     touched = {a.target.text for cf in ctx.spec.counterfactuals for a in cf.interventions}
-    touched |= {a.target.text for cf in ctx.spec.counterfactuals for a in cf.sets}
+    touched |= {g.target.text for s in ctx.spec.counterfactual_sets for g in s.grid}
+    touched |= {a.target.text for cf in ctx.spec.blocks for a in cf.sets}
     # An edge to an undefined name still uses its declared end (`H -> K` with no K: the
     # undefined K is the error, and H is not unused).
     touched |= {end.text for edge in ctx.spec.edges for end in (edge.source, edge.target)}
@@ -150,7 +160,7 @@ def check_spans_in_prompt(ctx: Context) -> None:
             wanted = [normalize(w) for w, _, _ in split_words(a.value.value)]
             if wanted and not _contains(keys, wanted):
                 report_not_in_prompt(
-                    ctx.report, a.value.span,
+                    ctx.reporter(cm.node), a.value.span,
                     f"the new words {a.value.value!r} of `{name}` are not in the "
                     "counterfactual's prompt",
                     "make the do() value and the counterfactual prompt agree", label="not found",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from cfspec.diagnostics.records import DiagnosticBag, Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.workspace.layout import MAX_SPEC_ID_LENGTH, is_safe_id
+from cfspec.workspace.layout import MAX_ID_LENGTH, MAX_SPEC_ID_LENGTH, is_safe_id
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -28,6 +28,23 @@ def check_id(ctx: Context) -> None:
                 label="used as a folder name for this spec's images",
                 help="use letters, digits, `.`, `_` and `-`, starting with a letter or digit "
                 f"(at most {MAX_SPEC_ID_LENGTH} characters), e.g. id \"158956_0\"",
+            )
+    # A set member's name is made, not written: it can make a pair id (`<spec id>__<name>`, as
+    # compile/pairs.py builds it) too long. Its characters are path-safe by construction.
+    spec_id = ctx.spec.spec_id
+    for expansion in ctx.model.expansions:
+        longest = max((m.name.text for m in expansion.members), key=len, default="")
+        if len(spec_id) + 2 + len(longest) > MAX_ID_LENGTH:
+            node = expansion.node
+            ctx.report(
+                "invalid-id",
+                node.name.span,
+                f"member `{longest}` of set `{node.name.text}` makes a pair id of "
+                f"{len(spec_id) + 2 + len(longest)} characters; at most {MAX_ID_LENGTH}",
+                label="member names are made from here",
+                notes=["a member's name is the set's name and a slug of each value, each cut "
+                       "at 40 characters"],
+                help="give the set a shorter name, or the spec a shorter id",
             )
 
 
@@ -67,8 +84,9 @@ def check_duplicate_settings(ctx: Context) -> None:
     spec = ctx.spec
     _duplicates(ctx, spec.ids, "`id`", f"spec `{spec.name.text}`")
     _duplicates(ctx, spec.prompts, "`prompt`", f"spec `{spec.name.text}`")
-    for cf in spec.counterfactuals:
-        where = f"counterfactual `{cf.name.text}`"
+    for cf in spec.blocks:
+        where = (f"counterfactual `{cf.name.text}`" if isinstance(cf, ast.Counterfactual)
+                 else f"counterfactual set `{cf.name.text}`")
         _duplicates(ctx, cf.prompts, "`prompt`", where)
         _duplicates(ctx, cf.edits, "`edit`", where)
         for edit in cf.edits:
@@ -105,7 +123,8 @@ def _duplicate_edit_items(ctx: Context, edit: ast.Edit) -> None:
 
 
 def check_has_counterfactuals(ctx: Context) -> None:
-    if not ctx.spec.counterfactuals:
+    # A set that expands to nothing is reported by checks/sets.py, not here.
+    if not ctx.spec.blocks:
         report_no_counterfactuals(ctx.report, ctx.spec.name.span,
                                   f"spec `{ctx.spec.name.text}` declares no counterfactual",
                                   "compiles to no pairs",

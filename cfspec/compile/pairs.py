@@ -143,7 +143,10 @@ def _items(cm: CounterfactualModel, kind: type) -> list[Any]:
     return [i for e in cm.node.edits for i in e.items if isinstance(i, kind)]
 
 
-def _window(steps: ast.Steps) -> list[float]:
+def _window(steps: ast.Schedule) -> list[float]:
+    if isinstance(steps, ast.Uniform):
+        # Tools that ignore `edit.sample` get the middle of the range, fixed.
+        return [0.0, (steps.low.value + steps.high.value) / 2]
     if steps.end is None:
         return [0.0, steps.start.value]
     return [steps.start.value, steps.end.value]
@@ -159,10 +162,13 @@ def edit_map(
     cross_default = list(DEFAULT_CROSS_REPLACE)
     cross_words: dict[str, list[float]] = {}
     default_set = False
+    sample: dict[str, Any] = {}
     for item in _items(cm, ast.CrossReplace):
         if item.word is None:
             cross_default = _window(item.steps)
             default_set = True
+            if isinstance(item.steps, ast.Uniform):
+                sample["cross_replace"] = _uniform(item.steps)
         else:
             found = _find(p1, item.word.value) or _find(p0, item.word.value)
             word = " ".join((p1 if _find(p1, item.word.value) else p0).words[i].text
@@ -170,6 +176,8 @@ def edit_map(
             cross_words[word] = _window(item.steps)
     self_items = _items(cm, ast.SelfReplace)
     self_window = _window(self_items[-1].steps) if self_items else list(DEFAULT_SELF_REPLACE)
+    if self_items and isinstance(self_items[-1].steps, ast.Uniform):
+        sample["self_replace"] = _uniform(self_items[-1].steps)
 
     alignment: dict[str, Any] = {
         "source": "clip" if tokenizer else "words",
@@ -190,7 +198,7 @@ def edit_map(
     cross: dict[str, Any] = {"default": cross_default, "words": cross_words}
     if cross_words and not default_set:
         cross["default_set"] = False  # the published profile then uses (0, 1), as P2P does
-    return {
+    out = {
         "type": kind,
         "cross_replace_steps": cross,
         "self_replace_steps": self_window,
@@ -198,6 +206,14 @@ def edit_map(
         "equalizer": _equalizer(cm, t1, p1),
         "alignment": alignment,
     }
+    if sample:  # absent when nothing is drawn: the schema wants at least one entry
+        out["sample"] = sample
+    return out
+
+
+def _uniform(steps: ast.Uniform) -> dict[str, list[float]]:
+    """`edit.sample`'s entry: generate draws x ~ U(low, high) per (pair, seed), window [0, x]."""
+    return {"uniform": [steps.low.value, steps.high.value]}
 
 
 def _word_pairs(p0: BoundPrompt, p1: BoundPrompt) -> list[tuple[int, int]]:

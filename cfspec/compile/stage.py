@@ -72,7 +72,8 @@ def compile_paths(
             except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
                 report_internal_error(bag, model.spec, error)
                 continue
-            for cf, pair in zip(model.spec.counterfactuals, compiled, strict=True):
+            nodes = [cm.node for cm in model.counterfactuals]  # set members included
+            for cf, pair in zip(nodes, compiled, strict=True):
                 pid = str(pair["id"])
                 if not is_safe_id(pid):  # ids are checked by lint; this is the last wall
                     bag.report("invalid-id", cf.name.span, f"pair id {pid!r} is not path-safe",

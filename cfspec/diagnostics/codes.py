@@ -77,6 +77,15 @@ _ALL = (
     Code("SCM310", "extra-counterfactuals", W,
          "A counterfactual of an imported row is left out (it equals the caption, repeats "
          "another, or changes words the others do not)."),
+    Code("SCM311", "empty-value-list", E, "A counterfactual set's `in` list holds no value."),
+    Code("SCM312", "duplicate-set-value", W,
+         "A counterfactual set's `in` list holds the same words twice."),
+    Code("SCM313", "empty-counterfactual-set", E,
+         "A counterfactual set expands to no counterfactual: every combination is the factual."),
+    Code("SCM314", "set-name-collision", E,
+         "Two members of a counterfactual set get the same name (their values' slugs agree)."),
+    Code("SCM315", "set-too-large", E,
+         "A counterfactual set has more combinations than allowed (1000)."),
     # SCM4xx: Prompt-to-Prompt and the text encoder
     Code("SCM401", "replace-length-mismatch", E,
          "A replace edit whose two word sequences differ in length."),

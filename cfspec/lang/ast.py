@@ -1,5 +1,7 @@
 """The syntax tree of a .scm file: frozen nodes, each with the span it came from. No logic here
-beyond small accessors; meaning is given by `model.py` and judged by `checks/`."""
+beyond small accessors; meaning is given by `model.py` and judged by `checks/`. A counterfactual
+set (`counterfactuals NAME { ... }`) stays one node here; `sets.py` expands it into
+`Counterfactual` members (with `origin` set), which only the model holds."""
 
 from __future__ import annotations
 
@@ -114,15 +116,27 @@ class Steps:
 
 
 @dataclass(frozen=True, slots=True)
+class Uniform:
+    """`uniform(0.1, 0.9)`: a window [0, x] with x drawn from U(low, high) per (pair, seed)."""
+
+    low: Number
+    high: Number
+    span: Span
+
+
+Schedule = Steps | Uniform
+
+
+@dataclass(frozen=True, slots=True)
 class CrossReplace:
     word: Text | None  # None: the whole prompt
-    steps: Steps
+    steps: Schedule
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class SelfReplace:
-    steps: Steps
+    steps: Schedule
     span: Span
 
 
@@ -172,6 +186,8 @@ class Counterfactual:
     name: Name
     items: tuple[CfItem, ...]
     span: Span
+    # The set this counterfactual is a member of (sets.py made it); None: written as is.
+    origin: CounterfactualSet | None = None
 
     @property
     def interventions(self) -> tuple[Assignment, ...]:
@@ -190,7 +206,63 @@ class Counterfactual:
         return tuple(item for item in self.items if isinstance(item, Edit))
 
 
-SpecItem = IdDecl | PromptDecl | Variable | Edge | Counterfactual
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """`R in ["White", "Black"]` in a set's do(): one member per value."""
+
+    target: Name
+    values: tuple[Value, ...]
+    span: Span
+
+
+GridItem = Assignment | Choice
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A set's `do(...)`: choices and fixed assignments (a fixed one is a list of one)."""
+
+    items: tuple[GridItem, ...]
+    span: Span
+
+
+SetItem = Grid | SetWords | PromptDecl | Edit
+
+
+@dataclass(frozen=True, slots=True)
+class CounterfactualSet:
+    """`counterfactuals NAME { do(R in [...], G in [...]) ... }`: the other items (set, prompt,
+    edit) apply to every member."""
+
+    name: Name
+    items: tuple[SetItem, ...]
+    span: Span
+
+    @property
+    def grid(self) -> tuple[GridItem, ...]:
+        return tuple(g for item in self.items if isinstance(item, Grid) for g in item.items)
+
+    @property
+    def grids(self) -> tuple[Grid, ...]:
+        return tuple(item for item in self.items if isinstance(item, Grid))
+
+    @property
+    def sets(self) -> tuple[Assignment, ...]:
+        return tuple(item.assignment for item in self.items if isinstance(item, SetWords))
+
+    @property
+    def prompts(self) -> tuple[PromptDecl, ...]:
+        return tuple(item for item in self.items if isinstance(item, PromptDecl))
+
+    @property
+    def edits(self) -> tuple[Edit, ...]:
+        return tuple(item for item in self.items if isinstance(item, Edit))
+
+
+# A counterfactual as written: one, or a set of them.
+Block = Counterfactual | CounterfactualSet
+
+SpecItem = IdDecl | PromptDecl | Variable | Edge | Counterfactual | CounterfactualSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +289,17 @@ class Spec:
 
     @property
     def counterfactuals(self) -> tuple[Counterfactual, ...]:
+        """The counterfactuals written one by one; set members are in the model."""
         return tuple(i for i in self.items if isinstance(i, Counterfactual))
+
+    @property
+    def counterfactual_sets(self) -> tuple[CounterfactualSet, ...]:
+        return tuple(i for i in self.items if isinstance(i, CounterfactualSet))
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        """Counterfactuals and counterfactual sets as written, in order."""
+        return tuple(i for i in self.items if isinstance(i, (Counterfactual, CounterfactualSet)))
 
     @property
     def spec_id(self) -> str:

@@ -1,6 +1,8 @@
 """A spec's meaning: the causal graph, the prompt as a frame, and per counterfactual the
 intervened variables, their descendants and both bound prompts. Built once per spec; the
-checks read it and the compiler turns it into pairs. Builds what it can from a broken spec
+checks read it and the compiler turns it into pairs. Counterfactual sets are expanded here (by
+`sets.expand`), so `SpecModel.counterfactuals` holds every counterfactual, written or a set's
+member, in the order written. Builds what it can from a broken spec
 (undefined names are skipped) so that every check can still run."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cfspec.lang.prompt import (
     parse_template,
     render,
 )
+from cfspec.lang.sets import Expansion, expand
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SpecModel:
     template_errors: list[TemplateError]
     prompt_0: BoundPrompt | None
     counterfactuals: list[CounterfactualModel] = field(default_factory=list)
+    expansions: list[Expansion] = field(default_factory=list)  # one per counterfactual set
 
     def words(self) -> dict[str, str]:
         return {name: v.words.value for name, v in self.variables.items()}
@@ -84,8 +88,15 @@ def build(spec: ast.Spec) -> SpecModel:
             prompt_0 = render(frame, words)
 
     model = SpecModel(spec, variables, graph, frame, errors, prompt_0)
-    for cf in spec.counterfactuals:
-        model.counterfactuals.append(_counterfactual(cf, model))
+    for block in spec.blocks:
+        if isinstance(block, ast.CounterfactualSet):
+            expansion = expand(block, variables)
+            model.expansions.append(expansion)
+            members = expansion.members
+        else:
+            members = [block]
+        for cf in members:
+            model.counterfactuals.append(_counterfactual(cf, model))
     return model
 
 

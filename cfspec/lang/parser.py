@@ -149,6 +149,19 @@ class _Builder(Transformer[Token, Any]):
     def counterfactual(self, c: list[Any]) -> ast.Counterfactual:
         return ast.Counterfactual(_name(c[1]), tuple(c[3:-1]), _between(c[0], c[-1]))
 
+    def counterfactual_set(self, c: list[Any]) -> ast.CounterfactualSet:
+        return ast.CounterfactualSet(_name(c[1]), tuple(c[3:-1]), _between(c[0], c[-1]))
+
+    def grid_stmt(self, c: list[Any]) -> ast.Grid:
+        items = tuple(x for x in c if isinstance(x, (ast.Assignment, ast.Choice)))
+        return ast.Grid(items, _between(c[0], c[-1]))
+
+    def choice(self, c: list[Any]) -> ast.Choice:
+        # NAME IN LSQB (value (COMMA value)*)? RSQB: values are Text tokens or NoneValue nodes
+        values = tuple(x if isinstance(x, ast.NoneValue) else _text(x)
+                       for x in c[3:-1] if not (isinstance(x, Token) and x.type == "COMMA"))
+        return ast.Choice(_name(c[0]), values, _between(c[0], c[-1]))
+
     def do_stmt(self, c: list[Any]) -> ast.Do:
         assignments = tuple(x for x in c if isinstance(x, ast.Assignment))
         return ast.Do(assignments, _between(c[0], c[-1]))
@@ -182,6 +195,9 @@ class _Builder(Transformer[Token, Any]):
         if len(c) == 1:
             return ast.Steps(_number(c[0]), None, _span(c[0]))
         return ast.Steps(_number(c[1]), _number(c[3]), _between(c[0], c[-1]))
+
+    def uniform(self, c: list[Any]) -> ast.Uniform:
+        return ast.Uniform(_number(c[2]), _number(c[4]), _between(c[0], c[-1]))
 
     def words(self, c: list[Any]) -> tuple[ast.Text, ...]:
         return tuple(_text(t) for t in c)
@@ -293,6 +309,7 @@ _TERMINAL_WORDS = {
     "COLON": "`:`",
     "COMMA": "`,`",
     "EQUAL": "`=`",
+    "IN": "`in`",
     "$END": "the end of the file",
 }
 
@@ -342,6 +359,15 @@ def _hint_for_token(source: SourceFile, token: Token, expected: set[str]) -> str
         return f'words are quoted strings: "{token}"'
     if token.type == "STRING" and expected == {"ARROW"} and re.search(r'"\s*\w+\s*$', before):
         return 'a variable\'s kind goes before `=`: var W: agent = "woman" "description"'
+    # Counterfactual sets: `in` takes a list, `=` one value, and only a set takes lists.
+    if token.type == "LSQB" and "STRING" in expected and re.search(r"=\s*$", before):
+        return ('a list of values is written `X in ["a", "b"]`, inside a set: '
+                "counterfactuals NAME { do(X in [...]) }")
+    if token.type == "IN" and "EQUAL" in expected:
+        return ('only a counterfactual set takes lists: counterfactuals NAME { do(X in ["a", '
+                '"b"]) }; one counterfactual takes one value: do(X = "a")')
+    if "IN" in expected and token.type in ("NAME", "COLON"):
+        return 'a list of values is written `X in ["a", "b"]`'
     if token.type == "EQUAL" and "ARROW" in expected:
         return "edges are written `A -> B`; variables are declared `var A = \"words\"`"
     if "RBRACE" in expected and token.type in ("SCM",):

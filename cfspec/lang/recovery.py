@@ -48,14 +48,16 @@ QUIET_TOKENS = 3
 # Keyword terminals and how they are spelt.
 KEYWORDS = {
     "SCM": "scm", "ID": "id", "PROMPT": "prompt", "VAR": "var",
-    "COUNTERFACTUAL": "counterfactual", "DO": "do", "SET": "set", "NONE": "none",
+    "COUNTERFACTUAL": "counterfactual", "COUNTERFACTUALS": "counterfactuals", "DO": "do",
+    "SET": "set", "IN": "in", "NONE": "none", "UNIFORM": "uniform",
     "EDIT": "edit", "REPLACE": "replace", "REFINE": "refine", "REWEIGHT": "reweight",
     "CROSS_REPLACE": "cross_replace", "SELF_REPLACE": "self_replace", "BLEND": "blend",
     "THRESHOLD": "threshold", "BLEND_START": "blend_start",
 }
 # Tokens that begin an item of some block (a name begins an edge), or close one.
 _ITEM_START = frozenset(
-    {"SCM", "ID", "PROMPT", "VAR", "NAME", "COUNTERFACTUAL", "DO", "SET", "EDIT",
+    {"SCM", "ID", "PROMPT", "VAR", "NAME", "COUNTERFACTUAL", "COUNTERFACTUALS", "DO", "SET",
+     "EDIT",
      "CROSS_REPLACE", "SELF_REPLACE", "BLEND", "THRESHOLD", "BLEND_START", "REWEIGHT", "RBRACE"}
 )
 

@@ -21,9 +21,9 @@ from cfspec.lang.parser import parse_partial
 from cfspec.lang.prompt import FILTERS
 from cfspec.lint import check
 
-KEYWORDS = ("scm", "id", "prompt", "var", "counterfactual", "do", "set", "none", "edit",
-            "replace", "refine", "reweight", "cross_replace", "self_replace", "blend",
-            "threshold", "blend_start")
+KEYWORDS = ("scm", "id", "prompt", "var", "counterfactual", "counterfactuals", "do", "set",
+            "in", "none", "edit", "replace", "refine", "reweight", "cross_replace",
+            "self_replace", "blend", "threshold", "blend_start", "uniform")
 # Kinds users write; `latent`, `hidden` and `exogenous` exempt a variable from the prompt.
 KINDS = ("agent", "action", "object", "tool", "attribute", "place", "latent", "hidden",
          "exogenous")
@@ -98,8 +98,9 @@ def _symbols(models: list[SpecModel]) -> Iterator[Symbol]:
             for end in (edge.source, edge.target):
                 if end.text in variables:
                     variables[end.text].references.append(end.span)
-        for cf in spec.counterfactuals:
-            for a in (*cf.interventions, *cf.sets):
+        for cf in spec.blocks:
+            written = cf.grid if isinstance(cf, ast.CounterfactualSet) else cf.interventions
+            for a in (*written, *cf.sets):
                 if a.target.text in variables:
                     variables[a.target.text].references.append(a.target.span)
         if model.frame is not None and model.frame.is_template and spec.prompts:
@@ -110,7 +111,7 @@ def _symbols(models: list[SpecModel]) -> Iterator[Symbol]:
                         prompt.sub_span(slot.name_start, slot.name_end))
         yield from variables.values()
         seen: dict[str, Symbol] = {}
-        for cf in spec.counterfactuals:
+        for cf in spec.blocks:  # a set is named like a counterfactual, and renamed alike
             if cf.name.text not in seen:
                 seen[cf.name.text] = Symbol("counterfactual", cf.name.text, spec, cf.name.span)
             seen[cf.name.text].references.append(cf.name.span)
@@ -171,7 +172,10 @@ def describe(doc: Document, symbol: Symbol) -> str:
                 f"variables, {len(spec.edges)} edges, {len(spec.counterfactuals)} "
                 "counterfactuals")
     if symbol.kind == "counterfactual":
-        cf = next(c for c in spec.counterfactuals if c.name.text == symbol.name)
+        block = next(c for c in spec.blocks if c.name.text == symbol.name)
+        if isinstance(block, ast.CounterfactualSet):
+            return _describe_set(block, model)
+        cf = block
         lines = [f"**counterfactual {symbol.name}**"]
         for a in cf.interventions:
             lines.append(f"- do({a.target.text} = {_value(a.value)})")
@@ -192,6 +196,25 @@ def describe(doc: Document, symbol: Symbol) -> str:
         children = sorted(model.graph.successors(var.name.text))
         lines.append(f"\n- parents: {', '.join(parents) or '(none)'}")
         lines.append(f"- children: {', '.join(children) or '(none)'}")
+    return "\n".join(lines)
+
+
+def _describe_set(node: ast.CounterfactualSet, model: SpecModel | None) -> str:
+    lines = [f"**counterfactuals {node.name.text}**"]
+    for item in node.grid:
+        if isinstance(item, ast.Choice):
+            values = ", ".join(_value(v) for v in item.values)
+            lines.append(f"- do({item.target.text} in [{values}])")
+        else:
+            lines.append(f"- do({item.target.text} = {_value(item.value)})")
+    members = [cm for cm in model.counterfactuals if cm.node.origin is node] if model else []
+    if members:
+        lines.append(f"\n{len(members)} members:")
+        lines += [f"- `{cm.node.name.text}`"
+                  + (f": {cm.prompt_1.text!r}" if cm.prompt_1 is not None else "")
+                  for cm in members[:20]]
+        if len(members) > 20:
+            lines.append(f"- ... and {len(members) - 20} more")
     return "\n".join(lines)
 
 

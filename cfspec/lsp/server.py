@@ -16,6 +16,7 @@ from cfspec import __version__
 from cfspec.diagnostics.codes import Severity
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.diagnostics.source import SourceFile, Span
+from cfspec.lang import ast
 from cfspec.lang.config import Config, ConfigError, load_config
 from cfspec.lsp import analysis
 from cfspec.lsp.analysis import Document
@@ -207,9 +208,10 @@ def document_symbols(ls: CfspecServer, params: types.DocumentSymbolParams
             for v in spec.variables]
         children += [
             types.DocumentSymbol(name=cf.name.text, kind=types.SymbolKind.Event,
-                                 detail="counterfactual", range=ls.range(doc, cf.span),
+                                 detail="counterfactual" if isinstance(cf, ast.Counterfactual)
+                                 else "counterfactual set", range=ls.range(doc, cf.span),
                                  selection_range=ls.range(doc, cf.name.span))
-            for cf in spec.counterfactuals]
+            for cf in spec.blocks]
         out.append(types.DocumentSymbol(
             name=spec.name.text, kind=types.SymbolKind.Namespace, detail=f"scm {spec.spec_id}",
             range=ls.range(doc, spec.span), selection_range=ls.range(doc, spec.name.span),

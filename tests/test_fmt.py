@@ -17,6 +17,7 @@ from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
 from cfspec.fmt import format_source, quote
 from cfspec.lang import ast
+from cfspec.lang.keywords import keywords
 from cfspec.lang.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,11 +304,7 @@ def test_quote() -> None:
 
 # --- generated specs ------------------------------------------------------------------------
 
-KEYWORDS = {
-    "scm", "id", "prompt", "var", "counterfactual", "do", "set", "none", "edit", "replace",
-    "refine", "reweight", "cross_replace", "self_replace", "blend", "threshold",
-    "counterfactuals", "in", "uniform",
-}
+KEYWORDS = keywords()
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True).filter(
     lambda s: s not in KEYWORDS

@@ -201,3 +201,19 @@ def test_the_exit_codes_and_fail_are_defined_once() -> None:
                             defined[name.id].append(module)
     assert dict(defined) == {"fail": ["cli.common"], "EXIT_OK": ["cli.common"],
                              "EXIT_ERRORS": ["cli.common"], "EXIT_USAGE": ["cli.common"]}
+
+
+def test_keywords_are_the_grammars_keyword_terminals() -> None:
+    """The keyword list every module uses (recovery, the language server, the importers' name
+    escaping) is read from the grammar; lark's own reading of the grammar must agree."""
+    from lark import Lark
+    from lark.lexer import PatternStr
+
+    from cfspec.lang.keywords import keyword_terminals
+    from cfspec.lang.parser import grammar_path
+
+    lark = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr")
+    words = {t.name: t.pattern.value for t in lark.terminals
+             if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()}
+    assert keyword_terminals() == words
+    assert {"counterfactuals", "in", "uniform"} <= set(keyword_terminals().values())

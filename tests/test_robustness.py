@@ -27,6 +27,7 @@ from cfspec.diagnostics.records import Diagnostic
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.diagnostics.views import FORMATS, render
 from cfspec.lang.config import Config
+from cfspec.lang.keywords import keywords
 from cfspec.lint import Parsed, check, read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,10 +71,7 @@ def names(parsed: Parsed) -> set[str]:
 
 # --- (a) a grammar-driven generator, then byte mutations --------------------------------------
 
-KEYWORDS = frozenset(
-    "scm id prompt var counterfactual do set none edit replace refine reweight cross_replace "
-    "self_replace blend threshold counterfactuals in uniform".split()
-)
+KEYWORDS = keywords()
 random_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: s not in KEYWORDS
 )

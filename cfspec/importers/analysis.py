@@ -37,6 +37,7 @@ from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, Label
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers import binding, changes, graphdiff, writer
 from cfspec.importers.answer import Answer, Declared, Edge, ImportedItem, ImportOptions, Piece
+from cfspec.lang.keywords import keywords
 from cfspec.lang.model import independent, reachable, split_changes
 from cfspec.lang.prompt import (
     article_for,
@@ -47,10 +48,7 @@ from cfspec.lang.prompt import (
     split_words,
 )
 
-KEYWORDS = frozenset(
-    "scm id prompt var counterfactual do set none edit replace refine reweight cross_replace "
-    "self_replace blend threshold blend_start".split()
-)
+KEYWORDS = keywords()
 
 
 def cname(text: str, fallback: str = "X") -> str:

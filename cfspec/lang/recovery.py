@@ -37,6 +37,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang import parser as p
+from cfspec.lang.keywords import keyword_terminals
 
 MAX_ERRORS = 50
 # Errors in all, reported or not: past this many the rest of a file is noise, not syntax.
@@ -45,15 +46,8 @@ MAX_RECOVERIES = 500
 MAX_SKIPPED = 20_000
 QUIET_TOKENS = 3
 
-# Keyword terminals and how they are spelt.
-KEYWORDS = {
-    "SCM": "scm", "ID": "id", "PROMPT": "prompt", "VAR": "var",
-    "COUNTERFACTUAL": "counterfactual", "COUNTERFACTUALS": "counterfactuals", "DO": "do",
-    "SET": "set", "IN": "in", "NONE": "none", "UNIFORM": "uniform",
-    "EDIT": "edit", "REPLACE": "replace", "REFINE": "refine", "REWEIGHT": "reweight",
-    "CROSS_REPLACE": "cross_replace", "SELF_REPLACE": "self_replace", "BLEND": "blend",
-    "THRESHOLD": "threshold", "BLEND_START": "blend_start",
-}
+# Keyword terminals and how they are spelt (from the grammar).
+KEYWORDS = keyword_terminals()
 # Tokens that begin an item of some block (a name begins an edge), or close one.
 _ITEM_START = frozenset(
     {"SCM", "ID", "PROMPT", "VAR", "NAME", "COUNTERFACTUAL", "COUNTERFACTUALS", "DO", "SET",

@@ -16,14 +16,13 @@ from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang import ast
 from cfspec.lang.config import Config
+from cfspec.lang.keywords import keyword_terminals
 from cfspec.lang.model import SpecModel, build
 from cfspec.lang.parser import parse_partial
 from cfspec.lang.prompt import FILTERS
 from cfspec.lint import check
 
-KEYWORDS = ("scm", "id", "prompt", "var", "counterfactual", "counterfactuals", "do", "set",
-            "in", "none", "edit", "replace", "refine", "reweight", "cross_replace",
-            "self_replace", "blend", "threshold", "blend_start", "uniform")
+KEYWORDS = tuple(keyword_terminals().values())
 # Kinds users write; `latent`, `hidden` and `exogenous` exempt a variable from the prompt.
 KINDS = ("agent", "action", "object", "tool", "attribute", "place", "latent", "hidden",
          "exogenous")

@@ -28,7 +28,10 @@ def generate_command(
         str, typer.Option(help="cpu, cuda, cuda:1, mps, or auto (CUDA when there is one).")
     ] = "cpu",
     batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    guidance: Annotated[str, typer.Option(
+        metavar="G|uniform(LO,HI)",
+        help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
+             "image and seed (1 < LO <= HI).")] = "7.5",
     scheduler: Annotated[
         str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
     ] = "ddim",

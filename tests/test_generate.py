@@ -368,10 +368,12 @@ def _torchrun_available() -> bool:
 
 @pytest.mark.skipif(not _torchrun_available(), reason="torchrun or gloo is unavailable")
 def test_two_processes_match_one(tmp_path: Path) -> None:
-    pairs = PAIRS[:5]
+    # Processes split by group: the three counterfactuals of "a pear on a plate" share one.
+    pairs = [*PAIRS[:3], PAIRS[5], pair("pear__cake", "a pear on a plate", "a cake on a plate"),
+             pair("pear__fig", "a pear on a plate", "a fig on a plate")]
     single = write_pairs(tmp_path / "single", pairs)
     double = write_pairs(tmp_path / "double", pairs)
-    command = ["-m", "cfspec.cli.generate", "--seeds", "2", *FAST_ARGS]
+    command = ["-m", "cfspec.cli.generate", "--seeds", "2", "--batch-pairs", "2", *FAST_ARGS]
     subprocess.run([sys.executable, *command[:2], str(single), *command[2:]], check=True,
                    env=env(), cwd=ROOT, timeout=300)
     launched = subprocess.run(

@@ -96,6 +96,8 @@ class _Selection:
     rows: torch.Tensor  # batch rows of these pairs: factual conditional ones, then the
     # counterfactual conditional ones (one gather, one matmul for both)
     count: int  # how many pairs
+    factuals: int  # how many factual rows lead `rows`: `count`, or fewer where pairs share one
+    base_of: torch.Tensor | None  # each pair's factual among them; None: the i-th is the i-th's
     edit: torch.Tensor | None  # positions (in rows_*) that are edited; None: all of them
     edit_jobs: torch.Tensor | None  # the edited pairs; None: nothing is edited
     edit_rows_1: torch.Tensor | None  # their counterfactual conditional rows
@@ -292,10 +294,16 @@ class P2PControl:
                 source = list(range(batch.rows))
                 for j in fused:
                     source[batch.cond_1 + j] = batch.cond_0 + base[j]
+                # Pairs that share a factual row: its probabilities are computed once.
+                shared = list(dict.fromkeys(base[j] for j in rows))
+                factuals = shared if len(shared) < len(rows) else [base[j] for j in rows]
                 cache[key] = None if not rows and not fused else _Selection(
-                    rows=index([batch.cond_0 + base[j] for j in rows]
+                    rows=index([batch.cond_0 + f for f in factuals]
                                + [batch.cond_1 + j for j in rows]),
                     count=len(rows),
+                    factuals=len(factuals),
+                    base_of=(index([shared.index(base[j]) for j in rows])
+                             if len(shared) < len(rows) else None),
                     edit=None if list(edit) == rows else index([rows.index(j) for j in edit]),
                     edit_jobs=index(edit) if edit else None,
                     edit_rows_1=index([batch.cond_1 + j for j in edit]) if edit else None,
@@ -591,7 +599,9 @@ class P2PAttnProcessor:
         out_1 = None
         if sel.count:
             probs = _probs(q[sel.rows], k[sel.rows], attn.scale, _rows(mask, sel.rows))
-            attn_0, attn_1 = probs[: sel.count], probs[sel.count :]
+            attn_0, attn_1 = probs[: sel.factuals], probs[sel.factuals :]
+            if sel.base_of is not None:
+                attn_0 = attn_0.index_select(0, sel.base_of)  # each pair's factual
             all_0, all_1 = attn_0, attn_1
             record = sel.record is not None and sel.record_jobs is not None
             if record and not batch.edited_blend:

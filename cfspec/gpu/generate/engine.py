@@ -187,6 +187,8 @@ class Engine:
         edited row per job, edited against its set's factual row. The jobs of a set must share
         the factual prompt, the seed and the guidance. Outputs in the order of the jobs."""
         comps, settings, control = self.comps, self.settings, self.control
+        if not sets:
+            return []
         jobs = [job for members in sets for job in members]
         bases = [n for n, members in enumerate(sets) for _ in members]
         firsts = [members[0] for members in sets if members]

@@ -40,7 +40,8 @@ from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
-# only if all of them match (height/width only when the run names them).
+# only if all of them match (height/width only when the run names them; a sampled guidance
+# matches on its `guidance_range` instead, the value each line drew following from it).
 PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
 
 

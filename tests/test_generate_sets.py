@@ -451,3 +451,24 @@ def test_shared_factual_rows_follow_the_published_formulas(guided: bool) -> None
     control.end()
     with pytest.raises(ValueError, match="base"):
         BatchEdit(plans, num_steps, torch.device("cpu"), guided, 0.2, bases=[0, 2, 2, 0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_per_row_guidance_is_each_rows_scalar_guidance(dtype: str) -> None:
+    """The per-row scale gives every row exactly what diffusers' scalar guidance gives it
+    (scales that fp16 cannot hold included), so a set's rows do not depend on their batch."""
+    import torch
+
+    from cfspec.gpu.generate.engine import classifier_free
+
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(0)
+    uncond = torch.randn(4, 4, 8, 8, generator=gen).to(dt)
+    text = torch.randn(4, 4, 8, 8, generator=gen).to(dt)
+    scales = [7.3, 11.123456, 7.3, 9.9]
+    rows = torch.tensor(scales, dtype=torch.float32).view(-1, 1, 1, 1)
+    got = classifier_free(uncond, text, rows)
+    for n, g in enumerate(scales):
+        want = uncond[n : n + 1] + g * (text[n : n + 1] - uncond[n : n + 1])
+        assert torch.equal(got[n : n + 1], want)
+        assert torch.equal(classifier_free(uncond[n : n + 1], text[n : n + 1], g), want)

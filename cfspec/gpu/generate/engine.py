@@ -71,6 +71,16 @@ BLEND_START = {"cfspec": 0.2, "published": 0.0}
 PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
 
 
+def classifier_free(uncond: torch.Tensor, text: torch.Tensor, scale: float | torch.Tensor
+                    ) -> torch.Tensor:
+    """uncond + scale * (text - uncond). A float is diffusers' own scalar arithmetic; a
+    (rows, 1, 1, 1) fp32 tensor gives each row what that row's scalar would: PyTorch multiplies
+    a half or bfloat16 tensor by a Python scalar in fp32 and rounds the product once."""
+    if isinstance(scale, float):
+        return uncond + scale * (text - uncond)
+    return uncond + ((text - uncond).float() * scale).to(text.dtype)
+
+
 class Engine:
     """Drives a model's components through the P2P loop, one batch of jobs at a time."""
 
@@ -266,11 +276,7 @@ class Engine:
                                   added_cond_kwargs=added).sample
                 # 5.4 classifier-free guidance
                 if guided:
-                    uncond, text = pred.chunk(2)
-                    if isinstance(scale, float):
-                        pred = uncond + scale * (text - uncond)
-                    else:
-                        pred = uncond + ((text - uncond).float() * scale).to(text.dtype)
+                    pred = classifier_free(*pred.chunk(2), scale)
                 # 5.5 compute the previous noisy sample x_t -> x_t-1
                 latents = scheduler.step(pred, t, latents, **extra).prev_sample
                 # 5.6 LocalBlend: outside the changed words' region, copy the factual latents

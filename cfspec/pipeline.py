@@ -31,7 +31,7 @@ class RunOptions:
     steps: int = 50
     device: str = "cpu"
     batch_pairs: int = 1
-    guidance: float = 7.5
+    guidance: float | str = 7.5  # a number or "uniform(lo, hi)" (generate parses it)
     height: int | None = None
     width: int | None = None
     scheduler: str = "ddim"

@@ -368,10 +368,14 @@ def _torchrun_available() -> bool:
 
 @pytest.mark.skipif(not _torchrun_available(), reason="torchrun or gloo is unavailable")
 def test_two_processes_match_one(tmp_path: Path) -> None:
-    pairs = PAIRS[:5]
+    # Processes split by group: the three counterfactuals of "a pear on a plate" share one.
+    pairs = [*PAIRS[:3], PAIRS[5], pair("pear__cake", "a pear on a plate", "a cake on a plate"),
+             pair("pear__fig", "a pear on a plate", "a fig on a plate")]
     single = write_pairs(tmp_path / "single", pairs)
     double = write_pairs(tmp_path / "double", pairs)
-    command = ["-m", "cfspec.cli.generate", "--seeds", "2", *FAST_ARGS]
+    # A sampled guidance: the draws do not depend on the process count either.
+    command = ["-m", "cfspec.cli.generate", "--seeds", "2", "--batch-pairs", "2",
+               "--guidance", "uniform(6, 9)", *FAST_ARGS]
     subprocess.run([sys.executable, *command[:2], str(single), *command[2:]], check=True,
                    env=env(), cwd=ROOT, timeout=300)
     launched = subprocess.run(
@@ -382,6 +386,8 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     assert launched.returncode == 0, launched.stderr[-3000:]
     lines = check_complete(double, pairs, seeds=2)
     assert lines == check_complete(single, pairs, seeds=2)
+    assert all(r["guidance_range"] == [6.0, 9.0] and 6 <= r["drawn"]["guidance"] <= 9
+               for r in lines)
     a, b = images(single), images(double)
     assert a.keys() == b.keys()
     for name in a:

@@ -27,8 +27,13 @@ def generate_command(
     device: Annotated[
         str, typer.Option(help="cpu, cuda, cuda:1, mps, or auto (CUDA when there is one).")
     ] = "cpu",
-    batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    batch_pairs: Annotated[int, typer.Option(
+        help="Pairs' worth of rows per UNet call: 2 x B images. Counterfactuals of one factual "
+             "prompt share its row (K of them take K + 1 rows).")] = 1,
+    guidance: Annotated[str, typer.Option(
+        metavar="G|uniform(LO,HI)",
+        help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
+             "image and seed (1 < LO <= HI).")] = "7.5",
     scheduler: Annotated[
         str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
     ] = "ddim",

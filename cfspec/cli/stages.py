@@ -255,7 +255,10 @@ def plan_command(
     seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair.")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
     batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    guidance: Annotated[str, typer.Option(
+        metavar="G|uniform(LO,HI)",
+        help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
+             "image and seed (1 < LO <= HI).")] = "7.5",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
     shard: Annotated[
         str | None, typer.Option(metavar="I/N", help="Only part I of N, as generate --shard.")

@@ -1,11 +1,14 @@
 """`cfspec plan OUT`: what `cfspec generate` would do, before any GPU time is spent.
 
-A job is one (pair, seed). Each denoising step runs the UNet on 2 rows per job (the factual and
-the counterfactual image), twice that with classifier-free guidance (guidance > 1: an
-unconditional and a conditional row each), and `--batch-pairs` jobs share one UNet call. With
-the it/s a GPU shows for one such call (`--its`, e.g. from a short `cfspec generate` run's
-progress bar), calls / it/s estimates the time. Images already in the manifest are counted as
-done; generate re-checks their settings and redoes those made with other ones. Torch-free."""
+A job is one (pair, seed). Generate makes sets (`cfspec.workspace.sets`): per group (the pairs
+that share a factual prompt) and seed, one factual row and one row per pending counterfactual,
+K + 1 rows for K pairs; twice that with classifier-free guidance (guidance > 1, or sampled: an
+unconditional and a conditional row each). A UNet call holds up to 2 x `--batch-pairs` image
+rows: whole sets are packed while they fit, and a larger set is cut into chunks that each
+repeat the factual row, exactly as generate packs them. With the it/s a GPU shows for one such
+call (`--its`, e.g. from a short `cfspec generate` run's progress bar), calls / it/s estimates
+the time. Images already in the manifest are counted as done; generate re-checks their settings
+and redoes those made with other ones. Torch-free."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace import store
 from cfspec.workspace.layout import MANIFEST_FILE, image_paths
 from cfspec.workspace.records import read_pair_file
+from cfspec.workspace.sets import Uniform, group_key, guided, pack, parse_guidance, per_pair_batches
 from cfspec.workspace.shards import ALL, Shard
 
 
@@ -31,39 +35,54 @@ class Plan:
     pending: int
     steps: int
     batch_pairs: int
-    rows_per_call: int  # UNet batch rows per call
+    rows_per_call: int  # UNet batch rows per call, at most
     unet_calls: int
     unet_rows: int
     its: float | None  # UNet calls per second, as given
     hours: float | None  # the estimate, when `its` is given
+    groups: int = 0  # pairs that share a factual prompt, in this shard
+    sets: int = 0  # pending (group, seed)s: one factual row each (more where a set is cut)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
-              guidance: float = 7.5, seed_base: int = 0, shard: Shard = ALL,
-              its: float | None = None) -> tuple[Plan, list[Diagnostic]]:
-    """The plan for `cfspec generate OUT` with these settings. StageError without pairs.jsonl;
-    ValueError for a setting out of range."""
+              guidance: float | str | Uniform = 7.5, seed_base: int = 0, shard: Shard = ALL,
+              its: float | None = None, per_pair: bool = False
+              ) -> tuple[Plan, list[Diagnostic]]:
+    """The plan for `cfspec generate OUT` with these settings (`per_pair`: generate's per-pair
+    layout, 2 rows per job). StageError without pairs.jsonl; ValueError for a setting out of
+    range."""
     for name, value in (("--seeds", seeds), ("--steps", steps), ("--batch-pairs", batch_pairs)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     if its is not None and not (math.isfinite(its) and its > 0):
         raise ValueError(f"--its must be a positive number, got {its}")
+    branches = 2 if guided(parse_guidance(guidance)) else 1  # no unconditional pass at 1
     pairs, diagnostics = read_pair_file(out)
     mine = shard.select(pairs)
     last = store.latest(store.read_records(out / MANIFEST_FILE))
-    jobs = [(p.id, seed_base + k) for p in mine for k in range(seeds)]
-    done = sum(1 for key in jobs if key in last and not last[key].superseded
-               and all(path.is_file() for path in image_paths(out, *key)))
-    pending = len(jobs) - done
-    rows_per_job = 4 if guidance > 1.0 else 2  # as the engine: no unconditional pass at 1
-    calls = math.ceil(pending / batch_pairs) * steps
-    rows = pending * rows_per_job * steps
+    jobs = [(p, seed_base + k) for p in mine for k in range(seeds)]
+    todo = [(p, seed) for p, seed in jobs if not (
+        (p.id, seed) in last and not last[p.id, seed].superseded
+        and all(path.is_file() for path in image_paths(out, p.id, seed)))]
+    pending = len(todo)
+    rank = {key: n for n, key in enumerate(dict.fromkeys(group_key(p) for p in mine))}
+    by_set: dict[tuple[int, int], list[str]] = {}
+    for p, seed in todo:
+        by_set.setdefault((rank[group_key(p)], seed), []).append(p.id)
+    if per_pair:
+        batches = per_pair_batches([p.id for p, _ in todo], batch_pairs)
+    else:
+        batches = pack([by_set[key] for key in sorted(by_set)], batch_pairs)
+    image_rows = sum(len(piece) + 1 for batch in batches for piece in batch)
+    calls = len(batches) * steps
+    rows = image_rows * branches * steps
     hours = None if its is None else calls / its / 3600
-    return Plan(str(shard), len(mine), seeds, len(jobs), done, pending, steps, batch_pairs,
-                rows_per_job * batch_pairs, calls, rows, its, hours), diagnostics
+    return Plan(str(shard), len(mine), seeds, len(jobs), len(jobs) - pending, pending, steps,
+                batch_pairs, 2 * batch_pairs * branches, calls, rows, its, hours,
+                groups=len(rank), sets=len(by_set)), diagnostics
 
 
 def describe(plan: Plan) -> str:
@@ -71,8 +90,11 @@ def describe(plan: Plan) -> str:
     lines = [
         f"{where}: {plan.pairs} pair(s) x {plan.seeds} seed(s) = {plan.jobs} job(s); "
         f"{plan.done} done, {plan.pending} to generate",
-        f"UNet: {plan.unet_calls} call(s) of {plan.rows_per_call} row(s) "
-        f"({plan.batch_pairs} pair(s) per call, {plan.steps} steps), {plan.unet_rows} row(s)",
+        f"sets: {plan.groups} factual prompt(s); {plan.sets} (factual, seed) set(s) to "
+        "generate, each one factual row and one row per counterfactual",
+        f"UNet: {plan.unet_calls} call(s) of at most {plan.rows_per_call} row(s) "
+        f"({plan.batch_pairs} pair(s)' worth per call, {plan.steps} steps), "
+        f"{plan.unet_rows} row(s)",
     ]
     if plan.hours is None:
         lines.append("estimate: pass --its (the it/s a GPU shows for one call of this size) "

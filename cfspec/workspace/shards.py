@@ -1,17 +1,22 @@
 """`--shard I/N`: one of N disjoint parts of the work, for SLURM arrays and machines that share
 OUT (or write their own and are merged by copying images and concatenating manifests).
 
-A pair goes to shard `position % N`, its position in pairs.jsonl: the N shards are disjoint and
-together complete, and the split depends only on pairs.jsonl, not on what is already done or on
-which shard runs first. Every seed of a pair stays in its shard, so a pair's images are made
-by one process. I counts from 0 (`--shard $SLURM_ARRAY_TASK_ID/N` with `--array=0-(N-1)`)."""
+Shards split by group (`cfspec.workspace.sets`: the pairs that share a factual image): a group
+goes to shard `position % N`, its position among the groups in pairs.jsonl order (the order of
+their first pairs). The N shards are disjoint and together complete, and the split depends only
+on pairs.jsonl, not on what is already done or on which shard runs first. Every pair and seed
+of a group stays in its shard, so a group's factual image is computed once per seed, by one
+process. I counts from 0 (`--shard $SLURM_ARRAY_TASK_ID/N` with `--array=0-(N-1)`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+from cfspec.workspace.pairs import Pair
+from cfspec.workspace.sets import group_key
 
 T = TypeVar("T")
 _SHARD = re.compile(r"(\d+)/(\d+)")
@@ -28,9 +33,18 @@ class Shard:
     def takes(self, position: int) -> bool:
         return position % self.count == self.index
 
-    def select(self, items: Sequence[T]) -> list[T]:
-        """This shard's items of a list in pairs.jsonl order."""
-        return [item for position, item in enumerate(items) if self.takes(position)]
+    def select(self, items: Sequence[T], key: Callable[[T], Hashable] | None = None
+               ) -> list[T]:
+        """This shard's items of a list in pairs.jsonl order, whole groups at a time: Pairs by
+        their group (same spec, spec_name and prompt_0), anything else one by one; `key`
+        names another grouping."""
+        keys: list[Hashable] = [
+            (key(item) if key is not None
+             else group_key(item) if isinstance(item, Pair) else ("position", n))
+            for n, item in enumerate(items)]
+        order = {k: None for k in keys}  # groups in the order of their first item
+        mine = {k for position, k in enumerate(order) if self.takes(position)}
+        return [item for item, k in zip(items, keys, strict=True) if k in mine]
 
 
 ALL = Shard(0, 1)

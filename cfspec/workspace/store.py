@@ -4,7 +4,11 @@
 * `OUT/images/<id>/<seed>.npz`: what evaluation needs: `latents` (2, C, h, w) final latents,
   `attention` (2, h', w') the changed words' cross-attention (max-normalised), `mask` (h, w) the
   LocalBlend mask, `tokens_0`/`tokens_1` and `blend_0`/`blend_1` (the real token positions).
-* `OUT/manifest.jsonl`: one line per finished (pair, seed), with every parameter.
+* `OUT/manifest.jsonl`: one line per finished (pair, seed), with every parameter: `guidance` is
+  the scale that image used; a run that samples it also records `guidance_range` [lo, hi], and
+  every line `drawn`, the values drawn for it (`guidance`, `cross_replace`, `self_replace`; only
+  those that were sampled). Resuming matches the range, not the drawn value, which the range,
+  the pair and the seed determine.
 
 A later line for the same (pair, seed) supersedes an earlier one. Before a run overwrites files
 that an earlier line describes with other parameters, it appends a tombstone (that line again,
@@ -36,7 +40,8 @@ from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
 
 # The parameters that make two runs' images the same; a manifest line counts as done for a run
-# only if all of them match (height/width only when the run names them).
+# only if all of them match (height/width only when the run names them; a sampled guidance
+# matches on its `guidance_range` instead, the value each line drew following from it).
 PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
 
 
@@ -146,9 +151,14 @@ def read_records(manifest: Path) -> list[ManifestLine]:
 def matches(line: ManifestLine, params: dict[str, Any], pair: Pair) -> bool:
     """Was this manifest line made by a run with these parameters, for this very pair?"""
     record = line.settings
+    sampled = params.get("guidance_range")  # the drawn guidance follows from it: not compared
     for key in PARAMS:
+        if key == "guidance" and sampled is not None:
+            continue
         if record.get(key) != params.get(key):
             return False
+    if record.get("guidance_range") != sampled:
+        return False
     for key in ("height", "width"):
         if params.get(key) is not None and record.get(key) != params[key]:
             return False

@@ -6,8 +6,9 @@ import-light. `tiny` (the embedded random-weight models, SD 1.x's and SDXL's lay
 `weights` (loading, schedulers), `doctor` (`cfspec doctor`'s checks),
 `edit_plan` (a pair's edit map rebuilt for the real tokenizer), `published` (the published
 code's conventions), `p2p` (attention processors and LocalBlend), `engine` (the batched denoising
-loop) and `stage` (the `generate()` entry point). Files in OUT are written through
-`cfspec.workspace.store`.
+loop: per pair, or sets of counterfactuals sharing one factual row) and `stage` (the
+`generate()` entry point). Files in OUT are written through `cfspec.workspace.store`; groups,
+batch packing and sampled settings are `cfspec.workspace.sets` (torch-free, shared with plan).
 """
 
 from __future__ import annotations

@@ -1,10 +1,18 @@
 """The batched denoising loop: many independent pairs per UNet call, P2P-controlled.
 
-Each job is one (pair, seed). Its initial noise comes from its own CPU `torch.Generator` seeded
-with the seed, and both images of the pair start from that same noise, so an image never depends
+Each job is one (pair, seed). A set is jobs that share their factual image: the same factual
+prompt, seed and guidance (`cfspec.workspace.sets`: the pairs of one (group, seed)). `run_sets`
+gives each set one factual row and each of its jobs one edited row, edited against that factual
+row (K + 1 image rows for K counterfactuals); `run` is the per-pair layout, every job a set of
+its own (2 rows per job). The initial noise of a set comes from its own CPU `torch.Generator`
+seeded with the seed, and all its images start from that same noise, so an image never depends
 on the batch it ran in, its position there or the number of processes. (That is also how
 `StableDiffusionPipeline(generator=torch.Generator("cpu").manual_seed(seed))` draws an fp32
 image's latents, so the factual image is the plain pipeline's image for that seed.)
+
+Guidance may differ per set (sampled per (group, seed)); a batch whose sets all use one value
+takes diffusers' own scalar classifier-free guidance, so fixed guidance stays exactly the plain
+pipeline's arithmetic.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ class Job:
     pair_id: str
     seed: int
     plan: EditPlan
+    guidance: float | None = None  # None: the run's (Settings.guidance)
 
 
 @dataclass
@@ -60,6 +69,16 @@ class Settings:
 # notebook (0.2); the Prompt-to-Prompt notebook blends from the first step.
 BLEND_START = {"cfspec": 0.2, "published": 0.0}
 PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
+
+
+def classifier_free(uncond: torch.Tensor, text: torch.Tensor, scale: float | torch.Tensor
+                    ) -> torch.Tensor:
+    """uncond + scale * (text - uncond). A float is diffusers' own scalar arithmetic; a
+    (rows, 1, 1, 1) fp32 tensor gives each row what that row's scalar would: PyTorch multiplies
+    a half or bfloat16 tensor by a Python scalar in fp32 and rounds the product once."""
+    if isinstance(scale, float):
+        return uncond + scale * (text - uncond)
+    return uncond + ((text - uncond).float() * scale).to(text.dtype)
 
 
 class Engine:
@@ -164,55 +183,91 @@ class Engine:
         generator = torch.Generator("cpu").manual_seed(int(seed))
         return torch.randn((1, *self.latent_shape), generator=generator, dtype=torch.float32)
 
-    @torch.inference_mode()
     def run(self, jobs: Sequence[Job]) -> list[JobOutput]:
-        """Generate both images of every job, all in one UNet batch."""
+        """Generate both images of every job, all in one UNet batch, each job with its own
+        factual row (the per-pair layout: 2 image rows per job)."""
+        return self.run_sets([[job] for job in jobs])
+
+    def _guidance(self, job: Job) -> float:
+        return self.settings.guidance if job.guidance is None else float(job.guidance)
+
+    @torch.inference_mode()
+    def run_sets(self, sets: Sequence[Sequence[Job]]) -> list[JobOutput]:
+        """Generate every job of every set in one UNet batch: one factual row per set, one
+        edited row per job, edited against its set's factual row. The jobs of a set must share
+        the factual prompt, the seed and the guidance. Outputs in the order of the jobs."""
         comps, settings, control = self.comps, self.settings, self.control
-        b = len(jobs)
+        if not sets:
+            return []
+        jobs = [job for members in sets for job in members]
+        bases = [n for n, members in enumerate(sets) for _ in members]
+        firsts = [members[0] for members in sets if members]
+        if len(firsts) != len(sets):
+            raise ValueError("a set without jobs")
+        for members in sets:
+            head = members[0]
+            for job in members[1:]:
+                if (job.seed, job.plan.ids_0, job.plan.ids2_0) != (
+                        head.seed, head.plan.ids_0, head.plan.ids2_0) or \
+                        self._guidance(job) != self._guidance(head):
+                    raise ValueError(f"{job.pair_id} and {head.pair_id} cannot share a factual "
+                                     "row: their factual prompt, seed or guidance differ")
+        f, b = len(sets), len(jobs)
+        n = f + b  # image rows
+        scales = [self._guidance(j) for j in firsts]
+        scales += [scales[k] for k in bases]
+        guided = scales[0] > 1.0  # as diffusers: no unconditional pass at 1
+        if any((g > 1.0) != guided for g in scales):
+            raise ValueError("one batch cannot mix guidance above 1 with guidance of at most 1")
         scheduler = self.scheduler
         control.install(comps.unet)  # another engine may share this UNet
 
-        # 1. Encode the prompts: rows [factual of each job, counterfactual of each job]
-        cond, pooled = self._encode([j.plan.ids_0 for j in jobs] + [j.plan.ids_1 for j in jobs],
-                                    [j.plan.ids2_0 for j in jobs] + [j.plan.ids2_1 for j in jobs]
-                                    if comps.is_xl else ())
-        context = torch.cat([self._uncond.expand(2 * b, -1, -1), cond]) if self.guided else cond
-        if pooled is not None and self._uncond_pooled is not None and self.guided:
-            pooled = torch.cat([self._uncond_pooled.expand(2 * b, -1), pooled])
+        # 1. Encode the prompts: rows [factual of each set, counterfactual of each job]
+        cond, pooled = self._encode([j.plan.ids_0 for j in firsts] + [j.plan.ids_1 for j in jobs],
+                                    [j.plan.ids2_0 for j in firsts]
+                                    + [j.plan.ids2_1 for j in jobs] if comps.is_xl else ())
+        context = torch.cat([self._uncond.expand(n, -1, -1), cond]) if guided else cond
+        if pooled is not None and self._uncond_pooled is not None and guided:
+            pooled = torch.cat([self._uncond_pooled.expand(n, -1), pooled])
         added = self._added(pooled, context.shape[0])
+        # One scale for the batch: diffusers' scalar; else one per row, as that scalar would be
+        # applied to the row (the product in fp32, rounded to the latents' dtype).
+        scale: float | torch.Tensor = scales[0]
+        if len(set(scales)) > 1:
+            scale = torch.tensor(scales, dtype=torch.float32, device=self.device).view(-1, 1, 1, 1)
 
         # 2. Prepare the timesteps (a fresh schedule resets multistep schedulers' state)
         scheduler.set_timesteps(settings.steps, device=self.device)
         timesteps = scheduler.timesteps
         num_steps = len(timesteps)
 
-        # 3. Prepare the latents: both images of a pair start from the pair's own noise
-        noise = torch.cat([self.initial_noise(j.seed) for j in jobs])
-        latents = torch.cat([noise, noise]).to(self.device, self.dtype)
+        # 3. Prepare the latents: every image of a set starts from the set's own noise
+        noise = torch.cat([self.initial_noise(j.seed) for j in firsts])
+        latents = torch.cat([noise, noise[bases]]).to(self.device, self.dtype)
         latents = latents * scheduler.init_noise_sigma
         extra: dict[str, Any] = {}
         if self._takes_eta:
             extra["eta"] = settings.eta
         if self._takes_generator:
-            # Identical step noise for both images of a pair, independent of the batch.
-            gens = [torch.Generator("cpu").manual_seed(j.seed ^ STEP_NOISE_SALT) for j in jobs]
-            gens += [torch.Generator("cpu").manual_seed(j.seed ^ STEP_NOISE_SALT) for j in jobs]
-            extra["generator"] = gens
+            # Identical step noise for every image of a set, independent of the batch.
+            seeds = [j.seed for j in firsts] + [firsts[k].seed for k in bases]
+            extra["generator"] = [torch.Generator("cpu").manual_seed(s ^ STEP_NOISE_SALT)
+                                  for s in seeds]
 
         # 4. Set up the attention control for this batch. Windows are fractions of the steps
         # run (cfspec) or of the steps asked for (published: NUM_DDIM_STEPS, which PNDM's
         # extra step outruns).
         window_steps = settings.steps if settings.compat == "published" else num_steps
-        control.begin(BatchEdit([j.plan for j in jobs], window_steps, self.device, self.guided,
+        control.begin(BatchEdit([j.plan for j in jobs], window_steps, self.device, guided,
                                 settings.resolved_blend_start,
                                 edited_blend=settings.compat == "published",
                                 self_queries=PUBLISHED_SELF_QUERIES
-                                if settings.compat == "published" else None))
+                                if settings.compat == "published" else None, bases=bases))
         try:
             # 5. Denoising loop
             for i, t in enumerate(timesteps):
                 # 5.1 expand the latents for classifier-free guidance
-                model_input = torch.cat([latents, latents]) if self.guided else latents
+                model_input = torch.cat([latents, latents]) if guided else latents
                 model_input = scheduler.scale_model_input(model_input, t)
                 # 5.2 tell the processors which step this is (edit windows are per step)
                 control.set_step(i)
@@ -220,9 +275,8 @@ class Engine:
                 pred = comps.unet(model_input, t, encoder_hidden_states=context,
                                   added_cond_kwargs=added).sample
                 # 5.4 classifier-free guidance
-                if self.guided:
-                    uncond, text = pred.chunk(2)
-                    pred = uncond + settings.guidance * (text - uncond)
+                if guided:
+                    pred = classifier_free(*pred.chunk(2), scale)
                 # 5.5 compute the previous noisy sample x_t -> x_t-1
                 latents = scheduler.step(pred, t, latents, **extra).prev_sample
                 # 5.6 LocalBlend: outside the changed words' region, copy the factual latents
@@ -245,13 +299,14 @@ class Engine:
         maps_np = maps.float().cpu().numpy()
         masks_np = masks[:, 0].cpu().numpy().astype(np.uint8)
         outputs = []
-        for n, job in enumerate(jobs):
+        for j, job in enumerate(jobs):
+            k = bases[j]
             outputs.append(JobOutput(
                 job=job,
-                images=(images[n], images[b + n]),
-                latents=np.stack([final[n], final[b + n]]),
-                attention=maps_np[n],
-                mask=masks_np[n],
+                images=(images[k], images[f + j]),
+                latents=np.stack([final[k], final[f + j]]),
+                attention=maps_np[j],
+                mask=masks_np[j],
             ))
         return outputs
 

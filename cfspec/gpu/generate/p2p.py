@@ -4,14 +4,18 @@ One `P2PAttnProcessor` per attention layer of the UNet (installed with `unet.set
 keyed by the processor names diffusers gives, so nothing depends on module classes), all sharing
 one `P2PControl` that knows the current batch of pairs and the current denoising step.
 
-Batch layout (B pairs, classifier-free guidance on): rows `[0, B)` are the factual images'
-unconditional branch, `[B, 2B)` the counterfactuals', `[2B, 3B)` the factual conditional rows and
-`[3B, 4B)` the counterfactual conditional rows. Without guidance only the last two blocks exist.
-As in the published code (google/prompt-to-prompt), only the conditional counterfactual rows are
-ever edited; the factual image is generated exactly as a plain pipeline would.
+Batch layout (F factual rows, E edited rows, N = F + E images; classifier-free guidance on):
+rows `[0, F)` are the factual images' unconditional branch, `[F, N)` the edited (counterfactual)
+images', `[N, N + F)` the factual conditional rows and `[N + F, 2N)` the edited conditional rows.
+Without guidance only the last two blocks exist. Each edited row j names its base, the factual
+row `base[j]` it is edited against: per-pair generation has F = E and base[j] = j (each pair its
+own factual); set generation has one factual row per (group, seed) and all of that group's
+counterfactuals edited against it, as P2P's own batches (one base prompt, several edited ones).
+As in the published code (google/prompt-to-prompt), only the conditional edited rows are ever
+edited; the factual image is generated exactly as a plain pipeline would.
 
-Published semantics, per pair and step (attn_0: factual conditional probabilities, attn_1: the
-counterfactual's own, alpha: 1 inside the cross-attention window of a prompt_1 column):
+Published semantics, per pair and step (attn_0: its base's factual conditional probabilities,
+attn_1: the counterfactual's own, alpha: 1 inside the cross-attention window of a prompt_1 column):
 
 * replace:  edit = einsum(attn_0, mapper)
 * refine:   edit = attn_0[..., mapper] * keep + attn_1 * (1 - keep)
@@ -92,6 +96,8 @@ class _Selection:
     rows: torch.Tensor  # batch rows of these pairs: factual conditional ones, then the
     # counterfactual conditional ones (one gather, one matmul for both)
     count: int  # how many pairs
+    factuals: int  # how many factual rows lead `rows`: `count`, or fewer where pairs share one
+    base_of: torch.Tensor | None  # each pair's factual among them; None: the i-th is the i-th's
     edit: torch.Tensor | None  # positions (in rows_*) that are edited; None: all of them
     edit_jobs: torch.Tensor | None  # the edited pairs; None: nothing is edited
     edit_rows_1: torch.Tensor | None  # their counterfactual conditional rows
@@ -104,7 +110,10 @@ class _Selection:
 
 
 class BatchEdit:
-    """The edit maps of the B pairs in one UNet batch, as tensors on the device."""
+    """The edit maps of the E pairs (edited rows) in one UNet batch, as tensors on the device.
+
+    `bases[j]` is the factual row (0 <= bases[j] < factuals) pair j is edited against; None:
+    every pair its own factual (bases = 0..E-1), the per-pair layout."""
 
     def __init__(
         self,
@@ -115,15 +124,25 @@ class BatchEdit:
         blend_start: float,
         edited_blend: bool = False,
         self_queries: int | None = None,
+        bases: Sequence[int] | None = None,
     ) -> None:
         self.size = len(plans)
         self.guidance = guidance
         self.num_steps = num_steps
         self.device = device
         b = self.size
-        self.cond_0 = 2 * b if guidance else 0
-        self.cond_1 = self.cond_0 + b
-        self.rows = 4 * b if guidance else 2 * b
+        self.bases = list(range(b)) if bases is None else [int(i) for i in bases]
+        if len(self.bases) != b:
+            raise ValueError("one base (factual row) per edited row")
+        self.factuals = max(self.bases, default=-1) + 1
+        if sorted(set(self.bases)) != list(range(self.factuals)):
+            raise ValueError("every factual row must be the base of some edited row")
+        self.images = self.factuals + b  # image rows per branch
+        self.cond_0 = self.images if guidance else 0  # the first factual conditional row
+        self.cond_1 = self.cond_0 + self.factuals  # the first edited conditional row
+        self.rows = 2 * self.images if guidance else self.images
+        # Device copies: each edited row's base among the factual rows.
+        self.base = torch.tensor(self.bases, dtype=torch.long, device=device)
         f32 = torch.float32
         self.mapper = torch.tensor([dense_mapper(p) for p in plans], dtype=f32, device=device)
         self.keep = torch.tensor([p.keep for p in plans], dtype=f32, device=device)
@@ -196,7 +215,7 @@ class P2PControl:
         self._cross: tuple[_Selection | None, _Selection | None] = (None, None)
         self._self: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         self._blend_rows: torch.Tensor | None = None
-        self._blend_active: list[torch.Tensor | None] = []
+        self._blend_active: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = []
         self._saved: dict[str, Any] | None = None
 
     # -- installation -------------------------------------------------------------------------
@@ -265,6 +284,7 @@ class P2PControl:
             return torch.tensor(list(values), dtype=torch.long, device=dev)
 
         cache: dict[tuple[Any, ...], Any] = {}
+        base = batch.bases
 
         def cross(edit: tuple[int, ...], fused: tuple[int, ...], record: tuple[int, ...]
                   ) -> _Selection | None:
@@ -273,11 +293,17 @@ class P2PControl:
                 rows = sorted(set(edit) | set(record))
                 source = list(range(batch.rows))
                 for j in fused:
-                    source[batch.cond_1 + j] = batch.cond_0 + j
+                    source[batch.cond_1 + j] = batch.cond_0 + base[j]
+                # Pairs that share a factual row: its probabilities are computed once.
+                shared = list(dict.fromkeys(base[j] for j in rows))
+                factuals = shared if len(shared) < len(rows) else [base[j] for j in rows]
                 cache[key] = None if not rows and not fused else _Selection(
-                    rows=index([batch.cond_0 + j for j in rows]
+                    rows=index([batch.cond_0 + f for f in factuals]
                                + [batch.cond_1 + j for j in rows]),
                     count=len(rows),
+                    factuals=len(factuals),
+                    base_of=(index([shared.index(base[j]) for j in rows])
+                             if len(shared) < len(rows) else None),
                     edit=None if list(edit) == rows else index([rows.index(j) for j in edit]),
                     edit_jobs=index(edit) if edit else None,
                     edit_rows_1=index([batch.cond_1 + j for j in edit]) if edit else None,
@@ -299,7 +325,7 @@ class P2PControl:
                 else:
                     source = list(range(batch.rows))
                     for j in jobs:
-                        source[batch.cond_1 + j] = batch.cond_0 + j
+                        source[batch.cond_1 + j] = batch.cond_0 + base[j]
                     cache[key] = (index(source), index(jobs))
             return cache[key]  # type: ignore[no-any-return]
 
@@ -310,13 +336,15 @@ class P2PControl:
             self._plan.append((cross(explicit, fused, ()), cross(explicit, fused, blend),
                                *self_rows(tuple(batch.self_jobs(step)))))
         self._blend_rows = index(blend) if blend else None
-        # Per step, the blend pairs whose LocalBlend has started (an index, None: none yet).
-        active: dict[tuple[int, ...], torch.Tensor] = {}
+        # Per step, the blend pairs whose LocalBlend has started (None: none yet): the pairs,
+        # their bases' latent rows and their own latent rows.
+        active: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._blend_active = []
         for step in range(batch.num_steps + 1):
             jobs = tuple(j for j in blend if batch.blend_starts[j] <= step)
             if jobs and jobs not in active:
-                active[jobs] = index(jobs)
+                active[jobs] = (index(jobs), index([base[j] for j in jobs]),
+                                index([batch.factuals + j for j in jobs]))
             self._blend_active.append(active.get(jobs) if jobs else None)
         self.set_step(0)
 
@@ -412,15 +440,16 @@ class P2PControl:
         return (over[:, 0] | over[:, 1]).unsqueeze(1)
 
     def local_blend(self, latents: torch.Tensor, step: int) -> torch.Tensor:
-        """latents (2B, C, h, w) = [factual x_t of every pair, counterfactual x_t of every pair]."""
+        """latents (F + E, C, h, w) = [x_t of every factual row, x_t of every edited row]; each
+        edited row blends with its base."""
         batch = self.batch
         if batch is None or not self._blend_active:
             return latents
-        rows_0 = self._blend_active[min(step, len(self._blend_active) - 1)]
-        if rows_0 is None:
+        active = self._blend_active[min(step, len(self._blend_active) - 1)]
+        if active is None:
             return latents
-        mask = self.masks(rows_0, (latents.shape[2], latents.shape[3])).to(latents.dtype)
-        rows_1 = rows_0 + batch.size
+        jobs, rows_0, rows_1 = active
+        mask = self.masks(jobs, (latents.shape[2], latents.shape[3])).to(latents.dtype)
         x0, x1 = latents[rows_0], latents[rows_1]
         latents = latents.clone()
         latents[rows_1] = x0 + mask * (x1 - x0)
@@ -550,7 +579,7 @@ class P2PAttnProcessor:
         if control.hook is not None:
             batch = control.batch
             assert batch is not None
-            rows_0, rows_1 = batch.cond_0 + jobs, batch.cond_1 + jobs
+            rows_0, rows_1 = batch.cond_0 + batch.base[jobs], batch.cond_1 + jobs
             attn_0 = _probs(q[rows_0], k[rows_0], attn.scale, _rows(mask, rows_0))
             attn_1 = _probs(q[rows_1], k[rows_1], attn.scale, _rows(mask, rows_1))
             control.hook(AttentionEvent(self.name, control.step, False, jobs.tolist(), attn_0,
@@ -570,7 +599,9 @@ class P2PAttnProcessor:
         out_1 = None
         if sel.count:
             probs = _probs(q[sel.rows], k[sel.rows], attn.scale, _rows(mask, sel.rows))
-            attn_0, attn_1 = probs[: sel.count], probs[sel.count :]
+            attn_0, attn_1 = probs[: sel.factuals], probs[sel.factuals :]
+            if sel.base_of is not None:
+                attn_0 = attn_0.index_select(0, sel.base_of)  # each pair's factual
             all_0, all_1 = attn_0, attn_1
             record = sel.record is not None and sel.record_jobs is not None
             if record and not batch.edited_blend:
@@ -626,7 +657,7 @@ class P2PAttnProcessor:
         control = self.control
         batch = control.batch
         assert batch is not None and control.hook is not None
-        rows_0, rows_1 = batch.cond_0 + jobs, batch.cond_1 + jobs
+        rows_0, rows_1 = batch.cond_0 + batch.base[jobs], batch.cond_1 + jobs
         attn_0 = _probs(q[rows_0], k[rows_0], attn.scale, _rows(mask, rows_0))
         attn_1 = _probs(q[rows_1], k[rows_1], attn.scale, _rows(mask, rows_1))
         control.hook(AttentionEvent(self.name, control.step, True, jobs.tolist(), attn_0,

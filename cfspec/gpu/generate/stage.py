@@ -1,7 +1,12 @@
 """`generate()`: images for every pair in OUT/pairs.jsonl, resumable, on one or many processes.
 
+Pairs that share a factual image (a group: same spec, spec_name and prompt_0) are generated
+as sets: per seed, the factual row once and every counterfactual of the group edited against it
+(`cfspec.workspace.sets`, `Engine.run_sets`). `per_pair=True` keeps the per-pair layout (each
+pair its own factual row) for benchmarks and checks; both give the same images.
+
 Under `torchrun --nproc_per_node N` (or `accelerate launch`) each process takes a share of the
-pairs through accelerate's `PartialState`; all of them append to the one manifest under a file
+groups through accelerate's `PartialState`; all of them append to the one manifest under a file
 lock, and the main process compacts it when every process is done.
 """
 
@@ -18,6 +23,7 @@ from cfspec.stages.progress import progress
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
+from cfspec.workspace.sets import Draws, Uniform
 from cfspec.workspace.shards import ALL, Shard
 
 
@@ -54,7 +60,7 @@ def generate(
     model: str = "tiny",
     seeds: int = 1,
     steps: int = 50,
-    guidance: float = 7.5,
+    guidance: float | str | Uniform = 7.5,
     device: str = "cpu",
     batch_pairs: int = 1,
     height: int | None = None,
@@ -68,12 +74,17 @@ def generate(
     only: Sequence[str] | None = None,
     p2p_compat: str = "cfspec",
     shard: Shard = ALL,
+    per_pair: bool = False,
 ) -> GenerateResult:
     """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
 
-    Seeds are `seed_base .. seed_base + seeds - 1`; each (pair, seed) draws its noise from its
-    own CPU generator. `only` restricts the run to these pair ids, `shard` to one of N
-    disjoint parts of pairs.jsonl (workspace.shards). `p2p_compat="published"`
+    Seeds are `seed_base .. seed_base + seeds - 1`; each (group, seed) draws its noise from its
+    own CPU generator. `guidance` is a number or `uniform(lo, hi)` (a string or a
+    `sets.Uniform`), drawn per (group, seed); a pair's `edit.sample` draws its windows per
+    (pair, seed). `only` restricts the run to these pair ids, `shard` to one of N disjoint
+    parts of pairs.jsonl, whole groups at a time (workspace.shards). `per_pair` generates each
+    pair with its own factual row (the layout before sets; the same images, 2K rows for K
+    counterfactuals instead of K + 1). `p2p_compat="published"`
     reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
     "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
     profile's default (0.2 for cfspec, 0 for published). Raises GenerateError (usage
@@ -86,9 +97,14 @@ def generate(
     from cfspec.gpu.generate.weights import SCHEDULERS, resolve_dtype
     from cfspec.workspace import store
     from cfspec.workspace.pairs import read_pairs
+    from cfspec.workspace.sets import group_key, parse_guidance
 
     started = time.perf_counter()
     out = Path(out_dir)
+    try:
+        guidance_setting = parse_guidance(guidance)
+    except ValueError as error:
+        raise GenerateError(str(error)) from None
     if p2p_compat not in BLEND_START:
         raise GenerateError(f"unknown --p2p-compat {p2p_compat!r}; choose "
                             f"{' or '.join(BLEND_START)}")
@@ -116,10 +132,14 @@ def generate(
         dev = state.device
     torch_dtype = resolve_dtype(dtype, dev)
     params: dict[str, Any] = {
-        "model": model, "scheduler": scheduler.lower(), "steps": steps, "guidance": guidance,
+        "model": model, "scheduler": scheduler.lower(), "steps": steps,
         "dtype": str(torch_dtype).replace("torch.", ""), "blend_start": blend_start, "eta": eta,
         "height": height, "width": width, "p2p_compat": p2p_compat,
     }
+    if isinstance(guidance_setting, Uniform):  # each line gets the guidance it drew
+        params["guidance_range"] = guidance_setting.to_json()
+    else:
+        params["guidance"] = guidance_setting
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
     manifest = out / MANIFEST_FILE
@@ -133,14 +153,16 @@ def generate(
     todo = [(p.id, seed_base + k) for p in pairs for k in range(seeds)
             if (p.id, seed_base + k) not in done]
     total = len(pairs) * seeds
-    pending_pairs = list(dict.fromkeys(pair_id for pair_id, _ in todo))
-    with state.split_between_processes(pending_pairs) as mine:
-        my_pairs = set(mine)
-    my_jobs = [(pair_id, seed) for pair_id, seed in todo if pair_id in my_pairs]
+    # Processes split by group: a group's factual rows are computed by one process.
+    group_of = {p.id: group_key(p) for p in pairs}
+    pending_groups = list(dict.fromkeys(group_of[pair_id] for pair_id, _ in todo))
+    with state.split_between_processes(pending_groups) as mine:
+        my_groups = set(mine)
+    my_jobs = [(pair_id, seed) for pair_id, seed in todo if group_of[pair_id] in my_groups]
 
     generated, failed = _run(out, my_jobs, by_id, model, dev, torch_dtype, params, steps,
-                             guidance, scheduler, blend_start, eta, batch_pairs,
-                             quiet or not state.is_main_process, state, replaced)
+                             guidance_setting, scheduler, blend_start, eta, batch_pairs,
+                             quiet or not state.is_main_process, state, replaced, per_pair)
 
     # 3. Gather every process's counts; the main process compacts the manifest.
     if state.num_processes > 1:
@@ -182,73 +204,113 @@ def _check_args(seeds: int, steps: int, batch_pairs: int, height: int | None,
 
 
 def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: str,
-         device: Any, dtype: Any, params: dict[str, Any], steps: int, guidance: float,
-         scheduler: str, blend_start: float, eta: float, batch_pairs: int, quiet: bool,
-         state: Any, replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
-    from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer, build_plan
+         device: Any, dtype: Any, params: dict[str, Any], steps: int,
+         guidance: float | Uniform, scheduler: str, blend_start: float, eta: float,
+         batch_pairs: int, quiet: bool, state: Any, replaced: dict[tuple[str, int], Any],
+         per_pair: bool = False) -> tuple[int, list[FailedJob]]:
+    import dataclasses
+
+    from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer
     from cfspec.gpu.generate.engine import Engine, Job, Settings
     from cfspec.gpu.generate.weights import load_components
+    from cfspec.workspace.sets import draws, group_key, pack, per_pair_batches
 
     failed: list[FailedJob] = []
     if not jobs:
         return 0, failed
     comps = load_components(model, device, dtype)
-    settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=guidance,
+    # Sampled: every job carries its own guidance (all above 1, as the range's low end).
+    fixed = guidance.low if isinstance(guidance, Uniform) else guidance
+    settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=fixed,
                         height=params["height"], width=params["width"],
                         blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
     engine = Engine(comps, device, dtype, settings)
     params = {**params, "height": engine.height, "width": engine.width}
     words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
 
-    # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds.
+    # Plans are per pair; a pair whose edit map cannot be applied fails all its seeds. Sampled
+    # settings are per (pair, seed): the guidance its group drew, the windows it drew.
     ready: list[Job] = []
+    drawn: dict[tuple[str, int], Draws] = {}
     plans: dict[str, Any] = {}
     for pair_id, seed in jobs:
         if pair_id not in plans:
             try:
-                plans[pair_id] = build_plan(pairs[pair_id], words, settings.compat)
+                plans[pair_id] = _plan(pairs[pair_id], words, settings.compat)
             except PlanError as error:
                 plans[pair_id] = error
         plan = plans[pair_id]
         if isinstance(plan, PlanError):
             failed.append(FailedJob(pair_id, seed, str(plan)))
-        else:
-            ready.append(Job(pair_id, seed, plan))
+            continue
+        got = drawn[pair_id, seed] = draws(pairs[pair_id], seed, guidance)
+        if got.cross_replace is not None:
+            plan = dataclasses.replace(plan, cross_default=(0.0, got.cross_replace))
+        if got.self_replace is not None:
+            plan = dataclasses.replace(plan, self_window=(0.0, got.self_replace))
+        ready.append(Job(pair_id, seed, plan, got.guidance))
+
+    if per_pair:
+        batches = per_pair_batches(ready, batch_pairs)
+    else:
+        # One set per (group, seed): groups in pairs.jsonl order, then seeds, then pairs.
+        rank = {key: n for n, key in enumerate(dict.fromkeys(
+            group_key(pairs[job.pair_id]) for job in ready))}
+        sets: dict[tuple[int, int], list[Job]] = {}
+        for job in ready:
+            sets.setdefault((rank[group_key(pairs[job.pair_id])], job.seed), []).append(job)
+        batches = pack([sets[key] for key in sorted(sets)], batch_pairs)
 
     generated = 0
     label = "generating" if state.num_processes == 1 else (
         f"generating (process {state.process_index + 1}/{state.num_processes})")
     with progress(len(jobs), label, quiet) as advance:
         advance(len(jobs) - len(ready))
-        for start in range(0, len(ready), batch_pairs):
-            batch = ready[start : start + batch_pairs]
+        for batch in batches:
             for outcome in _run_batch(engine, batch):
                 if isinstance(outcome, FailedJob):
                     failed.append(outcome)
                 else:
-                    _save(out, outcome, pairs[outcome.job.pair_id], params, replaced)
+                    job = outcome.job
+                    _save(out, outcome, pairs[job.pair_id], params, replaced,
+                          drawn[job.pair_id, job.seed])
                     generated += 1
                 advance(1)
     engine.close()
     return generated, failed
 
 
-def _run_batch(engine: Any, batch: list[Any]) -> list[Any]:
-    """Outputs or FailedJobs; a failing batch is retried one job at a time to find the culprit."""
+def _plan(pair: Pair, words: Any, compat: str) -> Any:
+    """The pair's EditPlan; PlanError also for an `edit.sample` range whose low exceeds high."""
+    from cfspec.gpu.generate.edit_plan import PlanError, build_plan
+    from cfspec.workspace.sets import edit_samples
+
+    for name, sampled in edit_samples(pair).items():
+        if sampled.low > sampled.high:
+            raise PlanError(f"edit.sample.{name}: uniform {sampled.to_json()} must satisfy "
+                            "low <= high")
+    return build_plan(pair, words, compat)
+
+
+def _run_batch(engine: Any, batch: list[list[Any]]) -> list[Any]:
+    """Outputs or FailedJobs for a batch of sets; a failing batch is retried one set at a time,
+    a failing set one job at a time, to find the culprit."""
     try:
-        return list(engine.run(batch))
+        return list(engine.run_sets(batch))
     except Exception as error:
-        if len(batch) == 1:
-            job = batch[0]
+        if len(batch) == 1 and len(batch[0]) == 1:
+            job = batch[0][0]
             return [FailedJob(job.pair_id, job.seed, f"{type(error).__name__}: {error}")]
+    parts = [[members] for members in batch] if len(batch) > 1 else [
+        [[job]] for job in batch[0]]
     results: list[Any] = []
-    for job in batch:
-        results += _run_batch(engine, [job])
+    for part in parts:
+        results += _run_batch(engine, part)
     return results
 
 
 def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
-          replaced: dict[tuple[str, int], Any]) -> None:
+          replaced: dict[tuple[str, int], Any], drawn: Draws | None = None) -> None:
     import numpy as np
 
     from cfspec.workspace import store
@@ -279,6 +341,7 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
         "prompt_0": pair.prompt_0,
         "prompt_1": pair.prompt_1,
         **params,
+        **_sampled(params, drawn),
         "edit": pair.edit,
         "tokens_0": list(plan.pieces_0),
         "tokens_1": list(plan.pieces_1),
@@ -286,3 +349,10 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
         "cfspec": __version__,
     })
     store.append_record(out / MANIFEST_FILE, line.to_json())
+
+
+def _sampled(params: dict[str, Any], drawn: Draws | None) -> dict[str, Any]:
+    """The line's effective `guidance`, and `drawn` when anything was sampled for it."""
+    found = {} if drawn is None else drawn.to_json()
+    guidance = found.get("guidance", params.get("guidance"))
+    return {"guidance": guidance, **({"drawn": found} if found else {})}

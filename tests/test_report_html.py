@@ -422,3 +422,16 @@ def test_a_metric_without_an_interval_is_shown_with_its_reason() -> None:
     rows = {m["n"]: m for m in view["means"]}
     assert rows[4]["mean"] == "0.25" and rows[4]["ci"] == "none: fewer than 5 pairs"
     assert rows[20]["ci"] == "[29, 31]"
+
+
+def test_drawn_guidance_is_shown_as_its_range_not_one_value_per_image() -> None:
+    """With `--guidance uniform(...)` every image has its own scale: the settings table says
+    what it was drawn from, and the per-image draws stay out of it."""
+    from cfspec.workspace.provenance import settings
+
+    lines = [{"id": f"p{n}", "seed": n, "model": "m", "guidance": 7.5 + n,
+              "guidance_range": [7.5, 15.0], "drawn": {"guidance": 7.5 + n}} for n in range(5)]
+    lines.append({"id": "fixed", "seed": 0, "model": "m", "guidance": 9.0})
+    found = settings(lines)
+    assert found["guidance"] == [("uniform(7.5, 15) per factual image and seed", 5), (9.0, 1)]
+    assert "drawn" not in found and "guidance_range" not in found

@@ -14,7 +14,7 @@ from typing import Any
 
 # manifest keys that describe one image, not how the set was made
 PER_IMAGE = frozenset({"id", "seed", "image_0", "image_1", "extras", "prompt_0", "prompt_1",
-                       "edit", "tokens_0", "tokens_1", "notes", "superseded"})
+                       "edit", "tokens_0", "tokens_1", "notes", "superseded", "drawn"})
 # the settings shown first, in this order; the rest follow by name
 SETTING_ORDER = ("model", "scheduler", "steps", "guidance", "height", "width", "dtype",
                  "blend_start", "eta", "cfspec")
@@ -31,13 +31,25 @@ def settings(records: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[Any, 
     lines have it)], most common first; the known names first, then the rest by name."""
     found: dict[str, Counter[str]] = {}
     for record in records:
-        for key, value in record.items():
+        for key, value in _sampled_as_range(record).items():
             if key not in PER_IMAGE:
                 found.setdefault(str(key), Counter())[_key(value)] += 1
     order = [k for k in SETTING_ORDER if k in found] + sorted(
         k for k in found if k not in SETTING_ORDER)
     return {key: [(json.loads(text), n) for text, n in found[key].most_common()]
             for key in order}
+
+
+def _sampled_as_range(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A line whose guidance was drawn (`guidance_range`) shows the range it was drawn from, not
+    its own draw: a setting describes how the set was made, and thousands of distinct draws
+    would list one value per image. The draws themselves are per-image (`drawn`)."""
+    span = record.get("guidance_range")
+    if not (isinstance(span, list) and len(span) == 2):
+        return record
+    shown = {k: v for k, v in record.items() if k != "guidance_range"}
+    shown["guidance"] = f"uniform({span[0]:g}, {span[1]:g}) per factual image and seed"
+    return shown
 
 
 def _key(value: Any) -> str:

@@ -276,7 +276,8 @@ class Engine:
                                   added_cond_kwargs=added).sample
                 # 5.4 classifier-free guidance
                 if guided:
-                    pred = classifier_free(*pred.chunk(2), scale)
+                    uncond, text = pred.chunk(2)
+                    pred = classifier_free(uncond, text, scale)
                 # 5.5 compute the previous noisy sample x_t -> x_t-1
                 latents = scheduler.step(pred, t, latents, **extra).prev_sample
                 # 5.6 LocalBlend: outside the changed words' region, copy the factual latents

@@ -599,21 +599,28 @@ class _Judge:
             item.counterfactual = cf.name
             item.written = {cf.name: dict(item.interventions)}
             item.edit = cf.edit
+        reported = {d.code.name for d in self.bag.items} | a.silent
+        if p1 is not None:  # without an original prompt there is no counterfactual to write
+            reported.add("no-counterfactuals")
+        # A variable in an edge with an undeclared one is in no edge of the written file;
+        # undefined-variable already says why.
+        in_edges = {d.span for d in declared if d.name in index}
+        return self.write_spec(draft, item, lambda d: d.code.name not in reported and not (
+            d.code.name == "unused-variable" and d.span in in_edges))
+
+    def write_spec(self, draft: writer.Draft, item: ImportedItem,
+                   is_new: Callable[[Diagnostic], bool]) -> ImportedItem:
+        """Render the draft, lint what was written, and add lint's findings that `is_new`
+        says this import did not already report (the header lists them too)."""
+        a, opts = self.answer, self.options
         own = sorted(self.bag.items, key=Diagnostic.sort_key)
         draft.header = self.header(own)
         text = writer.render(draft)
         display = f"{a.item_id}.scm"
         lint_own, mapped = writer.relint(draft, text, display, self.source, opts.config,
                                          opts.tokenizer)
-        reported = {d.code.name for d in own} | a.silent
-        if p1 is not None:  # without an original prompt there is no counterfactual to write
-            reported.add("no-counterfactuals")
-        # A variable in an edge with an undeclared one is in no edge of the written file;
-        # undefined-variable already says why.
-        in_edges = {d.span for d in declared if d.name in index}
-        extra = [d for d in mapped if d.code.name not in reported
-                 and not (d.code.name == "unused-variable" and d.span in in_edges)]
-        if extra:  # the header lists these too
+        extra = [d for d in mapped if is_new(d)]
+        if extra:
             draft.header = self.header(sorted([*own, *extra], key=Diagnostic.sort_key))
             text = writer.render(draft)
             lint_own, _ = writer.relint(draft, text, display, self.source, opts.config,

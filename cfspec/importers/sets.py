@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from cfspec.checks.graph import report_empty_graph
 from cfspec.checks.interventions import report_too_many
 from cfspec.diagnostics.codes import Severity
-from cfspec.diagnostics.records import Diagnostic, Label
+from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.importers import changes, writer
 from cfspec.importers.analysis import _article_filter, _edit_type, _Judge, _point, cname
@@ -473,28 +473,11 @@ class _SetJudge(_Judge):
         return piece.span(self.source)
 
     def finish_set(self, draft: writer.Draft, item: ImportedItem) -> ImportedItem:
-        a, opts = self.answer, self.options
-        own = sorted(self.bag.items, key=Diagnostic.sort_key)
-        draft.header = self.header(own)
-        text = writer.render(draft)
-        display = f"{a.item_id}.scm"
-        lint_own, mapped = writer.relint(draft, text, display, self.source, opts.config,
-                                         opts.tokenizer)
         # What this import reported, at the severity it reported it: an output left out with
         # a warning must not hide the same code as an error on what was written.
-        reported = {(d.code.name, d.level) for d in own} \
-            | {(n, level) for n in a.silent for level in Severity}
-        extra = [d for d in mapped if (d.code.name, d.level) not in reported]
-        if extra:
-            draft.header = self.header(sorted([*own, *extra], key=Diagnostic.sort_key))
-            text = writer.render(draft)
-            lint_own, _ = writer.relint(draft, text, display, self.source, opts.config,
-                                        opts.tokenizer)
-        item.scm = text
-        item.diagnostics = sorted([*own, *extra], key=Diagnostic.sort_key)
-        item.relint = lint_own
-        item.fixes = list(self.fixes)
-        return item
+        reported = {(d.code.name, d.level) for d in self.bag.items} \
+            | {(n, level) for n in self.answer.silent for level in Severity}
+        return self.write_spec(draft, item, lambda d: (d.code.name, d.level) not in reported)
 
 
 def judge_set(answer: Answer, options: ImportOptions) -> ImportedItem:

@@ -63,6 +63,7 @@ from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E
 from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
 from cfspec.gpu.generate.p2p import BatchEdit  # noqa: E402
 from cfspec.gpu.generate.weights import Components, load_components  # noqa: E402
+from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 
 # Counterfactual prompt pairs in the bundled specs' style: replace, refine and reweight edits.
 PROMPTS = [
@@ -85,8 +86,9 @@ PROMPTS = [
 ]
 
 
-def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
-    """A words-sourced pairs.jsonl line for these prompts (P2P's default windows)."""
+def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> Pair:
+    """A words-sourced pair for these prompts (P2P's default windows), checked against
+    pair.schema.json as compile's would be."""
     from cfspec.compile.align import Tokens, refine_map
 
     w0, w1 = prompt_0.split(), prompt_1.split()
@@ -105,8 +107,10 @@ def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
         alignment["token_map"] = [[i, i, 1.0] for i in range(len(t0))]
         changed_0 = changed_1 = [i + 1 for i in range(len(w0)) if w0[i] != w1[i]]
     eq_tokens = [[changed_1[0]]] if kind == "reweight" else []
-    return {
-        "id": f"bench_{n}", "prompt_0": prompt_0, "prompt_1": prompt_1,
+    record = {
+        "id": f"bench_{n}", "spec": "benchmark", "counterfactual": kind,
+        "prompt_0": prompt_0, "prompt_1": prompt_1, "intervention": [],
+        "scm": [], "scm_aug": [],
         "edit": {
             "type": kind,
             "cross_replace_steps": {"default": [0.0, 0.8], "words": {}},
@@ -119,6 +123,10 @@ def _pair(n: int, kind: str, prompt_0: str, prompt_1: str) -> dict[str, Any]:
             "alignment": alignment,
         },
     }
+    problems = schema_errors(record)
+    if problems:
+        raise ValueError(f"benchmark pair {n} breaks pair.schema.json: {problems}")
+    return Pair.from_json(record)
 
 
 def make_jobs(comps: Components, count: int) -> list[Job]:

@@ -39,3 +39,8 @@ def test_set_bench_runs_and_counts_rows() -> None:
     # the benchmark's forward hook on the UNet, so this checks what actually ran.
     assert rows == {(1, "per_pair"): 4, (1, "sets"): 4, (3, "per_pair"): 12, (3, "sets"): 8}
     assert [s["rows_ratio"] for s in result["summary"]] == [1.0, 1.5]
+
+
+def test_evaluate_bench_runs() -> None:
+    result = _run("evaluate_bench.py", "--quick", "--json", "--device", "cpu", "--batch", "4")
+    assert result["pairs"] == result["batches"] * 4 and result["pairs_per_s"] > 0

@@ -100,15 +100,21 @@ def test_the_real_slice_imports_as_one_spec_per_row_with_every_output(tmp_path: 
         assert item.item_id == row["filename"]
         _exact(item, row["caption"], outputs)
         assert len(item.written) == 11
-        assert item.written["middle_eastern_female"] == {"Race": "Middle Eastern",
-                                                         "Gender": "female"}
-        assert item.written["indian"] == {"Race": "Indian"}
-        assert item.written["female"] == {"Gender": "female"}
+        assert item.written["race_gender_middle_eastern_female"] == {"Race": "Middle Eastern",
+                                                                     "Gender": "female"}
+        # a factual value in a member is no intervention
+        assert item.written["race_gender_indian_male"] == {"Race": "Indian"}
+        assert item.written["race_gender_white_female"] == {"Gender": "female"}
         assert item.scm is not None and "{{ Race | a }} {{ Gender }}" in item.scm
+        # one set, no explicit block, nothing to suppress: output_1..11 are the set's own
+        # expansion order (Race outer), which _exact checks pair by pair
+        assert item.scm.count("counterfactuals race_gender {") == 1, item.scm
+        assert "\n  counterfactual " not in item.scm and SUPPRESS not in item.scm
+        assert "written as one set" in item.scm
     first = items[0].scm
     assert first is not None
-    assert 'do(Race = "Black", Gender = "female")  # ' + SUPPRESS in first
-    assert 'do(Race = "Indian")\n' in first  # a single change is not marked
+    assert 'do(Race in ["White", "Black", "Indian", "Asian", "Middle Eastern", "Latino"],\n' \
+        '       Gender in ["male", "female"])' in first
 
 
 @needs_real
@@ -128,10 +134,11 @@ def test_the_real_slice_through_the_commands(tmp_path: Path) -> None:
     pairs = [json.loads(x) for x in (tmp_path / "out" / "pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == 660
     by_id = {p["id"]: p for p in pairs}
-    assert by_id["race_gender_barber__indian"]["prompt_1"] == "an Indian male barber"
-    assert by_id["a_photo_of_race_gender_barber__middle_eastern_female"]["prompt_1"] == \
-        "A photo of a Middle Eastern female barber"
-    assert by_id["an_image_of_race_gender_ceo__asian_female"]["prompt_0"] == \
+    assert by_id["race_gender_barber__race_gender_indian_male"]["prompt_1"] == \
+        "an Indian male barber"
+    assert by_id["a_photo_of_race_gender_barber__race_gender_middle_eastern_female"][
+        "prompt_1"] == "A photo of a Middle Eastern female barber"
+    assert by_id["an_image_of_race_gender_ceo__race_gender_asian_female"]["prompt_0"] == \
         "An image of a White male CEO"
 
 
@@ -148,9 +155,11 @@ def test_other_attributes_with_multi_word_values_and_no_id() -> None:
     assert len(item.written) == 11
     # Named after their words without an id that names them; a joint change of two
     # neighbouring multi-word values is split where the single changes show the values.
-    assert item.written["elderly_very_sad"] == {"Young": "elderly", "Happy": "very sad"}
-    assert item.written["middle_aged_angry"] == {"Young": "middle aged", "Happy": "angry"}
-    assert item.written["old"] == {"Young": "old"}
+    assert item.written["young_happy_elderly_very_sad"] == {"Young": "elderly",
+                                                            "Happy": "very sad"}
+    assert item.written["young_happy_middle_aged_angry"] == {"Young": "middle aged",
+                                                             "Happy": "angry"}
+    assert item.written["young_happy_old_happy"] == {"Young": "old"}
     assert item.scm is not None and "@a" not in item.scm
     assert 'prompt "A photo of {{ Young | a }} {{ Happy }} person at the beach"' in item.scm
     assert _lint_names(item) == ["empty-graph"]
@@ -159,12 +168,13 @@ def test_other_attributes_with_multi_word_values_and_no_id() -> None:
 def test_an_id_that_names_the_attributes_names_the_variables() -> None:
     caption, outputs = _grid("@A {} {} person", ["young", "old"], ["happy", "very sad"])
     [item] = _import(_row(caption, outputs, id="age_emotion_person"))
-    assert item.written == {"old": {"Age": "old"}, "very_sad": {"Emotion": "very sad"},
-                            "old_very_sad": {"Age": "old", "Emotion": "very sad"}}
+    assert item.written == {"age_emotion_young_very_sad": {"Emotion": "very sad"},
+                            "age_emotion_old_happy": {"Age": "old"},
+                            "age_emotion_old_very_sad": {"Age": "old", "Emotion": "very sad"}}
     _exact(item, caption, outputs)
     # an id that does not stand in for the varied words names nothing: words are used
     [other] = _import(_row(caption, outputs, id="row_17"))
-    assert set(other.written["old_very_sad"]) == {"Young", "Happy"}
+    assert set(other.written["young_happy_old_very_sad"]) == {"Young", "Happy"}
 
 
 def test_three_attributes_changed_together() -> None:
@@ -174,9 +184,11 @@ def test_three_attributes_changed_together() -> None:
     [item] = _import(_row(caption, outputs))
     assert item.verdict == "clean"
     _exact(item, caption, outputs)
-    assert item.written["enormous_orange_metal"] == {"Small": "enormous", "Red": "orange",
-                                                     "Wooden": "metal"}
-    assert item.scm is not None and item.scm.count(")  # " + SUPPRESS) == 4
+    assert item.written["small_red_wooden_enormous_orange_metal"] == {
+        "Small": "enormous", "Red": "orange", "Wooden": "metal"}
+    # a complete 2x2x2 grid: one set of 7 members, which may change all three at once
+    assert item.scm is not None and SUPPRESS not in item.scm
+    assert 'do(Small in ["small", "enormous"], Red in ["red", "orange"],' in item.scm
     assert _lint_names(item) == ["empty-graph"]
 
 
@@ -231,8 +243,10 @@ def test_outputs_that_do_not_fit_are_reported_where_they_are_and_the_rest_import
     ]
     dup = next(d for d in item.diagnostics if "repeats" in d.message)
     assert dup.labels[0].span.column == line.index('"a Black male barber"') + 2
-    assert item.written == {"female": {"Gender": "female"}, "black": {"Race": "Black"},
-                            "black_female": {"Race": "Black", "Gender": "female"}}
+    # the three outputs kept are a complete 2x2 grid: one set
+    assert item.written == {"race_gender_white_female": {"Gender": "female"},
+                            "race_gender_black_male": {"Race": "Black"},
+                            "race_gender_black_female": {"Race": "Black", "Gender": "female"}}
     _exact(item, caption, good)
     assert _lint_names(item) == ["empty-graph"]
 

@@ -292,3 +292,108 @@ def test_a_caption_artefact_in_one_output_and_fix() -> None:
     [fixed] = import_source(SourceFile("rows.jsonl", line), options=ImportOptions(fix=True))
     assert fixed.fixes and "caption-artefact" not in [d.code.name for d in fixed.diagnostics]
     _exact(fixed, caption, ["They'll tow a blue car.", "They'll tow an orange car."])
+
+
+# --- complete grids are one `counterfactuals` set ---------------------------------------------
+
+
+def _pairs(item: ImportedItem) -> list[tuple[str, str, str, str]]:
+    return [(p["id"], p["prompt_0"], p["prompt_1"], p["edit"]["type"]) for p in _compiled(item)]
+
+
+def _is_one_set(item: ImportedItem, name: str) -> bool:
+    assert item.scm is not None
+    module = check(SourceFile("x.scm", item.scm), Config()).module
+    assert module is not None
+    [spec] = module.specs
+    return spec.counterfactuals == () and [s.name.text for s in spec.counterfactual_sets] == [name]
+
+
+AGES = ["young", "old", "middle aged"]
+MOODS = ["happy", "very sad"]
+
+
+def test_a_complete_grid_is_one_set_that_expands_in_the_outputs_order() -> None:
+    caption, outputs = _grid("@A {} {} person", AGES, MOODS)
+    [item] = _import(_row(caption, outputs, id="age_emotion_person"))
+    assert item.verdict == "clean" and _is_one_set(item, "age_emotion")
+    assert item.scm is not None
+    assert 'do(Age in ["young", "old", "middle aged"], Emotion in ["happy", "very sad"])' \
+        in item.scm
+    # the compiler's order (the expansion) is the outputs' order, and each pair is the member
+    # the import says it wrote for that output
+    pairs = _pairs(item)
+    assert [p[2] for p in pairs] == outputs
+    assert [p[0] for p in pairs] == [f"age_emotion_person__{m}" for m in item.written]
+    assert list(item.written)[:2] == ["age_emotion_young_very_sad", "age_emotion_old_happy"]
+    assert _lint_names(item) == ["empty-graph"]
+
+
+def test_a_complete_grid_in_another_order_is_the_same_set_listed_as_first_seen() -> None:
+    caption, outputs = _grid("@A {} {} person", AGES, MOODS)
+    shuffled = [outputs[k] for k in (4, 1, 0, 3, 2)]
+    [ordered] = _import(_row(caption, outputs, id="age_emotion_person"))
+    [item] = _import(_row(caption, shuffled, id="age_emotion_person"))
+    assert item.verdict == "clean" and _is_one_set(item, "age_emotion")
+    assert item.scm is not None
+    # "middle aged very sad" comes first: each list is the caption's value, then first seen
+    assert 'do(Age in ["young", "middle aged", "old"], Emotion in ["happy", "very sad"])' \
+        in item.scm
+    assert sorted(_pairs(item)) == sorted(_pairs(ordered))  # ids, prompts and edit types
+    # each output's member renders that output, whatever the order
+    by_id = {p[0]: p[2] for p in _pairs(item)}
+    assert [by_id[f"age_emotion_person__{m}"] for m in item.written] == shuffled
+
+
+def test_the_set_order_follows_the_outputs_when_the_inner_variable_comes_first() -> None:
+    """The outputs vary the caption's second variable outermost: the set lists it first."""
+    caption = "a young happy person"
+    outputs = ["an old happy person", "a young sad person", "an old sad person"]
+    [item] = _import(_row(caption, outputs))
+    assert _is_one_set(item, "happy_young")
+    assert [p[2] for p in _pairs(item)] == outputs
+
+
+def test_an_incomplete_grid_stays_explicit_blocks() -> None:
+    caption, outputs = _grid("@A {} {} person", AGES, MOODS)
+    [item] = _import(_row(caption, outputs[:-1], id="age_emotion_person"))
+    assert item.scm is not None and "\n  counterfactuals " not in item.scm
+    assert list(item.written) == ["very_sad", "old", "old_very_sad", "middle_aged"]
+    assert item.scm.count(")  # " + SUPPRESS) == 1  # the one joint cell
+    _exact(item, caption, outputs[:-1])
+    # the explicit blocks' edit types (written by the import) are the set's (the compiler's)
+    [whole] = _import(_row(caption, outputs, id="age_emotion_person"))
+    types = {p[2]: p[3] for p in _pairs(whole)}
+    assert {p[2]: p[3] for p in _pairs(item)} == {o: types[o] for o in outputs[:-1]}
+    assert set(types.values()) == {"replace", "refine"}
+
+
+def test_an_output_left_out_leaves_an_incomplete_grid() -> None:
+    caption = "a White male barber"
+    outputs = ["a White female barber", "a Black male barber", "a Black female barbre"]
+    [item] = _import(_row(caption, outputs))
+    assert [d.code.name for d in item.diagnostics] == ["empty-graph", "extra-counterfactuals"]
+    assert item.scm is not None and "\n  counterfactuals " not in item.scm
+    assert list(item.written) == ["female", "black"]
+
+
+def test_one_variable_stays_explicit_blocks() -> None:
+    caption = "a White male barber"
+    outputs = ["a Black male barber", "an Indian male barber"]
+    [item] = _import(_row(caption, outputs))
+    assert item.scm is not None and "\n  counterfactuals " not in item.scm
+    assert list(item.written) == ["black", "indian"]
+    _exact(item, caption, outputs)
+
+
+@pytest.mark.parametrize("row_id, set_name", [
+    ("cross_replace_person", "cross_replace_set"),  # the joined names are a keyword
+    ("scm_edit_person", "scm_edit"),  # each name is one in lower case; joined, it is not
+])
+def test_variables_whose_names_make_a_keyword(row_id: str, set_name: str) -> None:
+    caption, outputs = _grid("@A {} {} person", ["young", "old"], ["happy", "sad"])
+    [item] = _import(_row(caption, outputs, id=row_id))
+    assert item.verdict == "clean" and _is_one_set(item, set_name), item.scm
+    assert _lint_names(item) == ["empty-graph"]
+    assert [p[2] for p in _pairs(item)] == outputs
+    assert all(m.startswith(set_name + "_") for m in item.written)

@@ -16,7 +16,9 @@ For each file: every item goes through `cfspec import` (auto-detected shape) and
 - `caption sets`: rows with one caption and several counterfactual captions (`caption`,
   `output_1` ... `output_N`, SocialCounterfactuals), and of those `exact`: written as one spec
   that lints without errors and compiles to one pair per output, in order, whose `prompt_0` is
-  the caption and whose `prompt_1` is that output, character for character;
+  the caption and whose `prompt_1` is that output, character for character (the pair named
+  `<id>__<counterfactual>` after the one the import wrote for that output), and how many were
+  written as one `counterfactuals` block (a complete grid of values);
 - the diagnostics by name and severity, and the seconds taken.
 
 Nothing here knows about these datasets: the same code runs on any caption-pair file.
@@ -64,6 +66,7 @@ class FileResult:
     swaps_wrong: list[str] = field(default_factory=list)
     sets: int = 0
     sets_exact: int = 0
+    sets_as_one_block: int = 0  # written as one `counterfactuals` block, no explicit ones
     sets_wrong: list[str] = field(default_factory=list)
     ids_kept: int = 0
     ids_total: int = 0
@@ -77,6 +80,7 @@ class FileResult:
             "swaps_exact": self.swaps_exact,
             "swaps_exact_share": round(self.swaps_exact / self.swaps, 5) if self.swaps else None,
             "caption_sets": self.sets, "sets_exact": self.sets_exact,
+            "sets_as_one_block": self.sets_as_one_block,
             "ids_kept": self.ids_kept, "ids_total": self.ids_total,
             "diagnostics": dict(sorted(self.diagnostics.items())),
             "seconds": round(self.seconds, 2),
@@ -128,12 +132,20 @@ def caption_set(line: str) -> tuple[str, list[str]] | None:
     return row["caption"], outputs
 
 
-def is_exact_set(pairs: list[Any], caption: str, outputs: list[str]) -> tuple[bool, str]:
-    """Whether the compiled pairs are one per output, in order, each rendering the caption and
-    that output exactly."""
-    if len(pairs) != len(outputs):
-        return False, f"{len(pairs)} pairs for {len(outputs)} outputs"
-    for n, (pair, want) in enumerate(zip(pairs, outputs, strict=True), start=1):
+def is_exact_set(pairs: list[Any], item_id: str, members: list[str], caption: str,
+                 outputs: list[str]) -> tuple[bool, str]:
+    """Whether the compiled pairs are one per output, each rendering the caption and that
+    output exactly. `members`: the counterfactual the import wrote for each output, in the
+    outputs' order (`race_gender_black_female`, a set's member); its pair is
+    `<item_id>__<member>`, whatever order the spec lists or expands them in."""
+    if len(pairs) != len(outputs) or len(members) != len(outputs):
+        return False, f"{len(pairs)} pairs and {len(members)} counterfactuals for " \
+            f"{len(outputs)} outputs"
+    by_id = {pair["id"]: pair for pair in pairs}
+    for n, (member, want) in enumerate(zip(members, outputs, strict=True), start=1):
+        pair = by_id.get(f"{item_id}__{member}")
+        if pair is None:
+            return False, f"output_{n}: no pair `{item_id}__{member}`"
         if pair["prompt_0"] != caption or pair["prompt_1"] != want:
             return False, f"output_{n}: {pair['prompt_0']!r} -> {pair['prompt_1']!r}, not " \
                 f"{want!r}"
@@ -199,7 +211,10 @@ def measure(path: Path, limit: int | None = None) -> FileResult:
         many = caption_set(rows[number]) if number < len(rows) else None
         if many is not None:
             result.sets += 1
-            ok, why = is_exact_set(compiled, *many)
+            spec = parsed.module.specs[0] if parsed.module and parsed.module.specs else None
+            result.sets_as_one_block += spec is not None and not spec.counterfactuals \
+                and len(spec.counterfactual_sets) == 1
+            ok, why = is_exact_set(compiled, item.item_id, list(item.written), *many)
             if ok:
                 result.sets_exact += 1
             else:
@@ -252,7 +267,8 @@ def render(r: FileResult, show: int) -> str:
         out += [f"  wrong: {w}" for w in r.swaps_wrong[:show]]
     if r.sets:
         out.append(f"caption sets: {r.sets}, one spec with a pair per output, each prompt "
-                   f"exactly the caption and the output: {r.sets_exact}")
+                   f"exactly the caption and the output: {r.sets_exact}; written as one "
+                   f"`counterfactuals` block: {r.sets_as_one_block}")
         out += [f"  wrong: {w}" for w in r.sets_wrong[:show]]
     out += [f"  crash: {c.strip().splitlines()[-1]}  ({c.split(':')[0]})" for c in r.crashes[:show]]
     out.append("diagnostics:")

@@ -100,15 +100,21 @@ def test_the_real_slice_imports_as_one_spec_per_row_with_every_output(tmp_path: 
         assert item.item_id == row["filename"]
         _exact(item, row["caption"], outputs)
         assert len(item.written) == 11
-        assert item.written["middle_eastern_female"] == {"Race": "Middle Eastern",
-                                                         "Gender": "female"}
-        assert item.written["indian"] == {"Race": "Indian"}
-        assert item.written["female"] == {"Gender": "female"}
+        assert item.written["race_gender_middle_eastern_female"] == {"Race": "Middle Eastern",
+                                                                     "Gender": "female"}
+        # a factual value in a member is no intervention
+        assert item.written["race_gender_indian_male"] == {"Race": "Indian"}
+        assert item.written["race_gender_white_female"] == {"Gender": "female"}
         assert item.scm is not None and "{{ Race | a }} {{ Gender }}" in item.scm
+        # one set, no explicit block, nothing to suppress: output_1..11 are the set's own
+        # expansion order (Race outer), which _exact checks pair by pair
+        assert item.scm.count("counterfactuals race_gender {") == 1, item.scm
+        assert "\n  counterfactual " not in item.scm and SUPPRESS not in item.scm
+        assert "written as one set" in item.scm
     first = items[0].scm
     assert first is not None
-    assert 'do(Race = "Black", Gender = "female")  # ' + SUPPRESS in first
-    assert 'do(Race = "Indian")\n' in first  # a single change is not marked
+    assert 'do(Race in ["White", "Black", "Indian", "Asian", "Middle Eastern", "Latino"],\n' \
+        '       Gender in ["male", "female"])' in first
 
 
 @needs_real
@@ -128,10 +134,11 @@ def test_the_real_slice_through_the_commands(tmp_path: Path) -> None:
     pairs = [json.loads(x) for x in (tmp_path / "out" / "pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == 660
     by_id = {p["id"]: p for p in pairs}
-    assert by_id["race_gender_barber__indian"]["prompt_1"] == "an Indian male barber"
-    assert by_id["a_photo_of_race_gender_barber__middle_eastern_female"]["prompt_1"] == \
-        "A photo of a Middle Eastern female barber"
-    assert by_id["an_image_of_race_gender_ceo__asian_female"]["prompt_0"] == \
+    assert by_id["race_gender_barber__race_gender_indian_male"]["prompt_1"] == \
+        "an Indian male barber"
+    assert by_id["a_photo_of_race_gender_barber__race_gender_middle_eastern_female"][
+        "prompt_1"] == "A photo of a Middle Eastern female barber"
+    assert by_id["an_image_of_race_gender_ceo__race_gender_asian_female"]["prompt_0"] == \
         "An image of a White male CEO"
 
 
@@ -148,9 +155,11 @@ def test_other_attributes_with_multi_word_values_and_no_id() -> None:
     assert len(item.written) == 11
     # Named after their words without an id that names them; a joint change of two
     # neighbouring multi-word values is split where the single changes show the values.
-    assert item.written["elderly_very_sad"] == {"Young": "elderly", "Happy": "very sad"}
-    assert item.written["middle_aged_angry"] == {"Young": "middle aged", "Happy": "angry"}
-    assert item.written["old"] == {"Young": "old"}
+    assert item.written["young_happy_elderly_very_sad"] == {"Young": "elderly",
+                                                            "Happy": "very sad"}
+    assert item.written["young_happy_middle_aged_angry"] == {"Young": "middle aged",
+                                                             "Happy": "angry"}
+    assert item.written["young_happy_old_happy"] == {"Young": "old"}
     assert item.scm is not None and "@a" not in item.scm
     assert 'prompt "A photo of {{ Young | a }} {{ Happy }} person at the beach"' in item.scm
     assert _lint_names(item) == ["empty-graph"]
@@ -159,12 +168,13 @@ def test_other_attributes_with_multi_word_values_and_no_id() -> None:
 def test_an_id_that_names_the_attributes_names_the_variables() -> None:
     caption, outputs = _grid("@A {} {} person", ["young", "old"], ["happy", "very sad"])
     [item] = _import(_row(caption, outputs, id="age_emotion_person"))
-    assert item.written == {"old": {"Age": "old"}, "very_sad": {"Emotion": "very sad"},
-                            "old_very_sad": {"Age": "old", "Emotion": "very sad"}}
+    assert item.written == {"age_emotion_young_very_sad": {"Emotion": "very sad"},
+                            "age_emotion_old_happy": {"Age": "old"},
+                            "age_emotion_old_very_sad": {"Age": "old", "Emotion": "very sad"}}
     _exact(item, caption, outputs)
     # an id that does not stand in for the varied words names nothing: words are used
     [other] = _import(_row(caption, outputs, id="row_17"))
-    assert set(other.written["old_very_sad"]) == {"Young", "Happy"}
+    assert set(other.written["young_happy_old_very_sad"]) == {"Young", "Happy"}
 
 
 def test_three_attributes_changed_together() -> None:
@@ -174,9 +184,11 @@ def test_three_attributes_changed_together() -> None:
     [item] = _import(_row(caption, outputs))
     assert item.verdict == "clean"
     _exact(item, caption, outputs)
-    assert item.written["enormous_orange_metal"] == {"Small": "enormous", "Red": "orange",
-                                                     "Wooden": "metal"}
-    assert item.scm is not None and item.scm.count(")  # " + SUPPRESS) == 4
+    assert item.written["small_red_wooden_enormous_orange_metal"] == {
+        "Small": "enormous", "Red": "orange", "Wooden": "metal"}
+    # a complete 2x2x2 grid: one set of 7 members, which may change all three at once
+    assert item.scm is not None and SUPPRESS not in item.scm
+    assert 'do(Small in ["small", "enormous"], Red in ["red", "orange"],' in item.scm
     assert _lint_names(item) == ["empty-graph"]
 
 
@@ -231,8 +243,10 @@ def test_outputs_that_do_not_fit_are_reported_where_they_are_and_the_rest_import
     ]
     dup = next(d for d in item.diagnostics if "repeats" in d.message)
     assert dup.labels[0].span.column == line.index('"a Black male barber"') + 2
-    assert item.written == {"female": {"Gender": "female"}, "black": {"Race": "Black"},
-                            "black_female": {"Race": "Black", "Gender": "female"}}
+    # the three outputs kept are a complete 2x2 grid: one set
+    assert item.written == {"race_gender_white_female": {"Gender": "female"},
+                            "race_gender_black_male": {"Race": "Black"},
+                            "race_gender_black_female": {"Race": "Black", "Gender": "female"}}
     _exact(item, caption, good)
     assert _lint_names(item) == ["empty-graph"]
 
@@ -278,3 +292,108 @@ def test_a_caption_artefact_in_one_output_and_fix() -> None:
     [fixed] = import_source(SourceFile("rows.jsonl", line), options=ImportOptions(fix=True))
     assert fixed.fixes and "caption-artefact" not in [d.code.name for d in fixed.diagnostics]
     _exact(fixed, caption, ["They'll tow a blue car.", "They'll tow an orange car."])
+
+
+# --- complete grids are one `counterfactuals` set ---------------------------------------------
+
+
+def _pairs(item: ImportedItem) -> list[tuple[str, str, str, str]]:
+    return [(p["id"], p["prompt_0"], p["prompt_1"], p["edit"]["type"]) for p in _compiled(item)]
+
+
+def _is_one_set(item: ImportedItem, name: str) -> bool:
+    assert item.scm is not None
+    module = check(SourceFile("x.scm", item.scm), Config()).module
+    assert module is not None
+    [spec] = module.specs
+    return spec.counterfactuals == () and [s.name.text for s in spec.counterfactual_sets] == [name]
+
+
+AGES = ["young", "old", "middle aged"]
+MOODS = ["happy", "very sad"]
+
+
+def test_a_complete_grid_is_one_set_that_expands_in_the_outputs_order() -> None:
+    caption, outputs = _grid("@A {} {} person", AGES, MOODS)
+    [item] = _import(_row(caption, outputs, id="age_emotion_person"))
+    assert item.verdict == "clean" and _is_one_set(item, "age_emotion")
+    assert item.scm is not None
+    assert 'do(Age in ["young", "old", "middle aged"], Emotion in ["happy", "very sad"])' \
+        in item.scm
+    # the compiler's order (the expansion) is the outputs' order, and each pair is the member
+    # the import says it wrote for that output
+    pairs = _pairs(item)
+    assert [p[2] for p in pairs] == outputs
+    assert [p[0] for p in pairs] == [f"age_emotion_person__{m}" for m in item.written]
+    assert list(item.written)[:2] == ["age_emotion_young_very_sad", "age_emotion_old_happy"]
+    assert _lint_names(item) == ["empty-graph"]
+
+
+def test_a_complete_grid_in_another_order_is_the_same_set_listed_as_first_seen() -> None:
+    caption, outputs = _grid("@A {} {} person", AGES, MOODS)
+    shuffled = [outputs[k] for k in (4, 1, 0, 3, 2)]
+    [ordered] = _import(_row(caption, outputs, id="age_emotion_person"))
+    [item] = _import(_row(caption, shuffled, id="age_emotion_person"))
+    assert item.verdict == "clean" and _is_one_set(item, "age_emotion")
+    assert item.scm is not None
+    # "middle aged very sad" comes first: each list is the caption's value, then first seen
+    assert 'do(Age in ["young", "middle aged", "old"], Emotion in ["happy", "very sad"])' \
+        in item.scm
+    assert sorted(_pairs(item)) == sorted(_pairs(ordered))  # ids, prompts and edit types
+    # each output's member renders that output, whatever the order
+    by_id = {p[0]: p[2] for p in _pairs(item)}
+    assert [by_id[f"age_emotion_person__{m}"] for m in item.written] == shuffled
+
+
+def test_the_set_order_follows_the_outputs_when_the_inner_variable_comes_first() -> None:
+    """The outputs vary the caption's second variable outermost: the set lists it first."""
+    caption = "a young happy person"
+    outputs = ["an old happy person", "a young sad person", "an old sad person"]
+    [item] = _import(_row(caption, outputs))
+    assert _is_one_set(item, "happy_young")
+    assert [p[2] for p in _pairs(item)] == outputs
+
+
+def test_an_incomplete_grid_stays_explicit_blocks() -> None:
+    caption, outputs = _grid("@A {} {} person", AGES, MOODS)
+    [item] = _import(_row(caption, outputs[:-1], id="age_emotion_person"))
+    assert item.scm is not None and "\n  counterfactuals " not in item.scm
+    assert list(item.written) == ["very_sad", "old", "old_very_sad", "middle_aged"]
+    assert item.scm.count(")  # " + SUPPRESS) == 1  # the one joint cell
+    _exact(item, caption, outputs[:-1])
+    # the explicit blocks' edit types (written by the import) are the set's (the compiler's)
+    [whole] = _import(_row(caption, outputs, id="age_emotion_person"))
+    types = {p[2]: p[3] for p in _pairs(whole)}
+    assert {p[2]: p[3] for p in _pairs(item)} == {o: types[o] for o in outputs[:-1]}
+    assert set(types.values()) == {"replace", "refine"}
+
+
+def test_an_output_left_out_leaves_an_incomplete_grid() -> None:
+    caption = "a White male barber"
+    outputs = ["a White female barber", "a Black male barber", "a Black female barbre"]
+    [item] = _import(_row(caption, outputs))
+    assert [d.code.name for d in item.diagnostics] == ["empty-graph", "extra-counterfactuals"]
+    assert item.scm is not None and "\n  counterfactuals " not in item.scm
+    assert list(item.written) == ["female", "black"]
+
+
+def test_one_variable_stays_explicit_blocks() -> None:
+    caption = "a White male barber"
+    outputs = ["a Black male barber", "an Indian male barber"]
+    [item] = _import(_row(caption, outputs))
+    assert item.scm is not None and "\n  counterfactuals " not in item.scm
+    assert list(item.written) == ["black", "indian"]
+    _exact(item, caption, outputs)
+
+
+@pytest.mark.parametrize("row_id, set_name", [
+    ("cross_replace_person", "cross_replace_set"),  # the joined names are a keyword
+    ("scm_edit_person", "scm_edit"),  # each name is one in lower case; joined, it is not
+])
+def test_variables_whose_names_make_a_keyword(row_id: str, set_name: str) -> None:
+    caption, outputs = _grid("@A {} {} person", ["young", "old"], ["happy", "sad"])
+    [item] = _import(_row(caption, outputs, id=row_id))
+    assert item.verdict == "clean" and _is_one_set(item, set_name), item.scm
+    assert _lint_names(item) == ["empty-graph"]
+    assert [p[2] for p in _pairs(item)] == outputs
+    assert all(m.startswith(set_name + "_") for m in item.written)

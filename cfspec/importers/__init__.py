@@ -8,7 +8,8 @@ Shapes (`detect` picks one for `--from auto`):
 - `llm-text`: free text with a `Variables:` list and edges (`llm_text.py`);
 - `coco-cf`: caption pairs `id, caption_0, caption_1` (`coco_cf.py`), and caption sets, one
   caption with `output_1` ... `output_N` (SocialCounterfactuals), each row one spec with a
-  counterfactual per output (`sets.py`).
+  counterfactual per output, or one `counterfactuals` set when the outputs are every
+  combination of the values (`sets.py`).
 
 Each reader turns its input into `Answer` records; `analysis.py` judges them alike and writes
 the .scm text; `write_items` puts the files in the output folder and nowhere else.

@@ -157,7 +157,8 @@ class ImportedItem:
     edit: str | None = None
     fixes: list[str] = field(default_factory=list)
     path: Path | None = None  # where the .scm was written
-    # Every counterfactual written, by name: its do() assignments (a caption set has many;
+    # Every counterfactual written, by name (a set's member name when the row was written as a
+    # set, in the outputs' order): its do() assignments (a caption set has many;
     # `counterfactual` and `interventions` above are the first of them).
     written: dict[str, dict[str, str | None]] = field(default_factory=dict)
 

@@ -11,14 +11,20 @@ and `male`, although the last output changes both words at once; a value of seve
 word's variable, and when every value agrees with its article the template says `{{ R | a }}`,
 so `an Indian` and `a Middle Eastern` come out of the `a` filter.
 
-Each output becomes `counterfactual black_female { do(Race = "Black", Gender = "female") }`:
-its values are the words the output puts where each variable's words were (an output that
+Each output's values are the words it puts where each variable's words were (an output that
 changes two neighbouring variables at once is split with the values the other outputs show
 for each). Variables are named after the item's id when it names them in the caption's place
-(`race_gender_barber`: `Race`, `Gender`), else after their words. A counterfactual that changes
-several variables, each of which some other output of the row changes alone, is a cell of the
-set's grid: the single changes isolate each cause, so the joint one is kept, marked for
-`too-many-interventions` on its `do()` line and said in the header.
+(`race_gender_barber`: `Race`, `Gender`), else after their words.
+
+When the outputs are exactly every combination of two or more variables' values but the
+caption's own (a complete grid, in any order), the row is written as ONE set,
+`counterfactuals race_gender { do(Race in ["White", "Black", ...], Gender in ["male",
+"female"]) }` (`grid_of`): its members may change several variables at once, and the compiler
+picks each pair's edit type, as the explicit blocks' `edit` did (by word counts). Otherwise each
+output becomes `counterfactual black_female { do(Race = "Black", Gender = "female") }`, and one
+that changes several variables, each of which some other output of the row changes alone, is a
+cell of an incomplete grid: the single changes isolate each cause, so the joint one is kept,
+marked for `too-many-interventions` on its `do()` line and said in the header.
 
 Outputs that do not fit are left out, each with an `extra-counterfactuals` warning at its place
 in the input that says why; the rest of the row is imported: an output with the caption's own
@@ -30,6 +36,7 @@ output that is not a string is a `syntax-error`.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +51,8 @@ from cfspec.importers.answer import Answer, Declared, ImportedItem, ImportOption
 from cfspec.importers.binding import STOPWORDS, Token, tokens
 from cfspec.importers.changes import is_artefact, opcodes
 from cfspec.importers.coco_cf import changed_runs
+from cfspec.lang import ast
+from cfspec.lang.keywords import keywords
 from cfspec.lang.prompt import (
     ARTICLES,
     Opcode,
@@ -52,10 +61,15 @@ from cfspec.lang.prompt import (
     parse_template,
     render,
     says_the_same,
+    split_words,
 )
+from cfspec.lang.sets import value_slug
 
 _MAX_NAME = 60  # a counterfactual's name: the pair id is the spec id, `__` and this
 _MAX_SPLIT = 12  # words of one change split among variables by trying every cut
+_MAX_SET_NAME = 40  # a set's name; its members add a slug per variable
+_MAX_ORDERED = 5  # variables whose orders are tried to match the outputs' (5! = 120)
+_NOWHERE = Span(1, 1, 1, 1, 0, 0)  # a value built only to be named as a set member is
 SUPPRESS = "cfspec: ignore[too-many-interventions]"
 
 
@@ -245,6 +259,78 @@ def cf_name(values: Sequence[tuple[str, str | None, str]]) -> str:
         parts.append(cname(" ".join(words), "v").lower())
     name = "_".join(parts)[:_MAX_NAME].rstrip("_") or "cf"
     return name if name[0].isalpha() else f"cf_{name}"
+
+
+def set_name(variables: Sequence[str]) -> str:
+    """`race_gender` for Race and Gender: their names in lower case, cut to a path-safe
+    length, never a keyword (`cross_replace` would be one)."""
+    name = "_".join(v.lower() for v in variables)[:_MAX_SET_NAME].rstrip("_")
+    return f"{name}_set" if name in keywords() else name
+
+
+def grid_of(names: Sequence[str], factual: dict[str, str],
+            outputs: Sequence[dict[str, str | None]]
+            ) -> tuple[list[str], dict[str, list[str | None]], list[str]] | None:
+    """Whether the outputs are exactly a set: every combination of each variable's values (the
+    caption's first) but the caption's own, each once, in any order. Returns the variables in
+    the set's order, each one's value list, and each output's member name; None otherwise.
+
+    The lists hold the values in order of first appearance; the variables are ordered so that
+    the set expands in the outputs' order when some order does (SocialCounterfactuals lists
+    Race outermost), else as in the caption."""
+    if len(names) < 2:  # one variable: a set would be the explicit blocks renamed
+        return None
+    lists: dict[str, list[str | None]] = {n: [factual[n]] for n in names}
+    keys: dict[str, list[tuple[str, ...] | None]] = {n: [_key(factual[n])] for n in names}
+    cells: list[dict[str, int]] = []
+    for vals in outputs:
+        cell: dict[str, int] = {}
+        for n in names:
+            if n not in vals:
+                cell[n] = 0
+                continue
+            value, key = vals[n], _key(vals[n])
+            if key in keys[n]:
+                at = keys[n].index(key)
+                # The set compares values by their words: two spellings of one value, or a
+                # value that is the caption's, would not expand to this output.
+                if at == 0 or lists[n][at] != value:
+                    return None
+            else:
+                at = len(lists[n])
+                lists[n].append(value)
+                keys[n].append(key)
+            cell[n] = at
+        cells.append(cell)
+    sizes = [len(lists[n]) for n in names]
+    if any(size < 2 for size in sizes) or len(outputs) != math.prod(sizes) - 1:
+        return None
+    seen = {tuple(c[n] for n in names) for c in cells}
+    if len(seen) != len(cells):
+        return None  # then some combination is missing: the grid is incomplete
+    order = list(names)
+    if len(names) <= _MAX_ORDERED:
+        for tried in itertools.permutations(names):
+            expanded = [combo for combo in itertools.product(
+                *(range(len(lists[n])) for n in tried)) if any(combo)]
+            if expanded == [tuple(c[n] for n in tried) for c in cells]:
+                order = list(tried)
+                break
+    prefix = set_name(order)
+    slugs = {n: [value_slug(_ast_value(v), k + 1) for k, v in enumerate(lists[n])]
+             for n in names}
+    members = ["_".join([prefix, *(slugs[n][c[n]] for n in order)]) for c in cells]
+    if len(set(members)) != len(members):
+        return None  # values whose names are alike (`Black` and `black!`) would collide
+    return order, lists, members
+
+
+def _key(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(exact(w) for w, _, _ in split_words(value))
+
+
+def _ast_value(value: str | None) -> ast.Value:
+    return ast.NoneValue(_NOWHERE) if value is None else ast.Text(value, _NOWHERE)
 
 
 class _SetJudge(_Judge):
@@ -453,6 +539,24 @@ class _SetJudge(_Judge):
         first = draft.counterfactuals[0]
         item.counterfactual, item.edit = first.name, first.edit
         item.interventions = dict(item.written[first.name])
+        found_grid = None
+        if all(cf.prompt is None for cf in draft.counterfactuals):
+            found_grid = grid_of(names, words, per_out)
+        if found_grid is not None:
+            order, lists, members = found_grid
+            spans = [o.output.piece.span(self.source) for o in kept]
+            draft.sets.append(writer.DraftSet(
+                set_name(order), spans[0].to(spans[-1]), [(n, lists[n]) for n in order]))
+            draft.counterfactuals = []
+            item.written = {members[k]: dict(vals) for k, vals in enumerate(per_out)}
+            item.counterfactual = members[0]
+            self.notes.append(
+                f"A caption set: the caption and {len(a.outputs)} counterfactual captions "
+                f"(`{a.outputs[0].key}` to `{a.outputs[-1].key}`); {len(kept)} imported, "
+                f"written as one set: every combination of the values of {', '.join(order)} "
+                "but the caption's own, so the members may change several variables at once. "
+                "Each member's edit type is the compiler's to choose.")
+            return self.finish_set(draft, item)
         self.notes.append(
             f"A caption set: the caption and {len(a.outputs)} counterfactual captions "
             f"(`{a.outputs[0].key}` to `{a.outputs[-1].key}`); {len(kept)} imported, one "

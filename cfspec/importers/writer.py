@@ -53,6 +53,16 @@ class DraftCounterfactual:
 
 
 @dataclass
+class DraftSet:
+    """`counterfactuals NAME { do(V in [...], ...) }`: the members' edit types are the
+    compiler's to choose, per pair."""
+
+    name: str
+    origin: Span  # the outputs it stands for, first to last
+    grid: list[tuple[str, list[str | None]]] = field(default_factory=list)
+
+
+@dataclass
 class Draft:
     name: str
     item_id: str
@@ -64,6 +74,7 @@ class Draft:
     variables: list[DraftVar] = field(default_factory=list)
     edges: list[DraftEdge] = field(default_factory=list)
     counterfactuals: list[DraftCounterfactual] = field(default_factory=list)
+    sets: list[DraftSet] = field(default_factory=list)
 
 
 def comment(text: str) -> str:
@@ -108,6 +119,11 @@ def render(draft: Draft) -> str:
         if cf.edit:
             lines.append(f"{INDENT * 2}edit {cf.edit} {{}}")
         lines.append(f"{INDENT}}}")
+    for cs in draft.sets:
+        lists = ", ".join(f"{n} in [{', '.join(_value(v) for v in values)}]"
+                          for n, values in cs.grid)
+        lines += ["", f"{INDENT}counterfactuals {cs.name} {{", f"{INDENT * 2}do({lists})",
+                  f"{INDENT}}}"]
     lines.append("}")
     text = "\n".join(lines) + "\n"
     try:
@@ -140,6 +156,8 @@ def relint(
             *((v.span, dv.origin) for v, dv in zip(spec.variables, draft.variables, strict=False)),
             *((e.span, de.origin) for e, de in zip(spec.edges, draft.edges, strict=False)),
             *((c.span, dc.origin) for c, dc in zip(spec.counterfactuals, draft.counterfactuals,
+                                                    strict=False)),
+            *((c.span, ds.origin) for c, ds in zip(spec.counterfactual_sets, draft.sets,
                                                     strict=False)),
             *((d.span, draft.prompt_origin) for d in spec.prompts),
             *((d.span, draft.id_origin) for d in spec.ids),

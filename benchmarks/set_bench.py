@@ -7,7 +7,7 @@
 Per pair (`generate(per_pair=True)`, the layout before sets) every pair renders its own copy
 of the factual image: 2K image rows for K counterfactuals. A set renders the factual row once
 and edits every counterfactual against it: K + 1 rows. Both go through the same `Engine` and
-the same batching generate uses (`sets.per_pair_batches` and `sets.pack`, `--batch-pairs` pairs'
+the same batching generate uses (`sets.batches`, per pair or as sets, `--batch-pairs` pairs'
 worth of rows per UNet call; the default 12 puts each K below in one call either way), on the
 same prompts (replace edits with LocalBlend, P2P's default windows), noise and steps, and both
 include text encoding, the denoising loop and VAE decoding into PIL images (writing files is
@@ -56,7 +56,7 @@ from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E
 from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
 from cfspec.gpu.generate.weights import load_components, resolve_dtype  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
-from cfspec.workspace.sets import pack, per_pair_batches  # noqa: E402
+from cfspec.workspace.sets import batches  # noqa: E402
 
 FACTUAL = "a cat sitting on a wooden table"
 SUBSTITUTES = ["dog", "fox", "rabbit", "hamster", "parrot", "owl", "duck", "puppy", "kitten",
@@ -154,22 +154,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for k in ks:
             jobs = [Job(f"p{n}", 0, plans[n]) for n in range(k)]
-            layouts = {"per_pair": per_pair_batches(jobs, args.batch_pairs),
-                       "sets": pack([jobs], args.batch_pairs)}
+            layouts = {method: batches(jobs, lambda job: "one factual", lambda job: job.seed,
+                                       args.batch_pairs, per_pair=method == "per_pair")
+                       for method in ("per_pair", "sets")}
 
-            def run(batches: list[list[list[Job]]]) -> None:
-                for batch in batches:
+            def run(packed: list[list[list[Job]]]) -> None:
+                for batch in packed:
                     engine.run_sets(batch)
 
             rows: dict[str, int] = {}
-            for name, batches in layouts.items():  # warm-up, and the rows counted
+            for name, packed in layouts.items():  # warm-up, and the rows counted
                 rows_seen.clear()
-                run(batches)
+                run(packed)
                 rows[name] = sum(rows_seen)
             best = {name: float("inf") for name in layouts}
             for _ in range(repeats):  # alternating, so both see the same machine
-                for name, batches in layouts.items():
-                    best[name] = min(best[name], measure(lambda b=batches: run(b), device,
+                for name, packed in layouts.items():
+                    best[name] = min(best[name], measure(lambda b=packed: run(b), device,
                                                          clock))
             for name in layouts:
                 results.append({

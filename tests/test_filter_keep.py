@@ -229,8 +229,9 @@ def set_drawn(out: Path, drawn: dict[tuple[str, int], dict[str, float]]) -> None
         sampled = drawn.get((record["id"], record["seed"]))
         if sampled:
             record["drawn"] = sampled
-            if "guidance" in sampled:
+            if "guidance" in sampled:  # generate records the range it drew from
                 record["guidance"] = sampled["guidance"]
+                record["guidance_range"] = [5.0, 6.0]
         lines.append(json.dumps(record))
     (out / MANIFEST_FILE).write_text("\n".join(lines) + "\n")
 
@@ -272,18 +273,23 @@ def test_export_carries_the_effective_guidance_and_drawn_windows(tmp_path: Path)
     assert loaded.features["cross_replace"].dtype == "float64"
     card = (hf / "README.md").read_text(encoding="utf-8")
     assert "- name: cross_replace\n    dtype: float64" in card
-    assert "- guidance: drawn per row, 5.25 to 5.25 (1 rows; column `guidance`)" in card
-    assert "- cross_replace: drawn per row, 0.6 to 0.7 (2 rows" in card
+    assert "- guidance: `7.5` (2 rows), `uniform(5, 6) per factual image and seed` (1 rows)" \
+        in card
+    assert "- guidance, the values drawn: 5.25 to 5.25 (1 rows; column `guidance`)" in card
+    assert "- cross_replace, the values drawn: 0.6 to 0.7 (2 rows" in card
+    assert card.count("- guidance") == 2 and "guidance_range" not in card
     meta = json.loads((hf / "croissant.json").read_text(encoding="utf-8"))
     prov = meta["provenance"]
     assert prov["drawn"] == {"guidance": {"rows": 1, "min": 5.25, "max": 5.25},
                              "cross_replace": {"rows": 2, "min": 0.6, "max": 0.7},
                              "self_replace": {"rows": 1, "min": 0.3, "max": 0.3}}
-    # the fixed guidance is listed for the rows that had it; drawn values are not
-    assert prov["generation"]["guidance"] == [{"value": 7.5, "rows": 2}]
-    assert "drawn" not in prov["generation"]
-    assert "guidance drawn per row between 5.25 and 5.25 for 1 row(s), else 7.5" in (
-        meta["rai:dataCollection"])
+    # the fixed guidance for the rows that had it, the range for the drawn one; no draws
+    assert prov["generation"]["guidance"] == [
+        {"value": 7.5, "rows": 2},
+        {"value": "uniform(5, 6) per factual image and seed", "rows": 1}]
+    assert "drawn" not in prov["generation"] and "guidance_range" not in prov["generation"]
+    assert ("guidance 7.5, uniform(5, 6) per factual image and seed (the values drawn: 5.25 "
+            "to 5.25 over 1 row(s))") in meta["rai:dataCollection"]
     fields = {f["name"]: f for f in meta["recordSet"][0]["field"]}
     assert fields["self_replace"]["dataType"] == "sc:Float"
     records = list(_croissant(hf / "croissant.json").records("pairs"))

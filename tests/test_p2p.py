@@ -478,8 +478,14 @@ def _plan(kind: str, mapper: list[tuple[int, int, float]], keep: list[float],
     )
 
 
+@pytest.mark.parametrize("bases", [None, [0, 0, 1, 0]], ids=["per-pair", "shared-factuals"])
 @pytest.mark.parametrize("guided", [True, False])
-def test_processors_match_the_published_formulas(guided: bool) -> None:
+def test_processors_match_the_published_formulas(guided: bool, bases: list[int] | None
+                                                  ) -> None:
+    """Every edited row's cross- and self-attention is P2P's edit of its base row's, literally
+    (a re-implementation of google/prompt-to-prompt); factual and unconditional rows are plain.
+    Per pair each edited row has its own factual row; with shared factuals (a set's layout) two
+    factual rows serve four edited rows."""
     from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
     gen = torch.Generator().manual_seed(0)
@@ -511,16 +517,19 @@ def test_processors_match_the_published_formulas(guided: bool) -> None:
         _plan("reweight", identity, [1.0] * MAX_TOKENS, eq, (0.0, 1.0), (0.5, 1.0)),
     ]
     num_steps = 10
-    b = len(plans)
-    rows = 4 * b if guided else 2 * b
-    cond_0 = 2 * b if guided else 0
-    cond_1 = cond_0 + b
+    e = len(plans)
+    base = list(range(e)) if bases is None else bases
+    f = max(base) + 1  # factual rows
+    rows = 2 * (f + e) if guided else f + e
+    cond_0 = f + e if guided else 0
+    cond_1 = cond_0 + f
 
     control = P2PControl()
     control.blend_queries = queries  # as if the probe had found this map size
     control.blend_shape = (side, side)
     control.layers = {"cross": None, "self": None}  # type: ignore[dict-item]
-    batch = BatchEdit(plans, num_steps, CPU, guided, blend_start=0.2)
+    batch = BatchEdit(plans, num_steps, CPU, guided, blend_start=0.2, bases=bases)
+    assert (batch.rows, batch.cond_0, batch.cond_1) == (rows, cond_0, cond_1)
     # Random (not 0/1) per-column word alphas exercise the blend formula fully (not for the
     # identity replace: its fused path is chosen from the 0/1 windows).
     noise = torch.rand(batch.alpha.shape, generator=gen)
@@ -561,7 +570,7 @@ def test_processors_match_the_published_formulas(guided: bool) -> None:
             for j, plan in enumerate(plans):
                 alpha_words = batch.alpha[j, step]
                 probs[cond_1 + j] = _naive_edit(
-                    plan.kind, probs[cond_0 + j], probs[cond_1 + j], dense[j],
+                    plan.kind, probs[cond_0 + base[j]], probs[cond_1 + j], dense[j],
                     torch.tensor([max(i, -1) for i in refine]), torch.tensor(keep),
                     torch.tensor(plan.equalizer), alpha_words)
             want = finish(layer, probs @ v)
@@ -577,7 +586,7 @@ def test_processors_match_the_published_formulas(guided: bool) -> None:
             for j, plan in enumerate(plans):
                 start, end = self_steps(plan, num_steps)
                 if start <= step < end and queries <= 16 ** 2:
-                    probs[cond_1 + j] = probs[cond_0 + j]
+                    probs[cond_1 + j] = probs[cond_0 + base[j]]
             want = finish(self_layer, probs @ v)
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     control.end()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cfspec.cli.app import app
 from cfspec.stages.plan import make_plan
 from cfspec.workspace.pairs import Pair, write_pairs
-from cfspec.workspace.sets import chunks, group_key, pack, per_pair_batches
+from cfspec.workspace.sets import batches, chunks, group_key, pack
 from cfspec.workspace.shards import ALL, Shard, parse_shard
 
 runner = CliRunner()
@@ -86,13 +86,17 @@ def test_packing_arithmetic() -> None:
     # Whole sets while their rows (pairs + 1) fit 2 x batch_pairs; order kept.
     assert pack([[1, 2], [3], [4, 5, 6]], 3) == [[[1, 2], [3]], [[4, 5, 6]]]
     assert pack([[1], [2], [3]], 2) == [[[1], [2]], [[3]]]
-    assert per_pair_batches([1, 2, 3], 2) == [[[1], [2]], [[3]]]
+    # generate's batches: a set per (group, seed), groups as first met, then seeds.
+    jobs = [("a", 0), ("b", 0), ("a", 1), ("a", 0)]
+    assert batches(jobs, lambda j: j[0], lambda j: j[1], 2) == [
+        [[("a", 0), ("a", 0)]], [[("a", 1)], [("b", 0)]]]
+    assert batches([1, 2, 3], str, lambda j: 0, 2, per_pair=True) == [[[1], [2]], [[3]]]
     for batch_pairs in (1, 2, 3, 8):
         sets = [list(range(k)) for k in (1, 5, 11, 2, 3)]
-        batches = pack(sets, batch_pairs)
+        packed = pack(sets, batch_pairs)
         assert all(sum(len(piece) + 1 for piece in batch) <= 2 * batch_pairs
-                   for batch in batches)
-        assert [x for batch in batches for piece in batch for x in piece] == [
+                   for batch in packed)
+        assert [x for batch in packed for piece in batch for x in piece] == [
             x for members in sets for x in members]
 
 
@@ -109,7 +113,6 @@ def test_shards_split_by_group(tmp_path: Path) -> None:
             assert [p.id for p in part] == [p.id for p in pairs if p in part]
             others = [p for q in parts if q is not part for p in q]
             assert not {group_key(p) for p in part} & {group_key(p) for p in others}
-        assert parts == [Shard(i, count).select(pairs) for i in range(count)]
     # Groups by their first pair: cat (p0, p1, p3), car (p2, p5), bus (p4).
     assert [[p.id for p in Shard(i, 3).select(pairs)] for i in range(3)] == [
         ["p0", "p1", "p3"], ["p2", "p5"], ["p4"]]
@@ -121,11 +124,15 @@ def test_shards_split_by_group(tmp_path: Path) -> None:
 
 def test_the_plan_counts_what_is_done_and_splits_by_shard(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out", seeds=(0, 1))  # 3 pairs x seeds 0, 1 on disk
-    plan, _ = make_plan(out, seeds=3)
+    plan, _ = make_plan(out, seeds=3, steps=4)  # as the manifest lines were made
     assert (plan.jobs, plan.done, plan.pending) == (9, 6, 3)
-    parts = [make_plan(out, seeds=3, shard=Shard(i, 2))[0] for i in range(2)]
+    # Images made with other steps or guidance are not done: generate would redo them.
+    for other in ({"steps": 7}, {"guidance": 9.0}, {"guidance": "uniform(5, 9)"}):
+        options = {"steps": 4, **other}
+        assert make_plan(out, seeds=3, **options)[0].done == 0, other  # type: ignore[arg-type]
+    parts = [make_plan(out, seeds=3, steps=4, shard=Shard(i, 2))[0] for i in range(2)]
     assert [p.pairs for p in parts] == [2, 1] and sum(p.jobs for p in parts) == plan.jobs
-    assert make_plan(out, seeds=3, shard=ALL)[0] == plan
+    assert make_plan(out, seeds=3, steps=4, shard=ALL)[0] == plan
 
 
 def test_plan_command(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ what the checks see of the members, fmt, and what compile writes."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,9 +95,19 @@ def test_the_grammar_stays_lalr_strict_and_names_every_terminal() -> None:
 
 @pytest.mark.parametrize("target", ["llguidance", "gbnf"])
 def test_exports_know_the_new_keywords(target: str) -> None:
+    """The new keywords are terminals and no NAME may be one (the grammar's comments mention
+    them too, so the exclusions are what is checked)."""
     out = export(target)
-    for word in ("counterfactuals", "uniform"):
-        assert word in out
+    for word in ("counterfactuals", "in", "uniform"):
+        if target == "llguidance":
+            excluded = re.search(r"^NAME: .*& ~/\((.*)\)/$", out, re.MULTILINE)
+            assert excluded is not None and word in excluded.group(1).split("|")
+            assert re.search(rf'^{word.upper()}: "{word}"$', out, re.MULTILINE)
+        else:  # gbnf spells NAME minus the keywords as a trie: after the whole word, more
+            # characters are required
+            assert re.search(rf"^name-after-{word} ::= \[0-9A-Z_a-z\] \[0-9A-Z_a-z\]\*$",
+                             out, re.MULTILINE)
+            assert re.search(rf'^{word}-t ::= "{word}"$', out, re.MULTILINE)
 
 
 # --- the expansion --------------------------------------------------------------------------
@@ -217,8 +228,13 @@ def test_members_change_their_listed_factors_together_but_no_more() -> None:
     over = spec_text(GRID + ', S = "scissors"', prompt="{{ R | a }} {{ G }} barber {{ S }}",
                      extra='  var S = "comb"\n  S -> L')
     found = lint(over)
-    assert [(n, line) for n, line, _, _ in found] == [("too-many-interventions", 11)]
-    assert "at most 2 allowed" in found[0][3]
+    # The factors a member changes count as one; S counts on its own: every member that
+    # changes S and a factor is one too many, each kind of member its own diagnostic.
+    assert [(n, line) for n, line, _, _ in found] == [("too-many-interventions", 11)] * 3
+    assert sorted(message.split(" makes ")[1] for *_, message in found) == [
+        "2 independent interventions (G, S); at most 1 allowed",
+        "2 independent interventions (R, S); at most 1 allowed",
+        "3 independent interventions (R, G, S); at most 2 allowed"]
     # The configured limit still applies where it is higher.
     assert lint(over, Config(max_interventions=3)) == []
     # A list of one is a fixed assignment, not a factor.
@@ -255,7 +271,12 @@ def test_unknown_targets_and_undefined_sets_are_reported_once() -> None:
 ])
 def test_set_codes_and_positions(grid: str, name: str, column: int) -> None:
     line = 9 if name == "empty-counterfactual-set" else 10
-    assert [(n, ln, col) for n, ln, col, _ in lint(spec_text(grid))] == [(name, line, column)]
+    found = [(n, ln, col) for n, ln, col, _ in lint(spec_text(grid))]
+    if name == "empty-counterfactual-set":  # its lists of one are fixed factual words, too
+        assert found[1:] == [("unchanged-intervention-value", 10, 14),
+                             ("unchanged-intervention-value", 10, 30)]
+        found = found[:1]
+    assert found == [(name, line, column)]
 
 
 def test_a_set_without_do_expands_to_nothing() -> None:
@@ -361,3 +382,24 @@ def test_the_language_server_renames_into_sets_and_describes_them() -> None:
     described, _ = analysis.hover(doc, text.index("race_gender") + 1) or ("", None)
     assert "**counterfactuals race_gender**" in described and "11 members" in described
     assert "'an Indian male barber'" in described
+
+
+def test_members_with_different_findings_at_one_place_are_reported_apart() -> None:
+    """A set's literal prompt is one place for every member, but what each member gets wrong
+    there differs: one diagnostic per finding, never one member's message for another."""
+    text = """scm b {
+  prompt "{{ R | a }} {{ G }} barber"
+  var R: race = "White"
+  var G: gender = "male"
+  counterfactuals rg {
+    do(R in ["White", "Black"], G in ["male", "female"])
+    prompt "a Black female barber"
+  }
+}
+"""
+    result = check(SourceFile("t.scm", text), Config())
+    found = [(d.code.name, d.span.line, d.message) for d in result.diagnostics
+             if d.code.name == "non-minimal-change"]
+    assert [(code, line) for code, line, _ in found] == [("non-minimal-change", 7)] * 2
+    assert ["'White'" in found[0][2], "'male'" in found[1][2]] == [True, True]
+    assert all("the same holds" not in note for d in result.diagnostics for note in d.notes)

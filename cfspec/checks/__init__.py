@@ -26,9 +26,12 @@ class Context:
     config: Config
     tokenizer: ClipTokenizer | None = None
     # Set members share their set's text: the same finding at the same place is one
-    # diagnostic, which lists the members it holds for. (code, start, end) -> the diagnostic's
-    # index in the bag, its notes as reported, and the members it was reported for.
-    _shared: dict[tuple[str, int, int], tuple[int, tuple[str, ...], list[str]]] = \
+    # diagnostic, which lists the members it holds for. (code, start, end, the message with
+    # the member's name blanked) -> the diagnostic's index in the bag, its notes as reported,
+    # and the members it was reported for. The message is part of the key: members whose
+    # findings differ (what they change, their token counts) are reported apart; the notes
+    # only illustrate (a member's prompt) and are the first member's.
+    _shared: dict[tuple[str, int, int, str], tuple[int, tuple[str, ...], list[str]]] = \
         field(default_factory=dict)
 
     def report(self, name: str, span: Span, message: str, *,
@@ -38,7 +41,7 @@ class Context:
         if member is None or member.origin is None:
             self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
             return
-        key = (name, span.start, span.end)
+        key = (name, span.start, span.end, message.replace(member.name.text, "\0"))
         if key not in self._shared:
             diagnostic = self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
             self._shared[key] = (len(self.bag.items) - 1, diagnostic.notes, [member.name.text])

@@ -88,17 +88,21 @@ def check_unchanged_values(ctx: Context) -> None:
     variables = ctx.model.variables
     for cf in ctx.spec.blocks:
         # In a set's list the factual words are one level of the grid, not a mistake; a fixed
-        # assignment to them changes nothing in any member.
-        fixed = [a for a in _written_interventions(cf) if isinstance(a, ast.Assignment)]
-        for a in (*fixed, *cf.sets):
-            var = variables.get(a.target.text)
-            if var is None or isinstance(a.value, ast.NoneValue):
+        # assignment to them (or a list of one, which is the same) changes nothing in any
+        # member.
+        fixed = [(a.target, a.value) for a in (*_written_interventions(cf), *cf.sets)
+                 if isinstance(a, ast.Assignment)]
+        fixed += [(c.target, c.values[0]) for c in _written_interventions(cf)
+                  if isinstance(c, ast.Choice) and len(c.values) == 1]
+        for target, value in fixed:
+            var = variables.get(target.text)
+            if var is None or isinstance(value, ast.NoneValue):
                 continue
-            if same_words(a.value.value, var.words.value):
+            if same_words(value.value, var.words.value):
                 ctx.report(
                     "unchanged-intervention-value",
-                    a.value.span,
-                    f"`{a.target.text}` already is {var.words.value!r}",
+                    value.span,
+                    f"`{target.text}` already is {var.words.value!r}",
                     label="same words as the factual",
                     labels=[Label(var.words.span, "declared here")],
                     help="give it different words, or drop this assignment",
@@ -107,15 +111,16 @@ def check_unchanged_values(ctx: Context) -> None:
 
 def check_count(ctx: Context) -> None:
     graph = ctx.model.graph
-    # A set's `in` lists are its declared factors: its members may change all of them
-    # together (race x gender), and only changes beyond them count against the limit.
+    # A set's `in` lists are its declared factors (race x gender): the factors a member
+    # changes count as one intervention together, and every other change counts on its own.
     # Keyed by identity: hashing a frozen node would walk its whole tree for every member.
-    factors = {id(e.node): len(e.listed) for e in ctx.model.expansions}
+    factors = {id(e.node): e.listed for e in ctx.model.expansions}
     for cm in ctx.model.counterfactuals:
         origin = cm.node.origin
-        limit = max(ctx.config.max_interventions, factors.get(id(origin), 0) if origin else 0)
         targets = [n for n in cm.interventions if n in graph]
         free = independent(graph, targets)
+        changed = factors.get(id(origin), set()) & set(free) if origin else set()
+        limit = ctx.config.max_interventions + max(len(changed) - 1, 0)
         if len(free) > limit:
             nodes = [cm.interventions[n] for n in free]
             report_too_many(ctx.reporter(cm.node), f"counterfactual `{cm.node.name.text}`",

@@ -36,7 +36,7 @@ def check_lists(ctx: Context) -> None:
                 "duplicate-set-value",
                 again.span,
                 f"{_shown(again)} is listed twice",
-                label="listed before",
+                label="listed again",
                 labels=[Label(first.span, "first listed here")],
                 notes=["values are compared as words, ignoring case and punctuation; the "
                        "repeat adds no counterfactual"],

@@ -19,7 +19,7 @@ from cfspec.cli.common import (
     fail,
     use_color,
 )
-from cfspec.cli.options import FormatOption
+from cfspec.cli.options import FormatOption, GuidanceOption
 
 app = typer.Typer(
     name="cfspec",
@@ -313,10 +313,7 @@ def run_command(
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
     batch_pairs: Annotated[int, typer.Option(min=1, help="Pairs per UNet call.")] = 1,
-    guidance: Annotated[str, typer.Option(
-        metavar="G|uniform(LO,HI)",
-        help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
-             "image and seed (1 < LO <= HI).")] = "7.5",
+    guidance: GuidanceOption = "7.5",
     height: Annotated[int | None, typer.Option(help="Image height.")] = None,
     width: Annotated[int | None, typer.Option(help="Image width.")] = None,
     scheduler: Annotated[

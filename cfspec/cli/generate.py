@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail
+from cfspec.cli.options import GuidanceOption
 
 
 def generate_command(
@@ -30,10 +31,7 @@ def generate_command(
     batch_pairs: Annotated[int, typer.Option(
         help="Pairs' worth of rows per UNet call: 2 x B images. Counterfactuals of one factual "
              "prompt share its row (K of them take K + 1 rows).")] = 1,
-    guidance: Annotated[str, typer.Option(
-        metavar="G|uniform(LO,HI)",
-        help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
-             "image and seed (1 < LO <= HI).")] = "7.5",
+    guidance: GuidanceOption = "7.5",
     scheduler: Annotated[
         str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
     ] = "ddim",

@@ -17,4 +17,9 @@ FormatOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on stderr.")
 ]
+# generate, plan and run: a scale, or a range drawn per factual image and seed.
+GuidanceOption = Annotated[str, typer.Option(
+    metavar="G|uniform(LO,HI)",
+    help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
+         "image and seed (1 < LO <= HI).")]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]

@@ -28,7 +28,13 @@ from cfspec.cli.common import (
     io_fail,
     say,
 )
-from cfspec.cli.options import FormatOption, NoColorOption, OutArgument, QuietOption
+from cfspec.cli.options import (
+    FormatOption,
+    GuidanceOption,
+    NoColorOption,
+    OutArgument,
+    QuietOption,
+)
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # = clip.DEFAULT_CLIP, without torch
 
@@ -255,10 +261,7 @@ def plan_command(
     seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair.")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
     batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
-    guidance: Annotated[str, typer.Option(
-        metavar="G|uniform(LO,HI)",
-        help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
-             "image and seed (1 < LO <= HI).")] = "7.5",
+    guidance: GuidanceOption = "7.5",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
     shard: Annotated[
         str | None, typer.Option(metavar="I/N", help="Only part I of N, as generate --shard.")

@@ -91,7 +91,6 @@ class Output:
     """One counterfactual caption of a caption set (`output_3`): its key, and its text."""
 
     key: str
-    key_span: Span
     piece: Piece
 
 

@@ -145,7 +145,7 @@ def _caption_set(source: SourceFile, number: int, item: JObj, span: Span, captio
     kept: list[Output] = []
     for key, value in outputs:
         if isinstance(value, JStr):
-            kept.append(Output(key.value, span_of(source, key), Piece.of_string(value)))
+            kept.append(Output(key.value, Piece.of_string(value)))
             continue
         problems.report("syntax-error", span_of(source, value),
                         f"`{key.value}` must be a string, found {kind(value)}",

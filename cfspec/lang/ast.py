@@ -181,17 +181,12 @@ class Edit:
 CfItem = Do | SetWords | PromptDecl | Edit
 
 
-@dataclass(frozen=True, slots=True)
-class Counterfactual:
-    name: Name
-    items: tuple[CfItem, ...]
-    span: Span
-    # The set this counterfactual is a member of (sets.py made it); None: written as is.
-    origin: CounterfactualSet | None = None
+class _Block:
+    """What a counterfactual and a counterfactual set share: `set` statements, prompts and edit
+    blocks among their items (which hold these and their own kinds of `do`)."""
 
-    @property
-    def interventions(self) -> tuple[Assignment, ...]:
-        return tuple(a for item in self.items if isinstance(item, Do) for a in item.assignments)
+    __slots__ = ()
+    items: tuple[CfItem | SetItem, ...]
 
     @property
     def sets(self) -> tuple[Assignment, ...]:
@@ -204,6 +199,19 @@ class Counterfactual:
     @property
     def edits(self) -> tuple[Edit, ...]:
         return tuple(item for item in self.items if isinstance(item, Edit))
+
+
+@dataclass(frozen=True, slots=True)
+class Counterfactual(_Block):
+    name: Name
+    items: tuple[CfItem, ...]
+    span: Span
+    # The set this counterfactual is a member of (sets.py made it); None: written as is.
+    origin: CounterfactualSet | None = None
+
+    @property
+    def interventions(self) -> tuple[Assignment, ...]:
+        return tuple(a for item in self.items if isinstance(item, Do) for a in item.assignments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +238,7 @@ SetItem = Grid | SetWords | PromptDecl | Edit
 
 
 @dataclass(frozen=True, slots=True)
-class CounterfactualSet:
+class CounterfactualSet(_Block):
     """`counterfactuals NAME { do(R in [...], G in [...]) ... }`: the other items (set, prompt,
     edit) apply to every member."""
 
@@ -245,18 +253,6 @@ class CounterfactualSet:
     @property
     def grids(self) -> tuple[Grid, ...]:
         return tuple(item for item in self.items if isinstance(item, Grid))
-
-    @property
-    def sets(self) -> tuple[Assignment, ...]:
-        return tuple(item.assignment for item in self.items if isinstance(item, SetWords))
-
-    @property
-    def prompts(self) -> tuple[PromptDecl, ...]:
-        return tuple(item for item in self.items if isinstance(item, PromptDecl))
-
-    @property
-    def edits(self) -> tuple[Edit, ...]:
-        return tuple(item for item in self.items if isinstance(item, Edit))
 
 
 # A counterfactual as written: one, or a set of them.

@@ -99,7 +99,6 @@ class Expansion:
     empty: list[ast.Choice] = field(default_factory=list)  # lists with no value
     # (the repeat, the first): left out of the expansion
     repeated_values: list[tuple[ast.Value, ast.Value]] = field(default_factory=list)
-    repeated_variables: list[tuple[ast.GridItem, ast.GridItem]] = field(default_factory=list)
     collisions: list[Collision] = field(default_factory=list)
 
     @property
@@ -120,8 +119,7 @@ def expand(node: ast.CounterfactualSet, variables: Mapping[str, ast.Variable]) -
     seen: dict[str, ast.GridItem] = {}
     for item in node.grid:
         name = item.target.text
-        if name in seen:
-            out.repeated_variables.append((item, seen[name]))
+        if name in seen:  # conflicting-assignment (checks/interventions.py): the first counts
             continue
         seen[name] = item
         given = (item.value,) if isinstance(item, ast.Assignment) else item.values

@@ -191,17 +191,13 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
 def provenance(out: Path, selection: Selection) -> dict[str, Any]:
     """What a reviewer asks of a generated dataset, from the exported rows' manifest lines,
     their pairs, the filter's gates, the metrics summary and the spec files."""
-    # Drawn settings differ row by row: they are summarized as ranges under `drawn`, not
-    # listed value by value among the fixed settings.
-    records = []
+    # A drawn guidance shows among the settings as the range it was drawn from
+    # (`provenance.settings`); the values drawn are summarized under `drawn` as what was seen.
     drawn: dict[str, list[float]] = {}
     for cand in selection.candidates:
-        record = {k: v for k, v in cand.generated.line.settings.items() if k != "drawn"}
         for key, value in cand.generated.line.drawn().sampled().items():
             drawn.setdefault(key, []).append(value)
-            record.pop(key, None)
-        records.append(record)
-    found = settings(records)
+    found = settings(c.generated.line.settings for c in selection.candidates)
     models = [str(value) for value, _ in found.get("model", [])]
     summary = read_summary(out) or {}
     clip = [str(summary["clip_model"])] if isinstance(summary.get("clip_model"), str) else []
@@ -232,11 +228,11 @@ def _values(prov: dict[str, Any], key: str) -> str:
 
 def _guidance(prov: dict[str, Any]) -> str:
     drawn = prov["drawn"].get("guidance")
+    declared = _values(prov, "guidance")
     if drawn is None:
-        return _values(prov, "guidance")
-    fixed = _values(prov, "guidance")
-    return (f"drawn per row between {drawn['min']:g} and {drawn['max']:g} for {drawn['rows']} "
-            f"row(s)" + ("" if fixed == "unrecorded" else f", else {fixed}"))
+        return declared
+    return (f"{declared} (the values drawn: {drawn['min']:g} to {drawn['max']:g} over "
+            f"{drawn['rows']} row(s))")
 
 
 def _collection_text(prov: dict[str, Any]) -> str:

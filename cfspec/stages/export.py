@@ -657,7 +657,7 @@ def _card_provenance(out: Path, selection: Selection) -> list[str]:
                           + (f" ({v['rows']} rows)" if len(values) > 1 else "") for v in values)
         lines.append(f"- {key}: {shown}")
     for key, span in prov["drawn"].items():
-        lines.append(f"- {key}: drawn per row, {span['min']:g} to {span['max']:g} "
+        lines.append(f"- {key}, the values drawn: {span['min']:g} to {span['max']:g} "
                      f"({span['rows']} rows; column `{key}`)")
     if prov["seeds_per_pair"] > 1:
         lines.append(f"- seeds kept per pair: up to {prov['seeds_per_pair']} (filter --keep; "

@@ -7,8 +7,10 @@ unconditional and a conditional row each). A UNet call holds up to 2 x `--batch-
 rows: whole sets are packed while they fit, and a larger set is cut into chunks that each
 repeat the factual row, exactly as generate packs them. With the it/s a GPU shows for one such
 call (`--its`, e.g. from a short `cfspec generate` run's progress bar), calls / it/s estimates
-the time. Images already in the manifest are counted as done; generate re-checks their settings
-and redoes those made with other ones. Torch-free."""
+the time. Images already in the manifest count as done when their files are there and their
+line was made for the pair as it now is, with these steps and guidance (`store.finished`, as
+generate judges); generate also compares the model, scheduler, size and dtype, which plan does
+not take. Torch-free."""
 
 from __future__ import annotations
 
@@ -19,10 +21,21 @@ from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace import store
-from cfspec.workspace.layout import MANIFEST_FILE, image_paths
+from cfspec.workspace.layout import MANIFEST_FILE
 from cfspec.workspace.records import read_pair_file
-from cfspec.workspace.sets import Uniform, group_key, guided, pack, parse_guidance, per_pair_batches
+from cfspec.workspace.sets import (
+    Uniform,
+    batches,
+    group_key,
+    guidance_params,
+    guided,
+    parse_guidance,
+)
 from cfspec.workspace.shards import ALL, Shard
+
+# The generation settings plan takes; the model, scheduler, size and dtype it does not, so an
+# image made with another model counts as done here and is redone by generate.
+PLAN_KNOWS = ("steps", "guidance")
 
 
 @dataclass(frozen=True)
@@ -59,30 +72,29 @@ def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
             raise ValueError(f"{name} must be at least 1, got {value}")
     if its is not None and not (math.isfinite(its) and its > 0):
         raise ValueError(f"--its must be a positive number, got {its}")
-    branches = 2 if guided(parse_guidance(guidance)) else 1  # no unconditional pass at 1
+    setting = parse_guidance(guidance)
+    branches = 2 if guided(setting) else 1  # no unconditional pass at 1
     pairs, diagnostics = read_pair_file(out)
     mine = shard.select(pairs)
+    # Done as generate judges it, on what plan knows: the files are there and the line was made
+    # with these steps and guidance for the pair as it is now.
     last = store.latest(store.read_records(out / MANIFEST_FILE))
+    done = store.finished(out, last, {p.id: p for p in mine},
+                          {"steps": steps, **guidance_params(setting)}, PLAN_KNOWS)
     jobs = [(p, seed_base + k) for p in mine for k in range(seeds)]
-    todo = [(p, seed) for p, seed in jobs if not (
-        (p.id, seed) in last and not last[p.id, seed].superseded
-        and all(path.is_file() for path in image_paths(out, p.id, seed)))]
+    todo = [(p, seed) for p, seed in jobs if (p.id, seed) not in done]
     pending = len(todo)
-    rank = {key: n for n, key in enumerate(dict.fromkeys(group_key(p) for p in mine))}
-    by_set: dict[tuple[int, int], list[str]] = {}
-    for p, seed in todo:
-        by_set.setdefault((rank[group_key(p)], seed), []).append(p.id)
-    if per_pair:
-        batches = per_pair_batches([p.id for p, _ in todo], batch_pairs)
-    else:
-        batches = pack([by_set[key] for key in sorted(by_set)], batch_pairs)
-    image_rows = sum(len(piece) + 1 for batch in batches for piece in batch)
-    calls = len(batches) * steps
+    groups = {p.id: group_key(p) for p in mine}
+    batched = batches(todo, lambda job: groups[job[0].id], lambda job: job[1], batch_pairs,
+                      per_pair)
+    image_rows = sum(len(piece) + 1 for batch in batched for piece in batch)
+    calls = len(batched) * steps
     rows = image_rows * branches * steps
     hours = None if its is None else calls / its / 3600
     return Plan(str(shard), len(mine), seeds, len(jobs), len(jobs) - pending, pending, steps,
                 batch_pairs, 2 * batch_pairs * branches, calls, rows, its, hours,
-                groups=len(rank), sets=len(by_set)), diagnostics
+                groups=len(set(groups.values())),
+                sets=len({(groups[p.id], seed) for p, seed in todo})), diagnostics
 
 
 def describe(plan: Plan) -> str:

@@ -110,6 +110,11 @@ def schema_errors(pair: Any) -> list[str]:
     for error in errors:
         where = ".".join(str(p) for p in error.absolute_path) or "(the line)"
         out.append(f"{where}: {error.message}")
+    if not out:  # what a JSON schema cannot say: a sampled range's bounds in order
+        for name, spec in ((pair.get("edit") or {}).get("sample") or {}).items():
+            low, high = spec["uniform"]
+            if low > high:
+                out.append(f"edit.sample.{name}: uniform [{low}, {high}] must have low <= high")
     return out
 
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -69,10 +69,18 @@ def pack(sets: Sequence[Sequence[T]], batch_pairs: int) -> list[list[list[T]]]:
     return batches
 
 
-def per_pair_batches(jobs: Sequence[T], batch_pairs: int) -> list[list[list[T]]]:
-    """The per-pair layout: every job its own set (2 rows), batch_pairs jobs a batch."""
-    return [[[job] for job in jobs[start : start + batch_pairs]]
-            for start in range(0, len(jobs), batch_pairs)]
+def batches(jobs: Sequence[T], group_of: Callable[[T], str], seed_of: Callable[[T], int],
+            batch_pairs: int, per_pair: bool = False) -> list[list[list[T]]]:
+    """The UNet batches generate runs these jobs in, and plan counts: one set per (group,
+    seed), groups in the order of their first job, then seeds, then the jobs' own order, packed
+    by `pack`. `per_pair`: every job its own set (2 rows), the layout before sets."""
+    if per_pair:
+        return pack([[job] for job in jobs], batch_pairs)
+    rank = {key: n for n, key in enumerate(dict.fromkeys(group_of(job) for job in jobs))}
+    sets: dict[tuple[int, int], list[T]] = {}
+    for job in jobs:
+        sets.setdefault((rank[group_of(job)], seed_of(job)), []).append(job)
+    return pack([sets[key] for key in sorted(sets)], batch_pairs)
 
 
 # -- sampled settings -------------------------------------------------------------------------
@@ -112,33 +120,37 @@ def parse_guidance(value: Any) -> GuidanceSetting:
     """`--guidance`: a number, or `uniform(lo, hi)` with 1 < lo <= hi (every draw guided, so a
     batch never mixes guided and unguided rows). ValueError saying what is wrong otherwise."""
     if isinstance(value, Uniform):
-        low, high = value.low, value.high
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"--guidance {value!r}: expected a finite number")
-        return number
+        text, bounds = str(value), (value.low, value.high)
     else:
         text = str(value)
         found = _UNIFORM.fullmatch(text)
         if found is None:
-            try:
-                number = float(text)
-            except ValueError:
-                raise ValueError(f"--guidance {text!r}: expected a number (7.5) or "
-                                 "uniform(lo, hi), e.g. uniform(7.5, 15)") from None
-            if not math.isfinite(number):
-                raise ValueError(f"--guidance {text!r}: expected a finite number")
-            return number
-        try:
-            low, high = float(found.group(1)), float(found.group(2))
-        except ValueError:
-            raise ValueError(f"--guidance {text!r}: the bounds of uniform(lo, hi) must be "
-                             "numbers") from None
-    if not (math.isfinite(low) and math.isfinite(high) and 1.0 < low <= high):
-        raise ValueError(f"--guidance uniform({low:g}, {high:g}): needs 1 < lo <= hi (a "
-                         "sampled guidance is always classifier-free guided)")
+            return _finite(text, text)
+        bounds = (_finite(found.group(1), text), _finite(found.group(2), text))
+    low, high = bounds
+    if not 1.0 < low <= high:
+        raise ValueError(f"--guidance {text!r}: needs 1 < lo <= hi (a sampled guidance is "
+                         "always classifier-free guided)")
     return Uniform(low, high)
+
+
+def _finite(number: Any, whole: str) -> float:
+    try:
+        value = float(number)
+    except (TypeError, ValueError):
+        raise ValueError(f"--guidance {whole!r}: {str(number)!r} is not a number; expected a "
+                         "number (7.5) or uniform(lo, hi), e.g. uniform(7.5, 15)") from None
+    if not math.isfinite(value):
+        raise ValueError(f"--guidance {whole!r}: expected finite numbers")
+    return value
+
+
+def guidance_params(setting: GuidanceSetting) -> dict[str, Any]:
+    """How the manifest records a run's guidance (and resume matches it): the fixed scale, or
+    the range the scales were drawn from (each line then holds its own draw)."""
+    if isinstance(setting, Uniform):
+        return {"guidance_range": setting.to_json()}
+    return {"guidance": setting}
 
 
 def guided(setting: GuidanceSetting) -> bool:
@@ -150,7 +162,8 @@ EDIT_SAMPLES = ("cross_replace", "self_replace")
 
 
 def edit_samples(pair: Pair) -> dict[str, Uniform]:
-    """The pair's `edit.sample` ranges (schema-checked: [lo, hi] with 0 <= lo <= hi <= 1)."""
+    """The pair's `edit.sample` ranges (checked when pairs.jsonl is read: bounds in [0, 1],
+    low <= high)."""
     sample = pair.edit.get("sample") or {}
     return {name: Uniform(float(sample[name]["uniform"][0]), float(sample[name]["uniform"][1]))
             for name in EDIT_SAMPLES if name in sample}

@@ -11,7 +11,7 @@ process. I counts from 0 (`--shard $SLURM_ARRAY_TASK_ID/N` with `--array=0-(N-1)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,15 +33,11 @@ class Shard:
     def takes(self, position: int) -> bool:
         return position % self.count == self.index
 
-    def select(self, items: Sequence[T], key: Callable[[T], Hashable] | None = None
-               ) -> list[T]:
+    def select(self, items: Sequence[T]) -> list[T]:
         """This shard's items of a list in pairs.jsonl order, whole groups at a time: Pairs by
-        their group (same spec, spec_name and prompt_0), anything else one by one; `key`
-        names another grouping."""
-        keys: list[Hashable] = [
-            (key(item) if key is not None
-             else group_key(item) if isinstance(item, Pair) else ("position", n))
-            for n, item in enumerate(items)]
+        their group (same spec, spec_name and prompt_0), anything else one by one."""
+        keys: list[Hashable] = [group_key(item) if isinstance(item, Pair) else ("position", n)
+                                for n, item in enumerate(items)]
         order = {k: None for k in keys}  # groups in the order of their first item
         mine = {k for position, k in enumerate(order) if self.takes(position)}
         return [item for item, k in zip(items, keys, strict=True) if k in mine]

@@ -30,7 +30,7 @@ import errno
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -148,11 +148,13 @@ def read_records(manifest: Path) -> list[ManifestLine]:
     return records
 
 
-def matches(line: ManifestLine, params: dict[str, Any], pair: Pair) -> bool:
-    """Was this manifest line made by a run with these parameters, for this very pair?"""
+def matches(line: ManifestLine, params: dict[str, Any], pair: Pair,
+            known: Collection[str] = PARAMS) -> bool:
+    """Was this manifest line made by a run with these parameters, for this very pair?
+    `known`: the parameters to compare (plan knows only steps and guidance)."""
     record = line.settings
     sampled = params.get("guidance_range")  # the drawn guidance follows from it: not compared
-    for key in PARAMS:
+    for key in known:
         if key == "guidance" and sampled is not None:
             continue
         if record.get(key) != params.get(key):
@@ -183,12 +185,13 @@ def tombstone(record: ManifestLine) -> ManifestLine:
 
 
 def finished(out_dir: Path, last: dict[tuple[str, int], ManifestLine],
-             pairs: dict[str, Pair], params: dict[str, Any]) -> set[tuple[str, int]]:
+             pairs: dict[str, Pair], params: dict[str, Any],
+             known: Collection[str] = PARAMS) -> set[tuple[str, int]]:
     """(id, seed) whose last manifest line matches this run and whose files are all in place."""
     done: set[tuple[str, int]] = set()
     for (pair_id, seed), record in last.items():
         pair = pairs.get(pair_id)
-        if pair is None or record.superseded or not matches(record, params, pair):
+        if pair is None or record.superseded or not matches(record, params, pair, known):
             continue
         if all(p.is_file() for p in image_paths(out_dir, pair_id, seed)):
             done.add((pair_id, seed))

@@ -7,5 +7,5 @@ scm barber {
   R -> L
   G -> L
   counterfactual black { do(R = "Black") }
-  counterfactuals same { do(R in ["white"], G = "male") }  # expect: empty-counterfactual-set@19 unchanged-intervention-value@49(warning)
+  counterfactuals same { do(R in ["white"], G = "male") }  # expect: empty-counterfactual-set@19 unchanged-intervention-value@35(warning) unchanged-intervention-value@49(warning)
 }

@@ -76,6 +76,7 @@ from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE, metrics_shard_file
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Pair
+from cfspec.workspace.provenance import file_sha256
 from cfspec.workspace.records import (
     INPUTS_KEY,
     Generated,
@@ -87,6 +88,7 @@ from cfspec.workspace.records import (
     read_metric_shards,
     read_pair_file,
 )
+from cfspec.workspace.sets import group_key
 from cfspec.workspace.shards import ALL, Shard
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -161,8 +163,9 @@ def evaluate(
     sharded = shard.count > 1
     mine = shard.select(pairs) if sharded else pairs
     if sharded and not mine:
-        raise EvaluateError(f"--shard {shard}: holds no pair ({len(pairs)} pair(s) in "
-                            f"pairs.jsonl); use at most {len(pairs)} shard(s)")
+        groups = len({group_key(p) for p in pairs})
+        raise EvaluateError(f"--shard {shard}: holds no pair (shards split by factual prompt, "
+                            f"and pairs.jsonl has {groups}); use at most {groups} shard(s)")
     generated = {p.id: generated[p.id] for p in mine if p.id in generated}
     jobs = [g for p in mine for g in generated.get(p.id, {}).values()]
     not_generated = [p.id for p in mine if not generated.get(p.id)]
@@ -203,10 +206,10 @@ def evaluate(
     # 3. Rows the shard files already hold for these very inputs are reused.
     shard_rows, shard_files, problems = read_metric_shards(out, by_id)
     diagnostics += problems
-    setting = _setting_key(scorer, use_lpips)
-    # (hashing every image costs a read of it: only when a shard file is written or read)
-    digests = ({(g.id, g.seed): _inputs_digest(g, by_id[g.id], setting) for g in jobs}
-               if sharded or shard_rows else {})
+    setting = _setting_key(scorer, use_lpips, batch_size)
+    # Hashing an image costs a read of it: only for a shard file's rows, or a row it may reuse.
+    digests = {(g.id, g.seed): _inputs_digest(g, by_id[g.id], setting) for g in jobs
+               if sharded or (g.id, g.seed) in shard_rows}
     reused: dict[tuple[str, int], dict[str, Any]] = {}
     for key, digest in digests.items():
         row = shard_rows.get(key, {}).get(digest)
@@ -273,10 +276,12 @@ def _without_cld(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in _CLD_KEYS}
 
 
-def _setting_key(scorer: Any, use_lpips: bool) -> str:
-    """What besides the images decides a row's numbers: the CLIP model and its dtype, LPIPS
-    on or off, the metric registry, cfspec's version."""
+def _setting_key(scorer: Any, use_lpips: bool, batch_size: int) -> str:
+    """What besides the images decides a row's numbers: the CLIP model, its dtype and device
+    type, the batch size (a row's last bits follow the batch shape), LPIPS on or off, the
+    metric registry, cfspec's version."""
     return json.dumps({"clip_model": scorer.name, "clip_dtype": str(scorer.dtype),
+                       "device": torch.device(scorer.device).type, "batch_size": batch_size,
                        "lpips": use_lpips, "metrics": [m.name for m in METRICS],
                        "cfspec": __version__}, sort_keys=True)
 
@@ -289,14 +294,8 @@ def _inputs_digest(job: Generated, pair: Pair, setting: str) -> str:
                  json.dumps(job.line.to_json(), sort_keys=True, ensure_ascii=False)):
         digest.update(part.encode("utf-8") + b"\0")
     for path in (job.image_0, job.image_1, job.extras):
-        if path is None:
-            digest.update(b"no extras\0")
-            continue
-        file_digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                file_digest.update(chunk)
-        digest.update(file_digest.digest())
+        found = None if path is None else file_sha256(path)
+        digest.update(b"no file\0" if found is None else bytes.fromhex(found))
     return digest.hexdigest()
 
 

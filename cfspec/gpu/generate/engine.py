@@ -108,10 +108,6 @@ class Engine:
         self._takes_eta = "eta" in step_params
         self._takes_generator = "generator" in step_params
 
-    @property
-    def guided(self) -> bool:
-        return self.settings.guidance > 1.0  # as diffusers: no unconditional pass at 1
-
     def close(self) -> None:
         """Put the UNet's original attention processors back."""
         self.control.restore(self.comps.unet)

@@ -97,7 +97,7 @@ def generate(
     from cfspec.gpu.generate.weights import SCHEDULERS, resolve_dtype
     from cfspec.workspace import store
     from cfspec.workspace.pairs import read_pairs
-    from cfspec.workspace.sets import group_key, parse_guidance
+    from cfspec.workspace.sets import group_key, guidance_params, parse_guidance
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -136,10 +136,7 @@ def generate(
         "dtype": str(torch_dtype).replace("torch.", ""), "blend_start": blend_start, "eta": eta,
         "height": height, "width": width, "p2p_compat": p2p_compat,
     }
-    if isinstance(guidance_setting, Uniform):  # each line gets the guidance it drew
-        params["guidance_range"] = guidance_setting.to_json()
-    else:
-        params["guidance"] = guidance_setting
+    params.update(guidance_params(guidance_setting))  # a sampled run: each line its own draw
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
     manifest = out / MANIFEST_FILE
@@ -210,10 +207,10 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
          per_pair: bool = False) -> tuple[int, list[FailedJob]]:
     import dataclasses
 
-    from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer
+    from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer, build_plan
     from cfspec.gpu.generate.engine import Engine, Job, Settings
     from cfspec.gpu.generate.weights import load_components
-    from cfspec.workspace.sets import draws, group_key, pack, per_pair_batches
+    from cfspec.workspace.sets import batches, draws, group_key
 
     failed: list[FailedJob] = []
     if not jobs:
@@ -236,7 +233,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     for pair_id, seed in jobs:
         if pair_id not in plans:
             try:
-                plans[pair_id] = _plan(pairs[pair_id], words, settings.compat)
+                plans[pair_id] = build_plan(pairs[pair_id], words, settings.compat)
             except PlanError as error:
                 plans[pair_id] = error
         plan = plans[pair_id]
@@ -250,23 +247,16 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
             plan = dataclasses.replace(plan, self_window=(0.0, got.self_replace))
         ready.append(Job(pair_id, seed, plan, got.guidance))
 
-    if per_pair:
-        batches = per_pair_batches(ready, batch_pairs)
-    else:
-        # One set per (group, seed): groups in pairs.jsonl order, then seeds, then pairs.
-        rank = {key: n for n, key in enumerate(dict.fromkeys(
-            group_key(pairs[job.pair_id]) for job in ready))}
-        sets: dict[tuple[int, int], list[Job]] = {}
-        for job in ready:
-            sets.setdefault((rank[group_key(pairs[job.pair_id])], job.seed), []).append(job)
-        batches = pack([sets[key] for key in sorted(sets)], batch_pairs)
+    groups = {pair_id: group_key(pairs[pair_id]) for pair_id in plans}
+    batched = batches(ready, lambda job: groups[job.pair_id], lambda job: job.seed,
+                      batch_pairs, per_pair)
 
     generated = 0
     label = "generating" if state.num_processes == 1 else (
         f"generating (process {state.process_index + 1}/{state.num_processes})")
     with progress(len(jobs), label, quiet) as advance:
         advance(len(jobs) - len(ready))
-        for batch in batches:
+        for batch in batched:
             for outcome in _run_batch(engine, batch):
                 if isinstance(outcome, FailedJob):
                     failed.append(outcome)
@@ -278,18 +268,6 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
                 advance(1)
     engine.close()
     return generated, failed
-
-
-def _plan(pair: Pair, words: Any, compat: str) -> Any:
-    """The pair's EditPlan; PlanError also for an `edit.sample` range whose low exceeds high."""
-    from cfspec.gpu.generate.edit_plan import PlanError, build_plan
-    from cfspec.workspace.sets import edit_samples
-
-    for name, sampled in edit_samples(pair).items():
-        if sampled.low > sampled.high:
-            raise PlanError(f"edit.sample.{name}: uniform {sampled.to_json()} must satisfy "
-                            "low <= high")
-    return build_plan(pair, words, compat)
 
 
 def _run_batch(engine: Any, batch: list[list[Any]]) -> list[Any]:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test lint bench clean vscode
+.PHONY: demo test lint bench clean vscode docs
 
 # torch is pinned in the gpu extra: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -30,6 +30,11 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 	$(BIN)/ruff check cfspec cli.py tests benchmarks
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# The docs site (mkdocs.yml, docs/) into site/; `$(BIN)/mkdocs serve` shows it while you edit.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(BIN)/ruff check cfspec cli.py tests benchmarks

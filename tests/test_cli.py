@@ -135,8 +135,4 @@ def test_entry_points_agree(entry: list[str]) -> None:
     assert result.stdout.splitlines()[0] == (
         "specs/invalid/cycle.scm:7:3: SCM201 [cycle] cycle W -> A -> K -> W")
 
-
-def test_readme_code_table_is_generated_from_the_registry() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- codes:start -->\n", 1)[1].split("<!-- codes:end -->", 1)[0]
-    assert table == runner.invoke(app, ["codes", "--format", "markdown"]).stdout
+# The codes table of the docs (docs/codes.md) is checked in tests/test_docs.py.

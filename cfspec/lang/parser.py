@@ -18,7 +18,7 @@ from lark.exceptions import UnexpectedInput
 from cfspec import resources
 from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
-from cfspec.lang import ast
+from cfspec.lang import ast, tables
 
 
 def grammar_path() -> Path:
@@ -219,16 +219,17 @@ class _Builder(Transformer[Token, Any]):
 
 @functools.cache
 def _lark() -> Lark:
-    # cache=True stores the LALR tables in the temp dir, keyed by grammar and options: start-up
-    # matters for a linter run by editors and pre-commit.
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        strict=True,
-        transformer=_Builder(),
-        lexer_callbacks={"COMMENT": _collect_comment},
-        cache=True,
-    )
+    # The tables ship with the package (tables.py says why: never lark's cache=True, which
+    # unpickles a file from the shared temp dir). The grammar's strictness (no shift/reduce
+    # conflicts, no colliding terminals) is checked by the tests, which have interegular.
+    text = grammar_path().read_text(encoding="utf-8")
+    options: dict[str, Any] = {"transformer": _Builder(),
+                               "lexer_callbacks": {"COMMENT": _collect_comment}}
+    built = tables.shipped(text)
+    if built is not None:
+        # What lark's standalone parsers load their tables with (Lark.load takes no options).
+        return Lark._load_from_dict(built["data"], built["memo"], **options)
+    return Lark(text, parser="lalr", **options)
 
 
 _comments: list[Token] = []

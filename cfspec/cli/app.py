@@ -17,9 +17,10 @@ from cfspec.cli.common import (
     EXIT_USAGE,
     check_format,
     fail,
+    io_fail,
     use_color,
 )
-from cfspec.cli.options import FormatOption, GuidanceOption
+from cfspec.cli.options import FormatOption, GuidanceOption, IgnoreOption, SelectOption
 
 app = typer.Typer(
     name="cfspec",
@@ -64,11 +65,8 @@ def _why_not_written(path: Path, error: OSError) -> str:
 def lint(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
     fmt: FormatOption = "text",
-    select: Annotated[
-        list[str] | None,
-        typer.Option(help="Only these codes, names or prefixes (SCM2, cycle, ALL)."),
-    ] = None,
-    ignore: Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")] = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for exact counts.")
     ] = None,
@@ -102,7 +100,7 @@ def fmt(
     from cfspec.fmt import format_source
     from cfspec.lang.config import ConfigError, load_config
     from cfspec.lint import STDIN, UsageError, discover, read
-    from cfspec.workspace.atomic import write_text_atomic
+    from cfspec.workspace.atomic import rewrite_in_place
 
     check_format(output_format)
     try:
@@ -135,8 +133,10 @@ def fmt(
         elif check:
             typer.echo(f"would reformat {name}")
         else:
-            # Atomic, LF on every platform: a killed fmt never leaves a half-written spec.
-            write_text_atomic(Path(name), formatted)
+            try:
+                rewrite_in_place(Path(name), formatted)
+            except OSError as error:
+                raise io_fail(error) from None
     if broken:
         sys.stderr.write(render(broken, output_format, color=use_color(False)))
     failed = len({d.file for d in broken})
@@ -200,6 +200,8 @@ def compile_command(
         bool, typer.Option("--keep-going", help="Compile the valid specs even if others fail.")
     ] = False,
     fmt: FormatOption = "text",
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for token maps.")
     ] = None,
@@ -207,17 +209,19 @@ def compile_command(
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
 ) -> None:
     """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
-    Exit as lint; nothing is written when a spec has errors, unless --keep-going."""
+    Exit as lint; nothing is written when a spec has errors, unless --keep-going. --select and
+    --ignore choose the checks as in lint (an ignored error no longer stops a spec)."""
+    from cfspec.cli.lint_run import selected_config
     from cfspec.compile.stage import compile_paths
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import render, summary_line
-    from cfspec.lang.config import ConfigError, load_config
+    from cfspec.lang.config import ConfigError
     from cfspec.lint import UsageError
 
     check_format(fmt)
     try:
-        result = compile_paths(paths, load_config(), out, keep_going=keep_going,
-                               tokenizer=tokenizer)
+        result = compile_paths(paths, selected_config(select, ignore), out,
+                               keep_going=keep_going, tokenizer=tokenizer)
     except (UsageError, ConfigError) as error:
         raise fail(str(error)) from None
     except OSError as error:

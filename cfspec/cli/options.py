@@ -23,3 +23,7 @@ GuidanceOption = Annotated[str, typer.Option(
     help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
          "image and seed (1 < LO <= HI).")]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
+# lint and compile: which checks run.
+SelectOption = Annotated[list[str] | None, typer.Option(
+    help="Only these codes, names or prefixes (SCM2, cycle, ALL).")]
+IgnoreOption = Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")]

@@ -160,3 +160,19 @@ def test_no_command_touches_the_temp_dir(tmp_path: Path) -> None:
         assert report["seen"] == [], command
         assert not marker.exists(), command
     assert sorted(p.name for p in temp.iterdir()) == planted
+
+
+def test_nothing_is_deserialized_that_could_run_code() -> None:
+    # Every file a stage reads back (run folders, shards, caches, checkpoints) is JSON, PNG,
+    # safetensors or an .npz read without pickle: a planted file can be wrong, never run code.
+    import re
+
+    unsafe = re.compile(r"\bimport (pickle|shelve|dill|joblib|marshal)\b|\bpickle\.|\bmarshal\."
+                        r"|allow_pickle\s*=\s*True|(?<!\w)cache\s*=\s*True"
+                        r"|weights_only\s*=\s*False"
+                        r"|torch\.load\((?![^)]*weights_only\s*=\s*True)")
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for path in sorted((ROOT / "cfspec").rglob("*.py"))
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if unsafe.search(line) and not line.lstrip().startswith("#")]
+    assert found == []

@@ -52,7 +52,7 @@ def test_the_grammar_is_strict() -> None:
 
 
 def test_the_shipped_parser_is_used_and_reads_as_the_built_one() -> None:
-    assert tables.shipped(GRAMMAR) is not None
+    assert (tables.shipped(GRAMMAR) is not None) == (lalr_tables.LARK_VERSION == lark.__version__)
     built = Lark(GRAMMAR, parser="lalr")
     shipped = Lark._load_from_dict(lalr_tables.DATA, lalr_tables.MEMO)
     files = [*ROOT.glob("specs/*.scm"), *ROOT.glob("tests/golden/*.scm")]

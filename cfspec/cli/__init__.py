@@ -22,9 +22,13 @@ def main() -> None:
     if status is not None:
         sys.exit(status)
     from cfspec.cli.app import main as typer_main
+    from cfspec.workspace.usercache import UnsafeCacheError
 
     try:
         typer_main()
+    except UnsafeCacheError as unsafe:
+        sys.stderr.write(f"cfspec: error: {unsafe}\n")
+        sys.exit(2)
     except ModuleNotFoundError as missing:
         extra = EXTRA_OF.get((missing.name or "").split(".")[0])
         if extra is None:

@@ -386,6 +386,25 @@ def test_a_capitalised_determiner_inside_a_sentence_is_a_name(new: str, dangles:
     assert len(named(text, "dangling-determiner")) == dangles
 
 
+@pytest.mark.parametrize("caption_0, caption_1", [
+    # COCO-CF 450075_4: `US` after `the` is a name, not the pronoun.
+    ("A woman is getting her tie adjusted in the city.",
+     "A woman is getting her tie adjusted in the US."),
+    # COCO-CF 67534_4: a re-tokenized quote may open the article's words.
+    ('A young man is taking a "selfie" of himself. ',
+     "A young child is taking a `` selfie '' of himself."),
+])
+def test_real_captions_that_keep_their_determiners(caption_0: str, caption_1: str) -> None:
+    import json
+
+    from cfspec.importers import import_source
+
+    line = json.dumps({"coco-counterfactual-index": "r1", "original_caption": caption_0,
+                       "counterfactual_caption": caption_1})
+    (item,) = import_source(SourceFile("pairs.jsonl", line + "\n"), "coco-cf")
+    assert "dangling-determiner" not in {d.code.name for d in item.diagnostics}
+
+
 def test_a_literal_counterfactual_prompt_points_at_its_own_word() -> None:
     text = beach("a horse").replace(
         "do(H = none) }", 'do(H = none) prompt "A man rides a near the beach." }')

@@ -311,20 +311,35 @@ def _is_determiner(word: Word | None) -> bool:
 def _dangling(p1: BoundPrompt, change: Change) -> int | None:
     """The index in `p1.words` of a determiner this change leaves dangling, if any."""
     words = p1.words
-    # New words that begin with a determiner, straight after one: `the` + `a zebra`.
-    if change.after and change.j0 > 0 and _is_determiner(words[change.j0 - 1]) \
-            and _is_determiner(change.after[0]):
-        return change.j0 - 1
+    # A determiner before the change now stands before its first new word, which cannot
+    # follow one: `the` + `a zebra`, `a` + `near`.
+    k = change.j0 - 1
+    if change.after and k >= 0 and _is_determiner(words[k]) and not _a_name(words, k) \
+            and _cannot_follow(change.after[0]):
+        return k
     # The last word the change leaves (its last new word, or the one before removed words)
     # is a determiner with nothing after it that it could determine.
     if change.j1 == 0 or (not change.after and change.i0 == 0):
         return None
     k = change.j1 - 1
-    nxt = words[k + 1] if k + 1 < len(words) else None
-    if _is_determiner(words[k]) and not _a_name(words, k) and (
-            nxt is None or nxt.is_punctuation or nxt.text.lower() in _NOT_AFTER_A_DETERMINER):
+    if _is_determiner(words[k]) and not _a_name(words, k) and \
+            _cannot_follow(words[k + 1] if k + 1 < len(words) else None):
         return k
     return None
+
+
+def _cannot_follow(word: Word | None) -> bool:
+    """Whether `word` cannot come straight after a determiner (None: the end). A quote or a
+    bracket may open its words (`a "selfie"`, `an `` ATM ''`), and a capitalised word after a
+    determiner is a name (`the US`), whatever it would be in lower case."""
+    if word is None:
+        return True
+    if word.is_punctuation:
+        return word.text in _ENDS_A_PHRASE
+    return not word.text[:1].isupper() and word.text.lower() in _NOT_AFTER_A_DETERMINER
+
+
+_ENDS_A_PHRASE = frozenset(".,;:!?)]}…")
 
 
 def _a_name(words: tuple[Word, ...], k: int) -> bool:
@@ -353,9 +368,12 @@ def _report_dangling(ctx: Context, cm: CounterfactualModel, change: Change, k: i
         shown = " ".join(w.text for w in p1.words[max(0, k - 1) : k + 2])
         message = f"in counterfactual `{name}`, the {what} {det.text!r} is left without its " \
             f"words ({shown!r})"
-        if change.after:  # the new words end with it
+        if k >= change.j0:  # the new words end with it
             help = f"the new words {new_words!r} end with {det.text!r}: give it its words, " \
                 "or leave it out"
+        elif change.after:
+            help = f"the new words {new_words!r} cannot follow {det.text!r}: bind " \
+                f"{det.text!r} with the words it belongs to, so that both change together"
         else:
             help = _dangling_help(model.frame.is_template, det.text, what, variable,
                                   " ".join(w.text for w in change.before))
@@ -363,7 +381,7 @@ def _report_dangling(ctx: Context, cm: CounterfactualModel, change: Change, k: i
     if cm.node.prompts:  # the author's own caption: point at the word in it
         span = cm.node.prompts[0].value.sub_span(det.start, det.end)
         label = "nothing to determine after it"
-        if not change.after:
+        if not _is_determiner(nxt):
             help = f"remove {det.text!r} from the counterfactual prompt too, or keep the " \
                 "words it belongs to"
     else:

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from cfspec.cli.app import app
 from cfspec.compile.stage import compile_paths
+from cfspec.diagnostics.source import SourceFile
 from cfspec.lang.config import Config
-from cfspec.lang.prompt import split_words
-from cfspec.lang.templates import RenderError, render_prompt
+from cfspec.lang.prompt import parse_template, split_words
+from cfspec.lint import check
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,11 +234,18 @@ def test_hostile_template_is_a_diagnostic_and_runs_nothing(tmp_path: Path, templ
     assert files_under(tmp_path) - before == {tmp_path / "spec.scm"}
 
 
-def test_sandbox_refuses_what_slips_past_the_checks() -> None:
-    with pytest.raises(RenderError):
-        render_prompt("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
-    with pytest.raises(RenderError):
-        render_prompt("{{ missing }}", {})
+@pytest.mark.parametrize("template", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}", "{{ X | attr('__class__') }}",
+    "{{ X.__class__ }}", "{{ X | a(1) }}", "{{ range(10) }}", "{{ X ~ X }}",
+])
+def test_a_template_beyond_names_and_filters_has_no_frame(template: str) -> None:
+    """The one renderer only looks names up and applies FILTERS; anything more is an error
+    and leaves no slot to render."""
+    frame, problems = parse_template(template)
+    assert problems and frame.slots == ()
+    (model,) = check(SourceFile("h.scm", f'scm h {{ prompt "{template}" var X = "cat" }}'),
+                     Config()).models
+    assert model.prompt_0 is None
 
 
 @pytest.mark.parametrize("bad_id", ["../../x", "/etc/passwd", "a/b", ".hidden", "x y", ""])

@@ -122,6 +122,7 @@ CHECKS: tuple[Check, ...] = (
     edits.check_replace_length,
     edits.check_prompt_length,
     edits.check_articles,
+    edits.check_dangling_determiners,
 )
 
 FileCheck = Callable[[ast.Module, DiagnosticBag], None]

@@ -21,10 +21,7 @@ from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
 
 def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
     """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
-    from cfspec.compile.pairs import CompileError
-
-    what = str(error) if isinstance(error, CompileError) else \
-        f"{type(error).__name__}: {error}"
+    what = f"{type(error).__name__}: {error}"
     bag.report("internal-error", spec.name.span,
                f"cfspec could not compile spec `{spec.name.text}`: {what}",
                label="this spec", notes=["the other specs were compiled"],

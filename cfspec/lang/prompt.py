@@ -64,6 +64,11 @@ class Slot:
     end: int
     name_start: int  # offsets of the variable's name inside the placeholder, for diagnostics
     name_end: int
+    # In a literal caption: the words as the caption writes them (`Horses`) and the variable's
+    # words they were found for (`horse`). While the variable keeps those words, the caption's
+    # own writing is rendered: the factual prompt is the caption, every character of it.
+    written: str | None = None
+    found_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +299,8 @@ def bind_literal(text: str, variables: Mapping[str, str]) -> tuple[Frame, dict[s
     position = 0
     for b in sorted(bindings.values(), key=lambda b: b.start):
         pieces.append(text[position : b.start])
-        pieces.append(Slot(b.variable, (), b.start, b.end, b.start, b.end))
+        pieces.append(Slot(b.variable, (), b.start, b.end, b.start, b.end,
+                           text[b.start : b.end], variables[b.variable]))
         position = b.end
     pieces.append(text[position:])
     return Frame(tuple(p for p in pieces if p != ""), False), bindings
@@ -302,26 +308,32 @@ def bind_literal(text: str, variables: Mapping[str, str]) -> tuple[Frame, dict[s
 
 # Marks an emptied slot (`do(X = none)`) while a prompt is joined; never in a finished prompt.
 REMOVED = "\ue000"
-_CLOSES = " ,.;:!?)"
+_CLOSES = ",.;:!?)"
 
 
 def close_gaps(text: str) -> tuple[str, list[int]]:
-    """Take out the REMOVED marks, each with one space, so a removed variable leaves no double
-    space: the space before it goes when what follows is a space, punctuation or the end; at the
-    very start, the space after it goes. Every other character is kept as written: a caption's
-    own spacing is its own. Returns the text and, for each input offset (and the end), its
-    offset in the result."""
+    """Take out the REMOVED marks, each with one whitespace character, so a removed variable
+    leaves no double gap: the whitespace before it goes when what follows is whitespace,
+    punctuation or the end; at the very start, the whitespace after it goes. Any whitespace
+    counts (a tab, a newline, U+3000), one character of it, and a `\r\n` line break is one
+    character here: half of it would leave a lone `\r`. Every other character is kept as
+    written: a caption's own spacing is its own. Returns the text and, for each input offset
+    (and the end), its offset in the result."""
     keep = [ch != REMOVED for ch in text]
     for m, ch in enumerate(text):
         if ch != REMOVED:
             continue
         before = next((i for i in range(m - 1, -1, -1) if keep[i]), None)
         after = next((i for i in range(m + 1, len(text)) if keep[i]), None)
-        if before is not None and text[before] == " " and (after is None
-                                                            or text[after] in _CLOSES):
+        if before is not None and text[before].isspace() and (
+                after is None or text[after].isspace() or text[after] in _CLOSES):
             keep[before] = False
-        elif before is None and after is not None and text[after] == " ":
+            if text[before] == "\n" and before > 0 and text[before - 1] == "\r":
+                keep[before - 1] = False
+        elif before is None and after is not None and text[after].isspace():
             keep[after] = False
+            if text[after:after + 2] == "\r\n":
+                keep[after + 1] = False
     where, n = [], 0
     for k in keep:
         where.append(n)
@@ -333,9 +345,10 @@ def close_gaps(text: str) -> tuple[str, list[int]]:
 def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
     """Fill each slot with its variable's words (`None`: removed) and label every word.
 
-    The literal text is kept exactly as written; only a removed variable takes one space with
-    it (`close_gaps`). The Jinja renderer (`lang.templates.render_prompt`) follows the same rule,
-    and the compiler checks that the two agree.
+    This is the one prompt renderer: lint, compile, import and the report all read the prompts
+    it makes, so what is checked is what is written to pairs.jsonl. The literal text is kept
+    exactly as written, whitespace included (newlines, `\r\n`, U+2028 ...); only a removed
+    variable takes one whitespace character with it (`close_gaps`).
     """
     out: list[str] = []
     raw_spans: list[tuple[int, int, str]] = []  # every slot, emptied ones too, in raw offsets
@@ -346,6 +359,8 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
             length += len(piece)
             continue
         words = values.get(piece.variable)
+        if piece.written is not None and words == piece.found_for:
+            words = piece.written
         if words is None:
             raw_spans.append((length, length, piece.variable))
             out.append(REMOVED)

@@ -151,14 +151,16 @@ def test_single_word_swaps_are_that_swap(c0: str, c1: str, old: str, new: str) -
 
 
 def test_separate_changes_are_separate_interventions_each_labelled() -> None:
-    """was: `cat on a couch` -> `dog in a kitchen` became one intervention."""
+    """was: `cat on a couch` -> `dog in a kitchen` became one intervention. A contiguous run
+    of changed words is one change (`cat on` -> `dog in`); the unchanged `a` parts it from the
+    next (was, before issue 23: three, one per substituted word)."""
     (item,) = imported(coco_line("x_0", "A cat on a couch.", "A dog in a kitchen."))
-    assert sorted(item.interventions.values()) == ["dog", "in", "kitchen"]
+    assert sorted(item.interventions.values()) == ["dog in", "kitchen"]
     (too_many,) = [d for d in item.diagnostics if d.code.name == "too-many-interventions"]
     labelled = {too_many.span.column, *(lb.span.column for lb in too_many.labels)}
     line = coco_line("x_0", "A cat on a couch.", "A dog in a kitchen.")
     columns = {line.index(w, line.index("counterfactual_caption")) + 1
-               for w in ("dog", "in a", "kitchen")}
+               for w in ("dog in", "kitchen")}
     assert columns <= labelled
 
 
@@ -210,13 +212,16 @@ def test_fix_writes_the_counterfactual_the_way_the_original_is_written() -> None
     assert any("the way the original is written" in f for f in item.fixes)
 
 
-def test_punctuation_replaced_by_a_word_extends_its_neighbour() -> None:
-    """was: `mountain..` -> `mountain goats` reported `goats` as non-minimal."""
+def test_punctuation_replaced_by_a_word_is_an_addition() -> None:
+    """was: `mountain..` -> `mountain goats` reported `goats` as non-minimal; then (before
+    issue 23) it extended `mountain`. Now the added word is an intervention on a variable the
+    factual does not show, and the dropped `..` is writing only."""
     (item,) = imported(coco_line(
         "125072_0", "Cattle grazing on grass near a lake surrounded by mountain..",
         "Cattle grazing on grass near a lake surrounded by mountain goats"))
     assert errors(item.diagnostics) == set()
-    assert list(item.interventions.values()) == ["mountain goats"]
+    assert item.interventions == {"Goats": "goats"}
+    assert "var Goats = none" in item.scm and "mountain {{ Goats }}.." in item.scm
 
 
 # --- rendering ----------------------------------------------------------------------------------

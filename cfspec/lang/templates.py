@@ -28,7 +28,9 @@ class RenderError(ValueError):
 
 @functools.cache
 def _prompt_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    # A caption may end with a newline; Jinja would drop it, and the two renderers disagree.
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                               keep_trailing_newline=True)
     # Nothing else is reachable. A removed variable's mark passes through its filters.
     env.filters = {name: _keep_removed(FILTERS[name]) for name in FILTERS}
     env.globals = {}

@@ -29,10 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "data" / "real"
 COCO = REAL / "coco_counterfactuals_captions_1-5000.jsonl"
 SOCIAL = REAL / "social_counterfactuals_race_gender_1-60.jsonl"
+SUGARCREPE = REAL / "sugarcrepe_1-100"
 needs_real = pytest.mark.skipif(not COCO.is_file(), reason="../shared/data/real is not here")
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from real_data import measure, single_swap  # noqa: E402
+from real_data import measure, single_run, single_swap, sugarcrepe_rows  # noqa: E402
 
 runner = CliRunner()
 
@@ -85,6 +86,58 @@ def test_social_counterfactuals_import_every_output() -> None:
         assert names(item.diagnostics) == ["empty-graph"]
         assert list(item.interventions.values()) == ["female"]
         assert len(item.written) == 11
+
+
+@needs_real
+@pytest.mark.parametrize("category", ["add_att", "add_obj", "replace_att", "replace_obj",
+                                      "replace_rel", "swap_att", "swap_obj"])
+def test_sugarcrepe_slice(category: str) -> None:
+    """Issue 23, on the first 100 pairs of each SugarCrepe file (read through the benchmark's
+    converter until import reads SugarCrepe's own shape): no crash, no internal error; every
+    pair whose captions differ in one contiguous run (case and punctuation aside) imports as
+    one intervention and compiles to exactly the two captions (was: 7% were not compiled,
+    multi-word phrases split into `too-many-interventions`); a swap shows two interventions,
+    said as a swap."""
+    result = measure(SUGARCREPE / f"{category}.json")
+    assert result.items == 100 and result.crashes == [] and result.internal_errors == 0
+    assert result.single_run_wrong == [], result.single_run_wrong[:5]
+    if category.startswith(("add", "replace")):
+        assert result.single_run >= 70
+    else:  # swaps are two interventions, and the spec says which two things changed places
+        assert result.interventions[2] >= 90 and result.swaps_noted >= 90
+        assert result.diagnostics["too-many-interventions (error)"] >= 99
+
+
+@needs_real
+def test_sugarcrepe_agreement_compiles_with_one_intervention() -> None:
+    """`A little boy ... his blanket` -> `A little girl ... her blanket`, and the like: the
+    possessive is a consequence (`set`), the pair compiles to exactly the two captions (was:
+    two interventions)."""
+    rows = json.loads((SUGARCREPE / "replace_obj.json").read_text(encoding="utf-8"))
+    agreeing = {k: r for k, r in rows.items() if any(
+        p in r["caption"].split() and q in r["negative_caption"].split()
+        for p, q in (("his", "her"), ("her", "his")))}
+    assert len(agreeing) >= 5
+    text = sugarcrepe_rows(json.dumps(agreeing), "replace_obj")
+    assert text is not None
+    for item, (key, row) in zip(imported(text), agreeing.items(), strict=True):
+        assert item.verdict == "clean" and len(item.interventions) == 1, (key, item.scm)
+        assert set(item.sets.values()) <= {"his", "her"} and item.sets, (key, item.scm)
+        parsed = check(SourceFile("x.scm", item.scm), Config())
+        (cm,) = parsed.models[0].counterfactuals
+        assert cm.prompt_1 is not None
+        assert cm.prompt_1.text.strip() == row["negative_caption"].strip()
+
+
+def test_single_run_definition() -> None:
+    assert single_run("A stop sign here.", "a traffic light here")
+    assert single_run("A dog.", "A big dog.") and single_run("A big dog.", "A dog.")
+    assert not single_run("A dog.", "a dog")  # nothing changed
+    assert not single_run("A cat on a couch.", "A dog in a kitchen.")  # `a` between
+    assert not single_run("smiling and", "a child is smiling")  # a shared word: ambiguous
+    assert sugarcrepe_rows('{"0": {"caption": "a", "negative_caption": "b"}}', "x") == \
+        '{"id": "x_0", "caption_0": "a", "caption_1": "b"}\n'
+    assert sugarcrepe_rows('[1]', "x") is None
 
 
 def test_published_keys_are_detected_as_caption_pairs() -> None:
@@ -236,6 +289,9 @@ def test_punctuation_replaced_by_a_word_is_an_addition() -> None:
     ("A cat sits on {{ X }}.", {"X": None}, "A cat sits on."),
     ("A cat  {{ X }}  sits", {"X": None}, "A cat   sits"),  # one space goes with it
     ("A {{ X | a }} cat", {"X": None}, "A cat"),
+    # was: Jinja dropped a caption's trailing newline -> CompileError (SugarCrepe)
+    ("a man with a {{ X }}\n", {"X": "wiimote"}, "a man with a wiimote\n"),
+    ("A {{ X }} white umbrella.", {"X": None}, "A white umbrella."),  # `var X = none`
 ])
 def test_both_renderers_agree_exactly(template: str, values: dict, expected: str) -> None:
     frame, problems = parse_template(template)

@@ -17,7 +17,15 @@ from cfspec.checks import did_you_mean
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.lang.agreement import agreement, consequences, follows
+from cfspec.lang.agreement import (
+    agreement,
+    consequences,
+    disagrees,
+    follows,
+    phrase,
+    renumbered,
+    verb_disagrees,
+)
 from cfspec.lang.model import CounterfactualModel, SpecModel, independent
 from cfspec.lang.prompt import (
     Change,
@@ -335,3 +343,50 @@ def report_caption_artefacts(report: Report, text_0: str, text_1: str,
         labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
         notes=[note], help=help,
     )
+
+
+def check_agreement(ctx: Context) -> None:
+    """`agreement-mismatch`: once a counterfactual's words are substituted, the verb right after
+    a noun whose number surely changed (`the dogs runs`), or a gendered pronoun after it that
+    agreed with its old words and contradicts the new (`a boy ... her kite`), is left as it
+    was. Meant to be sure when it speaks (see `cfspec.lang.agreement.renumbered`): a warning
+    on real captions must be true. A literal counterfactual prompt is the author's own words
+    and is not judged."""
+    model = ctx.model
+    if model.prompt_0 is None:
+        return
+    factual = model.words()
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is None or cm.node.prompts:
+            continue
+        assigned = {**cm.interventions, **cm.sets}
+        new = cm.new_words()
+        words = cm.prompt_1.words
+        for name, a in assigned.items():
+            at = [k for k, w in enumerate(words) if w.variable == name]
+            if name not in model.variables or not at:
+                continue
+            # `black and white` may be adjectives: only a count or the head word gives number.
+            before = phrase(_phrase(factual.get(name)), coordination=False)
+            after = phrase(_phrase(new.get(name)), coordination=False)
+            rest = [w for w in words[at[-1] + 1:] if w.variable not in assigned]
+            found = [w for w in rest if disagrees(w.text, before, after)]
+            nxt = words[at[-1] + 1] if at[-1] + 1 < len(words) else None
+            prev = words[at[0] - 1].text if at[0] > 0 else None
+            number = renumbered(_phrase(factual.get(name)), _phrase(new.get(name)))
+            if nxt is not None and nxt.variable not in assigned and number is not None \
+                    and verb_disagrees(prev, nxt.text, number):
+                found.insert(0, nxt)
+            if not found:
+                continue
+            shown = ", ".join(repr(w.text) for w in found)
+            ctx.report(
+                "agreement-mismatch", a.value.span,
+                f"in counterfactual `{cm.node.name.text}`, {shown} no longer "
+                f"agree{'s' if len(found) == 1 else ''} with {new.get(name)!r}",
+                member=cm.node, label="substituted here",
+                labels=[Label(ctx.spec.prompts[0].value.span, "left as it was in the prompt")],
+                notes=[f"counterfactual prompt: {cm.prompt_1.text!r}"],
+                help=f"make the words a variable downstream of `{name}` and `set` them in this "
+                "counterfactual (a pronoun, a verb's number: its consequence, not another "
+                "intervention), or give the counterfactual its own prompt \"...\"")

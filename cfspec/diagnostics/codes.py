@@ -96,6 +96,8 @@ _ALL = (
          "An edit setting is out of range or does not fit the edit type."),
     Code("SCM405", "article-mismatch", W,
          "An 'a'/'an' no longer agrees with the word after it once words are substituted."),
+    Code("SCM406", "agreement-mismatch", W,
+         "A verb or pronoun no longer agrees with the noun substituted before it."),
     # SCM5xx: prompt templates
     Code("SCM501", "template-error", E,
          "The prompt template uses syntax other than {{ VAR }} and {{ VAR | filter }}."),

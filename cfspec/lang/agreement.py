@@ -84,13 +84,15 @@ class Phrase:
     gender: str | None
 
 
-def phrase(words: Sequence[str]) -> Phrase:
+def phrase(words: Sequence[str], coordination: bool = True) -> Phrase:
     """The number and gender a noun phrase shows: a count word decides its number (`two`,
-    `several`, `a`), `and` makes it plural (`a man and a child`), else its last word's
-    (`dogs`); its gender is its first gendered word's."""
+    `several`, `a`), `and` makes it plural (`a man and a child`; not with `coordination`
+    False, where `black and white` may be adjectives), else its last word's (`dogs`); its
+    gender is its first gendered word's."""
     plain = [exact(w) for w in words if any(c.isalnum() for c in w)]
     number: str | None = None
-    if any(w in _COUNT_PL or (_NUMERAL.match(w) and w != "1") for w in plain) or "and" in plain:
+    if any(w in _COUNT_PL or (_NUMERAL.match(w) and w != "1") for w in plain) \
+            or (coordination and "and" in plain):
         number = PL
     elif any(w in _COUNT_SG or w == "1" for w in plain):
         number = SG
@@ -221,3 +223,52 @@ def consequences(changes: Sequence[tuple[Sequence[str], Sequence[str], int]]) ->
         if out[k] is None:
             causes.append(k)
     return out
+
+
+def person(word: str) -> tuple[str | None, str] | None:
+    """A pronoun's (gender, number): `her` is (`f`, `sg`), `their` (None, `pl`)."""
+    return _PERSON.get(exact(word))
+
+
+def disagrees(word: str, old: Phrase, new: Phrase) -> bool:
+    """Whether a gendered pronoun that agreed with a phrase as it was (`her` after `girl`)
+    contradicts it as it is now (`boy`). `it` and `they` are never judged: they so often stand
+    for something else in the caption (`grazing sheep in it`)."""
+    found = person(word)
+    if found is None or found[0] not in (MALE, FEMALE):
+        return False
+    return old.gender == found[0] and new.gender not in (None, found[0])
+
+
+# Words after which a noun is not the subject of the verb that follows it (`a kite with tail
+# flies`, `a scooter and trailer are`).
+_NOT_SUBJECT = frozenset(
+    "with of in on at by for from to into onto under over near behind beside between among "
+    "and or nor but".split())
+
+
+def renumbered(old: Sequence[str], new: Sequence[str]) -> str | None:
+    """The new number of a subject whose number surely changed: the same noun inflected (`dog`
+    -> `dogs`, `man` -> `men`), with or without a count word; None when that is not sure
+    (`animals` -> `sheep`, `fireplace` -> `couple`)."""
+    o = [exact(w) for w in old if any(c.isalnum() for c in w)]
+    n = [exact(w) for w in new if any(c.isalnum() for c in w)]
+    if not o or not n or o[-1] == n[-1] or normalize(o[-1]) != normalize(n[-1]):
+        return None
+    if n[-1] in _COUNT_PL or n[-1] in _COUNT_SG:
+        return None
+    was, now = plural_noun(o[-1]), plural_noun(n[-1])
+    return None if was == now else (PL if now else SG)
+
+
+def verb_disagrees(before: str | None, word: str, number: str) -> bool:
+    """Whether the verb right after a subject whose number is now `number` contradicts it:
+    `is`/`are` and the like by the table; after a plural, also a regular third-person `-s`
+    (`dogs runs`). Not after a preposition or a conjunction (`before`): then the noun is not
+    the subject."""
+    if before is not None and exact(before) in _NOT_SUBJECT:
+        return False
+    w = exact(word)
+    if w in VERB_NUMBER:
+        return VERB_NUMBER[w] != number
+    return number == PL and w not in _PERSON and plural_noun(w) and len(w) > 3

@@ -463,29 +463,42 @@ def _tag(len_a: int, len_b: int) -> str:
 
 
 def _fewest_edits(a: list[str], b: list[str]) -> list[Opcode]:
-    """Levenshtein alignment, read back from the start so that, among equally cheap
-    alignments, a substitution (or a match) is taken before an insertion or a deletion.
-    Consecutive edits are one change; so are two changes with only punctuation between them."""
+    """Levenshtein alignment; among equally cheap alignments the one with the fewest changes
+    (runs of consecutive edits: `while smiling and` -> `while a child is smiling` is one
+    change, not an insertion and a deletion), then, read back from the start, a substitution
+    (or a match) before an insertion or a deletion. Consecutive edits are one change; so are
+    two changes with only punctuation between them."""
     n, m = len(a), len(b)
-    # cost[i][j]: the fewest edits that turn a[i:] into b[j:].
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    # cost[s][i][j]: edits * big + changes that turn a[i:] into b[j:], where s = 1 when the
+    # step before was an edit (so an edit now continues its change instead of opening one).
+    big = n + m + 1
+    cost = [[[0] * (m + 1) for _ in range(n + 1)] for _ in range(2)]
     for i in range(n, -1, -1):
-        row = cost[i]
         for j in range(m, -1, -1):
-            if i == n:
-                row[j] = m - j
-            elif j == m:
-                row[j] = n - i
-            else:
-                diagonal = cost[i + 1][j + 1] + (a[i] != b[j])
-                row[j] = min(diagonal, cost[i + 1][j] + 1, row[j + 1] + 1)
+            for s in (0, 1):
+                if i == n and j == m:
+                    continue
+                step = big + (0 if s else 1)  # one edit; a new change unless one is open
+                options = []
+                if i < n and j < m:
+                    options.append(cost[0][i + 1][j + 1] if a[i] == b[j]
+                                   else cost[1][i + 1][j + 1] + step)
+                if i < n:
+                    options.append(cost[1][i + 1][j] + step)
+                if j < m:
+                    options.append(cost[1][i][j + 1] + step)
+                cost[s][i][j] = min(options)
     # Each step as (same, i, j): a match, or an edit at a[i]/b[j].
     groups: list[list[int]] = []  # [same, i0, i1, j0, j1]
-    i = j = 0
+    i = j = s = 0
     while i < n or j < m:
-        if i < n and j < m and cost[i][j] == cost[i + 1][j + 1] + (a[i] != b[j]):
-            same, di, dj = a[i] == b[j], 1, 1
-        elif i < n and cost[i][j] == cost[i + 1][j] + 1:
+        step = big + (0 if s else 1)
+        here = cost[s][i][j]
+        if i < n and j < m and a[i] == b[j] and here == cost[0][i + 1][j + 1]:
+            same, di, dj = True, 1, 1
+        elif i < n and j < m and a[i] != b[j] and here == cost[1][i + 1][j + 1] + step:
+            same, di, dj = False, 1, 1
+        elif i < n and here == cost[1][i + 1][j] + step:
             same, di, dj = False, 1, 0
         else:
             same, di, dj = False, 0, 1
@@ -494,7 +507,7 @@ def _fewest_edits(a: list[str], b: list[str]) -> list[Opcode]:
             groups[-1][4] += dj
         else:
             groups.append([same, i, i + di, j, j + dj])
-        i, j = i + di, j + dj
+        i, j, s = i + di, j + dj, 0 if same else 1
     # Unchanged punctuation between two changes does not part them: `red, white` -> `blue,
     # green` is one change.
     merged: list[list[int]] = []

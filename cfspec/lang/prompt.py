@@ -562,7 +562,13 @@ def artefacts(text_0: str, text_1: str) -> list[Artefact]:
                 (word_0, a0, b0), (word_1, a1, b1) = w0[i1 + k], w1[j1 + k]
                 if word_0 != word_1:
                     kind = "case" if word_0.lower() == word_1.lower() else "writing"
-                    found.append(Artefact(kind, a0, b0, a1, b1))
+                    last = found[-1] if found and k else None
+                    if last is not None and kind == last.kind == "case" \
+                            and last.end_0 == w0[i1 + k - 1][2]:
+                        # `A BLACK CAT` -> `A black cat`: one re-cased stretch, one label
+                        found[-1] = Artefact(kind, last.start_0, b0, last.start_1, b1)
+                    else:
+                        found.append(Artefact(kind, a0, b0, a1, b1))
         elif written_alike([w for w, _, _ in w0[i1:i2]], [w for w, _, _ in w1[j1:j2]]):
             found.append(Artefact(
                 "writing", w0[i1][1] if i2 > i1 else _at(w0, i1, text_0),

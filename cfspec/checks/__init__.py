@@ -117,6 +117,7 @@ CHECKS: tuple[Check, ...] = (
     interventions.check_no_op,
     interventions.check_minimal_change,
     interventions.check_caption_artefacts,
+    interventions.check_agreement,
     edits.check_settings,
     edits.check_edit_words,
     edits.check_replace_length,

@@ -99,6 +99,8 @@ _ALL = (
     Code("SCM406", "dangling-determiner", W,
          "A counterfactual removes words but leaves their article or determiner ('rides a on'), "
          "or puts one before another."),
+    Code("SCM407", "agreement-mismatch", W,
+         "A verb or pronoun no longer agrees with the noun substituted before it."),
     # SCM5xx: prompt templates
     Code("SCM501", "template-error", E,
          "The prompt template uses syntax other than {{ VAR }} and {{ VAR | filter }}."),

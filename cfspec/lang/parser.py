@@ -134,7 +134,7 @@ class _Builder(Transformer[Token, Any]):
     def var_decl(self, c: list[Any]) -> ast.Variable:
         kind = c[2] if isinstance(c[2], ast.Name) else None
         rest = c[4:] if kind else c[3:]
-        words = _text(rest[0])
+        words = rest[0] if isinstance(rest[0], ast.NoneValue) else _text(rest[0])
         description = rest[1] if len(rest) > 1 else None
         end = description.span if description else words.span
         return ast.Variable(_name(c[1]), words, kind, description, _until(c[0], end))

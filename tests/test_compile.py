@@ -365,3 +365,27 @@ def test_llm_instruction_has_caption_and_examples() -> None:
     as_json = runner.invoke(app, ["prompt", "A dog runs.", "--shape", "json"]).stdout
     body = as_json.split("```json\n", 1)[1].split("```", 1)[0]
     assert set(json.loads(body)) == {"original_prompt", "counterfactual_prompt", "SCM", "SCM_aug"}
+
+
+def test_word_spans_point_at_the_edit_maps_words(tmp_path: Path) -> None:
+    """`word_spans` is where the compiler's own words stand: each blend span holds the matching
+    `edit.local_blend` word, each changed span is a word of its prompt, and a span outside its
+    prompt breaks the schema (a reader never indexes past a prompt)."""
+    result = compile_paths([str(ROOT / "specs")], Config(exclude=("invalid",)), tmp_path)
+    assert result.written is not None
+    pairs, _ = read_pairs(tmp_path / PAIRS_FILE)
+    assert len(pairs) >= 13
+    changed = 0
+    for pair in pairs:
+        spans = pair.word_spans
+        assert spans is not None
+        for k, prompt in enumerate((pair.prompt_0, pair.prompt_1)):
+            blend = [prompt[s:e] for s, e in spans[f"blend_{k}"]]
+            assert blend == pair.edit["local_blend"][f"words_{k}"], pair.id
+            words = {(s, e) for _, s, e in split_words(prompt)}
+            assert {(s, e) for s, e in spans[f"changed_{k}"]} <= words, pair.id
+            changed += len(spans[f"changed_{k}"])
+    assert changed > 0
+    record = pairs[0].to_json()
+    record["word_spans"]["changed_1"] = [[0, len(record["prompt_1"]) + 1]]
+    assert any(e.startswith("word_spans.changed_1:") for e in schema_errors(record))

@@ -4,10 +4,10 @@ Thin: arguments -> the stage's function -> diagnostics on stdout (`--format`), a
 stderr. Importing this module imports neither torch nor any stage module; each command imports
 what it needs when it runs. Register them with `app.command("evaluate")(evaluate_command)` etc.
 
-Exit status, for all four: 0 done; 1 some lines or files of OUT were invalid (reported as
-diagnostics; what was valid was still processed), or `export` had nothing to export (nothing
-written); 2 usage or I/O error (a missing input file, a bad option, an unloadable model),
-nothing written.
+Exit status, for all four: 0 done; 1 some lines or files of OUT were invalid or damaged
+(reported as diagnostics; what was valid was still processed), or `export` had nothing to
+export, or every image `evaluate` had to score was damaged (nothing written); 2 usage or I/O
+error (a missing input file, a bad option, an unloadable model), nothing written.
 """
 
 from __future__ import annotations
@@ -91,7 +91,13 @@ def evaluate_command(
     try:
         result = evaluate(out, clip_model, inception_weights=inception_weights, device=device,
                           batch_size=batch_size, quiet=quiet, shard=part)
-    except (EvaluateError, StageError, ValueError) as error:
+    except EvaluateError as error:
+        if error.diagnostics:  # every (pair, seed) was damaged: what was found, exit 1
+            emit(error.diagnostics, fmt, no_color)
+            typer.echo(f"cfspec: {error}", err=True)
+            raise typer.Exit(EXIT_ERRORS) from None
+        raise fail(str(error)) from None
+    except (StageError, ValueError) as error:
         raise fail(str(error)) from None
     except OSError as error:
         raise io_fail(error) from None
@@ -103,6 +109,12 @@ def evaluate_command(
             summary_table(result.summary))
         for note in result.summary.get("notes", []):
             typer.echo(f"note: {note}", err=True)
+        if result.damaged:
+            keys = sorted({(d.id, d.seed) for d in result.damaged})
+            shown = ", ".join(f"{pid} seed {seed}" for pid, seed in keys[:5])
+            more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+            typer.echo(f"error: {len(keys)} (pair, seed)(s) not scored, their files damaged: "
+                       f"{shown}{more} (see the damaged-file diagnostics)", err=True)
         if result.not_generated:
             shown = ", ".join(result.not_generated[:5])
             more = f" and {len(result.not_generated) - 5} more" if len(
@@ -252,7 +264,8 @@ def report_command(
     status = emit(result.diagnostics, fmt, no_color)
     for note in result.notes:
         say(f"note: {note}", quiet)
-    say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown)", quiet)
+    damaged = f", {result.damaged} of them as damaged" if result.damaged else ""
+    say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown{damaged})", quiet)
     raise typer.Exit(status)
 
 

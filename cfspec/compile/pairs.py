@@ -64,6 +64,7 @@ def _pair(
         "intervention": intervention,
         "descendant_changes": descendants,
         "edit": edit_map(cm, p0, p1, tokenizer),
+        "word_spans": word_spans(cm, p0, p1),
         "scm": scm,
         "scm_aug": edge_strings(spec, model, cm),
     }
@@ -227,6 +228,41 @@ def _tokens_of(tokens: Tokens, word_indices: list[int]) -> list[int]:
     return sorted({t for k in word_indices for t in tokens.of_word(k)})
 
 
+def _blend_words(
+    cm: CounterfactualModel, changes: list[Change], p0: BoundPrompt, p1: BoundPrompt
+) -> tuple[list[int], list[int]]:
+    """The LocalBlend words' indices in each prompt: the given blend words, else the changed
+    words of both prompts; punctuation left out."""
+    blends = _items(cm, ast.Blend)
+    if blends:
+        idx_0 = [i for b in blends for t in b.words_0 for i in _find(p0, t.value)]
+        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0) for i in _find(p1, t.value)]
+    else:
+        idx_0 = [i for c in changes for i in range(c.i0, c.i1)]
+        idx_1 = [j for c in changes for j in range(c.j0, c.j1)]
+    return ([i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation],
+            [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation])
+
+
+def word_spans(cm: CounterfactualModel, p0: BoundPrompt, p1: BoundPrompt) -> dict[str, Any]:
+    """Where the compiler's decisions sit in the prompts' text, for readers that show them (the
+    report) without diffing again: `[start, end)` character offsets of each changed word (the
+    word diff lint and the edit map use) and of each LocalBlend word (`blend_k[i]` is the
+    span of `edit.local_blend.words_k[i]`). Kept outside `edit`: they change no image."""
+    changes = diff(p0, p1)
+    blend_0, blend_1 = _blend_words(cm, changes, p0, p1)
+
+    def spans(prompt: BoundPrompt, indices: list[int]) -> list[list[int]]:
+        return [[prompt.words[i].start, prompt.words[i].end] for i in indices]
+
+    return {
+        "changed_0": spans(p0, [i for c in changes for i in range(c.i0, c.i1)]),
+        "changed_1": spans(p1, [j for c in changes for j in range(c.j0, c.j1)]),
+        "blend_0": spans(p0, blend_0),
+        "blend_1": spans(p1, blend_1),
+    }
+
+
 def _local_blend(
     cm: CounterfactualModel,
     changes: list[Change],
@@ -237,15 +273,7 @@ def _local_blend(
 ) -> dict[str, Any]:
     """Where the image may change: the given blend words, else the changed words of both
     prompts. Words are reported as they stand in the prompt, without punctuation."""
-    blends = _items(cm, ast.Blend)
-    if blends:
-        idx_0 = [i for b in blends for t in b.words_0 for i in _find(p0, t.value)]
-        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0) for i in _find(p1, t.value)]
-    else:
-        idx_0 = [i for c in changes for i in range(c.i0, c.i1)]
-        idx_1 = [j for c in changes for j in range(c.j0, c.j1)]
-    idx_0 = [i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation]
-    idx_1 = [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation]
+    idx_0, idx_1 = _blend_words(cm, changes, p0, p1)
     thresholds = _items(cm, ast.Threshold)
     out = {
         "words_0": [p0.words[i].text for i in idx_0],

@@ -104,7 +104,7 @@ _ALL = (
     # SCM5xx: prompt templates
     Code("SCM501", "template-error", E,
          "The prompt template uses syntax other than {{ VAR }} and {{ VAR | filter }}."),
-    # SCM6xx: files cfspec reads back (pairs.jsonl)
+    # SCM6xx: files cfspec reads back (pairs.jsonl, the manifest, the images, ...)
     Code("SCM601", "invalid-pairs-file", E,
          "A line of pairs.jsonl is not valid JSON or does not match pair.schema.json."),
     Code("SCM602", "invalid-manifest", E,
@@ -113,6 +113,9 @@ _ALL = (
          "A line of metrics.jsonl is malformed or does not match pairs.jsonl."),
     Code("SCM604", "invalid-filter-file", E,
          "A line of filter.jsonl is malformed or does not match pairs.jsonl."),
+    Code("SCM605", "damaged-file", E,
+         "An image or .npz that generate wrote is truncated, not what it claims, or the "
+         "wrong size."),
 )
 
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}

@@ -419,8 +419,9 @@ def _check_device(device: str) -> None:
     """`--device` is one this machine has (stages.preflight), or run stops before compile."""
     from cfspec.stages.preflight import device_problems
 
-    for problem in device_problems(device):  # one line, as every command that takes --device
-        raise fail(problem)
+    problems = device_problems(device)
+    if problems:  # one line, as in every command that takes --device
+        raise fail(problems[0])
 
 
 def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:

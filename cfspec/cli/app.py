@@ -20,7 +20,24 @@ from cfspec.cli.common import (
     io_fail,
     use_color,
 )
-from cfspec.cli.options import FormatOption, GuidanceOption, IgnoreOption, SelectOption
+from cfspec.cli.generate import (
+    BlendStartOption,
+    DtypeOption,
+    HeightOption,
+    ModelOption,
+    OverwriteOption,
+    P2PCompatOption,
+    SchedulerOption,
+    WidthOption,
+)
+from cfspec.cli.options import (
+    DeviceOption,
+    FormatOption,
+    GuidanceOption,
+    IgnoreOption,
+    SelectOption,
+)
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
 
 app = typer.Typer(
     name="cfspec",
@@ -311,30 +328,24 @@ def prompt(
 def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
-    model: Annotated[str, typer.Option(
-        help="tiny, tiny-sdxl, or an SD 1.x/2.x/SDXL pipeline folder or hub id.")] = "tiny",
+    model: ModelOption = DEFAULT_MODEL,
     seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
+    device: DeviceOption = "auto",
     batch_pairs: Annotated[int, typer.Option(min=1, help="Pairs per UNet call.")] = 1,
     guidance: GuidanceOption = "7.5",
-    height: Annotated[int | None, typer.Option(help="Image height.")] = None,
-    width: Annotated[int | None, typer.Option(help="Image width.")] = None,
-    scheduler: Annotated[
-        str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
-    ] = "ddim",
-    dtype: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    height: HeightOption = None,
+    width: WidthOption = None,
+    scheduler: SchedulerOption = "ddim",
+    dtype: DtypeOption = "auto",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
-    blend_start: Annotated[
-        float | None,
-        typer.Option(help="Fraction of the schedule before LocalBlend starts (as generate)."),
-    ] = None,
-    p2p_compat: Annotated[
-        str, typer.Option(help="cfspec or published (as generate).")
-    ] = "cfspec",
+    blend_start: BlendStartOption = None,
+    p2p_compat: P2PCompatOption = "cfspec",
+    overwrite: OverwriteOption = False,
     clip_model: Annotated[
-        str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
-    ] = "openai/clip-vit-large-patch14",
+        str, typer.Option(help="tiny (random weights: for tests), a local CLIP folder or a hub "
+                               "id.")
+    ] = DEFAULT_CLIP,
     inception_weights: Annotated[
         Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
     ] = None,
@@ -359,7 +370,9 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
-    one go. Stops at the first stage that cannot go on; exits as compile and generate."""
+    one go. Checks the device before anything, and the models and OUT before the first image.
+    Stops at the first stage that cannot go on; exits as compile and generate, and 1 when
+    nothing is exported."""
     from cfspec.cli.generate import generate_command
     from cfspec.cli.stages import (
         evaluate_command,
@@ -367,8 +380,15 @@ def run_command(
         filter_command,
         report_command,
     )
-    from cfspec.pipeline import STAGES, RunOptions, arguments, final_status, stop_after
-    from cfspec.workspace.layout import REPORT_FILE
+    from cfspec.pipeline import (
+        STAGES,
+        RunOptions,
+        arguments,
+        final_status,
+        nothing_exported,
+        stop_after,
+    )
+    from cfspec.workspace.layout import DATASET_DIR, REPORT_FILE
 
     commands: dict[str, Callable[..., None]] = {
         "compile": compile_command, "generate": generate_command,
@@ -378,10 +398,11 @@ def run_command(
         tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
         batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-        p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
-        batch_size=batch_size, min_clip=min_clip, min_directional=min_directional,
-        min_image_similarity=min_image_similarity, gates=tuple(gate or ()), keep=keep,
-        quiet=quiet)
+        p2p_compat=p2p_compat, overwrite=overwrite, clip_model=clip_model,
+        inception_weights=inception_weights, batch_size=batch_size, min_clip=min_clip,
+        min_directional=min_directional, min_image_similarity=min_image_similarity,
+        gates=tuple(gate or ()), keep=keep, quiet=quiet)
+    _check_device(device)  # before anything is compiled: the cheapest way to be wrong
     statuses: dict[str, int] = {}
     for name in STAGES:
         if name == "generate":  # everything the later stages need, before the first image
@@ -396,8 +417,21 @@ def run_command(
         stop = stop_after(name, statuses[name], out, statuses)
         if stop is not None:
             raise typer.Exit(stop)
+    empty = statuses.get("export") == EXIT_ERRORS and nothing_exported(out)
+    if empty:
+        typer.echo(f"cfspec: nothing exported to {out / DATASET_DIR}: every pair was left out "
+                   "(see the export's reasons above and the report)", err=True)
     typer.echo(f"report: {out / REPORT_FILE}", err=True)
-    raise typer.Exit(final_status(statuses))
+    raise typer.Exit(final_status(statuses, nothing_exported=empty))
+
+
+def _check_device(device: str) -> None:
+    """`--device` is one this machine has (stages.preflight), or run stops before compile."""
+    from cfspec.stages.preflight import device_problems
+
+    problems = device_problems(device)
+    if problems:  # one line, as in every command that takes --device
+        raise fail(problems[0])
 
 
 def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:

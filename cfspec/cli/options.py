@@ -27,3 +27,7 @@ NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour th
 SelectOption = Annotated[list[str] | None, typer.Option(
     help="Only these codes, names or prefixes (SCM2, cycle, ALL).")]
 IgnoreOption = Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")]
+# generate, evaluate, plan, run and doctor: checked by cfspec.gpu.device before any work.
+DeviceOption = Annotated[str, typer.Option(
+    metavar="DEVICE",
+    help="auto (CUDA when there is a GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps.")]

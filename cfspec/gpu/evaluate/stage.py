@@ -196,14 +196,12 @@ def evaluate(
                                 "nothing to evaluate", diagnostics)
 
     # 2. Models.
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from cfspec.gpu.device import DeviceError, pick
+
     try:
-        torch_device = torch.device(device)
-    except RuntimeError as error:
-        raise EvaluateError(f"--device {device!r}: {error}") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise EvaluateError(f"--device {device}: CUDA is not available here (use cpu or auto)")
+        torch_device = torch.device(pick(device))
+    except DeviceError as error:
+        raise EvaluateError(str(error)) from None
     try:
         scorer = ClipScorer.load(clip_model, device=torch_device)
     except ClipLoadError as error:

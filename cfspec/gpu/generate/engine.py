@@ -28,6 +28,7 @@ import torch
 from cfspec.gpu.generate.edit_plan import MAX_TOKENS, EditPlan
 from cfspec.gpu.generate.p2p import BatchEdit, P2PControl
 from cfspec.gpu.generate.weights import Components, make_scheduler
+from cfspec.workspace.store import BLEND_START  # plan reads the same defaults without torch
 
 STEP_NOISE_SALT = 0x5EED  # stochastic schedulers draw step noise from seed ^ salt
 
@@ -65,9 +66,6 @@ class Settings:
         return BLEND_START[self.compat] if self.blend_start is None else self.blend_start
 
 
-# Where LocalBlend starts, as a fraction of the schedule: cfspec follows the null-text
-# notebook (0.2); the Prompt-to-Prompt notebook blends from the first step.
-BLEND_START = {"cfspec": 0.2, "published": 0.0}
 PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
 
 

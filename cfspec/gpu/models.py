@@ -10,10 +10,13 @@ import os
 import re
 from pathlib import Path
 
-from cfspec.gpu.generate.pipelines import is_offline
-
 __all__ = ["BUILT_IN_CLIPS", "BUILT_IN_MODELS", "DEFAULT_CLIP", "DEFAULT_MODEL", "is_offline",
            "looks_like_path", "missing_path", "not_cached", "random_weights_warning"]
+
+def is_offline() -> bool:
+    """HF_HUB_OFFLINE is set: hub ids load from the local cache only."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
 
 # Stable Diffusion 1.5, the family of the Prompt-to-Prompt and COCO-Counterfactuals papers.
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"

@@ -272,7 +272,7 @@ def _supported() -> str:
 
 
 def _hub() -> str:
-    from cfspec.gpu.generate.pipelines import is_offline
+    from cfspec.gpu.models import is_offline
 
     try:
         from huggingface_hub import constants

@@ -410,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU threads (default 1 on the CPU: see the module doc)")
     parser.add_argument("--compile", default="",
                         help="methods to time compiled as well, comma-separated (ours, plain)")
+    parser.add_argument("--compile-batches", default=None,
+                        help="pairs per batch to time compiled (default: every --batches); "
+                        "each size is one more compile")
     parser.add_argument("--compile-mode", default=None,
                         help="torch.compile mode (default: reduce-overhead on CUDA, else "
                         "default)")
@@ -506,7 +509,11 @@ def main(argv: list[str] | None = None) -> int:
         ours_procs = dict(comps.unet.attn_processors)  # the same objects: no retrace
         fast_pipe = make_pipeline(comps, fast, torch.compile(
             comps.unet, mode=options.resolved_mode(device), dynamic=False), dtype)
+        wanted = (set(batches) if args.compile_batches is None
+                  else {int(b) for b in args.compile_batches.split(",")})
         for row in results:
+            if row["batch_pairs"] not in wanted:
+                continue
             jobs = make_jobs(comps, row["batch_pairs"])
             if "ours" in compiled:
                 comps.unet.set_attn_processor(dict(ours_procs))
@@ -521,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             if key in compiled:
                 compile_info[key] = round(sum(
                     r[f"{key}_compiled"]["first_seconds"] - r[f"{key}_compiled"]["seconds"]
-                    for r in results), 2)
+                    for r in results if f"{key}_compiled" in r), 2)
         if "ours" in compiled:
             comps.unet.set_attn_processor(dict(ours_procs))
             images = fast.run(check)[0].images
@@ -539,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     every = [*methods, *(f"{m}_compiled" for m in compiled)]
     for row in results:
         b = row["batch_pairs"]
-        for key in every:
+        for key in (k for k in every if k in row):
             row[key]["pairs_per_s"] = round(b / row[key]["seconds"], 4)
             row[key] |= achieved(row["tflop"] * 1e12, row[key]["seconds"], peak["tflops"])
             row[key]["seconds"] = round(row[key]["seconds"], 4)
@@ -553,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             parts = [f"{key} {row[key]['pairs_per_s']:8.3f} pairs/s "
                      f"{row[key]['tflops']:7.2f} TFLOP/s ({100 * row[key]['of_peak']:.0f}% "
-                     f"of peak, {row[key]['peak_mib']:.0f} MiB)" for key in every]
+                     f"of peak, {row[key]['peak_mib']:.0f} MiB)" for key in every if key in row]
             parts += [f"{key} x{row[key]}" for key in ratios if key in row]
             print(f"B={b:2d}  " + "\n      ".join(parts), file=sys.stderr)
 

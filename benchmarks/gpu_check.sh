@@ -102,12 +102,14 @@ if [ "$SMOKE" = 1 ]; then
   SD_BENCH=(--steps 2 --batches 1,2 --compile-batches 2)
   XL_BENCH=(--steps 2 --batches 1,2 --compile-batches 2)
   E2E=(--steps 2 --height 32 --width 32 --batch-pairs 2)
+  XL_E2E=(--steps 2 --height 32 --width 32 --batch-pairs 2 --limit 4)
   SET=(--steps 2 --ks 3 --size 32); EVAL=(--quick --batch 4)
 else
   DEV=cuda; SD=random-sd15; XL=random-sdxl; CLIP=random-vit-l-14; SIZE=()
   SD_BENCH=(--steps 50 --batches 1,8 --compile-batches 8)
   XL_BENCH=(--steps 10 --batches 1,4 --compile-batches 4)
   E2E=(--steps 50 --batch-pairs 8)
+  XL_E2E=(--steps 10 --batch-pairs 4 --limit 8)
   SET=(--steps 5 --ks 11); EVAL=(--quick)
 fi
 
@@ -134,7 +136,7 @@ step evaluate_bench 60 "$PY" benchmarks/evaluate_bench.py --json --device "$DEV"
 step bench_sdxl 240 "$PY" benchmarks/generate_bench.py --json --device "$DEV" --model "$XL" \
   "${SIZE[@]}" "${XL_BENCH[@]}" --repeats 1 --compile ours
 step e2e_sdxl 90 "$PY" benchmarks/gpu_e2e.py --model "$XL" --device "$DEV" \
-  --out "$OUT/e2e_sdxl" "${E2E[@]/50/10}" --batch-pairs 4 --limit 8
+  --out "$OUT/e2e_sdxl" "${XL_E2E[@]}"
 
 "$PY" benchmarks/gpu_summary.py "$RESULTS" | tee "$OUT/summary.txt"
 echo "results: $RESULTS ($(( $(date +%s) - START ))s)" >&2

@@ -39,6 +39,7 @@ class RunOptions:
     seed_base: int = 0
     blend_start: float | None = None
     p2p_compat: str = "cfspec"
+    compile_unet: bool = False  # generate --compile
     clip_model: str = "openai/clip-vit-large-patch14"
     inception_weights: Path | None = None
     batch_size: int = 32  # evaluate's (pair, seed)s per CLIP batch
@@ -62,7 +63,8 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
                           "device": o.device, "batch_pairs": o.batch_pairs,
                           "guidance": o.guidance, "scheduler": o.scheduler, "height": o.height,
                           "width": o.width, "dtype": o.dtype, "seed_base": o.seed_base,
-                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat, **shown}
+                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat,
+                          "compile_unet": o.compile_unet, **shown}
     later = {"fmt": "text", "no_color": False, **shown}
     if stage == "evaluate":
         return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,

@@ -332,6 +332,8 @@ def run_command(
     p2p_compat: Annotated[
         str, typer.Option(help="cfspec or published (as generate).")
     ] = "cfspec",
+    compile_unet: Annotated[bool, typer.Option(
+        "--compile", help="Compile the UNet (as generate --compile).")] = False,
     clip_model: Annotated[
         str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
     ] = "openai/clip-vit-large-patch14",
@@ -378,7 +380,8 @@ def run_command(
         tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
         batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-        p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
+        p2p_compat=p2p_compat, compile_unet=compile_unet, clip_model=clip_model,
+        inception_weights=inception_weights,
         batch_size=batch_size, min_clip=min_clip, min_directional=min_directional,
         min_image_similarity=min_image_similarity, gates=tuple(gate or ()), keep=keep,
         quiet=quiet)

@@ -19,7 +19,7 @@
 #   generate_bench on SDXL (1024 px, 10 steps, ours/plain/naive at 1 and 4 eager, ours
 #   compiled at 4), `cfspec generate` end to end on SDXL.
 # Each step's result is one JSON line in $OUT/results.jsonl ({"step", "rc", "seconds",
-# "result"}); its output is in $OUT/<step>.out and .err. The summary table at the end
+# "result"}); its output is in logs.tar.gz (<step>.out, .err). The summary table at the end
 # (benchmarks/gpu_summary.py) checks the goals of issue 24.
 set -uo pipefail
 
@@ -38,8 +38,12 @@ if [ "${1:-}" = "--fetch-wheels" ]; then
   exit $?
 fi
 
+# $OUT gets results.jsonl, summary.txt and logs.tar.gz (the steps' output) only; everything
+# else (installed wheels, generated images) stays in $WORK.
 OUT="${OUT:-/tmp/cfspec-gpu-check}"
-mkdir -p "$OUT"
+WORK="${GPU_CHECK_WORK:-/tmp/cfspec-gpu-work}"
+rm -rf "$WORK"
+mkdir -p "$OUT" "$WORK/logs"
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
 BUDGET="${GPU_CHECK_BUDGET:-470}"
@@ -50,7 +54,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 # -- what cfspec needs beyond the image ------------------------------------------------------
 WHEELS="${1:-}"
 [ -z "$WHEELS" ] && [ -d "$ROOT/.whl" ] && WHEELS="$ROOT/.whl"
-SITE="$OUT/site"
+SITE="$WORK/site"
 if ! "$PY" -c "import diffusers, lark, jsonschema, interegular" 2>/dev/null; then
   if [ -n "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -76,10 +80,11 @@ step() {  # step NAME CAP_SECONDS command...
   [ "$cap" -gt "$left" ] && cap="$left"
   echo "== $name (at most ${cap}s)" >&2
   local t0; t0=$(date +%s.%N)
-  timeout --kill-after=10 "$cap" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"
+  timeout --kill-after=10 "$cap" "$@" > "$WORK/logs/$name.out" 2> "$WORK/logs/$name.err"
   local rc=$?
   local t1; t1=$(date +%s.%N)
-  "$PY" - "$name" "$rc" "$t0" "$t1" "$OUT/$name.out" "$OUT/$name.err" >> "$RESULTS" <<'EOF'
+  "$PY" - "$name" "$rc" "$t0" "$t1" "$WORK/logs/$name.out" "$WORK/logs/$name.err" \
+    >> "$RESULTS" <<'EOF'
 import json, sys
 name, rc, t0, t1, out, err = sys.argv[1:]
 result = None
@@ -128,7 +133,7 @@ step doctor 90 "$PY" -m cfspec doctor --device "$DEV" --format json
 step bench_sd15 260 "$PY" benchmarks/generate_bench.py --json --device "$DEV" --model "$SD" \
   "${SIZE[@]}" "${SD_BENCH[@]}" --repeats 1 --compile ours,plain
 step e2e_sd15 120 "$PY" benchmarks/gpu_e2e.py --model "$SD" --device "$DEV" \
-  --out "$OUT/e2e_sd15" "${E2E[@]}" --compile
+  --out "$WORK/e2e_sd15" "${E2E[@]}" --compile
 step set_bench 60 "$PY" benchmarks/set_bench.py --json --model "$SD" --device "$DEV" \
   "${SET[@]}" --repeats 1
 step evaluate_bench 60 "$PY" benchmarks/evaluate_bench.py --json --device "$DEV" \
@@ -136,7 +141,8 @@ step evaluate_bench 60 "$PY" benchmarks/evaluate_bench.py --json --device "$DEV"
 step bench_sdxl 240 "$PY" benchmarks/generate_bench.py --json --device "$DEV" --model "$XL" \
   "${SIZE[@]}" "${XL_BENCH[@]}" --repeats 1 --compile ours
 step e2e_sdxl 90 "$PY" benchmarks/gpu_e2e.py --model "$XL" --device "$DEV" \
-  --out "$OUT/e2e_sdxl" "${XL_E2E[@]}"
+  --out "$WORK/e2e_sdxl" "${XL_E2E[@]}"
 
 "$PY" benchmarks/gpu_summary.py "$RESULTS" | tee "$OUT/summary.txt"
+tar -czf "$OUT/logs.tar.gz" -C "$WORK" logs
 echo "results: $RESULTS ($(( $(date +%s) - START ))s)" >&2

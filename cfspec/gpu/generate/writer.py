@@ -19,14 +19,11 @@ from types import TracebackType
 Task = Callable[[], None]
 
 
-class WriterError(RuntimeError):
-    """A write on the writer thread failed; `__cause__` is what it raised."""
-
-
 class Writer:
     """Runs tasks on one thread, in order. `submit` blocks while `depth` tasks wait; a task
-    that raises stops the thread from running any later one, and the error is raised from the
-    next `submit` or from `close` (leaving the `with` block)."""
+    that raises stops the thread from running any later one, and its exception is raised again,
+    as it was, from the next `submit` or from `close` (leaving the `with` block): callers catch
+    an OSError (a full disk) or a KeyboardInterrupt as if the write had run on their thread."""
 
     def __init__(self, depth: int = 2, name: str = "cfspec-writer") -> None:
         self._queue: queue.Queue[Task | None] = queue.Queue(maxsize=max(1, depth))
@@ -50,8 +47,7 @@ class Writer:
     def _raise(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
-            raise WriterError(f"writing results failed: {type(error).__name__}: {error}"
-                              ) from error
+            raise error
 
     def submit(self, task: Task) -> None:
         if self._closed:
@@ -79,5 +75,5 @@ class Writer:
         # has less to do; the writer's own failure, if any, is secondary then.
         try:
             self.close()
-        except WriterError:
+        except BaseException:  # noqa: S110 - the error already leaving the block wins
             pass

@@ -41,6 +41,7 @@ class RunOptions:
     blend_start: float | None = None
     p2p_compat: str = "cfspec"
     overwrite: bool = False  # generate may replace images made with other settings
+    compile_unet: bool = False  # generate --compile
     clip_model: str = DEFAULT_CLIP
     inception_weights: Path | None = None
     batch_size: int = 32  # evaluate's (pair, seed)s per CLIP batch
@@ -65,7 +66,8 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
                           "guidance": o.guidance, "scheduler": o.scheduler, "height": o.height,
                           "width": o.width, "dtype": o.dtype, "seed_base": o.seed_base,
                           "blend_start": o.blend_start, "p2p_compat": o.p2p_compat,
-                          "overwrite": o.overwrite, **shown}
+                          "overwrite": o.overwrite, "compile_unet": o.compile_unet,
+                          **shown}
     later = {"fmt": "text", "no_color": False, **shown}
     if stage == "evaluate":
         return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,

@@ -72,5 +72,5 @@ def test_a_refused_cache_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     # (after the warning that tiny has random weights)
-    assert result.stderr.strip().splitlines()[-1] == f"cfspec: error: {cache} is writable by others: chmod 700 " \
-        f"{cache}, or remove it"
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"cfspec: error: {cache} is writable by others: chmod 700 {cache}, or remove it"

@@ -22,6 +22,7 @@ from cfspec.cli.common import (
 )
 from cfspec.cli.generate import (
     BlendStartOption,
+    CompileOption,
     DtypeOption,
     HeightOption,
     ModelOption,
@@ -342,6 +343,7 @@ def run_command(
     blend_start: BlendStartOption = None,
     p2p_compat: P2PCompatOption = "cfspec",
     overwrite: OverwriteOption = False,
+    compile_unet: CompileOption = False,
     clip_model: Annotated[
         str, typer.Option(help="tiny (random weights: for tests), a local CLIP folder or a hub "
                                "id.")
@@ -398,9 +400,10 @@ def run_command(
         tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
         batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-        p2p_compat=p2p_compat, overwrite=overwrite, clip_model=clip_model,
-        inception_weights=inception_weights, batch_size=batch_size, min_clip=min_clip,
-        min_directional=min_directional, min_image_similarity=min_image_similarity,
+        p2p_compat=p2p_compat, overwrite=overwrite, compile_unet=compile_unet,
+        clip_model=clip_model, inception_weights=inception_weights, batch_size=batch_size,
+        min_clip=min_clip, min_directional=min_directional,
+        min_image_similarity=min_image_similarity,
         gates=tuple(gate or ()), keep=keep, quiet=quiet)
     _check_device(device)  # before anything is compiled: the cheapest way to be wrong
     statuses: dict[str, int] = {}

@@ -297,8 +297,9 @@ def plan_command(
         str | None, typer.Option(metavar="I/N", help="Only part I of N, as generate --shard.")
     ] = None,
     its: Annotated[
-        float | None, typer.Option(help="UNet calls per second for one batch of this size "
-                                        "(the it/s generate's progress bar shows).")
+        str | None, typer.Option(help="UNet calls per second for one batch of this size (the "
+                                 "it/s generate's progress bar shows), or a "
+                                 "benchmarks/generate_bench.py --json report to read it from.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
@@ -316,9 +317,17 @@ def plan_command(
     device = _check_device(device)  # what --dtype auto means depends on it
     check_out(out, writes=False)
     try:
+        rate = None
+        if its is not None:
+            try:
+                rate = float(its)
+            except ValueError:  # not a number: a benchmark's measurement
+                from cfspec.stages.plan import its_from_bench
+
+                rate = its_from_bench(Path(its), batch_pairs)
         plan, problems = make_plan(out, seeds=seeds, steps=steps, batch_pairs=batch_pairs,
                                    guidance=guidance, seed_base=seed_base,
-                                   shard=ALL if shard is None else parse_shard(shard), its=its,
+                                   shard=ALL if shard is None else parse_shard(shard), its=rate,
                                    model=model, scheduler=scheduler, dtype=dtype, device=device,
                                    height=height, width=width, blend_start=blend_start,
                                    p2p_compat=p2p_compat)

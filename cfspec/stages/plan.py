@@ -61,6 +61,40 @@ class Plan:
         return asdict(self)
 
 
+def its_from_bench(path: Path, batch_pairs: int) -> float:
+    """The it/s (UNet calls per second, text encoding and decoding included) a
+    `benchmarks/generate_bench.py --json` report measured at this batch size (or the nearest
+    one it ran): its compiled engine's time where it timed one, else the eager one's. The file
+    may also be a gpu_check results.jsonl (its first generate benchmark). ValueError saying
+    why when the file holds no such measurement."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--its {path}: cannot read it ({error})") from None
+    reports: list[Any] = []
+    for line in text.splitlines() if "\n" in text.strip() else [text]:
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:
+            raise ValueError(f"--its {path}: not a number, nor a generate_bench.py --json "
+                             "report or a gpu_check results.jsonl") from None
+        if isinstance(record, dict):
+            reports.append(record.get("result") if "step" in record else record)
+    report = next((r for r in reports if isinstance(r, dict)
+                   and r.get("benchmark") == "generate" and r.get("results")), None)
+    if report is None:
+        raise ValueError(f"--its {path}: no generate_bench.py result in it")
+    rows = [r for r in report["results"] if "ours" in r or "ours_compiled" in r]
+    if not rows:
+        raise ValueError(f"--its {path}: no timing of `ours` (cfspec's engine) in it")
+    row = min(rows, key=lambda r: (abs(int(r["batch_pairs"]) - batch_pairs),
+                                   -int(r["batch_pairs"])))
+    timed = row.get("ours_compiled") or row["ours"]
+    return float(report["steps"]) / float(timed["seconds"])
+
+
 def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
               guidance: float | str | Uniform = 7.5, seed_base: int = 0, shard: Shard = ALL,
               its: float | None = None, per_pair: bool = False, *,

@@ -93,6 +93,7 @@ def generate(
     shard: Shard = ALL,
     per_pair: bool = False,
     overwrite: bool = False,
+    compile: bool = False,
 ) -> GenerateResult:
     """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
 
@@ -106,10 +107,13 @@ def generate(
     reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
     "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
     profile's default (0.2 for cfspec, 0 for published). `device`: auto, cpu, cuda, cuda:N or
-    mps (`cfspec.gpu.device`). Images already made for these pairs and seeds with other
-    settings are replaced only with `overwrite`; without it the run raises WouldReplace before
-    anything is written. Raises GenerateError (usage problems), DeviceError or ModelLoadError;
-    per-pair failures are returned in `GenerateResult.failed`.
+    mps (`cfspec.gpu.device`). `compile` runs the UNet through torch.compile
+    (`engine.CompileOptions`: the same images within the dtype's rounding, faster after a
+    one-time compile per batch shape, cached on disk). Images already made for these pairs
+    and seeds with other settings are replaced only with `overwrite`; without it the run
+    raises WouldReplace before anything is written. Raises GenerateError (usage problems),
+    DeviceError or ModelLoadError; per-pair failures are returned in
+    `GenerateResult.failed`.
     """
     import torch
     from accelerate import PartialState
@@ -178,7 +182,8 @@ def generate(
 
     generated, failed = _run(out, my_jobs, by_id, model, dev, torch_dtype, params, steps,
                              guidance_setting, scheduler, blend_start, eta, batch_pairs,
-                             quiet or not state.is_main_process, state, replaced, per_pair)
+                             quiet or not state.is_main_process, state, replaced, per_pair,
+                             compile)
 
     # 3. Gather every process's counts; the main process compacts the manifest.
     if state.num_processes > 1:
@@ -223,12 +228,14 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
          device: Any, dtype: Any, params: dict[str, Any], steps: int,
          guidance: float | Uniform, scheduler: str, blend_start: float, eta: float,
          batch_pairs: int, quiet: bool, state: Any, replaced: dict[tuple[str, int], Any],
-         per_pair: bool = False) -> tuple[int, list[FailedJob]]:
+         per_pair: bool = False, compile: bool = False) -> tuple[int, list[FailedJob]]:
     import dataclasses
+    import functools
 
     from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer, build_plan
-    from cfspec.gpu.generate.engine import Engine, Job, Settings
+    from cfspec.gpu.generate.engine import CompileOptions, Engine, Job, Settings
     from cfspec.gpu.generate.weights import load_components
+    from cfspec.gpu.generate.writer import Writer
     from cfspec.workspace.sets import batches, draws, group_key
 
     failed: list[FailedJob] = []
@@ -240,7 +247,8 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=fixed,
                         height=params["height"], width=params["width"],
                         blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
-    engine = Engine(comps, device, dtype, settings)
+    engine = Engine(comps, device, dtype, settings,
+                    compile=CompileOptions() if compile else None)
     params = {**params, "height": engine.height, "width": engine.width}
     words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
 
@@ -273,7 +281,9 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     generated = 0
     label = "generating" if state.num_processes == 1 else (
         f"generating (process {state.process_index + 1}/{state.num_processes})")
-    with progress(len(jobs), label, quiet) as advance:
+    # PNGs, .npz files and manifest lines are written on the writer thread while the next
+    # batch runs (writer.py: same order, same kill safety); at most two batches' pairs wait.
+    with progress(len(jobs), label, quiet) as advance, Writer(2 * batch_pairs) as writer:
         advance(len(jobs) - len(ready))
         for batch in batched:
             for outcome in _run_batch(engine, batch):
@@ -281,8 +291,9 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
                     failed.append(outcome)
                 else:
                     job = outcome.job
-                    _save(out, outcome, pairs[job.pair_id], params, replaced,
-                          drawn[job.pair_id, job.seed])
+                    writer.submit(functools.partial(_save, out, outcome, pairs[job.pair_id],
+                                                    params, replaced,
+                                                    drawn[job.pair_id, job.seed]))
                     generated += 1
                 advance(1)
     engine.close()

@@ -116,8 +116,14 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
     if comps.text_encoder_2 is not None:
         modules.append((comps.text_encoder_2, dtype))
     for module, wanted in modules:
-        if module.dtype != wanted:  # casting an fp32 model to fp32 only makes diffusers warn
-            module.to(dtype=wanted)
+        if module.dtype != wanted:
+            # torch's own cast: diffusers' `ModelMixin.to` warns about modules to keep in fp32
+            # on every cast, even when the model names none (SD's and SDXL's UNet and VAE).
+            keep = getattr(module, "_keep_in_fp32_modules", None)
+            if keep and wanted != torch.float32:
+                module.to(dtype=wanted)  # let diffusers keep (and warn about) those modules
+            else:
+                torch.nn.Module.to(module, dtype=wanted)
         module.to(device=device)
         module.eval().requires_grad_(False)
     return comps

@@ -72,7 +72,7 @@ def test_few_files_are_never_folded(tmp_path: Path) -> None:
     assert result.output.count("[empty-graph]") == FOLD_FILES
 
 
-def test_an_ignored_error_compile_cannot_pass_is_shown_not_an_internal_error(
+def test_an_ignored_error_is_shown_and_its_spec_not_written(
         tmp_path: Path) -> None:
     spec = tmp_path / "u.scm"  # a placeholder with no variable: no words to put in
     spec.write_text('scm u {\n  prompt "a {{ D }} on a {{ K }}"\n  var D = "dog"\n'

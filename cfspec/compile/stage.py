@@ -29,18 +29,21 @@ def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) 
                "(`--keep-going` writes the pairs of the other specs)")
 
 
-def ignored_errors(parsed: Parsed, spec: ast.Spec, config: Config) -> list[Diagnostic]:
-    """The errors of `spec` that --select/--ignore hid, shown after all when the compiler cannot
-    go past them (an ignored `undefined-variable` leaves a prompt with no words to put in)."""
+def ignored_errors(parsed: Parsed, config: Config) -> list[Diagnostic]:
+    """The errors of a file that --select/--ignore hid. compile shows them after all and writes
+    no pairs for their specs: a spec with an error has no right prompts to write (an ignored
+    `undefined-variable` would leave its placeholder's words out). Warnings stay hidden."""
+    if config.select == ("ALL",) and not config.ignore:
+        return []  # nothing hidden: no second lint
     from cfspec.lint import check
 
     every = check(parsed.source, config.merged(select=("ALL",), ignore=()))
     return [
-        dataclasses.replace(d, notes=(*d.notes, "shown although ignored: compile cannot go on "
-                                      "past this error; fix it, or leave the spec out"))
+        dataclasses.replace(d, notes=(*d.notes, "shown although ignored: compile writes no "
+                                      "pairs from a spec with an error; fix it, or leave the "
+                                      "spec out"))
         for d in every.diagnostics
-        if d.level is Severity.ERROR and spec.span.start <= d.span.start < spec.span.end
-        and d not in parsed.diagnostics
+        if d.level is Severity.ERROR and d not in parsed.diagnostics
     ]
 
 
@@ -77,17 +80,19 @@ def compile_paths(
         if parsed.module is None:
             continue
         bag = DiagnosticBag(parsed.source)
+        hidden = ignored_errors(parsed, config)
         for model in parsed.models:
             if parsed.spec_has_errors(model.spec):
+                continue
+            span = model.spec.span
+            shown = [d for d in hidden if span.start <= d.span.start < span.end]
+            if shown:
+                extra += shown
                 continue
             try:
                 compiled = compile_spec(model, parsed.source.name, clip)
             except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
-                hidden = ignored_errors(parsed, model.spec, config)
-                if hidden:
-                    extra += hidden
-                else:
-                    report_internal_error(bag, model.spec, error)
+                report_internal_error(bag, model.spec, error)
                 continue
             nodes = [cm.node for cm in model.counterfactuals]  # set members included
             for cf, pair in zip(nodes, compiled, strict=True):

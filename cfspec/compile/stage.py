@@ -7,6 +7,7 @@ that is not path-safe or is used twice) and writes nothing when anything is an e
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +21,27 @@ from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
 
 def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
     """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
-    from cfspec.compile.pairs import CompileError
-
-    what = str(error) if isinstance(error, CompileError) else \
-        f"{type(error).__name__}: {error}"
+    what = f"{type(error).__name__}: {error}"
     bag.report("internal-error", spec.name.span,
                f"cfspec could not compile spec `{spec.name.text}`: {what}",
                label="this spec", notes=["the other specs were compiled"],
                help="this is a bug in cfspec, not in your spec; please report it with this file "
                "(`--keep-going` writes the pairs of the other specs)")
+
+
+def ignored_errors(parsed: Parsed, spec: ast.Spec, config: Config) -> list[Diagnostic]:
+    """The errors of `spec` that --select/--ignore hid, shown after all when the compiler cannot
+    go past them (an ignored `undefined-variable` leaves a prompt with no words to put in)."""
+    from cfspec.lint import check
+
+    every = check(parsed.source, config.merged(select=("ALL",), ignore=()))
+    return [
+        dataclasses.replace(d, notes=(*d.notes, "shown although ignored: compile cannot go on "
+                                      "past this error; fix it, or leave the spec out"))
+        for d in every.diagnostics
+        if d.level is Severity.ERROR and spec.span.start <= d.span.start < spec.span.end
+        and d not in parsed.diagnostics
+    ]
 
 
 @dataclass
@@ -70,7 +83,11 @@ def compile_paths(
             try:
                 compiled = compile_spec(model, parsed.source.name, clip)
             except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
-                report_internal_error(bag, model.spec, error)
+                hidden = ignored_errors(parsed, model.spec, config)
+                if hidden:
+                    extra += hidden
+                else:
+                    report_internal_error(bag, model.spec, error)
                 continue
             nodes = [cm.node for cm in model.counterfactuals]  # set members included
             for cf, pair in zip(nodes, compiled, strict=True):

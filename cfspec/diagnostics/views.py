@@ -200,9 +200,46 @@ def _excerpt(source: SourceFile, number: int, marks: Sequence[_Mark]
     return "".join(parts), reach
 
 
+# A code found in more files than this is shown in the first FOLD_FILES of them, then counted:
+# 5,000 imported captions that each lack a graph are one fact, not 45,000 lines.
+FOLD_FILES = 3
+
+
 def render_text(diagnostics: Sequence[Diagnostic], color: bool = False) -> str:
-    """rustc/ruff-style blocks, separated by blank lines."""
-    return "\n".join(_text_one(d, color) for d in diagnostics)
+    """rustc/ruff-style blocks, separated by blank lines. A code that repeats across many
+    files is shown in the first FOLD_FILES of them, then summarized in one line (the other
+    views keep every item)."""
+    shown, folded = fold_repeats(diagnostics)
+    blocks = [_text_one(d, color) for d in shown]
+    blocks += [_paint(line, _BOLD, color) + "\n" for line in folded]
+    return "\n".join(blocks)
+
+
+def fold_repeats(diagnostics: Sequence[Diagnostic],
+                 files: int = FOLD_FILES) -> tuple[list[Diagnostic], list[str]]:
+    """The diagnostics to show (every one of a code's first `files` files) and a line for
+    each code whose other files were left out."""
+    files_of: dict[str, dict[str, None]] = {}  # code -> its files, in order (an ordered set)
+    for d in diagnostics:
+        files_of.setdefault(d.code.code, {})[d.file] = None
+    kept = {code: set(list(names)[:files]) for code, names in files_of.items()}
+    shown: list[Diagnostic] = []
+    hidden: dict[str, list[Diagnostic]] = {}
+    for d in diagnostics:
+        if d.file in kept[d.code.code]:
+            shown.append(d)
+        else:
+            hidden.setdefault(d.code.code, []).append(d)
+    lines = []
+    for code, left_out in hidden.items():
+        first = left_out[0]
+        others = len(files_of[code]) - files
+        lines.append(
+            f"... and {len(left_out):,} more `{first.code.name}` {first.level.value}"
+            f"{'s' if len(left_out) != 1 else ''} ({code}) in {others:,} other "
+            f"file{'s' if others != 1 else ''}: --format concise lists every one; "
+            f"--ignore {first.code.name} hides them")
+    return shown, lines
 
 
 def _text_one(d: Diagnostic, color: bool) -> str:

@@ -337,7 +337,9 @@ class _Judge:
                                help="an LLM answer must state its causal graph: list its edges, "
                                "e.g. `W -> A: why`")
         elif not a.needs_graph:
-            if declared:
+            if edges:
+                pass  # agreement edges the reader found (`coco_cf`): the spec has a graph
+            elif declared:
                 report_empty_graph(self.report, where,
                                    "a caption pair has no graph: imported as one intervention "
                                    "without causes", "no edges", severity=Severity.WARNING,
@@ -541,11 +543,17 @@ class _Judge:
         fix_ws: Callable[[str], str] = _collapse if opts.fix else (lambda s: s)
         t0 = binding.tokens(p0.text) if p0 is not None else []
         template = None
-        words: dict[str, str] = {}
+        words: dict[str, str | None] = {}
         values = dict(values)
         if p0 is not None:
             pieces, pos = [], 0
-            for n, (i, j) in sorted(slots.items(), key=lambda kv: kv[1][0]):
+            for n, (i, j) in sorted(slots.items(), key=lambda kv: kv[1]):
+                if i == j:  # not in the factual caption: placed where its words go
+                    cut, slot = changes.absent_slot(t0, i, "{{ " + names(n) + " }}")
+                    pieces += [p0.text[pos:cut], slot]
+                    pos = cut
+                    words[n] = None
+                    continue
                 start, end = t0[i].start, t0[j - 1].end
                 filters = _article_filter(p0.text[start:end], values, n)
                 if filters:
@@ -567,7 +575,7 @@ class _Judge:
             said = words[d.name] if bound else binding.guess_words(
                 d.name, d.label, _descriptions(index, d.name))
             description = d.description
-            if d.label and d.label.strip().lower() != said.lower():
+            if d.label and d.label.strip().lower() != (said or "").lower():
                 description = f"{d.label}: {description}" if description else d.label
             draft.variables.append(writer.DraftVar(
                 names(d.name), said, latent=not bound and p0 is not None,
@@ -582,6 +590,7 @@ class _Judge:
                 self.cf_name(do_targets, values, graph_iv, new_words, words),
                 p1.span(self.source))
             cf.do = [(names(n), fixed_values[n]) for n in do_targets]
+            cf.do_comment = a.do_comment
             cf.sets = [(names(n), fixed_values[n]) for n in set_targets]
             rendered = None
             if template is not None:
@@ -638,7 +647,7 @@ class _Judge:
 
     def cf_name(self, do_targets: list[str], values: dict[str, str | None],
                 graph_iv: dict[str, str | None], new_words: dict[str, str],
-                words: dict[str, str]) -> str:
+                words: dict[str, str | None]) -> str:
         if not do_targets:
             return "unchanged"
         n = do_targets[0]
@@ -651,7 +660,7 @@ class _Judge:
             old = words.get(n) or n
             return cname("no_" + _head_word(old), "no")
         # Named after what is new: `small` for `dog` -> `small dog`, `man` for `woman` -> `man`.
-        before = set(binding.keys_of(words.get(n, "")))
+        before = set(binding.keys_of(words.get(n) or ""))
         fresh = " ".join(w for w, _, _ in split_words(chosen)
                          if binding.keys_of(w) and binding.keys_of(w)[0] not in before)
         return cname(_head_word(fresh or chosen).lower(), "cf")

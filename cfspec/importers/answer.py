@@ -121,6 +121,7 @@ class Answer:
     # A caption set (one caption, many counterfactual captions): each becomes a counterfactual
     # of one spec (`sets.py`); `counterfactual` is then unused.
     outputs: list[Output] | None = None
+    do_comment: str | None = None  # said at the end of the do() line (`swap of ...`)
 
 
 @dataclass

@@ -27,7 +27,7 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 @dataclass
 class DraftVar:
     name: str
-    words: str
+    words: str | None  # None: the factual caption does not show it (`var X = none`)
     latent: bool
     description: str | None
     origin: Span
@@ -101,7 +101,7 @@ def render(draft: Draft) -> str:
     for v in draft.variables:
         kind = ": latent" if v.latent else ""
         described = f" {quote(v.description)}" if v.description else ""
-        lines.append(f"{INDENT}var {v.name}{kind} = {quote(v.words)}{described}")
+        lines.append(f"{INDENT}var {v.name}{kind} = {_value(v.words)}{described}")
     if draft.edges:
         lines.append("")
     for e in draft.edges:

@@ -1,5 +1,6 @@
-"""Caption pairs in the COCO-Counterfactuals layout (`id, caption_0, caption_1, image_0,
-image_1`), as JSON Lines, a JSON list or one object.
+"""Caption pairs (`id, caption_0, caption_1` in COCO-Counterfactuals' layout; SugarCrepe's,
+Winoground's, ARO's and any columns named with `--columns`), as `tables.py` reads them from
+JSON, JSON Lines, CSV, TSV or Parquet.
 
 A pair has no graph. The captions are compared word by word, case and punctuation aside (a
 difference in writing only is a `caption-artefact` warning, never a change), and each
@@ -24,24 +25,19 @@ insertions and deletions. Without a graph a pair is still a valid one-interventi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
+from cfspec.importers import tables
 from cfspec.importers.analysis import cname
-from cfspec.importers.answer import Answer, Declared, Edge, Failure, Output, Piece
+from cfspec.importers.answer import Answer, Columns, Declared, Edge, Failure, Output, Piece
 from cfspec.importers.binding import STOPWORDS, Token, tokens
 from cfspec.importers.changes import absent_slot, is_artefact, opcodes
-from cfspec.importers.jsonpos import JObj, JStr, JValue, kind
-from cfspec.importers.llm_json import raw_id, span_of, values
+from cfspec.importers.jsonpos import JStr, kind
+from cfspec.importers.llm_json import span_of
 from cfspec.lang.agreement import Agreement, agreement, consequences
 from cfspec.lang.prompt import REMOVED, close_gaps
-
-CAPTION_0 = ("caption_0", "original_caption", "original_prompt", "caption")
-CAPTION_1 = ("caption_1", "counterfactual_caption", "counterfactual_prompt", "output_1")
-# SocialCounterfactuals: `output_1` ... `output_N`, one counterfactual each.
-_MORE_OUTPUTS = re.compile(r"output[-_ ]?(\d+)$", re.I)
 
 
 def _punct(tok: Token) -> bool:
@@ -244,65 +240,31 @@ def _beside(t0: list[Token], at: int) -> tuple[int, int]:
     return (chosen, chosen + 1) if chosen is not None else (at, at)
 
 
-def read(source: SourceFile) -> list[Answer | Failure]:
-    bag = DiagnosticBag(source)
-    items = values(source, bag, "caption pairs: {\"id\", \"caption_0\", \"caption_1\"} per line")
+def read(source: SourceFile, columns: Columns | None = None, table: str = "json"
+         ) -> list[Answer | Failure]:
+    """The caption pairs (and caption sets) of an input, read by `tables.rows`, each as an
+    Answer; rows that are no pair are the Failures `tables` reports."""
     out: list[Answer | Failure] = []
-    if bag.items:
-        out.append(Failure(source, 0, source.whole(), list(bag.items)))
-    for number, item in enumerate(items, start=1):
-        if isinstance(item, Failure):
-            item.number = number
-            out.append(item)
-            continue
-        span = span_of(source, item)
-        problems = DiagnosticBag(source)
-        if not isinstance(item, JObj):
-            problems.report("syntax-error", span, f"expected a caption pair, found {kind(item)}",
-                            label="not an object",
-                            help='one pair per line: {"id": ..., "caption_0": ..., '
-                            '"caption_1": ...}')
-            out.append(Failure(source, number, span, problems.items))
-            continue
-        outputs = _outputs(item)
-        factual = item.get(*CAPTION_0)
-        if len(outputs) > 1 and factual is not None and isinstance(factual[1], JStr):
-            out.append(_caption_set(source, number, item, span, factual[1], outputs, problems))
-            continue
-        captions: list[JStr] = []
-        for keys in (CAPTION_0, CAPTION_1):
-            found = item.get(*keys)
-            if found is None or not isinstance(found[1], JStr):
-                where = span_of(source, found[1]) if found is not None else \
-                    Span(span.line, span.column, span.line, span.column + 1, span.start,
-                         span.start + 1)
-                what = f"`{keys[0]}` must be a string, found {kind(found[1])}" if found \
-                    else f"the pair has no `{keys[0]}`"
-                problems.report("syntax-error", where, what, label="here",
-                                help=f'add "{keys[0]}": "the caption"')
-            else:
-                captions.append(found[1])
-        if problems.items:
-            out.append(Failure(source, number, span, problems.items, raw_id(item)))
-            continue
-        p0, p1 = Piece.of_string(captions[0]), Piece.of_string(captions[1])
-        answer = pair_answer(source, number, raw_id(item), span, p0, p1, problems.items)
-        out.append(answer)
+    for row in tables.rows(source, columns, table):
+        if isinstance(row, Failure):
+            out.append(row)
+        elif row.outputs is not None:
+            out.append(_caption_set(source, row, DiagnosticBag(source)))
+        else:
+            assert row.counterfactual is not None
+            out.append(pair_answer(source, row.number, row.raw_id, row.span,
+                                   Piece.of_string(row.factual),
+                                   Piece.of_string(row.counterfactual), []))
     return out
 
 
-def _outputs(item: JObj) -> list[tuple[JStr, JValue]]:
-    """`output_1` ... `output_N` (SocialCounterfactuals), by their number."""
-    found = [(int(m.group(1)), n, k, v) for n, (k, v) in enumerate(item.members)
-             if (m := _MORE_OUTPUTS.match(k.value.strip()))]
-    return [(k, v) for _, _, k, v in sorted(found, key=lambda o: (o[0], o[1]))]
-
-
-def _caption_set(source: SourceFile, number: int, item: JObj, span: Span, caption: JStr,
-                 outputs: list[tuple[JStr, JValue]], problems: DiagnosticBag) -> Answer | Failure:
+def _caption_set(source: SourceFile, row: tables.Row, problems: DiagnosticBag
+                 ) -> Answer | Failure:
     """A row with one caption and several counterfactual captions: one spec, a counterfactual
     per output (judged by `sets.py`). An output that is not a string is reported and left out;
     the others are imported."""
+    assert row.outputs is not None
+    number, span, caption, outputs = row.number, row.span, row.factual, row.outputs
     kept: list[Output] = []
     for key, value in outputs:
         if isinstance(value, JStr):
@@ -314,8 +276,8 @@ def _caption_set(source: SourceFile, number: int, item: JObj, span: Span, captio
                         help=f'write it as a caption, "{key.value}": "...", or drop it; the '
                         "row's other outputs are imported")
     if not kept:
-        return Failure(source, number, span, problems.items, raw_id(item))
-    answer = Answer(source, "coco-cf", number, raw_id(item), span, Piece.of_string(caption),
+        return Failure(source, number, span, problems.items, row.raw_id)
+    answer = Answer(source, "coco-cf", number, row.raw_id, span, Piece.of_string(caption),
                     None, [], needs_graph=False, diagnostics=problems.items, outputs=kept)
     answer.graph_span = Span(span.line, span.column, span.line, span.column + 1, span.start,
                              span.start + 1)

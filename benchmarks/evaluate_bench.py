@@ -16,6 +16,11 @@ images (the tiny generator's size), fp32, 16 pairs a batch; on CUDA the full ViT
 architecture (`random-vit-l-14`: `openai/clip-vit-large-patch14`'s shapes with random weights,
 no download) at its 224 px input on 512 px images (SD 1.5's output), fp16, 64 pairs a batch.
 Inputs are random (seeded) uint8 images already on the device; decoding PNGs is not timed.
+
+How far from the limit: `tflops` and `of_peak`, from CLIP's FLOPs (its image tower per image,
+its text tower per prompt, counted once by `torch.utils.flop_counter`, `roofline.py`; the
+metrics themselves are not counted) over the time, against the peak matmul rate measured in
+this run (bf16 on CUDA, fp32 on the CPU).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: import the cfs
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model hub
 
 import torch  # noqa: E402
+from roofline import achieved, count_flops, measure_peak  # noqa: E402
 
 from cfspec.gpu.evaluate import metrics as M  # noqa: E402
 from cfspec.gpu.evaluate.clip import RANDOM_VIT_L14, TINY, ClipScorer  # noqa: E402
@@ -116,6 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     size = args.image_size or (512 if on_cuda else 64)
     batches = 3 if args.quick else 20
     torch.set_grad_enabled(False)
+    peak = measure_peak(device)
 
     t0 = time.perf_counter()
     scorer = ClipScorer.load(model, device, dtype)
@@ -132,6 +139,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pairs += evaluate_batch(scorer, batch, stages)
     _sync(device)
     elapsed = time.perf_counter() - t0
+    one = make_batch(1, size, device, args.seed)
+    flops = {"image": count_flops(lambda: scorer.embed_images(one["img0"], batch_size=1)),
+             "prompt": count_flops(lambda: scorer.embed_texts(one["prompts0"]))}
+    work = 2 * pairs * (flops["image"] + flops["prompt"])
     result: dict[str, Any] = {
         "benchmark": "evaluate",
         "mode": "quick" if args.quick else "full",
@@ -149,6 +160,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds_per_batch": {k: v / batches for k, v in stages.items()},
         "load_seconds": load_s,
         "torch": torch.__version__,
+        "peak": peak,
+        "flops": flops,
+        **achieved(work, elapsed, peak["tflops"]),
     }
     if on_cuda:
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30

@@ -21,6 +21,19 @@ Every method's time includes text encoding, the denoising loop and VAE decoding 
 (writing files is not timed). Peak memory is `torch.cuda.max_memory_allocated` on CUDA and the
 process's peak resident set (VmHWM, reset before each measurement) on the CPU.
 
+`--compile ours,plain` also times those methods with the UNet compiled (`torch.compile`,
+inductor; `--compile-mode`, default CUDA graphs on CUDA): ours through
+`Engine(compile=CompileOptions())` (P2P processors in their compiled form, fused q/k/v,
+channels-last), plain through diffusers' fused-projection processors on the same compiled,
+channels-last UNet. They run after every eager measurement (compiling changes the UNet's modules
+in place). `compile_seconds` is each one's first call per batch shape (tracing and compiling,
+or loading both from the inductor cache) beyond a timed call.
+
+How far from the limit: each method's TFLOP/s (`tflops`) and its fraction of the device's
+peak (`of_peak`), from the model's FLOPs (counted once per model and resolution by
+`torch.utils.flop_counter`, `roofline.py`) times the rows the images need, and the peak
+measured in this run (a bf16 matmul on CUDA, fp32 on the CPU).
+
 Models: on the CPU the embedded `tiny` model at its 64x64 default, 20 steps (`--quick`: 32x32,
 4 steps); on CUDA the Stable Diffusion 1.5 architecture with random weights (`random-sd15`) at
 512x512 in fp16, 50 steps (`--quick`: 10). `--model random-sdxl` is SDXL base's architecture
@@ -38,6 +51,7 @@ which swamps every difference between the three methods.
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -45,6 +59,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -58,9 +73,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from roofline import achieved, generation_flops, measure_peak  # noqa: E402
 
 from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
-from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
+from cfspec.gpu.generate.engine import CompileOptions, Engine, Job, Settings  # noqa: E402
 from cfspec.gpu.generate.p2p import BatchEdit  # noqa: E402
 from cfspec.gpu.generate.weights import Components, load_components  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
@@ -174,7 +190,11 @@ def _peak_mib(device: torch.device) -> float:
 
 
 def measure(fn: Callable[[], Any], device: torch.device, repeats: int) -> dict[str, float]:
-    fn()  # warm-up: kernels, caches, allocator
+    _sync(device)
+    start = time.perf_counter()
+    fn()  # warm-up: kernels, caches, allocator (and compiling, for compiled methods)
+    _sync(device)
+    first = time.perf_counter() - start
     times = []
     _reset_peak(device)
     for _ in range(repeats):
@@ -185,7 +205,7 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int) -> dict[s
         times.append(time.perf_counter() - start)
     # The minimum: the machine may be shared, and other load only ever adds time.
     return {"seconds": min(times), "median_seconds": round(statistics.median(times), 4),
-            "peak_mib": round(_peak_mib(device), 1)}
+            "first_seconds": round(first, 4), "peak_mib": round(_peak_mib(device), 1)}
 
 
 # -- the three methods --------------------------------------------------------------------------
@@ -340,6 +360,35 @@ def run_naive(comps: Components, engine: Engine, holder: dict[str, Any],
     return images
 
 
+def make_pipeline(comps: Components, engine: Engine, unet: Any, dtype: torch.dtype) -> Any:
+    """The plain diffusers pipeline on these components (and this UNet, maybe compiled).
+
+    SDXL in fp16 gets an fp16 copy of the VAE, which the pipeline upcasts to decode itself
+    (`force_upcast`), as a plain diffusers user's would: our components keep the VAE in fp32
+    already, and the pipeline would hand that fp32 VAE its fp16 latents."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    pipe: Any
+    if comps.is_xl:
+        vae = comps.vae
+        if vae.dtype != dtype:
+            vae = copy.deepcopy(vae).to(dtype=dtype)
+        pipe = StableDiffusionXLPipeline(
+            vae=vae, text_encoder=comps.text_encoder, text_encoder_2=comps.text_encoder_2,
+            tokenizer=comps.tokenizer, tokenizer_2=comps.tokenizer_2, unet=unet,
+            scheduler=engine.scheduler, add_watermarker=False,
+            force_zeros_for_empty_prompt=comps.force_zeros_for_empty_prompt,
+        )
+    else:
+        pipe = StableDiffusionPipeline(
+            vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer,
+            unet=unet, scheduler=engine.scheduler, safety_checker=None,
+            feature_extractor=None, requires_safety_checker=False,
+        )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -359,13 +408,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=None, help="image side in pixels")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default 1 on the CPU: see the module doc)")
+    parser.add_argument("--compile", default="",
+                        help="methods to time compiled as well, comma-separated (ours, plain)")
+    parser.add_argument("--compile-batches", default=None,
+                        help="pairs per batch to time compiled (default: every --batches); "
+                        "each size is one more compile")
+    parser.add_argument("--compile-mode", default=None,
+                        help="torch.compile mode (default: reduce-overhead on CUDA, else "
+                        "default)")
     args = parser.parse_args(argv)
 
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.models.attention_processor import AttnProcessor2_0
     from diffusers.utils import logging as dlogging
 
     dlogging.set_verbosity_error()
+    # SDXL's pipeline announces that `upcast_vae` is deprecated on every call.
+    warnings.filterwarnings("ignore", message=".*upcast_vae.*")
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     model = args.model or ("random-sd15" if cuda else "tiny")
@@ -374,35 +432,29 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or 3
     batches = [int(b) for b in args.batches.split(",")]
     methods = [m for m in ("ours", "plain", "naive") if m in args.methods.split(",")]
+    compiled = [m for m in ("ours", "plain") if m in args.compile.split(",")]
     if not cuda:
         torch.set_num_threads(args.threads or 1)
+    peak = measure_peak(device)
 
     comps = load_components(model, device, dtype)
     size = args.size or (512 if model == "random-sd15" else
                          (32 if args.quick and not cuda else comps.default_size))
     engine = Engine(comps, device, dtype, Settings(steps=steps, height=size, width=size))
-    pipe: Any
-    if comps.is_xl:
-        pipe = StableDiffusionXLPipeline(
-            vae=comps.vae, text_encoder=comps.text_encoder, text_encoder_2=comps.text_encoder_2,
-            tokenizer=comps.tokenizer, tokenizer_2=comps.tokenizer_2, unet=comps.unet,
-            scheduler=engine.scheduler, add_watermarker=False,
-            force_zeros_for_empty_prompt=comps.force_zeros_for_empty_prompt,
-        )
-    else:
-        pipe = StableDiffusionPipeline(
-            vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer,
-            unet=comps.unet, scheduler=engine.scheduler, safety_checker=None,
-            feature_extractor=None, requires_safety_checker=False,
-        )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = make_pipeline(comps, engine, comps.unet, dtype)
     holder: dict[str, Any] = {}
     naive_procs = {name: NaiveProcessor(holder, name) for name in comps.unet.attn_processors}
+    flops = generation_flops(engine)
+
+    def model_flops(b: int) -> int:
+        """The images' work for b pairs: 2b images, both guidance branches every step."""
+        return (steps * 4 * b * flops["unet_row"] + 2 * b * flops["vae_image"]
+                + 2 * b * flops["text_prompt"])
 
     results = []
     for b in batches:
         jobs = make_jobs(comps, b)
-        row: dict[str, Any] = {"batch_pairs": b}
+        row: dict[str, Any] = {"batch_pairs": b, "tflop": round(model_flops(b) / 1e12, 4)}
 
         if "ours" in methods:
             engine.control.install(comps.unet)
@@ -415,20 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             comps.unet.set_attn_processor(dict(naive_procs))
             row["naive"] = measure(lambda jobs=jobs: run_naive(comps, engine, holder, jobs),
                                    device, repeats)
-        for key in methods:
-            row[key]["pairs_per_s"] = round(b / row[key]["seconds"], 4)
-            row[key]["seconds"] = round(row[key]["seconds"], 4)
-        if "ours" in row and "plain" in row:
-            row["overhead_vs_plain"] = round(row["ours"]["seconds"] / row["plain"]["seconds"], 3)
-        if "ours" in row and "naive" in row:
-            row["speedup_vs_naive"] = round(row["naive"]["seconds"] / row["ours"]["seconds"], 3)
         results.append(row)
-        if not args.json:
-            parts = [f"{key} {row[key]['pairs_per_s']:8.3f} pairs/s "
-                     f"({row[key]['peak_mib']:.0f} MiB)" for key in methods]
-            parts += [f"{key} x{row[key]}" for key in ("overhead_vs_plain", "speedup_vs_naive")
-                      if key in row]
-            print(f"B={b:2d}  " + "  ".join(parts), file=sys.stderr)
 
     # Agreement, on one pair: the naive published code and ours make the same counterfactual,
     # and the plain pipeline and ours the same factual image (in this run's dtype and device).
@@ -439,9 +478,12 @@ def main(argv: list[str] | None = None) -> int:
 
     agreement: dict[str, Any] = {}
     check = make_jobs(comps, 1)
-    if "ours" in methods and ("naive" in methods or "plain" in methods):
+    ours_images = None
+    if "ours" in methods or "ours" in compiled:
         engine.control.install(comps.unet)
         ours_images = engine.run(check)[0].images
+    if "ours" in methods and ("naive" in methods or "plain" in methods):
+        assert ours_images is not None
         if "naive" in methods:
             comps.unet.set_attn_processor(dict(naive_procs))
             diff = pixel_diff(ours_images[1], run_naive(comps, engine, holder, check)[1])
@@ -455,6 +497,73 @@ def main(argv: list[str] | None = None) -> int:
                           "ours_vs_plain_factual_mean_pixel_diff": round(float(diff.mean()), 4)}
     engine.close()
 
+    # Compiled: after every eager measurement, since compiling changes the UNet in place.
+    compile_info: dict[str, Any] = {}
+    if compiled:
+        from diffusers.models.attention_processor import FusedAttnProcessor2_0
+        from torch._dynamo.utils import counters
+
+        counters.clear()
+        options = CompileOptions(mode=args.compile_mode)
+        fast = Engine(comps, device, dtype, engine.settings, compile=options)
+        ours_procs = dict(comps.unet.attn_processors)  # the same objects: no retrace
+        fast_pipe = make_pipeline(comps, fast, torch.compile(
+            comps.unet, mode=options.resolved_mode(device), dynamic=False), dtype)
+        wanted = (set(batches) if args.compile_batches is None
+                  else {int(b) for b in args.compile_batches.split(",")})
+        for row in results:
+            if row["batch_pairs"] not in wanted:
+                continue
+            jobs = make_jobs(comps, row["batch_pairs"])
+            if "ours" in compiled:
+                comps.unet.set_attn_processor(dict(ours_procs))
+                row["ours_compiled"] = measure(lambda jobs=jobs: run_ours(fast, jobs), device,
+                                               repeats)
+            if "plain" in compiled:
+                comps.unet.set_attn_processor(FusedAttnProcessor2_0())
+                row["plain_compiled"] = measure(lambda jobs=jobs: run_plain(fast_pipe, fast,
+                                                                            jobs),
+                                                device, repeats)
+        for key in ("ours", "plain"):
+            if key in compiled:
+                compile_info[key] = round(sum(
+                    r[f"{key}_compiled"]["first_seconds"] - r[f"{key}_compiled"]["seconds"]
+                    for r in results if f"{key}_compiled" in r), 2)
+        if "ours" in compiled:
+            comps.unet.set_attn_processor(dict(ours_procs))
+            images = fast.run(check)[0].images
+            if ours_images is not None:
+                diff = np.maximum(pixel_diff(images[0], ours_images[0]),
+                                  pixel_diff(images[1], ours_images[1]))
+                agreement |= {"ours_compiled_vs_eager_max_pixel_diff": int(diff.max()),
+                              "ours_compiled_vs_eager_mean_pixel_diff":
+                              round(float(diff.mean()), 4)}
+        fast.close()
+        compile_info |= {"mode": options.resolved_mode(device),
+                         "unique_graphs": int(counters["stats"]["unique_graphs"]),
+                         "graph_breaks": int(sum(counters["graph_break"].values()))}
+
+    every = [*methods, *(f"{m}_compiled" for m in compiled)]
+    for row in results:
+        b = row["batch_pairs"]
+        for key in (k for k in every if k in row):
+            row[key]["pairs_per_s"] = round(b / row[key]["seconds"], 4)
+            row[key] |= achieved(row["tflop"] * 1e12, row[key]["seconds"], peak["tflops"])
+            row[key]["seconds"] = round(row[key]["seconds"], 4)
+        ratios = {"overhead_vs_plain": ("ours", "plain"), "speedup_vs_naive": ("naive", "ours"),
+                  "compiled_speedup": ("ours", "ours_compiled"),
+                  "compiled_overhead_vs_plain_compiled": ("ours_compiled", "plain_compiled"),
+                  "compiled_vs_eager_plain": ("ours_compiled", "plain")}
+        for name, (num, den) in ratios.items():
+            if num in row and den in row:
+                row[name] = round(row[num]["seconds"] / row[den]["seconds"], 3)
+        if not args.json:
+            parts = [f"{key} {row[key]['pairs_per_s']:8.3f} pairs/s "
+                     f"{row[key]['tflops']:7.2f} TFLOP/s ({100 * row[key]['of_peak']:.0f}% "
+                     f"of peak, {row[key]['peak_mib']:.0f} MiB)" for key in every if key in row]
+            parts += [f"{key} x{row[key]}" for key in ratios if key in row]
+            print(f"B={b:2d}  " + "\n      ".join(parts), file=sys.stderr)
+
     report = {
         "benchmark": "generate",
         "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
@@ -466,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
         "guidance": engine.settings.guidance,
         "repeats": repeats,
         "torch": torch.__version__,
+        "peak": peak,
+        "flops": flops,
+        "compile_seconds": compile_info,
         "results": results,
         **agreement,
     }

@@ -1,11 +1,15 @@
 """Import and compile real caption pairs written by others, and say how much of it is right.
 
-    python benchmarks/real_data.py                       # the COCO-CF and SocialCF slices
+    python benchmarks/real_data.py                       # COCO-CF, SocialCF, SugarCrepe slices
     python benchmarks/real_data.py FILE.jsonl ...        # any caption-pair files
+    python benchmarks/real_data.py DIR/                  # every SugarCrepe file in DIR
     python benchmarks/real_data.py --json                # one JSON object on stdout
 
 For each file: every item goes through `cfspec import` (auto-detected shape) and the written
-.scm through `cfspec compile`, in memory. Printed per file:
+.scm through `cfspec compile`, in memory. A SugarCrepe file (a JSON object keyed by number, each
+`{"filename", "caption", "negative_caption"}`) is read as caption pairs (`id` the file's stem
+and the key, `caption_0` the caption, `caption_1` the negative), one row per pair; a folder
+stands for its `*.json` files, one result per file (SugarCrepe's categories). Printed per file:
 
 - `items`, `pairs written`: items read, and pairs the compiler produced from them;
 - `crashes`: Python exceptions anywhere in import or compile (must be 0);
@@ -19,7 +23,17 @@ For each file: every item goes through `cfspec import` (auto-detected shape) and
   the caption and whose `prompt_1` is that output, character for character (the pair named
   `<id>__<counterfactual>` after the one the import wrote for that output), and how many were
   written as one `counterfactuals` block (a complete grid of values);
-- the diagnostics by name and severity, and the seconds taken.
+- `single-run pairs`: pairs whose captions, split into words with case and punctuation set
+  aside, differ in one contiguous run and in no other way (once the common start and end are
+  taken off, the two middles share no word, so no alignment could see two changes), and of
+  those `exact`: written with one `do()` on one variable, no error, compiled to one pair whose
+  `prompt_0` is the caption and `prompt_1` the counterfactual caption, character for character
+  once leading and trailing whitespace is set aside (the text encoder strips it);
+- every pair: `compiled exactly` (one pair, both prompts the captions, no error), how many
+  `do()` and `set` targets the written counterfactual has, how many counterfactuals the
+  import noted as a swap, and how many carry agreement (`set` targets that follow an
+  intervened noun);
+- the diagnostics by name and severity, internal errors, and the seconds taken.
 
 Nothing here knows about these datasets: the same code runs on any caption-pair file.
 """
@@ -52,6 +66,7 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 DEFAULT_FILES = (
     REAL / "coco_counterfactuals_captions_1-5000.jsonl",
     REAL / "social_counterfactuals_race_gender_1-60.jsonl",
+    REAL / "sugarcrepe_1-100",
 )
 
 
@@ -70,6 +85,14 @@ class FileResult:
     sets_wrong: list[str] = field(default_factory=list)
     ids_kept: int = 0
     ids_total: int = 0
+    single_run: int = 0
+    single_run_exact: int = 0
+    single_run_wrong: list[str] = field(default_factory=list)
+    compiled_exactly: int = 0  # pairs (not sets): one pair, both prompts the captions
+    interventions: Counter[int] = field(default_factory=Counter)  # do() targets per pair
+    with_sets: int = 0  # pairs whose counterfactual has `set` targets (consequences)
+    swaps_noted: int = 0  # counterfactuals the import wrote as a swap of two things
+    internal_errors: int = 0  # `internal-error` diagnostics from import or lint
     diagnostics: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -82,6 +105,11 @@ class FileResult:
             "caption_sets": self.sets, "sets_exact": self.sets_exact,
             "sets_as_one_block": self.sets_as_one_block,
             "ids_kept": self.ids_kept, "ids_total": self.ids_total,
+            "single_run_pairs": self.single_run, "single_run_exact": self.single_run_exact,
+            "compiled_exactly": self.compiled_exactly,
+            "interventions": {str(k): v for k, v in sorted(self.interventions.items())},
+            "with_sets": self.with_sets, "swaps_noted": self.swaps_noted,
+            "internal_errors": self.internal_errors,
             "diagnostics": dict(sorted(self.diagnostics.items())),
             "seconds": round(self.seconds, 2),
         }
@@ -95,6 +123,41 @@ def single_swap(caption_0: str, caption_1: str) -> tuple[str, str] | None:
         return None
     diff = [(a, b) for a, b in zip(w0, w1, strict=True) if exact(a) != exact(b)]
     return diff[0] if len(diff) == 1 else None
+
+
+def _plain_words(caption: str) -> list[str]:
+    return [exact(w) for w, _, _ in split_words(caption) if any(c.isalnum() for c in w)]
+
+
+def single_run(caption_0: str, caption_1: str) -> bool:
+    """Whether the captions' words (case and punctuation aside) differ in exactly one
+    contiguous run: once their common start and end are taken off, something is left and the
+    two middles share no word, so that no alignment of them could find two changes."""
+    w0, w1 = _plain_words(caption_0), _plain_words(caption_1)
+    head = 0
+    while head < min(len(w0), len(w1)) and w0[head] == w1[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(w0), len(w1)) - head and w0[-1 - tail] == w1[-1 - tail]:
+        tail += 1
+    m0, m1 = w0[head:len(w0) - tail], w1[head:len(w1) - tail]
+    return bool(m0 or m1) and not set(m0) & set(m1)
+
+
+def sugarcrepe_rows(text: str, stem: str) -> str | None:
+    """A SugarCrepe file (`{"0": {"filename", "caption", "negative_caption"}, ...}`) as caption
+    pair lines (`id`, `caption_0`, `caption_1`); None for any other text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not data or not all(
+            isinstance(v, dict) and "caption" in v and "negative_caption" in v
+            for v in data.values()):
+        return None
+    return "".join(json.dumps({"id": f"{stem}_{key}", "caption_0": row["caption"],
+                               "caption_1": row["negative_caption"]}) + "\n"
+                   for key, row in data.items())
 
 
 def captions_of(line: str) -> tuple[str, str, str | None] | None:
@@ -174,7 +237,10 @@ def is_exact_swap(scm: str, old: str, new: str) -> tuple[bool, str]:
 
 def measure(path: Path, limit: int | None = None) -> FileResult:
     result = FileResult(path.name)
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        text = sugarcrepe_rows(text, path.stem) or text
+    lines = text.splitlines(keepends=True)
     if limit is not None:
         lines = lines[:limit]
     text = "".join(lines)
@@ -192,11 +258,15 @@ def measure(path: Path, limit: int | None = None) -> FileResult:
     for number, item in enumerate(items):
         for d in item.diagnostics:
             result.diagnostics[f"{d.code.name} ({d.level.value})"] += 1
+            result.internal_errors += d.code.name == "internal-error"
         pair = captions[number] if number < len(captions) else None
         if pair is not None and pair[2] is not None:
             result.ids_total += 1
             result.ids_kept += item.item_id.startswith(pair[2][:20])
         if item.scm is None:
+            if pair is not None and single_run(*pair[:2]):
+                result.single_run += 1
+                result.single_run_wrong.append(f"{item.item_id}: nothing written")
             continue
         compiled: list[Any] = []
         try:
@@ -220,7 +290,10 @@ def measure(path: Path, limit: int | None = None) -> FileResult:
             else:
                 result.sets_wrong.append(f"{item.item_id}: {why}")
             continue
-        swap = single_swap(*pair[:2]) if pair is not None else None
+        if pair is None:
+            continue
+        pair_facts(result, parsed, compiled, item, *pair[:2])
+        swap = single_swap(*pair[:2])
         if swap is None:
             continue
         result.swaps += 1
@@ -233,6 +306,43 @@ def measure(path: Path, limit: int | None = None) -> FileResult:
     return result
 
 
+def pair_facts(result: FileResult, parsed: Any, compiled: list[Any], item: Any,
+               caption_0: str, caption_1: str) -> None:
+    """What a caption pair's written spec says (interventions, consequences, a swap) and
+    whether it compiles to exactly the two captions."""
+    result.internal_errors += sum(d.code.name == "internal-error" for d in parsed.diagnostics)
+    clean = not any(d.level is Severity.ERROR for d in parsed.diagnostics)
+    # Leading and trailing whitespace aside: the text encoder strips it, and import does not
+    # count it as a change (`caption 0 ` -> `caption 1.` is written from one template).
+    exact_prompts = clean and len(compiled) == 1 \
+        and compiled[0]["prompt_0"].strip() == caption_0.strip() \
+        and compiled[0]["prompt_1"].strip() == caption_1.strip()
+    result.compiled_exactly += exact_prompts
+    cms = parsed.models[0].counterfactuals if parsed.models else []
+    do = len(cms[0].interventions) if len(cms) == 1 else -1
+    result.interventions[do] += 1
+    result.with_sets += len(cms) == 1 and bool(cms[0].sets)
+    result.swaps_noted += "swap of" in (item.scm or "")
+    if not single_run(caption_0, caption_1):
+        return
+    result.single_run += 1
+    if exact_prompts and do == 1:
+        result.single_run_exact += 1
+        return
+    why = f"{do} do() targets" if do != 1 else "errors: " + ", ".join(sorted(
+        {d.code.name for d in parsed.diagnostics if d.level is Severity.ERROR})) if not clean \
+        else f"compiled to {[(p['prompt_0'], p['prompt_1']) for p in compiled]}"
+    result.single_run_wrong.append(f"{item.item_id}: {caption_0!r} -> {caption_1!r}: {why}")
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for its `*.json` and `*.jsonl` files, sorted."""
+    out: list[Path] = []
+    for p in paths:
+        out += sorted([*p.glob("*.json"), *p.glob("*.jsonl")]) if p.is_dir() else [p]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="caption-pair files (default: the "
@@ -242,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=10,
                         help="list up to N wrong swaps and crashes per file (default 10)")
     args = parser.parse_args(argv)
-    files = args.files or [f for f in DEFAULT_FILES if f.is_file()]
+    files = expand(args.files or [f for f in DEFAULT_FILES if f.exists()])
     if not files:
         parser.error("no input files (the default slices are not beside this checkout)")
     results = [measure(f, args.limit) for f in files]
@@ -270,6 +380,18 @@ def render(r: FileResult, show: int) -> str:
                    f"exactly the caption and the output: {r.sets_exact}; written as one "
                    f"`counterfactuals` block: {r.sets_as_one_block}")
         out += [f"  wrong: {w}" for w in r.sets_wrong[:show]]
+    if r.single_run or r.interventions:
+        shown = ", ".join(f"{k if k >= 0 else 'other'}: {v}"
+                          for k, v in sorted(r.interventions.items()))
+        out.append(f"pairs compiled exactly (one pair, both prompts the captions): "
+                   f"{r.compiled_exactly}; do() targets per pair: {shown}; with `set` "
+                   f"consequences: {r.with_sets}; noted as swaps: {r.swaps_noted}")
+    if r.single_run:
+        share = 100.0 * r.single_run_exact / r.single_run
+        out.append(f"single-run pairs: {r.single_run}, exact (one do(), prompts the captions): "
+                   f"{r.single_run_exact} ({share:.2f}%)")
+        out += [f"  wrong: {w}" for w in r.single_run_wrong[:show]]
+    out.append(f"internal errors: {r.internal_errors}")
     out += [f"  crash: {c.strip().splitlines()[-1]}  ({c.split(':')[0]})" for c in r.crashes[:show]]
     out.append("diagnostics:")
     out += [f"  {n:<40} {c:>6}" for n, c in sorted(r.diagnostics.items(), key=lambda x: -x[1])]

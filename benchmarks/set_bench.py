@@ -25,6 +25,11 @@ denoising loop most of the time (text encoding is one call, decoding one VAE pas
 both proportional to the rows too), as at 512 px and 50 steps on a GPU. Each measurement is the
 minimum of `--repeats` runs (3) after one warm-up, the two methods alternating.
 
+How far from the limit: each result's `tflops` and `of_peak`, the model FLOPs of the UNet rows
+the hook counted plus the images decoded and prompts encoded (`roofline.py`), over the time,
+against the peak matmul rate measured in this run. Sets do less work for the same pairs, so
+their TFLOP/s can be equal while their pairs/s is higher.
+
 GPU: `--model random-sd15 --device cuda` is the SD 1.5 architecture with random weights
 (`cfspec.gpu.generate.weights`), 512x512, fp16, 50 steps; `--model random-sdxl` SDXL base at
 1024 px; or a local SD 1.x/2.x/SDXL pipeline folder. The clock is then the wall clock, with
@@ -50,6 +55,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: import the cfs
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from roofline import achieved, generation_flops, measure_peak  # noqa: E402
 from torch.nn.modules.module import register_module_forward_pre_hook  # noqa: E402
 
 from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
@@ -135,10 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     if max(ks) > len(SUBSTITUTES):
         parser.error(f"K at most {len(SUBSTITUTES)}")
 
+    peak = measure_peak(device)
     comps = load_components(args.model, device, dtype)
     size = args.size or (64 if tiny else comps.default_size)
     engine = Engine(comps, device, dtype, Settings(steps=steps, guidance=args.guidance,
                                                     height=size, width=size))
+    flops = generation_flops(engine)
     words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
     plans = [build_plan(Pair.from_json(pair_line(n, w)), words)
              for n, w in enumerate(SUBSTITUTES)]
@@ -173,11 +181,15 @@ def main(argv: list[str] | None = None) -> int:
                     best[name] = min(best[name], measure(lambda b=packed: run(b), device,
                                                          clock))
             for name in layouts:
+                images = rows[name] / steps / (2 if args.guidance > 1 else 1)
+                work = (rows[name] * flops["unet_row"]
+                        + images * (flops["vae_image"] + flops["text_prompt"]))
                 results.append({
                     "k": k, "method": name, "seconds": best[name],
                     "unet_rows_per_step": rows[name] / steps,
                     "images_per_row": 2 * k * steps / rows[name],
                     "pairs_per_s": k / best[name],
+                    **achieved(work, best[name], peak["tflops"]),
                 })
     finally:
         handle.remove()
@@ -196,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_pairs": args.batch_pairs, "repeats": repeats, "clock": clock_name,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
         "torch": torch.__version__, "machine": platform.machine(),
+        "peak": peak, "flops": flops,
         "results": results, "summary": summary,
     }
     if args.json:
@@ -206,10 +219,12 @@ def main(argv: list[str] | None = None) -> int:
           f"({clock_name} clock" + (f", {report['threads']} thread(s))" if report["threads"]
                                     else ")"))
     print(f"{'K':>3} {'method':<9} {'rows/step':>9} {'images/row':>10} {'seconds':>9} "
-          f"{'pairs/s':>9}")
+          f"{'pairs/s':>9} {'TFLOP/s':>8} {'of peak':>8}")
     for r in results:
         print(f"{r['k']:>3} {r['method']:<9} {r['unet_rows_per_step']:>9.0f} "
-              f"{r['images_per_row']:>10.3f} {r['seconds']:>9.3f} {r['pairs_per_s']:>9.3f}")
+              f"{r['images_per_row']:>10.3f} {r['seconds']:>9.3f} {r['pairs_per_s']:>9.3f} "
+              f"{r['tflops']:>8.3f} {100 * r['of_peak']:>7.1f}%")
+    print(f"peak: {peak['tflops']:.2f} TFLOP/s ({peak['dtype']} {peak['n']}^3 matmul)")
     for s in summary:
         print(f"K = {s['k']:>2}: sets / per-pair = {s['speedup']:.2f}x pairs/s "
               f"(UNet rows {s['rows_ratio']:.2f}x)" + ("   goal >= 1.7x" if s["k"] == 11 else ""))

@@ -122,7 +122,8 @@ def leaf(node: Node) -> str:
     if isinstance(node, ast.Variable):
         kind = f": {node.kind.text}" if node.kind else ""
         description = f" {quote(node.description.value)}" if node.description else ""
-        return f"var {node.name.text}{kind} = {quote(node.words.value)}{description}"
+        words = "none" if node.value is None else quote(node.value)
+        return f"var {node.name.text}{kind} = {words}{description}"
     if isinstance(node, ast.Edge):
         description = f" {quote(node.description.value)}" if node.description else ""
         return f"{node.source.text} -> {node.target.text}{description}"

@@ -2,7 +2,7 @@
 stops. The command line only maps each stage's name to its command; the order and the rules
 live here, so `run` and the separate commands cannot drift apart.
 
-    compile -> (preflight) -> generate -> evaluate -> filter -> export -> report
+    (device) -> compile -> (preflight) -> generate -> evaluate -> filter -> export -> report
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
 from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE
 
 STAGES = ("compile", "generate", "evaluate", "filter", "export", "report")
@@ -26,10 +27,10 @@ class RunOptions:
 
     paths: tuple[str, ...]
     out: Path
-    model: str = "tiny"
+    model: str = DEFAULT_MODEL
     seeds: int = 1
     steps: int = 50
-    device: str = "cpu"
+    device: str = "auto"
     batch_pairs: int = 1
     guidance: float | str = 7.5  # a number or "uniform(lo, hi)" (generate parses it)
     height: int | None = None
@@ -39,7 +40,9 @@ class RunOptions:
     seed_base: int = 0
     blend_start: float | None = None
     p2p_compat: str = "cfspec"
-    clip_model: str = "openai/clip-vit-large-patch14"
+    overwrite: bool = False  # generate may replace images made with other settings
+    compile_unet: bool = False  # generate --compile
+    clip_model: str = DEFAULT_CLIP
     inception_weights: Path | None = None
     batch_size: int = 32  # evaluate's (pair, seed)s per CLIP batch
     min_clip: float | None = None
@@ -62,7 +65,9 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
                           "device": o.device, "batch_pairs": o.batch_pairs,
                           "guidance": o.guidance, "scheduler": o.scheduler, "height": o.height,
                           "width": o.width, "dtype": o.dtype, "seed_base": o.seed_base,
-                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat, **shown}
+                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat,
+                          "overwrite": o.overwrite, "compile_unet": o.compile_unet,
+                          **shown}
     later = {"fmt": "text", "no_color": False, **shown}
     if stage == "evaluate":
         return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,
@@ -98,6 +103,16 @@ def stop_after(stage: str, status: int, out: Path,
     return None
 
 
-def final_status(statuses: dict[str, int]) -> int:
-    """As compile and generate ended: the stages after them report on what those made."""
-    return max(statuses.get("compile", OK), statuses.get("generate", OK))
+def final_status(statuses: dict[str, int], nothing_exported: bool = False) -> int:
+    """As compile and generate ended: the stages after them report on what those made. But a
+    run that exported nothing (every pair left out: none generated, or the filter kept none)
+    made no dataset, and exits 1 as `cfspec export` alone does."""
+    made = max(statuses.get("compile", OK), statuses.get("generate", OK))
+    return max(made, ERRORS) if nothing_exported else made
+
+
+def nothing_exported(out: Path) -> bool:
+    """Whether the export found nothing to export in OUT (as `cfspec export` judges it)."""
+    from cfspec.stages.export import select
+
+    return not select(out).candidates

@@ -290,6 +290,176 @@ def test_article_that_still_agrees() -> None:
     assert lint(text) == []
 
 
+def test_an_article_before_another_determiner_is_not_an_article_mismatch() -> None:
+    text = ARTICLE.replace("PLACE", "a {{ K }}").replace('"apple"', '"the apple"')
+    assert [d.code.name for d in lint(text)] == ["dangling-determiner"]
+
+
+# --- dangling-determiner -----------------------------------------------------------------------
+
+BEACH = """\
+scm beach {
+  prompt "A man rides PLACE on the beach."
+  var M = "man"
+  var H = "horse"
+  M -> H
+  counterfactual gone { do(H = NEW) }
+}
+"""
+
+
+def beach(place: str, new: str = "none") -> str:
+    return BEACH.replace("PLACE", place).replace("NEW", new)
+
+
+@pytest.mark.parametrize("det", ["a", "the", "this", "his", "her", "their", "every", "no"])
+def test_a_removed_word_leaves_its_determiner_dangling(det: str) -> None:
+    text = beach(f"{det} horse")
+    (d,) = named(text, "dangling-determiner")
+    assert at(d) == where(text, "none")
+    (label,) = d.labels
+    assert span_text(text, label.span) == det  # exact: the caption is literal
+    assert label.span.start == text.index(f" {det} horse") + 1
+    assert f"{det!r} is left without its words ({f'rides {det} on'!r})" in d.message
+    assert f'var H = "{det} horse"' in (d.help or "")
+
+
+def test_the_issue_example_and_its_fix() -> None:
+    """Issue 22: lint said `All checks passed` for "A man rides a on the beach."."""
+    text = beach("a horse")
+    (d,) = lint(text)
+    assert d.code.name == "dangling-determiner" and d.level.value == "warning"
+    fixed = text.replace('var H = "horse"', 'var H = "a horse"')
+    assert lint(fixed) == []
+    (model,) = check(SourceFile("t.scm", fixed), Config()).models
+    assert model.counterfactuals[0].prompt_1 is not None
+    assert model.counterfactuals[0].prompt_1.text == "A man rides on the beach."
+
+
+@pytest.mark.parametrize("place, new", [
+    ("a horse", '"zebra"'),             # replaced, not removed
+    ("{{ H | a }}", "none"),            # the filter takes the article with the words
+    ("a {{ H }}", '"zebra"'),
+])
+def test_what_is_not_a_dangling_determiner(place: str, new: str) -> None:
+    text = beach(place, new)
+    if "{{" in place:
+        text = text.replace('"A man', '"A {{ M }}')
+    assert named(text, "dangling-determiner") == []
+
+
+def test_a_removed_adjective_leaves_the_determiner_its_noun() -> None:
+    text = BEACH.replace("PLACE", "a red horse").replace('var H = "horse"', 'var H = "red"')
+    assert named(text, "dangling-determiner") == []
+
+
+def test_in_a_template_the_filter_is_the_fix() -> None:
+    text = beach("a {{ H }}").replace('"A man', '"A {{ M }}')
+    (d,) = named(text, "dangling-determiner")
+    assert at(d) == where(text, "none")
+    assert "`{{ H | a }}` in place of `a {{ H }}`" in (d.help or "")
+    assert lint(text.replace("a {{ H }}", "{{ H | a }}")) == []
+
+
+def test_two_determiners_in_a_row() -> None:
+    text = beach("the horse", '"a zebra"')
+    (d,) = named(text, "dangling-determiner")
+    assert at(d) == where(text, '"a zebra"')
+    assert "'the' comes straight before 'a'" in d.message
+    assert 'H = "zebra"' in (d.help or "")
+    assert named(text, "article-mismatch") == []
+
+
+def test_new_words_that_end_with_a_determiner() -> None:
+    text = beach("the horse", '"a"').replace('var H = "horse"', 'var H = "the horse"')
+    (d,) = named(text, "dangling-determiner")
+    assert at(d) == where(text, '"a"')
+    assert "the article 'a' is left without its words ('rides a on')" in d.message
+    assert d.labels == ()  # it is not in the factual prompt
+
+
+@pytest.mark.parametrize("new, dangles", [('"A"', False), ('"a"', True)])
+def test_a_capitalised_determiner_inside_a_sentence_is_a_name(new: str, dangles: bool) -> None:
+    """COCO-CF 36861_3: `in front of building windows.` -> `in front of building A.`"""
+    text = BEACH.replace("rides PLACE on the beach", "rides past building windows").replace(
+        '"horse"', '"windows"').replace("NEW", new)
+    assert len(named(text, "dangling-determiner")) == dangles
+
+
+@pytest.mark.parametrize("caption_0, caption_1", [
+    # COCO-CF 450075_4: `US` after `the` is a name, not the pronoun.
+    ("A woman is getting her tie adjusted in the city.",
+     "A woman is getting her tie adjusted in the US."),
+    # COCO-CF 67534_4: a re-tokenized quote may open the article's words.
+    ('A young man is taking a "selfie" of himself. ',
+     "A young child is taking a `` selfie '' of himself."),
+])
+def test_real_captions_that_keep_their_determiners(caption_0: str, caption_1: str) -> None:
+    import json
+
+    from cfspec.importers import import_source
+
+    line = json.dumps({"coco-counterfactual-index": "r1", "original_caption": caption_0,
+                       "counterfactual_caption": caption_1})
+    (item,) = import_source(SourceFile("pairs.jsonl", line + "\n"), "coco-cf")
+    assert "dangling-determiner" not in {d.code.name for d in item.diagnostics}
+
+
+def test_a_literal_counterfactual_prompt_points_at_its_own_word() -> None:
+    text = beach("a horse").replace(
+        "do(H = none) }", 'do(H = none) prompt "A man rides a near the beach." }')
+    (d,) = named(text, "dangling-determiner")
+    assert at(d) == where(text, "a near", skip=0)
+    assert span_text(text, d.span) == "a"
+
+
+def test_at_the_end_or_before_punctuation() -> None:
+    text = BEACH.replace("PLACE on the beach.", "her horse").replace("NEW", "none")
+    (d,) = named(text, "dangling-determiner")
+    assert "'her' is left without its words" in d.message
+
+
+def test_set_members_share_one_diagnostic() -> None:
+    text = beach("a {{ H }}").replace('"A man', '"A {{ M }}').replace(
+        "counterfactual gone { do(H = none) }",
+        'counterfactuals kinds { do(H in [none, "the zebra", "zebra"]) }')
+    found = named(text, "dangling-determiner")
+    assert sorted(at(d) for d in found) == sorted([where(text, "none"),
+                                                   where(text, '"the zebra"')])
+
+
+@pytest.mark.parametrize("caption_1, dangles", [
+    ("A man rides a on the beach.", True),
+    ("A man rides the a zebra on the beach.", True),
+    ("A man rides on the beach.", False),
+])
+def test_import_and_compile_report_it_the_same_way(tmp_path: Path, caption_1: str,
+                                                   dangles: bool) -> None:
+    import json
+
+    from cfspec.compile.stage import compile_paths
+    from cfspec.importers import import_source
+
+    caption_0 = "A man rides the horse on the beach."
+    line = json.dumps({"coco-counterfactual-index": "r1", "original_caption": caption_0,
+                       "counterfactual_caption": caption_1})
+    (item,) = import_source(SourceFile("pairs.jsonl", line + "\n"), "coco-cf")
+    dangling = [d for d in item.diagnostics if d.code.name == "dangling-determiner"]
+    spec = tmp_path / "r1.scm"
+    spec.write_text(item.scm, encoding="utf-8")
+    compiled = compile_paths([str(spec)], Config(), tmp_path / "out")
+    again = [d for d in compiled.diagnostics if d.code.name == "dangling-determiner"]
+    if not dangles:
+        assert dangling == [] and again == []
+        return
+    (d,) = dangling
+    assert d.file == "pairs.jsonl" and d.span.line == 1
+    assert line[d.span.start : d.span.end] == caption_1  # the caption that says it
+    (c,) = again
+    assert c.message == d.message and c.code == d.code
+    assert [p["prompt_1"] for p in compiled.pairs] == [caption_1]  # a warning: still written
+
+
 # --- prompt-too-long ---------------------------------------------------------------------------
 
 

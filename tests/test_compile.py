@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from cfspec.cli.app import app
 from cfspec.compile.stage import compile_paths
+from cfspec.diagnostics.source import SourceFile
 from cfspec.lang.config import Config
-from cfspec.lang.prompt import split_words
-from cfspec.lang.templates import RenderError, render_prompt
+from cfspec.lang.prompt import parse_template, split_words
+from cfspec.lint import check
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,11 +234,18 @@ def test_hostile_template_is_a_diagnostic_and_runs_nothing(tmp_path: Path, templ
     assert files_under(tmp_path) - before == {tmp_path / "spec.scm"}
 
 
-def test_sandbox_refuses_what_slips_past_the_checks() -> None:
-    with pytest.raises(RenderError):
-        render_prompt("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
-    with pytest.raises(RenderError):
-        render_prompt("{{ missing }}", {})
+@pytest.mark.parametrize("template", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}", "{{ X | attr('__class__') }}",
+    "{{ X.__class__ }}", "{{ X | a(1) }}", "{{ range(10) }}", "{{ X ~ X }}",
+])
+def test_a_template_beyond_names_and_filters_has_no_frame(template: str) -> None:
+    """The one renderer only looks names up and applies FILTERS; anything more is an error
+    and leaves no slot to render."""
+    frame, problems = parse_template(template)
+    assert problems and frame.slots == ()
+    (model,) = check(SourceFile("h.scm", f'scm h {{ prompt "{template}" var X = "cat" }}'),
+                     Config()).models
+    assert model.prompt_0 is None
 
 
 @pytest.mark.parametrize("bad_id", ["../../x", "/etc/passwd", "a/b", ".hidden", "x y", ""])
@@ -357,3 +365,27 @@ def test_llm_instruction_has_caption_and_examples() -> None:
     as_json = runner.invoke(app, ["prompt", "A dog runs.", "--shape", "json"]).stdout
     body = as_json.split("```json\n", 1)[1].split("```", 1)[0]
     assert set(json.loads(body)) == {"original_prompt", "counterfactual_prompt", "SCM", "SCM_aug"}
+
+
+def test_word_spans_point_at_the_edit_maps_words(tmp_path: Path) -> None:
+    """`word_spans` is where the compiler's own words stand: each blend span holds the matching
+    `edit.local_blend` word, each changed span is a word of its prompt, and a span outside its
+    prompt breaks the schema (a reader never indexes past a prompt)."""
+    result = compile_paths([str(ROOT / "specs")], Config(exclude=("invalid",)), tmp_path)
+    assert result.written is not None
+    pairs, _ = read_pairs(tmp_path / PAIRS_FILE)
+    assert len(pairs) >= 13
+    changed = 0
+    for pair in pairs:
+        spans = pair.word_spans
+        assert spans is not None
+        for k, prompt in enumerate((pair.prompt_0, pair.prompt_1)):
+            blend = [prompt[s:e] for s, e in spans[f"blend_{k}"]]
+            assert blend == pair.edit["local_blend"][f"words_{k}"], pair.id
+            words = {(s, e) for _, s, e in split_words(prompt)}
+            assert {(s, e) for s, e in spans[f"changed_{k}"]} <= words, pair.id
+            changed += len(spans[f"changed_{k}"])
+    assert changed > 0
+    record = pairs[0].to_json()
+    record["word_spans"]["changed_1"] = [[0, len(record["prompt_1"]) + 1]]
+    assert any(e.startswith("word_spans.changed_1:") for e in schema_errors(record))

@@ -7,6 +7,7 @@ export, report) with the tiny models."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,39 @@ def test_end_to_end_with_the_real_pipeline(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "158956_0__fork" in html and "data:image/png;base64," in html
+
+
+def test_terminal_gives_the_summary_files_reason_for_a_missing_interval() -> None:
+    """The table prints each mean's `ci_reason` from the summary, the one source of it: an
+    interval refused for unbounded bootstrap tails is not called a shortage of pairs."""
+    from rich.console import Console
+
+    from cfspec.gpu.evaluate.stage import summary_table
+
+    unbounded = "the bootstrap tails are unbounded (too few distinct pairs)"
+    summary = {"rows": 12, "pairs_evaluated": 6, "clip_model": "tiny", "means": {
+        "effective": {"mean": 0.83, "ci95": None, "n": 12, "n_pairs": 6,
+                      "ci_reason": unbounded},
+        "clip_score_0": {"mean": 30.0, "ci95": [29.0, 31.0], "n": 12, "n_pairs": 6},
+        "edit_area_outside": {"mean": 0.5, "ci95": None, "n": 12, "n_pairs": 6,
+                              "ci_reason": unbounded}}}
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(summary_table(summary))
+    text = console.export_text()
+    assert "< 5 pairs" not in text and "[29, 31]" in text
+    lines = {line.split("│")[1].strip(): line for line in text.splitlines() if "│" in line}
+    assert "none [1]" in lines["effective"] and "none [1]" in lines["edit_area_outside"]
+    words = " ".join(text.split())  # the caption wraps at the table's width
+    assert words.count(unbounded) == 1 and f"[1] {unbounded}" in words  # once, below
+
+
+def test_cli_prints_the_reason_the_summary_file_gives(tmp_path: Path) -> None:
+    out = build_out(tmp_path / "out")
+    result = runner.invoke(stage_app(), ["evaluate", str(out), "--clip-model", "tiny"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "metrics_summary.json").read_text())
+    reasons = {entry["ci_reason"] for entry in summary["means"].values()}
+    assert reasons  # 3 pairs: no interval for any mean
+    printed = " ".join(result.stderr.split())
+    for reason in reasons:
+        assert " ".join(reason.split()) in printed

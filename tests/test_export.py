@@ -61,6 +61,8 @@ def make_pair(pair_id: str, prompt_0: str, prompt_1: str, *, spec: str = "specs/
     w0, w1 = prompt_0.split(), prompt_1.split()
     assert len(w0) == len(w1)
     changed = [i for i, (a, b) in enumerate(zip(w0, w1, strict=True)) if a != b]
+    spans_0 = [[m.start(), m.end()] for m in re.finditer(r"\S+", prompt_0)]
+    spans_1 = [[m.start(), m.end()] for m in re.finditer(r"\S+", prompt_1)]
     pair = {
         "id": pair_id, "spec": spec, "spec_name": "t", "counterfactual": pair_id.split("__")[-1],
         "prompt_0": prompt_0, "prompt_1": prompt_1,
@@ -82,6 +84,10 @@ def make_pair(pair_id: str, prompt_0: str, prompt_1: str, *, spec: str = "specs/
                           "words": [[i, i] for i in range(len(w0))],
                           "token_map": [[i, i, 1.0] for i in range(len(w0) + 2)]},
         },
+        "word_spans": {"changed_0": [spans_0[i] for i in changed],
+                       "changed_1": [spans_1[i] for i in changed],
+                       "blend_0": [spans_0[i] for i in changed],
+                       "blend_1": [spans_1[i] for i in changed]},
         "scm": list(scm), "scm_aug": list(scm_aug if scm_aug is not None else scm),
     }
     assert schema_errors(pair) == []

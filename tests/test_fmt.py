@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,46 @@ def test_cli_in_place(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert ugly.read_text(encoding="utf-8") == PRETTY
     assert run_cli("--check", str(tmp_path)).exit_code == 0
+
+
+def test_cli_writes_through_keeping_inode_mode_and_owner(tmp_path: Path) -> None:
+    # A private spec stays private: black and ruff write into the file, so do we.
+    private = tmp_path / "private.scm"
+    private.write_text(UGLY, encoding="utf-8")
+    private.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(private, 65534, 65534)
+    before = private.stat()
+    assert run_cli(str(private)).exit_code == 0
+    after = private.stat()
+    assert private.read_text(encoding="utf-8") == PRETTY
+    assert (after.st_ino, after.st_mode, after.st_uid, after.st_gid) == \
+        (before.st_ino, before.st_mode, before.st_uid, before.st_gid)
+
+
+def test_cli_formats_the_file_a_link_points_to_and_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "spec.scm"
+    real.parent.mkdir()
+    real.write_text(UGLY, encoding="utf-8")
+    link = tmp_path / "link.scm"
+    link.symlink_to(real)
+    hard = tmp_path / "hard.scm"
+    os.link(real, hard)
+    assert run_cli(str(link)).exit_code == 0
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text(encoding="utf-8") == PRETTY
+    assert hard.read_text(encoding="utf-8") == PRETTY  # one file, two names: both see it
+
+
+def test_rewrite_in_place_shortens_and_lengthens(tmp_path: Path) -> None:
+    from cfspec.workspace.atomic import rewrite_in_place
+
+    path = tmp_path / "f.scm"
+    path.write_text("x" * 100, encoding="utf-8")
+    rewrite_in_place(path, "short é\n")
+    assert path.read_text(encoding="utf-8") == "short é\n"
+    rewrite_in_place(path, "y" * 5000)
+    assert path.read_text(encoding="utf-8") == "y" * 5000
 
 
 def test_cli_crlf_file_is_rewritten_with_lf(tmp_path: Path) -> None:

@@ -23,13 +23,14 @@ pytest.importorskip("accelerate")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cfspec.gpu.generate.stage import GenerateError, generate  # noqa: E402
+from cfspec.gpu.generate.stage import GenerateError, WouldReplace, generate  # noqa: E402
 from cfspec.workspace.pairs import dumps, schema_errors  # noqa: E402
 from cfspec.workspace.shards import Shard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = {"steps": 4, "height": 32, "width": 32, "quiet": True}
-FAST_ARGS = ["--steps", "4", "--height", "32", "--width", "32", "--quiet"]
+FAST = {"model": "tiny", "steps": 4, "height": 32, "width": 32, "quiet": True}
+FAST_ARGS = ["--model", "tiny", "--device", "cpu", "--steps", "4", "--height", "32", "--width",
+             "32", "--quiet"]
 
 
 def pair(pair_id: str, prompt_0: str, prompt_1: str, kind: str = "replace",
@@ -174,8 +175,16 @@ def test_generate_writes_images_extras_and_manifest_then_resumes(tmp_path: Path)
     for name, array in before.items():
         assert np.array_equal(after[name], array)
 
-    # Other parameters make other images: regenerated, one manifest line each again.
-    other = generate(out, seeds=3, batch_pairs=2, guidance=3.0, **FAST)  # type: ignore[arg-type]
+    # Other parameters make other images: replaced only when asked to, then one manifest
+    # line each again.
+    with pytest.raises(WouldReplace, match=r"holds 9 image pair\(s\) of 3 pair\(s\)"):
+        generate(out, seeds=3, batch_pairs=2, guidance=3.0, **FAST)  # type: ignore[arg-type]
+    untouched = images(out)
+    assert untouched.keys() == after.keys()
+    assert all(np.array_equal(untouched[k], after[k]) for k in after)
+    assert len(manifest_lines(out)) == 9
+    other = generate(out, seeds=3, batch_pairs=2, guidance=3.0, overwrite=True,
+                     **FAST)  # type: ignore[arg-type]
     assert other.generated == 9
     lines = check_complete(out, PAIRS[:3], seeds=3)
     assert {r["guidance"] for r in lines} == {3.0}
@@ -200,7 +209,7 @@ def test_a_kill_while_replacing_other_parameters_never_leaves_a_wrong_line(
 
     monkeypatch.setattr(store, "save_npz", killed)
     with pytest.raises(KeyboardInterrupt):
-        generate(out, guidance=3.0, **FAST)  # type: ignore[arg-type]
+        generate(out, guidance=3.0, overwrite=True, **FAST)  # type: ignore[arg-type]
     monkeypatch.undo()
     raw = manifest_lines(out)
     assert raw[-1]["superseded"] is True and raw[-1]["id"] == "banana__apple"
@@ -312,7 +321,7 @@ def test_compat_profile_and_blend_start_are_options_recorded_in_the_manifest(
     assert not np.array_equal(pictures["default"][key], pictures["late"][key])
     # Another profile is another image: the default run's files are not "done" for it.
     again = runner.invoke(app, [str(tmp_path / "default"), "--p2p-compat", "published",
-                                *FAST_ARGS, "--steps", "10"])
+                                *FAST_ARGS, "--steps", "10", "--overwrite"])
     out = tmp_path / "default"
     assert again.exit_code == 0
     assert [r["p2p_compat"] for r in manifest_lines(out)] == ["published"]
@@ -341,9 +350,19 @@ def test_unreachable_model_is_a_usage_error(tmp_path: Path, monkeypatch: Any) ->
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     app, runner = _runner()
     out = write_pairs(tmp_path / "out", PAIRS[:1])
-    result = runner.invoke(app, [str(out), "--model", "no-such-org/no-such-model", *FAST_ARGS])
+    args = [a for a in FAST_ARGS if a != "tiny" and a != "--model"]
+    result = runner.invoke(app, [str(out), "--model", "no-such-org/no-such-model", *args])
     assert result.exit_code == 2
-    assert "cannot load model" in result.output and "tiny" in result.output
+    assert "--model no-such-org/no-such-model: not in the local Hugging Face cache" in \
+        result.output
+    assert "hf download no-such-org/no-such-model" in result.output
+    assert "--model tiny" in result.output and "Traceback" not in result.output
+    assert not (out / "manifest.jsonl").exists() and not list(out.rglob("*.png"))
+    # The loader says the same when it is reached without the command's check.
+    from cfspec.gpu.generate.weights import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="hf download no-such-org/no-such-model"):
+        generate(out, **{**FAST, "model": "no-such-org/no-such-model"})  # type: ignore[arg-type]
 
 
 def test_command_module_imports_no_torch() -> None:
@@ -401,7 +420,8 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
     total = len(pairs) * seeds
     process = subprocess.Popen(
         [sys.executable, "-m", "cfspec.cli.generate", str(out), "--seeds", str(seeds),
-         "--steps", "8", "--height", "32", "--width", "32", "--quiet"],
+         "--model", "tiny", "--device", "cpu", "--steps", "8", "--height", "32", "--width",
+         "32", "--quiet"],
         env=env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     manifest = out / "manifest.jsonl"
@@ -421,7 +441,7 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
     finished = len(manifest_lines(out))
     assert 2 <= finished < total
 
-    result = generate(out, seeds=seeds, steps=8, height=32, width=32, quiet=True)
+    result = generate(out, model="tiny", seeds=seeds, steps=8, height=32, width=32, quiet=True)
     assert result.ok
     assert result.skipped == finished and result.generated == total - finished
     check_complete(out, pairs, seeds)
@@ -485,7 +505,14 @@ def test_a_rerun_with_another_parameter_regenerates(tmp_path: Path, key: str) ->
     value skip work and leave images of the old settings: each one is checked here."""
     out = write_pairs(tmp_path / "out", PAIRS[:1])
     generate(out, **FAST)  # type: ignore[arg-type]
-    again = generate(out, **{**FAST, key: RERUN_WITH[key]})  # type: ignore[arg-type]
+    before = images(out)
+    other = {**FAST, key: RERUN_WITH[key]}
+    # Without --overwrite: refused before anything is written, naming what differs.
+    with pytest.raises(WouldReplace, match=rf"\n  {key}: .* -> "):
+        generate(out, **other)  # type: ignore[arg-type]
+    assert len(manifest_lines(out)) == 1
+    assert all(np.array_equal(images(out)[k], before[k]) for k in before)
+    again = generate(out, overwrite=True, **other)  # type: ignore[arg-type]
     assert again.generated == 1 and again.skipped == 0
     (line,) = manifest_lines(out)[-1:]
     assert line[key] == RECORDED_AS.get(str(RERUN_WITH[key]), RERUN_WITH[key])

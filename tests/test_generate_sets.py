@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from numeric import assert_reordered_close  # noqa: E402
 from test_generate import images, manifest_lines, pair, write_pairs  # noqa: E402
 
-from cfspec.gpu.generate.stage import GenerateError, generate  # noqa: E402
+from cfspec.gpu.generate.stage import GenerateError, WouldReplace, generate  # noqa: E402
 from cfspec.workspace.sets import Uniform, draws, group_key  # noqa: E402
 from cfspec.workspace.shards import Shard  # noqa: E402
 
@@ -77,7 +77,8 @@ def extras(out: Path) -> dict[str, dict[str, np.ndarray]]:
 
 def run(root: Path, name: str, lines: list[dict[str, Any]], **options: Any) -> Path:
     out = write_pairs(root / name, lines)
-    size = 64 if options.get("model") == "tiny-sdxl" else 32
+    options = {"model": "tiny", **options}
+    size = 64 if options["model"] == "tiny-sdxl" else 32
     result = generate(out, steps=STEPS, height=size, width=size, quiet=True,
                       **options)  # type: ignore[arg-type]
     assert result.ok and result.generated == result.total, result.failed
@@ -154,11 +155,12 @@ def test_a_group_larger_than_a_batch_is_cut_into_chunks(tmp_path: Path) -> None:
 def test_a_group_resumes_per_image(tmp_path: Path) -> None:
     lines = group_pairs()[:4]
     out = write_pairs(tmp_path / "out", lines)
-    first = generate(out, only=["pear__cake"], batch_pairs=4, steps=STEPS, height=32,
+    first = generate(out, model="tiny", only=["pear__cake"], batch_pairs=4, steps=STEPS, height=32,
                      width=32, quiet=True)
     assert first.generated == 1
     done = (out / "images/pear__cake/0_0.png").read_bytes()
-    again = generate(out, batch_pairs=4, steps=STEPS, height=32, width=32, quiet=True)
+    again = generate(out, model="tiny", batch_pairs=4, steps=STEPS, height=32, width=32,
+                     quiet=True)
     # The set's job holds only the three pairs still missing; the finished one stays as it was.
     assert (again.generated, again.skipped) == (3, 1)
     assert (out / "images/pear__cake/0_0.png").read_bytes() == done
@@ -176,7 +178,8 @@ def test_a_pair_that_fails_leaves_its_group_to_generate(tmp_path: Path) -> None:
                         [0.8, 0.3])
     lines = [*group_pairs()[:2], bad, backwards]
     out = write_pairs(tmp_path / "out", lines)
-    result = generate(out, batch_pairs=4, steps=2, height=32, width=32, quiet=True)
+    result = generate(out, model="tiny", batch_pairs=4, steps=2, height=32, width=32,
+                      quiet=True)
     assert [f.id for f in result.failed] == ["pear__bad"]
     # A sampled range with low above high is no pair at all: pairs.jsonl's reader says so
     # (for plan, export and report too), and the run exits 1 as for any invalid line.
@@ -189,7 +192,7 @@ def test_a_pair_that_fails_leaves_its_group_to_generate(tmp_path: Path) -> None:
 
 def test_sampled_settings_are_drawn_per_group_or_pair_and_seed(tmp_path: Path) -> None:
     lines = group_pairs()
-    fast = {"steps": 2, "height": 32, "width": 32, "quiet": True, "seeds": 3,
+    fast = {"model": "tiny", "steps": 2, "height": 32, "width": 32, "quiet": True, "seeds": 3,
             "guidance": "uniform(7.5, 15)"}
     one = write_pairs(tmp_path / "one", lines)
     generate(one, batch_pairs=1, **fast)  # type: ignore[arg-type]
@@ -233,7 +236,7 @@ def test_sampled_settings_are_drawn_per_group_or_pair_and_seed(tmp_path: Path) -
 def test_fixed_settings_record_no_draws_and_resume_matches_the_range(tmp_path: Path) -> None:
     lines = group_pairs()[:2]
     out = write_pairs(tmp_path / "out", lines)
-    fast = {"steps": 2, "height": 32, "width": 32, "quiet": True}
+    fast = {"model": "tiny", "steps": 2, "height": 32, "width": 32, "quiet": True}
     generate(out, guidance=7.5, **fast)  # type: ignore[arg-type]
     fixed = manifest_lines(out)
     assert fixed[0]["guidance"] == 7.5 and "guidance_range" not in fixed[0]
@@ -241,14 +244,21 @@ def test_fixed_settings_record_no_draws_and_resume_matches_the_range(tmp_path: P
     assert set(fixed[1]["drawn"]) == {"cross_replace", "self_replace"}  # pear__cake's windows
     assert generate(out, guidance="7.5", **fast).generated == 0  # type: ignore[arg-type]
 
-    ranged = generate(out, guidance="uniform(8, 12)", **fast)  # type: ignore[arg-type]
+    # Another guidance (a range for a scale): a replacement, made only when asked to.
+    with pytest.raises(WouldReplace, match=r"guidance: 7\.5 -> uniform\(8\.0, 12\.0\)"):
+        generate(out, guidance="uniform(8, 12)", **fast)  # type: ignore[arg-type]
+    ranged = generate(out, guidance="uniform(8, 12)", overwrite=True,
+                      **fast)  # type: ignore[arg-type]
     assert ranged.generated == 2
     first = manifest_lines(out)
     # The same range: done, whatever value each line drew.
     assert generate(out, guidance=" uniform( 8 , 12 ) ", **fast).generated == 0  # type: ignore[arg-type]
     assert manifest_lines(out) == first
-    assert generate(out, guidance="uniform(8, 13)", **fast).generated == 2  # type: ignore[arg-type]
-    assert generate(out, guidance=7.5, **fast).generated == 2  # type: ignore[arg-type]
+    with pytest.raises(WouldReplace, match=r"uniform\(8\.0, 12\.0\) -> uniform\(8\.0, 13\.0\)"):
+        generate(out, guidance="uniform(8, 13)", **fast)  # type: ignore[arg-type]
+    assert generate(out, guidance="uniform(8, 13)", overwrite=True,
+                    **fast).generated == 2  # type: ignore[arg-type]
+    assert generate(out, guidance=7.5, overwrite=True, **fast).generated == 2  # type: ignore[arg-type]
     assert [r["guidance"] for r in manifest_lines(out)] == [7.5, 7.5]
     assert all("guidance_range" not in r for r in manifest_lines(out))
 
@@ -258,7 +268,7 @@ def test_fixed_settings_record_no_draws_and_resume_matches_the_range(tmp_path: P
 def test_a_bad_guidance_is_a_usage_error(tmp_path: Path, text: str) -> None:
     out = write_pairs(tmp_path / "out", group_pairs()[:1])
     with pytest.raises(GenerateError, match="--guidance"):
-        generate(out, guidance=text, steps=1, height=32, width=32, quiet=True)
+        generate(out, model="tiny", guidance=text, steps=1, height=32, width=32, quiet=True)
 
 
 def test_the_command_takes_a_range(tmp_path: Path) -> None:
@@ -270,7 +280,8 @@ def test_the_command_takes_a_range(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command()(generate_command)
     out = write_pairs(tmp_path / "out", group_pairs()[:1])
-    args = [str(out), "--steps", "1", "--height", "32", "--width", "32", "--quiet"]
+    args = [str(out), "--model", "tiny", "--device", "cpu", "--steps", "1", "--height", "32",
+            "--width", "32", "--quiet"]
     done = CliRunner().invoke(app, [*args, "--guidance", "uniform(7.5, 15)"])
     assert done.exit_code == 0, done.output
     assert manifest_lines(out)[0]["guidance_range"] == [7.5, 15.0]
@@ -319,7 +330,8 @@ def test_each_set_of_a_batch_keeps_its_own_guidance(comps: Any, words: Any) -> N
 
 def test_manifest_lines_are_json_with_the_effective_guidance(tmp_path: Path) -> None:
     out = write_pairs(tmp_path / "out", group_pairs()[:1])
-    generate(out, guidance="uniform(7.5, 7.5)", steps=1, height=32, width=32, quiet=True)
+    generate(out, model="tiny", guidance="uniform(7.5, 7.5)", steps=1, height=32, width=32,
+             quiet=True)
     (line,) = [json.loads(t) for t in (out / "manifest.jsonl").read_text().splitlines()]
     assert line["guidance"] == 7.5 and line["drawn"] == {"guidance": 7.5}
 

@@ -2,8 +2,10 @@
 planted inside OUT, and a `cfspec run` whose CLIP model cannot load. Each is a message that
 names the path and a way out (exit 2), never a traceback, and nothing is written outside OUT.
 
-Read-only is real: the command runs in a subprocess as `nobody` when the tests run as root
-(root ignores file modes), else as the user, on a folder with mode 0555. Links "planted by
+Read-only is real: the command runs in a subprocess on a folder with mode 0555; when the tests
+run as root (which ignores file modes) the subprocess gives up the capabilities that let it
+(setpriv drops CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER), staying the same user,
+so it still reads a checkout other users cannot (a clone in a 0700 home). Links "planted by
 someone else" are made by root and handed to nobody with lchown, so those tests need root.
 """
 
@@ -45,14 +47,18 @@ def plant_link(link: Path, target: Path) -> None:
 
 @pytest.fixture
 def shared_tmp() -> Iterator[Path]:
-    """A folder nobody can reach (pytest's tmp_path is private to its user)."""
+    """A scratch folder whose modes the test changes (and restores before removing it)."""
     folder = Path(tempfile.mkdtemp(prefix="cfspec-ro-"))
-    folder.chmod(0o755)
     yield folder
     for path in [folder, *folder.rglob("*")]:
         if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)
+            path.chmod(0o700)
     shutil.rmtree(folder)
+
+
+# What lets root ignore file modes; without them a write to a 0555 folder fails as it would for
+# any user, while the checkout (the same owner's) stays readable.
+MODE_OVERRIDES = "-dac_override,-dac_read_search,-fowner"
 
 
 def run_unprivileged(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
@@ -60,9 +66,8 @@ def run_unprivileged(args: list[str], home: Path) -> subprocess.CompletedProcess
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot drop to an unprivileged user")
-        command = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                   *command]
+            pytest.skip("running as root without setpriv: cannot give up root's file access")
+        command = [setpriv, f"--bounding-set={MODE_OVERRIDES}", *command]
     env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1", "NO_COLOR": "1",
            "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, cwd=home, env=env, capture_output=True, text=True,
@@ -81,8 +86,7 @@ def test_read_only_out_is_a_message_not_a_traceback(shared_tmp: Path, stage: lis
     standard_metrics(out)
     shutil.rmtree(out / "images")  # generate must create it; the others only read it
     home = shared_tmp / "home"
-    home.mkdir(mode=0o777)
-    home.chmod(0o777)
+    home.mkdir()
     for path in [out, *out.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     before = sorted(p.name for p in out.iterdir())

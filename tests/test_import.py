@@ -537,3 +537,167 @@ def test_fuzz_bytes(data: bytes, tmp_path: Path) -> None:
     _assert_sane(items)
     if not data.strip():
         assert [_show(d) for d in items[0].diagnostics] == ["syntax-error@1:1"]
+
+
+# --- caption pairs: one change per run, agreement, additions, swaps (issue 23) -----------------
+
+
+def _pair(c0: str, c1: str, fix: bool = False) -> tuple[ImportedItem, list[dict[str, Any]]]:
+    """Import one caption pair and compile what it wrote (nothing when it has errors)."""
+    from cfspec.compile.pairs import compile_spec
+
+    line = json.dumps({"id": "p_0", "caption_0": c0, "caption_1": c1})
+    (item,) = import_source(SourceFile("pairs.jsonl", line), options=ImportOptions(fix=fix))
+    assert item.scm is not None
+    parsed = check(SourceFile("p_0.scm", item.scm), Config())
+    if any(d.level is Severity.ERROR for d in parsed.diagnostics):
+        return item, []
+    return item, compile_spec(parsed.models[0], "p_0.scm")
+
+
+def _exact(item: ImportedItem, pairs: list[dict[str, Any]], c0: str, c1: str) -> None:
+    assert item.verdict == "clean", [d.message for d in item.diagnostics]
+    assert [(p["prompt_0"], p["prompt_1"]) for p in pairs] == [(c0, c1)], item.scm
+    assert len(item.interventions) == 1, item.scm
+
+
+@pytest.mark.parametrize("old, new", [
+    ("stop sign", "traffic light"), ("baseball player", "football goalkeeper"),
+    ("next to", "far from"), ("sitting on", "looking at"), ("nearly empty", "completely full"),
+    ("standing in", "running across"),
+])
+def test_a_multi_word_phrase_is_one_intervention(old: str, new: str) -> None:
+    """was: `too-many-interventions`, one intervention per substituted word."""
+    c0, c1 = f"A cat {old} the old box.", f"A cat {new} the old box."
+    item, pairs = _pair(c0, c1)
+    _exact(item, pairs, c0, c1)
+    assert list(item.interventions.values()) == [new] and item.edit == "replace"
+    assert f'= "{old}"' in item.scm
+
+
+def test_unchanged_words_between_changes_part_them() -> None:
+    item, _ = _pair("A black dog sits near a red car.", "A white cat sits near a blue car.")
+    assert list(item.interventions.values()) == ["white cat", "blue"]
+    assert item.verdict == "too-many-interventions"
+    # Punctuation does not part words: `red, white` -> `blue, green` is one change.
+    item, _ = _pair("A red, white flag.", "A blue, green flag.")
+    assert list(item.interventions.values()) == ["blue, green"]
+
+
+def test_recasing_and_repunctuation_are_artefacts_not_interventions() -> None:
+    """was: the re-cased `a`, the added `.` and the changed words were three changes."""
+    c0 = "a bunch of people gathered inside of a building"
+    c1 = "A bunch of people scattered outside of a building."
+    item, pairs = _pair(c0, c1)
+    _exact(item, pairs, c0, c1)
+    assert list(item.interventions.values()) == ["scattered outside"]
+    (artefact,) = [d for d in item.diagnostics if d.code.name == "caption-artefact"]
+    assert artefact.level is Severity.WARNING
+    assert [artefact.label, *(lb.message for lb in artefact.labels)] == ["case", "writing"]
+    fixed, pairs = _pair(c0, c1, fix=True)  # written the original's way, one template
+    assert "caption-artefact" not in {d.code.name for d in fixed.diagnostics}
+    assert pairs[0]["prompt_1"] == "a bunch of people scattered outside of a building"
+
+
+@pytest.mark.parametrize("c0, c1, do, sets", [
+    # possessive
+    ("A girl pins a flower on the lapel of her date", "A boy pins a flower on the lapel of his "
+     "date", {"Girl": "boy"}, {"Her": "his"}),
+    ("a male tennis player is holding his racket", "a female tennis player is holding her "
+     "racket", {"Male": "female"}, {"His": "her"}),
+    # subject and object pronouns, reflexive
+    ("A woman waves while the man types as she smiles", "A woman waves while the girl types as "
+     "he smiles", None, None),
+    ("The man types while a dog watches him", "The woman types while a dog watches her",
+     {"Man": "woman"}, {"Him": "her"}),
+    ("A boy looks at himself in a mirror", "A girl looks at herself in a mirror",
+     {"Boy": "girl"}, {"Himself": "herself"}),
+    # verb number, irregular and regular
+    ("A dog on the porch is sleeping", "Two dogs on the porch are sleeping",
+     {"Dog": "Two dogs"}, {"Is": "are"}),
+    ("A horse near the old barn stands", "Three horses near the old barn stand",
+     {"Horse": "Three horses"}, {"Stands": "stand"}),
+    # noun number, with an article that goes with it
+    ("One man with a ball and a red hat", "Two men with balls and a red hat",
+     {"Man": "Two men"}, {"Ball": "balls"}),
+    ("One red ball", "Two red balls", {"One": "Two"}, {"Ball": "balls"}),
+    # a compound subject made by an addition
+    ("A man on skis is going down a slope.", "A man and a child on skis are going down a slope.",
+     {"Child": "and a child"}, {"Is": "are"}),
+])
+def test_agreement_is_a_consequence_of_the_noun(c0: str, c1: str, do: dict[str, str] | None,
+                                                sets: dict[str, str] | None) -> None:
+    """was: each agreeing word was one more intervention (`too-many-interventions`)."""
+    item, pairs = _pair(c0, c1)
+    if do is None:  # `the man` -> `the girl`, `she` -> `he`: `he` contradicts `girl`
+        assert item.verdict == "too-many-interventions" and not item.sets
+        return
+    _exact(item, pairs, c0, c1)
+    assert (item.interventions, item.sets) == (do, sets)
+    for name in sets:
+        assert f"{next(iter(do))} -> {name} \"agreement: follows" in item.scm
+    assert "empty-graph" not in {d.code.name for d in item.diagnostics}  # the edges are a graph
+    assert any("agrees with" in line and "not as an intervention" in " ".join(
+        item.scm.splitlines()) for line in item.scm.splitlines())
+
+
+@pytest.mark.parametrize("c0, c1, name, value, template", [
+    ("A white umbrella that has been blown up.", "A polka-dot white umbrella that has been "
+     "blown up.", "Polka_dot", "polka-dot", "A {{ Polka_dot }} white umbrella that"),
+    ("cars are stopped at a light", "Congested cars are stopped at a light", "Congested",
+     "Congested", "{{ Congested }} cars are"),
+    ("A dog runs along the beach.", "A dog runs along the beach at sunset.", "Sunset",
+     "at sunset", "the beach {{ Sunset }}."),
+])
+def test_an_addition_is_a_variable_the_factual_does_not_show(c0: str, c1: str, name: str,
+                                                             value: str, template: str) -> None:
+    """was: the added words extended the word next to them (`do(Umbrella = "polka-dot white
+    umbrella")`)."""
+    item, pairs = _pair(c0, c1)
+    assert item.interventions == {name: value} and item.edit == "refine"
+    assert f"var {name} = none" in item.scm and template in item.scm
+    assert [(p["prompt_0"], p["prompt_1"]) for p in pairs] == [(c0, c1)]
+    assert pairs[0]["intervention"] == [{"variable": name, "from": None, "to": value}]
+
+
+def test_a_deletion_is_still_do_none() -> None:
+    c0, c1 = "A small dog runs along the beach.", "A dog runs along the beach."
+    item, pairs = _pair(c0, c1)
+    _exact(item, pairs, c0, c1)
+    assert item.interventions == {"Small": None}
+
+
+@pytest.mark.parametrize("c0, c1, swapped", [
+    ("A woman prepares a pizza while a man watches.", "A man prepares a pizza while a woman "
+     "watches.", "swap of `woman` and `man`"),
+    ("A man on a horse waves at two men.", "Two men on a horse wave at a man.",
+     "swap of `A man` and `two men`"),
+    ("A dog sitting behind a pair of black shoes.", "A pair of black shoes sitting behind a dog.",
+     "swap of `dog` and `pair of black shoes`"),
+])
+def test_a_swap_is_two_interventions_said_as_a_swap(c0: str, c1: str, swapped: str) -> None:
+    item, pairs = _pair(c0, c1)
+    assert item.verdict == "too-many-interventions" and pairs == []
+    assert len(item.interventions) == 2
+    (do_line,) = [line for line in item.scm.splitlines() if line.strip().startswith("do(")]
+    assert do_line.endswith(f"# {swapped}")
+    relinted = check(SourceFile("p.scm", item.scm), Config())
+    assert [d.code.name for d in relinted.diagnostics if d.level is Severity.ERROR] == \
+        ["too-many-interventions"]
+    raised = check(SourceFile("p.scm", item.scm), Config(max_interventions=2))
+    assert not [d for d in raised.diagnostics if d.level is Severity.ERROR]
+
+
+_WORDS = st.sampled_from("a an the A The two dog dogs cat man woman girl boy his her their is "
+                         "are runs run red blue big sits on near , . stop sign".split())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w0=st.lists(_WORDS, min_size=1, max_size=9), w1=st.lists(_WORDS, min_size=1, max_size=9))
+def test_fuzz_caption_pairs_compile_to_their_captions(w0: list[str], w1: list[str]) -> None:
+    """Whatever two captions are, a written spec that lints without errors compiles to exactly
+    them (surrounding whitespace aside)."""
+    c0, c1 = " ".join(w0), " ".join(w1)
+    item, pairs = _pair(c0, c1)
+    if pairs:
+        assert [(p["prompt_0"].strip(), p["prompt_1"].strip()) for p in pairs] == [(c0, c1)]

@@ -50,6 +50,28 @@ def test_the_run_stops_on_usage_errors_and_when_nothing_compiled(tmp_path: Path)
     assert stop_after("evaluate", 2, tmp_path, {"compile": 0, "generate": 0}) == 2
     assert final_status({"compile": 1, "generate": 0, "evaluate": 1}) == 1
     assert final_status({"compile": 0, "generate": 0, "filter": 1}) == 0
+    # Nothing exported: no dataset, so not a success (as `cfspec export` alone exits 1).
+    done = {"compile": 0, "generate": 0, "evaluate": 0, "filter": 0, "export": 1, "report": 0}
+    assert final_status(done, nothing_exported=True) == 1
+    assert final_status({**done, "generate": 1}, nothing_exported=True) == 1
+    assert final_status(done) == 0
+
+
+def test_run_defaults_are_generate_and_evaluate_defaults(tmp_path: Path) -> None:
+    """RunOptions, `cfspec run`, generate and evaluate share one default model, CLIP model and
+    device: a real SD 1.5 from the local cache, the real CLIP ViT-L/14, and auto."""
+    defaults = RunOptions(("specs",), tmp_path)
+    run = inspect.signature(run_command).parameters
+    generate = inspect.signature(generate_command).parameters
+    evaluate = inspect.signature(evaluate_command).parameters
+    assert defaults.model == run["model"].default == generate["model"].default == \
+        "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert defaults.clip_model == run["clip_model"].default == evaluate["clip_model"].default \
+        == "openai/clip-vit-large-patch14"
+    assert defaults.device == run["device"].default == generate["device"].default == \
+        evaluate["device"].default == "auto"
+    assert defaults.overwrite is run["overwrite"].default is generate["overwrite"].default \
+        is False
 
 
 def test_an_unknown_stage_is_named() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_export import PAIRS, build_out
@@ -122,17 +123,67 @@ def test_shards_split_by_group(tmp_path: Path) -> None:
     assert group_key(other) != group_key(pairs[0])
 
 
+def built_as_generate_makes(root: Path, seeds: tuple[int, ...] = (0, 1)) -> Path:
+    """test_export's OUT, its manifest lines completed as generate writes them now (with the
+    compat profile, which those lines predate)."""
+    out = build_out(root, seeds=seeds)
+    manifest = out / "manifest.jsonl"
+    lines = [json.loads(x) for x in manifest.read_text("utf-8").splitlines()]
+    manifest.write_text("".join(json.dumps({**line, "p2p_compat": "cfspec"}) + "\n"
+                                for line in lines), "utf-8")
+    return out
+
+
+# The settings test_export's lines were made with: tiny, steps 4, guidance 7.5, fp32.
+AS_MADE = {"model": "tiny", "steps": 4, "device": "cpu"}
+
+
 def test_the_plan_counts_what_is_done_and_splits_by_shard(tmp_path: Path) -> None:
-    out = build_out(tmp_path / "out", seeds=(0, 1))  # 3 pairs x seeds 0, 1 on disk
-    plan, _ = make_plan(out, seeds=3, steps=4)  # as the manifest lines were made
-    assert (plan.jobs, plan.done, plan.pending) == (9, 6, 3)
-    # Images made with other steps or guidance are not done: generate would redo them.
-    for other in ({"steps": 7}, {"guidance": 9.0}, {"guidance": "uniform(5, 9)"}):
-        options = {"steps": 4, **other}
-        assert make_plan(out, seeds=3, **options)[0].done == 0, other  # type: ignore[arg-type]
-    parts = [make_plan(out, seeds=3, steps=4, shard=Shard(i, 2))[0] for i in range(2)]
+    out = built_as_generate_makes(tmp_path / "out")  # 3 pairs x seeds 0, 1 on disk
+    plan, _ = make_plan(out, seeds=3, **AS_MADE)  # type: ignore[arg-type]
+    assert (plan.jobs, plan.done, plan.pending, plan.replace) == (9, 6, 3, 0)
+    # Images made with any other setting are not done: generate would redo them, and they
+    # are counted as replacements, with what differs (as generate refuses without
+    # --overwrite).
+    others: list[tuple[dict[str, Any], str]] = [
+        ({"steps": 7}, "steps: 4 -> 7"), ({"guidance": 9.0}, "guidance: 7.5 -> 9.0"),
+        ({"guidance": "uniform(5, 9)"}, "guidance: 7.5 -> uniform(5.0, 9.0)"),
+        ({"model": "tiny-sdxl"}, "model: tiny -> tiny-sdxl"),
+        ({"scheduler": "euler"}, "scheduler: ddim -> euler"),
+        ({"dtype": "bf16"}, "dtype: float32 -> bfloat16"),
+        ({"device": "cuda"}, "dtype: float32 -> float16"),  # what --dtype auto means there
+        ({"height": 64}, "height: 32 -> 64"),
+        ({"blend_start": 0.5}, "blend_start: 0.2 -> 0.5"),
+        ({"p2p_compat": "published"}, "blend_start: 0.2 -> 0.0"),
+    ]
+    for other, change in others:
+        replanned, _ = make_plan(out, seeds=3, **{**AS_MADE, **other})  # type: ignore[arg-type]
+        assert (replanned.done, replanned.pending, replanned.replace) == (0, 9, 6), other
+        assert change in replanned.changes, (other, replanned.changes)
+    published, _ = make_plan(out, seeds=3, **{**AS_MADE, "p2p_compat": "published"})
+    assert published.changes == ("blend_start: 0.2 -> 0.0", "p2p_compat: cfspec -> published")
+    parts = [make_plan(out, seeds=3, shard=Shard(i, 2), **AS_MADE)[0]  # type: ignore[arg-type]
+             for i in range(2)]
     assert [p.pairs for p in parts] == [2, 1] and sum(p.jobs for p in parts) == plan.jobs
-    assert make_plan(out, seeds=3, steps=4, shard=ALL)[0] == plan
+    assert make_plan(out, seeds=3, shard=ALL, **AS_MADE)[0] == plan  # type: ignore[arg-type]
+
+
+def test_a_changed_spec_or_a_new_seed_is_no_replacement(tmp_path: Path) -> None:
+    """Only images made with other run settings count as replaced: a pair whose prompts
+    changed is redone as its spec now asks, a new pair or seed replaces nothing."""
+    out = built_as_generate_makes(tmp_path / "out", seeds=(0,))
+    lines = [json.loads(x) for x in (out / "pairs.jsonl").read_text("utf-8").splitlines()]
+    lines[0]["prompt_1"] += " today"
+    write_pairs(out, [*lines, _pair("p_new", "a red car", "a blue car")])
+    plan, _ = make_plan(out, seeds=2, **AS_MADE)  # type: ignore[arg-type]
+    # 4 pairs x 2 seeds; done: the 2 unchanged pairs' seed 0.
+    assert (plan.jobs, plan.done, plan.pending, plan.replace) == (8, 2, 6, 0)
+    # Missing files: nothing on disk to replace.
+    for png in (out / "images").rglob("*.png"):
+        png.unlink()
+    for npz in (out / "images").rglob("*.npz"):
+        npz.unlink()
+    assert make_plan(out, seeds=1, **{**AS_MADE, "steps": 9})[0].replace == 0  # type: ignore[arg-type]
 
 
 def test_plan_command(tmp_path: Path) -> None:
@@ -150,3 +201,22 @@ def test_plan_command(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "shards count from 0" in bad.output
     missing = runner.invoke(app, ["plan", str(tmp_path / "nothing")])
     assert missing.exit_code == 2
+
+
+def test_plan_command_counts_replacements_and_checks_the_device(tmp_path: Path) -> None:
+    out = built_as_generate_makes(tmp_path / "out")
+    same = runner.invoke(app, ["plan", str(out), "--model", "tiny", "--steps", "4",
+                               "--device", "cpu", "--format", "json"])
+    assert same.exit_code == 0, same.output
+    assert (json.loads(same.stdout)["done"], json.loads(same.stdout)["replace"]) == (3, 0)
+    # Its defaults are generate's: the real model, 50 steps.
+    default = runner.invoke(app, ["plan", str(out), "--device", "cpu"])
+    assert default.exit_code == 0, default.output
+    assert "0 done, 3 to generate" in default.stdout
+    assert ("replace: 3 of those have images made with other settings (model: tiny -> "
+            "stable-diffusion-v1-5/stable-diffusion-v1-5; steps: 4 -> 50): generate replaces "
+            "them only with --overwrite") in default.stdout
+    for device in ("gpu", "cuda:x"):
+        bad = runner.invoke(app, ["plan", str(out), "--device", device])
+        assert bad.exit_code == 2 and bad.output.count("\n") == 1, bad.output
+        assert "not a device; choose auto, cpu, cuda, cuda:N or mps" in bad.output

@@ -22,17 +22,17 @@ from cfspec.diagnostics.source import SourceFile
 from cfspec.importers import ImportOptions, detect, import_source
 from cfspec.lang.config import Config
 from cfspec.lang.prompt import close_gaps, normalize, parse_template, render
-from cfspec.lang.templates import render_prompt
 from cfspec.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "data" / "real"
 COCO = REAL / "coco_counterfactuals_captions_1-5000.jsonl"
 SOCIAL = REAL / "social_counterfactuals_race_gender_1-60.jsonl"
+SUGARCREPE = REAL / "sugarcrepe_1-100"
 needs_real = pytest.mark.skipif(not COCO.is_file(), reason="../shared/data/real is not here")
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from real_data import measure, single_swap  # noqa: E402
+from real_data import measure, single_run, single_swap, sugarcrepe_rows  # noqa: E402
 
 runner = CliRunner()
 
@@ -85,6 +85,58 @@ def test_social_counterfactuals_import_every_output() -> None:
         assert names(item.diagnostics) == ["empty-graph"]
         assert list(item.interventions.values()) == ["female"]
         assert len(item.written) == 11
+
+
+@needs_real
+@pytest.mark.parametrize("category", ["add_att", "add_obj", "replace_att", "replace_obj",
+                                      "replace_rel", "swap_att", "swap_obj"])
+def test_sugarcrepe_slice(category: str) -> None:
+    """Issue 23, on the first 100 pairs of each SugarCrepe file (read through the benchmark's
+    converter until import reads SugarCrepe's own shape): no crash, no internal error; every
+    pair whose captions differ in one contiguous run (case and punctuation aside) imports as
+    one intervention and compiles to exactly the two captions (was: 7% were not compiled,
+    multi-word phrases split into `too-many-interventions`); a swap shows two interventions,
+    said as a swap."""
+    result = measure(SUGARCREPE / f"{category}.json")
+    assert result.items == 100 and result.crashes == [] and result.internal_errors == 0
+    assert result.single_run_wrong == [], result.single_run_wrong[:5]
+    if category.startswith(("add", "replace")):
+        assert result.single_run >= 70
+    else:  # swaps are two interventions, and the spec says which two things changed places
+        assert result.interventions[2] >= 90 and result.swaps_noted >= 90
+        assert result.diagnostics["too-many-interventions (error)"] >= 99
+
+
+@needs_real
+def test_sugarcrepe_agreement_compiles_with_one_intervention() -> None:
+    """`A little boy ... his blanket` -> `A little girl ... her blanket`, and the like: the
+    possessive is a consequence (`set`), the pair compiles to exactly the two captions (was:
+    two interventions)."""
+    rows = json.loads((SUGARCREPE / "replace_obj.json").read_text(encoding="utf-8"))
+    agreeing = {k: r for k, r in rows.items() if any(
+        p in r["caption"].split() and q in r["negative_caption"].split()
+        for p, q in (("his", "her"), ("her", "his")))}
+    assert len(agreeing) >= 5
+    text = sugarcrepe_rows(json.dumps(agreeing), "replace_obj")
+    assert text is not None
+    for item, (key, row) in zip(imported(text), agreeing.items(), strict=True):
+        assert item.verdict == "clean" and len(item.interventions) == 1, (key, item.scm)
+        assert set(item.sets.values()) <= {"his", "her"} and item.sets, (key, item.scm)
+        parsed = check(SourceFile("x.scm", item.scm), Config())
+        (cm,) = parsed.models[0].counterfactuals
+        assert cm.prompt_1 is not None
+        assert cm.prompt_1.text.strip() == row["negative_caption"].strip()
+
+
+def test_single_run_definition() -> None:
+    assert single_run("A stop sign here.", "a traffic light here")
+    assert single_run("A dog.", "A big dog.") and single_run("A big dog.", "A dog.")
+    assert not single_run("A dog.", "a dog")  # nothing changed
+    assert not single_run("A cat on a couch.", "A dog in a kitchen.")  # `a` between
+    assert not single_run("smiling and", "a child is smiling")  # a shared word: ambiguous
+    assert sugarcrepe_rows('{"0": {"caption": "a", "negative_caption": "b"}}', "x") == \
+        '{"id": "x_0", "caption_0": "a", "caption_1": "b"}\n'
+    assert sugarcrepe_rows('[1]', "x") is None
 
 
 def test_published_keys_are_detected_as_caption_pairs() -> None:
@@ -151,14 +203,16 @@ def test_single_word_swaps_are_that_swap(c0: str, c1: str, old: str, new: str) -
 
 
 def test_separate_changes_are_separate_interventions_each_labelled() -> None:
-    """was: `cat on a couch` -> `dog in a kitchen` became one intervention."""
+    """was: `cat on a couch` -> `dog in a kitchen` became one intervention. A contiguous run
+    of changed words is one change (`cat on` -> `dog in`); the unchanged `a` parts it from the
+    next (was, before issue 23: three, one per substituted word)."""
     (item,) = imported(coco_line("x_0", "A cat on a couch.", "A dog in a kitchen."))
-    assert sorted(item.interventions.values()) == ["dog", "in", "kitchen"]
+    assert sorted(item.interventions.values()) == ["dog in", "kitchen"]
     (too_many,) = [d for d in item.diagnostics if d.code.name == "too-many-interventions"]
     labelled = {too_many.span.column, *(lb.span.column for lb in too_many.labels)}
     line = coco_line("x_0", "A cat on a couch.", "A dog in a kitchen.")
     columns = {line.index(w, line.index("counterfactual_caption")) + 1
-               for w in ("dog", "in a", "kitchen")}
+               for w in ("dog in", "kitchen")}
     assert columns <= labelled
 
 
@@ -210,20 +264,23 @@ def test_fix_writes_the_counterfactual_the_way_the_original_is_written() -> None
     assert any("the way the original is written" in f for f in item.fixes)
 
 
-def test_punctuation_replaced_by_a_word_extends_its_neighbour() -> None:
-    """was: `mountain..` -> `mountain goats` reported `goats` as non-minimal."""
+def test_punctuation_replaced_by_a_word_is_an_addition() -> None:
+    """was: `mountain..` -> `mountain goats` reported `goats` as non-minimal; then (before
+    issue 23) it extended `mountain`. Now the added word is an intervention on a variable the
+    factual does not show, and the dropped `..` is writing only."""
     (item,) = imported(coco_line(
         "125072_0", "Cattle grazing on grass near a lake surrounded by mountain..",
         "Cattle grazing on grass near a lake surrounded by mountain goats"))
     assert errors(item.diagnostics) == set()
-    assert list(item.interventions.values()) == ["mountain goats"]
+    assert item.interventions == {"Goats": "goats"}
+    assert "var Goats = none" in item.scm and "mountain {{ Goats }}.." in item.scm
 
 
 # --- rendering ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("template, values, expected", [
-    # A caption's own spacing is its own (was: Jinja's side collapsed it -> AssertionError).
+    # A caption's own spacing is its own (was: a second renderer collapsed it).
     ("a teddy bear next to  a {{ T }} toy", {"T": "block"}, "a teddy bear next to  a block toy"),
     ("A cat walking up .", {}, "A cat walking up ."),
     ("A {{ X }} cat sits.", {"X": None}, "A cat sits."),
@@ -231,12 +288,15 @@ def test_punctuation_replaced_by_a_word_extends_its_neighbour() -> None:
     ("A cat sits on {{ X }}.", {"X": None}, "A cat sits on."),
     ("A cat  {{ X }}  sits", {"X": None}, "A cat   sits"),  # one space goes with it
     ("A {{ X | a }} cat", {"X": None}, "A cat"),
+    # was: Jinja dropped a caption's trailing newline -> CompileError (SugarCrepe)
+    ("a man with a {{ X }}\n", {"X": "wiimote"}, "a man with a wiimote\n"),
+    ("A {{ X }} white umbrella.", {"X": None}, "A white umbrella."),  # `var X = none`
 ])
-def test_both_renderers_agree_exactly(template: str, values: dict, expected: str) -> None:
+def test_the_renderer_keeps_the_caption_as_written(template: str, values: dict,
+                                                   expected: str) -> None:
     frame, problems = parse_template(template)
     assert problems == []
     assert render(frame, values).text == expected
-    assert render_prompt(template, values) == expected
 
 
 def test_close_gaps_maps_offsets() -> None:
@@ -256,13 +316,14 @@ def test_an_internal_failure_is_a_diagnostic_and_the_other_specs_go_on(
 
     def broken(model, source_name, tokenizer=None):  # type: ignore[no-untyped-def]
         if model.spec.name.text == "bad":
-            raise compile_module.CompileError("the two prompt renderers disagree")
+            raise RuntimeError("a bug in cfspec")
         return real(model, source_name, tokenizer)
 
     monkeypatch.setattr(compile_module, "compile_spec", broken)
     result = compile_paths([str(good), str(bad)], Config(), tmp_path / "out", keep_going=True)
     (internal,) = [d for d in result.diagnostics if d.code.name == "internal-error"]
     assert internal.file == str(bad) and (internal.span.line, internal.span.column) == (1, 5)
+    assert "RuntimeError: a bug in cfspec" in internal.message
     assert [p["id"] for p in result.pairs] == ["good__cat"]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
+from cfspec.lang import ast
 from cfspec.lang.config import Config
 from cfspec.lang.parser import parse, parse_partial
 from cfspec.lang.recovery import MAX_ERRORS, closest_keyword, distance
@@ -190,3 +191,129 @@ def test_a_missing_punctuation_token_is_read_as_if_there(
     assert module is not None  # nothing after the mistake is lost
     [spec] = module.specs
     assert [v.name.text for v in spec.variables] == ["W", "X"] and len(spec.edges) == 1
+
+
+# --- several errors in one statement, block or list ---------------------------------------------
+
+
+def syntax_errors(text: str) -> list[tuple[str, int, int]]:
+    """(code, line, column) of every diagnostic, in order."""
+    parsed = check(SourceFile("f.scm", text), Config())
+    return [(d.code.name, d.span.line, d.span.column) for d in parsed.diagnostics]
+
+
+def test_the_three_mistakes_users_reported_are_three_diagnostics() -> None:
+    # A misspelt keyword, a `var` with no name, an edge with no target: the edge's line ends
+    # early, so the parser reads the next line's `W` as its target; the error is still reported
+    # at the end of the short line, and the next line is read as the edge it is.
+    text = ('scm cake {\n'
+            '  promt "A {{ W }} is cutting a {{ C }}."\n'
+            '  var = "x"\n'
+            '  var W = "woman"\n'
+            '  var C = "cake"\n'
+            '  W ->\n'
+            '  W -> C\n'
+            '  counterfactual man { do(W = "man") }\n'
+            '}\n')
+    assert syntax_errors(text) == [
+        ("syntax-error", 2, 3), ("syntax-error", 3, 7), ("syntax-error", 6, 5)]
+    messages = [m for *_, m, _ in errors(text)]
+    assert messages[2] == "expected a name, found the end of the line"
+    bag = DiagnosticBag(SourceFile("f.scm", text))
+    module = parse_partial(bag.source, bag)
+    assert module is not None
+    [spec] = module.specs
+    assert [(e.source.text, e.target.text) for e in spec.edges] == [("W", "C")]
+    assert [v.name.text for v in spec.variables] == ["W", "C"]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c {\n    do(W = )\n'
+                     '    set W = pie\n  }\n}\n', [(4, 12), (5, 13)], id="counterfactual-lines"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c { do(W = ) set W = pie }\n}\n',
+                     [(3, 29), (3, 39)], id="counterfactual-one-line"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c {\n    do(W = "m")\n'
+                     '    edit {\n      cross_replace x\n      self_replace y\n    }\n  }\n}\n',
+                     [(6, 21), (7, 20)], id="edit-lines"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c {\n    do(W = "m")\n'
+                     '    edit { cross_replace x self_replace y }\n  }\n}\n',
+                     [(5, 26), (5, 41)], id="edit-one-line"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c {\n    do(W = "m")\n'
+                     '    edit {\n      blend "a" ->\n      threshold "t"\n    }\n  }\n}\n',
+                     [(7, 7), (7, 17)], id="edit-blend-then-threshold"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfacual c { do(W = ) }\n}\n',
+                     [(3, 3), (3, 28)], id="misspelt-then-error"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c {\n    do(W = "m")\n'
+                     '    edit refin { cross_replace x }\n  }\n}\n',
+                     [(5, 10), (5, 32)], id="misspelt-edit-type-then-error"),
+        pytest.param('scm s {\n  var W = "w"\n  counterfactual c { od(W = ) set W = y }\n}\n',
+                     [(3, 22), (3, 29), (3, 39)], id="three-in-one-block"),
+        pytest.param('scm s {\n  var W = w\n  var C = c\n  var K = k\n}\n',
+                     [(2, 11), (3, 11), (4, 11)], id="consecutive-lines"),
+        pytest.param('scm s {\n  var W = "w"\n  W ->\n  var X = x\n}\n', [(3, 5), (4, 11)],
+                     id="edge-cut-short-then-error"),
+        pytest.param('scm s {\n  var W:\n  var X = x\n}\n', [(2, 8), (3, 11)],
+                     id="kind-cut-short-then-error"),
+        pytest.param('scm s {\n  var W = "w"\n  W ->\n  var = "x"\n}\n', [(3, 5), (4, 7)],
+                     id="edge-cut-short-then-nameless-var"),
+    ],
+)
+def test_every_mistake_in_one_statement_or_block(text: str, where: list[tuple[int, int]]) -> None:
+    assert syntax_errors(text) == [("syntax-error", line, column) for line, column in where]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "kept"),
+    [
+        # The broken elements are dropped; the others are kept, and checked.
+        ('scm s {\n  var W = "w"\n  counterfactual c { do(W = , C = "x", K "y") }\n}\n',
+         [(3, 29), (3, 42)], ["C", "K"]),
+        ('scm s {\n  var W = "w"\n  counterfactual c { do(W = "a", C = , K = "b", Q = ) }\n}\n',
+         [(3, 38), (3, 53)], ["W", "K"]),
+        ('scm s {\n  var W = "w"\n  counterfactuals g {\n    do(W in ["a", b, "c"], C = )\n'
+         '    set K = z\n  }\n}\n', [(4, 19), (4, 32), (5, 13)], ["W"]),
+    ],
+)
+def test_every_mistake_in_one_do_list(text: str, where: list[tuple[int, int]],
+                                      kept: list[str]) -> None:
+    assert syntax_errors(text) == [("syntax-error", line, column) for line, column in where]
+    bag = DiagnosticBag(SourceFile("f.scm", text))
+    module = parse_partial(bag.source, bag)
+    assert module is not None
+    [block] = module.specs[0].blocks
+    written = block.grid if isinstance(block, ast.CounterfactualSet) else block.interventions
+    assert [a.target.text for a in written] == kept
+
+
+def test_a_value_list_keeps_its_good_values() -> None:
+    text = 'scm s {\n  var W = "w"\n  counterfactuals g { do(W in ["a", b, "c"]) }\n}\n'
+    bag = DiagnosticBag(SourceFile("f.scm", text))
+    module = parse_partial(bag.source, bag)
+    assert module is not None and len(bag.items) == 1
+    [block] = module.specs[0].blocks
+    assert isinstance(block, ast.CounterfactualSet)
+    [choice] = block.grid
+    assert isinstance(choice, ast.Choice)
+    assert [v.value for v in choice.values if isinstance(v, ast.Text)] == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # One mistake each, however the parse goes on after it: one diagnostic.
+        'scm s {\n  var W = "w"\n  counterfactual c { do(R ["a", "b", "c"]) }\n}\n',
+        'scm s {\n  var W = "w"\n  counterfactual c { do(W , none) }\n}\n',
+        'scm s {\n  var W = "w"\n  counterfactual c { edit { cross_replace [, 0.5] } }\n}\n',
+        'scm s {\n  var W = "w"\n  counterfactual c { edit { cross_replace uniform(x, 1) } }\n}\n',
+        'scm s {\n  var W = "w"\n  counterfactual c = do(W = "m")\n    set W = none\n'
+        '    prompt "p"\n    edit refine { cross_replace 0.8 }\n  }\n}\n',
+        'scm s {\n  var W = "w"\n  counterfactual c {\n    do(W = "m")\n  } W = none\n'
+        '    prompt "p"\n    edit refine { cross_replace 0.8 }\n  }\n}\n',
+        'scm s {\n  var W = "w"\n  counterfactual c var do(W = "m") }\n}\n',
+        'scm s {\n  var W = var "d"\n}\n',
+    ],
+)
+def test_one_mistake_one_diagnostic_after_any_way_on(text: str) -> None:
+    assert len(syntax_errors(text)) == 1, errors(text)

@@ -40,6 +40,7 @@ from cfspec.workspace.pairs import Pair, write_pairs
 from cfspec.workspace.provenance import is_random_weight
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = "<script>alert(1)</script>"
 HOSTILE = make_pair("xss__p", f"a cat on a {SCRIPT} table", "a dog on a <b>bold</b> table",
@@ -63,17 +64,88 @@ def hostile_out(root: Path) -> Path:
     return out
 
 
-def test_word_highlighting() -> None:
-    w0, w1 = highlight("A woman is cutting a cake.", "A man is cutting a cake.", ["woman"],
-                       ["man"])
-    assert [w["text"] for w in w0 if w["kind"] == "changed"] == ["woman"]
-    assert [w["text"] for w in w1 if w["kind"] == "changed"] == ["man"]
-    # a LocalBlend word that is in both prompts is marked as such, not as changed
-    _, blended = highlight("a red car", "a red bus", [], ["red", "bus"])
-    assert [(w["text"], w["kind"]) for w in blended] == [("a", ""), ("red", "blend"),
-                                                           ("bus", "changed")]
-    inserted, _ = highlight("a dog", "a small dog")
-    assert all(w["kind"] == "" for w in inserted)
+def marked(pieces: list[dict[str, str]], kind: str) -> list[str]:
+    return [p["text"] for p in pieces if p["kind"] == kind]
+
+
+def test_highlight_marks_exactly_the_given_spans() -> None:
+    prompt = "A woman is cutting a cake."
+    pieces = highlight(prompt, [[2, 7]], [[2, 7], [21, 25]])
+    assert "".join(p["text"] for p in pieces) == prompt  # the prompt, byte for byte
+    assert marked(pieces, "changed") == ["woman"]
+    assert marked(pieces, "blend") == ["cake"]  # a LocalBlend word that did not change
+    # spans a hand edit put past the end are clipped, never a crash
+    assert marked(highlight("a dog", [[2, 99]]), "changed") == ["dog"]
+    assert marked(highlight("a dog"), "changed") == []
+
+
+def compiled_pairs(tmp_path: Path, *specs: Path) -> dict[str, Pair]:
+    from cfspec.compile.stage import compile_paths
+    from cfspec.lang.config import Config
+    from cfspec.workspace.pairs import read_pairs
+
+    out = tmp_path / "compiled"
+    assert compile_paths([str(s) for s in specs], Config(), out).written is not None
+    pairs, problems = read_pairs(out / "pairs.jsonl")
+    assert problems == []
+    return {p.id: p for p in pairs}
+
+
+SWAP = """\
+scm pets {
+  id "pets"
+  prompt "{{ X | a }} and {{ Y | a }}"
+  var X: animal = "cat"
+  var Y: animal = "dog"
+  X -> Y "The dog follows the cat."
+  counterfactual swap {
+    do(X = "dog")
+    set Y = "cat"
+  }
+}
+"""
+
+
+def test_report_highlights_what_the_compiler_decided(tmp_path: Path) -> None:
+    """specs/banana_apple.scm's pear: the blend words are "an orange" -> "a pear", and the "a"
+    that changed is the one before "pear", not the prompt's first word. A swap "a cat and a
+    dog" -> "a dog and a cat": the compiler (and lint) see cat -> dog and dog -> cat, so the
+    report marks those two words, not the "and a dog" a word diff of its own would."""
+    swap = tmp_path / "pets.scm"
+    swap.write_text(SWAP, encoding="utf-8")
+    pairs = compiled_pairs(tmp_path, ROOT / "specs" / "banana_apple.scm", swap)
+    pear, pets = pairs["119452_0__pear"], pairs["pets__swap"]
+    assert pear.edit["local_blend"]["words_1"] == ["a", "pear"]
+    out = build_out(tmp_path / "out", [pear.to_json(), pets.to_json()], seeds=(0,))
+    assert build_report(out).diagnostics == []
+    html = (out / "report.html").read_text(encoding="utf-8")
+    card = html.split('id="pair-119452_0__pear"')[1].split("</article>")[0]
+    factual, counterfactual = re.findall(r"<figcaption>(.*?)</figcaption>", card, re.S)[:2]
+    assert factual.endswith('a spotty banana sitting on top of <mark class="changed">an</mark> '
+                            '<mark class="changed">orange</mark> and some other fruit')
+    assert counterfactual.endswith('a spotty banana sitting on top of <mark class="changed">a'
+                                   '</mark> <mark class="changed">pear</mark> and some other '
+                                   'fruit')
+    card = html.split('id="pair-pets__swap"')[1].split("</article>")[0]
+    factual, counterfactual = re.findall(r"<figcaption>(.*?)</figcaption>", card, re.S)[:2]
+    assert factual.endswith('a <mark class="changed">cat</mark> and a '
+                            '<mark class="changed">dog</mark>')
+    assert counterfactual.endswith('a <mark class="changed">dog</mark> and a '
+                                   '<mark class="changed">cat</mark>')
+    # lint's view of the same pair: the slots that changed are X and Y, nothing else
+    assert [(a.variable, a.before, a.after) for a in
+            (*pets.intervention, *pets.descendant_changes)] == [("X", "cat", "dog"),
+                                                                ("Y", "dog", "cat")]
+
+
+def test_pairs_without_word_spans_are_shown_plain_with_a_note(tmp_path: Path) -> None:
+    old = {k: v for k, v in PAIRS[0].items() if k != "word_spans"}  # an earlier compile
+    out = build_out(tmp_path / "out", [old], seeds=(0,))
+    result = build_report(out)
+    card = result.path.read_text(encoding="utf-8").split('id="pair-p1__dog"')[1]
+    assert "<figcaption><strong>factual:</strong> a cat on a table</figcaption>" in card
+    assert "<mark" not in card
+    assert any("word_spans" in note and "cfspec compile" in note for note in result.notes)
 
 
 def test_edges_parse() -> None:
@@ -374,7 +446,7 @@ def test_attention_and_mask_overlays_from_the_npz(tmp_path: Path) -> None:
     assert mask[16, 16, 2] - mask[16, 16, 0] > 60  # blue inside the mask
 
 
-def test_empty_mask_and_broken_npz_are_notes_not_errors(tmp_path: Path) -> None:
+def test_empty_mask_is_a_note_and_a_broken_npz_a_damaged_pair(tmp_path: Path) -> None:
     import numpy as np
 
     from cfspec.workspace import store
@@ -391,7 +463,10 @@ def test_empty_mask_and_broken_npz_are_notes_not_errors(tmp_path: Path) -> None:
     html = result.path.read_text(encoding="utf-8")
     assert len(_overlay_uris(html)) == 2  # the first pair's attention maps only
     assert "LocalBlend mask is empty" in html
-    assert "0.npz: unreadable" in html
+    # the broken .npz is damage, as evaluate and export see it: an error, the pair marked
+    assert [(d.code.name, d.file) for d in result.diagnostics] == [("damaged-file", str(broken))]
+    card = html.split(f'id="pair-{PAIRS[1]["id"]}"')[1].split("</article>")[0]
+    assert "damaged: 0.npz: truncated" in card and "<img" not in card.split("Causal graph")[0]
 
 
 def test_index_lists_every_metric_generically(tmp_path: Path) -> None:

@@ -108,14 +108,13 @@ def lark_tokens(text: str) -> list[Any]:
     """Every token of cfspec's own lexer, in the parser's context (a keyword spelt as a name is
     a name where the grammar wants one), comments included."""
     found: list[Any] = []
-    interactive = _lark().parse_interactive(text)
-    for token in interactive.iter_parse():
-        found.append(token)
     from cfspec.lang import parser
 
-    found += parser._comments
-    parser._comments.clear()
-    return found
+    with parser.collecting_comments() as comments:
+        interactive = _lark().parse_interactive(text)
+        for token in interactive.iter_parse():
+            found.append(token)
+    return found + comments
 
 
 @pytest.mark.parametrize("path", [*spec_files(), TOUR], ids=lambda p: p.name)

@@ -29,6 +29,9 @@ class LocalModel:
     """A model folder loaded once; `generate` is serialised (one forward pass at a time)."""
 
     def __init__(self, path: str, device: str = "cpu") -> None:
+        from cfspec.workspace.usercache import private_torch_caches
+
+        private_torch_caches()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging

@@ -117,11 +117,13 @@ CHECKS: tuple[Check, ...] = (
     interventions.check_no_op,
     interventions.check_minimal_change,
     interventions.check_caption_artefacts,
+    interventions.check_agreement,
     edits.check_settings,
     edits.check_edit_words,
     edits.check_replace_length,
     edits.check_prompt_length,
     edits.check_articles,
+    edits.check_dangling_determiners,
 )
 
 FileCheck = Callable[[ast.Module, DiagnosticBag], None]

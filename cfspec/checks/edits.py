@@ -9,11 +9,20 @@ from typing import TYPE_CHECKING
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.lang.prompt import BoundPrompt, Word, article_for, diff, normalize, split_words
+from cfspec.lang.prompt import (
+    BoundPrompt,
+    Change,
+    Word,
+    article_for,
+    diff,
+    normalize,
+    split_words,
+)
 from cfspec.lang.tokens import MAX_TOKENS, ClipTokenizer, count_tokens
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
+    from cfspec.lang.model import CounterfactualModel
 
 Report = Callable[..., None]
 
@@ -238,30 +247,164 @@ def check_articles(ctx: Context) -> None:
             if article.text.lower() not in ("a", "an"):
                 continue
             nxt = words[i + 1] if i + 1 < len(words) else None
-            variable = nxt.variable if nxt is not None else None
-            if nxt is not None and variable not in assigned:
+            if nxt is None or nxt.is_punctuation or nxt.text.lower() in DETERMINERS:
+                continue  # no word to agree with: `dangling-determiner` says so
+            variable = nxt.variable
+            expected = article_for(nxt.text)
+            if variable not in assigned or expected == article.text.lower():
                 continue
-            if nxt is None or nxt.is_punctuation:
-                expected, message = None, f"{article.text!r} is left without a word after it"
-            else:
-                expected = article_for(nxt.text)
-                if expected == article.text.lower():
-                    continue
-                message = f"{article.text!r} does not agree with {nxt.text!r}"
-            target = next(
-                (a for n, a in assigned.items()
-                 if n == variable or (nxt is None or nxt.is_punctuation)), None)
-            span = target.value.span if target else cm.node.name.span
             ctx.report(
                 "article-mismatch",
-                span,
-                f"in counterfactual `{cm.node.name.text}`, {message}",
+                assigned[variable].value.span,
+                f"in counterfactual `{cm.node.name.text}`, {article.text!r} does not agree with "
+                f"{nxt.text!r}",
                 member=cm.node,
                 label="substituted here",
                 labels=[Label(ctx.spec.prompts[0].value.span, "the article is in the prompt")],
                 notes=[f"counterfactual prompt: {cm.prompt_1.text!r}"],
                 help=(f"write `{{{{ {variable} | a }}}}` in the template so the article follows "
                       f"the words (gives {expected!r})" if model.frame and model.frame.is_template
-                      and variable else
-                      "give the counterfactual its own prompt \"...\" with the right article"),
+                      else "give the counterfactual its own prompt \"...\" with the right article"),
             )
+
+
+# Words that open a noun phrase and say nothing without it.
+DETERMINERS = frozenset(
+    "a an the this that these those his her their its my your our some every each no any "
+    "another either neither whose".split()
+)
+# Words that cannot come straight after a determiner: another determiner, a preposition, a
+# conjunction, a pronoun, a form of `be`/`have`/`do`, a modal. A removed noun that leaves its
+# determiner before one of these left it with nothing (`rides a on the beach`); one that leaves
+# it before anything else may have left it its noun (`a red and white bus` -> `a bus`).
+_NOT_AFTER_A_DETERMINER = DETERMINERS | frozenset(
+    "of in on at to with and or but nor for from by into onto over under up down out off "
+    "near next behind above below across through around beside between among against along toward "
+    "towards upon within without during while when where which who whom than as so if then "
+    "there here it he she they them him we us you is are was were be been being am has have "
+    "had do does did will would can could shall should may might must".split()
+)
+
+
+def check_dangling_determiners(ctx: Context) -> None:
+    """A determiner that a counterfactual leaves with nothing to determine, in a rendered or a
+    literal counterfactual prompt: its words removed (`rides a on the beach`), new words that
+    end with one (`rides a on`), or two in a row (`the a zebra`)."""
+    model = ctx.model
+    p0 = model.prompt_0
+    if p0 is None or model.frame is None:
+        return
+    for cm in model.counterfactuals:
+        p1 = cm.prompt_1
+        if p1 is None:
+            continue
+        for change in diff(p0, p1):
+            at = _dangling(p1, change)
+            if at is not None:
+                _report_dangling(ctx, cm, change, at)
+
+
+def _is_determiner(word: Word | None) -> bool:
+    return word is not None and word.text.lower() in DETERMINERS
+
+
+def _dangling(p1: BoundPrompt, change: Change) -> int | None:
+    """The index in `p1.words` of a determiner this change leaves dangling, if any."""
+    words = p1.words
+    # A determiner before the change now stands before its first new word, which cannot
+    # follow one: `the` + `a zebra`, `a` + `near`.
+    k = change.j0 - 1
+    if change.after and k >= 0 and _is_determiner(words[k]) and not _a_name(words, k) \
+            and _cannot_follow(change.after[0]):
+        return k
+    # The last word the change leaves (its last new word, or the one before removed words)
+    # is a determiner with nothing after it that it could determine.
+    if change.j1 == 0 or (not change.after and change.i0 == 0):
+        return None
+    k = change.j1 - 1
+    if _is_determiner(words[k]) and not _a_name(words, k) and \
+            _cannot_follow(words[k + 1] if k + 1 < len(words) else None):
+        return k
+    return None
+
+
+def _cannot_follow(word: Word | None) -> bool:
+    """Whether `word` cannot come straight after a determiner (None: the end). A quote or a
+    bracket may open its words (`a "selfie"`, `an `` ATM ''`), and a capitalised word after a
+    determiner is a name (`the US`), whatever it would be in lower case."""
+    if word is None:
+        return True
+    if word.is_punctuation:
+        return word.text in _ENDS_A_PHRASE
+    return not word.text[:1].isupper() and word.text.lower() in _NOT_AFTER_A_DETERMINER
+
+
+_ENDS_A_PHRASE = frozenset(".,;:!?)]}…")
+
+
+def _a_name(words: tuple[Word, ...], k: int) -> bool:
+    """A capitalised determiner inside a sentence names something: `building A`, `Plan B`."""
+    return words[k].text[:1].isupper() and k > 0 and words[k - 1].text not in (".", "!", "?")
+
+
+def _report_dangling(ctx: Context, cm: CounterfactualModel, change: Change, k: int) -> None:
+    model, p0, p1 = ctx.model, ctx.model.prompt_0, cm.prompt_1
+    assert model.frame is not None and p0 is not None and p1 is not None
+    name, det = cm.node.name.text, p1.words[k]
+    nxt = p1.words[k + 1] if k + 1 < len(p1.words) else None
+    what = "article" if det.text.lower() in ("a", "an", "the") else "determiner"
+    variable = (change.after or change.before)[0].variable
+    new_words = " ".join(w.text for w in change.after)
+    if _is_determiner(nxt):
+        assert nxt is not None
+        shown = " ".join(w.text for w in p1.words[k : k + 3])
+        message = f"in counterfactual `{name}`, {det.text!r} comes straight before " \
+            f"{nxt.text!r}: two determiners ({shown!r})"
+        first, *rest = change.after or (None,)
+        help = f'drop one of them: {variable} = "{" ".join(w.text for w in rest)}"' \
+            if variable and rest and _is_determiner(first) else \
+            f"drop {det.text!r} or {nxt.text!r}"
+    else:
+        shown = " ".join(w.text for w in p1.words[max(0, k - 1) : k + 2])
+        message = f"in counterfactual `{name}`, the {what} {det.text!r} is left without its " \
+            f"words ({shown!r})"
+        if k >= change.j0:  # the new words end with it
+            help = f"the new words {new_words!r} end with {det.text!r}: give it its words, " \
+                "or leave it out"
+        elif change.after:
+            help = f"the new words {new_words!r} cannot follow {det.text!r}: bind " \
+                f"{det.text!r} with the words it belongs to, so that both change together"
+        else:
+            help = _dangling_help(model.frame.is_template, det.text, what, variable,
+                                  " ".join(w.text for w in change.before))
+    labels = []
+    if cm.node.prompts:  # the author's own caption: point at the word in it
+        span = cm.node.prompts[0].value.sub_span(det.start, det.end)
+        label = "nothing to determine after it"
+        if not _is_determiner(nxt):
+            help = f"remove {det.text!r} from the counterfactual prompt too, or keep the " \
+                "words it belongs to"
+    else:
+        assigned = {**cm.sets, **cm.interventions}.get(variable or "")
+        span = assigned.value.span if assigned is not None else cm.node.name.span
+        label = "substituted here" if change.after else "removed here"
+        if k < change.j0:  # the determiner was in the factual prompt too
+            factual = ctx.spec.prompts[0].value
+            det_0 = p0.words[change.i0 - (change.j0 - k)]
+            labels.append(Label(ctx.word_span(factual, det_0, not model.frame.is_template),
+                                f"the {what} stays in the prompt"))
+    ctx.report("dangling-determiner", span, message, member=cm.node, label=label,
+               labels=labels, notes=[f"counterfactual prompt: {p1.text!r}"], help=help)
+
+
+def _dangling_help(template: bool, word: str, what: str, variable: str | None,
+                   words: str) -> str:
+    if variable is None:
+        return f"remove {word!r} with the words it belongs to"
+    if template and word.lower() in ("a", "an"):
+        return f"write `{{{{ {variable} | a }}}}` in place of `{word} {{{{ {variable} }}}}`: " \
+            "the article then goes with the words, and agrees with each value"
+    where = f"write `{{{{ {variable} }}}}` in place of `{word} {{{{ {variable} }}}}` and " \
+        if template else ""
+    return f"bind the {what} with the words, so that they go together: {where}" \
+        f"var {variable} = \"{word} {words}\" (and give {variable}'s other values theirs)"

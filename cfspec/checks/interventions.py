@@ -2,7 +2,10 @@
 
 Semantics (abduction, action, prediction): everything not downstream of an intervention keeps
 its words; the intervened variables take their new words; descendants may change, and when
-they do their new words are stated with `set`.
+they do their new words are stated with `set`. Words that change only to agree with an
+intervened noun (`girl ... her` -> `boy ... his`, `is` -> `are`: `cfspec.lang.agreement`) are
+its consequence, as `a` -> `an` is: never an independent intervention, never a non-minimal
+change, whether or not the graph has the edge.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ from cfspec.checks import did_you_mean
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.lang.model import CounterfactualModel, independent
+from cfspec.lang.agreement import (
+    agreement,
+    consequences,
+    disagrees,
+    follows,
+    phrase,
+    renumbered,
+    verb_disagrees,
+)
+from cfspec.lang.model import CounterfactualModel, SpecModel, independent
 from cfspec.lang.prompt import (
     Change,
     Word,
@@ -96,13 +108,15 @@ def check_unchanged_values(ctx: Context) -> None:
                   if isinstance(c, ast.Choice) and len(c.values) == 1]
         for target, value in fixed:
             var = variables.get(target.text)
-            if var is None or isinstance(value, ast.NoneValue):
+            if var is None:
                 continue
-            if same_words(value.value, var.words.value):
+            now = var.value
+            new = None if isinstance(value, ast.NoneValue) else value.value
+            if (now is None) == (new is None) and (now is None or same_words(new or "", now)):
                 ctx.report(
                     "unchanged-intervention-value",
                     value.span,
-                    f"`{target.text}` already is {var.words.value!r}",
+                    f"`{target.text}` already is {'none' if now is None else repr(now)}",
                     label="same words as the factual",
                     labels=[Label(var.words.span, "declared here")],
                     help="give it different words, or drop this assignment",
@@ -118,13 +132,32 @@ def check_count(ctx: Context) -> None:
     for cm in ctx.model.counterfactuals:
         origin = cm.node.origin
         targets = [n for n in cm.interventions if n in graph]
-        free = independent(graph, targets)
+        agree = agreeing(ctx.model, cm, targets)
+        free = [n for n in independent(graph, targets) if n not in agree]
         changed = factors.get(id(origin), set()) & set(free) if origin else set()
         limit = ctx.config.max_interventions + max(len(changed) - 1, 0)
         if len(free) > limit:
             nodes = [cm.interventions[n] for n in free]
             report_too_many(ctx.reporter(cm.node), f"counterfactual `{cm.node.name.text}`",
                             free, [a.span for a in nodes], limit)
+
+
+def _phrase(words: str | None) -> list[str]:
+    return [w for w, _, _ in split_words(words or "")]
+
+
+def agreeing(model: SpecModel, cm: CounterfactualModel, names: list[str]) -> dict[str, str]:
+    """Among variables a counterfactual changes (`names`, in their order), those whose change
+    only agrees with another one's (`Her`: `her` -> `his`, with `Girl`: `girl` -> `boy`): each
+    mapped to the variable it follows (`cfspec.lang.agreement.consequences`)."""
+    factual, new = model.words(), cm.new_words()
+    where: dict[str, int] = {}
+    for k, w in enumerate(model.prompt_0.words if model.prompt_0 is not None else ()):
+        if w.variable is not None:
+            where.setdefault(w.variable, k)
+    changes = [(_phrase(factual.get(n)), _phrase(new.get(n)), where.get(n, 1 << 30))
+               for n in names]
+    return {names[k]: names[p] for k, p in enumerate(consequences(changes)) if p is not None}
 
 
 def report_too_many(report: Report, what: str, names: list[str], spans: list[Span],
@@ -149,7 +182,8 @@ def check_sets_downstream(ctx: Context) -> None:
         for name, a in cm.sets.items():
             if name not in ctx.model.variables or name in cm.interventions:
                 continue
-            if name not in cm.descendants:
+            if name not in cm.descendants \
+                    and name not in agreeing(ctx.model, cm, [*cm.interventions, name]):
                 intervened = ", ".join(f"`{n}`" for n in cm.interventions) or "nothing"
                 ctx.report(
                     "non-minimal-change",
@@ -202,7 +236,7 @@ def check_minimal_change(ctx: Context) -> None:
     for cm in model.counterfactuals:
         if cm.prompt_1 is None or not cm.node.prompts:
             continue  # rendered prompts change only assigned variables by construction
-        offending = _unexplained_words(cm, model.prompt_0.words)
+        offending = _unexplained_words(cm, model.prompt_0.words, model.words())
         if not offending:
             continue
         counterfactual = cm.node.prompts[0].value
@@ -237,11 +271,14 @@ def report_non_minimal(report: Report, found: list[tuple[Span, str, int]], may_c
 
 
 def _unexplained_words(
-    cm: CounterfactualModel, factual: tuple[Word, ...]
+    cm: CounterfactualModel, factual: tuple[Word, ...], words: dict[str, str | None]
 ) -> list[tuple[Word, int]]:
-    """Changed words (with 0: factual, 1: counterfactual) that belong to no changed variable."""
+    """Changed words (with 0: factual, 1: counterfactual) that belong to no changed variable
+    and do not agree with an intervened one."""
     assert cm.prompt_1 is not None
     changed = cm.changed
+    new = cm.new_words()
+    intervened = [(_phrase(words.get(n)), _phrase(new.get(n))) for n in cm.interventions]
     new_keys = {
         normalize(w) for value in cm.new_words().values() if value for w, _, _ in split_words(value)
     }
@@ -249,6 +286,10 @@ def _unexplained_words(
     for change in diff_words(factual, cm.prompt_1.words):
         if _written_alike(change):
             continue  # a caption artefact (`They 'll`), not a change: check_caption_artefacts
+        agreed = agreement([w.text for w in change.before], [w.text for w in change.after])
+        if agreed is not None and any(follows(agreed, old, now, singular_they=True)
+                                      for old, now in intervened):
+            continue  # `his` for `her` after `girl` -> `boy`: a consequence
         # Removed or replaced factual words must belong to a changed variable.
         out += [(w, 0) for w in change.before if not w.is_punctuation and w.variable not in changed]
         # Inserted words are explained by the changed variable they replace or stand next to,
@@ -302,3 +343,50 @@ def report_caption_artefacts(report: Report, text_0: str, text_1: str,
         labels=[Label(sp, a.kind) for sp, a in zip(spans[1:], found[1:], strict=True)],
         notes=[note], help=help,
     )
+
+
+def check_agreement(ctx: Context) -> None:
+    """`agreement-mismatch`: once a counterfactual's words are substituted, the verb right after
+    a noun whose number surely changed (`the dogs runs`), or a gendered pronoun after it that
+    agreed with its old words and contradicts the new (`a boy ... her kite`), is left as it
+    was. Meant to be sure when it speaks (see `cfspec.lang.agreement.renumbered`): a warning
+    on real captions must be true. A literal counterfactual prompt is the author's own words
+    and is not judged."""
+    model = ctx.model
+    if model.prompt_0 is None:
+        return
+    factual = model.words()
+    for cm in model.counterfactuals:
+        if cm.prompt_1 is None or cm.node.prompts:
+            continue
+        assigned = {**cm.interventions, **cm.sets}
+        new = cm.new_words()
+        words = cm.prompt_1.words
+        for name, a in assigned.items():
+            at = [k for k, w in enumerate(words) if w.variable == name]
+            if name not in model.variables or not at:
+                continue
+            # `black and white` may be adjectives: only a count or the head word gives number.
+            before = phrase(_phrase(factual.get(name)), coordination=False)
+            after = phrase(_phrase(new.get(name)), coordination=False)
+            rest = [w for w in words[at[-1] + 1:] if w.variable not in assigned]
+            found = [w for w in rest if disagrees(w.text, before, after)]
+            nxt = words[at[-1] + 1] if at[-1] + 1 < len(words) else None
+            prev = words[at[0] - 1].text if at[0] > 0 else None
+            number = renumbered(_phrase(factual.get(name)), _phrase(new.get(name)))
+            if nxt is not None and nxt.variable not in assigned and number is not None \
+                    and verb_disagrees(prev, nxt.text, number):
+                found.insert(0, nxt)
+            if not found:
+                continue
+            shown = ", ".join(repr(w.text) for w in found)
+            ctx.report(
+                "agreement-mismatch", a.value.span,
+                f"in counterfactual `{cm.node.name.text}`, {shown} no longer "
+                f"agree{'s' if len(found) == 1 else ''} with {new.get(name)!r}",
+                member=cm.node, label="substituted here",
+                labels=[Label(ctx.spec.prompts[0].value.span, "left as it was in the prompt")],
+                notes=[f"counterfactual prompt: {cm.prompt_1.text!r}"],
+                help=f"make the words a variable downstream of `{name}` and `set` them in this "
+                "counterfactual (a pronoun, a verb's number: its consequence, not another "
+                "intervention), or give the counterfactual its own prompt \"...\"")

@@ -143,8 +143,12 @@ def check_spans_in_prompt(ctx: Context) -> None:
         if model.frame.is_template:
             message = f"variable `{name}` is never placed in the prompt template"
             hint = f"add {{{{ {name} }}}} to the prompt, or mark it `var {name}: latent = ...`"
+        elif var.value is None:
+            message = f"`{name}` is `none` in the factual, so a literal prompt cannot place it"
+            hint = f"write the prompt as a template with {{{{ {name} }}}} where its words go " \
+                "when it is there"
         else:
-            message = f"the words {var.words.value!r} of `{name}` are not in the prompt"
+            message = f"the words {var.value!r} of `{name}` are not in the prompt"
             hint = f"use words that appear in the prompt, or mark it `var {name}: latent = ...`"
         report_not_in_prompt(ctx.report, var.words.span, message, hint,
                              labels=[Label(prompt.value.span, "the prompt")],

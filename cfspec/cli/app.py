@@ -17,9 +17,28 @@ from cfspec.cli.common import (
     EXIT_USAGE,
     check_format,
     fail,
+    io_fail,
     use_color,
 )
-from cfspec.cli.options import FormatOption, GuidanceOption
+from cfspec.cli.generate import (
+    BlendStartOption,
+    CompileOption,
+    DtypeOption,
+    HeightOption,
+    ModelOption,
+    OverwriteOption,
+    P2PCompatOption,
+    SchedulerOption,
+    WidthOption,
+)
+from cfspec.cli.options import (
+    DeviceOption,
+    FormatOption,
+    GuidanceOption,
+    IgnoreOption,
+    SelectOption,
+)
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
 
 app = typer.Typer(
     name="cfspec",
@@ -64,11 +83,8 @@ def _why_not_written(path: Path, error: OSError) -> str:
 def lint(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders; - reads stdin.")],
     fmt: FormatOption = "text",
-    select: Annotated[
-        list[str] | None,
-        typer.Option(help="Only these codes, names or prefixes (SCM2, cycle, ALL)."),
-    ] = None,
-    ignore: Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")] = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for exact counts.")
     ] = None,
@@ -102,7 +118,7 @@ def fmt(
     from cfspec.fmt import format_source
     from cfspec.lang.config import ConfigError, load_config
     from cfspec.lint import STDIN, UsageError, discover, read
-    from cfspec.workspace.atomic import write_text_atomic
+    from cfspec.workspace.atomic import rewrite_in_place
 
     check_format(output_format)
     try:
@@ -135,8 +151,10 @@ def fmt(
         elif check:
             typer.echo(f"would reformat {name}")
         else:
-            # Atomic, LF on every platform: a killed fmt never leaves a half-written spec.
-            write_text_atomic(Path(name), formatted)
+            try:
+                rewrite_in_place(Path(name), formatted)
+            except OSError as error:
+                raise io_fail(error) from None
     if broken:
         sys.stderr.write(render(broken, output_format, color=use_color(False)))
     failed = len({d.file for d in broken})
@@ -200,6 +218,8 @@ def compile_command(
         bool, typer.Option("--keep-going", help="Compile the valid specs even if others fail.")
     ] = False,
     fmt: FormatOption = "text",
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="CLIP tokenizer folder or cached hub id, for token maps.")
     ] = None,
@@ -207,17 +227,19 @@ def compile_command(
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
 ) -> None:
     """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
-    Exit as lint; nothing is written when a spec has errors, unless --keep-going."""
+    Exit as lint; nothing is written when a spec has errors, unless --keep-going. --select and
+    --ignore choose the checks as in lint (an ignored error no longer stops a spec)."""
+    from cfspec.cli.lint_run import selected_config
     from cfspec.compile.stage import compile_paths
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import render, summary_line
-    from cfspec.lang.config import ConfigError, load_config
+    from cfspec.lang.config import ConfigError
     from cfspec.lint import UsageError
 
     check_format(fmt)
     try:
-        result = compile_paths(paths, load_config(), out, keep_going=keep_going,
-                               tokenizer=tokenizer)
+        result = compile_paths(paths, selected_config(select, ignore), out,
+                               keep_going=keep_going, tokenizer=tokenizer)
     except (UsageError, ConfigError) as error:
         raise fail(str(error)) from None
     except OSError as error:
@@ -307,30 +329,25 @@ def prompt(
 def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
-    model: Annotated[str, typer.Option(
-        help="tiny, tiny-sdxl, or an SD 1.x/2.x/SDXL pipeline folder or hub id.")] = "tiny",
+    model: ModelOption = DEFAULT_MODEL,
     seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
+    device: DeviceOption = "auto",
     batch_pairs: Annotated[int, typer.Option(min=1, help="Pairs per UNet call.")] = 1,
     guidance: GuidanceOption = "7.5",
-    height: Annotated[int | None, typer.Option(help="Image height.")] = None,
-    width: Annotated[int | None, typer.Option(help="Image width.")] = None,
-    scheduler: Annotated[
-        str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
-    ] = "ddim",
-    dtype: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    height: HeightOption = None,
+    width: WidthOption = None,
+    scheduler: SchedulerOption = "ddim",
+    dtype: DtypeOption = "auto",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
-    blend_start: Annotated[
-        float | None,
-        typer.Option(help="Fraction of the schedule before LocalBlend starts (as generate)."),
-    ] = None,
-    p2p_compat: Annotated[
-        str, typer.Option(help="cfspec or published (as generate).")
-    ] = "cfspec",
+    blend_start: BlendStartOption = None,
+    p2p_compat: P2PCompatOption = "cfspec",
+    overwrite: OverwriteOption = False,
+    compile_unet: CompileOption = False,
     clip_model: Annotated[
-        str, typer.Option(help="tiny, a local CLIP folder or a hub id.")
-    ] = "openai/clip-vit-large-patch14",
+        str, typer.Option(help="tiny (random weights: for tests), a local CLIP folder or a hub "
+                               "id.")
+    ] = DEFAULT_CLIP,
     inception_weights: Annotated[
         Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
     ] = None,
@@ -355,7 +372,9 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
-    one go. Stops at the first stage that cannot go on; exits as compile and generate."""
+    one go. Checks the device before anything, and the models and OUT before the first image.
+    Stops at the first stage that cannot go on; exits as compile and generate, and 1 when
+    nothing is exported."""
     from cfspec.cli.generate import generate_command
     from cfspec.cli.stages import (
         evaluate_command,
@@ -363,8 +382,15 @@ def run_command(
         filter_command,
         report_command,
     )
-    from cfspec.pipeline import STAGES, RunOptions, arguments, final_status, stop_after
-    from cfspec.workspace.layout import REPORT_FILE
+    from cfspec.pipeline import (
+        STAGES,
+        RunOptions,
+        arguments,
+        final_status,
+        nothing_exported,
+        stop_after,
+    )
+    from cfspec.workspace.layout import DATASET_DIR, REPORT_FILE
 
     commands: dict[str, Callable[..., None]] = {
         "compile": compile_command, "generate": generate_command,
@@ -374,10 +400,12 @@ def run_command(
         tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
         batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-        p2p_compat=p2p_compat, clip_model=clip_model, inception_weights=inception_weights,
-        batch_size=batch_size, min_clip=min_clip, min_directional=min_directional,
-        min_image_similarity=min_image_similarity, gates=tuple(gate or ()), keep=keep,
-        quiet=quiet)
+        p2p_compat=p2p_compat, overwrite=overwrite, compile_unet=compile_unet,
+        clip_model=clip_model, inception_weights=inception_weights, batch_size=batch_size,
+        min_clip=min_clip, min_directional=min_directional,
+        min_image_similarity=min_image_similarity,
+        gates=tuple(gate or ()), keep=keep, quiet=quiet)
+    _check_device(device)  # before anything is compiled: the cheapest way to be wrong
     statuses: dict[str, int] = {}
     for name in STAGES:
         if name == "generate":  # everything the later stages need, before the first image
@@ -392,8 +420,21 @@ def run_command(
         stop = stop_after(name, statuses[name], out, statuses)
         if stop is not None:
             raise typer.Exit(stop)
+    empty = statuses.get("export") == EXIT_ERRORS and nothing_exported(out)
+    if empty:
+        typer.echo(f"cfspec: nothing exported to {out / DATASET_DIR}: every pair was left out "
+                   "(see the export's reasons above and the report)", err=True)
     typer.echo(f"report: {out / REPORT_FILE}", err=True)
-    raise typer.Exit(final_status(statuses))
+    raise typer.Exit(final_status(statuses, nothing_exported=empty))
+
+
+def _check_device(device: str) -> None:
+    """`--device` is one this machine has (stages.preflight), or run stops before compile."""
+    from cfspec.stages.preflight import device_problems
+
+    problems = device_problems(device)
+    if problems:  # one line, as in every command that takes --device
+        raise fail(problems[0])
 
 
 def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:

@@ -9,24 +9,26 @@ from typing import Annotated
 import typer
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, fail
+from cfspec.cli.options import DeviceOption
 
 
 def doctor_command(
-    device: Annotated[
-        str, typer.Option(help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps.")
-    ] = "auto",
+    device: DeviceOption = "auto",
     output_format: Annotated[
         str, typer.Option("--format", help="text or json.")
     ] = "text",
 ) -> None:
     """Check that this machine can generate: versions, device, dtypes, the embedded models and
     the P2P attention processors on this diffusers."""
-    from cfspec.gpu.generate.doctor import DEVICES, ok, render_json, render_text, run_checks
+    from cfspec.gpu.device import DeviceError, check_name
+    from cfspec.gpu.generate.doctor import ok, render_json, render_text, run_checks
 
     if output_format not in ("text", "json"):
         raise fail(f"--format {output_format!r}: choose text or json")
-    if device.split(":")[0] not in DEVICES:
-        raise fail(f"--device {device!r}: choose {', '.join(DEVICES)} (cuda:N for one GPU)")
+    try:
+        check_name(device)  # not a device name: usage (2); a device not here: a FAIL check (1)
+    except DeviceError as error:
+        raise fail(str(error)) from None
     checks = run_checks(device)
     typer.echo((render_json if output_format == "json" else render_text)(checks), nl=False)
     raise typer.Exit(EXIT_OK if ok(checks) else EXIT_ERRORS)

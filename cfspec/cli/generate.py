@@ -3,7 +3,9 @@ diffusers (the CLI registers it at start-up); they load when the command runs.
 
 Register it with `app.command("generate")(generate_command)`; `python -m cfspec.cli.generate`
 runs it on its own (that is also what `torchrun --nproc_per_node N -m cfspec.cli.generate OUT`
-launches). Exit status: 0 done, 1 some pairs failed (listed on stderr), 2 usage or I/O error.
+launches). Exit status: 0 done, 1 some pairs failed (listed on stderr), 2 usage or I/O error
+(a device that is not here, a model that cannot load, images of other settings that only
+`--overwrite` may replace: said before any work).
 """
 
 from __future__ import annotations
@@ -14,57 +16,72 @@ from typing import Annotated
 import typer
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail
-from cfspec.cli.options import GuidanceOption
+from cfspec.cli.options import DeviceOption, GuidanceOption
+from cfspec.gpu.models import DEFAULT_MODEL
+
+# The settings that decide the images, shared by generate, plan and run.
+ModelOption = Annotated[str, typer.Option(
+    help="A Stable Diffusion 1.x, 2.x or SDXL pipeline: a hub id (read from the local cache "
+         "when HF_HUB_OFFLINE is set) or a saved folder; tiny or tiny-sdxl are built in, with "
+         "random weights (noise images), for tests and a trial run.")]
+SchedulerOption = Annotated[str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")]
+HeightOption = Annotated[int | None, typer.Option(help="Image height (default: the model's).")]
+WidthOption = Annotated[int | None, typer.Option(help="Image width (default: the model's).")]
+DtypeOption = Annotated[str, typer.Option(
+    help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.")]
+BlendStartOption = Annotated[float | None, typer.Option(
+    help="Fraction of the schedule before LocalBlend starts (default: 0.2, or 0 with "
+         "--p2p-compat published); a pair's `blend_start` wins.")]
+P2PCompatOption = Annotated[str, typer.Option(
+    help="cfspec (default: cfspec's fixes) or published (google/prompt-to-prompt's behaviour "
+         "exactly; see the README's differences table).")]
+CompileOption = Annotated[bool, typer.Option(
+    "--compile", help="Compile the UNet (torch.compile: CUDA graphs, fused kernels). Faster after "
+    "a one-time compile per batch shape (cached); the same images within the dtype's rounding.")]
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace images OUT holds that were made with other settings (another "
+                        "model, steps, guidance, ...); without it such a run stops before "
+                        "touching anything and lists what differs.")]
 
 
 def generate_command(
     out: Annotated[Path, typer.Argument(help="The folder `cfspec compile` wrote pairs.jsonl to.")],
-    model: Annotated[
-        str, typer.Option(help="tiny or tiny-sdxl (built in, random weights), or an SD 1.x, "
-                          "SD 2.x or SDXL pipeline folder or hub id.")
-    ] = "tiny",
+    model: ModelOption = DEFAULT_MODEL,
     seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair (seeds 0..K-1).")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
-    device: Annotated[
-        str, typer.Option(help="cpu, cuda, cuda:1, mps, or auto (CUDA when there is one).")
-    ] = "cpu",
+    device: DeviceOption = "auto",
     batch_pairs: Annotated[int, typer.Option(
         help="Pairs' worth of rows per UNet call: 2 x B images. Counterfactuals of one factual "
              "prompt share its row (K of them take K + 1 rows).")] = 1,
     guidance: GuidanceOption = "7.5",
-    scheduler: Annotated[
-        str, typer.Option(help="ddim, pndm, euler, euler-a, dpm or ddpm.")
-    ] = "ddim",
-    height: Annotated[int | None, typer.Option(help="Image height (default: the model's).")] = None,
-    width: Annotated[int | None, typer.Option(help="Image width (default: the model's).")] = None,
-    dtype: Annotated[
-        str, typer.Option(help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.")
-    ] = "auto",
+    scheduler: SchedulerOption = "ddim",
+    height: HeightOption = None,
+    width: WidthOption = None,
+    dtype: DtypeOption = "auto",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
-    blend_start: Annotated[
-        float | None,
-        typer.Option(help="Fraction of the schedule before LocalBlend starts (default: 0.2, "
-                     "or 0 with --p2p-compat published); a pair's `blend_start` wins."),
-    ] = None,
-    p2p_compat: Annotated[
-        str,
-        typer.Option(help="cfspec (default: cfspec's fixes) or published (google/prompt-to-"
-                     "prompt's behaviour exactly; see the README's differences table)."),
-    ] = "cfspec",
+    blend_start: BlendStartOption = None,
+    p2p_compat: P2PCompatOption = "cfspec",
     shard: Annotated[
         str | None,
         typer.Option(metavar="I/N", help="Only part I of N (0 <= I < N) of pairs.jsonl, for "
                      "SLURM arrays or several machines: disjoint, together complete."),
     ] = None,
+    overwrite: OverwriteOption = False,
+    compile_unet: CompileOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Images for every pair in OUT/pairs.jsonl (OUT/images/<id>/<seed>_0.png, _1.png and
     OUT/manifest.jsonl); re-running skips what is done."""
     import os
 
+    from cfspec.gpu.device import DeviceError, pick
     from cfspec.workspace.outdir import describe_os_error, prepare_out
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        pick(device)  # before anything else: one line, not torch's traceback
+    except DeviceError as error:
+        raise fail(str(error)) from None
     try:
         if out.is_dir():  # a missing OUT is reported by generate itself (no pairs.jsonl)
             prepare_out(out, "images")  # writable, no one else's link: before any model loads
@@ -77,6 +94,15 @@ def generate_command(
         part = ALL if shard is None else parse_shard(shard)
     except ValueError as error:
         raise fail(str(error)) from None
+    from cfspec.gpu.models import random_weights_warning
+    from cfspec.stages.preflight import model_problems
+
+    problems = model_problems(model)  # a path with nothing there, not in the cache, ...
+    if problems:
+        raise fail(problems[0])
+    warning = random_weights_warning("--model", model)
+    if warning is not None and os.environ.get("RANK", "0") == "0":  # once under torchrun
+        typer.echo(f"cfspec: warning: {warning}", err=True)
     from cfspec.gpu.generate.stage import GenerateError, generate
     from cfspec.gpu.generate.weights import ModelLoadError
 
@@ -85,7 +111,7 @@ def generate_command(
             out, model=model, seeds=seeds, steps=steps, guidance=guidance, device=device,
             batch_pairs=batch_pairs, height=height, width=width, quiet=quiet,
             scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-            p2p_compat=p2p_compat, shard=part,
+            p2p_compat=p2p_compat, shard=part, overwrite=overwrite, compile=compile_unet,
         )
     except (GenerateError, ModelLoadError, ValueError) as error:
         typer.echo(f"cfspec: error: {error}", err=True)

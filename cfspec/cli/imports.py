@@ -19,7 +19,8 @@ from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, fail
 if TYPE_CHECKING:
     from cfspec.importers import ImportedItem
 
-INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".txt", ".md")
+INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".txt", ".md", ".csv", ".tsv", ".tab",
+                  ".parquet", ".pq")
 # A folder's own documents are not answers (named on the command line, they are read).
 _NOT_ANSWERS = re.compile(r"(readme|license|licence|changelog|changes|contributing|notice|"
                           r"authors|citation)(\.|$)", re.I)
@@ -50,8 +51,17 @@ def import_command(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the .scm files.")],
     shape: Annotated[
-        str, typer.Option("--from", help="auto, llm-json, llm-text or coco-cf.", metavar="SHAPE")
+        str, typer.Option("--from", help="auto, llm-json, llm-text, coco-cf (caption pairs in "
+                          "JSON), csv, tsv or parquet.", metavar="SHAPE")
     ] = "auto",
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", metavar="ID,FACTUAL,COUNTERFACTUAL",
+                     help="Caption pairs: the columns holding the id and the two captions "
+                     "(FACTUAL,COUNTERFACTUAL without an id; more counterfactual columns make "
+                     "each row a caption set). Default: the columns of COCO-Counterfactuals, "
+                     "SugarCrepe, Winoground, ARO and SocialCounterfactuals."),
+    ] = None,
     fix: Annotated[
         bool,
         typer.Option("--fix", help="Apply safe repairs: repeated edges, arrow forms, whitespace."),
@@ -77,6 +87,8 @@ def import_command(
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import FORMATS, render
     from cfspec.importers import SHAPES, ImportOptions, import_file, write_items
+    from cfspec.importers.answer import Columns
+    from cfspec.importers.tables import NeedsPackage
     from cfspec.lang.config import ConfigError, load_config
     from cfspec.lint import UsageError, resolve_tokenizer
 
@@ -84,6 +96,10 @@ def import_command(
         raise fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
     if shape != "auto" and shape not in SHAPES:
         raise fail(f"unknown --from {shape!r}; choose auto, {', '.join(SHAPES)}")
+    try:
+        chosen = Columns.parse(columns) if columns is not None else None
+    except ValueError as error:
+        raise fail(str(error)) from None
     names = _inputs(files)
     try:
         config = load_config()
@@ -91,13 +107,15 @@ def import_command(
     except (UsageError, ConfigError) as error:
         raise fail(str(error)) from None
     options = ImportOptions(fix=fix, prompt=prompt, counterfactual_prompt=counterfactual_prompt,
-                            config=config, tokenizer=tokenizer)
+                            config=config, tokenizer=tokenizer, columns=chosen)
     items = []
     for name in _progress(names, quiet):
         try:
             items += import_file(name, shape, options)
         except OSError as error:
             raise fail(f"{name}: {error.strerror or error}") from None
+        except NeedsPackage as error:
+            raise fail(str(error)) from None
     try:
         written = write_items(items, out)
     except (OSError, ValueError) as error:

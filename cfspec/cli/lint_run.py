@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, error, format_problem, use_color
+
+if TYPE_CHECKING:
+    from cfspec.lang.config import Config
 
 
 def split_selectors(values: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -18,6 +22,22 @@ def split_selectors(values: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
 
+def selected_config(select: Sequence[str] | None, ignore: Sequence[str] | None,
+                    max_interventions: int | None = None) -> Config:
+    """The project's configuration with the command line's --select, --ignore and
+    --max-interventions on top (lint and compile take the same flags). Raises ConfigError."""
+    from cfspec.lang.config import ConfigError, check_selectors, load_config
+
+    for flag, given in (("--select", select), ("--ignore", ignore)):
+        if given and not split_selectors(given):  # `--select ""` would silence every check
+            raise ConfigError(f"{flag}: empty; name codes, names or prefixes "
+                              f"(e.g. {flag} cycle)")
+    check_selectors(split_selectors(select), "--select")
+    check_selectors(split_selectors(ignore), "--ignore")
+    return load_config().merged(select=split_selectors(select), ignore=split_selectors(ignore),
+                                max_interventions=max_interventions)
+
+
 def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | None = None,
              ignore: Sequence[str] | None = None, tokenizer: str | None = None,
              max_interventions: int | None = None, quiet: bool = False,
@@ -25,21 +45,14 @@ def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | No
     """Lint `paths`, print the diagnostics (and a summary line); the exit status."""
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import render, summary_line
-    from cfspec.lang.config import ConfigError, check_selectors, load_config
+    from cfspec.lang.config import ConfigError
     from cfspec.lint import UsageError, lint
 
     problem = format_problem(fmt)
     if problem is not None:
         return error(problem)
-    for flag, given in (("--select", select), ("--ignore", ignore)):
-        if given and not split_selectors(given):  # `--select ""` would silence every check
-            return error(f"{flag}: empty; name codes, names or prefixes (e.g. {flag} cycle)")
     try:
-        check_selectors(split_selectors(select), "--select")
-        check_selectors(split_selectors(ignore), "--ignore")
-        config = load_config().merged(select=split_selectors(select),
-                                      ignore=split_selectors(ignore),
-                                      max_interventions=max_interventions)
+        config = selected_config(select, ignore, max_interventions)
         result = lint(list(paths), config, tokenizer)
     except (UsageError, ConfigError) as problem:
         return error(str(problem))

@@ -23,3 +23,11 @@ GuidanceOption = Annotated[str, typer.Option(
     help="Classifier-free guidance scale: a number, or uniform(LO, HI) drawn per factual "
          "image and seed (1 < LO <= HI).")]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
+# lint and compile: which checks run.
+SelectOption = Annotated[list[str] | None, typer.Option(
+    help="Only these codes, names or prefixes (SCM2, cycle, ALL).")]
+IgnoreOption = Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")]
+# generate, evaluate, plan, run and doctor: checked by cfspec.gpu.device before any work.
+DeviceOption = Annotated[str, typer.Option(
+    metavar="DEVICE",
+    help="auto (CUDA when there is a GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps.")]

@@ -4,10 +4,10 @@ Thin: arguments -> the stage's function -> diagnostics on stdout (`--format`), a
 stderr. Importing this module imports neither torch nor any stage module; each command imports
 what it needs when it runs. Register them with `app.command("evaluate")(evaluate_command)` etc.
 
-Exit status, for all four: 0 done; 1 some lines or files of OUT were invalid (reported as
-diagnostics; what was valid was still processed), or `export` had nothing to export (nothing
-written); 2 usage or I/O error (a missing input file, a bad option, an unloadable model),
-nothing written.
+Exit status, for all four: 0 done; 1 some lines or files of OUT were invalid or damaged
+(reported as diagnostics; what was valid was still processed), or `export` had nothing to
+export, or every image `evaluate` had to score was damaged (nothing written); 2 usage or I/O
+error (a missing input file, a bad option, an unloadable model), nothing written.
 """
 
 from __future__ import annotations
@@ -28,15 +28,24 @@ from cfspec.cli.common import (
     io_fail,
     say,
 )
+from cfspec.cli.generate import (
+    BlendStartOption,
+    DtypeOption,
+    HeightOption,
+    ModelOption,
+    P2PCompatOption,
+    SchedulerOption,
+    WidthOption,
+)
 from cfspec.cli.options import (
+    DeviceOption,
     FormatOption,
     GuidanceOption,
     NoColorOption,
     OutArgument,
     QuietOption,
 )
-
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # = clip.DEFAULT_CLIP, without torch
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
 
 
 def evaluate_command(
@@ -52,9 +61,7 @@ def evaluate_command(
                                        "(pt_inception-2015-12-05-6726825d.pth): adds KID, and "
                                        "FID from 50 images up.")
     ] = None,
-    device: Annotated[
-        str, typer.Option(help="cpu, cuda, cuda:1, mps, or auto (CUDA when there is one).")
-    ] = "cpu",
+    device: DeviceOption = "auto",
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="(pair, seed)s scored per CLIP batch.")
     ] = 32,
@@ -76,11 +83,13 @@ def evaluate_command(
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     check_format(fmt)
+    _check_device(device)
     try:
         part = ALL if shard is None else parse_shard(shard)
     except ValueError as error:
         raise fail(str(error)) from None
     check_out(out)
+    _warn_random_weights("--clip-model", clip_model)
     try:
         from cfspec.gpu.evaluate.stage import EvaluateError, evaluate, summary_table
     except ImportError as error:
@@ -91,7 +100,13 @@ def evaluate_command(
     try:
         result = evaluate(out, clip_model, inception_weights=inception_weights, device=device,
                           batch_size=batch_size, quiet=quiet, shard=part)
-    except (EvaluateError, StageError, ValueError) as error:
+    except EvaluateError as error:
+        if error.diagnostics:  # every (pair, seed) was damaged: what was found, exit 1
+            emit(error.diagnostics, fmt, no_color)
+            typer.echo(f"cfspec: {error}", err=True)
+            raise typer.Exit(EXIT_ERRORS) from None
+        raise fail(str(error)) from None
+    except (StageError, ValueError) as error:
         raise fail(str(error)) from None
     except OSError as error:
         raise io_fail(error) from None
@@ -103,6 +118,12 @@ def evaluate_command(
             summary_table(result.summary))
         for note in result.summary.get("notes", []):
             typer.echo(f"note: {note}", err=True)
+        if result.damaged:
+            keys = sorted({(d.id, d.seed) for d in result.damaged})
+            shown = ", ".join(f"{pid} seed {seed}" for pid, seed in keys[:5])
+            more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+            typer.echo(f"error: {len(keys)} (pair, seed)(s) not scored, their files damaged: "
+                       f"{shown}{more} (see the damaged-file diagnostics)", err=True)
         if result.not_generated:
             shown = ", ".join(result.not_generated[:5])
             more = f" and {len(result.not_generated) - 5} more" if len(
@@ -252,28 +273,39 @@ def report_command(
     status = emit(result.diagnostics, fmt, no_color)
     for note in result.notes:
         say(f"note: {note}", quiet)
-    say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown)", quiet)
+    damaged = f", {result.damaged} of them as damaged" if result.damaged else ""
+    say(f"wrote {result.path} ({result.shown} of {result.total} pair(s) shown{damaged})", quiet)
     raise typer.Exit(status)
 
 
 def plan_command(
     out: OutArgument,
+    model: ModelOption = DEFAULT_MODEL,
     seeds: Annotated[int, typer.Option(help="Candidate image pairs per pair.")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
+    device: DeviceOption = "auto",
     batch_pairs: Annotated[int, typer.Option(help="Pairs denoised together per UNet call.")] = 1,
     guidance: GuidanceOption = "7.5",
+    scheduler: SchedulerOption = "ddim",
+    height: HeightOption = None,
+    width: WidthOption = None,
+    dtype: DtypeOption = "auto",
     seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    blend_start: BlendStartOption = None,
+    p2p_compat: P2PCompatOption = "cfspec",
     shard: Annotated[
         str | None, typer.Option(metavar="I/N", help="Only part I of N, as generate --shard.")
     ] = None,
     its: Annotated[
-        float | None, typer.Option(help="UNet calls per second for one batch of this size "
-                                        "(the it/s generate's progress bar shows).")
+        str | None, typer.Option(help="UNet calls per second for one batch of this size (the "
+                                 "it/s generate's progress bar shows), or a "
+                                 "benchmarks/generate_bench.py --json report to read it from.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Jobs, UNet rows and a GPU-hour estimate for `cfspec generate OUT` with these settings,
-    before any model loads."""
+    before any model loads; how many images it would redo, and how many of those were made
+    with other settings (which generate replaces only with --overwrite)."""
     import json
 
     from cfspec.stages.plan import describe, make_plan
@@ -282,14 +314,45 @@ def plan_command(
 
     if fmt not in ("text", "json"):
         raise fail(f"--format {fmt!r}: choose text or json")
+    device = _check_device(device)  # what --dtype auto means depends on it
     check_out(out, writes=False)
     try:
+        rate = None
+        if its is not None:
+            try:
+                rate = float(its)
+            except ValueError:  # not a number: a benchmark's measurement
+                from cfspec.stages.plan import its_from_bench
+
+                rate = its_from_bench(Path(its), batch_pairs)
         plan, problems = make_plan(out, seeds=seeds, steps=steps, batch_pairs=batch_pairs,
                                    guidance=guidance, seed_base=seed_base,
-                                   shard=ALL if shard is None else parse_shard(shard), its=its)
+                                   shard=ALL if shard is None else parse_shard(shard), its=rate,
+                                   model=model, scheduler=scheduler, dtype=dtype, device=device,
+                                   height=height, width=width, blend_start=blend_start,
+                                   p2p_compat=p2p_compat)
     except (StageError, ValueError) as error:
         raise fail(str(error)) from None
     for problem in problems:
         say(f"warning: {problem.message}", False)
     typer.echo(json.dumps(plan.as_dict()) if fmt == "json" else describe(plan), nl=fmt == "json")
     raise typer.Exit(EXIT_OK)
+
+
+def _check_device(device: str) -> str:
+    """The device `--device` means here (cfspec.gpu.device); one line and exit 2 when it is
+    not a device or not on this machine."""
+    from cfspec.gpu.device import DeviceError, pick
+
+    try:
+        return pick(device)
+    except DeviceError as error:
+        raise fail(str(error)) from None
+
+
+def _warn_random_weights(option: str, name: str) -> None:
+    from cfspec.gpu.models import random_weights_warning
+
+    warning = random_weights_warning(option, name)
+    if warning is not None:
+        say(f"cfspec: warning: {warning}", False)

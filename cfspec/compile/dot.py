@@ -18,7 +18,7 @@ class GraphvizMissing(RuntimeError):
 def spec_dot(model: SpecModel) -> str:
     spec = model.spec
     variables = [
-        {"name": n, "words": v.words.value,
+        {"name": n, "words": v.value if v.value is not None else "(absent)",
          "latent": bool(v.kind and v.kind.text in LATENT_KINDS)}
         for n, v in model.variables.items()
     ]

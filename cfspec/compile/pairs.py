@@ -6,25 +6,18 @@ The record's shape is `pair.schema.json`; `workspace/pairs.py` validates and wri
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, tokenize
 from cfspec.lang import ast
 from cfspec.lang.model import CounterfactualModel, SpecModel
 from cfspec.lang.prompt import BoundPrompt, Change, diff, normalize, split_words
-from cfspec.lang.templates import render_prompt
 from cfspec.lang.tokens import ClipTokenizer
 
 DEFAULT_CROSS_REPLACE = (0.0, 0.8)
 DEFAULT_SELF_REPLACE = (0.0, 0.4)
 DEFAULT_BLEND_THRESHOLD = 0.3
 ARROW = "→"
-
-
-class CompileError(Exception):
-    """An inconsistency inside cfspec while compiling one spec (our bug, not the user's): it is
-    reported as `internal-error` on that spec, and the other specs go on."""
 
 
 def pair_id(spec_id: str, counterfactual: str) -> str:
@@ -34,32 +27,12 @@ def pair_id(spec_id: str, counterfactual: str) -> str:
 def compile_spec(
     model: SpecModel, source_name: str, tokenizer: ClipTokenizer | None = None
 ) -> list[dict[str, Any]]:
-    """Pairs of one spec that passed the checks (no errors), in declaration order."""
-    spec = model.spec
+    """Pairs of one spec that passed the checks (no errors), in declaration order. The prompts
+    are the ones the checks judged (`SpecModel.prompt_0`, `CounterfactualModel.prompt_1`, both
+    from `lang.prompt.render`): nothing is rendered a second time here."""
     assert model.prompt_0 is not None and model.frame is not None
-    template = spec.prompts[0].value.value
-    _verify_render(template if model.frame.is_template else None, model.words(), model.prompt_0)
-    scm = edge_strings(spec, model)
-    pairs = []
-    for cm in model.counterfactuals:
-        assert cm.prompt_1 is not None
-        if model.frame.is_template and not cm.node.prompts:
-            values: dict[str, str | None] = {**model.words(), **cm.new_words()}
-            _verify_render(template, values, cm.prompt_1)
-        pairs.append(_pair(model, cm, source_name, scm, tokenizer))
-    return pairs
-
-
-def _verify_render(
-    template: str | None, values: Mapping[str, str | None], bound: BoundPrompt
-) -> None:
-    # Our labelled renderer and Jinja's sandbox must agree; if not, that is our bug, not the
-    # user's, and it must not ship a wrong prompt silently.
-    if template is not None:
-        jinja = render_prompt(template, values)
-        if jinja != bound.text:
-            raise CompileError(f"the two prompt renderers disagree: Jinja gives {jinja!r}, "
-                               f"cfspec's labelled renderer {bound.text!r}")
+    scm = edge_strings(model.spec, model)
+    return [_pair(model, cm, source_name, scm, tokenizer) for cm in model.counterfactuals]
 
 
 def _pair(
@@ -91,6 +64,7 @@ def _pair(
         "intervention": intervention,
         "descendant_changes": descendants,
         "edit": edit_map(cm, p0, p1, tokenizer),
+        "word_spans": word_spans(cm, p0, p1),
         "scm": scm,
         "scm_aug": edge_strings(spec, model, cm),
     }
@@ -113,15 +87,21 @@ def edge_strings(
                 continue
             s = _intervened_name(s, cm)
         line = f"{s} {ARROW} {t}"
-        out.append(f"{line}: {edge.description.value}" if edge.description else line)
+        out.append(f"{line}: {_one_line(edge.description.value)}" if edge.description else line)
     return out
+
+
+def _one_line(text: str) -> str:
+    """Words for an edge string, which is one line: a caption's newlines and tabs are its own
+    (the prompts keep them), but in a graph label they are spaces."""
+    return " ".join(text.split())
 
 
 def _intervened_name(name: str, cm: CounterfactualModel) -> str:
     if name not in cm.interventions:
         return name
     value = cm.new_words()[name]
-    return f"{name}={'none' if value is None else value}"
+    return f"{name}={'none' if value is None else _one_line(value)}"
 
 
 # --- the Prompt-to-Prompt edit map ----------------------------------------------------------
@@ -248,6 +228,41 @@ def _tokens_of(tokens: Tokens, word_indices: list[int]) -> list[int]:
     return sorted({t for k in word_indices for t in tokens.of_word(k)})
 
 
+def _blend_words(
+    cm: CounterfactualModel, changes: list[Change], p0: BoundPrompt, p1: BoundPrompt
+) -> tuple[list[int], list[int]]:
+    """The LocalBlend words' indices in each prompt: the given blend words, else the changed
+    words of both prompts; punctuation left out."""
+    blends = _items(cm, ast.Blend)
+    if blends:
+        idx_0 = [i for b in blends for t in b.words_0 for i in _find(p0, t.value)]
+        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0) for i in _find(p1, t.value)]
+    else:
+        idx_0 = [i for c in changes for i in range(c.i0, c.i1)]
+        idx_1 = [j for c in changes for j in range(c.j0, c.j1)]
+    return ([i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation],
+            [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation])
+
+
+def word_spans(cm: CounterfactualModel, p0: BoundPrompt, p1: BoundPrompt) -> dict[str, Any]:
+    """Where the compiler's decisions sit in the prompts' text, for readers that show them (the
+    report) without diffing again: `[start, end)` character offsets of each changed word (the
+    word diff lint and the edit map use) and of each LocalBlend word (`blend_k[i]` is the
+    span of `edit.local_blend.words_k[i]`). Kept outside `edit`: they change no image."""
+    changes = diff(p0, p1)
+    blend_0, blend_1 = _blend_words(cm, changes, p0, p1)
+
+    def spans(prompt: BoundPrompt, indices: list[int]) -> list[list[int]]:
+        return [[prompt.words[i].start, prompt.words[i].end] for i in indices]
+
+    return {
+        "changed_0": spans(p0, [i for c in changes for i in range(c.i0, c.i1)]),
+        "changed_1": spans(p1, [j for c in changes for j in range(c.j0, c.j1)]),
+        "blend_0": spans(p0, blend_0),
+        "blend_1": spans(p1, blend_1),
+    }
+
+
 def _local_blend(
     cm: CounterfactualModel,
     changes: list[Change],
@@ -258,15 +273,7 @@ def _local_blend(
 ) -> dict[str, Any]:
     """Where the image may change: the given blend words, else the changed words of both
     prompts. Words are reported as they stand in the prompt, without punctuation."""
-    blends = _items(cm, ast.Blend)
-    if blends:
-        idx_0 = [i for b in blends for t in b.words_0 for i in _find(p0, t.value)]
-        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0) for i in _find(p1, t.value)]
-    else:
-        idx_0 = [i for c in changes for i in range(c.i0, c.i1)]
-        idx_1 = [j for c in changes for j in range(c.j0, c.j1)]
-    idx_0 = [i for i in dict.fromkeys(idx_0) if not p0.words[i].is_punctuation]
-    idx_1 = [j for j in dict.fromkeys(idx_1) if not p1.words[j].is_punctuation]
+    idx_0, idx_1 = _blend_words(cm, changes, p0, p1)
     thresholds = _items(cm, ast.Threshold)
     out = {
         "words_0": [p0.words[i].text for i in idx_0],

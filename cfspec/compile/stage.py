@@ -7,6 +7,7 @@ that is not path-safe or is used twice) and writes nothing when anything is an e
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +21,30 @@ from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
 
 def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
     """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
-    from cfspec.compile.pairs import CompileError
-
-    what = str(error) if isinstance(error, CompileError) else \
-        f"{type(error).__name__}: {error}"
+    what = f"{type(error).__name__}: {error}"
     bag.report("internal-error", spec.name.span,
                f"cfspec could not compile spec `{spec.name.text}`: {what}",
                label="this spec", notes=["the other specs were compiled"],
                help="this is a bug in cfspec, not in your spec; please report it with this file "
                "(`--keep-going` writes the pairs of the other specs)")
+
+
+def ignored_errors(parsed: Parsed, config: Config) -> list[Diagnostic]:
+    """The errors of a file that --select/--ignore hid. compile shows them after all and writes
+    no pairs for their specs: a spec with an error has no right prompts to write (an ignored
+    `undefined-variable` would leave its placeholder's words out). Warnings stay hidden."""
+    if config.select == ("ALL",) and not config.ignore:
+        return []  # nothing hidden: no second lint
+    from cfspec.lint import check
+
+    every = check(parsed.source, config.merged(select=("ALL",), ignore=()))
+    return [
+        dataclasses.replace(d, notes=(*d.notes, "shown although ignored: compile writes no "
+                                      "pairs from a spec with an error; fix it, or leave the "
+                                      "spec out"))
+        for d in every.diagnostics
+        if d.level is Severity.ERROR and d not in parsed.diagnostics
+    ]
 
 
 @dataclass
@@ -64,8 +80,14 @@ def compile_paths(
         if parsed.module is None:
             continue
         bag = DiagnosticBag(parsed.source)
+        hidden = ignored_errors(parsed, config)
         for model in parsed.models:
             if parsed.spec_has_errors(model.spec):
+                continue
+            span = model.spec.span
+            shown = [d for d in hidden if span.start <= d.span.start < span.end]
+            if shown:
+                extra += shown
                 continue
             try:
                 compiled = compile_spec(model, parsed.source.name, clip)

@@ -96,10 +96,15 @@ _ALL = (
          "An edit setting is out of range or does not fit the edit type."),
     Code("SCM405", "article-mismatch", W,
          "An 'a'/'an' no longer agrees with the word after it once words are substituted."),
+    Code("SCM406", "dangling-determiner", W,
+         "A counterfactual removes words but leaves their article or determiner ('rides a on'), "
+         "or puts one before another."),
+    Code("SCM407", "agreement-mismatch", W,
+         "A verb or pronoun no longer agrees with the noun substituted before it."),
     # SCM5xx: prompt templates
     Code("SCM501", "template-error", E,
          "The prompt template uses syntax other than {{ VAR }} and {{ VAR | filter }}."),
-    # SCM6xx: files cfspec reads back (pairs.jsonl)
+    # SCM6xx: files cfspec reads back (pairs.jsonl, the manifest, the images, ...)
     Code("SCM601", "invalid-pairs-file", E,
          "A line of pairs.jsonl is not valid JSON or does not match pair.schema.json."),
     Code("SCM602", "invalid-manifest", E,
@@ -108,6 +113,9 @@ _ALL = (
          "A line of metrics.jsonl is malformed or does not match pairs.jsonl."),
     Code("SCM604", "invalid-filter-file", E,
          "A line of filter.jsonl is malformed or does not match pairs.jsonl."),
+    Code("SCM605", "damaged-file", E,
+         "An image or .npz that generate wrote is truncated, not what it claims, or the "
+         "wrong size."),
 )
 
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}

@@ -59,6 +59,17 @@ class SourceFile:
         end = self._line_starts[line] - 1 if line < len(self._line_starts) else len(self.text)
         return self.text[start:end].rstrip("\r")
 
+    def line_bounds(self, line: int) -> tuple[int, int]:
+        """Offsets [start, end) of a 1-based line, without its newline (as `line_text`), so a
+        caller can take a piece of a long line without copying all of it."""
+        if line < 1 or line > len(self._line_starts):
+            return len(self.text), len(self.text)
+        start = self._line_starts[line - 1]
+        end = self._line_starts[line] - 1 if line < len(self._line_starts) else len(self.text)
+        while end > start and self.text[end - 1] == "\r":
+            end -= 1
+        return start, end
+
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of an offset."""
         offset = max(0, min(offset, len(self.text)))

@@ -10,6 +10,7 @@ view has nothing to say), so callers write it as is: `sys.stdout.write(render(ds
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from cfspec.diagnostics.codes import Severity
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from cfspec.diagnostics.records import Diagnostic
     from cfspec.diagnostics.source import SourceFile, Span
@@ -137,7 +138,8 @@ class _Mark:
 def _mark(source: SourceFile, span: Span, primary: bool, message: str) -> _Mark:
     """Clamp a span to its first line; past-the-end and empty spans get one caret at the end."""
     line = max(1, span.line)
-    length = len(source.line_text(line))
+    first, last = source.line_bounds(line)
+    length = last - first
     start = min(max(span.column - 1, 0), length)
     if span.end_line == span.line:
         end = min(max(span.end_column - 1, start), length)
@@ -148,9 +150,96 @@ def _mark(source: SourceFile, span: Span, primary: bool, message: str) -> _Mark:
     return _Mark(line, start, end, primary, message)
 
 
+# A line longer than this is shown in excerpts around its marks (a JSON file written on one
+# line is one line of megabytes: printing it whole for every diagnostic is quadratic output).
+LONG_LINE = 200
+_CONTEXT = 30  # characters shown on each side of a mark in an excerpt
+_MARK_SHOWN = 80  # a longer mark is shown (and underlined) over its first this many characters
+_ELLIPSIS = "..."
+
+
+def _excerpt(source: SourceFile, number: int, marks: Sequence[_Mark]
+             ) -> tuple[str, Callable[[_Mark], tuple[int, int]]]:
+    """A line as shown, and the screen columns [left, right) each mark underlines: the whole
+    line when it is short, else the pieces around its marks joined by `...` (a long mark is
+    underlined to the end of its piece). Only those pieces are read from the source, so the
+    cost is the marks', not the line's."""
+    first, last = source.line_bounds(number)
+    length = last - first
+    if length <= LONG_LINE:
+        shown, cols = _expand(source.text[first:last])
+        return shown, lambda m: (cols[m.start], cols[m.end])
+    windows: list[list[int]] = []
+    for m in sorted(marks, key=lambda m: m.start):
+        lo = max(0, m.start - _CONTEXT)
+        hi = min(length, min(max(m.end, m.start + 1), m.start + _MARK_SHOWN) + _CONTEXT)
+        if windows and lo <= windows[-1][1] + len(_ELLIPSIS):
+            windows[-1][1] = max(windows[-1][1], hi)
+        else:
+            windows.append([lo, hi])
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int, list[int]]] = []  # (lo, hi, screen column of lo, cols)
+    col = 0
+    for lo, hi in windows:
+        if lo > 0:
+            parts.append(_ELLIPSIS)
+            col += len(_ELLIPSIS)
+        text, cols = _expand(source.text[first + lo:first + hi])
+        pieces.append((lo, hi, col, cols))
+        parts.append(text)
+        col += cols[-1]
+    if windows[-1][1] < length:
+        parts.append(_ELLIPSIS)
+
+    starts = [lo for lo, _ in windows]
+
+    def reach(m: _Mark) -> tuple[int, int]:
+        lo, hi, at, cols = pieces[bisect.bisect_right(starts, m.start) - 1]
+        return at + cols[m.start - lo], at + cols[min(m.end, hi) - lo]
+
+    return "".join(parts), reach
+
+
+# A code found in more files than this is shown in the first FOLD_FILES of them, then counted:
+# 5,000 imported captions that each lack a graph are one fact, not 45,000 lines.
+FOLD_FILES = 3
+
+
 def render_text(diagnostics: Sequence[Diagnostic], color: bool = False) -> str:
-    """rustc/ruff-style blocks, separated by blank lines."""
-    return "\n".join(_text_one(d, color) for d in diagnostics)
+    """rustc/ruff-style blocks, separated by blank lines. A code that repeats across many
+    files is shown in the first FOLD_FILES of them, then summarized in one line (the other
+    views keep every item)."""
+    shown, folded = fold_repeats(diagnostics)
+    blocks = [_text_one(d, color) for d in shown]
+    blocks += [_paint(line, _BOLD, color) + "\n" for line in folded]
+    return "\n".join(blocks)
+
+
+def fold_repeats(diagnostics: Sequence[Diagnostic],
+                 files: int = FOLD_FILES) -> tuple[list[Diagnostic], list[str]]:
+    """The diagnostics to show (every one of a code's first `files` files) and a line for
+    each code whose other files were left out."""
+    files_of: dict[str, dict[str, None]] = {}  # code -> its files, in order (an ordered set)
+    for d in diagnostics:
+        files_of.setdefault(d.code.code, {})[d.file] = None
+    kept = {code: set(list(names)[:files]) for code, names in files_of.items()}
+    shown: list[Diagnostic] = []
+    hidden: dict[str, list[Diagnostic]] = {}
+    for d in diagnostics:
+        if d.file in kept[d.code.code]:
+            shown.append(d)
+        else:
+            hidden.setdefault(d.code.code, []).append(d)
+    lines = []
+    for code, left_out in hidden.items():
+        first = left_out[0]
+        others = len(files_of[code]) - files
+        lines.append(
+            f"... and {len(left_out):,} more `{first.code.name}` {first.level.value}"
+            f"{'s' if len(left_out) != 1 else ''} ({code}) in {others:,} other "
+            f"file{'s' if others != 1 else ''}: --format concise lists every one; "
+            f"--ignore {first.code.name} hides them")
+    return shown, lines
 
 
 def _text_one(d: Diagnostic, color: bool) -> str:
@@ -174,14 +263,13 @@ def _text_one(d: Diagnostic, color: bool) -> str:
         if previous and number > previous + 1:
             out.append(_paint("...", _GUTTER, color))
         previous = number
-        shown, cols = _expand(d.source.line_text(number))
+        on_line = [m for m in marks if m.line == number]
+        shown, reach = _excerpt(d.source, number, on_line)
         gutter = _paint(f"{number:>{width}} |", _GUTTER, color)
         out.append(f"{gutter} {shown}".rstrip())
-        for m in marks:
-            if m.line != number:
-                continue
-            left = cols[m.start]
-            underline = ("^" if m.primary else "-") * max(1, cols[m.end] - left)
+        for m in on_line:
+            left, right = reach(m)
+            underline = ("^" if m.primary else "-") * max(1, right - left)
             if m.message:
                 underline += " " + _visible(m.message)
             style = level_style if m.primary else _GUTTER

@@ -6,10 +6,13 @@ Shapes (`detect` picks one for `--from auto`):
 - `llm-json`: the reference study's JSON (`original_prompt`, `counterfactual_prompt`, `SCM`,
   `SCM_aug`), one object, a list or JSON Lines (`llm_json.py`);
 - `llm-text`: free text with a `Variables:` list and edges (`llm_text.py`);
-- `coco-cf`: caption pairs `id, caption_0, caption_1` (`coco_cf.py`), and caption sets, one
-  caption with `output_1` ... `output_N` (SocialCounterfactuals), each row one spec with a
-  counterfactual per output, or one `counterfactuals` set when the outputs are every
-  combination of the values (`sets.py`).
+- `coco-cf`: caption pairs in JSON or JSON Lines, a row per pair, in the columns of
+  COCO-Counterfactuals, SugarCrepe (one object keyed by id), Winoground or ARO, or those
+  `--columns` names; and caption sets, one caption with `output_1` ... `output_N`
+  (SocialCounterfactuals), each row one spec with a counterfactual per output, or one
+  `counterfactuals` set when the outputs are every combination of the values (`sets.py`);
+- `csv`, `tsv`, `parquet`: the same caption pairs in those files (read by `tables.py`; chosen
+  by the file's suffix under `--from auto`, Parquet needs pyarrow).
 
 Each reader turns its input into `Answer` records; `analysis.py` judges them alike and writes
 the .scm text; `write_items` puts the files in the output folder and nowhere else.
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
+from cfspec.importers import tables
 from cfspec.importers.analysis import analyze
 from cfspec.importers.answer import (
     GRAPH_CHOICE,
@@ -51,17 +56,20 @@ _MAX_ID = 100
 # Keys that say what a JSON input is. Caption pairs: COCO-Counterfactuals (`caption_0`, or
 # `original_caption` and `counterfactual_caption` as published), SocialCounterfactuals
 # (`caption` with `output_1` ...). LLM answers: the reference study's graph and prompt keys.
-_COCO_KEY = re.compile(r'"(?:caption[-_]?[01]|(?:original|counterfactual)[-_]caption|'
-                       r'output[-_]?1)"\s*:', re.I)
+_COCO_KEY = re.compile(r'"(?:caption[-_]?[01]|(?:original|counterfactual|negative|true|false)'
+                       r'[-_]caption|output[-_]?1)"\s*:', re.I)
 _LLM_KEY = re.compile(r'"(?:scm|scm[-_]aug|original[-_]prompt|counterfactual[-_]prompt)"\s*:',
                       re.I)
 
 
 def detect(text: str) -> str:
     """The shape of an input: JSON with caption keys and no graph or prompt keys is a
-    caption-pair file, other JSON (or a ```json fence) an LLM's JSON answer, anything else a
-    free-text answer."""
+    caption-pair file, other JSON (or a ```json fence) an LLM's JSON answer, a header line
+    naming a caption column a CSV or TSV table, anything else a free-text answer."""
     head = text[:20000]
+    table = tables.sniff(head)
+    if table is not None:
+        return table
     stripped = head.lstrip()
     looks_json = stripped[:1] in ("{", "[") or re.search(r"^[ \t]*```[ \t]*json", head, re.M | re.I)
     if looks_json or _LLM_KEY.search(head):
@@ -109,6 +117,16 @@ def item_id_for(raw_id: str | None, stem: str, line: int | None) -> tuple[str, s
     return safe, None
 
 
+def _too_large(name: str, size: int, limit: int, what: str = "the file") -> ImportedItem:
+    """`file-too-large`, as lint reports it: nothing of the file is read."""
+    source = SourceFile("<stdin>" if name == "-" else name, "")
+    bag = DiagnosticBag(source)
+    bag.report("file-too-large", source.span(0, 0),
+               f"{what} is {size:,} bytes; the limit is {limit:,}", label="not read",
+               help="split it into several files, or raise `max-file-bytes` in [tool.cfspec]")
+    return _failed(source, bag.items)
+
+
 def _failed(source: SourceFile, diagnostics: Sequence[Diagnostic]) -> ImportedItem:
     stem = safe_id(Path(source.name).stem, "input")
     return ImportedItem(source, "unknown", stem, source.whole(), None, list(diagnostics))
@@ -126,6 +144,9 @@ def import_source(source: SourceFile, shape: str = "auto",
         return [_failed(source, bag.items)]
     if shape == "auto":
         shape = detect(source.text)
+        if options.columns is not None and shape in ("llm-json", "llm-text"):
+            # --columns names caption columns: the input is caption pairs
+            shape = tables.sniff(source.text, options.columns) or "coco-cf"
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; choose auto or one of {', '.join(SHAPES)}")
     records: list[Answer | Failure]
@@ -140,7 +161,8 @@ def import_source(source: SourceFile, shape: str = "auto",
     else:
         from cfspec.importers import coco_cf
 
-        records = coco_cf.read(source)
+        records = coco_cf.read(source, options.columns, shape if shape in ("csv", "tsv")
+                               else "json")
     if not records:
         bag = DiagnosticBag(source)
         first = len(source.text) - len(source.text.lstrip())
@@ -165,9 +187,25 @@ def import_source(source: SourceFile, shape: str = "auto",
 
 def import_file(path: str | os.PathLike[str], shape: str = "auto",
                 options: ImportOptions | None = None) -> list[ImportedItem]:
-    """Import one file (`-`: stdin). Raises OSError when it cannot be read at all."""
+    """Import one file (`-`: stdin). Raises OSError when it cannot be read at all, and
+    `tables.NeedsPackage` for Parquet without pyarrow. Under `--from auto` a `.csv`, `.tsv`
+    or `.parquet` suffix names the table shape."""
     options = options or ImportOptions()
-    read = read_source(os.fspath(path), options.config.max_file_bytes)
+    name = os.fspath(path)
+    if shape == "auto" and name != "-":
+        shape = tables.shape_of_path(name) or shape
+    if shape == "parquet":
+        limit = options.config.max_file_bytes
+        data = sys.stdin.buffer.read(limit + 1 if limit is not None else -1) \
+            if name == "-" else None
+        size = len(data) if data is not None else os.path.getsize(name)
+        if limit is not None and size > limit:
+            return [_too_large(name, size, limit)]
+        source = tables.parquet_source(name, data)
+        if limit is not None and len(source.text) > limit:  # the rows as text, decompressed
+            return [_too_large(name, len(source.text), limit, "its rows as text")]
+        return import_source(source, "parquet", options)
+    read = read_source(name, options.config.max_file_bytes)
     if isinstance(read, ImportedItem):
         return [read]
     return import_source(read, shape, options)

@@ -257,12 +257,13 @@ class _Judge:
                                           if g in variables}
         graph_iv.update({g: None for g in nodes.removed if g in variables})
         new_words: dict[str, str] = {}
+        aug_index = _touching(aug or [])  # once: many replaced nodes each look up their edges
         plan: changes.Plan | None = None
         values: dict[str, str | None] = {}
         if p0 is not None and p1 is not None:
             if aug is not None and nodes.replaced:
                 new_words = self.bind_new(p0.text, p1.text, nodes, aug)
-            latent = {g: self.phrases(n, new_words, aug or [])
+            latent = {g: self.phrases(n, new_words, aug_index)
                       for g, n in graph_iv.items() if n is not None and g not in slots}
             plan = changes.plan(p0.text, p1.text, slots, latent, set(graph_iv))
             slots = plan.slots
@@ -276,9 +277,9 @@ class _Judge:
                     values[g] = None
                     continue
                 values[g] = new_words.get(n) or binding.guess_words(
-                    n, None, _descriptions(_touching(aug or []), n))
+                    n, None, _descriptions(aug_index, n))
                 if g in slots or n not in new_words:
-                    self.new_words_missing(g, n, aug or [], p1)
+                    self.new_words_missing(g, n, aug_index, p1)
         elif p1 is None:
             report_no_counterfactuals(
                 self.report, _point(a.span), "the answer has no counterfactual prompt",
@@ -298,7 +299,7 @@ class _Judge:
         if p0 is not None and p1 is not None and plan is not None:
             if len(free) > limit:
                 report_too_many(self.report, "the counterfactual", free,
-                                [self.change_span(n, plan, p0, p1, nodes, aug or [])
+                                [self.change_span(n, plan, p0, p1, nodes, aug_index)
                                  for n in free], limit)
             self.non_minimal(plan, p0, p1, may_change)
             if not self.options.fix:  # with --fix, finish() writes the original's way
@@ -336,7 +337,9 @@ class _Judge:
                                help="an LLM answer must state its causal graph: list its edges, "
                                "e.g. `W -> A: why`")
         elif not a.needs_graph:
-            if declared:
+            if edges:
+                pass  # agreement edges the reader found (`coco_cf`): the spec has a graph
+            elif declared:
                 report_empty_graph(self.report, where,
                                    "a caption pair has no graph: imported as one intervention "
                                    "without causes", "no edges", severity=Severity.WARNING,
@@ -388,9 +391,10 @@ class _Judge:
         found = binding.bind(p1, cands, changed)
         return {n: p1[t1[i].start:t1[j - 1].end] for n, (i, j) in found.items()}
 
-    def phrases(self, node: str, new_words: dict[str, str], aug: list[Edge]) -> list[list[str]]:
+    def phrases(self, node: str, new_words: dict[str, str], aug_index: dict[str, list[Edge]]
+                ) -> list[list[str]]:
         options = [new_words.get(node), binding.guess_words(
-            node, None, _descriptions(_touching(aug), node))]
+            node, None, _descriptions(aug_index, node))]
         return [binding.keys_of(o) for o in options if o]
 
     def unbound(self, d: Declared, p0: Piece, index: dict[str, list[Edge]]) -> None:
@@ -404,9 +408,10 @@ class _Judge:
             notes=["written as `latent`: a confounder or a cause the caption does not show; an "
                    "intervention on it cannot change the caption by substitution"])
 
-    def new_words_missing(self, g: str, n: str, aug: list[Edge], p1: Piece) -> None:
+    def new_words_missing(self, g: str, n: str, aug_index: dict[str, list[Edge]], p1: Piece
+                          ) -> None:
         where = next((e.source_span if e.source == n else e.target_span
-                      for e in aug if n in e.pair), _point(self.answer.span))
+                      for e in aug_index.get(n, ())), _point(self.answer.span))
         report_not_in_prompt(
             self.report, where,
             f"`{n}`, which SCM_aug puts in place of `{g}`, is not found among the words the "
@@ -428,7 +433,7 @@ class _Judge:
         return sorted(values, key=key)
 
     def change_span(self, n: str, plan: changes.Plan, p0: Piece, p1: Piece,
-                    nodes: graphdiff.NodeDiff, aug: list[Edge]) -> Span:
+                    nodes: graphdiff.NodeDiff, aug_index: dict[str, list[Edge]]) -> Span:
         if n in plan.owned:
             lo, hi = plan.owned[n]
             return p1.span(self.source, plan.t1[lo].start, plan.t1[hi - 1].end)
@@ -436,9 +441,8 @@ class _Judge:
             i, j = plan.slots[n]
             return p0.span(self.source, plan.t0[i].start, plan.t0[j - 1].end)
         new = nodes.replaced.get(n)
-        for e in aug:
-            if new in e.pair:
-                return e.source_span if e.source == new else e.target_span
+        for e in aug_index.get(new, ()) if new is not None else ():
+            return e.source_span if e.source == new else e.target_span
         return _point(self.answer.span)
 
     def non_minimal(self, plan: changes.Plan, p0: Piece, p1: Piece, may_change: set[str]
@@ -465,16 +469,19 @@ class _Judge:
                                    intervened)
         rename = nodes.replaced
         back = {v: k for k, v in rename.items()}
+        surgery = _surgery_note(intervened)  # once: the same note on every changed edge
         for i in diff.surgery:
             self.notes.append(f"do()-surgery: {a.aug_name} cuts `{edges[i].show()}` into the "
                               f"intervened `{edges[i].target}` (line {edges[i].span.line}).")
-        reversed_pairs = {(aug[i].target, aug[i].source) for i in diff.added}
+        reversed_at: dict[tuple[str, str], int] = {}  # an added edge, by its reverse
+        for i in diff.added:
+            reversed_at.setdefault((aug[i].target, aug[i].source), i)
         handled: set[int] = set()
         for i in diff.removed:
             e = edges[i]
             mapped = (rename.get(e.source, e.source), rename.get(e.target, e.target))
-            if mapped in reversed_pairs:
-                j = next(k for k in diff.added if (aug[k].target, aug[k].source) == mapped)
+            if mapped in reversed_at:
+                j = reversed_at[mapped]
                 handled.add(j)
                 self.report("unexplained-graph-change", aug[j].span,
                             f"{a.aug_name} reverses `{e.show()}`", label="reversed",
@@ -486,7 +493,7 @@ class _Judge:
             self.report("unexplained-graph-change", e.span,
                         f"{a.aug_name} drops `{e.show()}`, which do()-surgery does not explain",
                         label=f"missing from {a.aug_name}",
-                        notes=[_surgery_note(intervened)],
+                        notes=[surgery],
                         help=f"keep `{e.show()}` in {a.aug_name}, or intervene on "
                         f"`{e.target}` if it is what changed")
         for i in diff.with_node:
@@ -511,7 +518,7 @@ class _Judge:
                 "unexplained-graph-change", e.span,
                 f"{a.aug_name} adds {shown}, which is not in {a.graph_name}",
                 label=f"not in {a.graph_name}",
-                notes=[_surgery_note(intervened)] + (
+                notes=[surgery] + (
                     [f"`{new[0]}` takes no factual variable's place: a new variable belongs in "
                      f"{a.graph_name} as well"] if new else []),
                 help=f"add it to {a.graph_name} too if it is a real cause, or drop it from "
@@ -536,11 +543,17 @@ class _Judge:
         fix_ws: Callable[[str], str] = _collapse if opts.fix else (lambda s: s)
         t0 = binding.tokens(p0.text) if p0 is not None else []
         template = None
-        words: dict[str, str] = {}
+        words: dict[str, str | None] = {}
         values = dict(values)
         if p0 is not None:
             pieces, pos = [], 0
-            for n, (i, j) in sorted(slots.items(), key=lambda kv: kv[1][0]):
+            for n, (i, j) in sorted(slots.items(), key=lambda kv: kv[1]):
+                if i == j:  # not in the factual caption: placed where its words go
+                    cut, slot = changes.absent_slot(t0, i, "{{ " + names(n) + " }}")
+                    pieces += [p0.text[pos:cut], slot]
+                    pos = cut
+                    words[n] = None
+                    continue
                 start, end = t0[i].start, t0[j - 1].end
                 filters = _article_filter(p0.text[start:end], values, n)
                 if filters:
@@ -562,7 +575,7 @@ class _Judge:
             said = words[d.name] if bound else binding.guess_words(
                 d.name, d.label, _descriptions(index, d.name))
             description = d.description
-            if d.label and d.label.strip().lower() != said.lower():
+            if d.label and d.label.strip().lower() != (said or "").lower():
                 description = f"{d.label}: {description}" if description else d.label
             draft.variables.append(writer.DraftVar(
                 names(d.name), said, latent=not bound and p0 is not None,
@@ -577,6 +590,7 @@ class _Judge:
                 self.cf_name(do_targets, values, graph_iv, new_words, words),
                 p1.span(self.source))
             cf.do = [(names(n), fixed_values[n]) for n in do_targets]
+            cf.do_comment = a.do_comment
             cf.sets = [(names(n), fixed_values[n]) for n in set_targets]
             rendered = None
             if template is not None:
@@ -633,7 +647,7 @@ class _Judge:
 
     def cf_name(self, do_targets: list[str], values: dict[str, str | None],
                 graph_iv: dict[str, str | None], new_words: dict[str, str],
-                words: dict[str, str]) -> str:
+                words: dict[str, str | None]) -> str:
         if not do_targets:
             return "unchanged"
         n = do_targets[0]
@@ -646,7 +660,7 @@ class _Judge:
             old = words.get(n) or n
             return cname("no_" + _head_word(old), "no")
         # Named after what is new: `small` for `dog` -> `small dog`, `man` for `woman` -> `man`.
-        before = set(binding.keys_of(words.get(n, "")))
+        before = set(binding.keys_of(words.get(n) or ""))
         fresh = " ".join(w for w, _, _ in split_words(chosen)
                          if binding.keys_of(w) and binding.keys_of(w)[0] not in before)
         return cname(_head_word(fresh or chosen).lower(), "cf")
@@ -722,12 +736,20 @@ def _head_word(text: str) -> str:
     return content[-1] if content else (text.split() or ["x"])[-1]
 
 
+# A note repeated on every changed edge names at most this many variables: listing them all on
+# each of thousands of edges would make the report grow with the square of the graph.
+_NAMES_SHOWN = 8
+
+
 def _surgery_note(intervened: set[str]) -> str:
     if not intervened:
         return "the counterfactual changes no variable, so its graph should equal the factual one"
+    names = sorted(intervened)
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    if len(names) > _NAMES_SHOWN:
+        shown += f" and {len(names) - _NAMES_SHOWN} more"
     return ("do() cuts only the edges into the intervened variable"
-            + ("s " if len(intervened) > 1 else " ") + ", ".join(sorted(intervened))
-            + "; every other edge stays")
+            + ("s " if len(intervened) > 1 else " ") + shown + "; every other edge stays")
 
 
 def _edit_type(plan: changes.Plan, rendered: bool) -> str:

@@ -15,7 +15,9 @@ from cfspec.importers.jsonpos import JStr
 from cfspec.lang.config import Config
 from cfspec.lang.tokens import ClipTokenizer
 
-SHAPES = ("llm-json", "llm-text", "coco-cf")
+# coco-cf: caption pairs in JSON or JSON Lines, in any known dataset's columns; csv, tsv and
+# parquet: caption pairs in those files (`tables.py`).
+SHAPES = ("llm-json", "llm-text", "coco-cf", "csv", "tsv", "parquet")
 
 # The note that says which of several graphs in a free-text answer was used. It wants a code of
 # its own (`multiple-graphs`, a note); until the registry has one, `duplicate-setting` at note
@@ -119,6 +121,7 @@ class Answer:
     # A caption set (one caption, many counterfactual captions): each becomes a counterfactual
     # of one spec (`sets.py`); `counterfactual` is then unused.
     outputs: list[Output] | None = None
+    do_comment: str | None = None  # said at the end of the do() line (`swap of ...`)
 
 
 @dataclass
@@ -133,12 +136,37 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Columns:
+    """`--columns ID,FACTUAL,COUNTERFACTUAL`: which columns of a caption-pair table hold the
+    id and the captions. The id is optional (`FACTUAL,COUNTERFACTUAL`, or an empty first
+    name): rows are then named after the file and their line. Several counterfactual columns
+    make each row a caption set, one counterfactual per column."""
+
+    id: str | None
+    factual: str
+    counterfactuals: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Columns:
+        """ValueError with the reason when `text` names no factual and counterfactual column."""
+        names = [n.strip() for n in text.split(",")]
+        if len(names) < 2:
+            raise ValueError(f"--columns {text!r}: give ID,FACTUAL,COUNTERFACTUAL (or "
+                             "FACTUAL,COUNTERFACTUAL without an id column)")
+        ident, rest = (None, names) if len(names) == 2 else (names[0] or None, names[1:])
+        if not all(rest):
+            raise ValueError(f"--columns {text!r}: an empty caption column name")
+        return cls(ident, rest[0], tuple(rest[1:]))
+
+
+@dataclass(frozen=True)
 class ImportOptions:
     fix: bool = False
     prompt: str | None = None
     counterfactual_prompt: str | None = None
     config: Config = field(default_factory=Config)
     tokenizer: ClipTokenizer | None = None
+    columns: Columns | None = None  # caption pairs: where the id and captions are
 
 
 @dataclass

@@ -2,8 +2,10 @@
 belongs to.
 
 The factual prompt is cut into slots (the words each variable is bound to). A change inside a
-slot is that variable's new words; words inserted next to a slot extend it (`a cake` -> `a
-chocolate cake`); an `a`/`an` that changes with the word after it joins that word's slot. A
+slot is that variable's new words; words inserted where an empty slot sits (a variable the
+factual does not show, `(i, i)`: before token i) are its words; other words inserted next to a
+slot extend it (`a cake` -> `a chocolate cake`); an `a`/`an` that changes with the word after it
+joins that word's slot. A
 clause inserted where no slot is, that holds the new words of an intervened variable the
 caption does not show (a latent `knife` replaced by `fork`), is that variable's new words. Any
 other changed word is unexplained: `non-minimal-change`.
@@ -26,7 +28,7 @@ def opcodes(t0: Sequence[Token], t1: Sequence[Token]) -> list[Opcode]:
 
 @dataclass
 class Plan:
-    slots: dict[str, tuple[int, int]]  # factual token ranges, articles joined
+    slots: dict[str, tuple[int, int]]  # factual token ranges, articles joined; (i, i): none
     values: dict[str, str | None] = field(default_factory=dict)  # changed -> new words
     owned: dict[str, tuple[int, int]] = field(default_factory=dict)  # their counterfactual tokens
     # Changed words nothing explains, in prompt order: (0, factual token) or (1, counterfactual).
@@ -42,6 +44,16 @@ def is_artefact(op: Opcode, t0: Sequence[Token], t1: Sequence[Token]) -> bool:
     tag, a0, a1, b0, b1 = op
     return tag != "equal" and written_alike([t.text for t in t0[a0:a1]],
                                             [t.text for t in t1[b0:b1]])
+
+
+def absent_slot(t0: Sequence[Token], at: int, slot: str) -> tuple[int, str]:
+    """Where a variable the factual prompt does not show goes, before token `at`: the offset in
+    the factual prompt and the text to put there. After the word before it, with a space
+    (`A{ X} white umbrella`), or at the very start, with a space after it (`{X }cars are
+    stopped`); rendering takes that space away when the variable is `none`."""
+    if at > 0:
+        return t0[at - 1].end, " " + slot
+    return t0[0].start, slot + " "
 
 
 def _punct(tok: Token) -> bool:
@@ -65,6 +77,7 @@ def plan(
     for name, (i, j) in slots.items():
         for k in range(i, j):
             slot_of[k] = name
+    absent = {i: name for name, (i, j) in slots.items() if i == j}
     owner: list[str | None] = [None] * len(t1)
     changed_at: list[bool] = [False] * len(t1)
     touched: list[str] = []
@@ -80,7 +93,7 @@ def plan(
         if tag == "insert" or all(_punct(t) for t in t0[a0:a1]):
             # Words put in, or in place of nothing but punctuation (`mountain..` ->
             # `mountain goats`): they extend the slot next to them.
-            chosen = _neighbour(slot_of, a0, prefer, touched)
+            chosen = absent.get(a0) or _neighbour(slot_of, a0, prefer, touched)
             if chosen is not None:
                 for j in range(b0, b1):
                     owner[j] = chosen
@@ -111,6 +124,11 @@ def plan(
             out.values[name] = None
             continue
         lo, hi = min(mine), max(mine) + 1
+        # Punctuation at the edges is the caption's (`beach.`), not the variable's words.
+        while hi - lo > 1 and _punct(t1[hi - 1]):
+            hi -= 1
+        while hi - lo > 1 and _punct(t1[lo]):
+            lo += 1
         text = p1[t1[lo].start:t1[hi - 1].end]
         if name in slots:
             i, j = out.slots[name]

@@ -33,6 +33,8 @@ _LATEX_OPEN = re.compile(
     r"\\(?:text|mathrm|mathit|mathbf|textbf|textit|operatorname|mathsf)\s*\{", re.I
 )
 _WORD = r"[^\W_][\w'’-]*"
+_WORD_RE = re.compile(_WORD)
+_BLANKS = re.compile(r"[ \t]+")
 _HEAD = re.compile(rf"(?P<name>{_WORD}(?:[ \t]+{_WORD})*)")
 _TAIL = re.compile(rf"(?P<name>{_WORD}(?:[ \t]+{_WORD})*)$")
 _MAX_NAME_WORDS = 3
@@ -90,7 +92,7 @@ class Scan:
 def clean_name(raw: str) -> str:
     """A name as written, without wrappers, LaTeX commands and a leading article."""
     name = _LATEX_OPEN.sub("", raw).strip(_WRAP)
-    name = re.sub(r"[ \t]+", " ", name)
+    name = _BLANKS.sub(" ", name)
     lowered = name.lower()
     for article in _ARTICLES:
         if lowered.startswith(article) and len(name) > len(article):
@@ -112,7 +114,7 @@ def _head(line: str, lo: int, hi: int) -> tuple[int, int] | None:
     m = _HEAD.match(line, pos, hi)
     if not m:
         return None
-    words = list(re.finditer(_WORD, m.group("name")))
+    words = list(_WORD_RE.finditer(m.group("name")))
     rest = line[m.end():hi].lstrip(_WRAP)
     delimited = not rest or rest[0] in _DELIMITERS_AFTER or rest[0] in "-–—" \
         or rest[0] == "." and (len(rest) == 1 or rest[1].isspace()) or ARROW.match(rest)
@@ -134,7 +136,7 @@ def _tail(line: str, lo: int, hi: int) -> tuple[int, int] | None:
     m = _TAIL.search(line, lo, end)
     if not m:
         return None
-    words = list(re.finditer(_WORD, m.group("name")))
+    words = list(_WORD_RE.finditer(m.group("name")))
     before = line[lo:m.start()].rstrip(" \t")
     delimited = not before or before[-1] in _DELIMITERS_BEFORE or bool(_BULLET.fullmatch(before))
     keep = len(words)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 Pair = tuple[str, str]
 
 
-
 def nodes_of(edges: Sequence[Pair]) -> list[str]:
     """Nodes in order of first appearance."""
     seen: dict[str, None] = {}
@@ -24,13 +23,21 @@ def nodes_of(edges: Sequence[Pair]) -> list[str]:
     return list(seen)
 
 
-def _positions(edges: Sequence[Pair], node: str, rename: dict[str, str]) -> set[tuple[str, str]]:
-    out = set()
+Position = tuple[str, str]  # ("in", the source of an edge into a node) or ("out", its target)
+
+# A vanished node is compared with the new nodes that share one of its positions, at most this
+# many (the first) per position: renamed leaves of a hub would otherwise compare every leaf
+# with every leaf (quadratic). Below this many nodes per position nothing is left out.
+MAX_PROPOSALS = 64
+
+
+def _positions_of(edges: Sequence[Pair], rename: dict[str, str]) -> dict[str, set[Position]]:
+    """Every node's edge positions (neighbours renamed by `rename`), in one pass."""
+    out: dict[str, set[Position]] = {}
     for s, t in edges:
-        if t == node and s != node:
-            out.add(("in", rename.get(s, s)))
-        if s == node and t != node:
-            out.add(("out", rename.get(t, t)))
+        if s != t:
+            out.setdefault(t, set()).add(("in", rename.get(s, s)))
+            out.setdefault(s, set()).add(("out", rename.get(t, t)))
     return out
 
 
@@ -44,26 +51,35 @@ class NodeDiff:
 def node_diff(factual: Sequence[Pair], aug: Sequence[Pair]) -> NodeDiff:
     """Pair each node that disappears with a new node in the same edge positions: `M` takes
     `W`'s place when `W -> A, W -> K` become `M -> A, M -> K`. Pairs are formed best overlap
-    first; a second round sees the first round's pairs, for neighbours replaced together."""
+    first; a second round sees the first round's pairs, for neighbours replaced together.
+    Linear in the edges: positions are indexed once per round, and a pair is only considered
+    through a position the two nodes share (see MAX_PROPOSALS)."""
     n0, n1 = nodes_of(factual), nodes_of(aug)
-    gone = [n for n in n0 if n not in set(n1)]
-    new = [n for n in n1 if n not in set(n0)]
+    in0, in1 = set(n0), set(n1)
+    gone = [n for n in n0 if n not in in1]
+    new = [n for n in n1 if n not in in0]
+    rank0 = {n: i for i, n in enumerate(n0)}
+    rank1 = {n: i for i, n in enumerate(n1)}
     replaced: dict[str, str] = {}
+    p0 = _positions_of(factual, {})
     for _ in range(3):
         back = {a: g for g, a in replaced.items()}  # aug names -> factual names
+        p1 = _positions_of(aug, back)
+        holders: dict[Position, list[str]] = {}
+        for a in new:
+            if a not in back:
+                for pos in p1.get(a, ()):
+                    holders.setdefault(pos, []).append(a)
         options = []
         for g in gone:
             if g in replaced:
                 continue
-            p0 = _positions(factual, g, {})
-            for a in new:
-                if a in back:
-                    continue
-                p1 = _positions(aug, a, back)
-                common = len(p0 & p1)
-                if common:
-                    options.append((-common / len(p0 | p1), -common, n0.index(g), n1.index(a),
-                                    g, a))
+            mine = p0.get(g, set())
+            proposed = {a for pos in mine for a in holders.get(pos, ())[:MAX_PROPOSALS]}
+            for a in proposed:
+                common = len(mine & p1[a])
+                options.append((-common / (len(mine) + len(p1[a]) - common), -common,
+                                rank0[g], rank1[a], g, a))
         options.sort()
         before = len(replaced)
         used: set[str] = set(back)
@@ -73,8 +89,9 @@ def node_diff(factual: Sequence[Pair], aug: Sequence[Pair]) -> NodeDiff:
                 used.add(a)
         if len(replaced) == before:
             break
+    paired = set(replaced.values())
     removed = [g for g in gone if g not in replaced]
-    added = [a for a in new if a not in set(replaced.values())]
+    added = [a for a in new if a not in paired]
     return NodeDiff(replaced, removed, added)
 
 

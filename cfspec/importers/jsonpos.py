@@ -73,7 +73,7 @@ class JObj:
 
 def key_form(key: str) -> str:
     """How keys are compared: lower case, without `-`, `_`, spaces."""
-    return re.sub(r"[\s_-]+", "", key).lower()
+    return _KEY_NOISE.sub("", key).lower()
 
 
 JValue = JStr | JScalar | JArr | JObj
@@ -115,6 +115,9 @@ class _Fail(Exception):
         self.error = error
 
 
+_KEY_NOISE = re.compile(r"[\s_-]+")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_LOW_SURROGATE = re.compile(r"\\u[dD][c-fC-F][0-9A-Fa-f]{2}")
 _WS = re.compile(r"[ \t\r\n]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
@@ -338,13 +341,13 @@ class _Parser:
 
     def unicode_escape(self, pos: int) -> tuple[str, int]:
         hex4 = self.text[pos + 2 : pos + 6]
-        if len(hex4) < 4 or pos + 6 > self.stop or not re.fullmatch(r"[0-9A-Fa-f]{4}", hex4):
+        if len(hex4) < 4 or pos + 6 > self.stop or not _HEX4.fullmatch(hex4):
             raise self.fail("invalid \\u escape: four hex digits expected", pos,
                             min(self.stop, pos + 6))
         code = int(hex4, 16)
         if 0xD800 <= code < 0xDC00:
             low = self.text[pos + 6 : pos + 12]
-            if re.fullmatch(r"\\u[dD][c-fC-F][0-9A-Fa-f]{2}", low) and pos + 12 <= self.stop:
+            if _LOW_SURROGATE.fullmatch(low) and pos + 12 <= self.stop:
                 combined = 0x10000 + ((code - 0xD800) << 10) + (int(low[2:], 16) - 0xDC00)
                 return chr(combined), 12
             return "\ufffd", 6  # a lone surrogate cannot be written out; keep a visible mark

@@ -100,8 +100,9 @@ def span_of(source: SourceFile, value: JValue) -> Span:
     return source.span(value.start, value.end)
 
 
-def raw_id(obj: JObj) -> str | None:
-    found = obj.get(*ID_KEYS)
+def raw_id(obj: JObj, keys: tuple[str, ...] = ID_KEYS) -> str | None:
+    """The item's own id under the first of `keys`: a string, or a number written as one."""
+    found = obj.get(*keys)
     if found is None:
         return None
     value = found[1]

@@ -72,10 +72,15 @@ class PromptDecl:
 @dataclass(frozen=True, slots=True)
 class Variable:
     name: Name
-    words: Text
+    words: Text | NoneValue  # NoneValue: absent from the factual caption (`var P = none`)
     kind: Name | None
     description: Text | None
     span: Span
+
+    @property
+    def value(self) -> str | None:
+        """Its factual words; None when the factual caption does not show it (`none`)."""
+        return None if isinstance(self.words, NoneValue) else self.words.value
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,8 +57,9 @@ class SpecModel:
     counterfactuals: list[CounterfactualModel] = field(default_factory=list)
     expansions: list[Expansion] = field(default_factory=list)  # one per counterfactual set
 
-    def words(self) -> dict[str, str]:
-        return {name: v.words.value for name, v in self.variables.items()}
+    def words(self) -> dict[str, str | None]:
+        """Each variable's factual words; None for one the factual caption does not show."""
+        return {name: v.value for name, v in self.variables.items()}
 
 
 def build(spec: ast.Spec) -> SpecModel:
@@ -73,7 +74,7 @@ def build(spec: ast.Spec) -> SpecModel:
         if s in variables and t in variables and not graph.has_edge(s, t):
             graph.add_edge(s, t, node=edge)
 
-    words = {name: v.words.value for name, v in variables.items()}
+    words = {name: v.value for name, v in variables.items()}
     frame: Frame | None = None
     errors: list[TemplateError] = []
     prompt_0: BoundPrompt | None = None
@@ -83,7 +84,8 @@ def build(spec: ast.Spec) -> SpecModel:
         if is_template(text):
             frame, errors = parse_template(text)
         else:
-            frame, _ = bind_literal(text, words)
+            # A variable the factual does not show (`none`) has no words to find.
+            frame, _ = bind_literal(text, {n: w for n, w in words.items() if w is not None})
         if not errors:
             prompt_0 = render(frame, words)
 

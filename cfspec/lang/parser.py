@@ -8,6 +8,9 @@ from __future__ import annotations
 import functools
 import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +21,7 @@ from lark.exceptions import UnexpectedInput
 from cfspec import resources
 from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
-from cfspec.lang import ast
+from cfspec.lang import ast, tables
 
 
 def grammar_path() -> Path:
@@ -131,7 +134,7 @@ class _Builder(Transformer[Token, Any]):
     def var_decl(self, c: list[Any]) -> ast.Variable:
         kind = c[2] if isinstance(c[2], ast.Name) else None
         rest = c[4:] if kind else c[3:]
-        words = _text(rest[0])
+        words = rest[0] if isinstance(rest[0], ast.NoneValue) else _text(rest[0])
         description = rest[1] if len(rest) > 1 else None
         end = description.span if description else words.span
         return ast.Variable(_name(c[1]), words, kind, description, _until(c[0], end))
@@ -219,24 +222,40 @@ class _Builder(Transformer[Token, Any]):
 
 @functools.cache
 def _lark() -> Lark:
-    # cache=True stores the LALR tables in the temp dir, keyed by grammar and options: start-up
-    # matters for a linter run by editors and pre-commit.
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        strict=True,
-        transformer=_Builder(),
-        lexer_callbacks={"COMMENT": _collect_comment},
-        cache=True,
-    )
+    # The tables ship with the package (tables.py says why: never lark's cache=True, which
+    # unpickles a file from the shared temp dir). The grammar's strictness (no shift/reduce
+    # conflicts, no colliding terminals) is checked by the tests, which have interegular.
+    text = grammar_path().read_text(encoding="utf-8")
+    options: dict[str, Any] = {"transformer": _Builder(),
+                               "lexer_callbacks": {"COMMENT": _collect_comment}}
+    built = tables.shipped(text)
+    if built is not None:
+        # What lark's standalone parsers load their tables with (Lark.load takes no options).
+        return Lark._load_from_dict(built["data"], built["memo"], **options)
+    return Lark(text, parser="lalr", **options)
 
 
-_comments: list[Token] = []
+# The comments of the parse running in this thread (or task), gathered by the lexer's callback:
+# `ask --jobs N` parses from a thread pool, so each parse call has a list of its own.
+_comments: ContextVar[list[Token] | None] = ContextVar("cfspec_comments", default=None)
 
 
 def _collect_comment(token: Token) -> Token:
-    _comments.append(token)
+    found = _comments.get()
+    if found is not None:
+        found.append(token)
     return token
+
+
+@contextmanager
+def collecting_comments() -> Iterator[list[Token]]:
+    """The comment tokens `_lark()`'s lexer meets in this thread while the block runs."""
+    found: list[Token] = []
+    previous = _comments.set(found)
+    try:
+        yield found
+    finally:
+        _comments.reset(previous)
 
 
 def parse(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
@@ -253,7 +272,6 @@ def parse_partial(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
 
 
 def _parse(source: SourceFile, bag: DiagnosticBag) -> tuple[ast.Module | None, bool]:
-    _comments.clear()
     # The cyclic garbage collector is paused while parsing: the tree is acyclic, and on a
     # large file each full collection would rescan the whole tree built so far (a 4 MB file
     # parsed in 4.4 s with it, 2.7 s without). Memory is still freed by reference counting.
@@ -262,18 +280,18 @@ def _parse(source: SourceFile, bag: DiagnosticBag) -> tuple[ast.Module | None, b
         gc.disable()
     clean = True
     try:
-        try:
-            specs = cast("tuple[ast.Spec, ...] | None", _lark().parse(source.text))
-        except UnexpectedInput:
-            # Parse again, slowly, to find every error, not only the first.
-            clean = False
-            _comments.clear()
-            specs = _recover(source, bag)
+        with collecting_comments() as found:
+            try:
+                specs = cast("tuple[ast.Spec, ...] | None", _lark().parse(source.text))
+            except UnexpectedInput:
+                # Parse again, slowly, to find every error, not only the first.
+                clean = False
+                found.clear()
+                specs = _recover(source, bag)
     finally:
         if paused:
             gc.enable()
-        comments = tuple(ast.Comment(t.value, _span(t)) for t in _comments)
-        _comments.clear()
+    comments = tuple(ast.Comment(t.value, _span(t)) for t in found)
     return (None if specs is None else ast.Module(specs, comments)), clean
 
 

@@ -64,6 +64,11 @@ class Slot:
     end: int
     name_start: int  # offsets of the variable's name inside the placeholder, for diagnostics
     name_end: int
+    # In a literal caption: the words as the caption writes them (`Horses`) and the variable's
+    # words they were found for (`horse`). While the variable keeps those words, the caption's
+    # own writing is rendered: the factual prompt is the caption, every character of it.
+    written: str | None = None
+    found_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,17 @@ _SINGULAR_S = frozenset(
     "trousers christmas chaos always perhaps yes bias alias texas paris chess "
     "physics mathematics athletics gymnastics politics economics measles diabetes".split()
 )
+
+
+def plural_noun(word: str) -> bool:
+    """Whether a noun is plural by its form: `dogs`, `boxes`, `men`, `children`; not `bus`,
+    `glass`, `news` or `tennis`. For agreement (`cfspec.lang.agreement`), never for finding
+    words."""
+    w = exact(word)
+    if w in _IRREGULAR:
+        return True
+    return len(w) > 2 and w.endswith("s") and not w.endswith(("ss", "us", "is")) \
+        and w not in _SINGULAR_S and w not in FUNCTION_WORDS
 
 
 def exact(word: str) -> str:
@@ -294,7 +310,8 @@ def bind_literal(text: str, variables: Mapping[str, str]) -> tuple[Frame, dict[s
     position = 0
     for b in sorted(bindings.values(), key=lambda b: b.start):
         pieces.append(text[position : b.start])
-        pieces.append(Slot(b.variable, (), b.start, b.end, b.start, b.end))
+        pieces.append(Slot(b.variable, (), b.start, b.end, b.start, b.end,
+                           text[b.start : b.end], variables[b.variable]))
         position = b.end
     pieces.append(text[position:])
     return Frame(tuple(p for p in pieces if p != ""), False), bindings
@@ -302,26 +319,32 @@ def bind_literal(text: str, variables: Mapping[str, str]) -> tuple[Frame, dict[s
 
 # Marks an emptied slot (`do(X = none)`) while a prompt is joined; never in a finished prompt.
 REMOVED = "\ue000"
-_CLOSES = " ,.;:!?)"
+_CLOSES = ",.;:!?)"
 
 
 def close_gaps(text: str) -> tuple[str, list[int]]:
-    """Take out the REMOVED marks, each with one space, so a removed variable leaves no double
-    space: the space before it goes when what follows is a space, punctuation or the end; at the
-    very start, the space after it goes. Every other character is kept as written: a caption's
-    own spacing is its own. Returns the text and, for each input offset (and the end), its
-    offset in the result."""
+    """Take out the REMOVED marks, each with one whitespace character, so a removed variable
+    leaves no double gap: the whitespace before it goes when what follows is whitespace,
+    punctuation or the end; at the very start, the whitespace after it goes. Any whitespace
+    counts (a tab, a newline, U+3000), one character of it, and a `\r\n` line break is one
+    character here: half of it would leave a lone `\r`. Every other character is kept as
+    written: a caption's own spacing is its own. Returns the text and, for each input offset
+    (and the end), its offset in the result."""
     keep = [ch != REMOVED for ch in text]
     for m, ch in enumerate(text):
         if ch != REMOVED:
             continue
         before = next((i for i in range(m - 1, -1, -1) if keep[i]), None)
         after = next((i for i in range(m + 1, len(text)) if keep[i]), None)
-        if before is not None and text[before] == " " and (after is None
-                                                            or text[after] in _CLOSES):
+        if before is not None and text[before].isspace() and (
+                after is None or text[after].isspace() or text[after] in _CLOSES):
             keep[before] = False
-        elif before is None and after is not None and text[after] == " ":
+            if text[before] == "\n" and before > 0 and text[before - 1] == "\r":
+                keep[before - 1] = False
+        elif before is None and after is not None and text[after].isspace():
             keep[after] = False
+            if text[after:after + 2] == "\r\n":
+                keep[after + 1] = False
     where, n = [], 0
     for k in keep:
         where.append(n)
@@ -333,9 +356,10 @@ def close_gaps(text: str) -> tuple[str, list[int]]:
 def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
     """Fill each slot with its variable's words (`None`: removed) and label every word.
 
-    The literal text is kept exactly as written; only a removed variable takes one space with
-    it (`close_gaps`). The Jinja renderer (`lang.templates.render_prompt`) follows the same rule,
-    and the compiler checks that the two agree.
+    This is the one prompt renderer: lint, compile, import and the report all read the prompts
+    it makes, so what is checked is what is written to pairs.jsonl. The literal text is kept
+    exactly as written, whitespace included (newlines, `\r\n`, U+2028 ...); only a removed
+    variable takes one whitespace character with it (`close_gaps`).
     """
     out: list[str] = []
     raw_spans: list[tuple[int, int, str]] = []  # every slot, emptied ones too, in raw offsets
@@ -346,6 +370,8 @@ def render(frame: Frame, values: Mapping[str, str | None]) -> BoundPrompt:
             length += len(piece)
             continue
         words = values.get(piece.variable)
+        if piece.written is not None and words == piece.found_for:
+            words = piece.written
         if words is None:
             raw_spans.append((length, length, piece.variable))
             out.append(REMOVED)
@@ -387,10 +413,14 @@ def align(a: list[str], b: list[str]) -> list[Opcode]:
 
     The common start and end are matched first; the middle is aligned with the fewest edits
     (Levenshtein: a substitution costs as much as an insertion or a deletion), a substitution
-    preferred where two alignments cost the same. So captions of equal length that differ in k
-    scattered words are k substitutions, a word repeated elsewhere in the caption cannot pull
-    the alignment apart, and an unchanged word between two changes keeps them two changes.
-    Linear beyond `_MAX_ALIGNED` differing words, where the middle is one change."""
+    preferred where two alignments cost the same. A change is one contiguous run of changed
+    words: `stop sign` -> `traffic light` is one change, and an unchanged word between two
+    changes keeps them two (`woman ... rainy` -> `man ... snowy`); punctuation does not part
+    words, so an unchanged comma inside a run stays in it (`red, white` -> `blue, green`). Two
+    things that change places around unchanged words are two changes (`dog sitting behind a
+    shoe` -> `shoe sitting behind a dog`), although substituting every word costs as little. A
+    word repeated elsewhere in the caption cannot pull the alignment apart. Linear beyond
+    `_MAX_ALIGNED` differing words, where the middle is one change."""
     n, m = len(a), len(b)
     head = 0
     while head < n and head < m and a[head] == b[head]:
@@ -404,74 +434,106 @@ def align(a: list[str], b: list[str]) -> list[Opcode]:
     a_mid, b_mid = a[head : n - tail], b[head : m - tail]
     if a_mid or b_mid:
         if len(a_mid) + len(b_mid) > _MAX_ALIGNED or not a_mid or not b_mid:
-            tag = "replace" if a_mid and b_mid else ("delete" if a_mid else "insert")
-            ops.append((tag, head, n - tail, head, m - tail))
+            middle: list[Opcode] = [(_tag(n - tail - head, m - tail - head), head, n - tail,
+                                     head, m - tail)]
         else:
-            ops += [(tag, i1 + head, i2 + head, j1 + head, j2 + head)
-                    for tag, i1, i2, j1, j2 in _fewest_edits(a_mid, b_mid)]
+            middle = [(tag, i1 + head, i2 + head, j1 + head, j2 + head)
+                      for tag, i1, i2, j1, j2 in _fewest_edits(a_mid, b_mid)]
+        for op in middle:
+            ops += _split_swap(op, a, b)
     if tail:
         ops.append(("equal", n - tail, n, m - tail, m))
     return ops
 
 
+_MAX_SWAP = 24  # words of one change searched for two things that change places
+
+
+def _split_swap(op: Opcode, a: list[str], b: list[str]) -> list[Opcode]:
+    """A change `X M Y` -> `Y M X` (M unchanged, X and Y any words, plurals aside) as the two
+    changes it is: X -> Y and Y -> X around the kept M."""
+    tag, i1, i2, j1, j2 = op
+    n = i2 - i1
+    if tag != "replace" or n != j2 - j1 or n < 3 or n > _MAX_SWAP:
+        return [op]
+    old, new = a[i1:i2], b[j1:j2]
+    keys_old, keys_new = [normalize(w) for w in old], [normalize(w) for w in new]
+    for x in range(1, n - 1):  # X = old[:x]
+        for y in range(1, n - x):  # Y = old[n - y:], M = old[x:n - y]
+            m = n - x - y
+            if old[x:x + m] == new[y:y + m] and keys_old[:x] == keys_new[n - x:] \
+                    and keys_old[n - y:] == keys_new[:y] and keys_old[:x] != keys_old[n - y:]:
+                return [("replace", i1, i1 + x, j1, j1 + y),
+                        ("equal", i1 + x, i1 + x + m, j1 + y, j1 + y + m),
+                        ("replace", i2 - y, i2, j2 - x, j2)]
+    return [op]
+
+
+def _is_punct(word: str) -> bool:
+    return not any(ch.isalnum() for ch in word)
+
+
+def _tag(len_a: int, len_b: int) -> str:
+    return "replace" if len_a and len_b else "delete" if len_a else "insert"
+
+
 def _fewest_edits(a: list[str], b: list[str]) -> list[Opcode]:
-    """Levenshtein alignment, read back from the start so that, among equally cheap
-    alignments, a substitution (or a match) is taken before an insertion or a deletion."""
+    """Levenshtein alignment; among equally cheap alignments the one with the fewest changes
+    (runs of consecutive edits: `while smiling and` -> `while a child is smiling` is one
+    change, not an insertion and a deletion), then, read back from the start, a substitution
+    (or a match) before an insertion or a deletion. Consecutive edits are one change; so are
+    two changes with only punctuation between them."""
     n, m = len(a), len(b)
-    # cost[i][j]: the fewest edits that turn a[i:] into b[j:].
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    # cost[s][i][j]: edits * big + changes that turn a[i:] into b[j:], where s = 1 when the
+    # step before was an edit (so an edit now continues its change instead of opening one).
+    big = n + m + 1
+    cost = [[[0] * (m + 1) for _ in range(n + 1)] for _ in range(2)]
     for i in range(n, -1, -1):
-        row = cost[i]
         for j in range(m, -1, -1):
-            if i == n:
-                row[j] = m - j
-            elif j == m:
-                row[j] = n - i
-            else:
-                diagonal = cost[i + 1][j + 1] + (a[i] != b[j])
-                row[j] = min(diagonal, cost[i + 1][j] + 1, row[j + 1] + 1)
-    steps: list[str] = []  # "=" match, "~" substitute, "-" delete, "+" insert
-    i = j = 0
+            for s in (0, 1):
+                if i == n and j == m:
+                    continue
+                step = big + (0 if s else 1)  # one edit; a new change unless one is open
+                options = []
+                if i < n and j < m:
+                    options.append(cost[0][i + 1][j + 1] if a[i] == b[j]
+                                   else cost[1][i + 1][j + 1] + step)
+                if i < n:
+                    options.append(cost[1][i + 1][j] + step)
+                if j < m:
+                    options.append(cost[1][i][j + 1] + step)
+                cost[s][i][j] = min(options)
+    # Each step as (same, i, j): a match, or an edit at a[i]/b[j].
+    groups: list[list[int]] = []  # [same, i0, i1, j0, j1]
+    i = j = s = 0
     while i < n or j < m:
-        if i < n and j < m and cost[i][j] == cost[i + 1][j + 1] + (a[i] != b[j]):
-            steps.append("=" if a[i] == b[j] else "~")
-            i, j = i + 1, j + 1
-        elif i < n and cost[i][j] == cost[i + 1][j] + 1:
-            steps.append("-")
-            i += 1
+        step = big + (0 if s else 1)
+        here = cost[s][i][j]
+        if i < n and j < m and a[i] == b[j] and here == cost[0][i + 1][j + 1]:
+            same, di, dj = True, 1, 1
+        elif i < n and j < m and a[i] != b[j] and here == cost[1][i + 1][j + 1] + step:
+            same, di, dj = False, 1, 1
+        elif i < n and here == cost[1][i + 1][j] + step:
+            same, di, dj = False, 1, 0
         else:
-            steps.append("+")
-            j += 1
-    # Consecutive edits are one change, except that a run of substitutions alone is one change
-    # per word: `cat on` -> `dog in` changes two things; `dog` -> `small cat` one.
-    ops: list[Opcode] = []
-    i = j = 0
-    k = 0
-    while k < len(steps):
-        i0, j0, same = i, j, steps[k] == "="
-        end = k
-        while end < len(steps) and (steps[end] == "=") == same:
-            end += 1
-        if not same and all(step == "~" for step in steps[k:end]):
-            n = 0
-            while n < end - k:
-                # `An elephant` -> `A giraffe`: the article changes with its noun, one change.
-                width = 2 if n + 1 < end - k and a[i + n] in ARTICLES and b[j + n] in ARTICLES \
-                    else 1
-                ops.append(("replace", i + n, i + n + width, j + n, j + n + width))
-                n += width
-            i, j, k = i + end - k, j + end - k, end
-            continue
-        for step in steps[k:end]:
-            i += step != "+"
-            j += step != "-"
-        k = end
-        if same:
-            ops.append(("equal", i0, i, j0, j))
+            same, di, dj = False, 0, 1
+        if groups and groups[-1][0] == same:
+            groups[-1][2] += di
+            groups[-1][4] += dj
         else:
-            ops.append(("replace" if i > i0 and j > j0 else "delete" if i > i0 else "insert",
-                        i0, i, j0, j))
-    return ops
+            groups.append([same, i, i + di, j, j + dj])
+        i, j, s = i + di, j + dj, 0 if same else 1
+    # Unchanged punctuation between two changes does not part them: `red, white` -> `blue,
+    # green` is one change.
+    merged: list[list[int]] = []
+    for k, g in enumerate(groups):
+        inner = 0 < k < len(groups) - 1 and g[0] and all(_is_punct(w) for w in a[g[1]:g[2]])
+        if merged and not merged[-1][0] and (inner or not g[0]):
+            merged[-1][2], merged[-1][4] = g[2], g[4]
+        else:
+            merged.append(list(g))
+    return [("equal" if same else _tag(i1 - i0, j1 - j0), i0, i1, j0, j1)
+            for same, i0, i1, j0, j1 in merged]
 
 
 def written_alike(before: Sequence[str], after: Sequence[str]) -> bool:
@@ -489,7 +551,7 @@ def _squash(words: Sequence[str]) -> str:
 class Artefact:
     """A difference in writing between two captions, as character offsets in each."""
 
-    kind: str  # "spacing" or "writing"
+    kind: str  # "spacing", "case" or "writing"
     start_0: int
     end_0: int
     start_1: int
@@ -499,17 +561,29 @@ class Artefact:
 def artefacts(text_0: str, text_1: str) -> list[Artefact]:
     """Where two captions are written differently without saying something different: another
     gap between two words that are the same in both (a doubled space, a space before
-    punctuation), or words that are `written_alike`. Leading and trailing whitespace is not
-    counted: the text encoder strips it."""
+    punctuation), a word in other case (`a` / `A`), or words that are `written_alike` (an added
+    `.`, `They 'll`). Leading and trailing whitespace is not counted: the text encoder strips
+    it."""
     w0, w1, ops = _word_ops(text_0, text_1)
     found: list[Artefact] = []
     for tag, i1, i2, j1, j2 in ops:
         if tag == "equal":
-            for k in range(1, i2 - i1):
-                a0, b0 = w0[i1 + k - 1][2], w0[i1 + k][1]
-                a1, b1 = w1[j1 + k - 1][2], w1[j1 + k][1]
-                if text_0[a0:b0] != text_1[a1:b1]:
-                    found.append(Artefact("spacing", a0, b0, a1, b1))
+            for k in range(i2 - i1):
+                if k:
+                    a0, b0 = w0[i1 + k - 1][2], w0[i1 + k][1]
+                    a1, b1 = w1[j1 + k - 1][2], w1[j1 + k][1]
+                    if text_0[a0:b0] != text_1[a1:b1]:
+                        found.append(Artefact("spacing", a0, b0, a1, b1))
+                (word_0, a0, b0), (word_1, a1, b1) = w0[i1 + k], w1[j1 + k]
+                if word_0 != word_1:
+                    kind = "case" if word_0.lower() == word_1.lower() else "writing"
+                    last = found[-1] if found and k else None
+                    if last is not None and kind == last.kind == "case" \
+                            and last.end_0 == w0[i1 + k - 1][2]:
+                        # `A BLACK CAT` -> `A black cat`: one re-cased stretch, one label
+                        found[-1] = Artefact(kind, last.start_0, b0, last.start_1, b1)
+                    else:
+                        found.append(Artefact(kind, a0, b0, a1, b1))
         elif written_alike([w for w, _, _ in w0[i1:i2]], [w for w, _, _ in w1[j1:j2]]):
             found.append(Artefact(
                 "writing", w0[i1][1] if i2 > i1 else _at(w0, i1, text_0),

@@ -3,26 +3,36 @@ for a misspelt keyword. Runs only after the fast parse has failed, so a clean fi
 for it.
 
 It drives lark's LALR tables one token at a time, lexing with the contextual lexer of the state
-the parser is in, and remembers the parser's state at the start of the current item (a `var`,
-an edge, a `do(...)`, a block). At an error it tries, in order:
+the parser is in. It remembers the parser's state where the current statement began (an item of
+`scm {...}`, or a statement of a block: `do(...)`, `set`, `prompt`, `edit {...}`, an edit
+setting) and where the one before it began; inside `do(...)` or a `[...]` of values, where the
+list began and its last `,`. At an error it tries, in order:
 
-1. a misspelt keyword: the unexpected word, or the word that began the item (`counterfacual
-   camel {` fails at `camel`), is close to a keyword the parser accepts there, and reading it as
-   that keyword lets the parse go on;
+1. a misspelt keyword: the unexpected word, or the word that began the statement
+   (`counterfacual camel {` fails at `camel`), is close to a keyword the parser accepts there,
+   and reading it as that keyword lets the parse go on;
 2. a missing `}`: the unexpected token starts a line no deeper than the open block's first
    line, and closing the block lets the parse go on;
 3. a missing `{`, `)`, `]` or `=`: reading on as if it were there lets the parse go on;
-4. otherwise it drops the item: back to the state at the item's start, then it skips to the next
-   token that can start an item there (a keyword, a name at the start of a later line, or the
-   `}` that closes the block; braces in between are matched). A keyword already read as a
-   name at the start of a later line (`var W:` then `var X` on the next) is a place to go on
-   from too.
+4. a statement cut short at the end of a line (`W ->`, then `var X = "x"` read as the edge's
+   target): a later line of this statement or the one before starts with a word that can begin
+   a statement, and reading on from it gets as far as the error (a keyword) or past it (a name).
+   The error is reported at the end of the short line;
+5. otherwise it drops what the error is in. In a list, the element: it skips to the next `,` or
+   the closing bracket (brackets in between matched) and goes on from the list as it stood
+   before the element. Elsewhere, or when the list cannot go on so, the statement: back to where
+   it began, then on to the next token that can begin a statement there (a keyword, a name at
+   the start of a later line, or the `}` that closes the block; braces in between matched).
 
 A character that starts no token is reported and skipped; an unterminated or single-quoted
 string is read as a string to the end of its line.
 
-After an error no other is reported until three tokens have been read cleanly (yacc's rule):
-one mistake, one diagnostic. Reporting stops after MAX_ERRORS.
+No cascades: after an error (reported or not) no other is reported until three tokens have been
+read cleanly (yacc's rule), or until the parse surely starts something new: a keyword that
+begins a statement where the parse went on normally, or after a skip, at the start of a line no
+deeper than the block's statements (or later on the error's line); or two tokens into the list
+element after a dropped one. So one mistake gives one diagnostic, and two mistakes in one
+statement or on neighbouring lines give two. Reporting stops after MAX_ERRORS.
 """
 
 from __future__ import annotations
@@ -45,15 +55,19 @@ MAX_RECOVERIES = 500
 # Tokens skipped in all while looking for a place to go on from.
 MAX_SKIPPED = 20_000
 QUIET_TOKENS = 3
+# After a dropped list element, tokens of the next element to read cleanly (a name and its `=`
+# or `in`) before errors are reported again: the `,` before it was a sure place to go on from.
+ELEMENT_QUIET = 2
+# Tokens a statement cut short (and the one after it) may span: replaying more would make
+# recovery quadratic in a long statement, and a statement that long was not cut short.
+CUT_WINDOW = 100
 
 # Keyword terminals and how they are spelt (from the grammar).
 KEYWORDS = keyword_terminals()
 # Tokens that begin an item of some block (a name begins an edge), or close one.
-_ITEM_START = frozenset(
-    {"SCM", "ID", "PROMPT", "VAR", "NAME", "COUNTERFACTUAL", "COUNTERFACTUALS", "DO", "SET",
-     "EDIT",
-     "CROSS_REPLACE", "SELF_REPLACE", "BLEND", "THRESHOLD", "BLEND_START", "REWEIGHT", "RBRACE"}
-)
+_ITEM_START = frozenset({
+    "SCM", "ID", "PROMPT", "VAR", "NAME", "COUNTERFACTUAL", "COUNTERFACTUALS", "DO", "SET", "EDIT",
+    "CROSS_REPLACE", "SELF_REPLACE", "BLEND", "THRESHOLD", "BLEND_START", "REWEIGHT", "RBRACE"})
 
 
 def distance(a: str, b: str) -> int:
@@ -93,6 +107,23 @@ class _Snapshot:
     states: list[Any]
     values: list[Any]
     braces: list[Token]
+    lists: list[_List]
+    read: int  # how many tokens of the statement had been read
+
+
+@dataclass
+class _List:
+    """An open `(...)` or `[...]`: where a broken element of it can be dropped back to."""
+    closer: str  # the closing bracket's terminal
+    start: _Snapshot | None = None  # just after the opening bracket
+    # The last `,` read: (its place on the parser's stacks, the token, how many tokens of the
+    # statement came before it). Below it every element so far is complete; a mark, not a
+    # snapshot, so that a long list is not copied at each `,`.
+    comma: tuple[int, Token, int] | None = None
+
+
+_CLOSER = {"LPAR": "RPAR", "LSQB": "RSQB"}
+_NESTING = {"LPAR": 1, "LSQB": 1, "LBRACE": 1, "RPAR": -1, "RSQB": -1, "RBRACE": -1}
 
 
 # Punctuation a parse may go on without, tried in this order when it is the one thing missing.
@@ -150,9 +181,15 @@ class Recovery:
         self.lex_state = interactive.lexer_thread.state
         self.table = self.state.parse_conf.states
         self.braces: list[Token] = []
-        self.snapshot = self._take()
+        self.indent: dict[int, int] = {}  # a block's `{` offset -> its first statement's column
+        self.lists: list[_List] = []  # the open `(...)` and `[...]`, innermost last
+        # The state where the current statement began, and the tokens read since; the same for
+        # the statement before it (a statement cut short shows only in the one after it).
         self.since_snapshot: list[Token] = []
+        self.snapshot = self._take()
+        self.previous: tuple[_Snapshot, list[Token]] | None = None
         self.quiet = 0
+        self.cascading = False  # the last error was one the quiet rule held back
         self.reported = 0
         self.recoveries = 0
         self.skipped = 0
@@ -163,13 +200,19 @@ class Recovery:
 
     def _take(self) -> _Snapshot:
         return _Snapshot(list(self.state.state_stack), _copy_values(self.state.value_stack),
-                         list(self.braces))
+                         list(self.braces), list(self.lists), len(self.since_snapshot))
 
     def _restore(self, snap: _Snapshot) -> None:
         # In place: the contextual lexer reads the state's position through this object.
         self.state.state_stack[:] = snap.states
         self.state.value_stack[:] = _copy_values(snap.values)
         self.braces[:] = snap.braces
+        self.lists[:] = snap.lists
+
+    def _go_back(self, snap: _Snapshot) -> None:
+        """Drop what was read after `snap` in this statement, and go on from there."""
+        self._restore(snap)
+        del self.since_snapshot[snap.read :]
 
     def _accepts(self, *tokens: Token, snap: _Snapshot | None = None) -> bool:
         """Whether these tokens would be read without an error (the state is left alone)."""
@@ -257,7 +300,10 @@ class Recovery:
 
     def _report(self, span: Span, message: str, **kwargs: Any) -> None:
         if self.quiet or self.reported >= MAX_ERRORS:
+            self.quiet = max(self.quiet, QUIET_TOKENS)  # yacc: quiet again from this error
+            self.cascading = True
             return
+        self.cascading = False
         self.reported += 1
         self.quiet = QUIET_TOKENS
         self.report(span, message, label=kwargs.pop("label", "here"), **kwargs)
@@ -279,14 +325,28 @@ class Recovery:
 
     def _feed(self, token: Token) -> None:
         if token.type in _ITEM_START and ("RBRACE" in self._row() or "SCM" in self._row()):
-            self.snapshot = self._take()
+            self.previous = (self.snapshot, self.since_snapshot)
             self.since_snapshot = []
+            self.snapshot = self._take()
+            if self.braces:  # where this block's statements start, for `_skip`
+                self.indent.setdefault(self.braces[-1].start_pos or 0, _column(token))
         try:
             self.state.feed_token(token)
         except UnexpectedToken:
             self._error(token)
             return
+        if token.type == "COMMA" and self.lists:
+            self.lists[-1].comma = (len(self.state.value_stack) - 1, token,
+                                    len(self.since_snapshot))
+        if not self.since_snapshot and token.type in KEYWORDS:
+            self.quiet = 0  # a statement surely starts here: errors from here on are new
         self._fed(token)
+
+    def _push(self, *tokens: Token) -> None:
+        """Read tokens known to be accepted (a repair, or a place to go on from)."""
+        for token in tokens:
+            self.state.feed_token(token)
+            self._fed(token)
 
     def _fed(self, token: Token) -> None:
         self.since_snapshot.append(token)
@@ -294,22 +354,26 @@ class Recovery:
             self.braces.append(token)
         elif token.type == "RBRACE" and self.braces:
             self.braces.pop()
+        elif token.type in _CLOSER and self.last is not None and self.last.type in ("DO", "IN"):
+            self.lists.append(_List(_CLOSER[token.type]))
+            self.lists[-1].start = self._take()
+        elif self.lists and token.type == self.lists[-1].closer:
+            self.lists.pop()
         self.quiet = max(0, self.quiet - 1)
         self.last = token
 
     def _error(self, token: Token) -> None:
         self.recoveries += 1
         expected = self._accepted()
-        if self._misspelt_here(token, expected) or self._misspelt_before(token):
-            return
-        if self._missing_brace(token, expected) or self._unclosed_before(token):
-            return
-        if self._missing_token(token, expected):
+        if (self._misspelt_here(token, expected) or self._misspelt_before(token)
+                or self._missing_brace(token, expected) or self._unclosed_before(token)
+                or self._missing_token(token, expected) or self._cut_short(token)):
             return
         message = f"expected {self.p._expected(expected)}, found {self.p._found(token)}"
         help_text = self.p._hint_for_token(self.source, token, expected)
         self._report(_span(token), message, help=help_text)
-        self._skip(token)
+        if not self._drop_element(token):
+            self._skip(token, _line(token))
 
     def _misspelt_here(self, token: Token, expected: set[str]) -> bool:
         """`edit refin {`: the unexpected word is a misspelt keyword."""
@@ -319,12 +383,14 @@ class Recovery:
         fixed = Token.new_borrow_pos(keyword, str(token), token)
         if not self._accepts(fixed):
             return False
-        self._report(_span(token), f"unknown keyword `{token}`; did you mean "
-                     f"`{KEYWORDS[keyword]}`?", label="not a keyword",
-                     help=f"write `{KEYWORDS[keyword]}`")
-        self.state.feed_token(fixed)
-        self._fed(fixed)
+        self._misspelt(token, keyword)
+        self._push(fixed)
         return True
+
+    def _misspelt(self, word: Token, keyword: str) -> None:
+        spelling = KEYWORDS[keyword]
+        self._report(_span(word), f"unknown keyword `{word}`; did you mean `{spelling}`?",
+                     label="not a keyword", help=f"write `{spelling}`")
 
     def _misspelt_before(self, token: Token) -> bool:
         """`counterfacual camel {`: the word that began the item read as a name (the start of
@@ -340,14 +406,9 @@ class Recovery:
         if fixed is None or not self._accepts(fixed, token):
             self._restore(saved)
             return False
-        assert keyword is not None
         self.since_snapshot = []
-        self._report(_span(word), f"unknown keyword `{word}`; did you mean "
-                     f"`{KEYWORDS[keyword]}`?", label="not a keyword",
-                     help=f"write `{KEYWORDS[keyword]}`")
-        for t in (fixed, token):
-            self.state.feed_token(t)
-            self._fed(t)
+        self._misspelt(word, fixed.type)
+        self._push(fixed, token)
         return True
 
     def _missing_brace(self, token: Token, expected: set[str]) -> bool:
@@ -362,9 +423,7 @@ class Recovery:
         self._report(_span(token), f"expected `}}`, found {self.p._found(token)}",
                      labels=[Label(_span(opener), "this `{` is not closed")],
                      help="close the block with `}` before this line")
-        for t in (close, token):
-            self.state.feed_token(t)
-            self._fed(t)
+        self._push(close, token)
         return True
 
     def _missing_token(self, token: Token, expected: set[str]) -> bool:
@@ -379,9 +438,7 @@ class Recovery:
             message = f"expected {self.p._expected(expected)}, found {self.p._found(token)}"
             self._report(_span(token), message, help=f"insert `{_SPELLING[missing]}` before "
                          f"{self.p._found(token)}")
-            for t in (inserted, token):
-                self.state.feed_token(t)
-                self._fed(t)
+            self._push(inserted, token)
             return True
         return False
 
@@ -392,15 +449,14 @@ class Recovery:
                 or not self.braces:
             return False
         word = self.since_snapshot[0]
-        keyword = next((t for t, s in KEYWORDS.items() if s == str(word)), None)
+        fixed = _as_keyword(word)
         saved = self._take()
         self._restore(self.snapshot)
-        if keyword is None or not self._deep_enough(word) or not self.braces:
+        if fixed is word or not self._deep_enough(word):
             self._restore(saved)
             return False
         opener = self.braces[-1]
         close = self._synthetic("RBRACE", "}", word.start_pos)  # type: ignore[arg-type]
-        fixed = Token.new_borrow_pos(keyword, str(word), word)
         if not self._accepts(close, fixed, token):
             self._restore(saved)
             return False
@@ -408,9 +464,97 @@ class Recovery:
         self._report(_span(word), f"expected `}}`, found {self.p._found(word)}",
                      labels=[Label(_span(opener), "this `{` is not closed")],
                      help="close the block with `}` before this line")
-        for t in (close, fixed, token):
-            self.state.feed_token(t)
-            self._fed(t)
+        self._push(close, fixed, token)
+        return True
+
+    def _cut_short(self, token: Token) -> bool:
+        """`W ->`, then `var X = "x"` on the next line: the statement stops at the end of a line,
+        and the parser read the start of the next line (`var`, here the edge's target) as its
+        rest. Go on from that line; for a name, only if that reads past the error."""
+        windows: list[tuple[_Snapshot, list[Token], list[Token]]] = [
+            (self.snapshot, self.since_snapshot, [])]
+        if self.previous is not None:
+            windows.insert(0, (*self.previous, self.since_snapshot))
+        for snap, read, later in windows:
+            if len(read) + len(later) > CUT_WINDOW:
+                continue
+            for i in range(1, len(read)):
+                if not _line(read[0]) < _line(read[i]) >= _line(token) - 1 \
+                        or not self._starts_line(read[i]):
+                    continue
+                resume = _as_keyword(read[i])
+                rest = [resume, *read[i + 1 :], *later]
+                end = self._synthetic("RBRACE", "}", read[i].start_pos or 0)
+                eof = self._synthetic("$END", "", read[i].start_pos or 0)
+                if (self._accepts(*read[:i], end, snap=snap)  # a whole statement before
+                        or self._accepts(*read[:i], eof, snap=snap)
+                        or not self._accepts(*rest, snap=snap)
+                        or resume.type not in KEYWORDS and not self._accepts(*rest, token,
+                                                                             snap=snap)):
+                    continue
+                self._restore(snap)
+                for t in read[:i]:
+                    self.state.feed_token(t)
+                expected = self._accepted()
+                self._restore(snap)
+                self._report(_span(read[i - 1]), f"expected {self.p._expected(expected)}, "
+                             "found the end of the line", label="the line ends here")
+                self.snapshot, self.since_snapshot, self.previous = snap, [], None
+                for t in (*rest, token):
+                    self._feed(t)
+                return True
+        return False
+
+    def _drop_element(self, token: Token) -> bool:
+        """Inside a list, drop the element the error is in: skip to the next `,` or the closing
+        bracket, and go on from the list as it was before the element."""
+        if not self.lists:
+            return False
+        frame = self.lists[-1]
+        row = self._row()
+        complete = "COMMA" in row or frame.closer in row  # the error came after an element
+        depth = 0
+        next_token: Token | None = token
+        self.skipping = True
+        try:
+            while next_token is not None and self.skipped < MAX_SKIPPED:
+                kind = next_token.type
+                if depth == 0 and kind in ("COMMA", frame.closer) or depth < 0 or (
+                        kind in KEYWORDS and self._starts_line(next_token)):
+                    break
+                depth += _NESTING.get(kind, 0)
+                self.skipped += 1
+                next_token = self._next()
+        finally:
+            self.skipping = False
+        if next_token is None or depth != 0 or next_token.type not in ("COMMA", frame.closer):
+            self._skip(next_token, _line(token))
+            return True
+        if (complete or self._before_comma(frame)) and self._accepts(next_token):
+            self._feed(next_token)
+        elif next_token.type == "COMMA" and frame.comma is None and frame.start is not None:
+            self._go_back(frame.start)  # the first element is broken: as if it were not there
+        elif frame.start is not None and self._accepts(next_token, snap=frame.start):
+            self._go_back(frame.start)
+            self._feed(next_token)
+        else:
+            self._skip(self._next(), _line(token))  # the statement cannot go on: drop it all
+            return True
+        if next_token.type == "COMMA":
+            self.quiet = ELEMENT_QUIET
+        return True
+
+    def _before_comma(self, frame: _List) -> bool:
+        """Go back to just before the list's last `,`, if the parser still stands on it."""
+        if frame.comma is None:
+            return False
+        depth, comma, read = frame.comma
+        values = self.state.value_stack
+        if len(values) <= depth or values[depth] is not comma:
+            return False
+        # lark's state stack holds one state more than its value stack: the start state.
+        del self.state.state_stack[depth + 1 :], values[depth:], self.since_snapshot[read:]
+        del self.lists[self.lists.index(frame) + 1 :]
         return True
 
     def _deep_enough(self, token: Token) -> bool:
@@ -422,30 +566,27 @@ class Recovery:
         indent = len(first_line) - len(first_line.lstrip())
         return self._starts_line(token) and _column(token) <= indent + 1
 
-    def _skip(self, token: Token | None) -> None:
-        """Drop the item the error is in and skip to a token that can go on from its start."""
-        error_line = _line(token) if token is not None else 0
+    def _skip(self, token: Token | None, error_line: int) -> None:
+        """Drop the statement the error is in and skip to a token that can go on from its
+        start (a name only on a line after `error_line`)."""
         read = self.since_snapshot
+        first, wrong = (read[0] if read else token), token
         self._restore(self.snapshot)
+        indent = _column(first) if first else 0
+        if self.braces:
+            indent = min(indent, self.indent.get(self.braces[-1].start_pos or 0, indent))
         self.since_snapshot = []
-        self.quiet = QUIET_TOKENS
-        # First the tokens already read since the item's start: `var W:` then `var X = "x"` on
-        # the next line read `var` as W's kind; the item to go on from starts there.
-        for i, t in enumerate(read[1:], 1):
-            keyword = _as_keyword(t) if self._starts_line(t) else t
-            if t.line > read[0].line and self._resumes(keyword, 0):  # type: ignore[operator]
-                self.state.feed_token(keyword)
-                self._fed(keyword)
-                for again in (*read[i + 1 :], *([token] if token is not None else [])):
-                    self._feed(again)
-                return
+        self.quiet = max(self.quiet, QUIET_TOKENS)
         depth = 0
         self.skipping = True
         try:
             while token is not None and self.skipped < MAX_SKIPPED:
                 if depth == 0 and self._resumes(token, error_line):
-                    self.state.feed_token(token)
-                    self._fed(token)
+                    self._push(token)
+                    if token.type in KEYWORDS and first and not self.cascading and (
+                            token is not wrong and _line(token) == _line(first)
+                            or self._starts_line(token) and _column(token) <= indent):
+                        self.quiet = 0  # surely a new statement of this block
                     return
                 if token.type == "LBRACE":
                     depth += 1

@@ -136,7 +136,8 @@ def expand(node: ast.CounterfactualSet, variables: Mapping[str, ast.Variable]) -
             values.append(value)
         var = variables.get(name)
         factual = tuple(
-            var is not None and isinstance(v, ast.Text) and same_words(v.value, var.words.value)
+            var is not None and isinstance(v, ast.Text) and var.value is not None
+            and same_words(v.value, var.value)
             for v in values)
         slugs = tuple(value_slug(v, i + 1) for i, v in enumerate(values))
         out.axes.append(Axis(item, tuple(values), slugs, factual))

@@ -1,54 +1,26 @@
-"""Jinja2, sandboxed: prompt templates and the output templates in templates/.
+"""Jinja2, sandboxed: the output templates in templates/ (the HTML report, the dataset card).
 
-Prompt templates were already restricted to `{{ VAR }}` / `{{ VAR | filter }}` by the checks;
-rendering them here again in a SandboxedEnvironment with StrictUndefined is the second wall, so
-a template that slipped through can still only fail, never run code.
+Prompt templates are not rendered here: `cfspec.lang.prompt.render` is their one renderer. Their
+language is a strict subset of Jinja's (`{{ VAR }}` and `{{ VAR | filter }}`, anything else is a
+`template-error`), and that renderer only looks names up and applies the fixed FILTERS, so a
+prompt can never run code; the tests check against Jinja that the subset means what it means
+there. A second renderer that must agree with the first is how captions with their own
+whitespace became internal errors (Jinja drops a trailing newline, normalizes `\r\n`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from cfspec import resources
-from cfspec.lang.prompt import FILTERS, REMOVED, close_gaps
 
 
 def templates_dir() -> Path:
     return resources.require("templates")
-
-
-class RenderError(ValueError):
-    pass
-
-
-@functools.cache
-def _prompt_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    # Nothing else is reachable. A removed variable's mark passes through its filters.
-    env.filters = {name: _keep_removed(FILTERS[name]) for name in FILTERS}
-    env.globals = {}
-    return env
-
-
-def _keep_removed(fn: Callable[[str], str]) -> Callable[[str], str]:
-    return lambda value: value if value == REMOVED else fn(value)
-
-
-def render_prompt(template: str, values: Mapping[str, str | None]) -> str:
-    """Render a prompt template. The text is kept as written; a removed variable (None) takes
-    one space with it, by the same rule as cfspec's own renderer (`prompt.close_gaps`)."""
-    try:
-        text = _prompt_env().from_string(template).render(
-            {k: (REMOVED if v is None else v) for k, v in values.items()}
-        )
-    except TemplateError as error:
-        raise RenderError(f"the prompt template does not render: {error}") from error
-    return close_gaps(text)[0]
 
 
 @functools.cache

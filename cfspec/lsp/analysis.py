@@ -187,7 +187,8 @@ def describe(doc: Document, symbol: Symbol) -> str:
         return "\n".join(lines)
     var = next(v for v in spec.variables if v.name.text == symbol.name)
     kind = f": {var.kind.text}" if var.kind else ""
-    lines = [f"**var {var.name.text}{kind}** = {var.words.value!r}"]
+    shown = "none" if var.value is None else repr(var.value)
+    lines = [f"**var {var.name.text}{kind}** = {shown}"]
     if var.description:
         lines.append(f"\n{var.description.value}")
     if model is not None and var.name.text in model.graph:
@@ -256,7 +257,9 @@ def complete(doc: Document, offset: int) -> list[Completion]:
 
 def _words_of(spec: ast.Spec | None, name: str) -> str:
     var = next((v for v in spec.variables if v.name.text == name), None) if spec else None
-    return repr(var.words.value) if var else ""
+    if var is None:
+        return ""
+    return "none" if var.value is None else repr(var.value)
 
 
 def _in_string(before: str) -> bool:

@@ -203,7 +203,8 @@ def document_symbols(ls: CfspecServer, params: types.DocumentSymbolParams
     for spec in doc.module.specs if doc.module else ():
         children = [
             types.DocumentSymbol(name=v.name.text, kind=types.SymbolKind.Variable,
-                                 detail=v.words.value, range=ls.range(doc, v.span),
+                                 detail=v.value if v.value is not None else "none",
+                                 range=ls.range(doc, v.span),
                                  selection_range=ls.range(doc, v.name.span))
             for v in spec.variables]
         children += [

@@ -1,7 +1,9 @@
 """`cfspec export OUT --to hf|coco-cf|cf-json -o DIR`: datasets other tools load.
 
 What is exported: the filter's kept candidate of each pair when OUT/filter.jsonl exists (pairs
-with no kept seed are left out), else every pair's first (lowest) generated seed. After
+with no kept seed are left out), else every pair's first (lowest) generated seed. A candidate
+whose image or .npz is damaged (`workspace.integrity`, the check evaluate and report share) is
+left out, listed and reported as `damaged-file`: the export then exits 1. After
 `filter --keep K` with K > 1, every kept (pair, seed) is a row, best first within its pair, and
 a row's id is `<pair id>__s<seed>` (`layout.row_id`: unique and path-safe; with K = 1 it is the
 pair's id, as before); `pair_id`, `seed` and `rank` (1 = best) say which pair and candidate it
@@ -50,6 +52,7 @@ from typing import Any
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.integrity import check_generated
 from cfspec.workspace.layout import (
     CF_JSON_FILE,
     COCO_CF_FILE,
@@ -145,7 +148,27 @@ class ExportResult:
 
 
 def select(out: Path) -> Selection:
-    """The candidates to export: the filter's kept ones, else each pair's first seed."""
+    """The candidates to export: the filter's kept ones, else each pair's first seed; a
+    candidate with a damaged file (`workspace.integrity`) is left out and reported."""
+    selection = _choose(out)
+    check = check_generated(out, [c.generated for c in selection.candidates],
+                            "not exported: the other rows are")
+    if not check.damage:
+        return selection
+    for cand in selection.candidates:
+        for damage in check.damaged(cand.generated):
+            selection.left_out.append(f"{cand.pair_id}: seed {cand.seed}'s {damage.path.name} "
+                                      f"is damaged: {damage.problem}")
+    selection.candidates = [c for c in selection.candidates if check.ok(c.generated)]
+    selection.diagnostics += check.diagnostics
+    selection.description += (f", less {len(check.keys())} (pair, seed)(s) with damaged "
+                              "files")
+    return selection
+
+
+def _choose(out: Path) -> Selection:
+    """The filter's kept candidates, else each pair's first seed, before the files are
+    checked."""
     pairs, diagnostics = read_pair_file(out)
     by_id = {p.id: p for p in pairs}
     generated, problems = read_manifest(out, by_id)

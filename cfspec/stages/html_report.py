@@ -2,14 +2,18 @@
 
 For each pair (one candidate: the filter's kept seed, else the seed with the highest
 directional similarity, else the first): both images side by side (embedded as base64 data
-URIs), both prompts with the changed words highlighted (a word diff of the two prompts, plus the
-pair's LocalBlend words), the causal graph before and after the intervention (the pair's `scm`
-and `scm_aug` edges as text; an SVG drawn by Graphviz when `dot` is installed, embedded as an
-image so nothing in it can run), its metrics, and the filter's decision for every seed. Beside
-the images, the changed words' cross-attention and the LocalBlend mask saved by generate
-(`OUT/images/<id>/<seed>.npz`) are drawn over them. Pairs the filter dropped get their own
-section with the reasons. Summary plots of the metric distributions (matplotlib, Agg backend,
-when installed) are embedded as PNG.
+URIs), both prompts with the changed words and the LocalBlend words highlighted where the
+compiler put them (the pair's `word_spans` in pairs.jsonl: the report does not diff the
+prompts again, so it shows what lint and generate saw), the causal graph before and after the
+intervention (the pair's `scm` and `scm_aug` edges as text; an SVG drawn by Graphviz when `dot`
+is installed, embedded as an image so nothing in it can run), its metrics, and the filter's
+decision for every seed. Beside the images, the changed words' cross-attention and the
+LocalBlend mask saved by generate (`OUT/images/<id>/<seed>.npz`) are drawn over them. Pairs the
+filter dropped get their own section with the reasons. A shown (pair, seed) whose image or
+.npz is damaged (`workspace.integrity`, the check evaluate and export share) is shown as
+damaged, without its images, and reported as `damaged-file` (the command then exits 1).
+Summary plots of the metric distributions (matplotlib, Agg backend, when installed) are
+embedded as PNG.
 
 At the top: the generation settings every manifest line records (model, scheduler, steps,
 guidance, size and whatever else generate writes there, read generically), the CLIP model of
@@ -26,14 +30,13 @@ only the index stops sorting.
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import io
+import itertools
 import json
 import re
 import shutil
 import subprocess
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ from typing import Any
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.integrity import NPZ_ERRORS, RunCheck, check_generated
 from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Assignment, Pair
@@ -85,6 +89,7 @@ class ReportResult:
     total: int
     diagnostics: list[Diagnostic] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    damaged: int = 0  # pairs shown as damaged (their shown seed's files)
 
 
 def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> ReportResult:
@@ -115,11 +120,20 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
     summary = read_summary(out)
     gates = _gates(decisions)
 
+    # Each shown pair's shown seed, its files checked as evaluate and export check them.
+    shown = {pair.id: _shown_seed(generated.get(pair.id, {}), metrics.get(pair.id, {}),
+                                  None if decisions is None else decisions.get(pair.id))
+             for pair in pairs[:max_pairs]}
+    check = check_generated(out, [generated[pid][seed] for pid, (seed, _) in shown.items()
+                                  if seed is not None and seed in generated.get(pid, {})],
+                            "shown as damaged in the report, without its images")
+    diagnostics += check.diagnostics
     entries = []
     for pair in pairs[:max_pairs]:
         entries.append(_pair_entry(pair, generated.get(pair.id, {}),
                                    metrics.get(pair.id, {}),
-                                   None if decisions is None else decisions.get(pair.id)))
+                                   None if decisions is None else decisions.get(pair.id),
+                                   check))
     columns = index_columns([e["row"] for e in entries])
     for entry in entries:
         entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
@@ -133,6 +147,10 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
     plot, plot_note = _plots([r for seeds in metrics.values() for r in seeds.values()], gates)
     if plot_note:
         notes.append(plot_note)
+    if any(p.word_spans is None for p in pairs[:max_pairs]):
+        notes.append("changed words not highlighted: pairs.jsonl was compiled by an earlier "
+                     "cfspec, without word_spans; re-run `cfspec compile` (the images stay "
+                     "valid: the edit map is unchanged)")
     if entries and shutil.which("dot") is None:
         notes.append("causal graphs as text only: Graphviz `dot` is not installed")
 
@@ -155,7 +173,7 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
         columns=[{"key": k, "label": label} for k, label, _ in columns],
         entries=entries,
         specs=sorted({e["spec"] for e in entries}),
-        statuses=[s for s in ("kept", "dropped", "unfiltered", "missing")
+        statuses=[s for s in ("kept", "dropped", "unfiltered", "damaged", "missing")
                   if any(e["status"] == s for e in entries)],
         script=script,
         script_hash=script_hash,
@@ -169,25 +187,30 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
     )
     target = out / REPORT_FILE
     write_text_atomic(target, html)
-    return ReportResult(target, len(entries), len(pairs), diagnostics, notes)
+    return ReportResult(target, len(entries), len(pairs), diagnostics, notes,
+                        sum(1 for e in entries if e["damage"]))
 
 
 # --- one pair ------------------------------------------------------------------------------------
 
 
 def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
-                rows: Mapping[int, MetricsRow], decision: FilterLine | None
-                ) -> dict[str, Any]:
+                rows: Mapping[int, MetricsRow], decision: FilterLine | None,
+                check: RunCheck) -> dict[str, Any]:
     shown, status = _shown_seed(seeds, rows, decision)
-    blend = pair.edit["local_blend"]
-    words_0, words_1 = highlight(pair.prompt_0, pair.prompt_1, blend.get("words_0", []),
-                                 blend.get("words_1", []))
+    words_0, words_1 = _prompt_pieces(pair)
     images = None
     overlays: list[dict[str, str]] = []
     overlay_note = None
+    damage: list[str] = []
     if shown is not None and shown in seeds:
-        images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
-        overlays, overlay_note = overlay_images(seeds[shown])
+        found = check.damaged(seeds[shown])
+        if found:  # no <img> of a file that does not decode, no overlay from a bad .npz
+            status = status if status == "dropped" else "damaged"
+            damage = [f"{d.path.name}: {d.problem}" for d in found]
+        else:
+            images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
+            overlays, overlay_note = overlay_images(seeds[shown])
     row = rows.get(shown) if shown is not None else None
     verdicts = {v.seed: v for v in decision.seeds} if decision is not None else {}
     seed_rows = []
@@ -219,6 +242,7 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
         "overlay_note": overlay_note,
         "edit": _edit_settings(pair.edit),
         "status": status,
+        "damage": damage,
         "reason": None if decision is None else decision.reason,
         "row": row,
         "seeds": seed_rows,
@@ -387,33 +411,32 @@ def _assignment(assignment: Assignment) -> str:
 
 # --- changed words -------------------------------------------------------------------------------
 
-_WORD = re.compile(r"\S+")
+
+def highlight(prompt: str, changed: Sequence[Sequence[int]] = (),
+              blend: Sequence[Sequence[int]] = ()) -> list[dict[str, str]]:
+    """The prompt as consecutive `{"text", "kind"}` pieces that join back to it exactly: kind
+    `changed` over the compiler's changed words, `blend` over a LocalBlend word that did not
+    change, else ``. `changed` and `blend` are the pair's `word_spans` ([start, end) offsets):
+    the report shows what the compiler decided and never diffs the prompts itself. The template
+    lets autoescape escape every piece."""
+    kinds = [""] * len(prompt)
+    for spans, kind in ((blend, "blend"), (changed, "changed")):  # changed wins
+        for start, end in spans:
+            for index in range(max(0, start), min(len(prompt), end)):
+                kinds[index] = kind
+    pieces, at = [], 0
+    for kind, run in itertools.groupby(kinds):
+        size = len(list(run))
+        pieces.append({"text": prompt[at : at + size], "kind": kind})
+        at += size
+    return pieces
 
 
-def _norm(word: str) -> str:
-    return word.strip(".,;:!?\"'()[]{}").lower()
-
-
-def highlight(prompt_0: str, prompt_1: str, blend_0: Sequence[str] = (),
-              blend_1: Sequence[str] = ()) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Each prompt as a list of `{"text", "kind"}` words, kind `changed` where the word diff
-    of the two prompts differs, `blend` for a LocalBlend word that did not change, else ``.
-    The template joins them with spaces and lets autoescape escape every word."""
-    w0, w1 = _WORD.findall(prompt_0), _WORD.findall(prompt_1)
-    kinds_0, kinds_1 = [""] * len(w0), [""] * len(w1)
-    matcher = difflib.SequenceMatcher(a=[_norm(w) for w in w0], b=[_norm(w) for w in w1],
-                                      autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag != "equal":
-            kinds_0[i1:i2] = ["changed"] * (i2 - i1)
-            kinds_1[j1:j2] = ["changed"] * (j2 - j1)
-    for words, kinds, blend in ((w0, kinds_0, blend_0), (w1, kinds_1, blend_1)):
-        wanted = {_norm(b) for phrase in blend for b in str(phrase).split()}
-        for i, word in enumerate(words):
-            if not kinds[i] and _norm(word) in wanted:
-                kinds[i] = "blend"
-    return ([{"text": w, "kind": k} for w, k in zip(w0, kinds_0, strict=True)],
-            [{"text": w, "kind": k} for w, k in zip(w1, kinds_1, strict=True)])
+def _prompt_pieces(pair: Pair) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Both prompts, highlighted from the pair's `word_spans` (plain when it has none)."""
+    spans = pair.word_spans or {}
+    return (highlight(pair.prompt_0, spans.get("changed_0", ()), spans.get("blend_0", ())),
+            highlight(pair.prompt_1, spans.get("changed_1", ()), spans.get("blend_1", ())))
 
 
 # --- causal graphs -------------------------------------------------------------------------------
@@ -533,7 +556,7 @@ def overlay_images(generated: Generated, max_side: int = OVERLAY_PX
             attention = np.asarray(data["attention"], dtype=np.float32) if (
                 "attention" in data.files) else None
             mask = np.asarray(data["mask"]) if "mask" in data.files else None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except NPZ_ERRORS as error:  # changed since it was checked
         return [], f"{generated.extras.name}: unreadable ({error})"
     out: list[dict[str, str]] = []
     notes = []

@@ -8,9 +8,10 @@ rows: whole sets are packed while they fit, and a larger set is cut into chunks 
 repeat the factual row, exactly as generate packs them. With the it/s a GPU shows for one such
 call (`--its`, e.g. from a short `cfspec generate` run's progress bar), calls / it/s estimates
 the time. Images already in the manifest count as done when their files are there and their
-line was made for the pair as it now is, with these steps and guidance (`store.finished`, as
-generate judges); generate also compares the model, scheduler, size and dtype, which plan does
-not take. Torch-free."""
+line was made for the pair as it now is, with these settings (`store.finished` on
+`store.run_params`, exactly as generate judges: model, scheduler, steps, guidance, dtype, size,
+LocalBlend start, compat profile); those made with other settings are counted as replacements,
+which generate makes only with `--overwrite`. Torch-free."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.gpu.device import dtype_name
+from cfspec.gpu.models import DEFAULT_MODEL
 from cfspec.workspace import store
 from cfspec.workspace.layout import MANIFEST_FILE
 from cfspec.workspace.records import read_pair_file
@@ -32,10 +35,6 @@ from cfspec.workspace.sets import (
     parse_guidance,
 )
 from cfspec.workspace.shards import ALL, Shard
-
-# The generation settings plan takes; the model, scheduler, size and dtype it does not, so an
-# image made with another model counts as done here and is redone by generate.
-PLAN_KNOWS = ("steps", "guidance")
 
 
 @dataclass(frozen=True)
@@ -55,34 +54,77 @@ class Plan:
     hours: float | None  # the estimate, when `its` is given
     groups: int = 0  # pairs that share a factual prompt, in this shard
     sets: int = 0  # pending (group, seed)s: one factual row each (more where a set is cut)
+    replace: int = 0  # pending jobs whose images exist, made with other settings
+    changes: tuple[str, ...] = ()  # what differs for those, `name: old -> new`
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def its_from_bench(path: Path, batch_pairs: int) -> float:
+    """The it/s (UNet calls per second, text encoding and decoding included) a
+    `benchmarks/generate_bench.py --json` report measured at this batch size (or the nearest
+    one it ran): its compiled engine's time where it timed one, else the eager one's. The file
+    may also be a gpu_check results.jsonl (its first generate benchmark). ValueError saying
+    why when the file holds no such measurement."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--its {path}: cannot read it ({error})") from None
+    reports: list[Any] = []
+    for line in text.splitlines() if "\n" in text.strip() else [text]:
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:
+            raise ValueError(f"--its {path}: not a number, nor a generate_bench.py --json "
+                             "report or a gpu_check results.jsonl") from None
+        if isinstance(record, dict):
+            reports.append(record.get("result") if "step" in record else record)
+    report = next((r for r in reports if isinstance(r, dict)
+                   and r.get("benchmark") == "generate" and r.get("results")), None)
+    if report is None:
+        raise ValueError(f"--its {path}: no generate_bench.py result in it")
+    rows = [r for r in report["results"] if "ours" in r or "ours_compiled" in r]
+    if not rows:
+        raise ValueError(f"--its {path}: no timing of `ours` (cfspec's engine) in it")
+    row = min(rows, key=lambda r: (abs(int(r["batch_pairs"]) - batch_pairs),
+                                   -int(r["batch_pairs"])))
+    timed = row.get("ours_compiled") or row["ours"]
+    return float(report["steps"]) / float(timed["seconds"])
+
+
 def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
               guidance: float | str | Uniform = 7.5, seed_base: int = 0, shard: Shard = ALL,
-              its: float | None = None, per_pair: bool = False
+              its: float | None = None, per_pair: bool = False, *,
+              model: str = DEFAULT_MODEL, scheduler: str = "ddim", dtype: str = "auto",
+              device: str = "cpu", height: int | None = None, width: int | None = None,
+              blend_start: float | None = None, p2p_compat: str = "cfspec"
               ) -> tuple[Plan, list[Diagnostic]]:
     """The plan for `cfspec generate OUT` with these settings (`per_pair`: generate's per-pair
-    layout, 2 rows per job). StageError without pairs.jsonl; ValueError for a setting out of
-    range."""
+    layout, 2 rows per job; `device`: the device generate will run on, as
+    `cfspec.gpu.device.pick` names it, for what `--dtype auto` means). StageError without
+    pairs.jsonl; ValueError for a setting out of range."""
     for name, value in (("--seeds", seeds), ("--steps", steps), ("--batch-pairs", batch_pairs)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     if its is not None and not (math.isfinite(its) and its > 0):
         raise ValueError(f"--its must be a positive number, got {its}")
     setting = parse_guidance(guidance)
+    params = store.run_params(model=model, scheduler=scheduler, steps=steps,
+                              guidance=guidance_params(setting),
+                              dtype=dtype_name(dtype, device), p2p_compat=p2p_compat,
+                              blend_start=blend_start, height=height, width=width)
     branches = 2 if guided(setting) else 1  # no unconditional pass at 1
     pairs, diagnostics = read_pair_file(out)
     mine = shard.select(pairs)
-    # Done as generate judges it, on what plan knows: the files are there and the line was made
-    # with these steps and guidance for the pair as it is now.
+    # Done and replaced exactly as generate judges them (store.finished, store.replaced_by).
     last = store.latest(store.read_records(out / MANIFEST_FILE))
-    done = store.finished(out, last, {p.id: p for p in mine},
-                          {"steps": steps, **guidance_params(setting)}, PLAN_KNOWS)
+    done = store.finished(out, last, {p.id: p for p in mine}, params)
     jobs = [(p, seed_base + k) for p in mine for k in range(seeds)]
     todo = [(p, seed) for p, seed in jobs if (p.id, seed) not in done]
+    replaced = store.replaced_by(out, last, ((p.id, seed) for p, seed in todo), params)
     pending = len(todo)
     groups = {p.id: group_key(p) for p in mine}
     batched = batches(todo, lambda job: groups[job[0].id], lambda job: job[1], batch_pairs,
@@ -94,7 +136,8 @@ def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
     return Plan(str(shard), len(mine), seeds, len(jobs), len(jobs) - pending, pending, steps,
                 batch_pairs, 2 * batch_pairs * branches, calls, rows, its, hours,
                 groups=len(set(groups.values())),
-                sets=len({(groups[p.id], seed) for p, seed in todo})), diagnostics
+                sets=len({(groups[p.id], seed) for p, seed in todo}), replace=len(replaced),
+                changes=tuple(store.describe_replacements(replaced))), diagnostics
 
 
 def describe(plan: Plan) -> str:
@@ -102,6 +145,12 @@ def describe(plan: Plan) -> str:
     lines = [
         f"{where}: {plan.pairs} pair(s) x {plan.seeds} seed(s) = {plan.jobs} job(s); "
         f"{plan.done} done, {plan.pending} to generate",
+    ]
+    if plan.replace:
+        lines.append(f"replace: {plan.replace} of those have images made with other settings "
+                     f"({'; '.join(plan.changes)}): generate replaces them only with "
+                     "--overwrite")
+    lines += [
         f"sets: {plan.groups} factual prompt(s); {plan.sets} (factual, seed) set(s) to "
         "generate, each one factual row and one row per counterfactual",
         f"UNet: {plan.unet_calls} call(s) of at most {plan.rows_per_call} row(s) "

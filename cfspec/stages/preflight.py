@@ -1,26 +1,51 @@
-"""What `cfspec run` checks before the first image: everything each later stage needs, so a run
-never spends its GPU hours only to fail in evaluate or export.
+"""What `cfspec run` checks before it does anything, and `cfspec generate` before any model
+loads: everything each later stage needs, so a run never spends its GPU hours only to fail in
+evaluate or export.
 
-Each check is cheap and touches no network: the diffusion and CLIP models resolve (`tiny`, a
-local folder with the right file, or a hub id; offline, a hub id must be in the local cache),
-OUT can be written under workspace.outdir's symlink policy, and the libraries of the GPU stages
-and of the Parquet export are installed. Nothing heavy is imported.
+Each check is cheap and touches no network: the device exists (`device_problems`, checked
+before compile), the diffusion and CLIP models resolve (`tiny`, a local folder with the right
+file, or a hub id; offline, a hub id must be in the local cache; a string that looks like a
+path must be one), OUT can be written under workspace.outdir's symlink policy, and the
+libraries of the GPU stages and of the Parquet export are installed. Nothing heavier than
+torch (for the device) is imported.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
-BUILT_IN_MODELS = ("tiny", "tiny-sdxl", "random-sd15", "random-sdxl")  # = weights.BUILT_IN
-BUILT_IN_CLIPS = ("tiny", "random-vit-l-14")  # = cfspec.gpu.evaluate.clip.TINY, RANDOM_VIT_L14
+from cfspec.gpu.models import (
+    BUILT_IN_CLIPS,
+    BUILT_IN_MODELS,
+    is_offline,
+    looks_like_path,
+    missing_path,
+    not_cached,
+)
+
+TRY_TINY = {
+    "--model": "`--model tiny` tries the pipeline with random weights (noise images)",
+    "--clip-model": "`--clip-model tiny` tries the stages with random weights (meaningless "
+                    "scores)",
+}
+
+
+def device_problems(device: str) -> list[str]:
+    """Why `--device device` cannot be used here (one line), or nothing."""
+    from cfspec.gpu.device import DeviceError, pick
+
+    try:
+        pick(device)
+    except DeviceError as error:
+        return [str(error)]
+    return []
 
 
 def run_problems(out: Path, *, model: str, clip_model: str,
                  inception_weights: Path | None = None) -> list[str]:
-    """One line per thing that would stop a later stage of `cfspec run`, each with a way out;
-    empty when the run can go ahead."""
+    """One message per thing that would stop a later stage of `cfspec run`, each with a way
+    out; empty when the run can go ahead. (The device is `device_problems`.)"""
     from cfspec.workspace.layout import IMAGES_DIR
     from cfspec.workspace.outdir import describe_os_error, prepare_out
 
@@ -34,13 +59,20 @@ def run_problems(out: Path, *, model: str, clip_model: str,
         prepare_out(out, IMAGES_DIR)
     except OSError as error:
         problems.append(describe_os_error(error))
-    problems += _model_problem("--model", model, "model_index.json", BUILT_IN_MODELS)
-    problems += _pipeline_problem(model, BUILT_IN_MODELS)
+    problems += model_problems(model)
     problems += _model_problem("--clip-model", clip_model, "config.json", BUILT_IN_CLIPS)
     if inception_weights is not None and not inception_weights.expanduser().is_file():
         problems.append(f"--inception-weights {inception_weights}: no such file (pass a local "
                         "copy of pt_inception-2015-12-05-6726825d.pth, or leave it out)")
     return problems
+
+
+def model_problems(model: str) -> list[str]:
+    """Why `--model model` will not load for generate, if that can be told without loading
+    it: a path with nothing there, a folder that is no pipeline, a hub id missing from the
+    cache while offline, a pipeline generate does not drive."""
+    found = _model_problem("--model", model, "model_index.json", BUILT_IN_MODELS)
+    return found or _pipeline_problem(model, BUILT_IN_MODELS)
 
 
 def _model_problem(option: str, name: str, marker: str, built_in: tuple[str, ...]) -> list[str]:
@@ -52,13 +84,13 @@ def _model_problem(option: str, name: str, marker: str, built_in: tuple[str, ...
         if (local / marker).is_file():
             return []
         return [f"{option} {name}: a folder without {marker} (pass a saved model folder)"]
+    if looks_like_path(name):
+        return [missing_path(option, name)]
     if not is_offline():
         return []  # a hub id: downloaded when the stage runs
     if _cached(name, marker):
         return []
-    return [f"{option} {name}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set "
-            f"(download it once with network: `hf download {name}`; or pass a local folder; "
-            f"or {' / '.join(built_in)}, built in)"]
+    return [not_cached(option, name, TRY_TINY[option])]
 
 
 def _pipeline_problem(model: str, built_in: tuple[str, ...]) -> list[str]:
@@ -79,14 +111,10 @@ def _pipeline_problem(model: str, built_in: tuple[str, ...]) -> list[str]:
     try:
         check_supported(model, read_index(found))
     except UnsupportedPipeline as error:
-        return [f"--model {error}"]
+        return [str(error)]  # "cannot drive MODEL: ..." with its notes
     except ValueError as error:
         return [f"--model {model}: {error}"]
     return []
-
-
-def is_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
 def _cached(repo_id: str, filename: str) -> bool:

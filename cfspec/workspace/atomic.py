@@ -48,6 +48,27 @@ def write_text_atomic(target: Path, text: str) -> None:
     atomic_write(target, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def rewrite_in_place(target: Path, text: str) -> None:
+    """Replace the text of an existing file the way black and ruff do: the same inode, so its
+    mode (a private 0600 spec stays private), owner, hard links and the symlinks pointing to it
+    are kept, and the real file, not the link, is what changes. For `cfspec fmt`, which edits
+    the user's own files; outputs cfspec creates go through `atomic_write`.
+
+    The new text is written over the old from the start, then the file is cut to its length: a
+    kill between the two leaves the whole new text followed by a tail of the old, never an
+    empty or half-old file."""
+    data = text.encode("utf-8")
+    fd = os.open(target, os.O_WRONLY)  # follows links; fails on a missing file
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def remove_stale_temps(target: Path) -> None:
     """The temp files `atomic_write(target, ...)` leaves when a run is killed mid-write
     (`.<name>.<8 random characters>.tmp`, mkstemp's pattern); other files are left alone."""

@@ -53,6 +53,10 @@ class Pair:
     scm: tuple[str, ...]  # edges `A → B: description`, before the intervention
     scm_aug: tuple[str, ...]  # and after it
     spec_name: str | None = None
+    # [start, end) offsets of the changed and the LocalBlend words in each prompt
+    # (`changed_0`, `changed_1`, `blend_0`, `blend_1`); None in a file from before compile
+    # wrote them.
+    word_spans: dict[str, list[list[int]]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The pairs.jsonl record (key order as compile writes it)."""
@@ -63,7 +67,10 @@ class Pair:
                     prompt_1=self.prompt_1,
                     intervention=[a.to_json() for a in self.intervention],
                     descendant_changes=[a.to_json() for a in self.descendant_changes],
-                    edit=self.edit, scm=list(self.scm), scm_aug=list(self.scm_aug))
+                    edit=self.edit)
+        if self.word_spans is not None:
+            data["word_spans"] = self.word_spans
+        data.update(scm=list(self.scm), scm_aug=list(self.scm_aug))
         return data
 
     def prompt(self, which: int) -> str:
@@ -84,7 +91,7 @@ class Pair:
             descendant_changes=tuple(Assignment.from_json(a)
                                      for a in data.get("descendant_changes", [])),
             edit=data["edit"], scm=tuple(data["scm"]), scm_aug=tuple(data["scm_aug"]),
-            spec_name=data.get("spec_name"),
+            spec_name=data.get("spec_name"), word_spans=data.get("word_spans"),
         )
 
 
@@ -115,6 +122,13 @@ def schema_errors(pair: Any) -> list[str]:
             low, high = spec["uniform"]
             if low > high:
                 out.append(f"edit.sample.{name}: uniform [{low}, {high}] must have low <= high")
+        # ... and word spans inside their prompt
+        for name, spans in (pair.get("word_spans") or {}).items():
+            size = len(pair["prompt_1" if name.endswith("1") else "prompt_0"])
+            bad = next((s for s in spans if not s[0] < s[1] <= size), None)
+            if bad is not None:
+                out.append(f"word_spans.{name}: {bad} is not a span of a word in the "
+                           f"{size}-character prompt")
     return out
 
 

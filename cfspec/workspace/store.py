@@ -30,7 +30,7 @@ import errno
 import io
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +43,27 @@ from cfspec.workspace.records import ManifestLine
 # only if all of them match (height/width only when the run names them; a sampled guidance
 # matches on its `guidance_range` instead, the value each line drew following from it).
 PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
+
+# Where LocalBlend starts, as a fraction of the schedule, for each `--p2p-compat` profile:
+# cfspec follows the null-text notebook (0.2); the Prompt-to-Prompt notebook blends from the
+# first step.
+BLEND_START = {"cfspec": 0.2, "published": 0.0}
+
+
+def run_params(*, model: str, scheduler: str, steps: int, guidance: dict[str, Any],
+               dtype: str, p2p_compat: str, blend_start: float | None = None, eta: float = 0.0,
+               height: int | None = None, width: int | None = None) -> dict[str, Any]:
+    """The settings a manifest line records and resume compares, as generate and plan both
+    build them. `guidance`: `sets.guidance_params` of the setting; `dtype`: the torch name
+    (`float16`); `blend_start` None: the profile's default. ValueError for an unknown
+    profile."""
+    if p2p_compat not in BLEND_START:
+        raise ValueError(f"unknown --p2p-compat {p2p_compat!r}; choose "
+                         f"{' or '.join(BLEND_START)}")
+    return {"model": model, "scheduler": scheduler.lower(), "steps": steps, "dtype": dtype,
+            "blend_start": BLEND_START[p2p_compat] if blend_start is None else blend_start,
+            "eta": eta, "height": height, "width": width, "p2p_compat": p2p_compat,
+            **guidance}
 
 
 def pair_folder(out_dir: Path, pair_id: str) -> Path:
@@ -148,27 +169,49 @@ def read_records(manifest: Path) -> list[ManifestLine]:
     return records
 
 
-def matches(line: ManifestLine, params: dict[str, Any], pair: Pair,
-            known: Collection[str] = PARAMS) -> bool:
-    """Was this manifest line made by a run with these parameters, for this very pair?
-    `known`: the parameters to compare (plan knows only steps and guidance)."""
+def setting_changes(line: ManifestLine, params: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The run settings this manifest line was made with other values of: name -> (old, new).
+    Empty when a run with `params` would make the same images of the same pair."""
     record = line.settings
-    sampled = params.get("guidance_range")  # the drawn guidance follows from it: not compared
-    for key in known:
-        if key == "guidance" and sampled is not None:
-            continue
-        if record.get(key) != params.get(key):
-            return False
-    if record.get("guidance_range") != sampled:
-        return False
-    for key in ("height", "width"):
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key in PARAMS:
+        if key == "guidance":
+            old, new = _guidance(record), _guidance(params)
+        else:
+            old, new = record.get(key), params.get(key)
+        if old != new:
+            changes[key] = (old, new)
+    for key in ("height", "width"):  # compared only when the run names them
         if params.get(key) is not None and record.get(key) != params[key]:
-            return False
-    return (
-        record.get("prompt_0") == pair.prompt_0
-        and record.get("prompt_1") == pair.prompt_1
-        and record.get("edit") == pair.edit
-    )
+            changes[key] = (record.get(key), params[key])
+    return changes
+
+
+def _guidance(settings: Mapping[str, Any]) -> Any:
+    """A fixed scale, or the range a sampled one is drawn from (not the draw)."""
+    sampled = settings.get("guidance_range")
+    if isinstance(sampled, list):
+        return _Range(sampled)
+    return settings.get("guidance") if sampled is None else sampled
+
+
+class _Range(tuple[Any, ...]):
+    """A sampled guidance's [lo, hi], compared as the numbers and shown as the option."""
+
+    def __str__(self) -> str:
+        return f"uniform({', '.join(str(x) for x in self)})"
+
+
+def same_pair(line: ManifestLine, pair: Pair) -> bool:
+    """Was this line made for the pair as pairs.jsonl now has it (prompts and edit)?"""
+    record = line.settings
+    return (record.get("prompt_0") == pair.prompt_0 and record.get("prompt_1") == pair.prompt_1
+            and record.get("edit") == pair.edit)
+
+
+def matches(line: ManifestLine, params: dict[str, Any], pair: Pair) -> bool:
+    """Was this manifest line made by a run with these parameters, for this very pair?"""
+    return not setting_changes(line, params) and same_pair(line, pair)
 
 
 def latest(records: Iterable[ManifestLine]) -> dict[tuple[str, int], ManifestLine]:
@@ -185,17 +228,54 @@ def tombstone(record: ManifestLine) -> ManifestLine:
 
 
 def finished(out_dir: Path, last: dict[tuple[str, int], ManifestLine],
-             pairs: dict[str, Pair], params: dict[str, Any],
-             known: Collection[str] = PARAMS) -> set[tuple[str, int]]:
+             pairs: dict[str, Pair], params: dict[str, Any]) -> set[tuple[str, int]]:
     """(id, seed) whose last manifest line matches this run and whose files are all in place."""
     done: set[tuple[str, int]] = set()
     for (pair_id, seed), record in last.items():
         pair = pairs.get(pair_id)
-        if pair is None or record.superseded or not matches(record, params, pair, known):
+        if pair is None or record.superseded or not matches(record, params, pair):
             continue
         if all(p.is_file() for p in image_paths(out_dir, pair_id, seed)):
             done.add((pair_id, seed))
     return done
+
+
+def replaced_by(out_dir: Path, last: dict[tuple[str, int], ManifestLine],
+                jobs: Iterable[tuple[str, int]], params: dict[str, Any]
+                ) -> dict[tuple[str, int], dict[str, tuple[Any, Any]]]:
+    """The (id, seed)s among `jobs` (what a run is about to generate) whose images are on disk
+    and were made with other run settings than `params`: the run would overwrite them. Each
+    with its changes (`setting_changes`). A pair whose spec changed (its prompts or edit) but
+    not the settings is not counted: its images are redone as the spec now asks."""
+    found = {}
+    for key in jobs:
+        record = last.get(key)
+        if record is None or record.superseded:
+            continue
+        changes = setting_changes(record, params)
+        if changes and any(p.is_file() for p in image_paths(out_dir, *key)):
+            found[key] = changes
+    return found
+
+
+def describe_replacements(replaced: Mapping[tuple[str, int], Mapping[str, tuple[Any, Any]]]
+                          ) -> list[str]:
+    """One line per setting that differs, `name: old -> new` (several old values joined by
+    `or`), in PARAMS order."""
+    olds: dict[str, list[Any]] = {}
+    news: dict[str, Any] = {}
+    for changes in replaced.values():
+        for name, (old, new) in changes.items():
+            if old not in olds.setdefault(name, []):
+                olds[name].append(old)
+            news[name] = new
+    order = [*PARAMS, "height", "width"]
+    return [f"{name}: {' or '.join(_shown(v) for v in olds[name])} -> {_shown(news[name])}"
+            for name in sorted(olds, key=order.index)]
+
+
+def _shown(value: Any) -> str:
+    return "(not recorded)" if value is None else str(value)
 
 
 def compact(manifest: Path, order: list[str]) -> int:

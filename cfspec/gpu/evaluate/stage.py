@@ -46,6 +46,10 @@ tokens), because matrix products may round a row differently in a batch of anoth
 the same --batch-size, device and dtype (tested on the CPU; LPIPS, when its weights are
 present, still runs on the batch as it comes).
 
+Damaged files (a truncated or garbage PNG, a truncated .npz: `cfspec.workspace.integrity`, the
+check export and report share) are `damaged-file` errors; those (pair, seed)s are not scored,
+the others are, and the command exits 1.
+
 Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
 OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
 (`metrics_sha256`): a run killed between the two files leaves a summary that readers see does
@@ -73,6 +77,7 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.integrity import NPZ_ERRORS, Damage, check_generated
 from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE, metrics_shard_file
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Pair
@@ -96,7 +101,12 @@ TEXT_BATCH = 32  # prompts per CLIP text call, padded: one shape for every call
 
 
 class EvaluateError(StageError):
-    """Nothing can be evaluated (missing files, an unloadable model): a usage error."""
+    """Nothing can be evaluated (missing files, an unloadable model): a usage error. With
+    `diagnostics` (every (pair, seed) had damaged files), what was found wrong: exit 1."""
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
 
 
 @dataclass
@@ -108,6 +118,7 @@ class EvaluateResult:
     summary: dict[str, Any]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_generated: list[str] = field(default_factory=list)  # pair ids with no images
+    damaged: list[Damage] = field(default_factory=list)  # files of (pair, seed)s not scored
     notes: list[str] = field(default_factory=list)  # what was skipped and why
     seconds: float = 0.0  # how long it took (kept out of the files: re-runs give equal bytes)
     shard: Shard = ALL
@@ -173,16 +184,24 @@ def evaluate(
         where = f"shard {shard} of {out}" if sharded else str(out)
         raise EvaluateError(f"{where}: no finished images to evaluate (run `cfspec generate "
                             f"{out}` first)")
+    # A (pair, seed) with a damaged image or .npz is reported and not scored (nor in CLD).
+    check = check_generated(out, jobs, "not scored: no metrics.jsonl row")
+    diagnostics += check.diagnostics
+    if check.damage:
+        jobs = [g for g in jobs if check.ok(g)]
+        generated = {pid: kept for pid, seeds in generated.items()
+                     if (kept := {s: g for s, g in seeds.items() if check.ok(g)})}
+        if not jobs:
+            raise EvaluateError(f"{out}: every finished (pair, seed) has a damaged file; "
+                                "nothing to evaluate", diagnostics)
 
     # 2. Models.
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from cfspec.gpu.device import DeviceError, pick
+
     try:
-        torch_device = torch.device(device)
-    except RuntimeError as error:
-        raise EvaluateError(f"--device {device!r}: {error}") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise EvaluateError(f"--device {device}: CUDA is not available here (use cpu or auto)")
+        torch_device = torch.device(pick(device))
+    except DeviceError as error:
+        raise EvaluateError(str(error)) from None
     try:
         scorer = ClipScorer.load(clip_model, device=torch_device)
     except ClipLoadError as error:
@@ -193,6 +212,9 @@ def evaluate(
 
         extractor = inception_extractor(inception_weights).to(scorer.device)
     notes: list[str] = []
+    if check.damage:
+        notes.append(f"{len(check.keys())} (pair, seed)(s) not scored: damaged files "
+                     "(see the damaged-file diagnostics)")
     use_lpips = False
     if lpips:
         from cfspec.gpu.evaluate.metrics import lpips_available
@@ -251,8 +273,8 @@ def evaluate(
         summary = _summary(written, mine, scorer.name, str(scorer.device), None, notes,
                            bootstrap_resamples, not_generated, set_skipped=notes[-1])
         return EvaluateResult(out, metrics_path, None, written, summary, diagnostics,
-                              not_generated, notes, time.perf_counter() - started, shard,
-                              len(reused), shard_files)
+                              not_generated, check.damage, notes,
+                              time.perf_counter() - started, shard, len(reused), shard_files)
     metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
     write_text_atomic(metrics_path, text)
     summary = _summary(written, pairs, scorer.name, str(scorer.device), features, notes,
@@ -260,8 +282,8 @@ def evaluate(
     summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
     write_text_atomic(summary_path, _dumps_summary(summary))
     return EvaluateResult(out, metrics_path, summary_path, written, summary, diagnostics,
-                          not_generated, notes, time.perf_counter() - started, shard,
-                          len(reused), shard_files)
+                          not_generated, check.damage, notes, time.perf_counter() - started,
+                          shard, len(reused), shard_files)
 
 
 # --- reuse across shards -------------------------------------------------------------------------
@@ -339,7 +361,7 @@ def _load(job: Generated) -> Sample:
             with np.load(job.extras, allow_pickle=False) as extras:
                 latents = np.asarray(extras["latents"], dtype=np.float32)
                 attention = np.asarray(extras["attention"], dtype=np.float32)
-        except (OSError, KeyError, ValueError) as error:
+        except NPZ_ERRORS as error:  # changed since it was checked
             note = f"{job.extras}: unreadable ({type(error).__name__}: {error})"
             latents = attention = None
         else:
@@ -475,7 +497,7 @@ def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generate
             try:
                 with np.load(job.extras, allow_pickle=False) as extras:  # type: ignore[arg-type]
                     stacks.append(np.asarray(extras["latents"], dtype=np.float32))
-            except (OSError, KeyError, ValueError):
+            except NPZ_ERRORS:  # changed since it was checked
                 stacks = []
                 break
         if not stacks or len({s.shape for s in stacks}) != 1:
@@ -650,9 +672,8 @@ def _dumps_summary(summary: dict[str, Any]) -> str:
 
 def summary_table(summary: dict[str, Any]) -> Any:
     """A rich Table of the means (with 95% intervals) and the set-level figures."""
+    from rich.markup import escape
     from rich.table import Table
-
-    from cfspec.gpu.evaluate.metrics import CI_MIN_PAIRS as CI_MIN
 
     table = Table(title=f"cfspec evaluate: {summary['rows']} (pair, seed) of "
                   f"{summary['pairs_evaluated']} pair(s), CLIP {summary['clip_model']}")
@@ -660,11 +681,21 @@ def summary_table(summary: dict[str, Any]) -> Any:
     table.add_column("N", justify="right")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
+    # Why a mean has no interval: the summary's own `ci_reason`, each distinct one once, below.
+    reasons: dict[str, int] = {}
     for name, entry in summary["means"].items():
         ci = entry.get("ci95")
+        if ci:
+            interval = f"[{ci[0]:.4g}, {ci[1]:.4g}]"
+        else:
+            reason = str(entry.get("ci_reason") or "no reason recorded")
+            interval = f"none [{reasons.setdefault(reason, len(reasons) + 1)}]"
         table.add_row(name, f"{entry['n']} ({entry.get('n_pairs', '?')} pairs)",
-                      f"{entry['mean']:.4g}",
-                      f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"none (< {CI_MIN} pairs)")
+                      f"{entry['mean']:.4g}", interval)
+    if reasons:
+        table.caption = "\n".join(f"[{n}] {escape(reason)}"
+                                   for reason, n in reasons.items())
+        table.caption_justify = "left"
     set_level = summary.get("set", {})
     for metric in ("kid", "fid"):
         entry = set_level.get(metric)

@@ -13,6 +13,12 @@ batch packing and sampled settings are `cfspec.workspace.sets` (torch-free, shar
 
 from __future__ import annotations
 
+from cfspec.workspace.usercache import private_torch_caches
+
+# Before any module below imports torch: its compile caches go to the user's own folder, never
+# to the shared temp dir (cfspec.workspace.usercache says why).
+private_torch_caches()
+
 __all__ = ["generate"]
 
 

@@ -30,7 +30,6 @@ OK, FAIL, INFO = "ok", "FAIL", "--"
 PACKAGES = ("torch", "diffusers", "transformers", "accelerate")  # generate needs them
 OPTIONAL = ("huggingface_hub", "torchmetrics", "pyarrow")  # evaluate and export
 EMBEDDED = ("tiny", "tiny-sdxl")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -92,32 +91,24 @@ def _package(name: str, needed: bool) -> Check:
 
 
 def _device(name: str) -> tuple[Any, Check]:
+    """The device `name` means here (`cfspec.gpu.device.pick`, as every command decides it),
+    described; a FAIL when it is not here."""
     import torch
 
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if name == "auto":
-        name = "cuda" if cuda else "mps" if mps else "cpu"
+    from cfspec.gpu.device import DeviceError, pick
+
     try:
-        dev = torch.device(name)
-    except RuntimeError as error:
-        return None, Check("device", FAIL, f"{name}: {error}")
+        dev = torch.device(pick(name))
+    except DeviceError as error:
+        return None, Check("device", FAIL, str(error))
     if dev.type == "cuda":
-        if not cuda:
-            why = ("this torch is a CPU build" if torch.version.cuda is None
-                   else f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU")
-            return None, Check("device", FAIL, f"{name}: no CUDA device: {why}")
         index = dev.index or 0
-        if index >= torch.cuda.device_count():
-            return None, Check("device", FAIL, f"{name}: only {torch.cuda.device_count()} "
-                               "CUDA device(s)")
         props = torch.cuda.get_device_properties(index)
         return dev, Check("device", OK, f"cuda:{index} {props.name}, "
                           f"{props.total_memory / 2**30:.0f} GiB, compute capability "
                           f"{props.major}.{props.minor}, CUDA {torch.version.cuda}")
-    if dev.type == "mps" and not mps:
-        return None, Check("device", FAIL, "mps: not available on this machine")
     if dev.type == "cpu":
+        cuda = torch.cuda.is_available()
         why = ("this torch is a CPU build" if torch.version.cuda is None
                else "no GPU visible") if not cuda else "a GPU is there: --device cuda uses it"
         return dev, Check("device", OK, f"cpu, {torch.get_num_threads()} threads ({why})")
@@ -281,7 +272,7 @@ def _supported() -> str:
 
 
 def _hub() -> str:
-    from cfspec.gpu.generate.pipelines import is_offline
+    from cfspec.gpu.models import is_offline
 
     try:
         from huggingface_hub import constants

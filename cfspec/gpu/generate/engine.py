@@ -13,11 +13,18 @@ image's latents, so the factual image is the plain pipeline's image for that see
 Guidance may differ per set (sampled per (group, seed)); a batch whose sets all use one value
 takes diffusers' own scalar classifier-free guidance, so fixed guidance stays exactly the plain
 pipeline's arithmetic.
+
+`Engine(..., compile=CompileOptions())` runs the UNet through `torch.compile` with the P2P
+processors in their compiled form (`p2p` module doc): one graph per batch shape, CUDA graphs on
+CUDA, q/k/v projections fused, channels-last convolutions. Its images equal the eager ones
+within the dtype's rounding (the kernels differ); `compile_seconds` is the time the first call
+of each batch shape took (tracing and compiling, or loading them from the inductor cache).
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +35,7 @@ import torch
 from cfspec.gpu.generate.edit_plan import MAX_TOKENS, EditPlan
 from cfspec.gpu.generate.p2p import BatchEdit, P2PControl
 from cfspec.gpu.generate.weights import Components, make_scheduler
+from cfspec.workspace.store import BLEND_START  # plan reads the same defaults without torch
 
 STEP_NOISE_SALT = 0x5EED  # stochastic schedulers draw step noise from seed ^ salt
 
@@ -65,9 +73,69 @@ class Settings:
         return BLEND_START[self.compat] if self.blend_start is None else self.blend_start
 
 
-# Where LocalBlend starts, as a fraction of the schedule: cfspec follows the null-text
-# notebook (0.2); the Prompt-to-Prompt notebook blends from the first step.
-BLEND_START = {"cfspec": 0.2, "published": 0.0}
+@dataclass(frozen=True)
+class CompileOptions:
+    """How `Engine` compiles the UNet (`torch.compile`, inductor).
+
+    mode None: `reduce-overhead` (CUDA graphs) on CUDA, inductor's default elsewhere.
+    `fp8`: float8 weights and activations in the UNet's linear layers (torchao, Hopper or
+    newer): faster, and it changes the images (not only their rounding)."""
+
+    mode: str | None = None
+    fullgraph: bool = False
+    backend: str = "inductor"  # "eager" / "aot_eager": dynamo's tracing alone (tests)
+    fuse_qkv: bool = True
+    channels_last: bool = True
+    fp8: bool = False
+
+    def resolved_mode(self, device: torch.device) -> str:
+        if self.mode is not None:
+            return self.mode
+        return "reduce-overhead" if device.type == "cuda" else "default"
+
+
+def prepare_for_compile(unet: Any, options: CompileOptions, device: torch.device) -> None:
+    """Change the UNet in place for compiled runs: fused q/k/v projections (the weights are
+    concatenated once; the separate ones stay for processors that read them), channels-last
+    weights, and float8 linear layers if asked. Idempotent."""
+    if options.fuse_qkv:
+        from diffusers.models.attention_processor import Attention
+
+        for module in unet.modules():
+            if isinstance(module, Attention) and not getattr(module, "fused_projections", False):
+                module.fuse_projections()
+                module.requires_grad_(False)
+    if options.channels_last:
+        unet.to(memory_format=torch.channels_last)
+    if options.fp8:
+        quantize_fp8(unet, device)
+    # Inductor: 1x1 convolutions as matmuls (diffusers' advice for the SD UNet), and room for
+    # one graph per batch shape (a run has a few: full batches, the last one, set layouts).
+    import torch._inductor.config as inductor_config
+
+    inductor_config.conv_1x1_as_mm = True
+    dynamo_config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(dynamo_config, name):
+            setattr(dynamo_config, name, max(int(getattr(dynamo_config, name)), 64))
+
+
+def quantize_fp8(unet: Any, device: torch.device) -> None:
+    """torchao's float8 dynamic-activation, float8-weight quantization of the UNet's linear
+    layers. Needs torchao and a GPU of compute capability 8.9 or more (Ada, Hopper)."""
+    if device.type != "cuda" or torch.cuda.get_device_capability(device) < (8, 9):
+        raise ValueError("fp8 needs a CUDA GPU of compute capability 8.9 or newer (Ada, Hopper)")
+    try:
+        from torchao.quantization import (  # type: ignore[import-not-found]
+            Float8DynamicActivationFloat8WeightConfig,
+            quantize_,
+        )
+    except ImportError:
+        raise ValueError("fp8 needs torchao (pip install torchao)") from None
+    quantize_(unet, Float8DynamicActivationFloat8WeightConfig(),
+              filter_fn=lambda module, _name: isinstance(module, torch.nn.Linear))
+
+
 PUBLISHED_SELF_QUERIES = 16**2  # replace_self_attention: `att_replace.shape[2] <= 16 ** 2`
 
 
@@ -85,7 +153,7 @@ class Engine:
     """Drives a model's components through the P2P loop, one batch of jobs at a time."""
 
     def __init__(self, comps: Components, device: torch.device, dtype: torch.dtype,
-                 settings: Settings) -> None:
+                 settings: Settings, compile: CompileOptions | None = None) -> None:
         self.comps = comps
         self.device = device
         self.dtype = dtype
@@ -100,10 +168,23 @@ class Engine:
         self.scheduler = make_scheduler(settings.scheduler, comps.scheduler)
         self.control = P2PControl()
         self.control.install(comps.unet)
+        self.compile = compile
+        self.compile_seconds = 0.0
+        self._compiled: Any = None
+        self._cudagraphs = False
+        self._compiled_shapes: set[tuple[int, ...]] = set()
         self._uncond, self._uncond_pooled = self._unconditional()
         self._time_ids = self._make_time_ids()
         self.control.probe(comps.unet, self.latent_shape, self._uncond,
                            self._added(self._uncond_pooled, 1))
+        if compile is not None:
+            prepare_for_compile(comps.unet, compile, device)
+            self.control.static = True  # after the probe, which runs eagerly
+            inductor = compile.backend == "inductor"
+            mode = compile.resolved_mode(device) if inductor else None
+            self._cudagraphs = mode is not None and "reduce-overhead" in mode
+            self._compiled = torch.compile(comps.unet, backend=compile.backend, mode=mode,
+                                           fullgraph=compile.fullgraph, dynamic=False)
         step_params = set(inspect.signature(self.scheduler.step).parameters)
         self._takes_eta = "eta" in step_params
         self._takes_generator = "generator" in step_params
@@ -268,8 +349,7 @@ class Engine:
                 # 5.2 tell the processors which step this is (edit windows are per step)
                 control.set_step(i)
                 # 5.3 predict the noise residual (or v, for v-prediction models)
-                pred = comps.unet(model_input, t, encoder_hidden_states=context,
-                                  added_cond_kwargs=added).sample
+                pred = self._unet(model_input, t, context, added)
                 # 5.4 classifier-free guidance
                 if guided:
                     uncond, text = pred.chunk(2)
@@ -306,6 +386,28 @@ class Engine:
                 mask=masks_np[j],
             ))
         return outputs
+
+    def _unet(self, sample: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
+              added: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """The UNet's prediction, eagerly or through the compiled graph."""
+        if self._compiled is None:
+            return self.comps.unet(sample, t, encoder_hidden_states=context,
+                                   added_cond_kwargs=added).sample  # type: ignore[no-any-return]
+        shape = tuple(sample.shape)
+        first = shape not in self._compiled_shapes
+        if first:
+            started = time.perf_counter()
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()  # last step's outputs are consumed
+        pred = self._compiled(sample, t, encoder_hidden_states=context,
+                              added_cond_kwargs=added, return_dict=False)[0]
+        self.control.flush()  # the blend-map terms, before the next replay reuses them
+        if first:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.compile_seconds += time.perf_counter() - started
+            self._compiled_shapes.add(shape)
+        return pred  # type: ignore[no-any-return]
 
     def _decode(self, latents: torch.Tensor, chunk: int = 8) -> list[Any]:
         from PIL import Image

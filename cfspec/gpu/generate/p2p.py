@@ -41,6 +41,17 @@ self-attention replacement, and cross-attention replacement with an identity map
 token counts, no reweighting) while the whole prompt is inside its window. Only the remaining
 cross-attention edits, and the rows LocalBlend must read, compute probabilities explicitly, in
 fp32, so fp16 and bf16 runs stay finite.
+
+Compiled (`P2PControl(static=True)`, used by `Engine(compile=...)`): the same edits with no
+Python branch that depends on the step or on which pairs are edited, so `torch.compile` traces
+one graph per batch shape and CUDA graphs can replay it every step. What changes per step is
+a handful of small device tensors (`StepInputs`, graph inputs): which rows take their base's
+queries and keys, which pairs are edited explicitly, alpha. Self-attention stays fused, its
+edited rows selected with `torch.where`; every cross-attention layer computes the conditional
+rows' fp32 probabilities and keeps the edited result only where the step edits (where it does
+not, fused attention's result, as eagerly). Blend maps of every pair (zero columns for pairs
+without blend words) are handed out as layer outputs (`pending`), added up after the UNet
+call in layer order, as the eager path adds them.
 """
 
 from __future__ import annotations
@@ -109,6 +120,20 @@ class _Selection:
     fused_in_rows: torch.Tensor | None  # positions (in rows_*) of recorded pairs edited fused
 
 
+@dataclass
+class StepInputs:
+    """One step's edit switches for the compiled form, as device tensors (graph inputs):
+    `self_on`, `fused_on` (E,) bool: the edited row takes its base's queries and keys in
+    self-attention (inside the self window) or cross-attention (an identity edit over the
+    whole prompt); `explicit_on` (E,) bool: the pair's cross-attention is edited from explicit
+    probabilities; `alpha` (E, 77) fp32: the cross-attention window at this step."""
+
+    self_on: torch.Tensor
+    fused_on: torch.Tensor
+    explicit_on: torch.Tensor
+    alpha: torch.Tensor
+
+
 class BatchEdit:
     """The edit maps of the E pairs (edited rows) in one UNet batch, as tensors on the device.
 
@@ -143,6 +168,8 @@ class BatchEdit:
         self.rows = 2 * self.images if guidance else self.images
         # Device copies: each edited row's base among the factual rows.
         self.base = torch.tensor(self.bases, dtype=torch.long, device=device)
+        self.base_rows = self.base + self.cond_0  # each edited row's factual conditional row
+        self.own_factuals = self.bases == list(range(b))  # the per-pair layout
         f32 = torch.float32
         self.mapper = torch.tensor([dense_mapper(p) for p in plans], dtype=f32, device=device)
         self.keep = torch.tensor([p.keep for p in plans], dtype=f32, device=device)
@@ -199,7 +226,9 @@ def _is_identity(plan: EditPlan) -> bool:
 class P2PControl:
     """Shared state of the P2P processors: layers found by the probe, the batch, the step."""
 
-    def __init__(self) -> None:
+    def __init__(self, static: bool = False) -> None:
+        # static: the compiled form (module doc); the step's switches are `StepInputs`.
+        self.static = static
         self.layers: dict[str, LayerInfo] = {}
         self.batch: BatchEdit | None = None
         self.step = 0
@@ -217,6 +246,9 @@ class P2PControl:
         self._blend_rows: torch.Tensor | None = None
         self._blend_active: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = []
         self._saved: dict[str, Any] | None = None
+        self._steps: list[StepInputs] = []  # static: per step
+        self.now: StepInputs | None = None  # static: this step's
+        self.pending: list[torch.Tensor] = []  # static: blend-map terms of the last UNet call
 
     # -- installation -------------------------------------------------------------------------
 
@@ -346,7 +378,26 @@ class P2PControl:
                 active[jobs] = (index(jobs), index([base[j] for j in jobs]),
                                 index([batch.factuals + j for j in jobs]))
             self._blend_active.append(active.get(jobs) if jobs else None)
+        self._steps = self._step_inputs(batch) if self.static else []
         self.set_step(0)
+
+    @staticmethod
+    def _step_inputs(batch: BatchEdit) -> list[StepInputs]:
+        """The compiled form's switches for every step, made once per batch."""
+        steps = []
+        for step in range(batch.num_steps + 1):
+            explicit, fused = batch.cross_jobs(step)
+            on_self = set(batch.self_jobs(step))
+
+            def flags(jobs: Sequence[int] | set[int]) -> torch.Tensor:
+                return torch.tensor([j in jobs for j in range(batch.size)], dtype=torch.bool,
+                                    device=batch.device)
+
+            steps.append(StepInputs(
+                self_on=flags(on_self), fused_on=flags(set(fused)),
+                explicit_on=flags(set(explicit)),
+                alpha=batch.alpha[:, min(step, batch.num_steps)].contiguous()))
+        return steps
 
     def end(self) -> None:
         self.batch = None
@@ -355,6 +406,9 @@ class P2PControl:
         self._self = (None, None)
         self._blend_rows = None
         self._blend_active = []
+        self._steps = []
+        self.now = None
+        self.pending = []
 
     @property
     def blend_rows(self) -> torch.Tensor | None:
@@ -364,6 +418,8 @@ class P2PControl:
     def set_step(self, step: int) -> None:
         """Point the processors at this step's selections (no work, no device traffic)."""
         self.step = step
+        if self._steps:
+            self.now = self._steps[min(step, len(self._steps) - 1)]
         if self.batch is None or not self._plan:
             return
         plain, blend, source, jobs = self._plan[min(step, len(self._plan) - 1)]
@@ -392,6 +448,14 @@ class P2PControl:
             return None
         return source, jobs
 
+    def flush(self) -> None:
+        """Static: add the blend-map terms the last UNet call handed out, in layer order."""
+        batch = self.batch
+        if batch is not None and batch.maps is not None:
+            for term in self.pending:
+                batch.maps.add_(term)
+        self.pending = []
+
     def edit_cross(self, attn_0: torch.Tensor, attn_1: torch.Tensor, jobs: torch.Tensor
                    ) -> torch.Tensor:
         """attn_* (E, heads, queries, 77) fp32 for the pairs `jobs` -> edited attn_1."""
@@ -405,6 +469,28 @@ class P2PControl:
         edit = (mapped + attn_1 * (1.0 - keep)) * batch.equalizer[jobs][:, None, None, :]
         alpha = batch.alpha[jobs, min(self.step, batch.num_steps)][:, None, None, :]
         return alpha * edit + (1.0 - alpha) * attn_1
+
+    def edit_all(self, attn_0: torch.Tensor, attn_1: torch.Tensor, alpha: torch.Tensor
+                 ) -> torch.Tensor:
+        """`edit_cross` for every pair of the batch, with this step's alpha (E, 77) passed in
+        (the compiled form: no index from the host)."""
+        batch = self.batch
+        assert batch is not None
+        e, h, q, k = attn_0.shape
+        mapped = torch.bmm(attn_0.reshape(e, h * q, k), batch.mapper).reshape(e, h, q, k)
+        keep = batch.keep[:, None, None, :]
+        edit = (mapped + attn_1 * (1.0 - keep)) * batch.equalizer[:, None, None, :]
+        a = alpha[:, None, None, :]
+        return a * edit + (1.0 - a) * attn_1
+
+    def blend_terms(self, attn_0: torch.Tensor, attn_1: torch.Tensor) -> torch.Tensor:
+        """(E, 2, queries): what `record` adds, for every pair (zero for pairs without blend
+        words)."""
+        batch = self.batch
+        assert batch is not None
+        m0 = torch.einsum("rhqk,rk->rq", attn_0, batch.blend_cols[:, 0])
+        m1 = torch.einsum("rhqk,rk->rq", attn_1, batch.blend_cols[:, 1])
+        return torch.stack([m0, m1], 1)
 
     def record(self, rows: torch.Tensor, attn_0: torch.Tensor, attn_1: torch.Tensor) -> None:
         """Add the blend words' attention (summed over words and heads) to the pairs' maps."""
@@ -528,13 +614,23 @@ class P2PAttnProcessor:
                                                  attention_mask.shape[-1])
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        query = attn.to_q(hidden_states)
         if encoder_hidden_states is None:
             encoder_hidden_states = hidden_states
         elif attn.norm_cross:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
-        key = attn.to_k(encoder_hidden_states)
-        value = attn.to_v(encoder_hidden_states)
+        if getattr(attn, "fused_projections", False):
+            # `Attention.fuse_projections`: one matmul for q, k and v (self-attention) or k
+            # and v (cross); edits act on q, k and v after the projections, so every layer
+            # can fuse.
+            if is_cross:
+                query = attn.to_q(hidden_states)
+                key, value = attn.to_kv(encoder_hidden_states).chunk(2, dim=-1)
+            else:
+                query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
+        else:
+            query = attn.to_q(hidden_states)
+            key = attn.to_k(encoder_hidden_states)
+            value = attn.to_v(encoder_hidden_states)
         inner_dim = key.shape[-1]
         head_dim = inner_dim // attn.heads
         query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
@@ -549,6 +645,11 @@ class P2PAttnProcessor:
         if control._probing:
             control.layers[self.name] = LayerInfo(self.name, is_cross, query.shape[2])
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+        elif control.static:
+            if is_cross:
+                out = self._cross_static(attn, query, key, value, attention_mask)
+            else:
+                out = self._self_static(query, key, value, attention_mask)
         elif is_cross:
             out = self._cross(attn, query, key, value, attention_mask)
         else:
@@ -641,6 +742,65 @@ class P2PAttnProcessor:
             return torch.cat([head, out_1], 0)
         out = self._fused(q, k, v, mask, sel.source)
         return out.index_copy(0, sel.edit_rows_1, out_1)
+
+    # -- the compiled form: the same edits, switched by tensors ---------------------------------
+
+    def _edited_rows(self, switch: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+                     mask: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """q, k (and a per-row mask) with each edited conditional row whose pair `switch` (E,)
+        turns on replaced by its base's row: attn_1 <- attn_0, still fused."""
+        batch = self.control.batch
+        assert batch is not None
+        c1 = batch.cond_1
+        rows_0 = batch.base_rows
+        on = switch.view(-1, 1, 1, 1)
+
+        def swap(t: torch.Tensor) -> torch.Tensor:
+            tail = torch.where(on, t.index_select(0, rows_0), t[c1:])
+            return torch.cat([t[:c1], tail])
+
+        return swap(q), swap(k), mask if mask is None or mask.shape[0] == 1 else swap(mask)
+
+    def _self_static(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     mask: torch.Tensor | None) -> torch.Tensor:
+        control = self.control
+        batch, now = control.batch, control.now
+        if batch is None or now is None or q.shape[0] != batch.rows:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        limit = control.blend_queries if batch.self_queries is None else batch.self_queries
+        if q.shape[2] > limit:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        q, k, mask = self._edited_rows(now.self_on, q, k, mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    def _cross_static(self, attn: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      mask: torch.Tensor | None) -> torch.Tensor:
+        control = self.control
+        batch, now = control.batch, control.now
+        if batch is None or now is None or q.shape[0] != batch.rows:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        c0, c1 = batch.cond_0, batch.cond_1
+        q_f, k_f, mask_f = self._edited_rows(now.fused_on, q, k, mask)
+        fused = F.scaled_dot_product_attention(q_f, k_f, v, attn_mask=mask_f)
+        # Every conditional row's probabilities: the factual ones, then the edited ones.
+        probs = _probs(q[c0:], k[c0:], attn.scale,
+                       mask if mask is None or mask.shape[0] == 1 else mask[c0:])
+        attn_0, attn_1 = probs[: batch.factuals], probs[batch.factuals :]
+        if not batch.own_factuals:
+            attn_0 = attn_0.index_select(0, batch.base)  # each pair's factual
+        edited = control.edit_all(attn_0, attn_1, now.alpha)
+        explicit = now.explicit_on.view(-1, 1, 1, 1)
+        if self.name in control.blend_layers:
+            if batch.edited_blend:
+                # published: the maps as edited (identity edits done fused read attn_0).
+                after = torch.where(explicit, edited, attn_1)
+                after = torch.where(now.fused_on.view(-1, 1, 1, 1), attn_0, after)
+                control.pending.append(control.blend_terms(attn_0, after))
+            else:
+                control.pending.append(control.blend_terms(attn_0, attn_1))
+        out_1 = torch.matmul(edited, v[c1:].float()).to(v.dtype)
+        return torch.cat([fused[:c1], torch.where(explicit, out_1, fused[c1:])])
 
     @staticmethod
     def _fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,

@@ -7,10 +7,11 @@ before anything heavy loads. Loading itself is `weights.load_components`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cfspec.gpu.models import is_offline
 
 # Pipeline class -> the architecture the engine drives.
 SUPPORTED = {
@@ -53,10 +54,6 @@ class ModelIndex:
     @property
     def family(self) -> str | None:
         return SUPPORTED.get(self.pipeline)
-
-
-def is_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
 def index_file(model: str, download: bool = True) -> Path | None:

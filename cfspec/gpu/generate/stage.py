@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from cfspec import __version__
+from cfspec.gpu.models import DEFAULT_MODEL
 from cfspec.stages.progress import progress
+from cfspec.workspace import store
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
@@ -29,6 +31,21 @@ from cfspec.workspace.shards import ALL, Shard
 
 class GenerateError(RuntimeError):
     """Nothing could be generated (bad OUT, unreadable pairs, unloadable model)."""
+
+
+class WouldReplace(GenerateError):
+    """The run would overwrite images made with other settings, and was not told to
+    (`overwrite`): nothing was touched. `str()` says how many and what differs."""
+
+    def __init__(self, out: Path, replaced: dict[tuple[str, int], dict[str, Any]]) -> None:
+        self.replaced = replaced
+        pairs = len({pair_id for pair_id, _ in replaced})
+        lines = "".join(f"\n  {line}" for line in store.describe_replacements(replaced))
+        super().__init__(
+            f"{out} holds {len(replaced)} image pair(s) of {pairs} pair(s) made with other "
+            f"settings, which this run would replace:{lines}\n"
+            "  = help: pass --overwrite to replace them, or run with the settings they were made "
+            "with (or into another folder) to keep them")
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,7 @@ class GenerateResult:
 
 def generate(
     out_dir: str | Path,
-    model: str = "tiny",
+    model: str = DEFAULT_MODEL,
     seeds: int = 1,
     steps: int = 50,
     guidance: float | str | Uniform = 7.5,
@@ -75,6 +92,8 @@ def generate(
     p2p_compat: str = "cfspec",
     shard: Shard = ALL,
     per_pair: bool = False,
+    overwrite: bool = False,
+    compile: bool = False,
 ) -> GenerateResult:
     """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
 
@@ -87,29 +106,37 @@ def generate(
     counterfactuals instead of K + 1). `p2p_compat="published"`
     reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
     "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
-    profile's default (0.2 for cfspec, 0 for published). Raises GenerateError (usage
-    problems) or ModelLoadError; per-pair failures are returned in `GenerateResult.failed`.
+    profile's default (0.2 for cfspec, 0 for published). `device`: auto, cpu, cuda, cuda:N or
+    mps (`cfspec.gpu.device`). `compile` runs the UNet through torch.compile
+    (`engine.CompileOptions`: the same images within the dtype's rounding, faster after a
+    one-time compile per batch shape, cached on disk). Images already made for these pairs
+    and seeds with other settings are replaced only with `overwrite`; without it the run
+    raises WouldReplace before anything is written. Raises GenerateError (usage problems),
+    DeviceError or ModelLoadError; per-pair failures are returned in
+    `GenerateResult.failed`.
     """
     import torch
     from accelerate import PartialState
 
-    from cfspec.gpu.generate.engine import BLEND_START
+    from cfspec.gpu.device import dtype_name, pick
     from cfspec.gpu.generate.weights import SCHEDULERS, resolve_dtype
-    from cfspec.workspace import store
     from cfspec.workspace.pairs import read_pairs
     from cfspec.workspace.sets import group_key, guidance_params, parse_guidance
 
     started = time.perf_counter()
     out = Path(out_dir)
+    device = pick(device)  # DeviceError (one line) when it is not here
     try:
         guidance_setting = parse_guidance(guidance)
+        # What the manifest records and resume compares (plan builds the same).
+        params = store.run_params(
+            model=model, scheduler=scheduler, steps=steps,
+            guidance=guidance_params(guidance_setting), dtype=dtype_name(dtype, device),
+            p2p_compat=p2p_compat, blend_start=blend_start, eta=eta, height=height,
+            width=width)
     except ValueError as error:
         raise GenerateError(str(error)) from None
-    if p2p_compat not in BLEND_START:
-        raise GenerateError(f"unknown --p2p-compat {p2p_compat!r}; choose "
-                            f"{' or '.join(BLEND_START)}")
-    if blend_start is None:
-        blend_start = BLEND_START[p2p_compat]
+    blend_start = params["blend_start"]
     _check_args(seeds, steps, batch_pairs, height, width, scheduler, SCHEDULERS, blend_start)
     pairs_path = out / PAIRS_FILE
     if not pairs_path.is_file():
@@ -124,31 +151,27 @@ def generate(
         pairs = [p for p in pairs if p.id in wanted]
 
     # 1. One process or many: a CPU run uses gloo, a CUDA run one GPU per process.
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     state = PartialState(cpu=device == "cpu")
     dev = torch.device(device)
     if state.num_processes > 1 and dev.type == "cuda":
         dev = state.device
     torch_dtype = resolve_dtype(dtype, dev)
-    params: dict[str, Any] = {
-        "model": model, "scheduler": scheduler.lower(), "steps": steps,
-        "dtype": str(torch_dtype).replace("torch.", ""), "blend_start": blend_start, "eta": eta,
-        "height": height, "width": width, "p2p_compat": p2p_compat,
-    }
-    params.update(guidance_params(guidance_setting))  # a sampled run: each line its own draw
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
     manifest = out / MANIFEST_FILE
     by_id = {p.id: p for p in pairs}
     last = store.latest(store.read_records(manifest))
     done = store.finished(out, last, by_id, params)
+    jobs = [(p.id, seed_base + k) for p in pairs for k in range(seeds)]
+    # Images of these jobs made with other settings: replaced only when asked to.
+    other = store.replaced_by(out, last, (job for job in jobs if job not in done), params)
+    if other and not overwrite:
+        raise WouldReplace(out, other)
     # Lines (of other parameters) that this run's files will replace: tombstoned first.
     replaced = {key: record for key, record in last.items() if key not in done
                 and not record.superseded}
     state.wait_for_everyone()
-    todo = [(p.id, seed_base + k) for p in pairs for k in range(seeds)
-            if (p.id, seed_base + k) not in done]
+    todo = [job for job in jobs if job not in done]
     total = len(pairs) * seeds
     # Processes split by group: a group's factual rows are computed by one process.
     group_of = {p.id: group_key(p) for p in pairs}
@@ -159,7 +182,8 @@ def generate(
 
     generated, failed = _run(out, my_jobs, by_id, model, dev, torch_dtype, params, steps,
                              guidance_setting, scheduler, blend_start, eta, batch_pairs,
-                             quiet or not state.is_main_process, state, replaced, per_pair)
+                             quiet or not state.is_main_process, state, replaced, per_pair,
+                             compile)
 
     # 3. Gather every process's counts; the main process compacts the manifest.
     if state.num_processes > 1:
@@ -204,12 +228,14 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
          device: Any, dtype: Any, params: dict[str, Any], steps: int,
          guidance: float | Uniform, scheduler: str, blend_start: float, eta: float,
          batch_pairs: int, quiet: bool, state: Any, replaced: dict[tuple[str, int], Any],
-         per_pair: bool = False) -> tuple[int, list[FailedJob]]:
+         per_pair: bool = False, compile: bool = False) -> tuple[int, list[FailedJob]]:
     import dataclasses
+    import functools
 
     from cfspec.gpu.generate.edit_plan import PlanError, PromptTokenizer, build_plan
-    from cfspec.gpu.generate.engine import Engine, Job, Settings
+    from cfspec.gpu.generate.engine import CompileOptions, Engine, Job, Settings
     from cfspec.gpu.generate.weights import load_components
+    from cfspec.gpu.generate.writer import Writer
     from cfspec.workspace.sets import batches, draws, group_key
 
     failed: list[FailedJob] = []
@@ -221,7 +247,8 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=fixed,
                         height=params["height"], width=params["width"],
                         blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
-    engine = Engine(comps, device, dtype, settings)
+    engine = Engine(comps, device, dtype, settings,
+                    compile=CompileOptions() if compile else None)
     params = {**params, "height": engine.height, "width": engine.width}
     words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
 
@@ -254,7 +281,9 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     generated = 0
     label = "generating" if state.num_processes == 1 else (
         f"generating (process {state.process_index + 1}/{state.num_processes})")
-    with progress(len(jobs), label, quiet) as advance:
+    # PNGs, .npz files and manifest lines are written on the writer thread while the next
+    # batch runs (writer.py: same order, same kill safety); at most two batches' pairs wait.
+    with progress(len(jobs), label, quiet) as advance, Writer(2 * batch_pairs) as writer:
         advance(len(jobs) - len(ready))
         for batch in batched:
             for outcome in _run_batch(engine, batch):
@@ -262,8 +291,9 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
                     failed.append(outcome)
                 else:
                     job = outcome.job
-                    _save(out, outcome, pairs[job.pair_id], params, replaced,
-                          drawn[job.pair_id, job.seed])
+                    writer.submit(functools.partial(_save, out, outcome, pairs[job.pair_id],
+                                                    params, replaced,
+                                                    drawn[job.pair_id, job.seed]))
                     generated += 1
                 advance(1)
     engine.close()
@@ -290,8 +320,6 @@ def _run_batch(engine: Any, batch: list[list[Any]]) -> list[Any]:
 def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
           replaced: dict[tuple[str, int], Any], drawn: Draws | None = None) -> None:
     import numpy as np
-
-    from cfspec.workspace import store
 
     job = output.job
     png_0, png_1, extras = image_paths(out, job.pair_id, job.seed)

@@ -14,7 +14,7 @@ TINY = "tiny"
 TINY_SDXL = "tiny-sdxl"  # SDXL's layout (two text encoders, time ids), tiny and random
 RANDOM_SD15 = "random-sd15"  # the SD 1.5 architecture with random weights (benchmarks)
 RANDOM_SDXL = "random-sdxl"  # the SDXL base architecture with random weights (benchmarks)
-BUILT_IN = (TINY, TINY_SDXL, RANDOM_SD15, RANDOM_SDXL)
+BUILT_IN = (TINY, TINY_SDXL, RANDOM_SD15, RANDOM_SDXL)  # = models.BUILT_IN_MODELS
 
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
@@ -72,17 +72,14 @@ class Components:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """`auto`: fp16 on CUDA, fp32 elsewhere (CPU half precision is slow and not always there)."""
+    """`auto`: fp16 on CUDA, fp32 elsewhere (`cfspec.gpu.device.dtype_name`, which plan shares
+    without torch)."""
+    from cfspec.gpu.device import dtype_name
+
     if isinstance(dtype, torch.dtype):
         return dtype
-    name = (dtype or "auto").lower()
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    table = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
-             "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-    if name not in table:
-        raise ValueError(f"unknown dtype {dtype!r}; choose auto, fp32, fp16 or bf16")
-    return table[name]
+    found: torch.dtype = getattr(torch, dtype_name(dtype, device.type))
+    return found
 
 
 def load_components(model: str, device: torch.device, dtype: torch.dtype,
@@ -119,8 +116,14 @@ def load_components(model: str, device: torch.device, dtype: torch.dtype,
     if comps.text_encoder_2 is not None:
         modules.append((comps.text_encoder_2, dtype))
     for module, wanted in modules:
-        if module.dtype != wanted:  # casting an fp32 model to fp32 only makes diffusers warn
-            module.to(dtype=wanted)
+        if module.dtype != wanted:
+            # torch's own cast: diffusers' `ModelMixin.to` warns about modules to keep in fp32
+            # on every cast, even when the model names none (SD's and SDXL's UNet and VAE).
+            keep = getattr(module, "_keep_in_fp32_modules", None)
+            if keep and wanted != torch.float32:
+                module.to(dtype=wanted)  # let diffusers keep (and warn about) those modules
+            else:
+                torch.nn.Module.to(module, dtype=wanted)
         module.to(device=device)
         module.eval().requires_grad_(False)
     return comps
@@ -133,13 +136,17 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
         index_file,
         read_index,
     )
+    from cfspec.gpu.models import looks_like_path, missing_path
 
     local = Path(model).expanduser()
+    if not local.exists() and looks_like_path(model):
+        raise ModelLoadError(missing_path("--model", model))
     if local.exists() and not (local / "model_index.json").is_file():
         raise ModelLoadError(f"{model}: not a diffusers pipeline folder (no model_index.json)")
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     hint = (
-        "HF_HUB_OFFLINE is set, so only the local cache is searched"
+        f"HF_HUB_OFFLINE is set, so only the local cache is searched: `hf download {model}` "
+        "once where there is network"
         if offline
         else "check the name and the network, or pass a local folder"
     )
@@ -147,7 +154,7 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
     found = index_file(model)
     if found is None:
         raise ModelLoadError(f"cannot load model {model!r} from {where}: no model_index.json "
-                             f"found ({hint}; `--model tiny` needs no download)")
+                             f"found ({hint}; `--model tiny` runs a test with random weights)")
     try:
         family = check_supported(model, read_index(found))
     except (UnsupportedPipeline, ValueError) as error:
@@ -167,9 +174,10 @@ def _from_pretrained(model: str, dtype: torch.dtype) -> dict[str, Any]:
             pipe = cls.from_pretrained(str(local) if local.exists() else model,
                                        torch_dtype=dtype, **extra)
     except Exception as error:  # the hub client raises many kinds; all mean "not here"
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ModelLoadError(
-            f"cannot load model {model!r} from {where}: {type(error).__name__}: {error} ({hint}; "
-            "`--model tiny` needs no download)"
+            f"cannot load model {model!r} from {where}: {type(error).__name__}: {first} "
+            f"({hint}; `--model tiny` runs a test with random weights)"
         ) from error
     parts = {
         "tokenizer": pipe.tokenizer,

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test lint bench clean vscode docs
+.PHONY: demo test lint bench clean vscode docs install-check
 
 # torch is pinned in the gpu extra: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -31,6 +31,12 @@ test: $(STAMP)
 	$(BIN)/ruff check cfspec cli.py tests benchmarks
 	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(BIN)/python .ci/install_check.py
+
+# The installs users make: a wheel in new venvs (no extras, then each extra), every command run
+# with an empty HOME and TMPDIR (about 3 minutes; pip's cache makes the second run faster).
+install-check: $(STAMP)
+	$(BIN)/python .ci/install_check.py
 
 # The docs site (mkdocs.yml, docs/) into site/; `$(BIN)/mkdocs serve` shows it while you edit.
 docs: $(STAMP)

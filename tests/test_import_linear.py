@@ -117,3 +117,20 @@ def test_what_import_writes_is_already_formatted() -> None:
     for text in written:
         formatted, errors = format_source(SourceFile("x.scm", text))
         assert errors == [] and formatted == text, text
+
+
+def test_a_header_lists_a_few_of_each_code_and_counts_the_rest() -> None:
+    """A 2,000-edge chain has 2,001 variables the caption does not show: the written spec's
+    header gives HEADER_EACH of those warnings in full and counts the others (the full list was
+    most of the file and of import's time); `--format concise` still lists every one."""
+    from cfspec.importers.analysis import HEADER_EACH
+
+    (item,) = import_source(SourceFile("answer.json", SHAPES["chain"](2000)))
+    assert item.scm is not None
+    header = [line for line in item.scm.splitlines() if line.startswith("#")]
+    hidden = sum(1 for d in item.diagnostics if d.code.name == "span-not-in-prompt") - HEADER_EACH
+    assert hidden > 1000
+    assert sum("warning[span-not-in-prompt]" in line for line in header) == HEADER_EACH
+    assert f"# ... and {hidden} more `span-not-in-prompt`: `cfspec import --format concise` " \
+        "lists every one" in header
+    assert len(header) < 40

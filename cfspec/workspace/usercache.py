@@ -11,6 +11,7 @@ Standard library only: the GPU stages and `ask`'s local backend call it before i
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
 import sys
@@ -51,6 +52,8 @@ def cfspec_cache(name: str) -> Path:
 
 
 def private_torch_caches() -> None:
-    """Point torch's compile caches at the user's private cache, unless the user chose one."""
-    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    """Point torch's compile caches at the user's private cache, unless the user chose one.
+    Without torch installed there is nothing to point (and no folder to make: the command is
+    about to say which extra it needs)."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ and importlib.util.find_spec("torch"):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cfspec_cache("torchinductor"))

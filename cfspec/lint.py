@@ -143,17 +143,25 @@ def load(name: str, max_bytes: int | None) -> Parsed:
     return Parsed(SourceFile(display, text.removeprefix("\ufeff")), None)
 
 
-def _too_large(display: str, size: int, max_bytes: int) -> Parsed:
+def too_large(display: str, size: int, max_bytes: int, what: str = "the file"
+              ) -> tuple[SourceFile, list[Diagnostic]]:
+    """`file-too-large` for an input not read (lint's and import's): an empty source to point
+    at and the diagnostic."""
     source = SourceFile(display, "")
     bag = DiagnosticBag(source)
     bag.report(
         "file-too-large",
         source.span(0, 0),
-        f"the file is {size:,} bytes; the limit is {max_bytes:,}",
+        f"{what} is {size:,} bytes; the limit is {max_bytes:,}",
         label="not read",
         help="split it into several files, or raise `max-file-bytes` in [tool.cfspec]",
     )
-    return Parsed(source, None, bag.items)
+    return source, list(bag.items)
+
+
+def _too_large(display: str, size: int, max_bytes: int) -> Parsed:
+    source, diagnostics = too_large(display, size, max_bytes)
+    return Parsed(source, None, diagnostics)
 
 
 def check(source: SourceFile, config: Config, tokenizer: ClipTokenizer | None = None) -> Parsed:

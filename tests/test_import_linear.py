@@ -134,3 +134,25 @@ def test_a_header_lists_a_few_of_each_code_and_counts_the_rest() -> None:
     assert f"# ... and {hidden} more `span-not-in-prompt`: `cfspec import --format concise` " \
         "lists every one" in header
     assert len(header) < 40
+
+
+def test_lint_findings_moved_below_a_longer_header_are_lints_own() -> None:
+    """When lint finds more than the importer, the header grows and lint's findings are moved
+    down with the body instead of linting the spec again: they must be exactly what linting the
+    written text finds."""
+    from cfspec.lang.config import Config
+    from cfspec.lint import check
+
+    moved = 0
+    for item in import_file(CASES / "coco_agreement.jsonl"):
+        assert item.scm is not None
+        if not any("found by `cfspec lint` on the written .scm" in d.notes
+                   for d in item.diagnostics):
+            continue  # the header was written once
+        moved += 1
+        relinted = check(SourceFile(f"{item.item_id}.scm", item.scm), Config()).diagnostics
+        assert relinted
+        assert [(d.code, d.span, [lb.span for lb in d.labels]) for d in item.relint] == \
+            [(d.code, d.span, [lb.span for lb in d.labels]) for d in relinted]
+        assert all(d.source.text == item.scm for d in item.relint)
+    assert moved

@@ -23,7 +23,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cfspec"
 STILL_TWICE = {
     # Each reader reports what does not parse in its own input: .scm text, JSON, free text.
     "syntax-error": {"lang.parser", "importers.__init__", "importers.llm_json",
-                     "importers.llm_text", "importers.coco_cf", "importers.analysis"},
+                     "importers.llm_text", "importers.coco_cf", "importers.analysis",
+                     "importers.tables"},
     # Compile's last wall on pair ids (spec id + counterfactual), after lint's on spec ids.
     "invalid-id": {"compile.stage", "checks.specs"},
     "duplicate-spec": {"compile.stage", "checks.specs"},

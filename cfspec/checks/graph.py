@@ -106,7 +106,12 @@ def report_cycles(report: Report, edges: Sequence[GraphEdge], where: str = "",
     for component in nx.strongly_connected_components(graph):
         if len(component) < 2:
             continue
-        sub = graph.subgraph(component)
+        # A copy with the edges in the order they are written: a subgraph view iterates a set of
+        # names, whose order changes with Python's hash seed, and so would the cycle shown
+        # and the notes.
+        sub = nx.DiGraph()
+        sub.add_edges_from(sorted(((u, v) for u, v in graph.edges(component) if v in component),
+                                  key=lambda p: first[p].span.start))
         inside = frozenset(sub.edges)
         found.append(inside)
         if skip(inside):

@@ -119,12 +119,9 @@ def item_id_for(raw_id: str | None, stem: str, line: int | None) -> tuple[str, s
 
 def _too_large(name: str, size: int, limit: int, what: str = "the file") -> ImportedItem:
     """`file-too-large`, as lint reports it: nothing of the file is read."""
-    source = SourceFile("<stdin>" if name == "-" else name, "")
-    bag = DiagnosticBag(source)
-    bag.report("file-too-large", source.span(0, 0),
-               f"{what} is {size:,} bytes; the limit is {limit:,}", label="not read",
-               help="split it into several files, or raise `max-file-bytes` in [tool.cfspec]")
-    return _failed(source, bag.items)
+    from cfspec.lint import too_large
+
+    return _failed(*too_large("<stdin>" if name == "-" else name, size, limit, what))
 
 
 def _failed(source: SourceFile, diagnostics: Sequence[Diagnostic]) -> ImportedItem:

@@ -637,9 +637,11 @@ class _Judge:
         extra = [d for d in mapped if is_new(d)]
         if extra:
             draft.header = self.header(sorted([*own, *extra], key=Diagnostic.sort_key))
-            text = writer.render(draft)
-            lint_own, _ = writer.relint(draft, text, display, self.source, opts.config,
-                                        opts.tokenizer)
+            longer = writer.render(draft)
+            # Only the header grew: lint's findings move down with the body (linting again
+            # would parse the whole spec a second time).
+            lint_own = writer.moved(lint_own, text, longer, display)
+            text = longer
         item.scm = text
         item.diagnostics = sorted([*own, *extra], key=Diagnostic.sort_key)
         item.relint = lint_own

@@ -10,6 +10,7 @@ point into the LLM's text.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -140,6 +141,25 @@ def render(draft: Draft) -> str:
     except (NotImplementedError, RuntimeError):  # the formatter is optional polish here
         formatted = None
     return formatted if formatted is not None else text
+
+
+def moved(diagnostics: list[Diagnostic], text: str, longer: str, display: str
+          ) -> list[Diagnostic]:
+    """Diagnostics of `text` as they are in `longer`, the same spec with a longer header: every
+    position after the header moves by the lines and characters the header gained."""
+    lines = longer.count("\n") - text.count("\n")
+    chars = len(longer) - len(text)
+    body = re.search(r"^scm ", text, re.M)  # header lines are comments: the body is the rest
+    assert body is not None and longer.endswith(text[body.start():])
+    source = SourceFile(display, longer)
+
+    def move(span: Span) -> Span:
+        return Span(span.line + lines, span.column, span.end_line + lines, span.end_column,
+                    span.start + chars, span.end + chars)
+
+    return [dataclasses.replace(d, source=source, span=move(d.span),
+                                labels=tuple(Label(move(lb.span), lb.message) for lb in d.labels))
+            for d in diagnostics]
 
 
 def relint(

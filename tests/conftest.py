@@ -40,3 +40,15 @@ def words(comps: Any) -> Any:
     from cfspec.gpu.generate.edit_plan import WordTokenizer
 
     return WordTokenizer(comps.tokenizer)
+
+
+# One torch thread for the modules that run the tiny models (`pytestmark =
+# pytest.mark.usefixtures("one_torch_thread")`): their kernels gain nothing from more, and on a
+# busy machine several threads spend their time spin-waiting for a core.
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Any:
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

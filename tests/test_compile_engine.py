@@ -36,12 +36,7 @@ CPU = torch.device("cpu")
 TRACE_ONLY = CompileOptions(backend="eager", fuse_qkv=False, channels_last=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _pairs() -> list[Any]:

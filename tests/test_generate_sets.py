@@ -85,14 +85,7 @@ def run(root: Path, name: str, lines: list[dict[str, Any]], **options: Any) -> P
     return out
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(("model", "compat"), [("tiny", "cfspec"), ("tiny", "published"),

@@ -115,16 +115,7 @@ def pixels(image: Any) -> np.ndarray:
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """One torch thread: the tiny model's kernels gain nothing from more, and on a busy
-    machine several threads spend their time spin-waiting for a core."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # -- edit maps rebuilt for the real tokenizer ---------------------------------------------------
 

@@ -33,7 +33,7 @@ def grammar_command(
         raise fail(str(error)) from None
 
 
-def ask_command(
+def ask_command(  # noqa: C901
     captions: Annotated[list[str], typer.Argument(
         help="Captions: text files (one a line), caption-pair JSON Lines (COCO-CF shapes), "
         "or captions in quotes.")],

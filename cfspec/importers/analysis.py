@@ -211,7 +211,7 @@ class _Judge:
 
     # --- the whole judgement -------------------------------------------------------------
 
-    def run(self) -> ImportedItem:
+    def run(self) -> ImportedItem:  # noqa: C901
         a = self.answer
         edges = self.repair(a.edges, a.graph_name)
         aug = self.repair(a.aug, a.aug_name) if a.aug is not None else None

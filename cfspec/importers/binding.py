@@ -122,7 +122,7 @@ def _phrase_hits(keys: Sequence[str], toks: Sequence[Token], allowed: Sequence[b
             yield i, i + n
 
 
-def bind(
+def bind(  # noqa: C901
     prompt: str,
     candidates: Sequence[Candidate],
     allowed: Sequence[bool] | None = None,

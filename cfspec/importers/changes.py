@@ -60,7 +60,7 @@ def _punct(tok: Token) -> bool:
     return not any(c.isalnum() for c in tok.text)
 
 
-def plan(
+def plan(  # noqa: C901
     p0: str,
     p1: str,
     slots: Mapping[str, tuple[int, int]],

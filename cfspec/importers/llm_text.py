@@ -115,7 +115,7 @@ def _entry(line: str, start: int, source: SourceFile) -> Declared | None:
     return entry_of(body, len(line) - len(body), Piece.at(line, start), source)
 
 
-def read(source: SourceFile) -> list[Answer | Failure]:
+def read(source: SourceFile) -> list[Answer | Failure]:  # noqa: C901
     text = source.text
     bag = DiagnosticBag(source)
     control = re.search(r"[\x00-\x08\x0e-\x1f\x7f]", text)

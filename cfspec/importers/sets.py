@@ -430,7 +430,7 @@ class _SetJudge(_Judge):
 
     # --- the .scm -------------------------------------------------------------------------
 
-    def write(self, t0: list[Token], atoms: list[tuple[int, int]], kept: list[_Out]
+    def write(self, t0: list[Token], atoms: list[tuple[int, int]], kept: list[_Out]  # noqa: C901
               ) -> ImportedItem:
         a, opts = self.answer, self.options
         p0 = self.p0

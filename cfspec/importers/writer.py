@@ -87,7 +87,7 @@ def _value(value: str | None) -> str:
     return "none" if value is None else quote(value)
 
 
-def render(draft: Draft) -> str:
+def render(draft: Draft) -> str:  # noqa: C901
     """The .scm text, in the canonical layout: written so, except the grid layout of
     `counterfactuals` sets, which the formatter lays out."""
     lines = [comment(h) if h else "#" for h in draft.header]

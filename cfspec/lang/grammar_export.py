@@ -538,7 +538,7 @@ class _Gbnf:
         return paths
 
 
-def _no_left_recursion(rules: dict[Key, list[list[Sym]]]) -> dict[Key, list[list[Sym]]]:
+def _no_left_recursion(rules: dict[Key, list[list[Sym]]]) -> dict[Key, list[list[Sym]]]:  # noqa: C901
     """llama.cpp refuses left recursion, and lark writes `x*` as `xs: x | xs x`. For a rule
     family A(i, o): its alternatives either start with A(i, m) and go on with a tail from m to
     o, or are a base from i to m. So A(i, o) = base(i, m) more(m, o), where more(m, o) is

@@ -132,7 +132,7 @@ class EvaluateResult:
         return not has_errors(self.diagnostics)
 
 
-def evaluate(
+def evaluate(  # noqa: C901
     out_dir: str | Path,
     clip_model: str = "openai/clip-vit-large-patch14",
     *,

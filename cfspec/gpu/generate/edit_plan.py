@@ -243,7 +243,7 @@ def _pad_pairs(n0: int, n1: int) -> list[tuple[int, int]]:
 COMPAT_PROFILES = ("cfspec", "published")
 
 
-def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
+def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:  # noqa: C901
     """Rebuild `pair.edit` for `tok`. Raises PlanError when the map cannot be applied.
 
     `compat="published"` builds the mappers, word lookups and windows as google's published

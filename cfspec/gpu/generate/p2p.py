@@ -585,7 +585,7 @@ class P2PAttnProcessor:
         self.control = control
         self.name = name
 
-    def __call__(
+    def __call__(  # noqa: C901
         self,
         attn: Any,
         hidden_states: torch.Tensor,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
-from cfspec.diagnostics.views import FOLD_FILES
+from cfspec.diagnostics.views import FOLD_EACH, FOLD_FILES
 
 runner = CliRunner()
 
@@ -63,6 +63,27 @@ def test_select_is_checked_as_lints(tmp_path: Path) -> None:
     only = runner.invoke(app, ["compile", str(specs), "-o", str(tmp_path / "o"),
                                "--select", "cycle"])
     assert only.exit_code == 0 and "empty-graph" not in only.output
+
+
+def test_one_code_many_times_in_one_file_is_shown_then_counted(tmp_path: Path) -> None:
+    """An imported answer with 60 variables the caption does not show: 60 warnings of one code
+    in one file are shown FOLD_EACH times and counted; concise and JSON keep them all."""
+    edges = [f"V{i} -> V{i + 1}: x" for i in range(59)]
+    answer = tmp_path / "chain.json"
+    answer.write_text(json.dumps({"original_prompt": "A woman cuts a cake.",
+                                  "counterfactual_prompt": "A man cuts a cake.",
+                                  "SCM": edges}), encoding="utf-8")
+    text = runner.invoke(app, ["import", str(answer), "-o", str(tmp_path / "a")])
+    assert text.output.count("[span-not-in-prompt]") == FOLD_EACH, text.output
+    [summary] = [line for line in text.output.splitlines() if line.startswith("... and ")]
+    assert summary.startswith(f"... and {60 - FOLD_EACH} more `span-not-in-prompt` warnings")
+    assert "in chain.json" in summary or str(answer) in summary
+    concise = runner.invoke(app, ["import", str(answer), "-o", str(tmp_path / "b"),
+                                  "--format", "concise"])
+    assert concise.output.count("span-not-in-prompt") == 60
+    few = runner.invoke(app, ["import", str(answer), "-o", str(tmp_path / "c"),
+                              "--select", "non-minimal-change"])
+    assert "... and" not in few.output
 
 
 def test_few_files_are_never_folded(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -201,32 +202,42 @@ def _excerpt(source: SourceFile, number: int, marks: Sequence[_Mark]
 
 
 # A code found in more files than this is shown in the first FOLD_FILES of them, then counted:
-# 5,000 imported captions that each lack a graph are one fact, not 45,000 lines.
+# 5,000 imported captions that each lack a graph are one fact, not 45,000 lines. Inside one file
+# a code is shown FOLD_EACH times, then counted: a 16,000-edge answer's 16,000 unplaced
+# variables are one fact too (192,000 lines of terminal before).
 FOLD_FILES = 3
+FOLD_EACH = 20
 
 
 def render_text(diagnostics: Sequence[Diagnostic], color: bool = False) -> str:
     """rustc/ruff-style blocks, separated by blank lines. A code that repeats across many
-    files is shown in the first FOLD_FILES of them, then summarized in one line (the other
-    views keep every item)."""
+    files, or many times in one file, is shown the first times, then summarized in one line
+    (the other views keep every item)."""
     shown, folded = fold_repeats(diagnostics)
     blocks = [_text_one(d, color) for d in shown]
     blocks += [_paint(line, _BOLD, color) + "\n" for line in folded]
     return "\n".join(blocks)
 
 
-def fold_repeats(diagnostics: Sequence[Diagnostic],
-                 files: int = FOLD_FILES) -> tuple[list[Diagnostic], list[str]]:
-    """The diagnostics to show (every one of a code's first `files` files) and a line for
-    each code whose other files were left out."""
+def _thousands(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' if n != 1 else ''}"
+
+
+def fold_repeats(diagnostics: Sequence[Diagnostic], files: int = FOLD_FILES,
+                 each: int = FOLD_EACH) -> tuple[list[Diagnostic], list[str]]:
+    """The diagnostics to show (a code's first `each` in each of its first `files` files) and
+    a line for each code whose other items were left out."""
     files_of: dict[str, dict[str, None]] = {}  # code -> its files, in order (an ordered set)
     for d in diagnostics:
         files_of.setdefault(d.code.code, {})[d.file] = None
     kept = {code: set(list(names)[:files]) for code, names in files_of.items()}
     shown: list[Diagnostic] = []
+    times: Counter[tuple[str, str]] = Counter()  # (code, file) -> shown so far
     hidden: dict[str, list[Diagnostic]] = {}
     for d in diagnostics:
-        if d.file in kept[d.code.code]:
+        key = (d.code.code, d.file)
+        if d.file in kept[d.code.code] and times[key] < each:
+            times[key] += 1
             shown.append(d)
         else:
             hidden.setdefault(d.code.code, []).append(d)
@@ -234,10 +245,11 @@ def fold_repeats(diagnostics: Sequence[Diagnostic],
     for code, left_out in hidden.items():
         first = left_out[0]
         others = len(files_of[code]) - files
+        where = f" in {_thousands(others, 'other file')}" if others > 0 else \
+            f" in {_visible(first.file)}" if len(files_of[code]) == 1 else ""
         lines.append(
-            f"... and {len(left_out):,} more `{first.code.name}` {first.level.value}"
-            f"{'s' if len(left_out) != 1 else ''} ({code}) in {others:,} other "
-            f"file{'s' if others != 1 else ''}: --format concise lists every one; "
+            f"... and {_thousands(len(left_out), f'more `{first.code.name}` {first.level.value}')}"
+            f" ({code}){where}: --format concise lists every one; "
             f"--ignore {first.code.name} hides them")
     return shown, lines
 

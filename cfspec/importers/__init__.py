@@ -28,6 +28,7 @@ from pathlib import Path
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
+from cfspec.gcpause import gc_paused
 from cfspec.importers import tables
 from cfspec.importers.analysis import analyze
 from cfspec.importers.answer import (
@@ -146,20 +147,8 @@ def import_source(source: SourceFile, shape: str = "auto",
             shape = tables.sniff(source.text, options.columns) or "coco-cf"
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; choose auto or one of {', '.join(SHAPES)}")
-    records: list[Answer | Failure]
-    if shape == "llm-json":
-        from cfspec.importers import llm_json
-
-        records = llm_json.read(source)
-    elif shape == "llm-text":
-        from cfspec.importers import llm_text
-
-        records = llm_text.read(source)
-    else:
-        from cfspec.importers import coco_cf
-
-        records = coco_cf.read(source, options.columns, shape if shape in ("csv", "tsv")
-                               else "json")
+    with gc_paused():
+        records = _read(source, shape, options)
     if not records:
         bag = DiagnosticBag(source)
         first = len(source.text) - len(source.text.lstrip())
@@ -178,8 +167,23 @@ def import_source(source: SourceFile, shape: str = "auto",
                                       list(record.diagnostics)))
             continue
         record.item_id = item_id
-        items.append(analyze(record, options))
+        with gc_paused():  # per item: what one leaves behind is collected before the next
+            items.append(analyze(record, options))
     return items
+
+
+def _read(source: SourceFile, shape: str, options: ImportOptions) -> list[Answer | Failure]:
+    if shape == "llm-json":
+        from cfspec.importers import llm_json
+
+        return llm_json.read(source)
+    if shape == "llm-text":
+        from cfspec.importers import llm_text
+
+        return llm_text.read(source)
+    from cfspec.importers import coco_cf
+
+    return coco_cf.read(source, options.columns, shape if shape in ("csv", "tsv") else "json")
 
 
 def import_file(path: str | os.PathLike[str], shape: str = "auto",

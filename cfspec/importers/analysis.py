@@ -111,6 +111,8 @@ class _Judge:
         self.bag.items.extend(answer.diagnostics)
         self.fixes: list[str] = []
         self.notes: list[str] = list(answer.notes)  # for the .scm header
+        # Words guessed for each unplaced variable: reported, then written (once each).
+        self.guessed: dict[str, str] = {}
         start = answer.span
         here = Span(start.line, start.column, start.line, start.column, start.start, start.start)
         self.p0 = answer.prompt or (Piece(options.prompt, fallback=here)
@@ -249,9 +251,12 @@ class _Judge:
                 if a.shape == "llm-text" else "add `original_prompt` to the answer")
         else:
             index = _touching(edges)
+            # One label for every unplaced variable (thousands, in a large answer).
+            prompt_label = [Label(p0.span(self.source), "the prompt")] \
+                if p0.fallback is None else []
             for d in declared:
                 if d.name not in slots:
-                    self.unbound(d, p0, index)
+                    self.unbound(d, prompt_label, index)
 
         # The intervention, from the graphs and from the prompts.
         graph_iv: dict[str, str | None] = {g: n for g, n in nodes.replaced.items()
@@ -398,14 +403,21 @@ class _Judge:
             node, None, _descriptions(aug_index, node))]
         return [binding.keys_of(o) for o in options if o]
 
-    def unbound(self, d: Declared, p0: Piece, index: dict[str, list[Edge]]) -> None:
-        words = binding.guess_words(d.name, d.label, _descriptions(index, d.name))
+    def guess(self, d: Declared, index: dict[str, list[Edge]]) -> str:
+        if d.name not in self.guessed:
+            self.guessed[d.name] = binding.guess_words(d.name, d.label,
+                                                       _descriptions(index, d.name))
+        return self.guessed[d.name]
+
+    def unbound(self, d: Declared, prompt_label: list[Label], index: dict[str, list[Edge]]
+                ) -> None:
+        words = self.guess(d, index)
         shown = f"`{d.name}`" if words == d.name else f"`{d.name}` ({words})"
         report_not_in_prompt(
             self.report, d.span, f"variable {shown} is not found in the prompt",
             "if the caption does name it, give its words as they appear there",
             label="not in the prompt",
-            labels=[Label(p0.span(self.source), "the prompt")] if p0.fallback is None else [],
+            labels=prompt_label,
             notes=["written as `latent`: a confounder or a cause the caption does not show; an "
                    "intervention on it cannot change the caption by substitution"])
 
@@ -573,8 +585,7 @@ class _Judge:
         index = _touching(edges)
         for d in declared:
             bound = d.name in words
-            said = words[d.name] if bound else binding.guess_words(
-                d.name, d.label, _descriptions(index, d.name))
+            said = words[d.name] if bound else self.guess(d, index)
             description = d.description
             if d.label and d.label.strip().lower() != (said or "").lower():
                 description = f"{d.label}: {description}" if description else d.label

@@ -105,7 +105,15 @@ def word_like(name: str) -> bool:
 
 def abbreviates(name: str, word: str) -> bool:
     """`Fr` abbreviates `fork`: same first letter, the name's letters in order in the word."""
-    short = re.sub(r"[^a-z]", "", name.lower())
+    return _abbreviates(_short(name), word)
+
+
+def _short(name: str) -> str:
+    """A name's letters, as an abbreviation is compared (computed once per name)."""
+    return re.sub(r"[^a-z]", "", name.lower())
+
+
+def _abbreviates(short: str, word: str) -> bool:
     if not short or len(short) > 3 or not word or word[0] != short[0]:
         return False
     rest = iter(word[1:])
@@ -130,6 +138,9 @@ def bind(  # noqa: C901
     """Token ranges `[i, j)` of `tokens(prompt)` per variable name, for those that bind."""
     toks = tokens(prompt)
     ok = list(allowed) if allowed is not None else [True] * len(toks)
+    # The prompt's content words, once: every candidate's descriptions are looked up in them.
+    present = {t.key for t, allowed_here in zip(toks, ok, strict=True)
+               if allowed_here and t.content}
     scored: list[tuple[float, int, str, int, int]] = []
     for order, cand in enumerate(candidates):
         phrases: list[tuple[str, int]] = []
@@ -150,12 +161,13 @@ def bind(  # noqa: C901
                     for i, j in _phrase_hits(part, toks, ok):
                         scored.append((base // 2 + n, order, cand.name, i, j))
         mentions = Counter(k for d in cand.descriptions for k in keys_of(d))
-        firsts = Counter(_first_content(d, toks, ok) for d in cand.leads)
+        firsts = Counter(_first_content(d, present) for d in cand.leads)
+        short = _short(cand.name)
         for i, tok in enumerate(toks):
             if not (ok[i] and tok.content):
                 continue
             score = 3.0 * mentions[tok.key] + 5.0 * firsts[tok.key]
-            if abbreviates(cand.name, tok.key):
+            if _abbreviates(short, tok.key):
                 # The name's letters are strong evidence only with descriptions to back them.
                 score += 20 if mentions[tok.key] else (8 if not cand.descriptions else 0)
             if score >= WEAK_EVIDENCE:
@@ -175,10 +187,9 @@ def bind(  # noqa: C901
     return out
 
 
-def _first_content(description: str, toks: Sequence[Token], ok: Sequence[bool]) -> str:
-    """The first word of a description that is a content word of the prompt: what an edge's
-    description talks about first is usually its cause."""
-    present = {t.key for t, allowed in zip(toks, ok, strict=True) if allowed and t.content}
+def _first_content(description: str, present: set[str]) -> str:
+    """The first word of a description that is one of the prompt's content words (`present`):
+    what an edge's description talks about first is usually its cause."""
     for key in keys_of(description):
         if key in present:
             return key

@@ -9,16 +9,23 @@ printed on one line (a `var`, a `do(...)`, a block's header) moves to its own li
 that item: it is never dropped.
 
 Files that do not parse are refused: the caller gets the syntax error and None.
+
+The formatter proves each result before handing it out, as black does: the formatted text must
+parse to the same syntax tree as the original, positions and the spelling of `->` aside, with
+the same comments in the same order (equivalent), and formatting it again must change nothing
+(stable). When either fails, that is a bug in cfspec: the caller gets None and an
+`internal-error` diagnostic instead of a text, so no file is ever rewritten by a wrong result.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import unicodedata
 from collections.abc import Callable, Sequence
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
-from cfspec.diagnostics.source import SourceFile
+from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang import ast
 from cfspec.lang.parser import parse
 
@@ -33,22 +40,111 @@ Separate = Callable[[Node, Node], bool]
 
 
 def format_source(source: SourceFile) -> tuple[str | None, list[Diagnostic]]:
-    """The canonical text of `source`, or None and the syntax errors when it does not parse."""
+    """The canonical text of `source`, or None and the diagnostics when it does not parse or
+    the result fails its proof (a formatter bug, see `prove`)."""
     bag = DiagnosticBag(source)
     module = parse(source, bag)
     if module is None:
         return None, bag.items
-    text = _Printer(source, module.comments).module(module.specs)
-    _check_output(source, text, len(module.comments))
-    return text, []
+    text = _print(source, module)
+    refusal = prove(source, module, text)
+    return (None, [refusal]) if refusal is not None else (text, [])
 
 
-def _check_output(source: SourceFile, text: str, comments: int) -> None:
-    """A formatter bug must never reach a file written in place: the output has to parse again
-    and keep every comment."""
-    module = parse(SourceFile(source.name, text), DiagnosticBag(source))
-    if module is None or len(module.comments) != comments:
-        raise RuntimeError(f"cfspec fmt: internal error formatting {source.name}; please report")
+def _print(source: SourceFile, module: ast.Module) -> str:
+    return _Printer(source, module.comments).module(module.specs)
+
+
+# --- the proof: equivalent and stable (black's assert_equivalent and assert_stable) ---------
+
+# Fields that say where or how something was written, not what it means: spans and in-string
+# offsets move with the layout, and `→` is printed `->`.
+_LAYOUT_FIELDS = frozenset({"span", "offsets", "arrow"})
+
+
+def meaning(node: object) -> object:
+    """`node` without its layout: nested tuples of its type and meaningful field values."""
+    if isinstance(node, tuple):
+        return tuple(meaning(item) for item in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return (type(node).__name__, *(meaning(getattr(node, field.name))
+                                       for field in dataclasses.fields(node)
+                                       if field.name not in _LAYOUT_FIELDS))
+    return node
+
+
+def _comment_texts(module: ast.Module) -> list[str]:
+    return [c.text.rstrip() for c in module.comments]  # the printer drops trailing blanks
+
+
+def prove(source: SourceFile, module: ast.Module, text: str) -> Diagnostic | None:
+    """None when `text` (the formatting of `module`, parsed from `source`) is equivalent to it
+    and stable; else the `internal-error` that refuses it, placed on what it changed."""
+    formatted = SourceFile(source.name, text)
+    again = parse(formatted, DiagnosticBag(formatted))
+    if again is None:
+        return _refusal(source, _first_span(module), "the formatted text does not parse")
+    changed = _first_change(module, again)
+    if changed is not None:
+        span, what = changed
+        return _refusal(source, span, f"the formatted text does not mean the same: {what}")
+    second = _print(formatted, again)
+    if second != text:
+        ours, theirs = text.splitlines(), second.splitlines()
+        line = next((i for i, (x, y) in enumerate(zip(ours, theirs, strict=False)) if x != y),
+                    min(len(ours), len(theirs))) + 1
+        index = next((i for i, s in enumerate(again.specs) if s.span.end_line >= line), -1)
+        span = module.specs[index].span if module.specs else _first_span(module)
+        return _refusal(source, span, "formatting is not stable: a second pass changes line "
+                        f"{line} of the result again")
+    return None
+
+
+def _first_span(module: ast.Module) -> Span:
+    return module.specs[0].span if module.specs else Span(1, 1, 1, 1, 0, 0)
+
+
+def _first_change(before: ast.Module, after: ast.Module) -> tuple[Span, str] | None:
+    """Where `after` first means something else than `before`, as a span of `before`."""
+    for i, spec in enumerate(before.specs):
+        if i >= len(after.specs):
+            return spec.span, f"spec `{spec.name.text}` is missing"
+        if meaning(spec) != meaning(after.specs[i]):
+            return _innermost(spec, after.specs[i]), f"spec `{spec.name.text}` changed"
+    if len(after.specs) > len(before.specs):
+        return _first_span(before), "a spec was added"
+    ours, theirs = _comment_texts(before), _comment_texts(after)
+    if ours != theirs:
+        i = next((i for i, (x, y) in enumerate(zip(ours, theirs, strict=False)) if x != y),
+                 min(len(ours), len(theirs)))
+        where = before.comments[min(i, len(ours) - 1)].span if ours else _first_span(before)
+        return where, "a comment was lost, added, changed or moved past another"
+    return None
+
+
+def _innermost(a: object, b: object) -> Span:
+    """The span of the smallest node of `a` whose meaning differs from its place in `b`."""
+    span: Span = getattr(a, "span")  # noqa: B009 - every node that differs has one
+    for field in dataclasses.fields(a):  # type: ignore[arg-type]
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if field.name in _LAYOUT_FIELDS or meaning(x) == meaning(y):
+            continue
+        pairs = zip(x, y, strict=True) if isinstance(x, tuple) and isinstance(y, tuple) \
+            and len(x) == len(y) else [(x, y)]
+        for p, q in pairs:
+            if type(p) is type(q) and hasattr(p, "span") and meaning(p) != meaning(q):
+                return _innermost(p, q)
+        return span
+    return span
+
+
+def _refusal(source: SourceFile, span: Span, why: str) -> Diagnostic:
+    bag = DiagnosticBag(source)
+    return bag.report(
+        "internal-error", span, f"cfspec fmt refused to format this file: {why}",
+        label="here", notes=["the file is left untouched"],
+        help="this is a bug in cfspec fmt, not in your file; please report it with this file "
+             "attached (`cfspec lint` and `cfspec compile` still read the file as it is)")
 
 
 # --- leaves: items that always print on one line -------------------------------------------

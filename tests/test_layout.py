@@ -25,6 +25,9 @@ STILL_TWICE = {
     "syntax-error": {"lang.parser", "importers.__init__", "importers.llm_json",
                      "importers.llm_text", "importers.coco_cf", "importers.analysis",
                      "importers.tables"},
+    # A bug in cfspec, reported by the stage it happened in: compile's per spec, fmt's when a
+    # result fails its proof (not equivalent or not stable) and the file is left untouched.
+    "internal-error": {"compile.stage", "fmt"},
     # Compile's last wall on pair ids (spec id + counterfactual), after lint's on spec ids.
     "invalid-id": {"compile.stage", "checks.specs"},
     "duplicate-spec": {"compile.stage", "checks.specs"},
@@ -268,7 +271,6 @@ def circles(known: dict[str, set[str]]) -> list[list[str]]:
 STILL_CIRCULAR = [
     ["cfspec.checks", "cfspec.checks.interventions", "cfspec.checks.names"],
     ["cfspec.importers.analysis", "cfspec.importers.coco_cf", "cfspec.importers.sets"],
-    ["cfspec.lang.parser", "cfspec.lang.recovery", "cfspec.lang.tables"],
     ["cfspec.stages.croissant", "cfspec.stages.export"],
 ]
 
@@ -296,8 +298,7 @@ MAX_LINES = 600
 GENERATED = {"lang/lalr_tables.py"}
 STILL_LONG = {"gpu/evaluate/metrics.py", "gpu/generate/p2p.py", "gpu/evaluate/stage.py",
               "importers/analysis.py", "stages/html_report.py", "stages/export.py",
-              "lang/prompt.py", "workspace/records.py", "lang/recovery.py",
-              "lang/grammar_export.py"}
+              "lang/prompt.py", "workspace/records.py"}
 
 
 def test_no_module_over_600_lines() -> None:

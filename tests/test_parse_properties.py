@@ -94,30 +94,33 @@ def commented(tag: str, n: int, broken: bool) -> str:
 
 def test_two_threads_parsing_at_once_get_their_own_comments() -> None:
     # `ask --jobs N` parses from a thread pool. Threads are switched as often as CPython allows,
-    # so that both parses are under way at once many times over.
-    n = 400
-    texts = {"alpha": commented("alpha", n, broken=False),
-             "beta": commented("beta", n, broken=True)}
-    found: dict[str, list[list[str]]] = {tag: [] for tag in texts}
-    start = threading.Barrier(len(texts))
+    # so that both parses are under way at once many times over. Each parse reads a file of
+    # its own (its own tag and length), one thread's clean, the other's with a syntax error.
+    rounds = 12
+    files = {f"{tag}{k}": (150 + k, tag == "beta") for tag in ("alpha", "beta")
+             for k in range(rounds)}
+    found: dict[str, list[str]] = {}
+    start = threading.Barrier(2)
 
     def work(tag: str) -> None:
         start.wait()
-        for _ in range(3):
-            source = SourceFile(f"{tag}.scm", texts[tag])
+        for k in range(rounds):
+            name = f"{tag}{k}"
+            source = SourceFile(f"{name}.scm", commented(name, *files[name]))
             module = parse_partial(source, DiagnosticBag(source))
             assert module is not None
-            found[tag].append([c.text for c in module.comments])
+            found[name] = [c.text for c in module.comments]
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
-        threads = [threading.Thread(target=work, args=(tag,)) for tag in texts]
+        threads = [threading.Thread(target=work, args=(tag,)) for tag in ("alpha", "beta")]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     finally:
         sys.setswitchinterval(interval)
-    for tag in texts:
-        assert found[tag] == [[f"# {tag} {i}" for i in range(n)]] * 3, tag
+    assert sorted(found) == sorted(files)  # every parse finished
+    for name, (n, _) in files.items():
+        assert found[name] == [f"# {name} {i}" for i in range(n)], name

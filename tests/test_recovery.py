@@ -12,7 +12,8 @@ from cfspec.diagnostics.source import SourceFile
 from cfspec.lang import ast
 from cfspec.lang.config import Config
 from cfspec.lang.parser import parse, parse_partial
-from cfspec.lang.recovery import MAX_ERRORS, closest_keyword, distance
+from cfspec.lang.recovery import MAX_ERRORS
+from cfspec.lang.wording import closest_keyword, distance
 from cfspec.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from cfspec.lang.config import Config
 from cfspec.lang.grammar_export import export
 from cfspec.lang.model import build
 from cfspec.lang.parser import grammar_path, parse
-from cfspec.lang.sets import MAX_MEMBERS, MAX_SLUG, slug
+from cfspec.lang.set_expansion import MAX_MEMBERS, MAX_SLUG, slug
 from cfspec.lint import check
 from cfspec.workspace.layout import is_safe_id
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors

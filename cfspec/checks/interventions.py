@@ -36,7 +36,7 @@ from cfspec.lang.prompt import (
     split_words,
     written_alike,
 )
-from cfspec.lang.sets import same_words
+from cfspec.lang.set_expansion import same_words
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

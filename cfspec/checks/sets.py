@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cfspec.diagnostics.records import Label
 from cfspec.lang import ast
-from cfspec.lang.sets import MAX_MEMBERS
+from cfspec.lang.set_expansion import MAX_MEMBERS
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

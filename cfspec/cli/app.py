@@ -110,8 +110,8 @@ def fmt(
     output_format: FormatOption = "text",
 ) -> None:
     """Format .scm files canonically, in place (keeps comments; refuses files that do not
-    parse). Exit 1 with --check/--diff when a file would change; 2 when one cannot be read or
-    does not parse."""
+    parse, and any result not proven equivalent and stable). Exit 1 with --check/--diff when a
+    file would change; 2 when one cannot be read, does not parse or is refused."""
     import difflib
 
     from cfspec.diagnostics.views import render
@@ -158,11 +158,14 @@ def fmt(
     if broken:
         sys.stderr.write(render(broken, output_format, color=use_color(False)))
     failed = len({d.file for d in broken})
+    refused = len({d.file for d in broken if d.code.name == "internal-error"})
     if output_format in ("text", "concise") and names != [STDIN]:
         verb = "would be reformatted" if (check or diff) else "reformatted"
         typer.echo(
             f"{len(changed)} file(s) {verb}, {len(names) - len(changed) - failed} unchanged"
-            + (f", {failed} not formatted (they do not parse)" if failed else ""),
+            + (f", {failed - refused} not formatted (they do not parse)"
+               if failed - refused else "")
+            + (f", {refused} refused (a formatter bug, left untouched)" if refused else ""),
             err=True,
         )
     if broken:

@@ -63,7 +63,7 @@ from cfspec.lang.prompt import (
     says_the_same,
     split_words,
 )
-from cfspec.lang.sets import value_slug
+from cfspec.lang.set_expansion import value_slug
 
 _MAX_NAME = 60  # a counterfactual's name: the pair id is the spec id, `__` and this
 _MAX_SPLIT = 12  # words of one change split among variables by trying every cut

@@ -1,6 +1,6 @@
 """The syntax tree of a .scm file: frozen nodes, each with the span it came from. No logic here
 beyond small accessors; meaning is given by `model.py` and judged by `checks/`. A counterfactual
-set (`counterfactuals NAME { ... }`) stays one node here; `sets.py` expands it into
+set (`counterfactuals NAME { ... }`) stays one node here; `set_expansion.py` expands it into
 `Counterfactual` members (with `origin` set), which only the model holds."""
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class Counterfactual(_Block):
     name: Name
     items: tuple[CfItem, ...]
     span: Span
-    # The set this counterfactual is a member of (sets.py made it); None: written as is.
+    # The set this counterfactual is a member of (set_expansion.py made it); None: written as is.
     origin: CounterfactualSet | None = None
 
     @property

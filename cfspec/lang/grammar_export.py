@@ -538,37 +538,39 @@ class _Gbnf:
         return paths
 
 
-def _no_left_recursion(rules: dict[Key, list[list[Sym]]]) -> dict[Key, list[list[Sym]]]:  # noqa: C901
+def _starts_with(alt: list[Sym], name: str, state: str) -> bool:
+    """Whether `alt` begins with rule `name` entered in word state `state` (left recursion)."""
+    first = alt[0] if alt else None
+    return isinstance(first, tuple) and first[:2] == (name, state)
+
+
+def _no_left_recursion(rules: dict[Key, list[list[Sym]]]) -> dict[Key, list[list[Sym]]]:
     """llama.cpp refuses left recursion, and lark writes `x*` as `xs: x | xs x`. For a rule
     family A(i, o): its alternatives either start with A(i, m) and go on with a tail from m to
     o, or are a base from i to m. So A(i, o) = base(i, m) more(m, o), where more(m, o) is
     empty when m == o, or a tail from m to m' followed by more(m', o)."""
-    out: dict[Key, list[list[Sym]]] = {}
     tails: dict[tuple[str, str], list[tuple[str, list[Sym]]]] = {}  # (A, m) -> [(o, tail)]
-    recursive = {k[0] for k, alts in rules.items()
-                 for a in alts if a and isinstance(a[0], tuple) and a[0][:2] == k[:2]}
-    for key, alts in rules.items():
-        if key[0] not in recursive:
-            out[key] = alts
-            continue
+    for (name, i, o), alts in rules.items():
         for alt in alts:
-            first = alt[0] if alt else None
-            if isinstance(first, tuple) and first[:2] == key[:2]:
-                tails.setdefault((key[0], first[2]), []).append((key[2], alt[1:]))
-    for key in rules:
-        if key[0] not in recursive:
-            continue
-        name, i, o = key
-        new: list[list[Sym]] = []
-        for (other, j, m), alts in rules.items():
-            if (other, j) != (name, i):
-                continue
-            for alt in alts:
-                first = alt[0] if alt else None
-                if not (isinstance(first, tuple) and first[:2] == (name, i)):
-                    new.append(alt + [(f"{name}\0more", m, o)])
-        out[key] = new
-    # more(m, o): for every state pair reachable
+            if _starts_with(alt, name, i):  # A(i, o) = A(i, m) tail
+                tails.setdefault((name, cast(Key, alt[0])[2]), []).append((o, alt[1:]))
+    recursive = {name for name, _ in tails}
+    out = {key: alts for key, alts in rules.items() if key[0] not in recursive}
+    for name, i, o in [k for k in rules if k[0] in recursive]:
+        # Every base of A(i, m), for any m, followed by more(m, o).
+        out[name, i, o] = [alt + [(f"{name}\0more", m, o)]
+                           for (other, j, m), alts in rules.items() if (other, j) == (name, i)
+                           for alt in alts if not _starts_with(alt, name, i)]
+    _add_more_rules(out, tails)
+    for key, alts in out.items():
+        if any(_starts_with(alt, *key[:2]) for alt in alts):
+            raise ExportError(f"rule {key[0]} is still left-recursive")
+    return out
+
+
+def _add_more_rules(out: dict[Key, list[list[Sym]]],
+                    tails: dict[tuple[str, str], list[tuple[str, list[Sym]]]]) -> None:
+    """more(m, o) for every state pair the rules in `out` reach, added to `out`."""
     todo = [k for alts in out.values() for a in alts for k in a
             if isinstance(k, tuple) and k[0].endswith("\0more")]
     while todo:
@@ -577,19 +579,12 @@ def _no_left_recursion(rules: dict[Key, list[list[Sym]]]) -> dict[Key, list[list
             continue
         name, m, o = key
         base = name[:-len("\0more")]
-        alts = [] if m != o else [[]]
+        alts: list[list[Sym]] = [] if m != o else [[]]
         for end, tail in tails.get((base, m), []):
             nxt = (name, end, o)
             alts.append(list(tail) + [nxt])
             todo.append(nxt)
         out[key] = alts
-    for key, alts in out.items():
-        for alt in alts:
-            if alt and isinstance(alt[0], tuple) and alt[0][:2] == key[:2]:
-                raise ExportError(f"rule {key[0]} is still left-recursive")
-    return out
-
-
 
 
 def _names(rules: dict[Key, list[list[Sym]]]) -> dict[Key, str]:

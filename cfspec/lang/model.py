@@ -22,7 +22,7 @@ from cfspec.lang.prompt import (
     parse_template,
     render,
 )
-from cfspec.lang.sets import Expansion, expand
+from cfspec.lang.set_expansion import Expansion, expand
 
 
 @dataclass

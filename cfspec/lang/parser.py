@@ -12,20 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput
 
-from cfspec import resources
 from cfspec.diagnostics.records import DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang import ast, tables
+from cfspec.lang.tables import grammar_path  # where it lived before: importers read it here
 
-
-def grammar_path() -> Path:
-    return resources.require("grammar") / "scm.lark"
+__all__ = ["collecting_comments", "grammar_path", "parse", "parse_partial"]
 
 
 def _span(token: Token) -> Span:
@@ -309,85 +306,3 @@ def _recover(source: SourceFile, bag: DiagnosticBag) -> tuple[ast.Spec, ...] | N
         bag.items[-1] = replace(
             last, notes=(*last.notes, "cfspec stops reading the file here: too many errors"))
     return cast("tuple[ast.Spec, ...] | None", specs)
-
-
-# --- turning lark's errors into named, friendly diagnostics ---------------------------------
-
-_TERMINAL_WORDS = {
-    "NAME": "a name",
-    "STRING": 'a string ("...")',
-    "NUMBER": "a number",
-    "ARROW": "`->`",
-    "LBRACE": "`{`",
-    "RBRACE": "`}`",
-    "LPAR": "`(`",
-    "RPAR": "`)`",
-    "LSQB": "`[`",
-    "RSQB": "`]`",
-    "COLON": "`:`",
-    "COMMA": "`,`",
-    "EQUAL": "`=`",
-    "IN": "`in`",
-    "$END": "the end of the file",
-}
-
-
-def describe_terminal(name: str) -> str:
-    """How a terminal is named in messages: keywords as themselves, the rest in words."""
-    if name in _TERMINAL_WORDS:
-        return _TERMINAL_WORDS[name]
-    return f"`{name.lower()}`"
-
-
-def _expected(names: set[str] | frozenset[str] | list[str]) -> str:
-    words = sorted({describe_terminal(n) for n in names if n not in ("WS", "COMMENT")})
-    if not words:
-        return "nothing more"
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _found(token: Token) -> str:
-    if token.type == "$END":
-        return "the end of the file"
-    text = str(token)
-    if len(text) > 30:
-        text = text[:27] + "..."
-    return f"`{text}`"
-
-
-def _message_for_character(source: SourceFile, offset: int, char: str) -> tuple[str, str | None]:
-    if char == '"':
-        return "unterminated string", "close the string with `\"` on the same line"
-    if char == "'":
-        return "strings use double quotes", "write \"...\" instead of '...'"
-    if char == "{" and source.text.startswith("{{", offset):
-        return (
-            "a template placeholder outside a string",
-            'placeholders go inside the prompt string: prompt "A {{ W }} ..."',
-        )
-    printable = char if char.isprintable() else repr(char)
-    return f"unexpected character `{printable}`", None
-
-
-def _hint_for_token(source: SourceFile, token: Token, expected: set[str]) -> str | None:
-    before = source.text[max(0, token.start_pos - 200) : token.start_pos]  # type: ignore[operator]
-    if token.type == "NAME" and "STRING" in expected:
-        return f'words are quoted strings: "{token}"'
-    if token.type == "STRING" and expected == {"ARROW"} and re.search(r'"\s*\w+\s*$', before):
-        return 'a variable\'s kind goes before `=`: var W: agent = "woman" "description"'
-    # Counterfactual sets: `in` takes a list, `=` one value, and only a set takes lists.
-    if token.type == "LSQB" and "STRING" in expected and re.search(r"=\s*$", before):
-        return ('a list of values is written `X in ["a", "b"]`, inside a set: '
-                "counterfactuals NAME { do(X in [...]) }")
-    if token.type == "IN" and "EQUAL" in expected:
-        return ('only a counterfactual set takes lists: counterfactuals NAME { do(X in ["a", '
-                '"b"]) }; one counterfactual takes one value: do(X = "a")')
-    if "IN" in expected and token.type in ("NAME", "COLON"):
-        return 'a list of values is written `X in ["a", "b"]`'
-    if token.type == "EQUAL" and "ARROW" in expected:
-        return "edges are written `A -> B`; variables are declared `var A = \"words\"`"
-    if "RBRACE" in expected and token.type in ("SCM",):
-        return "the previous spec is not closed: add `}` before this one"
-    return None

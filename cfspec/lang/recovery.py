@@ -46,8 +46,15 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import SourceFile, Span
-from cfspec.lang import parser as p
-from cfspec.lang.keywords import keyword_terminals
+from cfspec.lang.wording import (
+    KEYWORDS,
+    as_keyword,
+    closest_keyword,
+    expected_words,
+    found,
+    hint_for_token,
+    message_for_character,
+)
 
 MAX_ERRORS = 50
 # Errors in all, reported or not: past this many the rest of a file is noise, not syntax.
@@ -62,44 +69,10 @@ ELEMENT_QUIET = 2
 # recovery quadratic in a long statement, and a statement that long was not cut short.
 CUT_WINDOW = 100
 
-# Keyword terminals and how they are spelt (from the grammar).
-KEYWORDS = keyword_terminals()
 # Tokens that begin an item of some block (a name begins an edge), or close one.
 _ITEM_START = frozenset({
     "SCM", "ID", "PROMPT", "VAR", "NAME", "COUNTERFACTUAL", "COUNTERFACTUALS", "DO", "SET", "EDIT",
     "CROSS_REPLACE", "SELF_REPLACE", "BLEND", "THRESHOLD", "BLEND_START", "REWEIGHT", "RBRACE"})
-
-
-def distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: edits, with a swap of neighbours counting as one."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1,
-                             previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[-1]
-
-
-def closest_keyword(word: str, types: set[str] | frozenset[str]) -> str | None:
-    """The keyword terminal among `types` that `word` is most likely a misspelling of."""
-    if not word.isidentifier():
-        return None
-    low = word.lower()
-    best: tuple[int, str] | None = None
-    for t in sorted(types):
-        spelling = KEYWORDS.get(t)
-        if spelling is None or spelling == word:
-            continue
-        d = distance(low, spelling)
-        allowed = 1 if len(spelling) <= 4 else 2
-        if d <= allowed and d < len(spelling) and (best is None or d < best[0]):
-            best = (d, t)
-    return best[1] if best else None
 
 
 @dataclass
@@ -140,16 +113,6 @@ def _column(token: Token) -> int:
     return token.column or 0
 
 
-def _as_keyword(token: Token) -> Token:
-    """A name spelt like a keyword (the contextual lexer reads `var` as a name where a name is
-    expected) as that keyword."""
-    if token.type == "NAME":
-        keyword = next((t for t, s in KEYWORDS.items() if s == str(token)), None)
-        if keyword is not None:
-            return Token.new_borrow_pos(keyword, str(token), token)
-    return token
-
-
 def _copy_values(values: list[Any]) -> list[Any]:
     """A copy of the parser's value stack that later parsing cannot change: lark grows the
     list of a block's items in place (a left-recursive `item*` reuses its children's list), so
@@ -171,7 +134,6 @@ class Recovery:
     could read; None if even that failed) and reports every error through `report`."""
 
     def __init__(self, lark: Any, source: SourceFile, report: Report) -> None:
-        self.p = p
         self.source = source
         self.report = report
         self.stopped = False  # too many errors: the rest of the file was not read
@@ -269,8 +231,8 @@ class Recovery:
         offset = line_ctr.char_pos
         char = text[offset]
         self.recoveries += 1
-        message, help_text = self.p._message_for_character(self.source, offset, char)
-        notes = [f"expected {self.p._expected(error.allowed)} here"] if error.allowed else []
+        message, help_text = message_for_character(self.source, offset, char)
+        notes = [f"expected {expected_words(error.allowed)} here"] if error.allowed else []
         self._report(self.source.span(offset, offset + 1), message, notes=notes, help=help_text)
         eol = text.find("\n", offset)
         eol = len(text) if eol == -1 else eol
@@ -369,8 +331,8 @@ class Recovery:
                 or self._missing_brace(token, expected) or self._unclosed_before(token)
                 or self._missing_token(token, expected) or self._cut_short(token)):
             return
-        message = f"expected {self.p._expected(expected)}, found {self.p._found(token)}"
-        help_text = self.p._hint_for_token(self.source, token, expected)
+        message = f"expected {expected_words(expected)}, found {found(token)}"
+        help_text = hint_for_token(self.source, token, expected)
         self._report(_span(token), message, help=help_text)
         if not self._drop_element(token):
             self._skip(token, _line(token))
@@ -420,7 +382,7 @@ class Recovery:
         close = self._synthetic("RBRACE", "}", token.start_pos)  # type: ignore[arg-type]
         if not self._accepts(close, token):
             return False
-        self._report(_span(token), f"expected `}}`, found {self.p._found(token)}",
+        self._report(_span(token), f"expected `}}`, found {found(token)}",
                      labels=[Label(_span(opener), "this `{` is not closed")],
                      help="close the block with `}` before this line")
         self._push(close, token)
@@ -435,9 +397,9 @@ class Recovery:
             inserted = self._synthetic(missing, _SPELLING[missing], token.start_pos or 0)
             if not self._accepts(inserted, token):
                 continue
-            message = f"expected {self.p._expected(expected)}, found {self.p._found(token)}"
+            message = f"expected {expected_words(expected)}, found {found(token)}"
             self._report(_span(token), message, help=f"insert `{_SPELLING[missing]}` before "
-                         f"{self.p._found(token)}")
+                         f"{found(token)}")
             self._push(inserted, token)
             return True
         return False
@@ -449,7 +411,7 @@ class Recovery:
                 or not self.braces:
             return False
         word = self.since_snapshot[0]
-        fixed = _as_keyword(word)
+        fixed = as_keyword(word)
         saved = self._take()
         self._restore(self.snapshot)
         if fixed is word or not self._deep_enough(word):
@@ -461,7 +423,7 @@ class Recovery:
             self._restore(saved)
             return False
         self.since_snapshot = []
-        self._report(_span(word), f"expected `}}`, found {self.p._found(word)}",
+        self._report(_span(word), f"expected `}}`, found {found(word)}",
                      labels=[Label(_span(opener), "this `{` is not closed")],
                      help="close the block with `}` before this line")
         self._push(close, fixed, token)
@@ -482,7 +444,7 @@ class Recovery:
                 if not _line(read[0]) < _line(read[i]) >= _line(token) - 1 \
                         or not self._starts_line(read[i]):
                     continue
-                resume = _as_keyword(read[i])
+                resume = as_keyword(read[i])
                 rest = [resume, *read[i + 1 :], *later]
                 end = self._synthetic("RBRACE", "}", read[i].start_pos or 0)
                 eof = self._synthetic("$END", "", read[i].start_pos or 0)
@@ -497,7 +459,7 @@ class Recovery:
                     self.state.feed_token(t)
                 expected = self._accepted()
                 self._restore(snap)
-                self._report(_span(read[i - 1]), f"expected {self.p._expected(expected)}, "
+                self._report(_span(read[i - 1]), f"expected {expected_words(expected)}, "
                              "found the end of the line", label="the line ends here")
                 self.snapshot, self.since_snapshot, self.previous = snap, [], None
                 for t in (*rest, token):
@@ -620,7 +582,7 @@ class Recovery:
         expected = self._accepted()
         span = self.source.span(max(0, end - 1), end) if end else self.source.span(0, 0)
         labels = [Label(_span(b), "this `{` is not closed") for b in self.braces[-1:]]
-        self._report(span, f"unexpected end of file; expected {self.p._expected(expected)}",
+        self._report(span, f"unexpected end of file; expected {expected_words(expected)}",
                      labels=labels, help="a block is not closed: every `{` needs its `}`")
         # Close what is open, so the specs read so far come back.
         for snap in (self._take(), self.snapshot):

@@ -26,7 +26,15 @@ from lark import Lark
 from lark.grammar import Rule
 from lark.lexer import TerminalDef
 
+from cfspec import resources
+
 MODULE = Path(__file__).with_name("lalr_tables.py")
+
+
+def grammar_path() -> Path:
+    """grammar/scm.lark, shipped inside the package (here, not in parser.py: the parser reads
+    its tables from this module, so this module must not read the parser)."""
+    return resources.require("grammar") / "scm.lark"
 
 
 def grammar_digest(text: str) -> str:
@@ -106,8 +114,6 @@ def module_text(text: str) -> str:
 
 
 def main() -> None:
-    from cfspec.lang.parser import grammar_path
-
     MODULE.write_text(module_text(grammar_path().read_text(encoding="utf-8")), encoding="utf-8")
     print(f"wrote {MODULE}")
 

@@ -1,0 +1,20 @@
+# file header comment
+
+scm cake {  # trails the opening brace
+  # before the prompt
+  prompt "A {{ W }} cuts a cake."  # trails the prompt
+
+  # inside a var: moves before it
+  var W = "woman"
+  var C = "cake"
+
+  # two blank lines above collapse to one
+  W -> C  # trailing edge comment
+
+  counterfactual man {  # trails the block
+    do(W = "man")
+    # before the closing brace
+  }
+  # last in the spec
+}
+# end of file

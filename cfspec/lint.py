@@ -320,11 +320,13 @@ def lint_fix(paths: Iterable[str], config: Config, tokenizer: str | None = None,
     for _ in range(MAX_FIX_PASSES):
         result = lint(paths, config, tokenizer)
         wrote = False
+        done: set[str] = set()  # a file named twice is fixed once a pass
         for parsed in result.files:
             name = parsed.source.name
             fixes = applicable(parsed.diagnostics, unsafe)
-            if not fixes or name in refused:
+            if not fixes or name in refused or name in done:
                 continue
+            done.add(name)
             text, count = apply_fixes(parsed.source.text, fixes)
             if _adds_syntax_error(parsed, text, config, clip):
                 refused.add(name)

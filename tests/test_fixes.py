@@ -117,7 +117,8 @@ def test_unsafe_fixes_only_with_the_flag(tmp_path: Path) -> None:
     original = (INVALID / "cycle.scm").read_text(encoding="utf-8")
     spec.write_text(original, encoding="utf-8")
     result = runner.invoke(app, ["lint", str(spec), "--fix"])
-    assert result.exit_code == 1 and "fixed 0 problems in 0 files" in result.output
+    assert result.exit_code == 1
+    assert "fixed 0 problems in 0 files (1 more with --unsafe-fixes)" in result.output
     assert spec.read_text(encoding="utf-8") == original
     result = runner.invoke(app, ["lint", str(spec), "--unsafe-fixes", "--format", "json"])
     assert "SCM201" not in result.output and spec.read_text(encoding="utf-8") != original
@@ -140,3 +141,44 @@ def test_fix_refuses_stdin() -> None:
 
 def test_codes_with_fixes_exist() -> None:
     assert all(name in BY_NAME for name in FIXES)
+
+
+def test_the_codes_page_lists_every_fix() -> None:
+    page = (ROOT / "docs" / "codes.md").read_text(encoding="utf-8")
+    table = page.split("<!-- fixes:start -->\n")[1].split("<!-- fixes:end -->")[0]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert {r[0].strip("|` ") : r[1].rstrip(" |") for r in rows} == FIXES
+
+
+def test_a_file_named_twice_is_fixed_once(tmp_path: Path) -> None:
+    spec = tmp_path / "dupe.scm"
+    spec.write_text((INVALID / "duplicate-edge.scm").read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    fixed = lint_fix([str(spec), str(spec)], Config())
+    assert fixed.applied == {str(spec): 1}
+    assert spec.read_text(encoding="utf-8").count("  W -> C\n") == 1
+
+
+def test_deleting_an_edge_keeps_the_rest_of_its_line(tmp_path: Path) -> None:
+    """An edge on the same line as the closing brace: deleting just the edge keeps the brace."""
+    spec = tmp_path / "one_line.scm"
+    text = ('scm s {\n  prompt "A {{ W }} is cutting a cake."\n  var W = "woman"\n'
+            '  counterfactual man { do(W = "man") }\n  W -> W }\n')
+    spec.write_text(text, encoding="utf-8")
+    fixed = lint_fix([str(spec)], Config())
+    assert fixed.applied == {str(spec): 1}
+    assert spec.read_text(encoding="utf-8").rstrip().endswith("}")
+    assert not [d for d in fixed.result.diagnostics if d.code.name in ("self-loop",
+                                                                        "syntax-error")]
+
+
+def test_a_fix_that_breaks_parsing_is_not_written(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from cfspec.diagnostics import fixes
+
+    spec = tmp_path / "dupe.scm"
+    original = (INVALID / "duplicate-edge.scm").read_text(encoding="utf-8")
+    spec.write_text(original, encoding="utf-8")
+    monkeypatch.setattr(fixes, "apply_fixes", lambda text, _: (text.replace("{\n", "\n", 1), 1))
+    fixed = lint_fix([str(spec)], Config())
+    assert fixed.applied == {} and spec.read_text(encoding="utf-8") == original

@@ -68,8 +68,12 @@ def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | No
         plural = "s" if checked != 1 else ""
         if fix or unsafe_fixes:
             count = sum(applied.values())
+            # An unsafe fix left unapplied is worth a word: the user may want it.
+            unsafe = 0 if unsafe_fixes else sum(
+                1 for d in diagnostics if d.fix is not None and not d.fix.safe)
+            more = f" ({unsafe} more with --unsafe-fixes)" if unsafe else ""
             sys.stdout.write(f"fixed {count} problem{'s' if count != 1 else ''} in "
-                             f"{len(applied)} file{'s' if len(applied) != 1 else ''}\n")
+                             f"{len(applied)} file{'s' if len(applied) != 1 else ''}{more}\n")
         sys.stdout.write(f"{summary_line(diagnostics)} ({checked} file{plural} checked)\n")
     sys.stdout.flush()
     return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK

@@ -127,7 +127,8 @@ FIXES: dict[str, str] = {
     "self-loop": "remove the edge (safe)",
     "duplicate-edge": "remove the repeat (safe)",
     "cycle": "remove the smallest set of edges that breaks it (unsafe)",
-    "article-mismatch": "write `{{ X | a }}` in the template (safe)",
+    "article-mismatch": "give the placeholder the `a` filter, so the article follows the words "
+                        "(safe)",
 }
 
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}

@@ -10,7 +10,7 @@ import fnmatch
 import gc
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from cfspec.diagnostics.source import SourceFile
 from cfspec.lang import ast
 from cfspec.lang.config import Config
 from cfspec.lang.model import SpecModel, build
-from cfspec.lang.parser import parse
+from cfspec.lang.parser import parse_partial
 from cfspec.lang.tokens import ClipTokenizer, load_tokenizer
 
 STDIN = "-"
@@ -35,9 +35,12 @@ class UsageError(Exception):
 @dataclass
 class Parsed:
     source: SourceFile
-    module: ast.Module | None
+    module: ast.Module | None  # None on a syntax error: nothing is compiled from a broken file
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: list[SpecModel] = field(default_factory=list)
+    # What could be read even with syntax errors (the parse the linter made), for the
+    # language server's symbols: it needs no second parse.
+    tree: ast.Module | None = None
 
     def spec_has_errors(self, spec: ast.Spec) -> bool:
         return any(
@@ -187,7 +190,10 @@ def check(source: SourceFile, config: Config, tokenizer: ClipTokenizer | None = 
 def _check(
     source: SourceFile, bag: DiagnosticBag, config: Config, tokenizer: ClipTokenizer | None
 ) -> Parsed:
-    module = parse(source, bag)
+    before = len(bag.items)
+    tree = parse_partial(source, bag)
+    broken = any(d.code.name == "syntax-error" for d in bag.items[before:])
+    module = None if broken else tree
     models = []
     if module is not None:
         for file_check in FILE_CHECKS:
@@ -198,7 +204,7 @@ def _check(
             ctx = Context(spec, model, bag, config, tokenizer)
             for run_check in CHECKS:
                 run_check(ctx)
-    return Parsed(source, module, finish(bag.items, source, config), models)
+    return Parsed(source, module, finish(bag.items, source, config), models, tree)
 
 
 def finish(diagnostics: list[Diagnostic], source: SourceFile, config: Config) -> list[Diagnostic]:
@@ -285,3 +291,74 @@ def resolve_tokenizer(spec: str | None) -> ClipTokenizer | None:
         return load_tokenizer(spec)
     except ValueError as error:
         raise UsageError(f"tokenizer: {error}") from error
+
+
+MAX_FIX_PASSES = 10  # a fix that waited for another is applied in the next pass; never forever
+
+
+@dataclass
+class FixResult:
+    result: LintResult  # what remains, linted after the last rewrite
+    applied: dict[str, int]  # file -> fixes applied to it
+
+
+def lint_fix(paths: Iterable[str], config: Config, tokenizer: str | None = None,
+             unsafe: bool = False) -> FixResult:
+    """Lint, apply the fixes attached to the diagnostics (the safe ones; the unsafe ones too
+    with `unsafe`), rewrite each file in place, lint again, until nothing more applies.
+    A rewrite that would add a syntax error is not written. UsageError for stdin (there is no
+    file to rewrite) and for a file that cannot be written."""
+    from cfspec.diagnostics.fixes import applicable, apply_fixes
+    from cfspec.workspace.atomic import rewrite_in_place
+
+    paths = list(paths)
+    if STDIN in paths:
+        raise UsageError("--fix rewrites files: it cannot fix stdin (`-`)")
+    clip = resolve_tokenizer(tokenizer or config.tokenizer)
+    applied: dict[str, int] = {}
+    refused: set[str] = set()
+    for _ in range(MAX_FIX_PASSES):
+        result = lint(paths, config, tokenizer)
+        wrote = False
+        done: set[str] = set()  # a file named twice is fixed once a pass
+        for parsed in result.files:
+            name = parsed.source.name
+            fixes = applicable(parsed.diagnostics, unsafe)
+            if not fixes or name in refused or name in done:
+                continue
+            done.add(name)
+            text, count = apply_fixes(parsed.source.text, fixes)
+            if _adds_syntax_error(parsed, text, config, clip):
+                refused.add(name)
+                continue
+            try:
+                _rewrite(Path(name), text, rewrite_in_place)
+            except OSError as error:
+                raise UsageError(f"{name}: {error.strerror or error}") from error
+            applied[name] = applied.get(name, 0) + count
+            wrote = True
+        if not wrote:
+            return FixResult(result, applied)
+    return FixResult(lint(paths, config, tokenizer), applied)
+
+
+def _adds_syntax_error(parsed: Parsed, text: str, config: Config,
+                       clip: ClipTokenizer | None) -> bool:
+    def broken(diagnostics: list[Diagnostic]) -> bool:
+        return any(d.code.name == "syntax-error" for d in diagnostics)
+
+    after = check(SourceFile(parsed.source.name, text), config, clip)
+    return broken(after.diagnostics) and not broken(parsed.diagnostics)
+
+
+def _rewrite(path: Path, text: str, rewrite: Callable[[Path, str], None]) -> None:
+    """Write fixed text back with the file's own line ends and byte-order mark: the linter
+    read it with LF line ends and no mark."""
+    raw = path.read_bytes()
+    if b"\r\n" in raw:
+        text = text.replace("\n", "\r\n")
+    elif b"\r" in raw:
+        text = text.replace("\n", "\r")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        text = "\ufeff" + text
+    rewrite(path, text)

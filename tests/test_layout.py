@@ -269,7 +269,6 @@ def circles(known: dict[str, set[str]]) -> list[list[str]]:
 
 # Circles left from before the rule; the list may only shrink (a fixed one left here fails).
 STILL_CIRCULAR = [
-    ["cfspec.checks", "cfspec.checks.interventions", "cfspec.checks.names"],
     ["cfspec.importers.analysis", "cfspec.importers.coco_cf", "cfspec.importers.sets"],
     ["cfspec.stages.croissant", "cfspec.stages.export"],
 ]

@@ -46,8 +46,8 @@ def test_every_position_answers(name: str, text: str) -> None:
         if doc.symbol_at(offset) is not None:
             edits = analysis.rename(doc, offset, "Renamed_1")
             assert edits and all(span.start <= span.end for span, _ in edits)
-    for fix in analysis.fixes(doc, doc.diagnostics):
-        assert fix.edits
+    for d, fix in analysis.fixes(doc.diagnostics):
+        assert fix.edits and fix is d.fix
     for symbol in doc.symbols:
         for span in symbol.references:  # what rename rewrites is the name, exactly
             assert doc.source.text[span.start : span.end] == symbol.name
@@ -93,4 +93,29 @@ def test_edits_in_progress_never_break_the_server(
             analysis.hover(doc, span.start)
     for offset in range(0, len(doc.source.text), 7):
         analysis.complete(doc, offset)
-    analysis.fixes(doc, doc.diagnostics)
+    for _, fix in analysis.fixes(doc.diagnostics):
+        for e in fix.edits:
+            assert 0 <= e.span.start <= e.span.end <= len(doc.source.text)
+
+
+def test_a_document_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The linter's own parse tree serves the symbols, even with syntax errors: analysing a
+    document on every keystroke costs one parse, not two."""
+    from cfspec.lang import parser
+
+    calls = []
+    real = parser._parse
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parser, "_parse", counted)
+    text = (ROOT / "specs" / "cake.scm").read_text(encoding="utf-8")
+    broken = text.replace('var C: object = "cake"', "var C = cake")
+    for document in (text, broken):
+        calls.clear()
+        doc = analysis.analyse("f.scm", document, Config())
+        assert len(calls) == 1
+        assert "W" in {s.name for s in doc.symbols}
+    assert any(d.code.name == "syntax-error" for d in doc.diagnostics)

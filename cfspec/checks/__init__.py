@@ -4,12 +4,12 @@ fixture in specs/invalid/ and an explanation in cfspec/diagnostics/explain/."""
 
 from __future__ import annotations
 
-import difflib
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from cfspec.diagnostics.records import DiagnosticBag
+from cfspec.diagnostics.codes import Severity
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, Fix, Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.lang.config import Config
@@ -35,25 +35,33 @@ class Context:
         field(default_factory=dict)
 
     def report(self, name: str, span: Span, message: str, *,
-               member: ast.Counterfactual | None = None, **kwargs: object) -> None:
+               member: ast.Counterfactual | None = None, label: str = "",
+               labels: Sequence[Label] = (), notes: Sequence[str] = (),
+               help: str | None = None, severity: Severity | None = None,
+               fix: Fix | None = None) -> None:
         """Report a diagnostic. `member`: the counterfactual it is about, when a check runs
-        per counterfactual; for a set's members, a repeat at the same place is folded in."""
+        per counterfactual; for a set's members, a repeat at the same place is folded in (the
+        first member's fix stands for all: they share the set's text)."""
+        def add() -> Diagnostic:
+            return self.bag.report(name, span, message, label=label, labels=labels,
+                                   notes=notes, help=help, severity=severity, fix=fix)
+
         if member is None or member.origin is None:
-            self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
+            add()
             return
         key = (name, span.start, span.end, message.replace(member.name.text, "\0"))
         if key not in self._shared:
-            diagnostic = self.bag.report(name, span, message, **kwargs)  # type: ignore[arg-type]
+            diagnostic = add()
             self._shared[key] = (len(self.bag.items) - 1, diagnostic.notes, [member.name.text])
             return
-        index, notes, members = self._shared[key]
+        index, kept, members = self._shared[key]
         members.append(member.name.text)
         shown = ", ".join(f"`{m}`" for m in members[:4]) + (", ..." if len(members) > 4 else "")
         more = (f"the same holds for {len(members)} members of set "
                 f"`{member.origin.name.text}`: {shown}")
-        self.bag.items[index] = replace(self.bag.items[index], notes=(*notes, more))
+        self.bag.items[index] = replace(self.bag.items[index], notes=(*kept, more))
 
-    def reporter(self, cf: ast.Counterfactual) -> Callable[..., None]:
+    def reporter(self, cf: ast.Counterfactual) -> Reporter:
         """`report` for the diagnostics about one counterfactual, for the shared `report_*`
         helpers: a set's members fold into one diagnostic per place."""
         return functools.partial(self.report, member=cf)
@@ -63,29 +71,6 @@ class Context:
         if literal:
             return text.sub_span(word.start, word.end)
         return text.span
-
-
-# Suggestions compare a name with every candidate; past this many candidates a spec is
-# machine-written and a hint is worth less than linear time.
-_MAX_SUGGESTION_CANDIDATES = 200
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    pool = list(candidates)
-    if len(pool) > _MAX_SUGGESTION_CANDIDATES:
-        return None
-    close = closest_name(name, pool)
-    return f"did you mean `{close}`?" if close else None
-
-
-def closest_name(name: str, pool: list[str]) -> str | None:
-    """The candidate `name` is most likely a misspelling of: the same name in another case
-    (`h` for `H`), else the closest by difflib's ratio."""
-    same = [c for c in pool if c.lower() == name.lower() and c != name]
-    if same:
-        return same[0]
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 Check = Callable[[Context], None]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
 from typing import TYPE_CHECKING
 
-from cfspec.diagnostics.records import Label
+from cfspec.diagnostics.records import Edit, Fix, Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.lang.prompt import (
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from cfspec.checks import Context
     from cfspec.lang.model import CounterfactualModel
 
-Report = Callable[..., None]
 
 _STEP_HELP = "steps are fractions of the denoising schedule: 40 of 50 steps is 0.8"
 
@@ -209,7 +208,7 @@ def check_prompt_length(ctx: Context) -> None:
     model = ctx.model
     if model.prompt_0 is None:
         return
-    prompts: list[tuple[str, ast.Text | ast.Name, str, Report]] = [
+    prompts: list[tuple[str, ast.Text | ast.Name, str, Reporter]] = [
         (model.prompt_0.text, ctx.spec.prompts[0].value, "the prompt", ctx.report)
     ]
     for cm in model.counterfactuals:
@@ -221,7 +220,7 @@ def check_prompt_length(ctx: Context) -> None:
         report_prompt_length(report, node.span, text, what, ctx.tokenizer)
 
 
-def report_prompt_length(report: Report, span: Span, text: str, what: str,
+def report_prompt_length(report: Reporter, span: Span, text: str, what: str,
                          tokenizer: ClipTokenizer | None) -> None:
     """`prompt-too-long` for a prompt past the text encoder's 77 tokens, counted exactly with a
     tokenizer and estimated from below without one. Lint and import both call this."""
@@ -265,7 +264,24 @@ def check_articles(ctx: Context) -> None:
                 help=(f"write `{{{{ {variable} | a }}}}` in the template so the article follows "
                       f"the words (gives {expected!r})" if model.frame and model.frame.is_template
                       else "give the counterfactual its own prompt \"...\" with the right article"),
+                fix=_article_fix(ctx, variable) if model.frame and model.frame.is_template
+                else None,
             )
+
+
+def _article_fix(ctx: Context, variable: str) -> Fix | None:
+    """`a {{ K }}` -> `{{ K | a }}` in the template: the article then follows each value's
+    words. Safe: the factual prompt reads the same wherever its article was right."""
+    prompt = ctx.spec.prompts[0].value
+    source = ctx.bag.source
+    raw = source.text[prompt.span.start : prompt.span.end]
+    m = re.search(r"(?:\b(an?|An?)\s+)?\{\{\s*" + re.escape(variable) + r"\s*\}\}", raw)
+    if m is None:  # the placeholder has filters already, or is written in escapes
+        return None
+    capital = (m.group(1) or "a")[0] == "A"
+    new = f"{{{{ {variable} | a{' | capitalize' if capital else ''} }}}}"
+    span = source.span(prompt.span.start + m.start(), prompt.span.start + m.end())
+    return Fix(f"Write `{new}` so the article follows the words", (Edit(span, new),))
 
 
 # Words that open a noun phrase and say nothing without it.

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from cfspec.checks.suggest import delete_edit
 from cfspec.diagnostics.codes import Severity
-from cfspec.diagnostics.records import Label
-from cfspec.diagnostics.source import Span
+from cfspec.diagnostics.records import Applicability, Fix, Label, Reporter
+from cfspec.diagnostics.source import SourceFile, Span
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
 
 
-def report_empty_graph(report: Report, span: Span, message: str, label: str,
+def report_empty_graph(report: Reporter, span: Span, message: str, label: str,
                        severity: Severity = Severity.ERROR, notes: Sequence[str] = (),
                        help: str | None = None) -> None:
     """`empty-graph`: nothing to reason about (an error), or variables without edges (a
@@ -54,7 +55,6 @@ def check_empty(ctx: Context) -> None:
 # `cfspec lint` runs them on a spec's edges, `cfspec import` on an LLM's SCM and SCM_aug, with
 # positions in the LLM's own text: one implementation of each rule, whoever the caller.
 
-Report = Callable[..., None]  # (name, span, message, **label/labels/notes/help)
 
 MAX_FEEDBACK_SIZE = 3  # the edge sets listed as ways out of a cycle are at most this large
 MAX_FEEDBACK_TRIALS = 20_000  # combinations tried before giving up on listing them
@@ -73,29 +73,41 @@ class GraphEdge:
         return self.source, self.target
 
 
-def report_self_loops(report: Report, edges: Sequence[GraphEdge], where: str = "",
-                      skip: Callable[[tuple[str, str]], bool] = lambda _: False) -> None:
+def report_self_loops(report: Reporter, edges: Sequence[GraphEdge], where: str = "",
+                      skip: Callable[[tuple[str, str]], bool] = lambda _: False,
+                      source: SourceFile | None = None) -> None:
+    """`source`: the .scm file the spans are in, to attach fixes (the importer's spans are in
+    the LLM's text and get none)."""
     for e in edges:
         if e.source == e.target and not skip(e.pair):
+            # Safe: a self-loop means nothing in an SCM, so removing it changes no meaning.
+            fix = None if source is None else Fix(
+                f"Remove `{e.shown}`", (delete_edit(source, e.span),))
             report("self-loop", e.span,
                    f"edge `{e.shown}`{where} goes from a variable to itself", label="self-loop",
-                   help="remove it: a variable cannot cause itself in a structural causal model")
+                   help="remove it: a variable cannot cause itself in a structural causal model",
+                   fix=fix)
 
 
-def report_duplicate_edge(report: Report, edge: GraphEdge, first: GraphEdge, where: str = "",
-                          help_extra: str = "") -> None:
+def report_duplicate_edge(report: Reporter, edge: GraphEdge, first: GraphEdge, where: str = "",
+                          help_extra: str = "", source: SourceFile | None = None) -> None:
+    # Safe: the first listing keeps the edge, so the graph is the same without the repeat.
+    fix = None if source is None else Fix("Remove the repeated edge",
+                                          (delete_edit(source, edge.span),))
     report("duplicate-edge", edge.span, f"edge `{edge.shown}` is listed twice{where}",
            label="second", labels=[Label(first.span, "first listed here")],
-           help="remove the repeat" + help_extra)
+           help="remove the repeat" + help_extra, fix=fix)
 
 
-def report_cycles(report: Report, edges: Sequence[GraphEdge], where: str = "",
+def report_cycles(report: Reporter, edges: Sequence[GraphEdge], where: str = "",
                   help_extra: str = "", skip: Callable[[frozenset[tuple[str, str]]], bool]
-                  = lambda _: False) -> list[frozenset[tuple[str, str]]]:
+                  = lambda _: False, source: SourceFile | None = None
+                  ) -> list[frozenset[tuple[str, str]]]:
     """One diagnostic per strongly connected component: the first cycle through it, each of
     its edges labelled, and the smallest sets of edges whose removal makes it acyclic (which
     edge is wrong is the user's call, so they are listed, never removed). Returns each
-    component's edges; `skip` says which not to report again."""
+    component's edges; `skip` says which not to report again. With `source` (the .scm file
+    the spans are in), the first of those sets is attached as an unsafe fix."""
     graph = nx.DiGraph()
     first: dict[tuple[str, str], GraphEdge] = {}
     for e in edges:
@@ -132,12 +144,20 @@ def report_cycles(report: Report, edges: Sequence[GraphEdge], where: str = "",
             notes.append(f"removing {listed} makes it acyclic")
         if not complete:
             notes.append("more ways to break it exist; only the smallest found are listed")
+        fix = None
+        if source is not None and sets:
+            cut = [first[p] for p in sets[0]]
+            fix = Fix("Remove " + " and ".join(f"`{e.shown}`" for e in cut)
+                      + " to break the cycle",
+                      tuple(delete_edit(source, e.span) for e in cut),
+                      Applicability.UNSAFE)  # which edge is wrong is the author's call
         report("cycle", primary.span, f"cycle {' -> '.join(names)}{where}",
                label=f"edge {cyc_edges.index(primary) + 1} of {n} in the cycle",
                labels=[Label(e.span, f"edge {i + 1} of {n} in the cycle")
                        for i, e in enumerate(cyc_edges) if e is not primary],
                notes=notes,
-               help="remove or reverse the edge that is not cause -> effect" + help_extra)
+               help="remove or reverse the edge that is not cause -> effect" + help_extra,
+               fix=fix)
     return found
 
 
@@ -181,20 +201,20 @@ def _edges(ctx: Context, declared_only: bool) -> list[GraphEdge]:
 
 
 def check_self_loops(ctx: Context) -> None:
-    report_self_loops(ctx.report, _edges(ctx, declared_only=False))
+    report_self_loops(ctx.report, _edges(ctx, declared_only=False), source=ctx.bag.source)
 
 
 def check_duplicate_edges(ctx: Context) -> None:
     seen: dict[tuple[str, str], GraphEdge] = {}
     for edge in _edges(ctx, declared_only=False):
         if edge.pair in seen:
-            report_duplicate_edge(ctx.report, edge, seen[edge.pair])
+            report_duplicate_edge(ctx.report, edge, seen[edge.pair], source=ctx.bag.source)
         else:
             seen[edge.pair] = edge
 
 
 def check_cycles(ctx: Context) -> None:
-    report_cycles(ctx.report, _edges(ctx, declared_only=True))
+    report_cycles(ctx.report, _edges(ctx, declared_only=True), source=ctx.bag.source)
 
 
 def _others_in_component(component: set[str], cycle: list[str]) -> list[str]:

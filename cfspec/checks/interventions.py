@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cfspec.checks import did_you_mean
-from cfspec.diagnostics.records import Label
+from cfspec.checks.names import name_fix
+from cfspec.checks.suggest import did_you_mean
+from cfspec.diagnostics.records import Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.lang.agreement import (
@@ -41,7 +42,6 @@ from cfspec.lang.set_expansion import same_words
 if TYPE_CHECKING:
     from cfspec.checks import Context
 
-Report = Callable[..., None]
 
 
 def _value_text(node: ast.Assignment | ast.Choice) -> str:
@@ -70,6 +70,7 @@ def check_targets(ctx: Context) -> None:
                     notes=[f"variables: {', '.join(declared) or '(none)'}"],
                     help=did_you_mean(a.target.text, declared)
                     or f'declare it first: var {a.target.text} = "words"',
+                    fix=name_fix(ctx, a.target.span, a.target.text),
                 )
 
 
@@ -160,7 +161,7 @@ def agreeing(model: SpecModel, cm: CounterfactualModel, names: list[str]) -> dic
     return {names[k]: names[p] for k, p in enumerate(consequences(changes)) if p is not None}
 
 
-def report_too_many(report: Report, what: str, names: list[str], spans: list[Span],
+def report_too_many(report: Reporter, what: str, names: list[str], spans: list[Span],
                     limit: int) -> None:
     """`too-many-interventions`, each independent intervention labelled (lint and import)."""
     report(
@@ -221,7 +222,7 @@ def check_no_op(ctx: Context) -> None:
                          notes=[f"prompt: {model.prompt_0.text!r}"])
 
 
-def report_no_op(report: Report, span: Span, message: str, label: str, help: str,
+def report_no_op(report: Reporter, span: Span, message: str, label: str, help: str,
                  labels: list[Label] | None = None, notes: list[str] | None = None) -> None:
     """`no-op-intervention`: the counterfactual says what the factual says (lint, import)."""
     report("no-op-intervention", span, message, label=label, labels=labels or [],
@@ -250,7 +251,7 @@ def check_minimal_change(ctx: Context) -> None:
         report_non_minimal(ctx.reporter(cm.node), found, cm.changed, counterfactual.span)
 
 
-def report_non_minimal(report: Report, found: list[tuple[Span, str, int]], may_change: set[str],
+def report_non_minimal(report: Reporter, found: list[tuple[Span, str, int]], may_change: set[str],
                        fallback: Span) -> None:
     """`non-minimal-change` for the changed words no intervention explains, as (span, word,
     side: 0 factual, 1 counterfactual); it points at the first counterfactual word, or at
@@ -326,7 +327,7 @@ def check_caption_artefacts(ctx: Context) -> None:
             "imported captions")
 
 
-def report_caption_artefacts(report: Report, text_0: str, text_1: str,
+def report_caption_artefacts(report: Reporter, text_0: str, text_1: str,
                              span_at: Callable[[int, int], Span], note: str, help: str) -> None:
     """One `caption-artefact` for all the places where `text_1` is written differently from
     `text_0` without saying something different, each labelled (lint and import alike)."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cfspec.checks import closest_name, did_you_mean
-from cfspec.diagnostics.records import Label
+from cfspec.checks.suggest import (
+    closest_name,
+    declare_fix,
+    did_you_mean,
+    rename_fix,
+    suggestion,
+)
+from cfspec.diagnostics.records import Fix, Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.lang.prompt import normalize, split_words
@@ -14,7 +20,6 @@ from cfspec.lang.prompt import normalize, split_words
 if TYPE_CHECKING:
     from cfspec.checks import Context
 
-Report = Callable[..., None]
 
 # Variables of this kind are not words in the caption (a confounder, the photographer's intent):
 # they are exempt from the prompt-binding check.
@@ -36,22 +41,34 @@ def check_duplicate_variables(ctx: Context) -> None:
             )
 
 
-def _undefined(ctx: Context, name: ast.Name, role: str) -> None:
-    hint = did_you_mean(name.text, ctx.model.variables)
-    report_undefined(ctx.report, name.span, role, name.text,
-                     help=hint or f'declare it: var {name.text} = "words"')
+def _undefined(ctx: Context, span: Span, name: str, role: str) -> None:
+    hint = did_you_mean(name, ctx.model.variables)
+    report_undefined(ctx.report, span, role, name,
+                     help=hint or f'declare it: var {name} = "words"',
+                     fix=name_fix(ctx, span, name))
 
 
-def report_undefined(report: Report, span: Span, role: str, name: str, help: str,
-                     declared_in: str | None = None, notes: Sequence[str] = ()) -> None:
+def name_fix(ctx: Context, span: Span, name: str) -> Fix:
+    """For a name the spec does not declare: the declared name it misspells, else a
+    declaration of it."""
+    meant = suggestion(name, ctx.model.variables)
+    if meant is not None:
+        return rename_fix(span, name, meant)
+    return declare_fix(ctx.bag.source, ctx.spec, name)
+
+
+def report_undefined(report: Reporter, span: Span, role: str, name: str, help: str,
+                     declared_in: str | None = None, notes: Sequence[str] = (),
+                     fix: Fix | None = None) -> None:
     """`undefined-variable`: `role` (an edge, the prompt template, do()) names `name`, which
-    the spec (or an answer's `declared_in`) does not declare. Lint and import."""
+    the spec (or an answer's `declared_in`) does not declare. Lint and import (the importer
+    passes no fix: its positions are in the LLM's text, not in a .scm file)."""
     where = f"{declared_in} does not declare" if declared_in else "is not declared"
     report("undefined-variable", span, f"{role} names `{name}`, which {where}",
-           label="not declared", help=help, notes=list(notes))
+           label="not declared", help=help, notes=list(notes), fix=fix)
 
 
-def report_not_in_prompt(report: Report, span: Span, message: str, help: str,
+def report_not_in_prompt(report: Reporter, span: Span, message: str, help: str,
                          label: str = "not found in the prompt", labels: Sequence[Label] = (),
                          notes: Sequence[str] = ()) -> None:
     """`span-not-in-prompt`: a variable's words (or new words) are not where they should be.
@@ -65,20 +82,18 @@ def check_undefined_variables(ctx: Context) -> None:
     for edge in ctx.spec.edges:
         for end in (edge.source, edge.target):
             if end.text not in declared:
-                _undefined(ctx, end, "an edge")
+                _undefined(ctx, end.span, end.text, "an edge")
     for cf in ctx.spec.blocks:
         for a in cf.sets:
             if a.target.text not in declared:
-                _undefined(ctx, a.target, "`set`")
+                _undefined(ctx, a.target.span, a.target.text, "`set`")
     frame, prompts = ctx.model.frame, ctx.spec.prompts
     if frame is not None and frame.is_template and prompts:
         text = prompts[0].value
         for slot in frame.slots:
             if slot.variable not in declared:
-                hint = did_you_mean(slot.variable, declared)
-                report_undefined(ctx.report, text.sub_span(slot.name_start, slot.name_end),
-                                 "the prompt template", slot.variable,
-                                 help=hint or f'declare it: var {slot.variable} = "words"')
+                _undefined(ctx, text.sub_span(slot.name_start, slot.name_end), slot.variable,
+                           "the prompt template")
 
 
 def check_duplicate_counterfactuals(ctx: Context) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cfspec.diagnostics.records import DiagnosticBag, Label
+from cfspec.diagnostics.records import DiagnosticBag, Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.workspace.layout import MAX_ID_LENGTH, MAX_SPEC_ID_LENGTH, is_safe_id
@@ -13,7 +12,6 @@ from cfspec.workspace.layout import MAX_ID_LENGTH, MAX_SPEC_ID_LENGTH, is_safe_i
 if TYPE_CHECKING:
     from cfspec.checks import Context
 
-Report = Callable[..., None]
 
 
 
@@ -55,13 +53,13 @@ def check_prompt_present(ctx: Context) -> None:
                               'add the caption, e.g. prompt "A {{ W }} is cutting a {{ C }}."')
 
 
-def report_missing_prompt(report: Report, span: Span, message: str, label: str,
+def report_missing_prompt(report: Reporter, span: Span, message: str, label: str,
                           help: str) -> None:
     """`missing-prompt`: nothing to render (lint and import)."""
     report("missing-prompt", span, message, label=label, help=help)
 
 
-def report_no_counterfactuals(report: Report, span: Span, message: str, label: str,
+def report_no_counterfactuals(report: Reporter, span: Span, message: str, label: str,
                               help: str) -> None:
     """`no-counterfactuals`: nothing to compare the factual with (lint and import)."""
     report("no-counterfactuals", span, message, label=label, help=help)

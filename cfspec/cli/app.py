@@ -94,12 +94,17 @@ def lint(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes, rewriting the files; "
+                                      "report what remains.")] = False,
+    unsafe_fixes: Annotated[bool, typer.Option(
+        "--unsafe-fixes", help="Apply the unsafe fixes too (implies --fix).")] = False,
 ) -> None:
-    """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error."""
+    """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error.
+    With --fix, the exit status is by what remains after fixing."""
     from cfspec.cli.lint_run import run_lint
 
     raise typer.Exit(run_lint(paths, fmt, select, ignore, tokenizer, max_interventions, quiet,
-                              no_color))
+                              no_color, fix, unsafe_fixes))
 
 
 @app.command()

@@ -41,19 +41,24 @@ def selected_config(select: Sequence[str] | None, ignore: Sequence[str] | None,
 def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | None = None,
              ignore: Sequence[str] | None = None, tokenizer: str | None = None,
              max_interventions: int | None = None, quiet: bool = False,
-             no_color: bool = False) -> int:
-    """Lint `paths`, print the diagnostics (and a summary line); the exit status."""
+             no_color: bool = False, fix: bool = False, unsafe_fixes: bool = False) -> int:
+    """Lint `paths`, print the diagnostics (and a summary line); the exit status. With `fix`
+    (or `unsafe_fixes`, which implies it), apply the fixes first and report what remains."""
     from cfspec.diagnostics.records import has_errors
     from cfspec.diagnostics.views import render, summary_line
     from cfspec.lang.config import ConfigError
-    from cfspec.lint import UsageError, lint
+    from cfspec.lint import UsageError, lint, lint_fix
 
     problem = format_problem(fmt)
     if problem is not None:
         return error(problem)
     try:
         config = selected_config(select, ignore, max_interventions)
-        result = lint(list(paths), config, tokenizer)
+        if fix or unsafe_fixes:
+            fixed = lint_fix(list(paths), config, tokenizer, unsafe=unsafe_fixes)
+            result, applied = fixed.result, fixed.applied
+        else:
+            result, applied = lint(list(paths), config, tokenizer), {}
     except (UsageError, ConfigError) as problem:
         return error(str(problem))
     diagnostics = result.diagnostics
@@ -61,6 +66,14 @@ def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | No
     if fmt in ("text", "concise") and not quiet:
         checked = len(result.files)
         plural = "s" if checked != 1 else ""
+        if fix or unsafe_fixes:
+            count = sum(applied.values())
+            # An unsafe fix left unapplied is worth a word: the user may want it.
+            unsafe = 0 if unsafe_fixes else sum(
+                1 for d in diagnostics if d.fix is not None and not d.fix.safe)
+            more = f" ({unsafe} more with --unsafe-fixes)" if unsafe else ""
+            sys.stdout.write(f"fixed {count} problem{'s' if count != 1 else ''} in "
+                             f"{len(applied)} file{'s' if len(applied) != 1 else ''}{more}\n")
         sys.stdout.write(f"{summary_line(diagnostics)} ({checked} file{plural} checked)\n")
     sys.stdout.flush()
     return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK

@@ -118,6 +118,19 @@ _ALL = (
          "wrong size."),
 )
 
+# The codes whose checks attach a fix (`cfspec lint --fix`, the editor's quick fixes), and
+# what it does. A new fix is listed here; tests/test_fixes.py then wants a fixture it fixes.
+FIXES: dict[str, str] = {
+    "undefined-variable": "change to the declared name it misspells (safe when they differ only "
+                          "in case), else declare it (unsafe)",
+    "unknown-intervention-target": "as undefined-variable",
+    "self-loop": "remove the edge (safe)",
+    "duplicate-edge": "remove the repeat (safe)",
+    "cycle": "remove the smallest set of edges that breaks it (unsafe)",
+    "article-mismatch": "give the placeholder the `a` filter, so the article follows the words "
+                        "(safe)",
+}
+
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}
 BY_NAME: dict[str, Code] = {c.name: c for c in _ALL}
 ALL_CODES: tuple[Code, ...] = _ALL

@@ -3,7 +3,10 @@ prints."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from cfspec.diagnostics.codes import BY_NAME, Code, Severity
 from cfspec.diagnostics.source import SourceFile, Span
@@ -17,6 +20,47 @@ class Label:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace the text under `span` with `text` (an empty span inserts, empty text deletes)."""
+
+    span: Span
+    text: str
+
+
+class Applicability(enum.Enum):
+    """As ruff's: a safe fix keeps what the author meant (`--fix` applies it); an unsafe one
+    is a guess among several right answers (only `--unsafe-fixes`, or an editor's quick fix)."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A mechanical fix a check knows for its diagnostic: edits to the diagnostic's own file,
+    never overlapping."""
+
+    title: str
+    edits: tuple[Edit, ...]
+    applicability: Applicability = Applicability.SAFE
+
+    @property
+    def safe(self) -> bool:
+        return self.applicability is Applicability.SAFE
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "applicability": self.applicability.value,
+            "edits": [
+                {"line": e.span.line, "column": e.span.column, "end_line": e.span.end_line,
+                 "end_column": e.span.end_column, "text": e.text}
+                for e in self.edits
+            ],
+        }
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     code: Code
@@ -28,6 +72,7 @@ class Diagnostic:
     notes: tuple[str, ...] = ()
     help: str | None = None
     severity: Severity | None = None  # None: the code's default
+    fix: Fix | None = None
 
     @property
     def level(self) -> Severity:
@@ -67,6 +112,7 @@ class Diagnostic:
             ],
             "notes": list(self.notes),
             "help": self.help,
+            **({"fix": self.fix.to_json()} if self.fix is not None else {}),
         }
 
 
@@ -84,10 +130,11 @@ class DiagnosticBag:
         message: str,
         *,
         label: str = "",
-        labels: tuple[Label, ...] | list[Label] = (),
-        notes: tuple[str, ...] | list[str] = (),
+        labels: Sequence[Label] = (),
+        notes: Sequence[str] = (),
         help: str | None = None,
         severity: Severity | None = None,
+        fix: Fix | None = None,
     ) -> Diagnostic:
         diagnostic = Diagnostic(
             code=BY_NAME[name],
@@ -99,9 +146,29 @@ class DiagnosticBag:
             notes=tuple(notes),
             help=help,
             severity=severity,
+            fix=fix,
         )
         self.items.append(diagnostic)
         return diagnostic
+
+
+class Reporter(Protocol):
+    """What a check reports through: `DiagnosticBag.report`, `Context.report`, or an
+    importer's reporter that moves positions into the LLM's own text."""
+
+    def __call__(
+        self,
+        name: str,
+        span: Span,
+        message: str,
+        *,
+        label: str = ...,
+        labels: Sequence[Label] = ...,
+        notes: Sequence[str] = ...,
+        help: str | None = ...,
+        severity: Severity | None = ...,
+        fix: Fix | None = ...,
+    ) -> object: ...
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:

@@ -1,6 +1,7 @@
 """What the language server knows about one document, without any LSP types: the lint result
 (the CLI's own diagnostics), the symbols (specs, variables, counterfactuals) with every place they
-are named, and the answers built from them (hover text, completions, renames, quick fixes).
+are named, and the answers built from them (hover text, completions, renames). Quick fixes are
+the fixes the checks attach to their diagnostics.
 
 Positions here are offsets into the document's text (line ends as LF, as the linter reads it);
 `server.py` converts them to and from the client's line/character positions.
@@ -12,13 +13,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.records import Diagnostic, Fix
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang import ast
 from cfspec.lang.config import Config
 from cfspec.lang.keywords import keyword_terminals
 from cfspec.lang.model import SpecModel, build
-from cfspec.lang.parser import parse_partial
 from cfspec.lang.prompt import FILTERS
 from cfspec.lint import check
 
@@ -76,10 +76,9 @@ def analyse(name: str, text: str, config: Config) -> Document:
     """Lint a document as `cfspec lint` would, and index its symbols."""
     source = SourceFile(name, normalize(text))
     parsed = check(source, config)
-    module, models = parsed.module, list(parsed.models)
-    if module is None:  # syntax errors: index what could be read (their own bag is dropped)
-        module = parse_partial(source, DiagnosticBag(source))
-        models = [build(spec) for spec in module.specs] if module else []
+    module, models = parsed.tree, list(parsed.models)
+    if parsed.module is None and module is not None:  # syntax errors: what could be read
+        models = [build(spec) for spec in module.specs]
     return Document(source, parsed.diagnostics, module, models, list(_symbols(models)))
 
 
@@ -304,105 +303,10 @@ def rename(doc: Document, offset: int, new_name: str) -> list[tuple[Span, str]]:
 # --- quick fixes --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Fix:
-    title: str
-    edits: tuple[tuple[Span, str], ...]
-    diagnostic: Diagnostic
-    preferred: bool = False
-
-
-_DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`\?")
-_UNDEFINED = re.compile(r"names `([^`]+)`, which")
-_ARTICLE = re.compile(r"write `\{\{ (\w+) \| a \}\}`")
-
-
-def fixes(doc: Document, diagnostics: list[Diagnostic]) -> list[Fix]:
-    out: list[Fix] = []
-    for d in diagnostics:
-        name = d.code.name
-        text = f"{d.message} {d.help or ''}"
-        if (m := _DID_YOU_MEAN.search(text)) and name in ("syntax-error", "undefined-variable",
-                                                          "unknown-intervention-target"):
-            out.append(Fix(f"Change to `{m.group(1)}`", ((d.span, m.group(1)),), d, True))
-        if name == "undefined-variable" and (m := _UNDEFINED.search(d.message)):
-            out += _declare(doc, d, m.group(1))
-        elif name == "duplicate-edge":
-            out.append(Fix("Remove the repeated edge", (_delete_line(doc.source, d.span),), d,
-                           True))
-        elif name == "cycle":
-            out += _break_cycle(doc, d)
-        elif name == "article-mismatch" and (m := _ARTICLE.search(d.help or "")):
-            out += _add_article(doc, d, m.group(1))
-    return out
-
-
-def _declare(doc: Document, d: Diagnostic, name: str) -> list[Fix]:
-    spec = doc.spec_at(d.span.start)
-    if spec is None:
-        return []
-    anchors = spec.variables or spec.prompts or spec.ids
-    if anchors:
-        line = anchors[-1].span.end_line
-        at = doc.source.line_span(line).end
-        indent = re.match(r"\s*", doc.source.line_text(anchors[-1].span.line))
-        prefix = indent.group() if indent else "  "
-    else:
-        at, prefix = spec.name.span.end + 2, "  "
-    word = name.lower().replace("_", " ")
-    return [Fix(f"Declare variable `{name}`", ((doc.source.span(at, at),
-                                                f'\n{prefix}var {name} = "{word}"'),), d)]
-
-
-def _delete_line(source: SourceFile, span: Span) -> tuple[Span, str]:
-    """Delete a span; the whole line when nothing else but a comment is on it."""
-    line = source.line_span(span.line)
-    rest = source.text[line.start : span.start] + source.text[span.end : line.end]
-    if not rest.split("#", 1)[0].strip():
-        end = min(line.end + 1, len(source.text))
-        return source.span(line.start, end), ""
-    return span, ""
-
-
-def _break_cycle(doc: Document, d: Diagnostic) -> list[Fix]:
-    from cfspec.checks.graph import feedback_sets
-
-    spec = doc.spec_at(d.span.start)
-    model = doc.model_of(spec) if spec else None
-    if spec is None or model is None:
-        return []
-    first: dict[tuple[str, str], ast.Edge] = {}
-    for e in spec.edges:
-        if e.source.text in model.variables and e.target.text in model.variables:
-            first.setdefault((e.source.text, e.target.text), e)
-    # Only the component this diagnostic is about: the edges its labels point at.
-    marked = {d.span.start, *(lb.span.start for lb in d.labels)}
-    names = {n for pair, e in first.items() if e.span.start in marked for n in pair}
-    inside = [p for p in first if p[0] in names and p[1] in names]
-    sets, _ = feedback_sets(inside)
-    out = []
-    for removal in sets:
-        edges = [first[p] for p in removal]
-        shown = " and ".join(f"`{e.source.text} {e.arrow} {e.target.text}`" for e in edges)
-        out.append(Fix(f"Remove {shown} to break the cycle",
-                       tuple(_delete_line(doc.source, e.span) for e in edges), d))
-    return out
-
-
-def _add_article(doc: Document, d: Diagnostic, name: str) -> list[Fix]:
-    spec = doc.spec_at(d.span.start)
-    if spec is None or not spec.prompts:
-        return []
-    prompt = spec.prompts[0].value
-    raw = doc.source.text[prompt.span.start : prompt.span.end]
-    # The article before the placeholder goes into it: `a {{ K }}` -> `{{ K | a }}`.
-    m = re.search(r"(?:\b(an?|An?)\s+)?\{\{\s*" + re.escape(name) + r"\s*\}\}", raw)
-    if m is None:
-        return []
-    span = doc.source.span(prompt.span.start + m.start(), prompt.span.start + m.end())
-    new = f"{{{{ {name} | a | capitalize }}}}" if (m.group(1) or "a")[0] == "A" \
-        else f"{{{{ {name} | a }}}}"
-    return [Fix(f"Write `{new}` so the article follows the words", ((span, new),), d, True)]
+def fixes(diagnostics: list[Diagnostic]) -> list[tuple[Diagnostic, Fix]]:
+    """The quick fixes for these diagnostics: the fixes the checks attached to them (the
+    same `cfspec lint --fix` applies), unsafe ones included: the user picks each."""
+    return [(d, d.fix) for d in diagnostics if d.fix is not None and d.fix.edits]
 
 
 # --- semantic tokens ----------------------------------------------------------------------------

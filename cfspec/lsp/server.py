@@ -258,12 +258,12 @@ def code_actions(ls: CfspecServer, params: types.CodeActionParams) -> list[types
     wanted = [d for d in doc.diagnostics
               if d.span.start <= end and start <= max(d.span.end, d.span.start + 1)]
     actions = []
-    for fix in analysis.fixes(doc, wanted):
-        edits = [types.TextEdit(range=ls.range(doc, span), new_text=text)
-                 for span, text in fix.edits]
+    for diagnostic, fix in analysis.fixes(wanted):
+        edits = [types.TextEdit(range=ls.range(doc, e.span), new_text=e.text)
+                 for e in fix.edits]
         actions.append(types.CodeAction(
             title=fix.title, kind=types.CodeActionKind.QuickFix,
-            diagnostics=[ls.to_lsp(uri, doc, fix.diagnostic)], is_preferred=fix.preferred,
+            diagnostics=[ls.to_lsp(uri, doc, diagnostic)], is_preferred=fix.safe,
             edit=types.WorkspaceEdit(changes={uri: edits})))
     return actions
 

@@ -77,6 +77,7 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.batching import group_key
 from cfspec.workspace.integrity import NPZ_ERRORS, Damage, check_generated
 from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE, metrics_shard_file
 from cfspec.workspace.metrics import METRICS
@@ -93,7 +94,6 @@ from cfspec.workspace.records import (
     read_metric_shards,
     read_pair_file,
 )
-from cfspec.workspace.sets import group_key
 from cfspec.workspace.shards import ALL, Shard
 
 BOOTSTRAP_RESAMPLES = 2000

@@ -595,7 +595,7 @@ class _SetFeatures:
 def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str], set_skipped: str | None = None) -> dict[str, Any]:
-    from cfspec.gpu.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
+    from cfspec.workspace.intervals import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
     for row in rows:

@@ -61,8 +61,8 @@ from torch.nn.modules.module import register_module_forward_pre_hook  # noqa: E4
 from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
 from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
 from cfspec.gpu.generate.weights import load_components, resolve_dtype  # noqa: E402
+from cfspec.workspace.batching import batches  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
-from cfspec.workspace.sets import batches  # noqa: E402
 
 FACTUAL = "a cat sitting on a wooden table"
 SUBSTITUTES = ["dog", "fox", "rabbit", "hamster", "parrot", "owl", "duck", "puppy", "kitten",

@@ -113,6 +113,6 @@ def final_status(statuses: dict[str, int], nothing_exported: bool = False) -> in
 
 def nothing_exported(out: Path) -> bool:
     """Whether the export found nothing to export in OUT (as `cfspec export` judges it)."""
-    from cfspec.stages.export import select
+    from cfspec.stages.selection import select
 
     return not select(out).candidates

@@ -92,7 +92,7 @@ def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
 def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
     """6 pairs x 3 seeds: an interval, computed over the pairs (the same as
     `cluster_bootstrap_ci` on the rows grouped by pair id)."""
-    from cfspec.gpu.evaluate.metrics import cluster_bootstrap_ci
+    from cfspec.workspace.intervals import cluster_bootstrap_ci
 
     pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(6)]
     out = build_out(tmp_path / "out", pairs, seeds=(0, 1, 2), size=16)

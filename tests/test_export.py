@@ -22,8 +22,9 @@ from cfspec.cli.stages import (
     filter_command,
     report_command,
 )
-from cfspec.stages.export import ExportError, export, select
+from cfspec.stages.export import ExportError, export
 from cfspec.stages.filter import Gates, check_seed, decide, load_gates, run_filter
+from cfspec.stages.selection import select
 from cfspec.workspace.layout import (
     CF_JSON_FILE,
     COCO_CF_FILE,

@@ -21,8 +21,9 @@ from test_export import (
 )
 
 from cfspec.pipeline import RunOptions, arguments
-from cfspec.stages.export import export, select
+from cfspec.stages.export import export
 from cfspec.stages.filter import Gates, decide, run_filter
+from cfspec.stages.selection import select
 from cfspec.workspace.layout import CF_JSON_FILE, COCO_CF_FILE, FILTER_FILE, MANIFEST_FILE
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (

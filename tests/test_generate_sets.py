@@ -28,7 +28,7 @@ from numeric import assert_reordered_close  # noqa: E402
 from test_generate import images, manifest_lines, pair, write_pairs  # noqa: E402
 
 from cfspec.gpu.generate.stage import GenerateError, WouldReplace, generate  # noqa: E402
-from cfspec.workspace.sets import Uniform, draws, group_key  # noqa: E402
+from cfspec.workspace.batching import Uniform, draws, group_key  # noqa: E402
 from cfspec.workspace.shards import Shard  # noqa: E402
 
 STEPS = 6

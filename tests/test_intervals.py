@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from cfspec.gpu.evaluate import metrics as M
+from cfspec.workspace import intervals as M
 
 REPEATS = 800  # data sets per design: binomial SE of the coverage = sqrt(.95 * .05 / 800) = 0.8%
 RESAMPLES = 999  # bootstrap resamples per data set ((B + 1) * 0.025 is a whole number)

@@ -270,7 +270,6 @@ def circles(known: dict[str, set[str]]) -> list[list[str]]:
 # Circles left from before the rule; the list may only shrink (a fixed one left here fails).
 STILL_CIRCULAR = [
     ["cfspec.importers.analysis", "cfspec.importers.coco_cf", "cfspec.importers.sets"],
-    ["cfspec.stages.croissant", "cfspec.stages.export"],
 ]
 
 
@@ -296,7 +295,7 @@ def test_the_circle_rule_catches_a_circle(tmp_path: Path) -> None:
 MAX_LINES = 600
 GENERATED = {"lang/lalr_tables.py"}
 STILL_LONG = {"gpu/evaluate/metrics.py", "gpu/generate/p2p.py", "gpu/evaluate/stage.py",
-              "importers/analysis.py", "stages/html_report.py", "stages/export.py",
+              "importers/analysis.py", "stages/html_report.py",
               "lang/prompt.py", "workspace/records.py"}
 
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from cfspec.cli.app import app
 from cfspec.stages.plan import make_plan
+from cfspec.workspace.batching import batches, chunks, group_key, pack
 from cfspec.workspace.pairs import Pair, write_pairs
-from cfspec.workspace.sets import batches, chunks, group_key, pack
 from cfspec.workspace.shards import ALL, Shard, parse_shard
 
 runner = CliRunner()

@@ -29,7 +29,7 @@ from cfspec.workspace.provenance import (
 from cfspec.workspace.records import read_summary
 
 if TYPE_CHECKING:
-    from cfspec.stages.export import Selection
+    from cfspec.stages.selection import Selection
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 RECORD_SET = "pairs"
@@ -118,7 +118,7 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
     """The Croissant JSON-LD for the hf export of `selection` whose Parquet `shards` lie in
     `dest` (names relative to it: the file is read from beside them); `name` is the dataset's
     (the export folder's final name: `dest` may be a staging folder)."""
-    from cfspec.stages.export import hf_features
+    from cfspec.stages.hf_schema import hf_features
     from cfspec.workspace.metrics import METRICS
 
     prov = provenance(out, selection)

@@ -1,7 +1,8 @@
 """`cfspec export OUT --to hf|coco-cf|cf-json -o DIR`: datasets other tools load.
 
-What is exported: the filter's kept candidate of each pair when OUT/filter.jsonl exists (pairs
-with no kept seed are left out), else every pair's first (lowest) generated seed. A candidate
+What is exported (`stages.selection`): the filter's kept candidate of each pair when
+OUT/filter.jsonl exists (pairs with no kept seed are left out), else every pair's first (lowest)
+generated seed. A candidate
 whose image or .npz is damaged (`workspace.integrity`, the check evaluate and report share) is
 left out, listed and reported as `damaged-file`: the export then exits 1. After
 `filter --keep K` with K > 1, every kept (pair, seed) is a row, best first within its pair, and
@@ -22,7 +23,8 @@ adds to DIR are carried into the next export.
   metrics, and `DIR/README.md`, a dataset card
   whose YAML header (`configs`, `dataset_info.features`) lets `datasets.load_dataset(DIR)` load
   it without a loading script. The Parquet schema also carries the `huggingface` features
-  metadata that `datasets` itself writes. Beside them, `DIR/croissant.json`: Croissant 1.0
+  metadata that `datasets` itself writes (one list of columns, `stages.hf_schema`, gives both).
+  Beside them, `DIR/croissant.json`: Croissant 1.0
   metadata (JSON-LD) describing the same files and columns, with the provenance a reviewer asks
   for (models, scheduler, steps, guidance, seeds, edit settings, filter gates, cfspec version,
   each spec file's SHA-256) in Croissant's RAI properties and under `cfspec:provenance`.
@@ -45,36 +47,27 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.stages.hf_schema import arrow_schema, yaml_features, yaml_str
+from cfspec.stages.selection import Candidate, Selection, row_extras, select
 from cfspec.workspace.atomic import write_text_atomic
-from cfspec.workspace.integrity import check_generated
 from cfspec.workspace.layout import (
     CF_JSON_FILE,
     COCO_CF_FILE,
     CROISSANT_FILE,
-    FILTER_FILE,
     MAX_ID_LENGTH,
-    METRICS_FILE,
     is_safe_id,
-    row_id,
 )
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
-from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import (
-    Generated,
-    MetricsRow,
     StageError,
     json_line,
-    read_filter,
-    read_manifest,
-    read_metrics,
-    read_pair_file,
     read_summary,
 )
 
@@ -98,40 +91,6 @@ class NothingToExport(ExportError):
         self.selection = selection
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One exported row: a pair, the seed chosen for it, its images and metrics."""
-
-    pair: Pair
-    generated: Generated
-    metrics: MetricsRow | None  # None: not evaluated
-    rank: int | None = None  # 1 = the filter's best seed of the pair; None: unfiltered
-    several: bool = False  # the export holds several seeds per pair (filter --keep K > 1)
-
-    @property
-    def id(self) -> str:
-        """The row's id: the pair's, or `<pair id>__s<seed>` with several seeds per pair."""
-        return row_id(str(self.pair.id), self.seed, self.several)
-
-    @property
-    def pair_id(self) -> str:
-        return str(self.pair.id)
-
-    @property
-    def seed(self) -> int:
-        return self.generated.seed
-
-
-@dataclass
-class Selection:
-    candidates: list[Candidate]
-    description: str  # which candidates, in words
-    filtered: bool  # True: the filter's kept candidates
-    left_out: list[str] = field(default_factory=list)  # pair ids not exported, with why
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    gates: dict[str, Any] | None = None  # the filter's gates, when it chose the candidates
-    keep: int = 1  # the filter's --keep: seeds kept per pair at most
-
 
 @dataclass
 class ExportResult:
@@ -146,80 +105,6 @@ class ExportResult:
     def diagnostics(self) -> list[Diagnostic]:
         return self.selection.diagnostics
 
-
-def select(out: Path) -> Selection:
-    """The candidates to export: the filter's kept ones, else each pair's first seed; a
-    candidate with a damaged file (`workspace.integrity`) is left out and reported."""
-    selection = _choose(out)
-    check = check_generated(out, [c.generated for c in selection.candidates],
-                            "not exported: the other rows are")
-    if not check.damage:
-        return selection
-    for cand in selection.candidates:
-        for damage in check.damaged(cand.generated):
-            selection.left_out.append(f"{cand.pair_id}: seed {cand.seed}'s {damage.path.name} "
-                                      f"is damaged: {damage.problem}")
-    selection.candidates = [c for c in selection.candidates if check.ok(c.generated)]
-    selection.diagnostics += check.diagnostics
-    selection.description += (f", less {len(check.keys())} (pair, seed)(s) with damaged "
-                              "files")
-    return selection
-
-
-def _choose(out: Path) -> Selection:
-    """The filter's kept candidates, else each pair's first seed, before the files are
-    checked."""
-    pairs, diagnostics = read_pair_file(out)
-    by_id = {p.id: p for p in pairs}
-    generated, problems = read_manifest(out, by_id)
-    diagnostics += problems
-    metrics: dict[str, dict[int, MetricsRow]] = {}
-    if (out / METRICS_FILE).is_file():
-        metrics, problems = read_metrics(out, by_id)
-        diagnostics += problems
-    decisions = read_filter(out, by_id)
-    candidates: list[Candidate] = []
-    left_out: list[str] = []
-    if decisions is not None:
-        kept, problems = decisions
-        diagnostics += problems
-        keep = max((d.keep for d in kept.values()), default=1)
-        exported: set[str] = set()
-        for pair in pairs:
-            decision = kept.get(pair.id)
-            if decision is None:
-                left_out.append(f"{pair.id}: not in {FILTER_FILE} (re-run `cfspec filter`)")
-                continue
-            if not decision.kept:
-                left_out.append(f"{pair.id}: filtered out ({decision.reason})")
-                continue
-            for rank, seed in enumerate(decision.kept, start=1):
-                found = generated.get(pair.id, {}).get(seed)
-                if found is None:
-                    left_out.append(f"{pair.id}: kept seed {seed} has no images in the "
-                                    "manifest (re-run `cfspec filter`)")
-                    continue
-                exported.add(pair.id)
-                candidates.append(Candidate(pair, found, metrics.get(pair.id, {}).get(seed),
-                                            rank, keep > 1))
-        rows = "" if keep == 1 else (f", {len(candidates)} (pair, seed)s (up to {keep} per "
-                                     "pair, --keep)")
-        description = (f"the filter's kept candidates ({FILTER_FILE}): {len(exported)} of "
-                       f"{len(pairs)} pair(s){rows}")
-        gates = next((d.gates for d in kept.values() if d.gates), None)
-        return Selection(candidates, description, True, left_out, diagnostics, gates, keep)
-    for pair in pairs:
-        seeds = generated.get(pair.id, {})
-        if not seeds:
-            left_out.append(f"{pair.id}: no images (run `cfspec generate`)")
-            continue
-        first = min(seeds)
-        candidates.append(Candidate(pair, seeds[first],
-                                    metrics.get(pair.id, {}).get(first)))
-    description = (f"every pair's first seed, unfiltered (no {FILTER_FILE}; run `cfspec filter` "
-                   f"to keep the best seed by the CLIP gates): {len(candidates)} of "
-                   f"{len(pairs)} pair(s)")
-    return Selection(candidates, description, False, left_out, diagnostics)
 
 
 def export(out_dir: str | Path, to: str, dest: str | Path) -> ExportResult:
@@ -381,70 +266,15 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
             "counterfactual_image": names[1],
             "SCM": list(cand.pair.scm),
             "SCM_aug": list(cand.pair.scm_aug),
-            **_row_extras(cand),
+            **row_extras(cand),
         })
     target = _inside(dest, CF_JSON_FILE)
     write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
     return [target, *files]
 
 
-def _row_extras(cand: Candidate) -> dict[str, Any]:
-    """Which candidate a row is, and how it was made where generate may sample: the columns
-    every export but coco-cf (whose five columns are COCO-Counterfactuals') adds."""
-    drawn = cand.generated.line.drawn()
-    return {"pair_id": cand.pair_id, "seed": cand.seed, "rank": cand.rank,
-            "guidance": drawn.guidance, "cross_replace": drawn.cross_replace,
-            "self_replace": drawn.self_replace}
-
 
 # --- hf ------------------------------------------------------------------------------------------
-
-_STRING = {"dtype": "string", "_type": "Value"}
-_ASSIGNMENT = {"variable": _STRING, "from": _STRING, "to": _STRING}
-
-
-def hf_features() -> list[tuple[str, Any, Any]]:
-    """(column, `datasets` features JSON, YAML form) for every column, in order."""
-    columns: list[tuple[str, Any, Any]] = [("id", _STRING, "string"),
-                                           ("pair_id", _STRING, "string")]
-    columns += [(c, {"_type": "Image"}, "image") for c in ("image_0", "image_1")]
-    columns += [(c, _STRING, "string") for c in ("prompt_0", "prompt_1")]
-    assignment_yaml = [{"name": k, "dtype": "string"} for k in ("variable", "from", "to")]
-    columns += [(c, [_ASSIGNMENT], {"list": assignment_yaml})
-                for c in ("intervention", "descendant_changes")]
-    columns += [(c, _STRING, "string") for c in ("spec", "spec_name", "counterfactual",
-                                                  "edit_type")]
-    columns += [(c, [_STRING], {"list": "string"}) for c in ("scm", "scm_aug")]
-    columns += [(c, {"dtype": "int64", "_type": "Value"}, "int64") for c in ("seed", "rank")]
-    columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
-    columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64")]
-    columns += [(c, {"dtype": "float64", "_type": "Value"}, "float64")
-                for c in ("guidance", "cross_replace", "self_replace")]
-    # One column per metric of the registry, null where not measured; the bools last.
-    columns += [(m.name, {"dtype": "float64", "_type": "Value"}, "float64")
-                for m in METRICS if m.kind == "float"]
-    columns += [(m.name, {"dtype": "bool", "_type": "Value"}, "bool")
-                for m in METRICS if m.kind == "bool"]
-    return columns
-
-
-def _arrow_schema() -> Any:
-    import pyarrow as pa
-
-    string = pa.string()
-    image = pa.struct([("bytes", pa.binary()), ("path", string)])
-    assignment = pa.list_(pa.struct([("variable", string), ("from", string), ("to", string)]))
-    types: dict[str, Any] = {
-        "image_0": image, "image_1": image, "intervention": assignment,
-        "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
-        "seed": pa.int64(), "rank": pa.int64(), "steps": pa.int64(),
-        "guidance": pa.float64(), "cross_replace": pa.float64(), "self_replace": pa.float64(),
-        **{m.name: pa.float64() if m.kind == "float" else pa.bool_() for m in METRICS},
-    }
-    features = {name: feature for name, feature, _ in hf_features()}
-    metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode("utf-8")}
-    return pa.schema([(name, types.get(name, string)) for name, _, _ in hf_features()],
-                     metadata=metadata)
 
 
 def _number(value: Any) -> float | None:
@@ -477,7 +307,7 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
         "scheduler": line.text("scheduler"),
         "steps": line.integer("steps"),
     }
-    extras = _row_extras(cand)
+    extras = row_extras(cand)
     row.update(pair_id=extras["pair_id"], rank=extras["rank"], guidance=extras["guidance"],
                cross_replace=extras["cross_replace"], self_replace=extras["self_replace"])
     for metric in METRICS:
@@ -525,7 +355,7 @@ def _write_hf(out: Path, dest: Path, selection: Selection, name: str = "") -> li
                           "`pip install pyarrow`)") from error
     from cfspec.workspace.atomic import atomic_write
 
-    schema = _arrow_schema()
+    schema = arrow_schema()
     data = dest / "data"
     data.mkdir(exist_ok=True)
     shards = _shards(selection.candidates)
@@ -560,24 +390,6 @@ def _write_hf(out: Path, dest: Path, selection: Selection, name: str = "") -> li
     return [card, croissant, *files]
 
 
-def _yaml_str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
-
-
-def _yaml_features() -> list[str]:
-    lines = []
-    for name, _, form in hf_features():
-        lines.append(f"  - name: {name}")
-        if isinstance(form, str):
-            lines.append(f"    dtype: {form}")
-        elif isinstance(form["list"], str):
-            lines.append(f"    list: {form['list']}")
-        else:
-            lines.append("    list:")
-            for field_ in form["list"]:
-                lines.append(f"    - name: {_yaml_str(field_['name'])}")
-                lines.append(f"      dtype: {field_['dtype']}")
-    return lines
 
 
 def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
@@ -592,10 +404,10 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "  data_files:",
         "  - split: train",
         "    path:",
-        *[f"    - {_yaml_str(name)}" for name in shards],
+        *[f"    - {yaml_str(name)}" for name in shards],
         "dataset_info:",
         "  features:",
-        *_yaml_features(),
+        *yaml_features(),
         "tags:",
         "- counterfactual",
         "- text-to-image",

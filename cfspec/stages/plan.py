@@ -1,6 +1,6 @@
 """`cfspec plan OUT`: what `cfspec generate` would do, before any GPU time is spent.
 
-A job is one (pair, seed). Generate makes sets (`cfspec.workspace.sets`): per group (the pairs
+A job is one (pair, seed). Generate makes sets (`cfspec.workspace.batching`): per group (the pairs
 that share a factual prompt) and seed, one factual row and one row per pending counterfactual,
 K + 1 rows for K pairs; twice that with classifier-free guidance (guidance > 1, or sampled: an
 unconditional and a conditional row each). A UNet call holds up to 2 x `--batch-pairs` image
@@ -24,9 +24,7 @@ from cfspec.diagnostics.records import Diagnostic
 from cfspec.gpu.device import dtype_name
 from cfspec.gpu.models import DEFAULT_MODEL
 from cfspec.workspace import store
-from cfspec.workspace.layout import MANIFEST_FILE
-from cfspec.workspace.records import read_pair_file
-from cfspec.workspace.sets import (
+from cfspec.workspace.batching import (
     Uniform,
     batches,
     group_key,
@@ -34,6 +32,8 @@ from cfspec.workspace.sets import (
     guided,
     parse_guidance,
 )
+from cfspec.workspace.layout import MANIFEST_FILE
+from cfspec.workspace.records import read_pair_file
 from cfspec.workspace.shards import ALL, Shard
 
 

@@ -1,7 +1,7 @@
 """`--shard I/N`: one of N disjoint parts of the work, for SLURM arrays and machines that share
 OUT (or write their own and are merged by copying images and concatenating manifests).
 
-Shards split by group (`cfspec.workspace.sets`: the pairs that share a factual image): a group
+Shards split by group (`cfspec.workspace.batching`: the pairs that share a factual image): a group
 goes to shard `position % N`, its position among the groups in pairs.jsonl order (the order of
 their first pairs). The N shards are disjoint and together complete, and the split depends only
 on pairs.jsonl, not on what is already done or on which shard runs first. Every pair and seed
@@ -15,8 +15,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from cfspec.workspace.batching import group_key
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.sets import group_key
 
 T = TypeVar("T")
 _SHARD = re.compile(r"(\d+)/(\d+)")

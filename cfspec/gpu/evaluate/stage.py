@@ -77,6 +77,7 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.batching import group_key
 from cfspec.workspace.integrity import NPZ_ERRORS, Damage, check_generated
 from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE, metrics_shard_file
 from cfspec.workspace.metrics import METRICS
@@ -93,7 +94,6 @@ from cfspec.workspace.records import (
     read_metric_shards,
     read_pair_file,
 )
-from cfspec.workspace.sets import group_key
 from cfspec.workspace.shards import ALL, Shard
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -595,7 +595,7 @@ class _SetFeatures:
 def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
              device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
              not_generated: list[str], set_skipped: str | None = None) -> dict[str, Any]:
-    from cfspec.gpu.evaluate.metrics import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
+    from cfspec.workspace.intervals import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
 
     seeds_per_pair: dict[str, int] = {}
     for row in rows:

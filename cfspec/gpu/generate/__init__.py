@@ -8,7 +8,7 @@ import-light. `tiny` (the embedded random-weight models, SD 1.x's and SDXL's lay
 code's conventions), `p2p` (attention processors and LocalBlend), `engine` (the batched denoising
 loop: per pair, or sets of counterfactuals sharing one factual row) and `stage` (the
 `generate()` entry point). Files in OUT are written through `cfspec.workspace.store`; groups,
-batch packing and sampled settings are `cfspec.workspace.sets` (torch-free, shared with plan).
+batch packing and sampled settings are `cfspec.workspace.batching` (torch-free, shared with plan).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The batched denoising loop: many independent pairs per UNet call, P2P-controlled.
 
 Each job is one (pair, seed). A set is jobs that share their factual image: the same factual
-prompt, seed and guidance (`cfspec.workspace.sets`: the pairs of one (group, seed)). `run_sets`
+prompt, seed and guidance (`cfspec.workspace.batching`: the pairs of one (group, seed)). `run_sets`
 gives each set one factual row and each of its jobs one edited row, edited against that factual
 row (K + 1 image rows for K counterfactuals); `run` is the per-pair layout, every job a set of
 its own (2 rows per job). The initial noise of a set comes from its own CPU `torch.Generator`

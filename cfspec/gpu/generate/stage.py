@@ -22,10 +22,10 @@ from cfspec import __version__
 from cfspec.gpu.models import DEFAULT_MODEL
 from cfspec.stages.progress import progress
 from cfspec.workspace import store
+from cfspec.workspace.batching import Draws, Uniform
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
-from cfspec.workspace.sets import Draws, Uniform
 from cfspec.workspace.shards import ALL, Shard
 
 
@@ -120,8 +120,8 @@ def generate(
 
     from cfspec.gpu.device import dtype_name, pick
     from cfspec.gpu.generate.weights import SCHEDULERS, resolve_dtype
+    from cfspec.workspace.batching import group_key, guidance_params, parse_guidance
     from cfspec.workspace.pairs import read_pairs
-    from cfspec.workspace.sets import group_key, guidance_params, parse_guidance
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -236,7 +236,7 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     from cfspec.gpu.generate.engine import CompileOptions, Engine, Job, Settings
     from cfspec.gpu.generate.weights import load_components
     from cfspec.gpu.generate.writer import Writer
-    from cfspec.workspace.sets import batches, draws, group_key
+    from cfspec.workspace.batching import batches, draws, group_key
 
     failed: list[FailedJob] = []
     if not jobs:

@@ -1,5 +1,6 @@
-"""Sets: the pairs that share a factual image, how generate packs them into UNet batches, and the
-settings it samples per (group, seed) or (pair, seed). Torch-free: `cfspec plan` counts with it.
+"""Batching: the pairs that share a factual image (a group; for one seed, a set), how generate packs
+them into UNet batches, and the settings it samples per (group, seed) or (pair, seed), keyed by
+the same group. Torch-free: `cfspec plan` counts with it.
 
 * A group is the pairs with the same `spec`, `spec_name` and `prompt_0`: everything that makes
   the factual image besides the seed and the guidance. A set is a group's pairs for one seed:

@@ -1,0 +1,78 @@
+"""The columns of `export --to hf`, in the three forms that must agree: the `datasets` features
+JSON, the Arrow schema of the Parquet shards, and the dataset card's YAML header. One list,
+`hf_features`, is the source of all three and of the Croissant record set (`stages.croissant`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cfspec.workspace.metrics import METRICS
+
+_STRING = {"dtype": "string", "_type": "Value"}
+_ASSIGNMENT = {"variable": _STRING, "from": _STRING, "to": _STRING}
+
+
+def hf_features() -> list[tuple[str, Any, Any]]:
+    """(column, `datasets` features JSON, YAML form) for every column, in order."""
+    columns: list[tuple[str, Any, Any]] = [("id", _STRING, "string"),
+                                           ("pair_id", _STRING, "string")]
+    columns += [(c, {"_type": "Image"}, "image") for c in ("image_0", "image_1")]
+    columns += [(c, _STRING, "string") for c in ("prompt_0", "prompt_1")]
+    assignment_yaml = [{"name": k, "dtype": "string"} for k in ("variable", "from", "to")]
+    columns += [(c, [_ASSIGNMENT], {"list": assignment_yaml})
+                for c in ("intervention", "descendant_changes")]
+    columns += [(c, _STRING, "string") for c in ("spec", "spec_name", "counterfactual",
+                                                  "edit_type")]
+    columns += [(c, [_STRING], {"list": "string"}) for c in ("scm", "scm_aug")]
+    columns += [(c, {"dtype": "int64", "_type": "Value"}, "int64") for c in ("seed", "rank")]
+    columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
+    columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64")]
+    columns += [(c, {"dtype": "float64", "_type": "Value"}, "float64")
+                for c in ("guidance", "cross_replace", "self_replace")]
+    # One column per metric of the registry, null where not measured; the bools last.
+    columns += [(m.name, {"dtype": "float64", "_type": "Value"}, "float64")
+                for m in METRICS if m.kind == "float"]
+    columns += [(m.name, {"dtype": "bool", "_type": "Value"}, "bool")
+                for m in METRICS if m.kind == "bool"]
+    return columns
+
+
+def arrow_schema() -> Any:
+    import pyarrow as pa
+
+    string = pa.string()
+    image = pa.struct([("bytes", pa.binary()), ("path", string)])
+    assignment = pa.list_(pa.struct([("variable", string), ("from", string), ("to", string)]))
+    types: dict[str, Any] = {
+        "image_0": image, "image_1": image, "intervention": assignment,
+        "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
+        "seed": pa.int64(), "rank": pa.int64(), "steps": pa.int64(),
+        "guidance": pa.float64(), "cross_replace": pa.float64(), "self_replace": pa.float64(),
+        **{m.name: pa.float64() if m.kind == "float" else pa.bool_() for m in METRICS},
+    }
+    features = {name: feature for name, feature, _ in hf_features()}
+    metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode("utf-8")}
+    return pa.schema([(name, types.get(name, string)) for name, _, _ in hf_features()],
+                     metadata=metadata)
+
+
+def yaml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+
+
+def yaml_features() -> list[str]:
+    lines = []
+    for name, _, form in hf_features():
+        lines.append(f"  - name: {name}")
+        if isinstance(form, str):
+            lines.append(f"    dtype: {form}")
+        elif isinstance(form["list"], str):
+            lines.append(f"    list: {form['list']}")
+        else:
+            lines.append("    list:")
+            for field_ in form["list"]:
+                lines.append(f"    - name: {yaml_str(field_['name'])}")
+                lines.append(f"      dtype: {field_['dtype']}")
+    return lines

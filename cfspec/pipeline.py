@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
 from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE
 
 STAGES = ("compile", "generate", "evaluate", "filter", "export", "report")
-
-# The exit codes of ../shared/CONTRACT.md, as the stages return them.
-OK, ERRORS, USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -92,14 +90,15 @@ def stop_after(stage: str, status: int, out: Path,
     failed generation showing, and run exits as generate. After compile, having nothing to
     generate (every spec has errors) stops the run too. Errors in some specs or some pairs
     (status 1) do not: the rest still becomes a dataset, and run exits 1 at the end."""
-    if status == USAGE:
-        if stage not in ("compile", "generate") and (earlier or {}).get("generate") == ERRORS:
-            return ERRORS
-        return USAGE
+    if status == EXIT_USAGE:
+        failed_pairs = (earlier or {}).get("generate") == EXIT_ERRORS
+        if stage not in ("compile", "generate") and failed_pairs:
+            return EXIT_ERRORS
+        return EXIT_USAGE
     if stage == "compile":
         pairs = out / PAIRS_FILE
         if not pairs.is_file() or not pairs.read_text(encoding="utf-8").strip():
-            return status or ERRORS
+            return status or EXIT_ERRORS
     return None
 
 
@@ -107,8 +106,8 @@ def final_status(statuses: dict[str, int], nothing_exported: bool = False) -> in
     """As compile and generate ended: the stages after them report on what those made. But a
     run that exported nothing (every pair left out: none generated, or the filter kept none)
     made no dataset, and exits 1 as `cfspec export` alone does."""
-    made = max(statuses.get("compile", OK), statuses.get("generate", OK))
-    return max(made, ERRORS) if nothing_exported else made
+    made = max(statuses.get("compile", EXIT_OK), statuses.get("generate", EXIT_OK))
+    return max(made, EXIT_ERRORS) if nothing_exported else made
 
 
 def nothing_exported(out: Path) -> bool:

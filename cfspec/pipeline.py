@@ -7,6 +7,7 @@ live here, so `run` and the separate commands cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
+from cfspec.stages.options import EvaluateOptions, GenerateOptions
 from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE
 
 STAGES = ("compile", "generate", "evaluate", "filter", "export", "report")
@@ -58,18 +60,11 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     if stage == "compile":  # every spec without errors: one bad spec must not stop a dataset
         return (list(o.paths), o.out), {"keep_going": True, "fmt": "text", "tokenizer": None,
                                         "no_color": False, **shown}
-    if stage == "generate":
-        return (o.out,), {"model": o.model, "seeds": o.seeds, "steps": o.steps,
-                          "device": o.device, "batch_pairs": o.batch_pairs,
-                          "guidance": o.guidance, "scheduler": o.scheduler, "height": o.height,
-                          "width": o.width, "dtype": o.dtype, "seed_base": o.seed_base,
-                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat,
-                          "overwrite": o.overwrite, "compile_unet": o.compile_unet,
-                          **shown}
+    if stage == "generate":  # every flag of generate that run has (all but --shard)
+        return (o.out,), {**_shared(GenerateOptions, o), **shown}
     later = {"fmt": "text", "no_color": False, **shown}
     if stage == "evaluate":
-        return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,
-                          "device": o.device, "batch_size": o.batch_size, **later}
+        return (o.out,), {**_shared(EvaluateOptions, o), **later}
     if stage == "filter":
         return (o.out,), {"min_clip": o.min_clip, "min_directional": o.min_directional,
                           "min_image_similarity": o.min_image_similarity,
@@ -79,6 +74,14 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     if stage == "report":
         return (o.out,), {"max_pairs": 200, **later}
     raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
+
+
+def _shared(options: type[GenerateOptions] | type[EvaluateOptions], run: RunOptions
+            ) -> dict[str, Any]:
+    """The fields of a stage's options class that are flags of its command and of run (a
+    new option of the stage reaches run's call when RunOptions has it)."""
+    names = {f.name for f in dataclasses.fields(options)} - options.API_ONLY
+    return {name: getattr(run, name) for name in sorted(names) if hasattr(run, name)}
 
 
 def stop_after(stage: str, status: int, out: Path,

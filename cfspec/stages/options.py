@@ -37,24 +37,25 @@ class GenerateOptions:
     Python API's own: `eta`, `only` (these pair ids), `per_pair` (each pair its own factual
     row; the same images)."""
 
+    # Those recorded in the manifest first, in the order a changed setting is listed.
     model: str = DEFAULT_MODEL
-    seeds: int = 1
-    steps: int = 50
-    device: str = "cpu"
-    batch_pairs: int = 1
-    guidance: float | str | Uniform = 7.5  # a number or uniform(lo, hi)
     scheduler: str = "ddim"
+    steps: int = 50
+    guidance: float | str | Uniform = 7.5  # a number or uniform(lo, hi)
+    dtype: str = "auto"
+    blend_start: float | None = None  # None: the --p2p-compat profile's default
+    eta: float = 0.0
+    p2p_compat: str = "cfspec"
     height: int | None = None
     width: int | None = None
-    dtype: str = "auto"
+    seeds: int = 1
+    device: str = "cpu"
+    batch_pairs: int = 1
     seed_base: int = 0
-    blend_start: float | None = None  # None: the --p2p-compat profile's default
-    p2p_compat: str = "cfspec"
     shard: Shard = ALL
     overwrite: bool = False
     compile_unet: bool = False
     quiet: bool = False
-    eta: float = 0.0
     only: Sequence[str] | None = None
     per_pair: bool = False
 
@@ -120,12 +121,15 @@ class GenerateOptions:
         """What a manifest line records and resume compares (store.setting_changes): every
         field but NOT_RECORDED, guidance as its fixed scale or its range, dtype as the torch
         name on `device`."""
-        recorded = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                    if f.name not in self.NOT_RECORDED}
-        recorded.pop("guidance")
-        return {**recorded, "scheduler": self.scheduler.lower(), "dtype": self._dtype(device),
-                "blend_start": self._blend_start(),
-                **guidance_params(self.guidance_setting)}
+        resolved = {"scheduler": self.scheduler.lower(), "dtype": self._dtype(device),
+                    "blend_start": self._blend_start()}
+        recorded: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # in field order: describe_replacements' order
+            if f.name == "guidance":
+                recorded.update(guidance_params(self.guidance_setting))
+            elif f.name not in self.NOT_RECORDED:
+                recorded[f.name] = resolved.get(f.name, getattr(self, f.name))
+        return recorded
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ does, costs beyond the loop. Goal: <= 1.10. One JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import os
@@ -83,12 +84,20 @@ def timed_stage(out: Path, args: argparse.Namespace, compiled: bool) -> dict[str
     engine_module.Engine.__init__ = init_and_keep  # type: ignore[method-assign]
     weights.load_components = timed("load", load)
     options: dict[str, Any] = {}
-    if "per_pair" in inspect.signature(generate).parameters:
+    # Older cfspec: generate()'s own keywords; newer: stages.options.GenerateOptions' fields.
+    try:
+        from cfspec.stages.options import GenerateOptions
+
+        taken = {f.name for f in dataclasses.fields(GenerateOptions)}
+    except ImportError:
+        taken = set(inspect.signature(generate).parameters)
+    if "per_pair" in taken:
         options["per_pair"] = args.per_pair
     if compiled:
-        if "compile" not in inspect.signature(generate).parameters:
+        name = "compile_unet" if "compile_unet" in taken else "compile"
+        if name not in taken:
             return {"skipped": "this cfspec's generate() takes no compile option"}
-        options["compile"] = True
+        options[name] = True
     try:
         result = generate(out, model=args.model, seeds=args.seeds, steps=args.steps,
                           device=args.device, batch_pairs=args.batch_pairs,

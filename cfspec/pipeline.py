@@ -7,18 +7,18 @@ live here, so `run` and the separate commands cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
+from cfspec.stages.options import EvaluateOptions, GenerateOptions
 from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE
 
 STAGES = ("compile", "generate", "evaluate", "filter", "export", "report")
-
-# The exit codes of ../shared/CONTRACT.md, as the stages return them.
-OK, ERRORS, USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,11 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     if stage == "compile":  # every spec without errors: one bad spec must not stop a dataset
         return (list(o.paths), o.out), {"keep_going": True, "fmt": "text", "tokenizer": None,
                                         "no_color": False, **shown}
-    if stage == "generate":
-        return (o.out,), {"model": o.model, "seeds": o.seeds, "steps": o.steps,
-                          "device": o.device, "batch_pairs": o.batch_pairs,
-                          "guidance": o.guidance, "scheduler": o.scheduler, "height": o.height,
-                          "width": o.width, "dtype": o.dtype, "seed_base": o.seed_base,
-                          "blend_start": o.blend_start, "p2p_compat": o.p2p_compat,
-                          "overwrite": o.overwrite, "compile_unet": o.compile_unet,
-                          **shown}
+    if stage == "generate":  # every flag of generate that run has (all but --shard)
+        return (o.out,), {**_shared(GenerateOptions, o), **shown}
     later = {"fmt": "text", "no_color": False, **shown}
     if stage == "evaluate":
-        return (o.out,), {"clip_model": o.clip_model, "inception_weights": o.inception_weights,
-                          "device": o.device, "batch_size": o.batch_size, **later}
+        return (o.out,), {**_shared(EvaluateOptions, o), **later}
     if stage == "filter":
         return (o.out,), {"min_clip": o.min_clip, "min_directional": o.min_directional,
                           "min_image_similarity": o.min_image_similarity,
@@ -83,6 +76,14 @@ def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[st
     raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
 
 
+def _shared(options: type[GenerateOptions] | type[EvaluateOptions], run: RunOptions
+            ) -> dict[str, Any]:
+    """The fields of a stage's options class that are flags of its command and of run (a
+    new option of the stage reaches run's call when RunOptions has it)."""
+    names = {f.name for f in dataclasses.fields(options)} - options.API_ONLY
+    return {name: getattr(run, name) for name in sorted(names) if hasattr(run, name)}
+
+
 def stop_after(stage: str, status: int, out: Path,
                earlier: Mapping[str, int] | None = None) -> int | None:
     """The exit status to stop the run with after `stage` ended with `status`; None: go on.
@@ -92,14 +93,15 @@ def stop_after(stage: str, status: int, out: Path,
     failed generation showing, and run exits as generate. After compile, having nothing to
     generate (every spec has errors) stops the run too. Errors in some specs or some pairs
     (status 1) do not: the rest still becomes a dataset, and run exits 1 at the end."""
-    if status == USAGE:
-        if stage not in ("compile", "generate") and (earlier or {}).get("generate") == ERRORS:
-            return ERRORS
-        return USAGE
+    if status == EXIT_USAGE:
+        failed_pairs = (earlier or {}).get("generate") == EXIT_ERRORS
+        if stage not in ("compile", "generate") and failed_pairs:
+            return EXIT_ERRORS
+        return EXIT_USAGE
     if stage == "compile":
         pairs = out / PAIRS_FILE
         if not pairs.is_file() or not pairs.read_text(encoding="utf-8").strip():
-            return status or ERRORS
+            return status or EXIT_ERRORS
     return None
 
 
@@ -107,8 +109,8 @@ def final_status(statuses: dict[str, int], nothing_exported: bool = False) -> in
     """As compile and generate ended: the stages after them report on what those made. But a
     run that exported nothing (every pair left out: none generated, or the filter kept none)
     made no dataset, and exits 1 as `cfspec export` alone does."""
-    made = max(statuses.get("compile", OK), statuses.get("generate", OK))
-    return max(made, ERRORS) if nothing_exported else made
+    made = max(statuses.get("compile", EXIT_OK), statuses.get("generate", EXIT_OK))
+    return max(made, EXIT_ERRORS) if nothing_exported else made
 
 
 def nothing_exported(out: Path) -> bool:

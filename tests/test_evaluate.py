@@ -45,7 +45,7 @@ class MeanColour(torch.nn.Module):
 
 def test_rows_for_every_pair_and_seed(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out")
-    result = evaluate(out, "tiny", **FAST)
+    result = evaluate(out, clip_model="tiny", **FAST)
     assert [(r.id, r.seed) for r in result.rows] == [
         (p["id"], s) for p in PAIRS for s in (0, 1)]
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -69,7 +69,7 @@ def test_rows_for_every_pair_and_seed(tmp_path: Path) -> None:
 
 def test_summary_means_intervals_and_skips(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out")
-    result = evaluate(out, "tiny", **FAST)
+    result = evaluate(out, clip_model="tiny", **FAST)
     summary = json.loads((out / "metrics_summary.json").read_text())
     assert summary == json.loads(json.dumps(result.summary))
     clip = summary["means"]["clip_score_0"]
@@ -96,7 +96,7 @@ def test_interval_resamples_pairs_not_rows(tmp_path: Path) -> None:
 
     pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(6)]
     out = build_out(tmp_path / "out", pairs, seeds=(0, 1, 2), size=16)
-    result = evaluate(out, "tiny", **FAST)
+    result = evaluate(out, clip_model="tiny", **FAST)
     entry = result.summary["means"]["latent_l2_per_dim"]
     assert entry["n"] == 18 and entry["n_pairs"] == 6 and "ci_reason" not in entry
     expected = cluster_bootstrap_ci([r.values["latent_l2_per_dim"] for r in result.rows],
@@ -120,7 +120,7 @@ def test_nearly_flat_attention_still_gives_a_background(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     saved["attention"] = (0.8 + 0.2 * rng.random((2, 4, 4))).astype(np.float32)
     store.save_npz(npz, saved)
-    (typed,) = evaluate(out, "tiny", **FAST).rows
+    (typed,) = evaluate(out, clip_model="tiny", **FAST).rows
     row = typed.to_json()
     assert row["background_ssim"] is not None and row["background_psnr"] is not None
     assert row["latent_l2_outside_edit"] is not None and 0 < row["edit_area_outside"] < 1
@@ -141,7 +141,7 @@ def test_clip_work_is_batched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(ClipScorer, "embed_images", spy_images)
     monkeypatch.setattr(ClipScorer, "embed_texts", spy_texts)
     out = build_out(tmp_path / "out")
-    evaluate(out, "tiny", batch_size=4, **FAST)
+    evaluate(out, clip_model="tiny", batch_size=4, **FAST)
     assert calls["images"] == [8, 4]  # 6 (pair, seed)s in batches of 4: both images at once
     assert calls["texts"] == [5]  # every distinct prompt once ("a cat on a table" is shared)
 
@@ -188,7 +188,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(out), "--clip-model", str(tmp_path / "nope")])
     assert result.exit_code == 2
     with pytest.raises(EvaluateError):
-        evaluate(out, "tiny", batch_size=0)
+        evaluate(out, clip_model="tiny", batch_size=0)
     result = runner.invoke(app, ["evaluate", str(out), "--clip-model", "tiny", "--device",
                                  "warp-drive"])
     assert result.exit_code == 2 and "--device" in result.output
@@ -196,7 +196,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
 
 def test_kid_always_fid_from_fifty_images(tmp_path: Path) -> None:
     small = build_out(tmp_path / "small", seeds=(0, 1, 2))
-    result = evaluate(small, "tiny", feature_extractor=MeanColour(), **FAST)
+    result = evaluate(small, clip_model="tiny", feature_extractor=MeanColour(), **FAST)
     set_level = result.summary["set"]
     # p1__dog and p1__chair share their factual prompt but not their images here: 9 + 9
     assert set_level["n_reference"] == 9 and set_level["n_candidate"] == 9
@@ -204,7 +204,7 @@ def test_kid_always_fid_from_fifty_images(tmp_path: Path) -> None:
     assert "FID refused" in set_level["fid"]["refused"]
     pairs = [make_pair(f"q{i}__b", f"a cat number {i}", f"a dog number {i}") for i in range(50)]
     big = build_out(tmp_path / "big", pairs, seeds=(0,), size=16)
-    result = evaluate(big, "tiny", feature_extractor=MeanColour(), batch_size=64, **FAST)
+    result = evaluate(big, clip_model="tiny", feature_extractor=MeanColour(), batch_size=64, **FAST)
     fid = result.summary["set"]["fid"]
     assert fid["n_reference"] == 50 and fid["n_candidate"] == 50 and fid["value"] >= 0
     assert any("2048" in note for note in fid["notes"])  # warned below 2048
@@ -216,14 +216,14 @@ def test_shared_factual_images_count_once(tmp_path: Path) -> None:
 
     same = np.full((32, 32, 3), 128, dtype=np.uint8)
     out = build_out(tmp_path / "out", PAIRS[:2], seeds=(0,), image_0=same)
-    result = evaluate(out, "tiny", feature_extractor=MeanColour(), **FAST)
+    result = evaluate(out, clip_model="tiny", feature_extractor=MeanColour(), **FAST)
     assert result.summary["set"]["n_reference"] == 1
     assert result.summary["set"]["reference_duplicates_dropped"] == 1
 
 
 def test_cld_with_twenty_seeds(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out", PAIRS[2:], seeds=range(20), size=16)
-    result = evaluate(out, "tiny", **FAST)
+    result = evaluate(out, clip_model="tiny", **FAST)
     assert len(result.rows) == 20
     for row in (r.to_json() for r in result.rows):
         # both images of a (pair, seed) share its noise: no published CLD, its ingredients
@@ -280,7 +280,7 @@ def test_terminal_gives_the_summary_files_reason_for_a_missing_interval() -> Non
     interval refused for unbounded bootstrap tails is not called a shortage of pairs."""
     from rich.console import Console
 
-    from cfspec.gpu.evaluate.stage import summary_table
+    from cfspec.gpu.evaluate.summary import summary_table
 
     unbounded = "the bootstrap tails are unbounded (too few distinct pairs)"
     summary = {"rows": 12, "pairs_evaluated": 6, "clip_model": "tiny", "means": {

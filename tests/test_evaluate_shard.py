@@ -69,7 +69,7 @@ def run_shards(out: Path, count: int, *extra: str) -> None:
 def test_three_shards_then_a_merge_write_what_one_run_writes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one = build_out(tmp_path / "one", MORE, SEEDS)
-    evaluate(one, "tiny", feature_extractor=MeanColour(), **FAST)
+    evaluate(one, clip_model="tiny", feature_extractor=MeanColour(), **FAST)
     split = tmp_path / "split"
     shutil.copytree(one, split)
     (split / METRICS_FILE).unlink()
@@ -90,7 +90,7 @@ def test_three_shards_then_a_merge_write_what_one_run_writes(
     assert len(keys) == len(set(keys))  # and complete
 
     calls = spy(monkeypatch)
-    result = evaluate(split, "tiny", feature_extractor=MeanColour(), **FAST)
+    result = evaluate(split, clip_model="tiny", feature_extractor=MeanColour(), **FAST)
     assert calls == []  # every row reused: no CLIP image call at all
     assert result.reused == len(MORE) * len(SEEDS) and len(result.shard_files) == 3
     # The same bytes: a row holds the numbers of one computation per image, and the tiny
@@ -105,7 +105,8 @@ def test_three_shards_then_a_merge_write_what_one_run_writes(
 def test_a_shard_never_touches_metrics_jsonl_and_skips_the_set_metrics(tmp_path: Path) -> None:
     out = build_out(tmp_path / "out", MORE, (0,))
     (out / METRICS_FILE).write_text("hand-made\n", encoding="utf-8")
-    result = evaluate(out, "tiny", feature_extractor=MeanColour(), shard=Shard(1, 2), **FAST)
+    result = evaluate(out, clip_model="tiny", feature_extractor=MeanColour(), shard=Shard(1, 2),
+                      **FAST)
     assert (out / METRICS_FILE).read_text(encoding="utf-8") == "hand-made\n"
     assert not (out / SUMMARY_FILE).exists() and result.summary_path is None
     assert result.metrics_path == out / "metrics.shard-1-of-2.jsonl"
@@ -128,7 +129,7 @@ def test_a_stale_shard_row_is_recomputed(tmp_path: Path, monkeypatch: pytest.Mon
     image = np.full((32, 32, 3), 90, dtype=np.uint8)
     write_generated(out, MORE[2], 1, image_0=image)
     calls = spy(monkeypatch)
-    result = evaluate(out, "tiny", **FAST)
+    result = evaluate(out, clip_model="tiny", **FAST)
     assert calls == [2]  # one (pair, seed): its two images
     assert result.reused == len(MORE) * 2 - 1
     stale = next(x for i in range(3) for x in shard_lines(out, i, 3)
@@ -140,7 +141,7 @@ def test_a_stale_shard_row_is_recomputed(tmp_path: Path, monkeypatch: pytest.Mon
     shutil.copytree(out, alone)
     for path in alone.glob("metrics.shard-*"):
         path.unlink()
-    evaluate(alone, "tiny", **FAST)
+    evaluate(alone, clip_model="tiny", **FAST)
     assert (alone / METRICS_FILE).read_bytes() == (out / METRICS_FILE).read_bytes()
 
     # another CLIP model (the same weights saved to a folder: another name) reuses nothing
@@ -149,7 +150,7 @@ def test_a_stale_shard_row_is_recomputed(tmp_path: Path, monkeypatch: pytest.Mon
     for part in (scorer.model, scorer.tokenizer, scorer.processor):
         part.save_pretrained(folder)
     calls.clear()
-    other = evaluate(out, str(folder), **FAST)
+    other = evaluate(out, clip_model=str(folder), **FAST)
     assert other.reused == 0 and sum(calls) == len(MORE) * 2 * 2
 
 
@@ -162,7 +163,7 @@ def test_a_broken_shard_line_is_a_warning_and_recomputed(tmp_path: Path) -> None
     del edited[INPUTS_KEY]
     path.write_text("\n".join([json.dumps(edited), "{torn", *lines[1:]]) + "\n",
                     encoding="utf-8")
-    result = evaluate(out, "tiny", **FAST)
+    result = evaluate(out, clip_model="tiny", **FAST)
     assert result.reused == len(PAIRS) - 1 and len(result.rows) == len(PAIRS)
     assert [(d.level.value, d.span.line)
             for d in result.diagnostics] == [("warning", 1), ("warning", 2)]
@@ -185,4 +186,4 @@ def test_bad_shards_are_usage_errors(tmp_path: Path, bad: str) -> None:
     assert "--shard" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in out.glob("metrics*")) == []
     with pytest.raises(EvaluateError, match="holds no pair"):
-        evaluate(out, "tiny", shard=_empty_shard(out, 5), **FAST)
+        evaluate(out, clip_model="tiny", shard=_empty_shard(out, 5), **FAST)

@@ -167,14 +167,14 @@ def test_evaluate_killed_between_its_files_reruns_to_the_same_bytes(tmp_path: Pa
 
     fast: dict[str, Any] = {"quiet": True, "bootstrap_resamples": 200}
     base = build_out(tmp_path / "base", size=16)
-    evaluate(base, "tiny", **fast)
+    evaluate(base, clip_model="tiny", **fast)
     old_summary = read_summary(base)
     assert old_summary is not None
     for pair in PAIRS:
         write_generated(base, pair, 2, size=16)
     reference = tmp_path / "reference"
     shutil.copytree(base, reference)
-    evaluate(reference, "tiny", **fast)
+    evaluate(reference, clip_model="tiny", **fast)
     expected = snapshot(reference)
     assert "seconds" not in json.loads((reference / "metrics_summary.json").read_text())
 
@@ -192,7 +192,7 @@ def test_evaluate_killed_between_its_files_reruns_to_the_same_bytes(tmp_path: Pa
             assert summary == old_summary
 
     def rerun(work: Path) -> None:
-        evaluate(work / "out", "tiny", **fast)
+        evaluate(work / "out", clip_model="tiny", **fast)
 
     kill_and_check(base, tmp_path, args, [metrics_written, metrics_written + 1], loadable,
                    rerun, expected)
@@ -253,7 +253,7 @@ def test_run_killed_in_generate_and_in_evaluate(tmp_path: Path) -> None:
             assert list((out / "images").rglob("*.png"))
             with pytest.raises(StageError, match=r"images holds 2 image\(s\) in 1 pair "
                                r"folder\(s\): a `cfspec generate` run stopped"):
-                evaluate(out, "tiny")  # says what it found, and how to go on
+                evaluate(out, clip_model="tiny")  # says what it found, and how to go on
             return
         assert read_summary(out) is None  # rows without their summary: not trusted
 

@@ -97,8 +97,8 @@ LAYERS = (
     ("cfspec.compile",),
     ("cfspec.importers", "cfspec.lsp"),
     ("cfspec.stages", "cfspec.gpu", "cfspec.ask"),  # ask: captions -> LLM -> lint -> .scm
-    ("cfspec.pipeline",),
-    ("cfspec.cli", "cfspec.__main__"),
+    # pipeline: run's plan, beside the commands it chains (it exits with cli.common's codes)
+    ("cfspec.cli", "cfspec.__main__", "cfspec.pipeline"),
 )
 # These never import torch (nor diffusers, transformers): the linter, the compiler and the
 # importers must start fast and run where no GPU library is installed.
@@ -201,7 +201,9 @@ def test_the_exit_codes_and_fail_are_defined_once() -> None:
                 for target in node.targets:
                     names = target.elts if isinstance(target, ast.Tuple) else [target]
                     for name in names:
-                        if isinstance(name, ast.Name) and name.id.startswith("EXIT_"):
+                        # EXIT_*, or the same codes under a shorter name (pipeline had them)
+                        if isinstance(name, ast.Name) and (name.id.startswith("EXIT_") or name.id
+                                                           in ("ERRORS", "USAGE")):
                             defined[name.id].append(module)
     assert dict(defined) == {"fail": ["cli.common"], "EXIT_OK": ["cli.common"],
                              "EXIT_ERRORS": ["cli.common"], "EXIT_USAGE": ["cli.common"]}
@@ -294,7 +296,7 @@ def test_the_circle_rule_catches_a_circle(tmp_path: Path) -> None:
 # the rule; the list may only shrink.
 MAX_LINES = 600
 GENERATED = {"lang/lalr_tables.py"}
-STILL_LONG = {"gpu/evaluate/metrics.py", "gpu/generate/p2p.py", "gpu/evaluate/stage.py",
+STILL_LONG = {"gpu/evaluate/metrics.py", "gpu/generate/p2p.py",
               "importers/analysis.py", "stages/html_report.py",
               "lang/prompt.py", "workspace/records.py"}
 

@@ -59,7 +59,7 @@ def expected(out: Path, pair_id: str, seed: int) -> float:
 def test_a_registered_metric_reaches_every_stage(tmp_path: Path,
                                                  dummy_metric: registry.Metric) -> None:
     out = build_out(tmp_path / "out")
-    result = evaluate(out, "tiny", quiet=True, bootstrap_resamples=200)
+    result = evaluate(out, clip_model="tiny", quiet=True, bootstrap_resamples=200)
     values = {(r.id, r.seed): r.values["red_share_1"] for r in result.rows}
     assert values == {key: expected(out, *key) for key in values}  # exact: same arithmetic
     assert len(set(values.values())) > 1  # the random test images differ

@@ -33,7 +33,7 @@ def grammar_command(
         raise fail(str(error)) from None
 
 
-def ask_command(  # noqa: C901
+def ask_command(
     captions: Annotated[list[str], typer.Argument(
         help="Captions: text files (one a line), caption-pair JSON Lines (COCO-CF shapes), "
         "or captions in quotes.")],
@@ -77,23 +77,13 @@ def ask_command(  # noqa: C901
     linted (imported first when it is JSON or free text), the diagnostics sent back for up to
     --repairs rounds. Writes OUT/<id>.scm and OUT/ask.jsonl; answers are cached in OUT, so a
     re-run (or a run after a kill) asks only what is missing. Exit 0: no errors; 1: errors."""
-    from cfspec.ask.backends import SERVER_GRAMMAR, RequestError, TransientError
+    from cfspec.ask.backends import RequestError, TransientError
     from cfspec.ask.captions import CaptionError, read_captions
     from cfspec.ask.runner import Options, Runner
-    from cfspec.diagnostics.views import FORMATS, render
+    from cfspec.diagnostics.views import render
     from cfspec.lang.config import ConfigError, load_config
 
-    if output_format not in FORMATS:
-        raise fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
-    if server_grammar not in SERVER_GRAMMAR:
-        raise fail(f"unknown --server-grammar {server_grammar!r}; choose one of "
-                    f"{', '.join(SERVER_GRAMMAR)}")
-    if shape not in ("scm", "json"):
-        raise fail(f"unknown --shape {shape!r}; choose scm or json")
-    if shape == "json" and server_grammar != "none":
-        raise fail("--shape json: the grammar is for .scm answers; drop --server-grammar")
-    if backend not in ("auto", "openai", "local"):
-        raise fail(f"unknown --backend {backend!r}; choose auto, openai or local")
+    _check_choices(output_format, server_grammar, shape, backend)
     try:
         config = load_config()
         read = read_captions(captions)
@@ -104,14 +94,7 @@ def ask_command(  # noqa: C901
         sys.stderr.write(render(read.diagnostics, "text", color=color))
     if not read.items:
         raise fail("no caption to ask about")
-    kind = backend
-    if kind == "auto":
-        kind = "local" if base_url is None and Path(model).is_dir() else "openai"
-    if kind == "local" and not Path(model).is_dir():
-        raise fail(f"--model {model}: not a model folder (give --base-url for a server)")
-    if kind == "openai" and base_url is None and not os.environ.get(api_key_env):
-        raise fail(f"--model {model} is not a local folder; give --base-url URL for a "
-                    f"server, or set {api_key_env} for the hosted API")
+    kind = _backend_kind(backend, model, base_url, api_key_env)
     from cfspec.workspace.outdir import prepare_out
 
     try:
@@ -142,6 +125,39 @@ def ask_command(  # noqa: C901
     finally:
         progress.close()
     _report(totals, out, output_format, quiet, color, bool(read.diagnostics))
+
+
+def _check_choices(output_format: str, server_grammar: str, shape: str, backend: str) -> None:
+    """Each choice flag is one of its choices (and they fit together), before anything is
+    read."""
+    from cfspec.ask.backends import SERVER_GRAMMAR
+    from cfspec.diagnostics.views import FORMATS
+
+    if output_format not in FORMATS:
+        raise fail(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
+    if server_grammar not in SERVER_GRAMMAR:
+        raise fail(f"unknown --server-grammar {server_grammar!r}; choose one of "
+                    f"{', '.join(SERVER_GRAMMAR)}")
+    if shape not in ("scm", "json"):
+        raise fail(f"unknown --shape {shape!r}; choose scm or json")
+    if shape == "json" and server_grammar != "none":
+        raise fail("--shape json: the grammar is for .scm answers; drop --server-grammar")
+    if backend not in ("auto", "openai", "local"):
+        raise fail(f"unknown --backend {backend!r}; choose auto, openai or local")
+
+
+def _backend_kind(backend: str, model: str, base_url: str | None, api_key_env: str) -> str:
+    """local or openai, as --backend says (auto: local for a model folder without
+    --base-url); what is needed for it is there."""
+    kind = backend
+    if kind == "auto":
+        kind = "local" if base_url is None and Path(model).is_dir() else "openai"
+    if kind == "local" and not Path(model).is_dir():
+        raise fail(f"--model {model}: not a model folder (give --base-url for a server)")
+    if kind == "openai" and base_url is None and not os.environ.get(api_key_env):
+        raise fail(f"--model {model} is not a local folder; give --base-url URL for a "
+                    f"server, or set {api_key_env} for the hosted API")
+    return kind
 
 
 def _backend(kind: str, model: str, base_url: str | None, server_grammar: str,

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail
-from cfspec.cli.options import DeviceOption, GuidanceOption
+from cfspec.cli.options import DeviceOption, GuidanceOption, flag_values
 from cfspec.gpu.models import DEFAULT_MODEL
 
 # The settings that decide the images, shared by generate, plan and run.
@@ -103,16 +103,21 @@ def generate_command(
     warning = random_weights_warning("--model", model)
     if warning is not None and os.environ.get("RANK", "0") == "0":  # once under torchrun
         typer.echo(f"cfspec: warning: {warning}", err=True)
+    from cfspec.stages.options import GenerateOptions, OptionError
+
+    # Every flag but OUT, by name (tests/test_options.py: each flag is a field), checked once
+    # here, before any model loads.
+    flags = {**flag_values(generate_command, locals()), "shard": part}
+    options = GenerateOptions(**flags)
+    try:
+        options.check(pick(device))
+    except OptionError as error:
+        raise fail(str(error)) from None
     from cfspec.gpu.generate.stage import GenerateError, generate
     from cfspec.gpu.generate.weights import ModelLoadError
 
     try:
-        result = generate(
-            out, model=model, seeds=seeds, steps=steps, guidance=guidance, device=device,
-            batch_pairs=batch_pairs, height=height, width=width, quiet=quiet,
-            scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-            p2p_compat=p2p_compat, shard=part, overwrite=overwrite, compile=compile_unet,
-        )
+        result = generate(out, options)
     except (GenerateError, ModelLoadError, ValueError) as error:
         typer.echo(f"cfspec: error: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,3 +32,13 @@ IgnoreOption = Annotated[list[str] | None, typer.Option(help="Skip these codes o
 DeviceOption = Annotated[str, typer.Option(
     metavar="DEVICE",
     help="auto (CUDA when there is a GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps.")]
+
+
+def flag_values(command: Callable[..., Any], values: dict[str, Any],
+                skip: tuple[str, ...] = ("out",)) -> dict[str, Any]:
+    """Each parameter of `command` but `skip`, from its `locals()`: the fields of the stage's
+    options class (stages.options), so a new flag reaches the stage without another list."""
+    import inspect
+
+    return {name: values[name] for name in inspect.signature(command).parameters
+            if name not in skip}

@@ -44,6 +44,7 @@ from cfspec.cli.options import (
     NoColorOption,
     OutArgument,
     QuietOption,
+    flag_values,
 )
 from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
 
@@ -79,6 +80,7 @@ def evaluate_command(
     latent divergence, background preservation; CLD with 20+ seeds) and set-level KID/FID:
     OUT/metrics.jsonl and OUT/metrics_summary.json. Rows of `--shard` runs whose images and
     settings are unchanged are reused, not recomputed."""
+    from cfspec.stages.options import EvaluateOptions, OptionError
     from cfspec.workspace.shards import ALL, parse_shard
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -86,20 +88,24 @@ def evaluate_command(
     _check_device(device)
     try:
         part = ALL if shard is None else parse_shard(shard)
-    except ValueError as error:
+        # Every flag but OUT and how the output looks, by name, checked once, first.
+        options = EvaluateOptions(**{**flag_values(evaluate_command, locals(),
+                                                   ("out", *EvaluateOptions.CLI_ONLY)),
+                                     "shard": part}).check()
+    except (ValueError, OptionError) as error:
         raise fail(str(error)) from None
     check_out(out)
     _warn_random_weights("--clip-model", clip_model)
     try:
-        from cfspec.gpu.evaluate.stage import EvaluateError, evaluate, summary_table
+        from cfspec.gpu.evaluate.stage import EvaluateError, evaluate
+        from cfspec.gpu.evaluate.summary import summary_table
     except ImportError as error:
         raise fail(f"`cfspec evaluate` needs the gpu extra (pip install 'cfspec[gpu]'): "
                     f"{error}") from None
     from cfspec.workspace.records import StageError
 
     try:
-        result = evaluate(out, clip_model, inception_weights=inception_weights, device=device,
-                          batch_size=batch_size, quiet=quiet, shard=part)
+        result = evaluate(out, options)
     except EvaluateError as error:
         if error.diagnostics:  # every (pair, seed) was damaged: what was found, exit 1
             emit(error.diagnostics, fmt, no_color)

@@ -39,11 +39,6 @@ from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
 
-# The parameters that make two runs' images the same; a manifest line counts as done for a run
-# only if all of them match (height/width only when the run names them; a sampled guidance
-# matches on its `guidance_range` instead, the value each line drew following from it).
-PARAMS = ("model", "scheduler", "steps", "guidance", "dtype", "blend_start", "eta", "p2p_compat")
-
 # Where LocalBlend starts, as a fraction of the schedule, for each `--p2p-compat` profile:
 # cfspec follows the null-text notebook (0.2); the Prompt-to-Prompt notebook blends from the
 # first step.
@@ -174,7 +169,12 @@ def setting_changes(line: ManifestLine, params: dict[str, Any]) -> dict[str, tup
     Empty when a run with `params` would make the same images of the same pair."""
     record = line.settings
     changes: dict[str, tuple[Any, Any]] = {}
-    for key in PARAMS:
+    # Every parameter the run records (stages.options.GenerateOptions.manifest_params) must
+    # match; height/width only when the run names them; a sampled guidance matches on its
+    # `guidance_range` instead, the value each line drew following from it.
+    keys = dict.fromkeys("guidance" if key == "guidance_range" else key for key in params
+                         if key not in ("height", "width"))
+    for key in keys:
         if key == "guidance":
             old, new = _guidance(record), _guidance(params)
         else:
@@ -261,7 +261,7 @@ def replaced_by(out_dir: Path, last: dict[tuple[str, int], ManifestLine],
 def describe_replacements(replaced: Mapping[tuple[str, int], Mapping[str, tuple[Any, Any]]]
                           ) -> list[str]:
     """One line per setting that differs, `name: old -> new` (several old values joined by
-    `or`), in PARAMS order."""
+    `or`), in the order the run's parameters are recorded in."""
     olds: dict[str, list[Any]] = {}
     news: dict[str, Any] = {}
     for changes in replaced.values():
@@ -269,9 +269,8 @@ def describe_replacements(replaced: Mapping[tuple[str, int], Mapping[str, tuple[
             if old not in olds.setdefault(name, []):
                 olds[name].append(old)
             news[name] = new
-    order = [*PARAMS, "height", "width"]
     return [f"{name}: {' or '.join(_shown(v) for v in olds[name])} -> {_shown(news[name])}"
-            for name in sorted(olds, key=order.index)]
+            for name in olds]
 
 
 def _shown(value: Any) -> str:

@@ -1,5 +1,6 @@
 """`cfspec evaluate OUT`: `clip` (our CLIP wrapper), `metrics` (pure metric functions) and
-`stage` (reads OUT, writes metrics.jsonl and metrics_summary.json)."""
+`stage` (reads OUT, writes metrics.jsonl and metrics_summary.json) and `summary` (the set-level
+features, the summary's means and intervals, the command's table)."""
 
 from cfspec.workspace.usercache import private_torch_caches
 

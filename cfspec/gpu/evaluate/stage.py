@@ -64,7 +64,6 @@ import hashlib
 import json
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +74,12 @@ import torch
 
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.gpu.evaluate.summary import (
+    SetFeatures,
+    dumps_summary,
+    make_summary,
+)
+from cfspec.stages.options import EvaluateOptions, OptionError
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.batching import group_key
@@ -96,7 +101,6 @@ from cfspec.workspace.records import (
 )
 from cfspec.workspace.shards import ALL, Shard
 
-BOOTSTRAP_RESAMPLES = 2000
 TEXT_BATCH = 32  # prompts per CLIP text call, padded: one shape for every call
 
 
@@ -132,91 +136,142 @@ class EvaluateResult:
         return not has_errors(self.diagnostics)
 
 
-def evaluate(  # noqa: C901
-    out_dir: str | Path,
-    clip_model: str = "openai/clip-vit-large-patch14",
-    *,
-    inception_weights: str | Path | None = None,
-    feature_extractor: torch.nn.Module | None = None,
-    device: str = "cpu",
-    batch_size: int = 32,
-    lpips: bool = True,
-    quiet: bool = True,
-    bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
-    shard: Shard = ALL,
-) -> EvaluateResult:
+def evaluate(out_dir: str | Path, options: EvaluateOptions | None = None,
+             **settings: Any) -> EvaluateResult:
     """Evaluate every generated (pair, seed) of OUT; write metrics.jsonl and the summary.
-    With `shard` (I of N > 1): only that shard's pairs, to OUT/metrics.shard-I-of-N.jsonl, no
-    set-level metrics and no summary file (see the module docstring).
+    `options` (stages.options.EvaluateOptions) or its fields as keywords
+    (`evaluate(out, clip_model="tiny")`), not both. With `shard` (I of N > 1): only that
+    shard's pairs, to OUT/metrics.shard-I-of-N.jsonl, no set-level metrics and no summary file
+    (see the module docstring).
 
     `feature_extractor` (uint8 images -> (N, F)) replaces the Inception network for the set
     metrics (tests, custom feature spaces); give at most one of it and `inception_weights`.
     Raises EvaluateError when nothing can be evaluated; problems with single lines or files are
     returned as diagnostics (the command then exits 1)."""
-    from cfspec.gpu.evaluate.clip import ClipLoadError, ClipScorer
-
     started = time.perf_counter()
     out = Path(out_dir)
-
-    # 1. Check inputs before loading any model.
-    if batch_size < 1:
-        raise EvaluateError("--batch-size must be at least 1")
-    if inception_weights is not None and feature_extractor is not None:
-        raise EvaluateError("give --inception-weights or a feature extractor, not both")
-    if inception_weights is not None and not Path(inception_weights).expanduser().is_file():
-        raise EvaluateError(f"--inception-weights {inception_weights}: no such file (FID/KID "
-                            "read torch-fidelity's pt_inception-2015-12-05-6726825d.pth from a "
-                            "local file; nothing is downloaded)")
-    pairs, diagnostics = read_pair_file(out)
-    by_id = {p.id: p for p in pairs}
-    generated, problems = read_manifest(out, by_id)
-    diagnostics = [*diagnostics, *problems]
-    sharded = shard.count > 1
-    mine = shard.select(pairs) if sharded else pairs
-    if sharded and not mine:
-        groups = len({group_key(p) for p in pairs})
-        raise EvaluateError(f"--shard {shard}: holds no pair (shards split by factual prompt, "
-                            f"and pairs.jsonl has {groups}); use at most {groups} shard(s)")
-    generated = {p.id: generated[p.id] for p in mine if p.id in generated}
-    jobs = [g for p in mine for g in generated.get(p.id, {}).values()]
-    not_generated = [p.id for p in mine if not generated.get(p.id)]
-    if not jobs:
-        where = f"shard {shard} of {out}" if sharded else str(out)
-        raise EvaluateError(f"{where}: no finished images to evaluate (run `cfspec generate "
-                            f"{out}` first)")
-    # A (pair, seed) with a damaged image or .npz is reported and not scored (nor in CLD).
-    check = check_generated(out, jobs, "not scored: no metrics.jsonl row")
-    diagnostics += check.diagnostics
-    if check.damage:
-        jobs = [g for g in jobs if check.ok(g)]
-        generated = {pid: kept for pid, seeds in generated.items()
-                     if (kept := {s: g for s, g in seeds.items() if check.ok(g)})}
-        if not jobs:
-            raise EvaluateError(f"{out}: every finished (pair, seed) has a damaged file; "
-                                "nothing to evaluate", diagnostics)
-
+    if options is not None and settings:
+        raise TypeError("evaluate() takes options or keyword settings, not both")
+    try:  # 1. Every option, then every input, before any model loads.
+        opts = (EvaluateOptions(**settings) if options is None else options).check()
+    except OptionError as error:
+        raise EvaluateError(str(error)) from None
+    work = _Inputs.read(out, opts.shard)
     # 2. Models.
+    scorer, extractor, use_lpips, notes = _load_models(opts, work)
+    # 3. Rows the shard files already hold for these very inputs are reused.
+    setting = _setting_key(opts, scorer, use_lpips)
+    digests, reused, shard_files = _reusable(work, setting)
+    # 4. Texts once, then the (pair, seed)s in batches. The set-level features need every
+    # image, reused or not, in the one order: then every job is read, and only CLIP skipped.
+    todo = [g for g in work.jobs if (g.id, g.seed) not in reused]
+    features = SetFeatures(extractor) if extractor is not None else None
+    computed = _score(work.jobs if features is not None else todo, todo, work.by_id, scorer,
+                      use_lpips, features, set(reused), opts)
+    rows = [reused[key] if key in reused else computed[key]
+            for key in ((g.id, g.seed) for g in work.jobs)]
+    # 5. CLD for pairs with enough seeds (always recomputed: it spans a pair's seeds).
+    notes += _add_cld(rows, work.generated)
+    # 6. Write the rows, then the summary of exactly those rows (their bytes, read back).
+    normal = [MetricsRow.from_json(r).to_json() for r in rows]
+    text = "".join(json_line(r) for r in normal)
+    # split("\n"): a prompt may hold U+2028, U+2029 or U+0085 unescaped (ensure_ascii=False).
+    written = [MetricsRow.from_json(json.loads(line)) for line in text.split("\n") if line]
+    summary_path: Path | None = None
+    if work.sharded:
+        notes.append(f"KID/FID skipped: shard {opts.shard} sees part of the images; `cfspec "
+                     f"evaluate {out}` without --shard, after every shard, computes them")
+        metrics_path = out / metrics_shard_file(opts.shard.index, opts.shard.count)
+        write_text_atomic(metrics_path, "".join(
+            json_line({**r, INPUTS_KEY: digests[(r["id"], r["seed"])]}) for r in normal))
+        summary = make_summary(written, work.mine, scorer.name, str(scorer.device), None,
+                               notes, opts.bootstrap_resamples, work.not_generated,
+                               set_skipped=notes[-1])
+    else:
+        metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
+        write_text_atomic(metrics_path, text)
+        summary = make_summary(written, work.pairs, scorer.name, str(scorer.device), features,
+                               notes, opts.bootstrap_resamples, work.not_generated)
+        summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
+        write_text_atomic(summary_path, dumps_summary(summary))
+    return EvaluateResult(out, metrics_path, summary_path, written, summary, work.diagnostics,
+                          work.not_generated, work.check.damage, notes,
+                          time.perf_counter() - started, opts.shard, len(reused), shard_files)
+
+
+@dataclass
+class _Inputs:
+    """What OUT holds to evaluate: the pairs, the finished (pair, seed)s of this shard whose
+    files are whole, and what was found wrong on the way."""
+
+    out: Path
+    pairs: list[Pair]
+    by_id: dict[str, Pair]
+    mine: list[Pair]  # this shard's pairs (all of them unsharded)
+    sharded: bool
+    generated: dict[str, dict[int, Generated]]
+    jobs: list[Generated]
+    not_generated: list[str]
+    check: Any  # workspace.integrity's check of the files
+    diagnostics: list[Diagnostic]
+
+    @classmethod
+    def read(cls, out: Path, shard: Shard) -> _Inputs:
+        pairs, diagnostics = read_pair_file(out)
+        by_id = {p.id: p for p in pairs}
+        generated, problems = read_manifest(out, by_id)
+        diagnostics = [*diagnostics, *problems]
+        sharded = shard.count > 1
+        mine = shard.select(pairs) if sharded else pairs
+        if sharded and not mine:
+            groups = len({group_key(p) for p in pairs})
+            raise EvaluateError(f"--shard {shard}: holds no pair (shards split by factual "
+                                f"prompt, and pairs.jsonl has {groups}); use at most {groups} "
+                                "shard(s)")
+        generated = {p.id: generated[p.id] for p in mine if p.id in generated}
+        jobs = [g for p in mine for g in generated.get(p.id, {}).values()]
+        not_generated = [p.id for p in mine if not generated.get(p.id)]
+        if not jobs:
+            where = f"shard {shard} of {out}" if sharded else str(out)
+            raise EvaluateError(f"{where}: no finished images to evaluate (run `cfspec "
+                                f"generate {out}` first)")
+        # A (pair, seed) with a damaged image or .npz is reported and not scored (nor in CLD).
+        check = check_generated(out, jobs, "not scored: no metrics.jsonl row")
+        diagnostics += check.diagnostics
+        if check.damage:
+            jobs = [g for g in jobs if check.ok(g)]
+            generated = {pid: kept for pid, seeds in generated.items()
+                         if (kept := {s: g for s, g in seeds.items() if check.ok(g)})}
+            if not jobs:
+                raise EvaluateError(f"{out}: every finished (pair, seed) has a damaged file; "
+                                    "nothing to evaluate", diagnostics)
+        return cls(out, pairs, by_id, mine, sharded, generated, jobs, not_generated, check,
+                   diagnostics)
+
+
+def _load_models(opts: EvaluateOptions, work: _Inputs
+                 ) -> tuple[Any, torch.nn.Module | None, bool, list[str]]:
+    """CLIP, the set-level feature extractor (none for a shard), whether LPIPS runs, and the
+    notes on what is skipped."""
     from cfspec.gpu.device import DeviceError, pick
+    from cfspec.gpu.evaluate.clip import ClipLoadError, ClipScorer
 
     try:
-        torch_device = torch.device(pick(device))
-    except DeviceError as error:
+        torch_device = torch.device(pick(opts.device))
+        scorer = ClipScorer.load(opts.clip_model, device=torch_device)
+    except (DeviceError, ClipLoadError) as error:
         raise EvaluateError(str(error)) from None
-    try:
-        scorer = ClipScorer.load(clip_model, device=torch_device)
-    except ClipLoadError as error:
-        raise EvaluateError(str(error)) from None
-    extractor = None if sharded else feature_extractor
-    if inception_weights is not None and not sharded:
+    extractor = None if work.sharded else opts.feature_extractor
+    if opts.inception_weights is not None and not work.sharded:
         from cfspec.gpu.evaluate.metrics import inception_extractor
 
-        extractor = inception_extractor(inception_weights).to(scorer.device)
+        extractor = inception_extractor(opts.inception_weights).to(scorer.device)
     notes: list[str] = []
-    if check.damage:
-        notes.append(f"{len(check.keys())} (pair, seed)(s) not scored: damaged files "
+    if work.check.damage:
+        notes.append(f"{len(work.check.keys())} (pair, seed)(s) not scored: damaged files "
                      "(see the damaged-file diagnostics)")
     use_lpips = False
-    if lpips:
+    if opts.lpips:
         from cfspec.gpu.evaluate.metrics import lpips_available
 
         use_lpips, why = lpips_available()
@@ -224,66 +279,42 @@ def evaluate(  # noqa: C901
             notes.append(f"background_lpips skipped: {why}")
     else:
         notes.append("background_lpips skipped: turned off")
+    return scorer, extractor, use_lpips, notes
 
-    # 3. Rows the shard files already hold for these very inputs are reused.
-    shard_rows, shard_files, problems = read_metric_shards(out, by_id)
-    diagnostics += problems
-    setting = _setting_key(scorer, use_lpips, batch_size)
+
+def _reusable(work: _Inputs, setting: str) -> tuple[
+        dict[tuple[str, int], str], dict[tuple[str, int], dict[str, Any]], list[Path]]:
+    """The inputs' digests (the ones needed), the shard files' rows for unchanged inputs, and
+    the shard files read; their problems join `work.diagnostics`."""
+    shard_rows, shard_files, problems = read_metric_shards(work.out, work.by_id)
+    work.diagnostics += problems
     # Hashing an image costs a read of it: only for a shard file's rows, or a row it may reuse.
-    digests = {(g.id, g.seed): _inputs_digest(g, by_id[g.id], setting) for g in jobs
-               if sharded or (g.id, g.seed) in shard_rows}
+    digests = {(g.id, g.seed): _inputs_digest(g, work.by_id[g.id], setting) for g in work.jobs
+               if work.sharded or (g.id, g.seed) in shard_rows}
     reused: dict[tuple[str, int], dict[str, Any]] = {}
     for key, digest in digests.items():
         row = shard_rows.get(key, {}).get(digest)
         if row is not None:
             reused[key] = _without_cld(row.to_json())
-    todo = [g for g in jobs if (g.id, g.seed) not in reused]
+    return digests, reused, shard_files
 
-    # 4. Texts once, then the (pair, seed)s in batches. The set-level features need every
-    # image, reused or not, in the one order: then every job is read, and only CLIP skipped.
+
+def _score(walk: list[Generated], todo: list[Generated], by_id: dict[str, Pair], scorer: Any,
+           use_lpips: bool, features: SetFeatures | None, reused: set[tuple[str, int]],
+           opts: EvaluateOptions) -> dict[tuple[str, int], dict[str, Any]]:
+    """The rows of `todo`, batch by batch over `walk` (every job when set features are
+    wanted: their images are read, only CLIP skipped for reused rows)."""
     prompts = list(dict.fromkeys(t for g in todo for t in _prompts(by_id[g.id])))
     text_emb = (dict(zip(prompts, scorer.embed_texts(prompts, TEXT_BATCH, fixed_shape=True),
                          strict=True)) if prompts else {})
     computed: dict[tuple[str, int], dict[str, Any]] = {}
-    features: _SetFeatures | None = _SetFeatures(extractor) if extractor is not None else None
-    walk = jobs if features is not None else todo
-    with progress(len(walk), "evaluating", quiet) as advance:
-        for start in range(0, len(walk), batch_size):
-            batch = walk[start : start + batch_size]
+    with progress(len(walk), "evaluating", opts.quiet) as advance:
+        for start in range(0, len(walk), opts.batch_size):
+            batch = walk[start : start + opts.batch_size]
             computed.update(_evaluate_batch(batch, by_id, scorer, text_emb, use_lpips,
-                                            features, set(reused), batch_size))
+                                            features, reused, opts.batch_size))
             advance(len(batch))
-    rows = [reused[(g.id, g.seed)] if (g.id, g.seed) in reused else computed[(g.id, g.seed)]
-            for g in jobs]
-
-    # 5. CLD for pairs with enough seeds (always recomputed: it spans a pair's seeds).
-    notes += _add_cld(rows, generated)
-
-    # 6. Write the rows, then the summary of exactly those rows (their bytes, read back).
-    normal = [MetricsRow.from_json(r).to_json() for r in rows]
-    text = "".join(json_line(r) for r in normal)
-    # split("\n"): a prompt may hold U+2028, U+2029 or U+0085 unescaped (ensure_ascii=False).
-    written = [MetricsRow.from_json(json.loads(line)) for line in text.split("\n") if line]
-    if sharded:
-        notes.append(f"KID/FID skipped: shard {shard} sees part of the images; `cfspec "
-                     f"evaluate {out}` without --shard, after every shard, computes them")
-        metrics_path = out / metrics_shard_file(shard.index, shard.count)
-        write_text_atomic(metrics_path, "".join(
-            json_line({**r, INPUTS_KEY: digests[(r["id"], r["seed"])]}) for r in normal))
-        summary = _summary(written, mine, scorer.name, str(scorer.device), None, notes,
-                           bootstrap_resamples, not_generated, set_skipped=notes[-1])
-        return EvaluateResult(out, metrics_path, None, written, summary, diagnostics,
-                              not_generated, check.damage, notes,
-                              time.perf_counter() - started, shard, len(reused), shard_files)
-    metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
-    write_text_atomic(metrics_path, text)
-    summary = _summary(written, pairs, scorer.name, str(scorer.device), features, notes,
-                       bootstrap_resamples, not_generated)
-    summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
-    write_text_atomic(summary_path, _dumps_summary(summary))
-    return EvaluateResult(out, metrics_path, summary_path, written, summary, diagnostics,
-                          not_generated, check.damage, notes, time.perf_counter() - started,
-                          shard, len(reused), shard_files)
+    return computed
 
 
 # --- reuse across shards -------------------------------------------------------------------------
@@ -298,14 +329,16 @@ def _without_cld(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in _CLD_KEYS}
 
 
-def _setting_key(scorer: Any, use_lpips: bool, batch_size: int) -> str:
-    """What besides the images decides a row's numbers: the CLIP model, its dtype and device
-    type, the batch size (a row's last bits follow the batch shape), LPIPS on or off, the
+def _setting_key(opts: EvaluateOptions, scorer: Any, use_lpips: bool) -> str:
+    """What besides the images decides a row's numbers: the options' (opts.manifest_params:
+    the CLIP model, the batch size, as a row's last bits follow the batch shape, LPIPS), as
+    resolved here (the model's name, its dtype and device type, whether LPIPS could run), the
     metric registry, cfspec's version."""
-    return json.dumps({"clip_model": scorer.name, "clip_dtype": str(scorer.dtype),
-                       "device": torch.device(scorer.device).type, "batch_size": batch_size,
-                       "lpips": use_lpips, "metrics": [m.name for m in METRICS],
-                       "cfspec": __version__}, sort_keys=True)
+    return json.dumps({**opts.manifest_params(), "clip_model": scorer.name,
+                       "clip_dtype": str(scorer.dtype),
+                       "device": torch.device(scorer.device).type, "lpips": use_lpips,
+                       "metrics": [m.name for m in METRICS], "cfspec": __version__},
+                      sort_keys=True)
 
 
 def _inputs_digest(job: Generated, pair: Pair, setting: str) -> str:
@@ -379,7 +412,7 @@ def _load(job: Generated) -> Sample:
 
 def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                     scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
-                    features: _SetFeatures | None, reused: set[tuple[str, int]] | None = None,
+                    features: SetFeatures | None, reused: set[tuple[str, int]] | None = None,
                     batch_size: int = 32) -> dict[tuple[str, int], dict[str, Any]]:
     """(id, seed) -> row for the batch's jobs not in `reused`; every job's images go to the
     set-level `features`."""
@@ -524,192 +557,3 @@ def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generate
                      f"they need >= {CLD_MIN_SEEDS} seeds per pair (most seeds of a pair here: "
                      f"{most}); latent_l2_outside_edit is the per-seed minimality score")
     return notes
-
-
-# --- set level ---------------------------------------------------------------------------------
-
-
-class _SetFeatures:
-    """Feature rows of the factual images (each distinct image once) and of the
-    counterfactual images, computed batch by batch so no image set is held in memory."""
-
-    def __init__(self, extractor: torch.nn.Module) -> None:
-        self.extractor = extractor
-        self.reference: list[torch.Tensor] = []
-        self.candidate: list[torch.Tensor] = []
-        self.seen: set[str] = set()
-        self.duplicates = 0
-
-    def add(self, group: Sequence[Sample], im0: torch.Tensor, im1: torch.Tensor) -> None:
-        from cfspec.gpu.evaluate.metrics import extract_features
-
-        keep = []
-        for i, item in enumerate(group):
-            digest = hashlib.sha256(item.image_0.tobytes()).hexdigest()
-            if digest in self.seen:
-                self.duplicates += 1
-            else:
-                self.seen.add(digest)
-                keep.append(i)
-        if keep:
-            ref = im0[keep].permute(0, 3, 1, 2).contiguous()
-            self.reference.append(extract_features(ref, self.extractor))
-        self.candidate.append(extract_features(im1.permute(0, 3, 1, 2).contiguous(),
-                                               self.extractor))
-
-    def distances(self) -> dict[str, Any]:
-        from cfspec.gpu.evaluate.metrics import (
-            FID_MIN_IMAGES,
-            fid_from_features,
-            kid_from_features,
-        )
-
-        ref, cand = torch.cat(self.reference), torch.cat(self.candidate)
-        out: dict[str, Any] = {
-            "reference": "factual images (image_0), each distinct image once",
-            "candidate": "counterfactual images (image_1)",
-            "n_reference": int(ref.shape[0]), "n_candidate": int(cand.shape[0]),
-            "feature_size": int(ref.shape[1]),
-        }
-        if self.duplicates:
-            out["reference_duplicates_dropped"] = self.duplicates
-        try:
-            out["kid"] = kid_from_features(ref, cand).as_dict()
-        except ValueError as error:
-            out["kid"] = {"refused": f"KID refused: {error}"}
-        n = min(int(ref.shape[0]), int(cand.shape[0]))
-        if n < FID_MIN_IMAGES:
-            out["fid"] = {"refused": f"FID refused: {n} images per set (reference "
-                          f"{ref.shape[0]}, candidate {cand.shape[0]}); it needs at least "
-                          f"{FID_MIN_IMAGES} (use KID on small sets)"}
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # noted in its `notes`
-                out["fid"] = fid_from_features(ref, cand).as_dict()
-        return out
-
-
-# --- the summary -------------------------------------------------------------------------------
-
-
-def _summary(rows: list[MetricsRow], pairs: list[Pair], clip_name: str,
-             device: str, features: _SetFeatures | None, notes: list[str], resamples: int,
-             not_generated: list[str], set_skipped: str | None = None) -> dict[str, Any]:
-    from cfspec.workspace.intervals import CI_METHOD, CI_MIN_PAIRS, cluster_bootstrap_ci
-
-    seeds_per_pair: dict[str, int] = {}
-    for row in rows:
-        seeds_per_pair[row.id] = seeds_per_pair.get(row.id, 0) + 1
-    means: dict[str, Any] = {}
-    for name in (m.name for m in METRICS if m.summarized):  # a bool averages to a share
-        used = [(r.id, value) for r in rows if (value := _usable(r, name)) is not None]
-        if not used:
-            continue
-        ci = cluster_bootstrap_ci([value for _, value in used], [pid for pid, _ in used],
-                                  n_resamples=resamples)
-        # ci95 is null below CI_MIN_PAIRS pairs (`ci_reason` says why); n counts (pair, seed)s.
-        means[name] = {"mean": ci.mean,
-                       "ci95": None if ci.low is None else [ci.low, ci.high],
-                       "n": ci.n_values, "n_pairs": ci.n_pairs}
-        if ci.reason is not None:
-            means[name]["ci_reason"] = ci.reason
-    for name in ("background_ssim", "background_psnr", "latent_l2_per_dim"):
-        missing = [r for r in rows if r.values.get(name) is None]
-        if missing:
-            reasons = {r.reasons.get(name) or r.reasons.get("background")
-                       or r.reasons.get("latent") or "not measured" for r in missing}
-            notes.append(f"{name} undefined for {len(missing)} of {len(rows)} (pair, seed)(s): "
-                         + "; ".join(sorted(reasons)[:3]))
-    undefined = sum(1 for r in rows if r.directional_defined is False)
-    if undefined:
-        notes.append(f"directional_similarity: {undefined} (pair, seed)(s) left out of the mean "
-                     "(no change in CLIP space, so no direction)")
-    summary: dict[str, Any] = {
-        "cfspec": __version__,
-        "clip_model": clip_name,
-        "device": device,
-        "pairs": len(pairs),
-        "pairs_evaluated": len(seeds_per_pair),
-        "pairs_not_generated": not_generated,
-        "rows": len(rows),
-        "seeds_per_pair": {"min": min(seeds_per_pair.values()),
-                           "max": max(seeds_per_pair.values())},
-        "means": means,
-        "bootstrap": {"resamples": resamples, "confidence": 0.95,
-                      "method": "studentized two-stage cluster", "unit": "pair",
-                      "min_pairs": CI_MIN_PAIRS, "description": CI_METHOD},
-    }
-    if set_skipped is not None:
-        summary["set"] = {"skipped": set_skipped}
-    elif features is None:
-        summary["set"] = {"skipped": "no --inception-weights: KID and FID need a local "
-                          "Inception weights file"}
-        notes.append("KID/FID skipped: pass --inception-weights PATH (a local file)")
-    else:
-        summary["set"] = features.distances()
-        for metric in ("fid", "kid"):
-            entry = summary["set"][metric]
-            if "refused" in entry:
-                notes.append(entry["refused"])
-            notes += [f"{metric.upper()}: {note}" for note in entry.get("notes", [])]
-    summary["notes"] = list(notes)
-    return summary
-
-
-def _usable(row: MetricsRow, name: str) -> float | None:
-    """The value that enters the mean (a bool as 0 or 1), or None when it does not."""
-    value = row.values.get(name)
-    if name == "directional_similarity" and row.directional_defined is False:
-        return None
-    if isinstance(value, bool):
-        return float(value)
-    return row.number(name)
-
-
-def _dumps_summary(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
-
-
-def summary_table(summary: dict[str, Any]) -> Any:
-    """A rich Table of the means (with 95% intervals) and the set-level figures."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"cfspec evaluate: {summary['rows']} (pair, seed) of "
-                  f"{summary['pairs_evaluated']} pair(s), CLIP {summary['clip_model']}")
-    table.add_column("metric")
-    table.add_column("N", justify="right")
-    table.add_column("mean", justify="right")
-    table.add_column("95% CI", justify="right")
-    # Why a mean has no interval: the summary's own `ci_reason`, each distinct one once, below.
-    reasons: dict[str, int] = {}
-    for name, entry in summary["means"].items():
-        ci = entry.get("ci95")
-        if ci:
-            interval = f"[{ci[0]:.4g}, {ci[1]:.4g}]"
-        else:
-            reason = str(entry.get("ci_reason") or "no reason recorded")
-            interval = f"none [{reasons.setdefault(reason, len(reasons) + 1)}]"
-        table.add_row(name, f"{entry['n']} ({entry.get('n_pairs', '?')} pairs)",
-                      f"{entry['mean']:.4g}", interval)
-    if reasons:
-        table.caption = "\n".join(f"[{n}] {escape(reason)}"
-                                   for reason, n in reasons.items())
-        table.caption_justify = "left"
-    set_level = summary.get("set", {})
-    for metric in ("kid", "fid"):
-        entry = set_level.get(metric)
-        if not isinstance(entry, dict):
-            continue
-        if "refused" in entry:
-            table.add_row(metric.upper(), "", "refused", "")
-            continue
-        floor = entry.get("noise_floor")
-        # the floor is comparable with the value at the floor's sizes, not with `value`
-        floor_text = (f"floor {floor:.4g} vs {entry['value_at_floor_sizes']:.4g} at "
-                      f"{entry['noise_floor_reference_n']}/{entry['noise_floor_n']}"
-                      if floor is not None else "no floor")
-        table.add_row(f"{metric.upper()} ({entry['feature_size']}-d)",
-                      f"{entry['n_reference']}/{entry['n_candidate']}",
-                      f"{entry['value']:.4g}", floor_text)
-    return table

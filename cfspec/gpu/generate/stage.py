@@ -2,7 +2,7 @@
 
 Pairs that share a factual image (a group: same spec, spec_name and prompt_0) are generated
 as sets: per seed, the factual row once and every counterfactual of the group edited against it
-(`cfspec.workspace.sets`, `Engine.run_sets`). `per_pair=True` keeps the per-pair layout (each
+(`cfspec.workspace.batching`, `Engine.run_sets`). `per_pair=True` keeps the per-pair layout (each
 pair its own factual row) for benchmarks and checks; both give the same images.
 
 Under `torchrun --nproc_per_node N` (or `accelerate launch`) each process takes a share of the
@@ -13,20 +13,18 @@ lock, and the main process compacts it when every process is done.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cfspec import __version__
-from cfspec.gpu.models import DEFAULT_MODEL
+from cfspec.stages.options import GenerateOptions, OptionError
 from cfspec.stages.progress import progress
 from cfspec.workspace import store
-from cfspec.workspace.batching import Draws, Uniform
+from cfspec.workspace.batching import Draws
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.records import ManifestLine
-from cfspec.workspace.shards import ALL, Shard
 
 
 class GenerateError(RuntimeError):
@@ -72,72 +70,52 @@ class GenerateResult:
         return not self.failed and not self.invalid
 
 
-def generate(
-    out_dir: str | Path,
-    model: str = DEFAULT_MODEL,
-    seeds: int = 1,
-    steps: int = 50,
-    guidance: float | str | Uniform = 7.5,
-    device: str = "cpu",
-    batch_pairs: int = 1,
-    height: int | None = None,
-    width: int | None = None,
-    quiet: bool = False,
-    scheduler: str = "ddim",
-    dtype: str = "auto",
-    seed_base: int = 0,
-    blend_start: float | None = None,
-    eta: float = 0.0,
-    only: Sequence[str] | None = None,
-    p2p_compat: str = "cfspec",
-    shard: Shard = ALL,
-    per_pair: bool = False,
-    overwrite: bool = False,
-    compile: bool = False,
-) -> GenerateResult:
-    """Generate `seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
+def generate(out_dir: str | Path, options: GenerateOptions | None = None,
+             **settings: Any) -> GenerateResult:
+    """Generate `options.seeds` candidate image pairs for every pair of OUT/pairs.jsonl.
 
-    Seeds are `seed_base .. seed_base + seeds - 1`; each (group, seed) draws its noise from its
-    own CPU generator. `guidance` is a number or `uniform(lo, hi)` (a string or a
-    `sets.Uniform`), drawn per (group, seed); a pair's `edit.sample` draws its windows per
-    (pair, seed). `only` restricts the run to these pair ids, `shard` to one of N disjoint
-    parts of pairs.jsonl, whole groups at a time (workspace.shards). `per_pair` generates each
-    pair with its own factual row (the layout before sets; the same images, 2K rows for K
-    counterfactuals instead of K + 1). `p2p_compat="published"`
-    reproduces google/prompt-to-prompt's behaviour where cfspec deliberately differs (README,
-    "Differences from the published Prompt-to-Prompt"); `blend_start` None takes that
-    profile's default (0.2 for cfspec, 0 for published). `device`: auto, cpu, cuda, cuda:N or
-    mps (`cfspec.gpu.device`). `compile` runs the UNet through torch.compile
-    (`engine.CompileOptions`: the same images within the dtype's rounding, faster after a
-    one-time compile per batch shape, cached on disk). Images already made for these pairs
-    and seeds with other settings are replaced only with `overwrite`; without it the run
-    raises WouldReplace before anything is written. Raises GenerateError (usage problems),
-    DeviceError or ModelLoadError; per-pair failures are returned in
-    `GenerateResult.failed`.
+    `options` (stages.options.GenerateOptions) or its fields as keywords
+    (`generate(out, seeds=2)`), not both. Seeds are `seed_base .. seed_base + seeds - 1`; each
+    (group, seed) draws its noise from its own CPU generator. `guidance` is a number or
+    `uniform(lo, hi)` (a string or a `sets.Uniform`), drawn per (group, seed); a pair's
+    `edit.sample` draws its windows per (pair, seed). `only` restricts the run to these pair
+    ids, `shard` to one of N disjoint parts of pairs.jsonl, whole groups at a time
+    (workspace.shards). `per_pair` generates each pair with its own factual row (the layout
+    before sets; the same images, 2K rows for K counterfactuals instead of K + 1).
+    `p2p_compat="published"` reproduces google/prompt-to-prompt's behaviour where cfspec
+    deliberately differs (README, "Differences from the published Prompt-to-Prompt");
+    `blend_start` None takes that profile's default (0.2 for cfspec, 0 for published).
+    `device`: auto, cpu, cuda, cuda:N or mps (`cfspec.gpu.device`). `compile_unet` runs the
+    UNet through torch.compile (`engine.CompileOptions`: the same images within the dtype's
+    rounding, faster after a one-time compile per batch shape, cached on disk). Images
+    already made for these pairs and seeds with other settings are replaced only with
+    `overwrite`; without it the run raises WouldReplace before anything is written. Raises
+    GenerateError (usage problems: every option is checked first, before anything is read),
+    DeviceError or ModelLoadError; per-pair failures are returned in `GenerateResult.failed`.
     """
     import torch
     from accelerate import PartialState
 
-    from cfspec.gpu.device import dtype_name, pick
-    from cfspec.gpu.generate.weights import SCHEDULERS, resolve_dtype
-    from cfspec.workspace.batching import group_key, guidance_params, parse_guidance
+    from cfspec.gpu.device import pick
+    from cfspec.gpu.generate.weights import resolve_dtype
+    from cfspec.workspace.batching import group_key
     from cfspec.workspace.pairs import read_pairs
 
     started = time.perf_counter()
     out = Path(out_dir)
-    device = pick(device)  # DeviceError (one line) when it is not here
+    if options is not None and settings:
+        raise TypeError("generate() takes options or keyword settings, not both")
     try:
-        guidance_setting = parse_guidance(guidance)
-        # What the manifest records and resume compares (plan builds the same).
-        params = store.run_params(
-            model=model, scheduler=scheduler, steps=steps,
-            guidance=guidance_params(guidance_setting), dtype=dtype_name(dtype, device),
-            p2p_compat=p2p_compat, blend_start=blend_start, eta=eta, height=height,
-            width=width)
-    except ValueError as error:
+        opts = GenerateOptions(**settings) if options is None else options
+    except TypeError as error:  # a misspelt keyword: say which options there are
+        raise TypeError(f"{error}; the options are GenerateOptions' fields") from None
+    device = pick(opts.device)  # DeviceError (one line) when it is not here
+    try:
+        opts = opts.check(device)
+    except OptionError as error:
         raise GenerateError(str(error)) from None
-    blend_start = params["blend_start"]
-    _check_args(seeds, steps, batch_pairs, height, width, scheduler, SCHEDULERS, blend_start)
+    # What the manifest records and resume compares.
+    params = opts.manifest_params(device)
     pairs_path = out / PAIRS_FILE
     if not pairs_path.is_file():
         raise GenerateError(f"{pairs_path}: not found (run `cfspec compile SPECS -o {out}` first)")
@@ -145,9 +123,9 @@ def generate(
     # Lines that break the schema are skipped, and reported: the run then exits 1.
     invalid = [f"{pairs_path}: {d.message}" for d in diagnostics]
     order = [p.id for p in pairs]  # the manifest follows pairs.jsonl's order
-    pairs = shard.select(pairs)  # by position in the whole file: the same split on every run
-    if only is not None:
-        wanted = set(only)
+    pairs = opts.shard.select(pairs)  # by position in the whole file: the same split every run
+    if opts.only is not None:
+        wanted = set(opts.only)
         pairs = [p for p in pairs if p.id in wanted]
 
     # 1. One process or many: a CPU run uses gloo, a CUDA run one GPU per process.
@@ -155,24 +133,24 @@ def generate(
     dev = torch.device(device)
     if state.num_processes > 1 and dev.type == "cuda":
         dev = state.device
-    torch_dtype = resolve_dtype(dtype, dev)
+    torch_dtype = resolve_dtype(opts.dtype, dev)
 
     # 2. What is left to do: every process reads the manifest before anyone appends to it.
     manifest = out / MANIFEST_FILE
     by_id = {p.id: p for p in pairs}
     last = store.latest(store.read_records(manifest))
     done = store.finished(out, last, by_id, params)
-    jobs = [(p.id, seed_base + k) for p in pairs for k in range(seeds)]
+    jobs = [(p.id, opts.seed_base + k) for p in pairs for k in range(opts.seeds)]
     # Images of these jobs made with other settings: replaced only when asked to.
     other = store.replaced_by(out, last, (job for job in jobs if job not in done), params)
-    if other and not overwrite:
+    if other and not opts.overwrite:
         raise WouldReplace(out, other)
     # Lines (of other parameters) that this run's files will replace: tombstoned first.
     replaced = {key: record for key, record in last.items() if key not in done
                 and not record.superseded}
     state.wait_for_everyone()
     todo = [job for job in jobs if job not in done]
-    total = len(pairs) * seeds
+    total = len(pairs) * opts.seeds
     # Processes split by group: a group's factual rows are computed by one process.
     group_of = {p.id: group_key(p) for p in pairs}
     pending_groups = list(dict.fromkeys(group_of[pair_id] for pair_id, _ in todo))
@@ -180,10 +158,8 @@ def generate(
         my_groups = set(mine)
     my_jobs = [(pair_id, seed) for pair_id, seed in todo if group_of[pair_id] in my_groups]
 
-    generated, failed = _run(out, my_jobs, by_id, model, dev, torch_dtype, params, steps,
-                             guidance_setting, scheduler, blend_start, eta, batch_pairs,
-                             quiet or not state.is_main_process, state, replaced, per_pair,
-                             compile)
+    generated, failed = _run(out, my_jobs, by_id, opts, dev, torch_dtype, params,
+                             opts.quiet or not state.is_main_process, state, replaced)
 
     # 3. Gather every process's counts; the main process compacts the manifest.
     if state.num_processes > 1:
@@ -195,7 +171,7 @@ def generate(
     # Other shards may be appending to this manifest right now, and compacting replaces the
     # file: a sharded run leaves it as it is (readers take the last line per image; an
     # unsharded run afterwards compacts).
-    if state.is_main_process and manifest.exists() and shard.count == 1:
+    if state.is_main_process and manifest.exists() and opts.shard.count == 1:
         store.compact(manifest, order)
     state.wait_for_everyone()
     return GenerateResult(
@@ -205,30 +181,9 @@ def generate(
     )
 
 
-def _check_args(seeds: int, steps: int, batch_pairs: int, height: int | None,
-                width: int | None, scheduler: str, schedulers: dict[str, str],
-                blend_start: float) -> None:
-    if seeds < 1:
-        raise GenerateError("--seeds must be at least 1")
-    if steps < 1:
-        raise GenerateError("--steps must be at least 1")
-    if batch_pairs < 1:
-        raise GenerateError("--batch-pairs must be at least 1")
-    for name, value in (("--height", height), ("--width", width)):
-        if value is not None and value < 8:
-            raise GenerateError(f"{name} must be at least 8")
-    if scheduler.lower() not in schedulers:
-        raise GenerateError(f"unknown --scheduler {scheduler!r}; choose one of "
-                            f"{', '.join(schedulers)}")
-    if not 0.0 <= blend_start <= 1.0:
-        raise GenerateError("--blend-start must be between 0 and 1")
-
-
-def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: str,
-         device: Any, dtype: Any, params: dict[str, Any], steps: int,
-         guidance: float | Uniform, scheduler: str, blend_start: float, eta: float,
-         batch_pairs: int, quiet: bool, state: Any, replaced: dict[tuple[str, int], Any],
-         per_pair: bool = False, compile: bool = False) -> tuple[int, list[FailedJob]]:
+def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], opts: GenerateOptions,
+         device: Any, dtype: Any, params: dict[str, Any], quiet: bool, state: Any,
+         replaced: dict[tuple[str, int], Any]) -> tuple[int, list[FailedJob]]:
     import dataclasses
     import functools
 
@@ -241,14 +196,12 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
     failed: list[FailedJob] = []
     if not jobs:
         return 0, failed
-    comps = load_components(model, device, dtype)
+    comps = load_components(opts.model, device, dtype)
     # Sampled: every job carries its own guidance (all above 1, as the range's low end).
-    fixed = guidance.low if isinstance(guidance, Uniform) else guidance
-    settings = Settings(scheduler=scheduler.lower(), steps=steps, guidance=fixed,
-                        height=params["height"], width=params["width"],
-                        blend_start=blend_start, eta=eta, compat=params["p2p_compat"])
+    settings = Settings(**opts.engine_settings())
     engine = Engine(comps, device, dtype, settings,
-                    compile=CompileOptions() if compile else None)
+                    compile=CompileOptions() if opts.compile_unet else None)
+    guidance = opts.guidance_setting
     params = {**params, "height": engine.height, "width": engine.width}
     words = PromptTokenizer(comps.tokenizer, comps.tokenizer_2)
 
@@ -276,14 +229,14 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], model: 
 
     groups = {pair_id: group_key(pairs[pair_id]) for pair_id in plans}
     batched = batches(ready, lambda job: groups[job.pair_id], lambda job: job.seed,
-                      batch_pairs, per_pair)
+                      opts.batch_pairs, opts.per_pair)
 
     generated = 0
     label = "generating" if state.num_processes == 1 else (
         f"generating (process {state.process_index + 1}/{state.num_processes})")
     # PNGs, .npz files and manifest lines are written on the writer thread while the next
     # batch runs (writer.py: same order, same kill safety); at most two batches' pairs wait.
-    with progress(len(jobs), label, quiet) as advance, Writer(2 * batch_pairs) as writer:
+    with progress(len(jobs), label, quiet) as advance, Writer(2 * opts.batch_pairs) as writer:
         advance(len(jobs) - len(ready))
         for batch in batched:
             for outcome in _run_batch(engine, batch):

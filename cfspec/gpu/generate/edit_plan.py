@@ -22,8 +22,9 @@ from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.gpu.generate import published
-from cfspec.lang.prompt import normalize, split_words
+from cfspec.lang.prompt import split_words
 from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
+from cfspec.lang.words import find_phrase
 from cfspec.workspace.pairs import Pair
 
 BOS = "<|startoftext|>"
@@ -210,17 +211,6 @@ def _prompt_words(pair: Pair, which: int) -> list[tuple[str, int, int]]:
     return split_words(text)
 
 
-def _find_phrase(words: Sequence[str], phrase: str) -> list[int]:
-    """Word indices of `phrase` in `words` (case-, punctuation- and plural-insensitive)."""
-    wanted = [normalize(w) for w, _, _ in split_words(phrase) if normalize(w)]
-    keys = [normalize(w) for w in words]
-    n = len(wanted)
-    for i in range(len(keys) - n + 1):
-        if n and keys[i : i + n] == wanted:
-            return list(range(i, i + n))
-    return []
-
-
 def _window(value: Any, where: str) -> tuple[float, float]:
     start, end = float(value[0]), float(value[1])
     if not 0.0 <= start <= end <= 1.0:
@@ -279,7 +269,7 @@ def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> Edit
         if source == "words":
             word_idx = [i - 1 for i in indices if 1 <= i <= len(words[which])]
         else:  # foreign clip indices: find the words by their text instead
-            word_idx = [i for text in texts for i in _find_phrase(words[which], text)]
+            word_idx = [i for text in texts for i in find_phrase(words[which], text)]
         return sorted({t for w in word_idx for t in tokens.of_word(w)})
 
     n0, n1 = len(t0.tokens.pieces), len(t1.tokens.pieces)
@@ -323,7 +313,7 @@ def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> Edit
     cross_words: list[tuple[tuple[int, ...], tuple[float, float]]] = []
     for phrase, value in cross["words"].items():
         # Per-word windows address prompt_1's columns (P2P looks the word up in the edited prompt).
-        found = _find_phrase(words[1], phrase)
+        found = find_phrase(words[1], phrase)
         cols = tuple(sorted({t for w in found for t in t1.tokens.of_word(w)}))
         where = f"edit.cross_replace_steps.words.{phrase}"
         if cols:

@@ -15,10 +15,9 @@ from cfspec.lang.prompt import (
     Word,
     article_for,
     diff,
-    normalize,
-    split_words,
 )
 from cfspec.lang.tokens import MAX_TOKENS, ClipTokenizer, count_tokens
+from cfspec.lang.words import find_phrase
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -130,13 +129,6 @@ def _check_reweight_type(ctx: Context, edit: ast.Edit) -> None:
         )
 
 
-def _find(words: tuple[Word, ...], phrase: str) -> bool:
-    keys = [w.key for w in words if not w.is_punctuation]
-    wanted = [normalize(w) for w, _, _ in split_words(phrase) if normalize(w)]
-    n = len(wanted)
-    return n > 0 and any(keys[i : i + n] == wanted for i in range(len(keys) - n + 1))
-
-
 def check_edit_words(ctx: Context) -> None:
     p0 = ctx.model.prompt_0
     if p0 is None:
@@ -159,7 +151,7 @@ def check_edit_words(ctx: Context) -> None:
                     case ast.CrossReplace(word=t) if t is not None:
                         checks.append((t, (p0, p1), "either prompt"))
                 for text, prompts, where in checks:
-                    if not any(_find(p.words, text.value) for p in prompts):
+                    if not any(find_phrase([w.text for w in p.words], text.value) for p in prompts):
                         ctx.report(
                             "edit-word-not-found",
                             text.span,

@@ -11,8 +11,9 @@ from typing import Any
 from cfspec.compile.align import Tokens, refine_map, replace_map, tokenize
 from cfspec.lang import ast
 from cfspec.lang.model import CounterfactualModel, SpecModel
-from cfspec.lang.prompt import BoundPrompt, Change, diff, normalize, split_words
+from cfspec.lang.prompt import BoundPrompt, Change, diff
 from cfspec.lang.tokens import ClipTokenizer
+from cfspec.lang.words import find_phrase
 
 DEFAULT_CROSS_REPLACE = (0.0, 0.8)
 DEFAULT_SELF_REPLACE = (0.0, 0.4)
@@ -150,8 +151,8 @@ def edit_map(
             if isinstance(item.steps, ast.Uniform):
                 sample["cross_replace"] = _uniform(item.steps)
         else:
-            found = _find(p1, item.word.value) or _find(p0, item.word.value)
-            word = " ".join((p1 if _find(p1, item.word.value) else p0).words[i].text
+            found = _word_indices(p1, item.word.value) or _word_indices(p0, item.word.value)
+            word = " ".join((p1 if _word_indices(p1, item.word.value) else p0).words[i].text
                             for i in found) or item.word.value
             cross_words[word] = _window(item.steps)
     self_items = _items(cm, ast.SelfReplace)
@@ -213,15 +214,9 @@ def _word_pairs(p0: BoundPrompt, p1: BoundPrompt) -> list[tuple[int, int]]:
     return pairs
 
 
-def _find(prompt: BoundPrompt, phrase: str) -> list[int]:
-    """Word indices of a phrase in a prompt, matched case- and punctuation-safely."""
-    wanted = [normalize(w) for w, _, _ in split_words(phrase) if normalize(w)]
-    keys = [w.key for w in prompt.words]
-    n = len(wanted)
-    for i in range(len(keys) - n + 1):
-        if n and keys[i : i + n] == wanted:
-            return list(range(i, i + n))
-    return []
+def _word_indices(prompt: BoundPrompt, phrase: str) -> list[int]:
+    """Word indices of a phrase in a prompt: `find_phrase`, as lint looks words up."""
+    return find_phrase([w.text for w in prompt.words], phrase)
 
 
 def _tokens_of(tokens: Tokens, word_indices: list[int]) -> list[int]:
@@ -235,8 +230,9 @@ def _blend_words(
     words of both prompts; punctuation left out."""
     blends = _items(cm, ast.Blend)
     if blends:
-        idx_0 = [i for b in blends for t in b.words_0 for i in _find(p0, t.value)]
-        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0) for i in _find(p1, t.value)]
+        idx_0 = [i for b in blends for t in b.words_0 for i in _word_indices(p0, t.value)]
+        idx_1 = [i for b in blends for t in (b.words_1 or b.words_0)
+                 for i in _word_indices(p1, t.value)]
     else:
         idx_0 = [i for c in changes for i in range(c.i0, c.i1)]
         idx_1 = [j for c in changes for j in range(c.j0, c.j1)]
@@ -290,7 +286,7 @@ def _local_blend(
 
 def _equalizer(cm: CounterfactualModel, t1: Tokens, p1: BoundPrompt) -> dict[str, Any]:
     items = _items(cm, ast.Reweight)
-    found = [_find(p1, r.word.value) for r in items]
+    found = [_word_indices(p1, r.word.value) for r in items]
     return {
         "words": [" ".join(p1.words[i].text for i in idx) for idx in found],
         "values": [r.weight.value for r in items],

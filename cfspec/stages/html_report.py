@@ -36,7 +36,6 @@ import itertools
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +43,12 @@ from typing import Any
 
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.stages.report_graph import edge_rows, graph_uri
+from cfspec.stages.report_graph import graph_dot as graph_dot
+from cfspec.stages.report_graph import parse_edge as parse_edge
+from cfspec.stages.report_images import data_uri, overlay_images
 from cfspec.workspace.atomic import write_text_atomic
-from cfspec.workspace.integrity import NPZ_ERRORS, RunCheck, check_generated
+from cfspec.workspace.integrity import RunCheck, check_generated
 from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.pairs import Assignment, Pair
@@ -64,9 +67,6 @@ from cfspec.workspace.records import (
 )
 
 DEFAULT_MAX_PAIRS = 200
-DOT_TIMEOUT_S = 20
-THUMBNAIL_PX = 384  # the largest side of an embedded image
-OVERLAY_PX = 192  # the largest side of an attention or mask overlay
 SCRIPT_FILE = "report.js"  # the index's sorting, in templates/
 
 
@@ -209,7 +209,7 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
             status = status if status == "dropped" else "damaged"
             damage = [f"{d.path.name}: {d.problem}" for d in found]
         else:
-            images = (_data_uri(seeds[shown].image_0), _data_uri(seeds[shown].image_1))
+            images = (data_uri(seeds[shown].image_0), data_uri(seeds[shown].image_1))
             overlays, overlay_note = overlay_images(seeds[shown])
     row = rows.get(shown) if shown is not None else None
     verdicts = {v.seed: v for v in decision.seeds} if decision is not None else {}
@@ -246,9 +246,9 @@ def _pair_entry(pair: Pair, seeds: Mapping[int, Generated],
         "reason": None if decision is None else decision.reason,
         "row": row,
         "seeds": seed_rows,
-        "scm": _edges(pair.scm, pair.scm_aug),
-        "scm_aug": _edges(pair.scm_aug, pair.scm),
-        "graph": _graph_uri(pair),
+        "scm": edge_rows(pair.scm, pair.scm_aug),
+        "scm_aug": edge_rows(pair.scm_aug, pair.scm),
+        "graph": graph_uri(pair),
     }
 
 
@@ -439,176 +439,7 @@ def _prompt_pieces(pair: Pair) -> tuple[list[dict[str, str]], list[dict[str, str
             highlight(pair.prompt_1, spans.get("changed_1", ()), spans.get("blend_1", ())))
 
 
-# --- causal graphs -------------------------------------------------------------------------------
-
-_EDGE = re.compile(r"^(?P<source>.+?) → (?P<target>.+?)(?::\s*(?P<text>.*))?$", re.S)
-
-
-def parse_edge(edge: str) -> tuple[str, str, str]:
-    """`A → B: description` -> (A, B, description); the description may be empty."""
-    match = _EDGE.match(edge.strip())
-    if match is None:
-        return edge, "", ""
-    return (match["source"].strip(), match["target"].strip(), (match["text"] or "").strip())
-
-
-def _edges(edges: Sequence[str], other: Sequence[str]) -> list[dict[str, Any]]:
-    others = {parse_edge(e)[:2] for e in other}
-    out = []
-    for edge in edges:
-        source, target, text = parse_edge(edge)
-        out.append({"source": source, "target": target, "text": text,
-                    "differs": (source, target) not in others})
-    return out
-
-
-def graph_dot(pair: Pair) -> str:
-    """Both graphs side by side as DOT (every label quoted by `lang.templates.dot_string`)."""
-    from cfspec.lang.templates import dot_string
-
-    lines = ["digraph pair {", "  rankdir=LR;", "  node [shape=ellipse, fontsize=11];"]
-    graphs = (("factual", pair.scm, pair.scm_aug), ("counterfactual", pair.scm_aug, pair.scm))
-    for index, (name, edges, other) in enumerate(graphs):
-        lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f"    label={dot_string(name)};")
-        others = {parse_edge(e)[:2] for e in other}
-        nodes: dict[str, str] = {}
-        for edge in edges:
-            source, target, _ = parse_edge(edge)
-            for node in (source, target):
-                if node and node not in nodes:
-                    nodes[node] = f"n{index}_{len(nodes)}"
-                    lines.append(f"    {nodes[node]} [label={dot_string(node)}];")
-            if source and target:
-                style = ' [color="#c2410c", penwidth=2]' if (source, target) not in others else ""
-                lines.append(f"    {nodes[source]} -> {nodes[target]}{style};")
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def _graph_uri(pair: Pair) -> str | None:
-    """The graphs as an SVG data URI, or None without Graphviz (or when dot fails)."""
-    dot = shutil.which("dot")
-    if dot is None or not (pair.scm or pair.scm_aug):
-        return None
-    try:
-        done = subprocess.run([dot, "-Tsvg"], input=graph_dot(pair).encode("utf-8"),
-                              capture_output=True, timeout=DOT_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0 or b"<svg" not in done.stdout:
-        return None
-    return "data:image/svg+xml;base64," + base64.b64encode(done.stdout).decode("ascii")
-
-
-# --- images and plots ----------------------------------------------------------------------------
-
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _data_uri(path: Path, max_side: int = THUMBNAIL_PX) -> str | None:
-    """A PNG as a data URI, shrunk to at most `max_side` pixels a side when Pillow is there
-    (the page shows them at most that big; a few hundred full 512 px PNGs would make the page
-    hundreds of MB). Anything that is not a PNG is left out."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if not data.startswith(_PNG_MAGIC):  # only PNGs are embedded, as image/png
-        return None
-    try:
-        data = _thumbnail(data, max_side)
-    except ImportError:
-        pass  # no Pillow: embedded as it is
-    except (OSError, ValueError):
-        return None  # claims to be a PNG but does not decode
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def _thumbnail(data: bytes, max_side: int) -> bytes:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        if max(image.size) <= max_side:
-            return data
-        image.thumbnail((max_side, max_side))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
-        return buffer.getvalue()
-
-
-def overlay_images(generated: Generated, max_side: int = OVERLAY_PX
-                   ) -> tuple[list[dict[str, str]], str | None]:
-    """([{label, uri}], note): the changed words' cross-attention over each image and the
-    LocalBlend mask over the counterfactual one, from the (pair, seed)'s .npz (`attention`
-    (2, h', w') max-normalised, `mask` (h, w) at latent resolution). The note says why some or
-    all are missing."""
-    if generated.extras is None:
-        return [], "no .npz beside the images: no attention or mask to show"
-    try:
-        import numpy as np
-        from PIL import Image  # noqa: F401  (checked here, used by _overlay_png)
-    except ImportError:
-        return [], "attention and mask overlays need numpy and Pillow"
-    try:
-        with np.load(generated.extras, allow_pickle=False) as data:
-            attention = np.asarray(data["attention"], dtype=np.float32) if (
-                "attention" in data.files) else None
-            mask = np.asarray(data["mask"]) if "mask" in data.files else None
-    except NPZ_ERRORS as error:  # changed since it was checked
-        return [], f"{generated.extras.name}: unreadable ({error})"
-    out: list[dict[str, str]] = []
-    notes = []
-    try:
-        if attention is not None and attention.ndim == 3 and attention.shape[0] == 2:
-            for k, (image, name) in enumerate(((generated.image_0, "factual"),
-                                               (generated.image_1, "counterfactual"))):
-                heat = np.nan_to_num(attention[k], nan=0.0, posinf=0.0, neginf=0.0).clip(0)
-                peak = float(heat.max()) if heat.size else 0.0
-                out.append({"label": f"changed words' attention, {name}",
-                            "uri": _overlay_png(image, heat / peak if peak > 0 else heat,
-                                                (220, 38, 38), max_side)})
-        else:
-            notes.append("no attention maps of shape (2, h, w) in the .npz")
-        if mask is not None and mask.ndim == 2 and mask.size:
-            region = (np.nan_to_num(mask.astype(np.float32)) > 0).astype(np.float32)
-            share = float(region.mean())
-            if share > 0:
-                out.append({"label": f"LocalBlend mask ({share:.0%} of the image may change)",
-                            "uri": _overlay_png(generated.image_1, region, (37, 99, 235),
-                                                max_side, nearest=True)})
-            else:
-                notes.append("LocalBlend mask is empty (no LocalBlend words for this edit)")
-        else:
-            notes.append("no LocalBlend mask of shape (h, w) in the .npz")
-    except (OSError, ValueError) as error:  # an image that does not decode
-        return [], f"overlays skipped: {error}"
-    return out, "; ".join(notes) or None
-
-
-def _overlay_png(image_path: Path, heat: Any, color: tuple[int, int, int], max_side: int,
-                 nearest: bool = False) -> str:
-    """The image, greyed so the colour stands out, with `heat` (h, w in 0..1, upsampled to the
-    image) laid over it in `color`."""
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(image_path) as opened:
-        base = opened.convert("RGB")
-    base.thumbnail((max_side, max_side))
-    layer = Image.fromarray((np.asarray(heat, dtype=np.float32) * 255).round().astype(np.uint8),
-                            "L").resize(base.size, Image.Resampling.NEAREST if nearest
-                                        else Image.Resampling.BILINEAR)
-    pixels = np.asarray(base, dtype=np.float32)
-    grey = 0.35 * pixels + 0.65 * pixels.mean(axis=2, keepdims=True)
-    alpha = np.asarray(layer, dtype=np.float32)[..., None] / 255.0 * 0.7
-    mixed = grey * (1 - alpha) + np.asarray(color, dtype=np.float32) * alpha
-    buffer = io.BytesIO()
-    Image.fromarray(mixed.clip(0, 255).round().astype(np.uint8), "RGB").save(
-        buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
+# --- plots (graphs: stages.report_graph; images, overlays: stages.report_images) ---------------
 
 def _gates(decisions: Mapping[str, FilterLine] | None) -> dict[str, float] | None:
     return next((d.gates for d in (decisions or {}).values() if d.gates), None)

@@ -22,8 +22,9 @@ from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.gpu.generate import published
-from cfspec.lang.prompt import normalize, split_words
+from cfspec.lang.prompt import split_words
 from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
+from cfspec.lang.words import find_phrase
 from cfspec.workspace.pairs import Pair
 
 BOS = "<|startoftext|>"
@@ -210,17 +211,6 @@ def _prompt_words(pair: Pair, which: int) -> list[tuple[str, int, int]]:
     return split_words(text)
 
 
-def _find_phrase(words: Sequence[str], phrase: str) -> list[int]:
-    """Word indices of `phrase` in `words` (case-, punctuation- and plural-insensitive)."""
-    wanted = [normalize(w) for w, _, _ in split_words(phrase) if normalize(w)]
-    keys = [normalize(w) for w in words]
-    n = len(wanted)
-    for i in range(len(keys) - n + 1):
-        if n and keys[i : i + n] == wanted:
-            return list(range(i, i + n))
-    return []
-
-
 def _window(value: Any, where: str) -> tuple[float, float]:
     start, end = float(value[0]), float(value[1])
     if not 0.0 <= start <= end <= 1.0:
@@ -243,23 +233,37 @@ def _pad_pairs(n0: int, n1: int) -> list[tuple[int, int]]:
 COMPAT_PROFILES = ("cfspec", "published")
 
 
-def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:  # noqa: C901
-    """Rebuild `pair.edit` for `tok`. Raises PlanError when the map cannot be applied.
+@dataclass(frozen=True)
+class _Prompts:
+    """Both prompts as this tokenizer cuts them, and how the pair's indices address them."""
 
-    `compat="published"` builds the mappers, word lookups and windows as google's published
-    code does (see `cfspec.gpu.generate.published`); the default keeps cfspec's fixes."""
-    if compat not in COMPAT_PROFILES:
-        raise PlanError(f"unknown P2P compatibility profile {compat!r}; choose "
-                        f"{' or '.join(COMPAT_PROFILES)}")
-    edit = pair.edit
-    alignment = edit["alignment"]
-    kind = str(edit["type"])
+    t0: _Tokenized
+    t1: _Tokenized
+    words: tuple[list[str], list[str]]  # each prompt's words and marks, as split_words gives
+    source: str  # the pair's alignment source: "words" or "clip"
+    as_written: bool  # a clip-sourced pair whose indices are ours as they stand
+
+    def tokens(self, which: int) -> Tokens:
+        return (self.t0, self.t1)[which].tokens
+
+    def to_tokens(self, which: int, indices: Sequence[int], texts: Sequence[str]) -> list[int]:
+        """Word-level (or foreign clip) token indices -> our token positions in prompt `which`."""
+        tokens = self.tokens(which)
+        if self.as_written:
+            return [i for i in indices if i < len(tokens.pieces)]
+        if self.source == "words":
+            word_idx = [i - 1 for i in indices if 1 <= i <= len(self.words[which])]
+        else:  # foreign clip indices: find the words by their text instead
+            word_idx = [i for text in texts for i in find_phrase(self.words[which], text)]
+        return sorted({t for w in word_idx for t in tokens.of_word(w)})
+
+
+def _prompts(pair: Pair, tok: PromptTokenizer, notes: list[str]) -> _Prompts:
+    alignment = pair.edit["alignment"]
     source = alignment["source"]
     spanned = (_prompt_words(pair, 0), _prompt_words(pair, 1))
-    words = ([w for w, _, _ in spanned[0]], [w for w, _, _ in spanned[1]])
     t0, t1 = (_tokenize(pair.prompt(k), [(a, b) for _, a, b in spanned[k]], tok)
               for k in (0, 1))
-    notes: list[str] = []
     for which, t in enumerate((t0, t1)):
         if t.truncated:
             notes.append(f"prompt_{which} is longer than {MAX_TOKENS} tokens and was truncated")
@@ -270,70 +274,89 @@ def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> Edit
     )
     if source == "clip" and not as_written:
         notes.append("token indices were computed with another tokenizer; rebuilt from words")
+    words = ([w for w, _, _ in spanned[0]], [w for w, _, _ in spanned[1]])
+    return _Prompts(t0, t1, words, source, as_written)
 
-    def to_tokens(which: int, indices: Sequence[int], texts: Sequence[str]) -> list[int]:
-        """Word-level (or foreign clip) token indices -> our token positions in prompt `which`."""
-        tokens = (t0, t1)[which].tokens
-        if as_written:
-            return [i for i in indices if i < len(tokens.pieces)]
-        if source == "words":
-            word_idx = [i - 1 for i in indices if 1 <= i <= len(words[which])]
-        else:  # foreign clip indices: find the words by their text instead
-            word_idx = [i for text in texts for i in _find_phrase(words[which], text)]
-        return sorted({t for w in word_idx for t in tokens.of_word(w)})
 
-    n0, n1 = len(t0.tokens.pieces), len(t1.tokens.pieces)
+def _mapper(kind: str, alignment: dict[str, Any], prompts: _Prompts
+            ) -> tuple[list[tuple[int, int, float]], list[float]]:
+    """(token map with the padding columns, kept columns) for a replace/reweight or refine."""
+    t0, t1 = prompts.tokens(0), prompts.tokens(1)
     keep = [1.0] * MAX_TOKENS
     mapper: list[tuple[int, int, float]]
     if kind in ("replace", "reweight"):
-        if as_written:
+        if prompts.as_written:
             mapper = [(int(a), int(b), float(w)) for a, b, w in alignment["token_map"]]
         else:
-            word_pairs = _word_pairs(alignment, len(words[0]), len(words[1]))
-            mapper = replace_map(t0.tokens, t1.tokens, word_pairs)
+            word_pairs = _word_pairs(alignment, len(prompts.words[0]), len(prompts.words[1]))
+            mapper = replace_map(t0, t1, word_pairs)
     elif kind == "refine":
-        if as_written:
-            refine = [int(i) for i in alignment["token_map"]]
-        else:
-            refine = refine_map(t0.tokens, t1.tokens)
+        refine = ([int(i) for i in alignment["token_map"]] if prompts.as_written
+                  else refine_map(t0, t1))
         mapper = [(i0, i1, 1.0) for i1, i0 in enumerate(refine) if i0 >= 0]
         for i1, i0 in enumerate(refine):
             if i0 < 0:
                 keep[i1] = 0.0  # inserted token: the counterfactual keeps its own attention
     else:
         raise PlanError(f"edit.type: unknown edit type {kind!r}")
-    mapper += [(a, b, 1.0) for a, b in _pad_pairs(n0, n1)]
+    mapper += [(a, b, 1.0) for a, b in _pad_pairs(len(t0.pieces), len(t1.pieces))]
     for a, b, _ in mapper:
         if not (0 <= a < MAX_TOKENS and 0 <= b < MAX_TOKENS):
             raise PlanError(f"edit.alignment.token_map: column {max(a, b)} is out of range")
+    return mapper, keep
 
+
+def _equalizer(edit: dict[str, Any], prompts: _Prompts, notes: list[str]) -> list[float]:
     equalizer = [1.0] * MAX_TOKENS
     eq = edit["equalizer"]
     if len(eq["values"]) != len(eq["tokens"]):
         raise PlanError("edit.equalizer: `values` and `tokens` differ in length")
     for k, (value, indices) in enumerate(zip(eq["values"], eq["tokens"], strict=True)):
         texts = [eq["words"][k]] if k < len(eq["words"]) else []
-        for col in to_tokens(1, indices, texts):
+        for col in prompts.to_tokens(1, indices, texts):
             equalizer[col] = float(value)
-    if kind == "reweight" and eq["tokens"] and all(v == 1.0 for v in equalizer):
+    if edit["type"] == "reweight" and eq["tokens"] and all(v == 1.0 for v in equalizer):
         notes.append("the equalizer's words were not found in prompt_1")
+    return equalizer
 
-    cross = edit["cross_replace_steps"]
-    cross_default = _window(cross["default"], "edit.cross_replace_steps.default")
-    cross_words: list[tuple[tuple[int, ...], tuple[float, float]]] = []
+
+def _cross_words(cross: dict[str, Any], prompts: _Prompts, notes: list[str]
+                 ) -> list[tuple[tuple[int, ...], tuple[float, float]]]:
+    """Per-word cross-attention windows; they address prompt_1's columns (P2P looks the word
+    up in the edited prompt)."""
+    out: list[tuple[tuple[int, ...], tuple[float, float]]] = []
     for phrase, value in cross["words"].items():
-        # Per-word windows address prompt_1's columns (P2P looks the word up in the edited prompt).
-        found = _find_phrase(words[1], phrase)
-        cols = tuple(sorted({t for w in found for t in t1.tokens.of_word(w)}))
+        found = find_phrase(prompts.words[1], phrase)
+        cols = tuple(sorted({t for w in found for t in prompts.tokens(1).of_word(w)}))
         where = f"edit.cross_replace_steps.words.{phrase}"
         if cols:
-            cross_words.append((cols, _window(value, where)))
+            out.append((cols, _window(value, where)))
         else:
             notes.append(f"{where}: not found in prompt_1; the default window applies")
+    return out
 
+
+def build_plan(pair: Pair, tok: PromptTokenizer, compat: str = "cfspec") -> EditPlan:
+    """Rebuild `pair.edit` for `tok`. Raises PlanError when the map cannot be applied.
+
+    `compat="published"` builds the mappers, word lookups and windows as google's published
+    code does (see `cfspec.gpu.generate.published`); the default keeps cfspec's fixes."""
+    if compat not in COMPAT_PROFILES:
+        raise PlanError(f"unknown P2P compatibility profile {compat!r}; choose "
+                        f"{' or '.join(COMPAT_PROFILES)}")
+    edit = pair.edit
+    kind = str(edit["type"])
+    notes: list[str] = []
+    prompts = _prompts(pair, tok, notes)
+    t0, t1 = prompts.t0, prompts.t1
+    mapper, keep = _mapper(kind, edit["alignment"], prompts)
+    equalizer = _equalizer(edit, prompts, notes)
+    cross = edit["cross_replace_steps"]
+    cross_default = _window(cross["default"], "edit.cross_replace_steps.default")
+    cross_words = _cross_words(cross, prompts, notes)
     blend = edit["local_blend"]
-    blend_0 = to_tokens(0, blend["tokens_0"], blend["words_0"])
-    blend_1 = to_tokens(1, blend["tokens_1"], blend["words_1"])
+    blend_0 = prompts.to_tokens(0, blend["tokens_0"], blend["words_0"])
+    blend_1 = prompts.to_tokens(1, blend["tokens_1"], blend["words_1"])
     plan = EditPlan(
         kind=kind,
         ids_0=tuple(t0.ids),

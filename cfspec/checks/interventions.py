@@ -82,7 +82,7 @@ def check_conflicting_assignments(ctx: Context) -> None:
         for a in (*_written_interventions(cf), *cf.sets):
             name = a.target.text
             if name in seen:
-                # In a set, the first one counts (lang/sets.py leaves the repeat out).
+                # In a set, the first one counts (lang/set_expansion.py leaves the repeat out).
                 ctx.report(
                     "conflicting-assignment",
                     a.span,

@@ -97,7 +97,7 @@ def check_undefined_variables(ctx: Context) -> None:
 
 
 def check_duplicate_counterfactuals(ctx: Context) -> None:
-    # Members of one set never share a name (lang/sets.py leaves repeats out and
+    # Members of one set never share a name (lang/set_expansion.py leaves repeats out and
     # checks/sets.py reports them); a member and a counterfactual, or two sets' members, can.
     seen: dict[str, ast.Counterfactual] = {}
     for cm in ctx.model.counterfactuals:

@@ -1,6 +1,6 @@
 """SCM311-315: counterfactual sets as written. What their members say is judged by every other
-check (the model holds the members); here, what `lang/sets.py` found while expanding: empty or
-repeating lists, a set that expands to nothing or to too much, member names that collide.
+check (the model holds the members); here, what `lang/set_expansion.py` found while expanding:
+empty or repeating lists, a set that expands to nothing or to too much, member names that collide.
 A variable listed twice is `conflicting-assignment` (checks/interventions.py)."""
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def summary_line(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 # --- ANSI styles ------------------------------------------------------------------------------
@@ -219,10 +219,6 @@ def render_text(diagnostics: Sequence[Diagnostic], color: bool = False) -> str:
     return "\n".join(blocks)
 
 
-def _thousands(n: int, word: str) -> str:
-    return f"{n:,} {word}{'s' if n != 1 else ''}"
-
-
 def fold_repeats(diagnostics: Sequence[Diagnostic], files: int = FOLD_FILES,
                  each: int = FOLD_EACH) -> tuple[list[Diagnostic], list[str]]:
     """The diagnostics to show (a code's first `each` in each of its first `files` files) and
@@ -245,10 +241,10 @@ def fold_repeats(diagnostics: Sequence[Diagnostic], files: int = FOLD_FILES,
     for code, left_out in hidden.items():
         first = left_out[0]
         others = len(files_of[code]) - files
-        where = f" in {_thousands(others, 'other file')}" if others > 0 else \
+        where = f" in {_plural(others, 'other file')}" if others > 0 else \
             f" in {_visible(first.file)}" if len(files_of[code]) == 1 else ""
         lines.append(
-            f"... and {_thousands(len(left_out), f'more `{first.code.name}` {first.level.value}')}"
+            f"... and {_plural(len(left_out), f'more `{first.code.name}` {first.level.value}')}"
             f" ({code}){where}: --format concise lists every one; "
             f"--ignore {first.code.name} hides them")
     return shown, lines

@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a model h
 import torch  # noqa: E402
 from roofline import achieved, count_flops, measure_peak  # noqa: E402
 
-from cfspec.gpu.evaluate import metrics as M  # noqa: E402
+from cfspec.gpu.evaluate import background, metrics  # noqa: E402
 from cfspec.gpu.evaluate.clip import RANDOM_VIT_L14, TINY, ClipScorer  # noqa: E402
 
 WORDS = ("dog", "cat", "horse", "red", "blue", "small", "large", "table", "chair", "street")
@@ -68,7 +68,7 @@ def make_batch(
     attention = torch.exp(
         -((ys - centres[:, 0, None, None]) ** 2 + (xs - centres[:, 1, None, None]) ** 2) / 0.1
     )
-    changed = M.changed_region(attention, (size, size))
+    changed = background.changed_region(attention, (size, size))
     img1 = img0.clone()
     noise = torch.randint(0, 256, img0.shape, generator=g, dtype=torch.uint8)
     img1 = torch.where(changed.unsqueeze(1), noise, img1)
@@ -101,7 +101,7 @@ def evaluate_batch(scorer: ClipScorer, batch: dict[str, Any], stages: dict[str, 
     text_emb = scorer.embed_texts(batch["prompts0"] + batch["prompts1"])
     _sync(device)
     t2 = time.perf_counter()
-    rows = M.pair_metrics(
+    rows = metrics.pair_metrics(
         image_emb[:n], image_emb[n:], text_emb[:n], text_emb[n:],
         batch["img0"], batch["img1"], batch["attention"], batch["z0"], batch["z1"],
     )

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("torchmetrics")
 
-from cfspec.gpu.evaluate import metrics as M  # noqa: E402
+from cfspec.gpu.evaluate import background, latents, metrics, set_distances, similarity  # noqa: E402
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -66,26 +66,26 @@ def _images(n: int, seed: int, low: int = 0, high: int = 256, size: int = 16) ->
 def test_embeddings_at_60_degrees() -> None:
     img, txt = E1, _at_angle(E1, E2, 60)
     assert float(torch.dot(img, txt)) == pytest.approx(0.5, abs=1e-6)
-    assert float(M.clip_score(img, txt)) == pytest.approx(50.0, abs=1e-4)
-    assert float(M.image_image_similarity(img, txt)) == pytest.approx(0.5, abs=1e-6)
+    assert float(similarity.clip_score(img, txt)) == pytest.approx(50.0, abs=1e-4)
+    assert float(similarity.image_image_similarity(img, txt)) == pytest.approx(0.5, abs=1e-6)
 
 
 def test_clip_score_is_clamped_at_zero_and_batched() -> None:
     images = torch.stack([E1, E1, E1])
     texts = torch.stack([E1, _at_angle(E1, E2, 90), _at_angle(E1, E2, 120)])
-    scores = M.clip_score(images, texts)
+    scores = similarity.clip_score(images, texts)
     assert scores.tolist() == pytest.approx([100.0, 0.0, 0.0], abs=1e-4)
     assert bool(((scores >= 0) & (scores <= 100)).all())
 
 
 def test_identical_images_similarity_one_directional_undefined() -> None:
     img = _unit(1, 2, 3, 4)
-    sim = M.image_image_similarity(img, img.clone())
+    sim = similarity.image_image_similarity(img, img.clone())
     assert float(sim) == pytest.approx(1.0, abs=1e-6)
-    d = M.directional_similarity(img, img.clone(), E1, E2)
+    d = similarity.directional_similarity(img, img.clone(), E1, E2)
     assert float(d.value) == 0.0 and not bool(d.defined)
     # identical prompts: the text change has no direction either
-    d2 = M.directional_similarity(E1, E2, E3, E3.clone())
+    d2 = similarity.directional_similarity(E1, E2, E3, E3.clone())
     assert float(d2.value) == 0.0 and not bool(d2.defined)
 
 
@@ -96,12 +96,12 @@ def test_directional_known_value_and_swap_flips_sign() -> None:
     d_img = (img1 - img0) / (img1 - img0).norm()
     ortho = E4
     txt1 = txt0 + _at_angle(d_img, ortho, 60)  # text change at 60 degrees from image change
-    d = M.directional_similarity(img0, img1, txt0, txt1)
+    d = similarity.directional_similarity(img0, img1, txt0, txt1)
     assert bool(d.defined) and float(d.value) == pytest.approx(0.5, abs=1e-6)
-    swapped = M.directional_similarity(img1, img0, txt0, txt1)
+    swapped = similarity.directional_similarity(img1, img0, txt0, txt1)
     assert float(swapped.value) == pytest.approx(-0.5, abs=1e-6)
     # batched: rows are independent
-    both = M.directional_similarity(
+    both = similarity.directional_similarity(
         torch.stack([img0, img1]), torch.stack([img1, img0]),
         torch.stack([txt0, txt0]), torch.stack([txt1, txt1]),
     )
@@ -111,10 +111,10 @@ def test_directional_known_value_and_swap_flips_sign() -> None:
 def test_effectiveness_margin() -> None:
     factual_text, cf_text = E1, E2
     cf_image = _unit(0.2, 0.9, 0, 0.1)  # closer to its own prompt
-    eff = M.effectiveness(cf_image, factual_text, cf_text)
+    eff = similarity.effectiveness(cf_image, factual_text, cf_text)
     expected = 100 * (float(cf_image[1]) - float(cf_image[0]))
     assert bool(eff.effective) and float(eff.margin) == pytest.approx(expected, abs=1e-4)
-    eff2 = M.effectiveness(_unit(0.9, 0.2, 0, 0), factual_text, cf_text)
+    eff2 = similarity.effectiveness(_unit(0.9, 0.2, 0, 0), factual_text, cf_text)
     assert not bool(eff2.effective) and float(eff2.margin) < 0
 
 
@@ -124,42 +124,42 @@ def test_effectiveness_margin() -> None:
 def test_latent_distances_known_values() -> None:
     z0 = torch.zeros(4, 8, 8)
     z1 = torch.full((4, 8, 8), 2.0)
-    assert float(M.latent_l2_per_dim(z0, z1)) == pytest.approx(2.0)
+    assert float(latents.latent_l2_per_dim(z0, z1)) == pytest.approx(2.0)
     z = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(1))
-    assert float(M.latent_cosine_distance(z, 3 * z)) == pytest.approx(0.0, abs=1e-6)
-    assert float(M.latent_cosine_distance(z, -z)) == pytest.approx(2.0, abs=1e-6)
+    assert float(latents.latent_cosine_distance(z, 3 * z)) == pytest.approx(0.0, abs=1e-6)
+    assert float(latents.latent_cosine_distance(z, -z)) == pytest.approx(2.0, abs=1e-6)
     a, b = torch.zeros(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
     a[:, 0, 0, 0], b[:, 0, 0, 1] = 1.0, 1.0
-    assert M.latent_cosine_distance(a, b).tolist() == pytest.approx([1.0, 1.0])  # orthogonal
-    batch = M.latent_l2_per_dim(torch.stack([z0, z0]), torch.stack([z0, z1]))
+    assert latents.latent_cosine_distance(a, b).tolist() == pytest.approx([1.0, 1.0])  # orthogonal
+    batch = latents.latent_l2_per_dim(torch.stack([z0, z0]), torch.stack([z0, z1]))
     assert batch.tolist() == pytest.approx([0.0, 2.0])
 
 
 def test_cld_hand_computed() -> None:
     # P(S_cf <= 2) = 2/5 (1 and 2, inclusive), P(S_f >= 2) = 1/3 (only 3)
     # CLD = ln(0.8 e^0.4 + 0.2 e^(1/3)) = ln(1.1934598 + 0.2791225) = ln(1.4725823) = 0.3870177
-    cld = M.counterfactual_latent_divergence([1, 2, 3, 4, 5], [0.5, 1, 3], 2.0)
+    cld = latents.counterfactual_latent_divergence([1, 2, 3, 4, 5], [0.5, 1, 3], 2.0)
     assert cld == pytest.approx(0.3870177, abs=1e-6)
-    assert M.counterfactual_latent_divergence([5, 6], [0.1, 0.2], 1.0) == pytest.approx(0.0)
-    assert M.counterfactual_latent_divergence([0.1], [5.0], 1.0) == pytest.approx(1.0)
+    assert latents.counterfactual_latent_divergence([5, 6], [0.1, 0.2], 1.0) == pytest.approx(0.0)
+    assert latents.counterfactual_latent_divergence([0.1], [5.0], 1.0) == pytest.approx(1.0)
     with pytest.raises(ValueError):
-        M.counterfactual_latent_divergence([], [1.0], 1.0)
+        latents.counterfactual_latent_divergence([], [1.0], 1.0)
 
 
 def test_cld_from_latents() -> None:
     k = 20
     factual = torch.arange(k, dtype=torch.float32).reshape(k, 1, 1, 1)
     far = factual + 100.0  # every counterfactual far away: d = 100
-    result = M.cld_from_latents(factual, far, index=0, shared_noise=False)
+    result = latents.cld_from_latents(factual, far, index=0, shared_noise=False)
     # S_f = {1..19}: none >= 100; S_cf = {101..119}: none <= 100
     assert (result.d, result.p_cf, result.p_f, result.cld) == pytest.approx((100, 0, 0, 0))
     assert result.d_vs_reseed == pytest.approx(100 / 10)  # median of S_f = {1..19} is 10
     near = factual + 0.5  # d = 0.5; S_cf = {1.5..19.5}: none <= 0.5; S_f = {1..19}: all >= 0.5
-    result = M.cld_from_latents(factual, near, index=0, shared_noise=False)
+    result = latents.cld_from_latents(factual, near, index=0, shared_noise=False)
     assert result.p_cf == 0.0 and result.p_f == 1.0
     assert result.cld == pytest.approx(math.log(0.8 + 0.2 * math.e))
     with pytest.raises(ValueError, match="at least 20 seeds"):
-        M.cld_from_latents(factual[:19], near[:19], index=0, shared_noise=False)
+        latents.cld_from_latents(factual[:19], near[:19], index=0, shared_noise=False)
 
 
 def test_cld_is_a_constant_for_shared_noise_and_withheld() -> None:
@@ -174,12 +174,12 @@ def test_cld_is_a_constant_for_shared_noise_and_withheld() -> None:
     for size in (0.05, 0.2, 0.5):
         cf = factual + size * edit
         for index in range(20):
-            shared = M.cld_from_latents(factual, cf, index, shared_noise=True)
+            shared = latents.cld_from_latents(factual, cf, index, shared_noise=True)
             assert shared.cld is None and "same noise" in (shared.reason or "")
             assert (shared.p_cf, shared.p_f) == (0.0, 1.0)
-            published.add(round(M.cld_from_latents(factual, cf, index, shared_noise=False).cld,
-                                12))
-        ratios.append(M.cld_from_latents(factual, cf, 0, shared_noise=True).d_vs_reseed)
+            published.add(round(
+                latents.cld_from_latents(factual, cf, index, shared_noise=False).cld, 12))
+        ratios.append(latents.cld_from_latents(factual, cf, 0, shared_noise=True).d_vs_reseed)
     assert published == {round(math.log(0.8 + 0.2 * math.e), 12)}
     assert ratios == sorted(ratios) and ratios[0] < ratios[-1] < 1.0
 
@@ -197,7 +197,7 @@ def test_published_cld_discriminates_with_independent_noise() -> None:
     for k in (ordered[0], ordered[-1]):  # the nearest and the farthest class member as x*
         cf = cf_class.clone()
         cf[0] = cf_class[k]
-        scores.append(M.cld_from_latents(factual, cf, 0, shared_noise=False).cld)
+        scores.append(latents.cld_from_latents(factual, cf, 0, shared_noise=False).cld)
     assert scores[0] is not None and scores[1] is not None and scores[0] < scores[1]
 
 
@@ -215,21 +215,21 @@ def test_edit_locality_known_answer() -> None:
         step = torch.tensor([a, b], dtype=z0.dtype)
         return z0 + torch.where(inside, step[0], step[1])
 
-    result = M.edit_locality(z0, shifted(2.0, 0.5), attention)
+    result = latents.edit_locality(z0, shifted(2.0, 0.5), attention)
     assert float(result.outside) == pytest.approx(0.5, rel=1e-9)
     assert float(result.inside) == pytest.approx(2.0, rel=1e-9)
     share = 0.25 * 48 / (4.0 * 16 + 0.25 * 48)
     assert float(result.share_outside) == pytest.approx(share, rel=1e-9)
     assert float(result.area_outside) == 48 / 64
-    bigger_edit = M.edit_locality(z0, shifted(4.0, 0.5), attention)
+    bigger_edit = latents.edit_locality(z0, shifted(4.0, 0.5), attention)
     assert float(bigger_edit.outside) == pytest.approx(0.5, rel=1e-9)  # explained: no penalty
-    leaky = M.edit_locality(z0, shifted(2.0, 1.0), attention)
+    leaky = latents.edit_locality(z0, shifted(2.0, 1.0), attention)
     assert float(leaky.outside) == pytest.approx(1.0, rel=1e-9)  # unexplained: score doubles
     assert float(leaky.share_outside) > float(result.share_outside)
     # no change at all: 0 outside, share undefined; an all-covering region: outside undefined
-    same = M.edit_locality(z0, z0.clone(), attention)
+    same = latents.edit_locality(z0, z0.clone(), attention)
     assert float(same.outside) == 0.0 and math.isnan(float(same.share_outside))
-    everywhere = M.edit_locality(z0, shifted(1.0, 1.0), torch.ones(1, 8, 8))
+    everywhere = latents.edit_locality(z0, shifted(1.0, 1.0), torch.ones(1, 8, 8))
     assert math.isnan(float(everywhere.outside))
 
 
@@ -238,7 +238,7 @@ def test_pair_metrics_reports_why_locality_is_undefined() -> None:
     z0 = torch.randn(2, 4, 4, 4, dtype=torch.float64)
     z1 = z0 + 1.0
     changed = torch.stack([torch.ones(4, 4), torch.eye(4)])  # all positions; the diagonal
-    rows = M.pair_metrics(emb, emb.flip(0), emb, emb.flip(0), latents_0=z0, latents_1=z1,
+    rows = metrics.pair_metrics(emb, emb.flip(0), emb, emb.flip(0), latents_0=z0, latents_1=z1,
                           changed=changed)
     assert rows[0]["latent_l2_outside_edit"] is None
     assert "covers every" in rows[0]["latent_l2_outside_edit_reason"]
@@ -254,13 +254,13 @@ def test_changed_region_upsamples_bilinearly_and_thresholds() -> None:
     attention = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
     # bilinear 2 -> 4 (align_corners=False): the top-left 2x2 block reads 1, .75, .75, .5625;
     # the next ring reads .25 or less: exactly that block is >= 0.5
-    region = M.changed_region(attention, (4, 4))
+    region = background.changed_region(attention, (4, 4))
     expected = torch.zeros(1, 4, 4, dtype=torch.bool)
     expected[0, :2, :2] = True
     assert torch.equal(region, expected)
     # two maps per pair (one per image): their union
     two = torch.stack([attention, attention.flip(-1)]).unsqueeze(0)
-    assert int(M.changed_region(two, (4, 4)).sum()) == 8
+    assert int(background.changed_region(two, (4, 4)).sum()) == 8
 
 
 def test_changed_region_uses_the_map_range() -> None:
@@ -269,20 +269,20 @@ def test_changed_region_uses_the_map_range() -> None:
     positions nearer its peak, and the background then has a score."""
     attention = torch.full((1, 4, 4), 0.8)
     attention[0, :2, :2] = 1.0
-    region = M.changed_region(attention, (4, 4))
+    region = background.changed_region(attention, (4, 4))
     assert int(region.sum()) == 4 and bool(region[0, :2, :2].all())
     img0 = _images(1, 0, size=16)
-    (score,) = M.masked_psnr(img0, img0.clone(), attention)
-    assert score.value == M.PSNR_CAP_DB and score.pixels > 0
+    (score,) = background.masked_psnr(img0, img0.clone(), attention)
+    assert score.value == background.PSNR_CAP_DB and score.pixels > 0
     # a flat map has no range: all positive = everything changed, all zero = nothing did
-    assert bool(M.changed_region(torch.full((4, 4), 0.9), (4, 4)).all())
-    assert not bool(M.changed_region(torch.zeros(4, 4), (4, 4)).any())
+    assert bool(background.changed_region(torch.full((4, 4), 0.9), (4, 4)).all())
+    assert not bool(background.changed_region(torch.zeros(4, 4), (4, 4)).any())
 
 
 def test_mask_covering_everything_gives_none() -> None:
     img0, img1 = _images(1, 0), _images(1, 1)
     everything = torch.ones(1, 16, 16, dtype=torch.bool)
-    for fn in (M.masked_ssim, M.masked_psnr, M.masked_lpips):
+    for fn in (background.masked_ssim, background.masked_psnr, background.masked_lpips):
         (score,) = fn(img0, img1, everything)
         assert score.value is None and score.reason and score.pixels == 0
 
@@ -290,10 +290,10 @@ def test_mask_covering_everything_gives_none() -> None:
 def test_empty_mask_identical_images() -> None:
     img = _images(2, 3, size=32)
     nothing = torch.zeros(16, 16)  # attention map with no changed word anywhere
-    ssim = M.masked_ssim(img, img.clone(), nothing)
+    ssim = background.masked_ssim(img, img.clone(), nothing)
     assert [s.value for s in ssim] == pytest.approx([1.0, 1.0], abs=1e-5)
-    psnr = M.masked_psnr(img, img.clone(), nothing)
-    assert [p.value for p in psnr] == [M.PSNR_CAP_DB, M.PSNR_CAP_DB]
+    psnr = background.masked_psnr(img, img.clone(), nothing)
+    assert [p.value for p in psnr] == [background.PSNR_CAP_DB, background.PSNR_CAP_DB]
     assert all(p.capped and p.pixels == 32 * 32 for p in psnr)
 
 
@@ -303,11 +303,11 @@ def test_masked_psnr_known_mse() -> None:
     changed = torch.zeros(1, 8, 8, dtype=torch.bool)
     changed[0, :4] = True
     img1[0, :4] = 200  # a large difference inside the changed region: ignored
-    (score,) = M.masked_psnr(img0, img1, changed)
+    (score,) = background.masked_psnr(img0, img1, changed)
     assert score.value == pytest.approx(10 * math.log10(255**2 / 100), abs=1e-9)  # 28.13 dB
     assert score.pixels == 32 and not score.capped
     # float images in [0, 1]: data range 1
-    (score_f,) = M.masked_psnr(img0.float() / 255, img1.float() / 255, changed)
+    (score_f,) = background.masked_psnr(img0.float() / 255, img1.float() / 255, changed)
     assert score_f.value == pytest.approx(score.value, abs=1e-6)
 
 
@@ -317,19 +317,19 @@ def test_masked_ssim_ignores_the_changed_region() -> None:
     img1[..., 16:32, 16:32] = 255 - img1[..., 16:32, 16:32]  # change only the centre
     changed = torch.zeros(1, 48, 48, dtype=torch.bool)
     changed[0, 16:32, 16:32] = True
-    (masked,) = M.masked_ssim(img0, img1, changed)
-    (full,) = M.masked_ssim(img0, img1, torch.zeros(1, 48, 48, dtype=torch.bool))
+    (masked,) = background.masked_ssim(img0, img1, changed)
+    (full,) = background.masked_ssim(img0, img1, torch.zeros(1, 48, 48, dtype=torch.bool))
     assert masked.value is not None and full.value is not None
     assert masked.value > full.value and masked.value > 0.8  # edge windows see a little change
     assert masked.pixels == 48 * 48 - 16 * 16
 
 
 def test_lpips_availability_is_detected_without_network() -> None:
-    ok, reason = M.lpips_available("alex")
+    ok, reason = background.lpips_available("alex")
     if ok:
         pytest.skip("LPIPS weights are present on this machine")
     assert reason
-    (score,) = M.masked_lpips(_images(1, 0), _images(1, 1), torch.zeros(1, 16, 16))
+    (score,) = background.masked_lpips(_images(1, 0), _images(1, 1), torch.zeros(1, 16, 16))
     assert score.value is None and score.reason == reason
 
 
@@ -338,7 +338,7 @@ def test_pair_metrics_rows_are_json_ready() -> None:
     img0, img1 = _images(3, 0), _images(3, 1)
     changed = torch.zeros(3, 4, 4)
     changed[2] = 1.0  # everything changed in the third pair
-    rows = M.pair_metrics(
+    rows = metrics.pair_metrics(
         emb[:3], emb[3:], emb[[1, 2, 0]], emb[[4, 5, 3]], img0, img1, changed,
         torch.randn(3, 4, 2, 2), torch.randn(3, 4, 2, 2),
     )
@@ -351,14 +351,14 @@ def test_pair_metrics_rows_are_json_ready() -> None:
 def test_fid_refused_below_50() -> None:
     feats = torch.randn(49, 16, dtype=torch.float64)
     with pytest.raises(ValueError, match="at least 50"):
-        M.fid_from_features(feats, torch.randn(100, 16, dtype=torch.float64))
+        set_distances.fid_from_features(feats, torch.randn(100, 16, dtype=torch.float64))
 
     class Exploding(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             raise AssertionError("the network must not run when FID is refused")
 
     with pytest.raises(ValueError, match="FID refused"):
-        M.set_distances(_images(49, 0), _images(60, 1), feature_extractor=Exploding())
+        set_distances.set_distances(_images(49, 0), _images(60, 1), feature_extractor=Exploding())
 
 
 def test_fid_matches_torchmetrics_and_reports_n_features_and_floor() -> None:
@@ -367,7 +367,7 @@ def test_fid_matches_torchmetrics_and_reports_n_features_and_floor() -> None:
     ref, cand = _images(200, 0), _images(100, 1, low=60, high=200)  # a shifted distribution
     net = StandIn()
     with pytest.warns(UserWarning, match="biased upwards"):
-        out = M.set_distances(ref, cand, feature_extractor=net, kid_subsets=10)
+        out = set_distances.set_distances(ref, cand, feature_extractor=net, kid_subsets=10)
     fid = out["fid"]
     direct = FrechetInceptionDistance(feature=net)
     direct.update(ref, real=True)
@@ -399,7 +399,7 @@ def test_fid_floor_is_at_the_value_sizes() -> None:
         for draw in range(40):
             ref = torch.randn(160, 12, generator=g, dtype=torch.float64)
             cand = torch.randn(60, 12, generator=g, dtype=torch.float64)
-            fid = M.fid_from_features(ref, cand, seed=draw)
+            fid = set_distances.fid_from_features(ref, cand, seed=draw)
             assert fid.noise_floor is not None and fid.value_at_floor_sizes is not None
             matched_gap.append(fid.noise_floor - fid.value_at_floor_sizes)
             full_gap.append(fid.noise_floor - fid.value)
@@ -417,9 +417,9 @@ def test_fid_noise_floor_tracks_no_change() -> None:
     shifted = same + 2.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        no_change = M.fid_from_features(ref, same)
-        changed = M.fid_from_features(ref, shifted)
-        small_ref = M.fid_from_features(ref[:140], same)
+        no_change = set_distances.fid_from_features(ref, same)
+        changed = set_distances.fid_from_features(ref, shifted)
+        small_ref = set_distances.fid_from_features(ref[:140], same)
     assert no_change.noise_floor == changed.noise_floor  # depends on the reference only
     assert no_change.noise_floor is not None and no_change.noise_floor_n == 100
     assert no_change.noise_floor_reference_n == 200
@@ -434,7 +434,8 @@ def test_fid_noise_floor_tracks_no_change() -> None:
 def test_kid_runs_on_small_sets() -> None:
     g = torch.Generator().manual_seed(1)
     ref = torch.randn(12, 8, generator=g, dtype=torch.float64)
-    kid = M.kid_from_features(ref, torch.randn(10, 8, generator=g, dtype=torch.float64), subsets=10)
+    kid = set_distances.kid_from_features(
+        ref, torch.randn(10, 8, generator=g, dtype=torch.float64), subsets=10)
     assert kid.metric == "kid" and kid.n_candidate == 10
     assert (kid.noise_floor_n, kid.noise_floor_reference_n) == (10, 2)
     assert math.isfinite(kid.value) and kid.std is None
@@ -446,15 +447,15 @@ def test_kid_std_from_twice_the_subset_size() -> None:
     g = torch.Generator().manual_seed(2)
     ref = torch.randn(40, 8, generator=g, dtype=torch.float64)
     cand = torch.randn(40, 8, generator=g, dtype=torch.float64) + 0.5
-    halves = M.kid_from_features(ref, cand, subsets=20, subset_size=20)
+    halves = set_distances.kid_from_features(ref, cand, subsets=20, subset_size=20)
     assert halves.std is not None and halves.std > 1e-3 * abs(halves.value)
-    whole = M.kid_from_features(ref, cand, subsets=20, subset_size=21)
+    whole = set_distances.kid_from_features(ref, cand, subsets=20, subset_size=21)
     assert whole.std is None and any("42+ images" in note for note in whole.notes)
 
 
 def test_inception_weights_path_is_the_one_used(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(FileNotFoundError, match="local file only"):
-        M.inception_extractor(tmp_path / "missing.pth")
+        set_distances.inception_extractor(tmp_path / "missing.pth")
     weights = tmp_path / "pt_inception.pth"
     weights.write_bytes(b"stand-in")
     seen: dict[str, object] = {}
@@ -467,13 +468,14 @@ def test_inception_weights_path_is_the_one_used(tmp_path: Path, monkeypatch) -> 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x.float().mean(dim=(2, 3)).repeat(1, 4)  # (N, 12)
 
-    monkeypatch.setattr(M, "_inception_v3_class", lambda: FakeInception)
-    out = M.set_distances(_images(6, 0), _images(5, 1), inception_weights=weights, metrics=["kid"])
+    monkeypatch.setattr(set_distances, "_inception_v3_class", lambda: FakeInception)
+    out = set_distances.set_distances(_images(6, 0), _images(5, 1), inception_weights=weights,
+                                      metrics=["kid"])
     assert seen["feature_extractor_weights_path"] == str(weights)
     assert seen["features_list"] == ["2048"]
     assert out["kid"].feature_size == 12
     with pytest.raises(ValueError, match="exactly one"):
-        M.set_distances(_images(6, 0), _images(5, 1))
+        set_distances.set_distances(_images(6, 0), _images(5, 1))
 
 
 # --- tiny CLIP end to end ---------------------------------------------------------------------
@@ -511,7 +513,7 @@ def test_tiny_clip_texts_and_scores(tiny_clip) -> None:
     assert torch.allclose(t.norm(dim=-1), torch.ones(3), atol=1e-5)
     assert torch.allclose(tiny_clip.embed_texts(texts[:1]), t[:1], atol=1e-5)
     images = _images(3, 7, size=40)
-    scores = M.clip_score(tiny_clip.embed_images(images), t)
+    scores = similarity.clip_score(tiny_clip.embed_images(images), t)
     assert bool(((scores >= 0) & (scores <= 100)).all())
 
 

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from numeric import reorder_tolerance  # noqa: E402
 from test_p2p import CPU, SIZE, STEPS, make_pair  # noqa: E402
 
-from cfspec.gpu.evaluate import metrics as M  # noqa: E402
+from cfspec.gpu.evaluate import latents  # noqa: E402
 from cfspec.gpu.generate.edit_plan import EditPlan, WordTokenizer, build_plan  # noqa: E402
 from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
 from cfspec.gpu.generate.weights import Components  # noqa: E402
@@ -35,9 +35,9 @@ PROMPTS = ("a banana on a table", "a apple on a table")
 BLEND = (["banana"], ["apple"])
 
 
-def _locality(out: Any, changed: Any) -> M.EditLocality:
+def _locality(out: Any, changed: Any) -> latents.EditLocality:
     z = torch.from_numpy(out.latents).unsqueeze(1)  # (2, 1, C, h, w)
-    return M.edit_locality(z[0], z[1], torch.as_tensor(changed).unsqueeze(0))
+    return latents.edit_locality(z[0], z[1], torch.as_tensor(changed).unsqueeze(0))
 
 
 def test_a_larger_edit_window_scores_worse(

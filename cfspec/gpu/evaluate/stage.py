@@ -14,7 +14,7 @@ for every (pair, seed), in batches of `batch_size` (pair, seed)s:
   rescaled to its own range and thresholded at 0.5 by `changed_region`. Inside/outside it:
   the minimality score `latent_l2_outside_edit` (latent change the edit does not explain),
   `latent_l2_inside_edit`, `latent_change_share_outside_edit`, `edit_area_outside`
-  (`cfspec.gpu.evaluate.metrics.edit_locality`); and background preservation `background_ssim`,
+  (`cfspec.gpu.evaluate.latents.edit_locality`); and background preservation `background_ssim`,
   `background_psnr`, and `background_lpips` when LPIPS' backbone weights are available locally
   (else skipped, and the summary says why).
 * With >= 20 seeds for a pair, CLD's ingredients per seed: `cld_d`, `cld_p_cf`, `cld_p_f`,
@@ -263,7 +263,7 @@ def _load_models(opts: EvaluateOptions, work: _Inputs
         raise EvaluateError(str(error)) from None
     extractor = None if work.sharded else opts.feature_extractor
     if opts.inception_weights is not None and not work.sharded:
-        from cfspec.gpu.evaluate.metrics import inception_extractor
+        from cfspec.gpu.evaluate.set_distances import inception_extractor
 
         extractor = inception_extractor(opts.inception_weights).to(scorer.device)
     notes: list[str] = []
@@ -272,7 +272,7 @@ def _load_models(opts: EvaluateOptions, work: _Inputs
                      "(see the damaged-file diagnostics)")
     use_lpips = False
     if opts.lpips:
-        from cfspec.gpu.evaluate.metrics import lpips_available
+        from cfspec.gpu.evaluate.background import lpips_available
 
         use_lpips, why = lpips_available()
         if not use_lpips:
@@ -416,7 +416,8 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
                     batch_size: int = 32) -> dict[tuple[str, int], dict[str, Any]]:
     """(id, seed) -> row for the batch's jobs not in `reused`; every job's images go to the
     set-level `features`."""
-    from cfspec.gpu.evaluate.metrics import masked_lpips, pair_metrics
+    from cfspec.gpu.evaluate.background import masked_lpips
+    from cfspec.gpu.evaluate.metrics import pair_metrics
 
     reused = reused or set()
     loaded = [_load(job) for job in batch]
@@ -516,7 +517,7 @@ def _finite(value: Any) -> Any:
 def _add_cld(rows: list[dict[str, Any]], generated: dict[str, dict[int, Generated]]
              ) -> list[str]:
     """CLD per (pair, seed) for the pairs with >= CLD_MIN_SEEDS seeds with latents."""
-    from cfspec.gpu.evaluate.metrics import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
+    from cfspec.gpu.evaluate.latents import CLD_MIN_SEEDS, SHARED_NOISE, cld_from_latents
 
     by_key = {(r["id"], r["seed"]): r for r in rows}
     computed, most = 0, 0

@@ -36,7 +36,7 @@ class SetFeatures:
         self.duplicates = 0
 
     def add(self, group: Sequence[Sample], im0: torch.Tensor, im1: torch.Tensor) -> None:
-        from cfspec.gpu.evaluate.metrics import extract_features
+        from cfspec.gpu.evaluate.set_distances import extract_features
 
         keep = []
         for i, item in enumerate(group):
@@ -53,7 +53,7 @@ class SetFeatures:
                                                self.extractor))
 
     def distances(self) -> dict[str, Any]:
-        from cfspec.gpu.evaluate.metrics import (
+        from cfspec.gpu.evaluate.set_distances import (
             FID_MIN_IMAGES,
             fid_from_features,
             kid_from_features,

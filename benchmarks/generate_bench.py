@@ -77,7 +77,7 @@ from roofline import achieved, generation_flops, measure_peak  # noqa: E402
 
 from cfspec.gpu.generate.edit_plan import PromptTokenizer, build_plan  # noqa: E402
 from cfspec.gpu.generate.engine import CompileOptions, Engine, Job, Settings  # noqa: E402
-from cfspec.gpu.generate.p2p import BatchEdit  # noqa: E402
+from cfspec.gpu.generate.p2p_batch import BatchEdit  # noqa: E402
 from cfspec.gpu.generate.weights import Components, load_components  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 

@@ -366,7 +366,7 @@ def test_a_base_must_be_a_factual_row() -> None:
     from test_p2p import _plan
 
     from cfspec.gpu.generate.edit_plan import MAX_TOKENS
-    from cfspec.gpu.generate.p2p import BatchEdit
+    from cfspec.gpu.generate.p2p_batch import BatchEdit
 
     identity = [(i, i, 1.0) for i in range(MAX_TOKENS)]
     ones = [1.0] * MAX_TOKENS

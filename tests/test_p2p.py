@@ -32,7 +32,9 @@ from cfspec.gpu.generate.edit_plan import (  # noqa: E402
     self_steps,
 )
 from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.gpu.generate.p2p import AttentionEvent, BatchEdit, P2PAttnProcessor, P2PControl  # noqa: E402
+from cfspec.gpu.generate.p2p import P2PControl  # noqa: E402
+from cfspec.gpu.generate.p2p_batch import BatchEdit  # noqa: E402
+from cfspec.gpu.generate.p2p_processor import AttentionEvent, P2PAttnProcessor  # noqa: E402
 from cfspec.gpu.generate.weights import Components, load_components  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 

@@ -31,7 +31,8 @@ from cfspec.gpu.generate.edit_plan import (  # noqa: E402
     self_steps,
 )
 from cfspec.gpu.generate.engine import Engine, Job, Settings  # noqa: E402
-from cfspec.gpu.generate.p2p import P2PAttnProcessor, P2PControl  # noqa: E402
+from cfspec.gpu.generate.p2p import P2PControl  # noqa: E402
+from cfspec.gpu.generate.p2p_processor import P2PAttnProcessor  # noqa: E402
 from cfspec.gpu.generate.weights import (  # noqa: E402
     Components,
     ModelLoadError,

@@ -5,9 +5,10 @@ import-light. `tiny` (the embedded random-weight models, SD 1.x's and SDXL's lay
 `pipelines` (which pipelines cfspec drives, read from model_index.json; standard library only),
 `weights` (loading, schedulers), `doctor` (`cfspec doctor`'s checks),
 `edit_plan` (a pair's edit map rebuilt for the real tokenizer), `published` (the published
-code's conventions), `p2p` (attention processors and LocalBlend), `engine` (the batched denoising
-loop: per pair, or sets of counterfactuals sharing one factual row) and `stage` (the
-`generate()` entry point). Files in OUT are written through `cfspec.workspace.store`; groups,
+code's conventions), `p2p` (the attention control and LocalBlend; its processors are
+`p2p_processor`, a batch's edit maps `p2p_batch`), `engine` (the batched denoising loop:
+per pair, or sets of counterfactuals sharing one factual row) and `stage` (the `generate()`
+entry point). Files in OUT are written through `cfspec.workspace.store`; groups,
 batch packing and sampled settings are `cfspec.workspace.batching` (torch-free, shared with plan).
 """
 

@@ -176,7 +176,8 @@ def _processors(loaded: dict[str, Any]) -> str:
     from diffusers import __version__ as diffusers_version
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    from cfspec.gpu.generate.p2p import P2PAttnProcessor, P2PControl
+    from cfspec.gpu.generate.p2p import P2PControl
+    from cfspec.gpu.generate.p2p_processor import P2PAttnProcessor
 
     counts = []
     for name, comps in loaded.items():

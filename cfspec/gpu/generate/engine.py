@@ -15,7 +15,7 @@ takes diffusers' own scalar classifier-free guidance, so fixed guidance stays ex
 pipeline's arithmetic.
 
 `Engine(..., compile=CompileOptions())` runs the UNet through `torch.compile` with the P2P
-processors in their compiled form (`p2p` module doc): one graph per batch shape, CUDA graphs on
+processors in their compiled form (`p2p_processor` doc): one graph per batch shape, CUDA graphs on
 CUDA, q/k/v projections fused, channels-last convolutions. Its images equal the eager ones
 within the dtype's rounding (the kernels differ); `compile_seconds` is the time the first call
 of each batch shape took (tracing and compiling, or loading them from the inductor cache).
@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from cfspec.gpu.generate.edit_plan import MAX_TOKENS, EditPlan
-from cfspec.gpu.generate.p2p import BatchEdit, P2PControl
+from cfspec.gpu.generate.p2p import P2PControl
+from cfspec.gpu.generate.p2p_batch import BatchEdit
 from cfspec.gpu.generate.weights import Components, make_scheduler
 from cfspec.workspace.store import BLEND_START  # plan reads the same defaults without torch
 

@@ -28,7 +28,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from cfspec.gpu.evaluate.clip import ClipScorer  # noqa: E402
 from cfspec.gpu.evaluate.stage import EvaluateError, evaluate  # noqa: E402
-from cfspec.workspace.records import MetricsRow  # noqa: E402
+from cfspec.workspace.metrics_rows import MetricsRow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -33,7 +33,8 @@ from cfspec.workspace.layout import (  # noqa: E402
     SUMMARY_FILE,
     metrics_shard_file,
 )
-from cfspec.workspace.records import INPUTS_KEY, read_pair_file  # noqa: E402
+from cfspec.workspace.metrics_rows import INPUTS_KEY  # noqa: E402
+from cfspec.workspace.reading import read_pair_file  # noqa: E402
 from cfspec.workspace.shards import Shard  # noqa: E402
 
 MORE = [*PAIRS, make_pair("p3__wet", "a dry road", "a wet road"),

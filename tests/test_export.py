@@ -32,8 +32,10 @@ from cfspec.workspace.layout import (
     MANIFEST_FILE,
     METRICS_FILE,
 )
+from cfspec.workspace.manifest_lines import read_manifest
+from cfspec.workspace.metrics_rows import MetricsRow
 from cfspec.workspace.pairs import Pair, dumps, schema_errors, write_pairs
-from cfspec.workspace.records import MetricsRow, StageError, read_manifest
+from cfspec.workspace.reading import StageError
 
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
@@ -521,7 +523,8 @@ def test_export_command_usage_errors_and_output(tmp_path: Path) -> None:
 def test_superseded_manifest_line_means_not_generated(tmp_path: Path) -> None:
     """A run killed while regenerating with new parameters leaves `"superseded": true` after
     the old line: readers must treat that (pair, seed) as not done."""
-    from cfspec.workspace.records import read_manifest, read_pair_file
+    from cfspec.workspace.manifest_lines import read_manifest
+    from cfspec.workspace.reading import read_pair_file
 
     out = build_out(tmp_path / "out")
     pairs, _ = read_pair_file(out)

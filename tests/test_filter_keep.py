@@ -24,15 +24,11 @@ from cfspec.pipeline import RunOptions, arguments
 from cfspec.stages.export import export
 from cfspec.stages.filter import Gates, decide, run_filter
 from cfspec.stages.selection import select
+from cfspec.workspace.filter_lines import read_filter
 from cfspec.workspace.layout import CF_JSON_FILE, COCO_CF_FILE, FILTER_FILE, MANIFEST_FILE
+from cfspec.workspace.manifest_lines import ManifestLine, read_manifest
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.records import (
-    ManifestLine,
-    StageError,
-    read_filter,
-    read_manifest,
-    read_pair_file,
-)
+from cfspec.workspace.reading import StageError, read_pair_file
 
 np = pytest.importorskip("numpy")
 

@@ -20,8 +20,10 @@ import pytest
 from killpoints import events, run_cfspec
 from test_export import PAIRS, build_out, standard_metrics, write_generated
 
+from cfspec.workspace.filter_lines import read_filter
+from cfspec.workspace.metrics_rows import read_summary
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.records import StageError, read_filter, read_summary
+from cfspec.workspace.reading import StageError
 
 np = pytest.importorskip("numpy")
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,7 +224,7 @@ def test_generate_killed_mid_job_and_before_compaction(tmp_path: Path) -> None:
                       if name == "replace" and ".manifest.jsonl." in path)
 
     def loadable(out: Path) -> None:
-        from cfspec.workspace.records import read_manifest
+        from cfspec.workspace.manifest_lines import read_manifest
 
         if (out / "manifest.jsonl").exists():
             read_manifest(out, {p["id"]: Pair.from_json(p) for p in PAIRS[:2]})

@@ -24,8 +24,10 @@ from cfspec.stages.export import export  # noqa: E402
 from cfspec.stages.filter import Gates, parse_bound, run_filter  # noqa: E402
 from cfspec.stages.html_report import build_report  # noqa: E402
 from cfspec.workspace import metrics as registry  # noqa: E402
+from cfspec.workspace.filter_lines import read_filter  # noqa: E402
 from cfspec.workspace.layout import METRICS_FILE, image_paths  # noqa: E402
-from cfspec.workspace.records import read_filter, read_metrics, read_pair_file  # noqa: E402
+from cfspec.workspace.metrics_rows import read_metrics  # noqa: E402
+from cfspec.workspace.reading import read_pair_file  # noqa: E402
 
 
 def red_share(sample: Sample) -> float:
@@ -149,7 +151,7 @@ def test_reserved_names_cannot_be_metrics() -> None:
 
 def test_two_bounds_on_one_metric_are_refused() -> None:
     from cfspec.stages.filter import load_gates
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
 
     with pytest.raises(StageError, match="more than once"):
         load_gates(bounds=("cld_p_f>=0.3", "cld_p_f>=0.1"))
@@ -163,7 +165,7 @@ def test_registering_needs_a_function_and_a_new_name() -> None:
 
 
 def test_a_gate_on_an_unknown_metric_names_the_known_ones() -> None:
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
 
     with pytest.raises(StageError, match="not a numeric metric; one of: clip_score_0"):
         parse_bound("clip_scor_0>=3")
@@ -177,7 +179,7 @@ def test_a_gate_on_an_unknown_metric_names_the_known_ones() -> None:
 def test_the_reserved_names_are_what_a_metrics_row_reads_as_not_metrics() -> None:
     from dataclasses import fields
 
-    from cfspec.workspace.records import RowAbout
+    from cfspec.workspace.metrics_rows import RowAbout
 
     about = {f.name for f in fields(RowAbout)}
     assert about | {"id", "seed", "clip_model", "directional_defined"} == registry.RESERVED

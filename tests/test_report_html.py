@@ -405,7 +405,7 @@ def test_random_weight_names() -> None:
 
 def test_random_clip_model_of_evaluate_gets_the_banner(tmp_path: Path) -> None:
     from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE
-    from cfspec.workspace.records import metrics_digest
+    from cfspec.workspace.metrics_rows import metrics_digest
 
     out = tmp_path / "out"
     write_pairs(out, PAIRS[:1])

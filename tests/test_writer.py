@@ -89,7 +89,7 @@ def test_generate_killed_while_the_writer_records_a_pair(tmp_path: Path) -> None
     second_png = npz[0] + 3  # the second pair's first PNG, moved into place
 
     def loadable(out: Path) -> None:
-        from cfspec.workspace.records import read_manifest
+        from cfspec.workspace.manifest_lines import read_manifest
 
         if (out / "manifest.jsonl").exists():
             read_manifest(out, {p["id"]: Pair.from_json(p) for p in PAIRS[:3]})

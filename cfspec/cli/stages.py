@@ -102,7 +102,7 @@ def evaluate_command(
     except ImportError as error:
         raise fail(f"`cfspec evaluate` needs the gpu extra (pip install 'cfspec[gpu]'): "
                     f"{error}") from None
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
 
     try:
         result = evaluate(out, options)
@@ -186,7 +186,7 @@ def filter_command(
     decision and reason goes to OUT/filter.jsonl. Defaults come from [tool.cfspec]
     filter-min-clip, filter-min-directional and filter-min-image-similarity in pyproject.toml."""
     from cfspec.stages.filter import load_gates, run_filter
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
 
     check_format(fmt)
     check_out(out)
@@ -224,7 +224,7 @@ def export_command(
     seed) as a Hugging Face dataset (Parquet + dataset card), COCO-Counterfactuals JSON Lines or
     the reference study's counterfactual_dataset.json, with the images."""
     from cfspec.stages.export import FORMATS, ExportError, NothingToExport, export
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
 
     check_format(fmt)
     check_out(out, writes=False)  # export writes only to -o DIR
@@ -266,7 +266,7 @@ def report_command(
     """One self-contained OUT/report.html: every pair's images side by side with the changed
     words highlighted, its causal graphs, metrics and filter decisions, and summary plots."""
     from cfspec.stages.html_report import build_report
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
 
     check_format(fmt)
     check_out(out)
@@ -315,7 +315,7 @@ def plan_command(
     import json
 
     from cfspec.stages.plan import describe, make_plan
-    from cfspec.workspace.records import StageError
+    from cfspec.workspace.reading import StageError
     from cfspec.workspace.shards import ALL, parse_shard
 
     if fmt not in ("text", "json"):

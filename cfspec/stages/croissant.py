@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cfspec import __version__
+from cfspec.workspace.metrics_rows import read_summary
 from cfspec.workspace.provenance import (
     edit_settings,
     file_sha256,
@@ -26,7 +27,6 @@ from cfspec.workspace.provenance import (
     settings,
     spec_hashes,
 )
-from cfspec.workspace.records import read_summary
 
 if TYPE_CHECKING:
     from cfspec.stages.selection import Selection

@@ -64,12 +64,9 @@ from cfspec.workspace.layout import (
     is_safe_id,
 )
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.metrics_rows import read_summary
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
-from cfspec.workspace.records import (
-    StageError,
-    json_line,
-    read_summary,
-)
+from cfspec.workspace.reading import StageError, json_line
 
 FORMATS = ("hf", "coco-cf", "cf-json")
 HF_SHARD_BYTES = 500 * 1024 * 1024

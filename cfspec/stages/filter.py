@@ -20,7 +20,8 @@ come from `--min-clip`, `--min-directional`, `--min-image-similarity`, else from
 (best first; `kept_seed` is its first); with K = 1 (the default) the file is byte for byte
 what it was before `--keep` existed.
 
-The files are read through `cfspec.workspace.records`; this module only decides.
+The files are read through `cfspec.workspace.reading` and `cfspec.workspace.metrics_rows`, and
+filter.jsonl's lines are `cfspec.workspace.filter_lines`'; this module only decides.
 """
 
 from __future__ import annotations
@@ -32,18 +33,10 @@ from pathlib import Path
 
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.filter_lines import FilterLine, GateFailure, SeedVerdict
 from cfspec.workspace.layout import FILTER_FILE
-from cfspec.workspace.records import (
-    FilterLine,
-    GateFailure,
-    MetricsRow,
-    SeedVerdict,
-    StageError,
-    is_number,
-    json_line,
-    read_metrics,
-    read_pair_file,
-)
+from cfspec.workspace.metrics_rows import MetricsRow, read_metrics
+from cfspec.workspace.reading import StageError, is_number, json_line, read_pair_file
 
 # --- gates ---------------------------------------------------------------------------------------
 

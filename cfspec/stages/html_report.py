@@ -48,23 +48,15 @@ from cfspec.stages.report_graph import graph_dot as graph_dot
 from cfspec.stages.report_graph import parse_edge as parse_edge
 from cfspec.stages.report_images import data_uri, overlay_images
 from cfspec.workspace.atomic import write_text_atomic
+from cfspec.workspace.filter_lines import FilterLine, GateFailure, read_filter
 from cfspec.workspace.integrity import RunCheck, check_generated
 from cfspec.workspace.layout import METRICS_FILE, REPORT_FILE
+from cfspec.workspace.manifest_lines import Generated, read_manifest
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.metrics_rows import MetricsRow, read_metrics, read_summary
 from cfspec.workspace.pairs import Assignment, Pair
 from cfspec.workspace.provenance import random_models, settings
-from cfspec.workspace.records import (
-    FilterLine,
-    GateFailure,
-    Generated,
-    MetricsRow,
-    finite,
-    read_filter,
-    read_manifest,
-    read_metrics,
-    read_pair_file,
-    read_summary,
-)
+from cfspec.workspace.reading import finite, read_pair_file
 
 DEFAULT_MAX_PAIRS = 200
 SCRIPT_FILE = "report.js"  # the index's sorting, in templates/

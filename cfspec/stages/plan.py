@@ -33,7 +33,7 @@ from cfspec.workspace.batching import (
     parse_guidance,
 )
 from cfspec.workspace.layout import MANIFEST_FILE
-from cfspec.workspace.records import read_pair_file
+from cfspec.workspace.reading import read_pair_file
 from cfspec.workspace.shards import ALL, Shard
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cfspec.workspace.integrity import NPZ_ERRORS
-from cfspec.workspace.records import Generated
+from cfspec.workspace.manifest_lines import Generated
 
 THUMBNAIL_PX = 384  # the largest side of an embedded image
 OVERLAY_PX = 192  # the largest side of an attention or mask overlay

@@ -10,17 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.workspace.filter_lines import read_filter
 from cfspec.workspace.integrity import check_generated
 from cfspec.workspace.layout import FILTER_FILE, METRICS_FILE, row_id
+from cfspec.workspace.manifest_lines import Generated, read_manifest
+from cfspec.workspace.metrics_rows import MetricsRow, read_metrics
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.records import (
-    Generated,
-    MetricsRow,
-    read_filter,
-    read_manifest,
-    read_metrics,
-    read_pair_file,
-)
+from cfspec.workspace.reading import read_pair_file
 
 
 @dataclass(frozen=True)

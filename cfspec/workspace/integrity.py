@@ -33,7 +33,7 @@ from pathlib import Path
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
-from cfspec.workspace.records import Generated
+from cfspec.workspace.manifest_lines import Generated
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every PNG ends with

@@ -113,7 +113,7 @@ METRICS: list[Metric] = [
 ]
 
 
-# Keys of a metrics.jsonl line that are not metrics (workspace.records.MetricsRow reads them as
+# Keys of a metrics.jsonl line that are not metrics (workspace.metrics_rows.MetricsRow reads them as
 # what the row is about); `<metric>_reason` says why a metric is null.
 RESERVED = frozenset({"id", "seed", "spec", "counterfactual", "prompt_0", "prompt_1", "model",
                       "clip_model", "height", "width", "directional_defined"})

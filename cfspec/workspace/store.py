@@ -36,8 +36,8 @@ from typing import IO, Any
 
 from cfspec.workspace.atomic import atomic_write
 from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
+from cfspec.workspace.manifest_lines import ManifestLine
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.records import ManifestLine
 
 # Where LocalBlend starts, as a fraction of the schedule, for each `--p2p-compat` profile:
 # cfspec follows the null-text notebook (0.2); the Prompt-to-Prompt notebook blends from the

@@ -1,7 +1,7 @@
 """`evaluate()`: per-pair and set-level metrics for what `cfspec generate` left in OUT.
 
 Reads OUT/pairs.jsonl (validated, `cfspec.workspace.pairs.read_pairs`) and OUT/manifest.jsonl
-(validated line by line against pairs.jsonl and the files on disk, `cfspec.workspace.records`), then
+(validated line by line against pairs.jsonl and the files on disk, `workspace.manifest_lines`), then
 for every (pair, seed), in batches of `batch_size` (pair, seed)s:
 
 * CLIP (`gpu.evaluate.clip.ClipScorer`): both images in one `embed_images` call per batch, every
@@ -53,7 +53,7 @@ the others are, and the command exits 1.
 Writes OUT/metrics.jsonl (one row per (pair, seed), pairs.jsonl order then seed; atomic), then
 OUT/metrics_summary.json, computed from exactly the rows written and carrying their SHA-256
 (`metrics_sha256`): a run killed between the two files leaves a summary that readers see does
-not belong to the rows (`cfspec.workspace.records.read_summary` then ignores it), and the next run
+not belong to the rows (`workspace.metrics_rows.read_summary` then ignores it), and the next run
 rewrites both. Neither file holds timings (the run's duration is only on the result, and
 printed), so a re-run after a kill gives the same bytes as an uninterrupted run.
 """
@@ -85,20 +85,12 @@ from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.batching import group_key
 from cfspec.workspace.integrity import NPZ_ERRORS, Damage, check_generated
 from cfspec.workspace.layout import METRICS_FILE, SUMMARY_FILE, metrics_shard_file
+from cfspec.workspace.manifest_lines import Generated, read_manifest
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.metrics_rows import INPUTS_KEY, MetricsRow, metrics_digest, read_metric_shards
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.provenance import file_sha256
-from cfspec.workspace.records import (
-    INPUTS_KEY,
-    Generated,
-    MetricsRow,
-    StageError,
-    json_line,
-    metrics_digest,
-    read_manifest,
-    read_metric_shards,
-    read_pair_file,
-)
+from cfspec.workspace.reading import StageError, json_line, read_pair_file
 from cfspec.workspace.shards import ALL, Shard
 
 TEXT_BATCH = 32  # prompts per CLIP text call, padded: one shape for every call

@@ -14,8 +14,8 @@ import torch
 
 from cfspec import __version__
 from cfspec.workspace.metrics import METRICS
+from cfspec.workspace.metrics_rows import MetricsRow
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.records import MetricsRow
 
 if TYPE_CHECKING:
     from cfspec.gpu.evaluate.stage import Sample

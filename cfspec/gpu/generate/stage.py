@@ -23,8 +23,8 @@ from cfspec.stages.progress import progress
 from cfspec.workspace import store
 from cfspec.workspace.batching import Draws
 from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
+from cfspec.workspace.manifest_lines import ManifestLine
 from cfspec.workspace.pairs import Pair
-from cfspec.workspace.records import ManifestLine
 
 
 class GenerateError(RuntimeError):

@@ -311,7 +311,6 @@ def test_no_module_over_600_lines() -> None:
 WORD_MODULE = "lang.words"
 STILL_OWN_WORD_SEARCH = {
     "checks.names": {"slice-window"},  # a do() value's words in the counterfactual prompt
-    "importers.binding": {"def _phrase_hits"},  # stemmed keys; the importers are being redone
 }
 
 

@@ -91,6 +91,32 @@ def grid_of(names: Sequence[str], factual: dict[str, str],
     Race outermost), else as in the caption."""
     if len(names) < 2:  # one variable: a set would be the explicit blocks renamed
         return None
+    found = _cells(names, factual, outputs)
+    if found is None:
+        return None
+    lists, cells = found
+    sizes = [len(lists[n]) for n in names]
+    if any(size < 2 for size in sizes) or len(outputs) != math.prod(sizes) - 1:
+        return None
+    seen = {tuple(c[n] for n in names) for c in cells}
+    if len(seen) != len(cells):
+        return None  # then some combination is missing: the grid is incomplete
+    order = _outputs_order(names, lists, cells)
+    prefix = set_name(order)
+    slugs = {n: [value_slug(_ast_value(v), k + 1) for k, v in enumerate(lists[n])]
+             for n in names}
+    members = ["_".join([prefix, *(slugs[n][c[n]] for n in order)]) for c in cells]
+    if len(set(members)) != len(members):
+        return None  # values whose names are alike (`Black` and `black!`) would collide
+    return order, lists, members
+
+
+def _cells(names: Sequence[str], factual: dict[str, str],
+           outputs: Sequence[dict[str, str | None]]
+           ) -> tuple[dict[str, list[str | None]], list[dict[str, int]]] | None:
+    """Each variable's values (the caption's first, then in order of first appearance) and
+    each output's cell: the index of its value of each variable. None when a value is the
+    caption's, or two outputs spell one value differently."""
     lists: dict[str, list[str | None]] = {n: [factual[n]] for n in names}
     keys: dict[str, list[tuple[str, ...] | None]] = {n: [_key(factual[n])] for n in names}
     cells: list[dict[str, int]] = []
@@ -113,27 +139,19 @@ def grid_of(names: Sequence[str], factual: dict[str, str],
                 keys[n].append(key)
             cell[n] = at
         cells.append(cell)
-    sizes = [len(lists[n]) for n in names]
-    if any(size < 2 for size in sizes) or len(outputs) != math.prod(sizes) - 1:
-        return None
-    seen = {tuple(c[n] for n in names) for c in cells}
-    if len(seen) != len(cells):
-        return None  # then some combination is missing: the grid is incomplete
-    order = list(names)
+    return lists, cells
+
+
+def _outputs_order(names: Sequence[str], lists: dict[str, list[str | None]],
+                   cells: list[dict[str, int]]) -> list[str]:
+    """The variables in an order whose expansion is the outputs' order, else as given."""
     if len(names) <= _MAX_ORDERED:
         for tried in itertools.permutations(names):
             expanded = [combo for combo in itertools.product(
                 *(range(len(lists[n])) for n in tried)) if any(combo)]
             if expanded == [tuple(c[n] for n in tried) for c in cells]:
-                order = list(tried)
-                break
-    prefix = set_name(order)
-    slugs = {n: [value_slug(_ast_value(v), k + 1) for k, v in enumerate(lists[n])]
-             for n in names}
-    members = ["_".join([prefix, *(slugs[n][c[n]] for n in order)]) for c in cells]
-    if len(set(members)) != len(members):
-        return None  # values whose names are alike (`Black` and `black!`) would collide
-    return order, lists, members
+                return list(tried)
+    return list(names)
 
 
 def _key(value: str | None) -> tuple[str, ...] | None:

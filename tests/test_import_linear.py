@@ -123,7 +123,7 @@ def test_a_header_lists_a_few_of_each_code_and_counts_the_rest() -> None:
     """A 2,000-edge chain has 2,001 variables the caption does not show: the written spec's
     header gives HEADER_EACH of those warnings in full and counts the others (the full list was
     most of the file and of import's time); `--format concise` still lists every one."""
-    from cfspec.importers.analysis import HEADER_EACH
+    from cfspec.importers.passes.spec import HEADER_EACH
 
     (item,) = import_source(SourceFile("answer.json", SHAPES["chain"](2000)))
     assert item.scm is not None

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from cfspec.compile.stage import compile_paths
 from cfspec.diagnostics.source import SourceFile
 from cfspec.lang.config import Config
-from cfspec.lang.words import align, find_phrase, normalize, split_words
+from cfspec.lang.words import align, find_phrase, key_places, normalize, split_words
 from cfspec.lint import check
 from cfspec.stages.html_report import _prompt_pieces, highlight
 from cfspec.workspace.pairs import Pair
@@ -27,6 +27,14 @@ def test_a_phrase_skips_punctuation_and_answers_word_indices() -> None:
     assert find_phrase(prompt, "fork plate") == []  # `and` stands between them
     assert find_phrase(prompt, ",") == [] and find_phrase(prompt, "") == []
     assert find_phrase(words("a dog, a dog"), "a dog") == [0, 1]  # the first place
+
+
+def test_key_places_finds_every_run_of_keys_and_skips_masked_ones() -> None:
+    keys = ["a", "a", "a", None, "a", "b"]
+    assert list(key_places(keys, ["a", "a"])) == [0, 1]  # overlapping places, in order
+    assert list(key_places(keys, ["a", "b"])) == [4]
+    assert list(key_places(keys, ["a", "a", "a", "a"])) == []  # None (a masked word) stops it
+    assert list(key_places(keys, [])) == [] and list(key_places([], ["a"])) == []
 
 
 SEPARATORS = [" ", ", ", " ; ", ". ", " - "]

@@ -14,8 +14,9 @@ Shapes (`detect` picks one for `--from auto`):
 - `csv`, `tsv`, `parquet`: the same caption pairs in those files (read by `tables.py`; chosen
   by the file's suffix under `--from auto`, Parquet needs pyarrow).
 
-Each reader turns its input into `Answer` records; `analysis.py` judges them alike and writes
-the .scm text; `write_items` puts the files in the output folder and nowhere else.
+Each reader turns its input into `Answer` records; `analysis.py` judges them (a pair by the
+passes of `passes/`, composed in `pair.py`; a caption set by `sets.py`) and writes the .scm
+text; `write_items` puts the files in the output folder and nowhere else.
 """
 
 from __future__ import annotations

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cfspec.lang.prompt import normalize, split_words
+from cfspec.lang.words import key_places
 
 # Function words never stand for a variable on the evidence of descriptions alone.
 STOPWORDS = frozenset(
@@ -120,17 +121,7 @@ def _abbreviates(short: str, word: str) -> bool:
     return all(ch in rest for ch in short[1:])
 
 
-def _phrase_hits(keys: Sequence[str], toks: Sequence[Token], allowed: Sequence[bool]
-                 ) -> Iterable[tuple[int, int]]:
-    n = len(keys)
-    if not n:
-        return
-    for i in range(len(toks) - n + 1):
-        if all(allowed[i + k] and toks[i + k].key == keys[k] for k in range(n)):
-            yield i, i + n
-
-
-def bind(  # noqa: C901
+def bind(
     prompt: str,
     candidates: Sequence[Candidate],
     allowed: Sequence[bool] | None = None,
@@ -138,45 +129,72 @@ def bind(  # noqa: C901
     """Token ranges `[i, j)` of `tokens(prompt)` per variable name, for those that bind."""
     toks = tokens(prompt)
     ok = list(allowed) if allowed is not None else [True] * len(toks)
-    # The prompt's content words, once: every candidate's descriptions are looked up in them.
+    # The prompt's keys, None where a word may not be bound; and its content words, once:
+    # every candidate's descriptions are looked up in them.
+    keys = [t.key if allowed_here else None for t, allowed_here in zip(toks, ok, strict=True)]
     present = {t.key for t, allowed_here in zip(toks, ok, strict=True)
                if allowed_here and t.content}
-    scored: list[tuple[float, int, str, int, int]] = []
+    scored: list[_Score] = []
     for order, cand in enumerate(candidates):
-        phrases: list[tuple[str, int]] = []
-        if cand.label:
-            phrases.append((cand.label, LABEL_SCORE))
-        if word_like(cand.name):
-            phrases.append((cand.name.replace("_", " "), NAME_SCORE))
-        for phrase, base in phrases:
-            keys = keys_of(phrase)
-            for i, j in _phrase_hits(keys, toks, ok):
-                scored.append((base + len(keys), order, cand.name, i, j))
-            # Parts of a label ("sliced" of "Sliced food"), longest first, content words only.
-            for n in range(len(keys) - 1, 0, -1):
-                for k in range(len(keys) - n + 1):
-                    part = keys[k:k + n]
-                    if all(p in _STEMMED_STOPWORDS for p in part):
-                        continue
-                    for i, j in _phrase_hits(part, toks, ok):
-                        scored.append((base // 2 + n, order, cand.name, i, j))
-        mentions = Counter(k for d in cand.descriptions for k in keys_of(d))
-        firsts = Counter(_first_content(d, present) for d in cand.leads)
-        short = _short(cand.name)
-        for i, tok in enumerate(toks):
-            if not (ok[i] and tok.content):
-                continue
-            score = 3.0 * mentions[tok.key] + 5.0 * firsts[tok.key]
-            if _abbreviates(short, tok.key):
-                # The name's letters are strong evidence only with descriptions to back them.
-                score += 20 if mentions[tok.key] else (8 if not cand.descriptions else 0)
-            if score >= WEAK_EVIDENCE:
-                scored.append((score, order, cand.name, i, i + 1))
+        scored += _phrase_scores(cand, order, keys)
+        scored += _evidence_scores(cand, order, toks, ok, present)
+    return _assign(scored, len(toks))
+
+
+# (score, the candidate's order, its name, i, j): one place a candidate may bind to.
+_Score = tuple[float, int, str, int, int]
+
+
+def _phrase_scores(cand: Candidate, order: int, keys: Sequence[str | None]) -> list[_Score]:
+    """Places of the candidate's label and name in the prompt: the whole phrase, then its
+    parts ("sliced" of "Sliced food"), longest first, content words only."""
+    phrases: list[tuple[str, int]] = []
+    if cand.label:
+        phrases.append((cand.label, LABEL_SCORE))
+    if word_like(cand.name):
+        phrases.append((cand.name.replace("_", " "), NAME_SCORE))
+    out: list[_Score] = []
+    for phrase, base in phrases:
+        wanted = keys_of(phrase)
+        out += [(base + len(wanted), order, cand.name, i, i + len(wanted))
+                for i in key_places(keys, wanted)]
+        for n in range(len(wanted) - 1, 0, -1):
+            for k in range(len(wanted) - n + 1):
+                part = wanted[k:k + n]
+                if all(p in _STEMMED_STOPWORDS for p in part):
+                    continue
+                out += [(base // 2 + n, order, cand.name, i, i + n)
+                        for i in key_places(keys, part)]
+    return out
+
+
+def _evidence_scores(cand: Candidate, order: int, toks: Sequence[Token], ok: Sequence[bool],
+                     present: set[str]) -> list[_Score]:
+    """Single words the candidate's descriptions mention, or lead with, or its name
+    abbreviates."""
+    mentions = Counter(k for d in cand.descriptions for k in keys_of(d))
+    firsts = Counter(_first_content(d, present) for d in cand.leads)
+    short = _short(cand.name)
+    out: list[_Score] = []
+    for i, tok in enumerate(toks):
+        if not (ok[i] and tok.content):
+            continue
+        score = 3.0 * mentions[tok.key] + 5.0 * firsts[tok.key]
+        if _abbreviates(short, tok.key):
+            # The name's letters are strong evidence only with descriptions to back them.
+            score += 20 if mentions[tok.key] else (8 if not cand.descriptions else 0)
+        if score >= WEAK_EVIDENCE:
+            out.append((score, order, cand.name, i, i + 1))
+    return out
+
+
+def _assign(scored: list[_Score], n_tokens: int) -> dict[str, tuple[int, int]]:
+    """Best place first, each word bound once. Strong evidence first; then, for what is left,
+    a word the descriptions mention at all that no other variable took (`the action of
+    cutting` for `A`)."""
     scored.sort(key=lambda s: (-s[0], s[1], s[3]))
-    taken = [False] * len(toks)
+    taken = [False] * n_tokens
     out: dict[str, tuple[int, int]] = {}
-    # Strong evidence first; then, for what is left, a word the descriptions mention at all
-    # that no other variable took (`the action of cutting` for `A`).
     for threshold in (MIN_EVIDENCE, WEAK_EVIDENCE):
         for score, _, name, i, j in scored:
             if score < threshold or name in out or any(taken[i:j]):

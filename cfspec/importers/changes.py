@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from cfspec.importers.binding import Token, tokens
 from cfspec.lang.prompt import ARTICLES, Opcode, align, exact, written_alike
+from cfspec.lang.words import key_places
 
 
 def opcodes(t0: Sequence[Token], t1: Sequence[Token]) -> list[Opcode]:
@@ -60,7 +61,19 @@ def _punct(tok: Token) -> bool:
     return not any(c.isalnum() for c in tok.text)
 
 
-def plan(  # noqa: C901
+@dataclass
+class _Words:
+    """The working state of `plan`: which variable each factual token is bound to (`slot_of`),
+    which owns each counterfactual token (`owner`), which counterfactual tokens changed, and
+    the variables whose words changed, in order."""
+
+    slot_of: list[str | None]
+    owner: list[str | None]
+    changed_at: list[bool]
+    touched: list[str] = field(default_factory=list)
+
+
+def plan(
     p0: str,
     p1: str,
     slots: Mapping[str, tuple[int, int]],
@@ -72,54 +85,74 @@ def plan(  # noqa: C901
     win an insertion between two slots."""
     t0, t1 = tokens(p0), tokens(p1)
     out = Plan(dict(slots), t0=t0, t1=t1)
-    prefer = prefer or set()
-    slot_of: list[str | None] = [None] * len(t0)
+    words = _Words([None] * len(t0), [None] * len(t1), [False] * len(t1))
     for name, (i, j) in slots.items():
         for k in range(i, j):
-            slot_of[k] = name
+            words.slot_of[k] = name
     absent = {i: name for name, (i, j) in slots.items() if i == j}
-    owner: list[str | None] = [None] * len(t1)
-    changed_at: list[bool] = [False] * len(t1)
-    touched: list[str] = []
     ops = [op for op in opcodes(t0, t1) if not is_artefact(op, t0, t1)]
     out.same = all(tag == "equal" for tag, *_ in ops)
-    for tag, a0, a1, b0, b1 in ops:
+    for op in ops:
+        tag, a0, a1, b0, b1 = op
         if tag == "equal":
             for k in range(a1 - a0):
-                owner[b0 + k] = slot_of[a0 + k]
+                words.owner[b0 + k] = words.slot_of[a0 + k]
             continue
         for j in range(b0, b1):
-            changed_at[j] = True
+            words.changed_at[j] = True
         if tag == "insert" or all(_punct(t) for t in t0[a0:a1]):
-            # Words put in, or in place of nothing but punctuation (`mountain..` ->
-            # `mountain goats`): they extend the slot next to them.
-            chosen = absent.get(a0) or _neighbour(slot_of, a0, prefer, touched)
-            if chosen is not None:
-                for j in range(b0, b1):
-                    owner[j] = chosen
-                touched.append(chosen)
-            continue
-        inside = list(dict.fromkeys(v for v in slot_of[a0:a1] if v is not None))
-        for i in range(a0, a1):
-            if slot_of[i] is not None or _punct(t0[i]):
-                continue
-            joined = _article_joins(t0, slot_of, i, inside)
-            if joined is None and tag == "delete" and inside:
-                # `next to a lamp` goes with the lamp: a deleted phrase is its variable's.
-                joined = _nearest(slot_of, i, a0, a1)
-            if joined is not None:
-                _join(out, slot_of, joined, i)
-            else:
-                out.loose.append((0, i))
-        touched.extend(inside)
-        if tag == "replace" and inside:
-            _share(owner, slot_of, a0, a1, b0, b1, inside)
-    _absorb(out, t1, owner, changed_at, latent or {})
+            _inserted(words, op, absent.get(a0), prefer or set())
+        else:
+            _replaced(out, words, op)
+    _absorb(out, t1, words.owner, words.changed_at, latent or {})
     after = [(1, j) for j in range(len(t1))
-             if changed_at[j] and owner[j] is None and not _punct(t1[j])]
+             if words.changed_at[j] and words.owner[j] is None and not _punct(t1[j])]
     out.loose = sorted([*out.loose, *after], key=lambda sj: _at(sj, ops))
-    for name in dict.fromkeys([*touched, *out.owned]):
-        mine = [j for j in range(len(t1)) if owner[j] == name]
+    _new_words(out, p1, slots, words)
+    return out
+
+
+def _inserted(words: _Words, op: Opcode, absent: str | None, prefer: set[str]) -> None:
+    """Words put in, or in place of nothing but punctuation (`mountain..` -> `mountain
+    goats`): an empty slot's words when one sits there, else they extend the slot next to
+    them."""
+    _, a0, _, b0, b1 = op
+    chosen = absent or _neighbour(words.slot_of, a0, prefer, words.touched)
+    if chosen is not None:
+        for j in range(b0, b1):
+            words.owner[j] = chosen
+        words.touched.append(chosen)
+
+
+def _replaced(out: Plan, words: _Words, op: Opcode) -> None:
+    """Words replaced or deleted: each slot's words go to it; a factual word outside every
+    slot joins one (an article before its word, a deleted phrase's preposition) or is loose."""
+    tag, a0, a1, b0, b1 = op
+    slot_of, t0 = words.slot_of, out.t0
+    inside = list(dict.fromkeys(v for v in slot_of[a0:a1] if v is not None))
+    for i in range(a0, a1):
+        if slot_of[i] is not None or _punct(t0[i]):
+            continue
+        joined = _article_joins(t0, slot_of, i, inside)
+        if joined is None and tag == "delete" and inside:
+            # `next to a lamp` goes with the lamp: a deleted phrase is its variable's.
+            joined = _nearest(slot_of, i, a0, a1)
+        if joined is not None:
+            _join(out, slot_of, joined, i)
+        else:
+            out.loose.append((0, i))
+    words.touched.extend(inside)
+    if tag == "replace" and inside:
+        _share(words.owner, slot_of, a0, a1, b0, b1, inside)
+
+
+def _new_words(out: Plan, p1: str, slots: Mapping[str, tuple[int, int]], words: _Words
+               ) -> None:
+    """Each changed variable's new words (None: removed), and the counterfactual tokens it
+    owns; a variable whose words came out the same is no change."""
+    t0, t1 = out.t0, out.t1
+    for name in dict.fromkeys([*words.touched, *out.owned]):
+        mine = [j for j in range(len(t1)) if words.owner[j] == name]
         if not mine:
             out.values[name] = None
             continue
@@ -129,14 +162,12 @@ def plan(  # noqa: C901
             hi -= 1
         while hi - lo > 1 and _punct(t1[lo]):
             lo += 1
-        text = p1[t1[lo].start:t1[hi - 1].end]
         if name in slots:
             i, j = out.slots[name]
             if [exact(t.text) for t in t0[i:j]] == [exact(t.text) for t in t1[lo:hi]]:
                 continue  # the same words: not a change
-        out.values[name] = text
+        out.values[name] = p1[t1[lo].start:t1[hi - 1].end]
         out.owned[name] = (lo, hi)
-    return out
 
 
 def _at(side_index: tuple[int, int], ops: list[Opcode]) -> tuple[int, int, int]:
@@ -213,15 +244,13 @@ def _absorb(out: Plan, t1: list[Token], owner: list[str | None], changed_at: lis
     `, using a fork to cut` for the knife replaced by a fork."""
     for name, phrases in latent.items():
         for phrase in phrases:
-            n = len(phrase)
-            if not n:
-                continue
-            hit = next((j for j in range(len(t1) - n + 1)
-                        if all(changed_at[j + k] and owner[j + k] is None
-                               and t1[j + k].key == phrase[k] for k in range(n))), None)
+            # Only changed words that no variable owns yet may show them.
+            free = [t.key if changed_at[j] and owner[j] is None else None
+                    for j, t in enumerate(t1)]
+            hit = next(key_places(free, phrase), None)
             if hit is None:
                 continue
-            lo, hi = hit, hit + n
+            lo, hi = hit, hit + len(phrase)
             while lo > 0 and changed_at[lo - 1] and owner[lo - 1] is None \
                     and not _punct(t1[lo - 1]):
                 lo -= 1

@@ -30,57 +30,15 @@ from dataclasses import dataclass
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers import tables
-from cfspec.importers.analysis import cname
 from cfspec.importers.answer import Answer, Columns, Declared, Edge, Failure, Output, Piece
-from cfspec.importers.binding import STOPWORDS, Token, tokens
+from cfspec.importers.binding import Token, tokens
 from cfspec.importers.changes import absent_slot, is_artefact, opcodes
 from cfspec.importers.jsonpos import JStr, kind
 from cfspec.importers.llm_json import span_of
+from cfspec.importers.names import word_name
+from cfspec.importers.runs import trim, word_beside
 from cfspec.lang.agreement import Agreement, agreement, consequences
 from cfspec.lang.prompt import REMOVED, close_gaps
-
-
-def _punct(tok: Token) -> bool:
-    return not any(c.isalnum() for c in tok.text)
-
-
-def _trim(toks: list[Token], i: int, j: int) -> tuple[int, int]:
-    while i < j and _punct(toks[i]):
-        i += 1
-    while j > i and _punct(toks[j - 1]):
-        j -= 1
-    return i, j
-
-
-def changed_runs(p0: str, p1: str) -> list[tuple[int, int]]:
-    """The factual token range each changed run binds to (see the module docstring). Changes
-    in writing only (`They'll` -> `They 'll`) are caption artefacts, not runs."""
-    t0, t1 = tokens(p0), tokens(p1)
-    runs: list[tuple[int, int]] = []
-    for op in opcodes(t0, t1):
-        tag, a0, a1, b0, b1 = op
-        if tag == "equal" or is_artefact(op, t0, t1):
-            continue
-        i, j = _trim(t0, a0, a1)
-        if i < j:
-            runs.append((i, j))
-            continue
-        # Inserted, or in place of nothing but punctuation (`mountain..` -> `mountain goats`).
-        if all(_punct(t) for t in t1[b0:b1]):
-            continue
-        # The word after the insertion (an adjective before its noun), else the one before.
-        after = a0 if a0 < len(t0) and not _punct(t0[a0]) else None
-        before = a0 - 1 if a0 > 0 and not _punct(t0[a0 - 1]) else None
-        at = after if after is not None else before
-        if at is not None and not any(i <= at < j for i, j in runs):
-            runs.append((at, at + 1))
-    return runs
-
-
-def _name(toks: list[Token], i: int, j: int) -> str:
-    content = [t for t in toks[i:j] if not _punct(t) and t.plain not in STOPWORDS]
-    head = (content or toks[i:j])[-1].text
-    return cname(head[:1].upper() + head[1:], "V")
 
 
 @dataclass
@@ -119,8 +77,8 @@ def pair_runs(p0: str, p1: str) -> tuple[list[Token], list[Token], list[Run]]:
         tag, a0, a1, b0, b1 = op
         if tag == "equal" or is_artefact(op, t0, t1):
             continue
-        i, j = _trim(t0, a0, a1)
-        lo, hi = _trim(t1, b0, b1)
+        i, j = trim(t0, a0, a1)
+        lo, hi = trim(t1, b0, b1)
         if i == j:
             if lo == hi:
                 continue  # punctuation for punctuation
@@ -177,10 +135,10 @@ def pair_answer(source: SourceFile, number: int, item_id: str | None, span: Span
                 spans.append(p1.span(source, t1[r.lo].start, t1[r.hi - 1].end))
                 continue
         if r.added:
-            base = _name(t1, r.lo, r.hi)
+            base = word_name(t1, r.lo, r.hi)
             where = p1.span(source, t1[r.lo].start, t1[r.hi - 1].end)
         else:
-            base = _name(t0, r.i, r.j)
+            base = word_name(t0, r.i, r.j)
             where = p0.span(source, t0[r.i].start, t0[r.j - 1].end)
         name, n = base, 2
         while name in slots or name in names:
@@ -232,11 +190,8 @@ def _forms(agreed: Agreement) -> str:
 
 
 def _beside(t0: list[Token], at: int) -> tuple[int, int]:
-    """The word an addition extends when it cannot stand alone: the word after it (an
-    adjective before its noun), else the one before."""
-    after = at if at < len(t0) and not _punct(t0[at]) else None
-    before = at - 1 if at > 0 and not _punct(t0[at - 1]) else None
-    chosen = after if after is not None else before
+    """The word an addition extends when it cannot stand alone (`runs.word_beside`)."""
+    chosen = word_beside(t0, at)
     return (chosen, chosen + 1) if chosen is not None else (at, at)
 
 

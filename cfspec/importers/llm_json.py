@@ -214,17 +214,7 @@ class _Reader:
                             help=f'write "{key}": {{"W": "woman", ...}}')
             return None
         for name, about in entries:
-            label = description = None
-            if isinstance(about, JStr):
-                label, description = split_label(about.value)
-            elif isinstance(about, JObj):
-                for keys in (("label", "words", "value", "text"), WHY_KEYS):
-                    found = about.get(*keys)
-                    if found is not None and isinstance(found[1], JStr):
-                        if keys == WHY_KEYS:
-                            description = found[1].value
-                        else:
-                            label = found[1].value
+            label, description = _label_and_description(about)
             out.append(Declared(edge_scan.clean_name(name.value), label, description,
                                 self.name_span(name)))
         return out
@@ -311,3 +301,20 @@ def read(source: SourceFile) -> list[Answer | Failure]:
                    help='each answer is {"original_prompt": ..., "SCM": [...], ...}')
         out.append(Failure(source, number, span_of(source, item), bag.items))
     return out
+
+
+def _label_and_description(about: JValue | None) -> tuple[str | None, str | None]:
+    """What a variable entry says it stands for: `"woman (the person cutting)"`, or an object
+    with a label (`label`, `words`, ...) and a description (`WHY_KEYS`)."""
+    label = description = None
+    if isinstance(about, JStr):
+        label, description = split_label(about.value)
+    elif isinstance(about, JObj):
+        for keys in (("label", "words", "value", "text"), WHY_KEYS):
+            found = about.get(*keys)
+            if found is not None and isinstance(found[1], JStr):
+                if keys == WHY_KEYS:
+                    description = found[1].value
+                else:
+                    label = found[1].value
+    return label, description

@@ -115,7 +115,30 @@ def _entry(line: str, start: int, source: SourceFile) -> Declared | None:
     return entry_of(body, len(line) - len(body), Piece.at(line, start), source)
 
 
-def read(source: SourceFile) -> list[Answer | Failure]:  # noqa: C901
+@dataclass
+class _Scan:
+    """What the line scan has found so far, and where it is: in a `Variables:` list, in a
+    block of edges (`current`), or after a prompt heading whose text is on the next line."""
+
+    source: SourceFile
+    prompt: Piece | None = None
+    counterfactual: Piece | None = None
+    declared: list[Declared] | None = None
+    blocks: list[_Block] = field(default_factory=list)
+    current: _Block | None = None
+    heading: str = ""
+    in_variables: bool = False
+    variables_at: Span | None = None
+    prompt_next: str | None = None  # `cf` or `p0`: the prompt whose text is on the next line
+
+    def set_prompt(self, which: str, piece: Piece) -> None:
+        if which == "cf":
+            self.counterfactual = piece
+        else:
+            self.prompt = piece
+
+
+def read(source: SourceFile) -> list[Answer | Failure]:
     text = source.text
     bag = DiagnosticBag(source)
     control = re.search(r"[\x00-\x08\x0e-\x1f\x7f]", text)
@@ -124,92 +147,90 @@ def read(source: SourceFile) -> list[Answer | Failure]:  # noqa: C901
                    f"control character U+{ord(control.group()):04X}: this is not a text answer",
                    label="binary data?", help="import the answer as UTF-8 text")
         return [Failure(source, 1, source.whole(), bag.items)]
-
-    lines: list[tuple[str, int]] = []
+    scan = _Scan(source)
     pos = 0
-    for raw in text.split("\n"):
-        lines.append((raw.rstrip("\r"), pos))
+    for number, raw in enumerate(text.split("\n"), start=1):
+        _scan_line(scan, number, raw.rstrip("\r"), pos)
         pos += len(raw) + 1
-
-    prompt: Piece | None = None
-    counterfactual: Piece | None = None
-    declared: list[Declared] | None = None
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    heading = ""
-    in_variables = False
-    variables_at: Span | None = None
-    skip_next_for: str | None = None
-    for number, (line, start) in enumerate(lines, start=1):
-        stripped = line.strip()
-        if skip_next_for is not None and stripped:
-            body, at = _unquote(stripped, start + line.index(stripped))
-            piece = Piece.at(body, at)
-            if skip_next_for == "cf":
-                counterfactual = piece
-            else:
-                prompt = piece
-            skip_next_for = None
-            continue
-        if not stripped:
-            continue
-        m = _PROMPT.match(line)
-        if m and not edge_scan.ARROW.search(line):
-            kind = (m.group("kind") or "").lower()
-            which = "cf" if kind in ("counterfactual", "modified", "edited", "new") else "p0"
-            body, at = _unquote(m.group("text"), start + m.start("text"))
-            if not body:
-                skip_next_for = which
-            elif which == "cf":
-                counterfactual = Piece.at(body, at)
-            else:
-                prompt = Piece.at(body, at)
-            current, in_variables = None, False
-            continue
-        if _VARIABLES.match(line):
-            declared = declared if declared is not None else []
-            variables_at = variables_at or source.span(start + len(line) - len(line.lstrip()),
-                                                       start + len(line.rstrip()))
-            in_variables = True
-            current = None
-            continue
-        scanned = edge_scan.scan(line)
-        if in_variables and not scanned.edges:
-            entry = _entry(line, start, source)
-            if entry is not None:
-                declared = declared if declared is not None else []
-                declared.append(entry)
-                continue
-            in_variables = False
-        if scanned.edges or scanned.broken:
-            if stripped.endswith(":") and not scanned.broken:
-                heading, current = stripped, None  # `Edges (cause → effect):` is a heading
-                continue
-            in_variables = False
-            if current is None:
-                current = _Block(first_line=number, heading=heading, start=start)
-                blocks.append(current)
-            piece = Piece.at(line, start)
-            current.edges += [edge_from(raw, piece, source) for raw in scanned.edges]
-            current.broken += [(piece.span(source, b.start, b.end), b.message)
-                               for b in scanned.broken]
-            current.end = start + len(line)
-            continue
-        heading, current = stripped, None
-
-    if not blocks and not declared and prompt is None and counterfactual is None:
+    if not scan.blocks and not scan.declared and scan.prompt is None \
+            and scan.counterfactual is None:
         bag.report("syntax-error", source.span(0, min(1, len(text))),
                    "no SCM found in the text: no `Variables:` list, no edges, no prompts",
                    label="not an answer",
                    help="an answer lists edges like `W -> A: why`; pass --from llm-json or "
                    "coco-cf for other shapes")
         return [Failure(source, 1, source.whole(), bag.items)]
+    return [_answer(scan, bag)]
 
-    answer = Answer(source, "llm-text", 1, None, source.span(0, 0), prompt, counterfactual,
-                    declared)
-    factual = [b for b in blocks if not b.aug]
-    aug = [b for b in blocks if b.aug]
-    answer.graph_span = variables_at  # where the edges were expected, if none come
+
+def _scan_line(scan: _Scan, number: int, line: str, start: int) -> None:
+    """One line: a prompt, the `Variables:` heading or one of its entries, edges, or a
+    heading (any other text: it names the block of edges that may follow)."""
+    stripped = line.strip()
+    if scan.prompt_next is not None and stripped:
+        body, at = _unquote(stripped, start + line.index(stripped))
+        scan.set_prompt(scan.prompt_next, Piece.at(body, at))
+        scan.prompt_next = None
+        return
+    if not stripped:
+        return
+    m = _PROMPT.match(line)
+    if m and not edge_scan.ARROW.search(line):
+        kind = (m.group("kind") or "").lower()
+        which = "cf" if kind in ("counterfactual", "modified", "edited", "new") else "p0"
+        body, at = _unquote(m.group("text"), start + m.start("text"))
+        if body:
+            scan.set_prompt(which, Piece.at(body, at))
+        else:
+            scan.prompt_next = which
+        scan.current, scan.in_variables = None, False
+        return
+    if _VARIABLES.match(line):
+        scan.declared = scan.declared if scan.declared is not None else []
+        scan.variables_at = scan.variables_at or scan.source.span(
+            start + len(line) - len(line.lstrip()), start + len(line.rstrip()))
+        scan.in_variables, scan.current = True, None
+        return
+    scanned = edge_scan.scan(line)
+    if scan.in_variables and not scanned.edges:
+        entry = _entry(line, start, scan.source)
+        if entry is not None:
+            scan.declared = scan.declared if scan.declared is not None else []
+            scan.declared.append(entry)
+            return
+        scan.in_variables = False
+    if scanned.edges or scanned.broken:
+        _edges_line(scan, number, line, start, scanned)
+    else:
+        scan.heading, scan.current = stripped, None
+
+
+def _edges_line(scan: _Scan, number: int, line: str, start: int, scanned: edge_scan.Scan
+                ) -> None:
+    """A line with edges: added to the current block, or a new one under the last heading."""
+    stripped = line.strip()
+    if stripped.endswith(":") and not scanned.broken:
+        scan.heading, scan.current = stripped, None  # `Edges (cause → effect):` is a heading
+        return
+    scan.in_variables = False
+    if scan.current is None:
+        scan.current = _Block(first_line=number, heading=scan.heading, start=start)
+        scan.blocks.append(scan.current)
+    piece = Piece.at(line, start)
+    scan.current.edges += [edge_from(raw, piece, scan.source) for raw in scanned.edges]
+    scan.current.broken += [(piece.span(scan.source, b.start, b.end), b.message)
+                            for b in scanned.broken]
+    scan.current.end = start + len(line)
+
+
+def _answer(scan: _Scan, bag: DiagnosticBag) -> Answer:
+    """The answer the scan found: the last complete factual and counterfactual graphs."""
+    source = scan.source
+    answer = Answer(source, "llm-text", 1, None, source.span(0, 0), scan.prompt,
+                    scan.counterfactual, scan.declared)
+    factual = [b for b in scan.blocks if not b.aug]
+    aug = [b for b in scan.blocks if b.aug]
+    answer.graph_span = scan.variables_at  # where the edges were expected, if none come
     chosen = _choose(factual, "graph", bag, source)
     if chosen is not None:
         answer.edges = chosen.edges
@@ -220,7 +241,7 @@ def read(source: SourceFile) -> list[Answer | Failure]:  # noqa: C901
         answer.aug = chosen_aug.edges
         answer.aug_name = f"the counterfactual graph at line {chosen_aug.first_line}"
     answer.diagnostics = bag.items
-    return [answer]
+    return answer
 
 
 def _choose(blocks: list[_Block], what: str, bag: DiagnosticBag, source: SourceFile

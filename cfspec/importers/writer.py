@@ -87,7 +87,7 @@ def _value(value: str | None) -> str:
     return "none" if value is None else quote(value)
 
 
-def render(draft: Draft) -> str:  # noqa: C901
+def render(draft: Draft) -> str:
     """The .scm text, in the canonical layout: written so, except the grid layout of
     `counterfactuals` sets, which the formatter lays out."""
     lines = [comment(h) if h else "#" for h in draft.header]
@@ -109,22 +109,7 @@ def render(draft: Draft) -> str:  # noqa: C901
         described = f" {quote(e.description)}" if e.description else ""
         lines.append(f"{INDENT}{e.source} -> {e.target}{described}")
     for cf in draft.counterfactuals:
-        assigned = ", ".join(f"{n} = {_value(v)}" for n, v in cf.do)
-        if not (cf.sets or cf.prompt is not None or cf.edit or cf.do_comment):
-            body = f" do({assigned}) " if cf.do else ""  # as `cfspec fmt` writes it
-            lines += ["", f"{INDENT}counterfactual {cf.name} {{{body}}}"]
-            continue
-        lines += ["", f"{INDENT}counterfactual {cf.name} {{"]
-        if cf.do:
-            tail = f"  {comment(cf.do_comment)}" if cf.do_comment else ""
-            lines.append(f"{INDENT * 2}do({assigned}){tail}")
-        for target, new in cf.sets:
-            lines.append(f"{INDENT * 2}set {target} = {_value(new)}")
-        if cf.prompt is not None:
-            lines.append(f"{INDENT * 2}prompt {quote(cf.prompt)}")
-        if cf.edit:
-            lines.append(f"{INDENT * 2}edit {cf.edit} {{}}")
-        lines.append(f"{INDENT}}}")
+        lines += ["", *_counterfactual_lines(cf)]
     for cs in draft.sets:
         lists = ", ".join(f"{n} in [{', '.join(_value(v) for v in values)}]"
                           for n, values in cs.grid)
@@ -141,6 +126,25 @@ def render(draft: Draft) -> str:  # noqa: C901
     except (NotImplementedError, RuntimeError):  # the formatter is optional polish here
         formatted = None
     return formatted if formatted is not None else text
+
+
+def _counterfactual_lines(cf: DraftCounterfactual) -> list[str]:
+    assigned = ", ".join(f"{n} = {_value(v)}" for n, v in cf.do)
+    if not (cf.sets or cf.prompt is not None or cf.edit or cf.do_comment):
+        body = f" do({assigned}) " if cf.do else ""  # as `cfspec fmt` writes it
+        return [f"{INDENT}counterfactual {cf.name} {{{body}}}"]
+    lines = [f"{INDENT}counterfactual {cf.name} {{"]
+    if cf.do:
+        tail = f"  {comment(cf.do_comment)}" if cf.do_comment else ""
+        lines.append(f"{INDENT * 2}do({assigned}){tail}")
+    for target, new in cf.sets:
+        lines.append(f"{INDENT * 2}set {target} = {_value(new)}")
+    if cf.prompt is not None:
+        lines.append(f"{INDENT * 2}prompt {quote(cf.prompt)}")
+    if cf.edit:
+        lines.append(f"{INDENT * 2}edit {cf.edit} {{}}")
+    lines.append(f"{INDENT}}}")
+    return lines
 
 
 def moved(diagnostics: list[Diagnostic], text: str, longer: str, display: str

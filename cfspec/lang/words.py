@@ -106,10 +106,20 @@ def phrase_places(words: Sequence[str], phrase: str) -> Iterator[list[int]]:
     wanted = [normalize(w) for w, _, _ in split_words(phrase) if not is_punctuation(w)]
     at = [i for i, w in enumerate(words) if not is_punctuation(w)]
     keys = [normalize(words[i]) for i in at]
+    for k in key_places(keys, wanted):
+        yield at[k : k + len(wanted)]
+
+
+def key_places(keys: Sequence[str | None], wanted: Sequence[str]) -> Iterator[int]:
+    """Every index where the keys `wanted` stand one after another in `keys`, first to last;
+    nothing when `wanted` is empty. `phrase_places` is this over `normalize`d words; a caller
+    with keys of its own (the importer's stemmed keys) uses it directly, with None for a word
+    that may not be part of a place."""
+    wanted = list(wanted)
     n = len(wanted)
     for k in range(len(keys) - n + 1):
         if n and keys[k : k + n] == wanted:
-            yield at[k : k + n]
+            yield k
 
 
 # Above this many differing words in the middle, the middle is one change: the alignment is

@@ -67,8 +67,10 @@ def test_the_flag_defaults_are_the_option_defaults(options: type, command: objec
 def test_run_passes_every_option_it_has(options: type, command: object, name: str,
                                         tmp_path: Path) -> None:
     """A run option of a stage reaches the stage's command, by the options class's fields."""
-    run = RunOptions(("specs",), tmp_path)
-    given = arguments(name, run)[1]
+    takes = inspect.signature(command).parameters  # type: ignore[arg-type]
+    flags = {name: p.default for name, p in inspect.signature(run_command).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    given = arguments(name, RunOptions(("specs",), tmp_path, flags), takes)[1]
     shared = (fields(options) - options.API_ONLY) & set(inspect.signature(run_command)
                                                          .parameters)
     assert shared <= set(given)

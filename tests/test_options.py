@@ -113,24 +113,3 @@ def test_evaluate_check_gives_a_way_out(tmp_path: Path) -> None:
         EvaluateOptions(batch_size=0).check()
     with pytest.raises(OptionError, match="no such file .*nothing is downloaded"):
         EvaluateOptions(inception_weights=tmp_path / "none.pth").check()
-
-
-@pytest.mark.parametrize("given", [
-    {}, {"guidance": "uniform(2, 4)", "p2p_compat": "published"},
-    {"height": 64, "width": 96, "blend_start": 0.4, "eta": 0.5, "scheduler": "Euler"},
-])
-def test_plan_records_what_generate_records(given: dict[str, object]) -> None:
-    """`cfspec plan` still builds its resume key with store.run_params: the two must agree, or
-    plan would count as done what generate redoes."""
-    from cfspec.gpu.device import dtype_name
-    from cfspec.workspace import store
-    from cfspec.workspace.batching import guidance_params, parse_guidance
-
-    options = GenerateOptions(**given).check("cpu")  # type: ignore[arg-type]
-    planned = store.run_params(
-        model=options.model, scheduler=options.scheduler, steps=options.steps,
-        guidance=guidance_params(parse_guidance(options.guidance)),
-        dtype=dtype_name(options.dtype, "cpu"), p2p_compat=options.p2p_compat,
-        blend_start=options.blend_start, eta=options.eta, height=options.height,
-        width=options.width)
-    assert options.manifest_params("cpu") == planned

@@ -14,7 +14,8 @@ from cfspec.cli.app import app
 from cfspec.compile.stage import compile_paths
 from cfspec.diagnostics.source import SourceFile
 from cfspec.lang.config import Config
-from cfspec.lang.prompt import parse_template, split_words
+from cfspec.lang.prompt import parse_template
+from cfspec.lang.words import split_words
 from cfspec.lint import check
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 

@@ -22,9 +22,8 @@ from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.gpu.generate import published
-from cfspec.lang.prompt import split_words
 from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
-from cfspec.lang.words import find_phrase
+from cfspec.lang.words import find_phrase, split_words
 from cfspec.workspace.pairs import Pair
 
 BOS = "<|startoftext|>"

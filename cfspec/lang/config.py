@@ -18,7 +18,7 @@ class Config:
     tokenizer: str | None = None  # a local CLIP tokenizer folder or a cached hub id
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     exclude: tuple[str, ...] = ()
-    # `cfspec filter` gates (InstructPix2Pix's defaults); read by cfspec/workspace/records.py.
+    # `cfspec filter` gates (InstructPix2Pix's defaults); read by cfspec/stages/filter.py.
     filter_min_clip: float = 0.2
     filter_min_directional: float = 0.2
     filter_min_image_similarity: float = 0.7

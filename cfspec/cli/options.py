@@ -1,4 +1,6 @@
-"""The Typer option types the stage commands share."""
+"""The Typer option types the stage commands share, `flag_values` (a command's flags to its
+stage's options class, by name) and `borrow_flags` (`cfspec run` taking the stages' flags as
+they declare them)."""
 
 from __future__ import annotations
 

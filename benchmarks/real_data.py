@@ -59,7 +59,7 @@ from cfspec.diagnostics.codes import Severity  # noqa: E402
 from cfspec.diagnostics.source import SourceFile  # noqa: E402
 from cfspec.importers import import_source  # noqa: E402
 from cfspec.lang.config import Config  # noqa: E402
-from cfspec.lang.prompt import exact, split_words  # noqa: E402
+from cfspec.lang.words import exact, split_words  # noqa: E402
 from cfspec.lint import check  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"

@@ -7,7 +7,7 @@
 Per pair (`generate(per_pair=True)`, the layout before sets) every pair renders its own copy
 of the factual image: 2K image rows for K counterfactuals. A set renders the factual row once
 and edits every counterfactual against it: K + 1 rows. Both go through the same `Engine` and
-the same batching generate uses (`sets.batches`, per pair or as sets, `--batch-pairs` pairs'
+the same batching generate uses (`batching.batches`, per pair or as sets, `--batch-pairs` pairs'
 worth of rows per UNet call; the default 12 puts each K below in one call either way), on the
 same prompts (replace edits with LocalBlend, P2P's default windows), noise and steps, and both
 include text encoding, the denoising loop and VAE decoding into PIL images (writing files is

@@ -24,7 +24,7 @@ import dataclasses
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, report_bug
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang import ast
 from cfspec.lang.parser import parse
@@ -139,12 +139,10 @@ def _innermost(a: object, b: object) -> Span:
 
 
 def _refusal(source: SourceFile, span: Span, why: str) -> Diagnostic:
-    bag = DiagnosticBag(source)
-    return bag.report(
-        "internal-error", span, f"cfspec fmt refused to format this file: {why}",
-        label="here", notes=["the file is left untouched"],
-        help="this is a bug in cfspec fmt, not in your file; please report it with this file "
-             "attached (`cfspec lint` and `cfspec compile` still read the file as it is)")
+    return report_bug(DiagnosticBag(source), span,
+                      f"cfspec fmt refused to format this file: {why}", label="here",
+                      left="the file is left untouched",
+                      meanwhile="`cfspec lint` and `cfspec compile` still read the file as it is")
 
 
 # --- leaves: items that always print on one line -------------------------------------------

@@ -7,81 +7,57 @@ live here, so `run` and the separate commands cannot drift apart.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
-from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
-from cfspec.stages.options import EvaluateOptions, GenerateOptions
 from cfspec.workspace.layout import DATASET_DIR, PAIRS_FILE
 
 STAGES = ("compile", "generate", "evaluate", "filter", "export", "report")
+# The stages whose flags `cfspec run` takes, declared on their commands only (run borrows
+# them: cli.options.borrow_flags), and the flags of theirs it does not take: OUT is run's
+# --out, the stages' diagnostics are shown as text, --quiet is run's own, and a shard of a
+# whole run would evaluate and export a part of the data (run `generate --shard` per job, then
+# run on the whole).
+FLAG_STAGES = ("generate", "evaluate", "filter")
+NOT_RUN_FLAGS = frozenset({"out", "fmt", "no_color", "quiet", "shard"})
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Every option of `cfspec run`: those of generate and evaluate, and the filter's gates."""
+    """What `cfspec run` was given: the specs, OUT, and each flag of generate, evaluate and
+    filter it took, by the name of the commands' parameter (`flags`; absent: the command's
+    default)."""
 
     paths: tuple[str, ...]
     out: Path
-    model: str = DEFAULT_MODEL
-    seeds: int = 1
-    steps: int = 50
-    device: str = "auto"
-    batch_pairs: int = 1
-    guidance: float | str = 7.5  # a number or "uniform(lo, hi)" (generate parses it)
-    height: int | None = None
-    width: int | None = None
-    scheduler: str = "ddim"
-    dtype: str = "auto"
-    seed_base: int = 0
-    blend_start: float | None = None
-    p2p_compat: str = "cfspec"
-    overwrite: bool = False  # generate may replace images made with other settings
-    compile_unet: bool = False  # generate --compile
-    clip_model: str = DEFAULT_CLIP
-    inception_weights: Path | None = None
-    batch_size: int = 32  # evaluate's (pair, seed)s per CLIP batch
-    min_clip: float | None = None
-    min_directional: float | None = None
-    min_image_similarity: float | None = None
-    gates: tuple[str, ...] = field(default_factory=tuple)
-    keep: int = 1  # filter's seeds kept per pair
+    flags: Mapping[str, Any] = field(default_factory=dict)
     quiet: bool = False
 
 
-def arguments(stage: str, options: RunOptions) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments `run` gives the command of `stage`."""
+def arguments(stage: str, options: RunOptions, takes: Collection[str] = ()
+              ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments `run` gives the command of `stage`, whose
+    parameters are `takes`: of run's flags, those it declares."""
     o = options
     shown = {"quiet": o.quiet}
     if stage == "compile":  # every spec without errors: one bad spec must not stop a dataset
         return (list(o.paths), o.out), {"keep_going": True, "fmt": "text", "tokenizer": None,
                                         "no_color": False, **shown}
-    if stage == "generate":  # every flag of generate that run has (all but --shard)
-        return (o.out,), {**_shared(GenerateOptions, o), **shown}
+    flags = {name: value for name, value in o.flags.items()
+             if name in takes and name not in NOT_RUN_FLAGS}
+    if stage == "generate":
+        return (o.out,), {**flags, **shown}
     later = {"fmt": "text", "no_color": False, **shown}
-    if stage == "evaluate":
-        return (o.out,), {**_shared(EvaluateOptions, o), **later}
-    if stage == "filter":
-        return (o.out,), {"min_clip": o.min_clip, "min_directional": o.min_directional,
-                          "min_image_similarity": o.min_image_similarity,
-                          "gate": list(o.gates), "keep": o.keep, **later}
+    if stage in ("evaluate", "filter"):
+        return (o.out,), {**flags, **later}
     if stage == "export":
         return (o.out,), {"to": "hf", "output": o.out / DATASET_DIR, **later}
     if stage == "report":
         return (o.out,), {"max_pairs": 200, **later}
     raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
-
-
-def _shared(options: type[GenerateOptions] | type[EvaluateOptions], run: RunOptions
-            ) -> dict[str, Any]:
-    """The fields of a stage's options class that are flags of its command and of run (a
-    new option of the stage reaches run's call when RunOptions has it)."""
-    names = {f.name for f in dataclasses.fields(options)} - options.API_ONLY
-    return {name: getattr(run, name) for name in sorted(names) if hasattr(run, name)}
 
 
 def stop_after(stage: str, status: int, out: Path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,8 @@ from cfspec.cli.app import app
 from cfspec.compile.stage import compile_paths
 from cfspec.diagnostics.source import SourceFile
 from cfspec.lang.config import Config
-from cfspec.lang.prompt import parse_template, split_words
+from cfspec.lang.prompt import parse_template
+from cfspec.lang.words import split_words
 from cfspec.lint import check
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 
@@ -389,3 +391,33 @@ def test_word_spans_point_at_the_edit_maps_words(tmp_path: Path) -> None:
     record = pairs[0].to_json()
     record["word_spans"]["changed_1"] = [[0, len(record["prompt_1"]) + 1]]
     assert any(e.startswith("word_spans.changed_1:") for e in schema_errors(record))
+
+
+def test_the_typed_edit_map_is_the_schemas_edit() -> None:
+    """`Pair.edit` (workspace.pairs.EditMap and the TypedDicts in it) names each key of
+    pair.schema.json's `edit`, at every level, and requires what the schema requires."""
+    import typing
+
+    from cfspec.workspace import pairs
+
+    schema = pairs.pair_schema()
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref")
+        return schema["$defs"][ref.rsplit("/", 1)[1]] if ref else node
+
+    def compare(typed: Any, node: dict[str, Any], where: str) -> None:
+        node = resolve(node)
+        assert set(typed.__annotations__) == set(node["properties"]), where
+        # pairs.py's annotations are strings (PEP 563), so NotRequired shows in the hints only
+        hints = typing.get_type_hints(typed, include_extras=True)
+        required = {key for key, hint in hints.items()
+                    if typing.get_origin(hint) is not typing.NotRequired} \
+            if typed.__total__ else set()
+        assert required == set(node.get("required", ())), where
+        for key, sub in node["properties"].items():
+            hint = typing.get_type_hints(typed)[key]
+            if typing.is_typeddict(hint):
+                compare(hint, sub, f"{where}.{key}")
+
+    compare(pairs.EditMap, schema["properties"]["edit"], "edit")

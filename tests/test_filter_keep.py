@@ -5,6 +5,7 @@ end-to-end case scores them with the tiny CLIP."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from test_export import (
     write_metrics,
 )
 
+from cfspec.cli.stages import filter_command
 from cfspec.pipeline import RunOptions, arguments
 from cfspec.stages.export import export
 from cfspec.stages.filter import Gates, decide, run_filter
@@ -119,7 +121,8 @@ def test_keep_below_one_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_run_passes_keep_to_the_filter(tmp_path: Path) -> None:
-    _, kwargs = arguments("filter", RunOptions(("specs",), tmp_path, keep=3))
+    _, kwargs = arguments("filter", RunOptions(("specs",), tmp_path, {"keep": 3}),
+                          inspect.signature(filter_command).parameters)
     assert kwargs["keep"] == 3
 
 

@@ -44,7 +44,10 @@ def test_every_fixable_code_has_a_fixture_its_fix_repairs(name: str, tmp_path: P
         result = lint_fix([str(copy)], Config().merged(select=(name,)), unsafe=True)
         assert result.applied.get(str(copy), 0) >= 1
         after = [d for d in lint([str(copy)], Config()).diagnostics if d.code.name == name]
-        assert after == [], (fixture.name, [d.message for d in after])
+        # Every diagnostic that carried a fix is gone; those that carried none stay (a
+        # syntax-error fixture may hold a misspelt keyword and an unquoted word).
+        unfixable = [d.message for d in before if d.fix is None]
+        assert [d.message for d in after] == unfixable, fixture.name
         assert copy.read_text(encoding="utf-8") != fixture.read_text(encoding="utf-8")
         fixed_any = True
     assert fixed_any, f"no fixture of {name} gets a fix"

@@ -25,9 +25,6 @@ STILL_TWICE = {
     "syntax-error": {"lang.parser", "importers.__init__", "importers.llm_json",
                      "importers.llm_text", "importers.coco_cf", "importers.passes.graph",
                      "importers.tables"},
-    # A bug in cfspec, reported by the stage it happened in: compile's per spec, fmt's when a
-    # result fails its proof (not equivalent or not stable) and the file is left untouched.
-    "internal-error": {"compile.stage", "fmt"},
     # Compile's last wall on pair ids (spec id + counterfactual), after lint's on spec ids.
     "invalid-id": {"compile.stage", "checks.specs"},
     "duplicate-spec": {"compile.stage", "checks.specs"},

@@ -310,6 +310,18 @@ async def test_code_action_adds_the_article_filter(client: LanguageClient) -> No
     assert "SCM405" not in [d.code for d in client.diagnostics[uri2]]
 
 
+async def test_code_action_corrects_a_misspelt_keyword(client: LanguageClient) -> None:
+    text = (INVALID / "syntax-error-keyword.scm").read_text(encoding="utf-8")
+    uri = await open_text(client, text, "keyword")
+    d = next(d for d in client.diagnostics[uri] if d.code == "SCM001")
+    [fix] = await actions(client, uri, text, d.range.start)
+    assert fix.title == "Change to `counterfactual`" and fix.is_preferred
+    fixed = applied(fix, uri, text)
+    assert '  counterfactual man { do(W = "man") }' in fixed
+    uri2 = await open_text(client, fixed, "keyword_fixed")
+    assert "SCM001" not in [d.code for d in client.diagnostics[uri2]]
+
+
 async def test_semantic_tokens(client: LanguageClient) -> None:
     uri = await open_text(client, CAKE, "tokens")
     result = await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(

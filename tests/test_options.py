@@ -67,8 +67,10 @@ def test_the_flag_defaults_are_the_option_defaults(options: type, command: objec
 def test_run_passes_every_option_it_has(options: type, command: object, name: str,
                                         tmp_path: Path) -> None:
     """A run option of a stage reaches the stage's command, by the options class's fields."""
-    run = RunOptions(("specs",), tmp_path)
-    given = arguments(name, run)[1]
+    takes = inspect.signature(command).parameters  # type: ignore[arg-type]
+    flags = {name: p.default for name, p in inspect.signature(run_command).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    given = arguments(name, RunOptions(("specs",), tmp_path, flags), takes)[1]
     shared = (fields(options) - options.API_ONLY) & set(inspect.signature(run_command)
                                                          .parameters)
     assert shared <= set(given)
@@ -111,24 +113,3 @@ def test_evaluate_check_gives_a_way_out(tmp_path: Path) -> None:
         EvaluateOptions(batch_size=0).check()
     with pytest.raises(OptionError, match="no such file .*nothing is downloaded"):
         EvaluateOptions(inception_weights=tmp_path / "none.pth").check()
-
-
-@pytest.mark.parametrize("given", [
-    {}, {"guidance": "uniform(2, 4)", "p2p_compat": "published"},
-    {"height": 64, "width": 96, "blend_start": 0.4, "eta": 0.5, "scheduler": "Euler"},
-])
-def test_plan_records_what_generate_records(given: dict[str, object]) -> None:
-    """`cfspec plan` still builds its resume key with store.run_params: the two must agree, or
-    plan would count as done what generate redoes."""
-    from cfspec.gpu.device import dtype_name
-    from cfspec.workspace import store
-    from cfspec.workspace.batching import guidance_params, parse_guidance
-
-    options = GenerateOptions(**given).check("cpu")  # type: ignore[arg-type]
-    planned = store.run_params(
-        model=options.model, scheduler=options.scheduler, steps=options.steps,
-        guidance=guidance_params(parse_guidance(options.guidance)),
-        dtype=dtype_name(options.dtype, "cpu"), p2p_compat=options.p2p_compat,
-        blend_start=options.blend_start, eta=options.eta, height=options.height,
-        width=options.width)
-    assert options.manifest_params("cpu") == planned

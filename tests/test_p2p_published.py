@@ -40,8 +40,8 @@ from cfspec.gpu.generate.edit_plan import (  # noqa: E402
     cross_alpha,
     dense_mapper,
 )
-from cfspec.lang.prompt import split_words  # noqa: E402
 from cfspec.lang.tokens import ClipTokenizer  # noqa: E402
+from cfspec.lang.words import split_words  # noqa: E402
 from cfspec.workspace.pairs import Pair, schema_errors  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden_p2p"

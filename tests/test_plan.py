@@ -13,12 +13,18 @@ from test_export import make_pair as _pair
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
-from cfspec.stages.plan import make_plan
+from cfspec.stages.options import GenerateOptions
+from cfspec.stages.plan import Plan, make_plan
 from cfspec.workspace.batching import batches, chunks, group_key, pack
 from cfspec.workspace.pairs import Pair, write_pairs
 from cfspec.workspace.shards import ALL, Shard, parse_shard
 
 runner = CliRunner()
+
+
+def plan_of(out: Path, its: float | None = None, **given: Any) -> tuple[Plan, list[Any]]:
+    """The plan with generate's options `given` (the rest at their defaults)."""
+    return make_plan(out, GenerateOptions(**given), its)
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 13, 20])
@@ -40,7 +46,7 @@ def test_a_bad_shard_says_how_to_write_one(text: str) -> None:
 def test_the_plan_counts_jobs_rows_and_hours(tmp_path: Path) -> None:
     out = tmp_path / "out"
     write_pairs(out, PAIRS)  # 3 pairs, nothing generated yet
-    plan, problems = make_plan(out, seeds=4, steps=10, batch_pairs=5, its=2.0)
+    plan, problems = plan_of(out, seeds=4, steps=10, batch_pairs=5, its=2.0)
     assert problems == [] and (plan.jobs, plan.done, plan.pending) == (12, 0, 12)
     # Two groups: p1 (2 counterfactuals of "a cat on a table": 3 rows a seed) and p2 (1: 2
     # rows). Sets in order, packed into 2 x 5 = 10 image rows: p1/0, p1/1, p1/2 (9 rows);
@@ -49,18 +55,18 @@ def test_the_plan_counts_jobs_rows_and_hours(tmp_path: Path) -> None:
     assert (plan.groups, plan.sets) == (2, 8)
     assert (plan.unet_calls, plan.rows_per_call, plan.unet_rows) == (30, 20, 400)
     assert plan.hours == pytest.approx(30 / 2.0 / 3600, rel=1e-12)
-    unguided, _ = make_plan(out, seeds=4, steps=10, batch_pairs=5, guidance=1.0)
+    unguided, _ = plan_of(out, seeds=4, steps=10, batch_pairs=5, guidance=1.0)
     assert (unguided.unet_rows, unguided.hours) == (200, None)
-    sampled, _ = make_plan(out, seeds=4, steps=10, batch_pairs=5, guidance="uniform(5, 9)")
+    sampled, _ = plan_of(out, seeds=4, steps=10, batch_pairs=5, guidance="uniform(5, 9)")
     assert sampled.unet_rows == 400  # a sampled guidance is always above 1
     # Per pair: ceil(12 / 5) = 3 calls a step, each of 5 pairs x 2 images x 2 (guidance).
-    per_pair, _ = make_plan(out, seeds=4, steps=10, batch_pairs=5, per_pair=True)
+    per_pair, _ = plan_of(out, seeds=4, steps=10, batch_pairs=5, per_pair=True)
     assert (per_pair.unet_calls, per_pair.unet_rows) == (30, 480)
     # One pair per call: p1's sets are cut into [factual, one counterfactual], as per pair.
-    single, _ = make_plan(out, seeds=4, steps=10, batch_pairs=1)
+    single, _ = plan_of(out, seeds=4, steps=10, batch_pairs=1)
     assert (single.unet_calls, single.unet_rows) == (120, 480)
     with pytest.raises(ValueError, match="--guidance"):
-        make_plan(out, guidance="uniform(0, 9)")
+        plan_of(out, guidance="uniform(0, 9)")
 
 
 def test_the_plan_counts_k_plus_one_rows_per_set(tmp_path: Path) -> None:
@@ -71,12 +77,12 @@ def test_the_plan_counts_k_plus_one_rows_per_set(tmp_path: Path) -> None:
     write_pairs(out, lines)
     for steps in (1, 7):
         # K = 11 counterfactuals of one factual: 12 rows where per pair needs 22.
-        plan, _ = make_plan(out, steps=steps, batch_pairs=6)
+        plan, _ = plan_of(out, steps=steps, batch_pairs=6)
         assert (plan.unet_calls, plan.unet_rows) == (steps, 12 * 2 * steps)
-        per_pair, _ = make_plan(out, steps=steps, batch_pairs=6, per_pair=True)
+        per_pair, _ = plan_of(out, steps=steps, batch_pairs=6, per_pair=True)
         assert (per_pair.unet_calls, per_pair.unet_rows) == (2 * steps, 22 * 2 * steps)
     # 2 x 4 = 8 rows a call: chunks of 7 and 4 counterfactuals, each with its factual row.
-    cut, _ = make_plan(out, seeds=2, batch_pairs=4, steps=1, guidance=1.0)
+    cut, _ = plan_of(out, seeds=2, batch_pairs=4, steps=1, guidance=1.0)
     assert (cut.sets, cut.unet_calls, cut.unet_rows) == (2, 4, 2 * (8 + 5))
 
 
@@ -140,7 +146,7 @@ AS_MADE = {"model": "tiny", "steps": 4, "device": "cpu"}
 
 def test_the_plan_counts_what_is_done_and_splits_by_shard(tmp_path: Path) -> None:
     out = built_as_generate_makes(tmp_path / "out")  # 3 pairs x seeds 0, 1 on disk
-    plan, _ = make_plan(out, seeds=3, **AS_MADE)  # type: ignore[arg-type]
+    plan, _ = plan_of(out, seeds=3, **AS_MADE)
     assert (plan.jobs, plan.done, plan.pending, plan.replace) == (9, 6, 3, 0)
     # Images made with any other setting are not done: generate would redo them, and they
     # are counted as replacements, with what differs (as generate refuses without
@@ -157,15 +163,15 @@ def test_the_plan_counts_what_is_done_and_splits_by_shard(tmp_path: Path) -> Non
         ({"p2p_compat": "published"}, "blend_start: 0.2 -> 0.0"),
     ]
     for other, change in others:
-        replanned, _ = make_plan(out, seeds=3, **{**AS_MADE, **other})  # type: ignore[arg-type]
+        replanned, _ = plan_of(out, seeds=3, **{**AS_MADE, **other})
         assert (replanned.done, replanned.pending, replanned.replace) == (0, 9, 6), other
         assert change in replanned.changes, (other, replanned.changes)
-    published, _ = make_plan(out, seeds=3, **{**AS_MADE, "p2p_compat": "published"})
+    published, _ = plan_of(out, seeds=3, **{**AS_MADE, "p2p_compat": "published"})
     assert published.changes == ("blend_start: 0.2 -> 0.0", "p2p_compat: cfspec -> published")
-    parts = [make_plan(out, seeds=3, shard=Shard(i, 2), **AS_MADE)[0]  # type: ignore[arg-type]
+    parts = [plan_of(out, seeds=3, shard=Shard(i, 2), **AS_MADE)[0]
              for i in range(2)]
     assert [p.pairs for p in parts] == [2, 1] and sum(p.jobs for p in parts) == plan.jobs
-    assert make_plan(out, seeds=3, shard=ALL, **AS_MADE)[0] == plan  # type: ignore[arg-type]
+    assert plan_of(out, seeds=3, shard=ALL, **AS_MADE)[0] == plan
 
 
 def test_a_changed_spec_or_a_new_seed_is_no_replacement(tmp_path: Path) -> None:
@@ -175,7 +181,7 @@ def test_a_changed_spec_or_a_new_seed_is_no_replacement(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (out / "pairs.jsonl").read_text("utf-8").splitlines()]
     lines[0]["prompt_1"] += " today"
     write_pairs(out, [*lines, _pair("p_new", "a red car", "a blue car")])
-    plan, _ = make_plan(out, seeds=2, **AS_MADE)  # type: ignore[arg-type]
+    plan, _ = plan_of(out, seeds=2, **AS_MADE)
     # 4 pairs x 2 seeds; done: the 2 unchanged pairs' seed 0.
     assert (plan.jobs, plan.done, plan.pending, plan.replace) == (8, 2, 6, 0)
     # Missing files: nothing on disk to replace.
@@ -183,7 +189,7 @@ def test_a_changed_spec_or_a_new_seed_is_no_replacement(tmp_path: Path) -> None:
         png.unlink()
     for npz in (out / "images").rglob("*.npz"):
         npz.unlink()
-    assert make_plan(out, seeds=1, **{**AS_MADE, "steps": 9})[0].replace == 0  # type: ignore[arg-type]
+    assert plan_of(out, seeds=1, **{**AS_MADE, "steps": 9})[0].replace == 0
 
 
 def test_plan_command(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ from cfspec.diagnostics.codes import Severity
 from cfspec.diagnostics.source import SourceFile
 from cfspec.importers import ImportOptions, detect, import_source
 from cfspec.lang.config import Config
-from cfspec.lang.prompt import close_gaps, normalize, parse_template, render
+from cfspec.lang.prompt import close_gaps, parse_template, render
+from cfspec.lang.words import normalize
 from cfspec.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent

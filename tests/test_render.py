@@ -21,7 +21,8 @@ from cfspec.diagnostics.source import SourceFile
 from cfspec.fmt import quote
 from cfspec.importers import ImportOptions, import_source
 from cfspec.lang.config import Config
-from cfspec.lang.prompt import FILTERS, REMOVED, parse_template, render, split_words
+from cfspec.lang.prompt import FILTERS, REMOVED, parse_template, render
+from cfspec.lang.words import split_words
 
 # Every way a caption separates words that users and datasets have sent, and more.
 SEPARATORS = (" ", "  ", "\t", "\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\xa0",

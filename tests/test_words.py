@@ -114,3 +114,24 @@ def test_the_reports_highlight_is_compiles_alignment_on_a_swap(tmp_path: Path) -
            if op[0] != "equal"]
     assert ops == [("replace", 1, 2, 1, 2), ("replace", 4, 5, 4, 5)]
     assert _marked(highlight("a dog", [[2, 5]])) == ["dog"]
+
+
+def test_word_names_are_imported_from_words() -> None:
+    """`cfspec.lang.words` is the one home of the word API: no module imports its names
+    through `cfspec.lang.prompt`. (cfspec/importers still does, until it moves to words in
+    the importer's own rework; prompt re-exports ARTICLES for it alone.)"""
+    import ast
+
+    import cfspec.lang.words as words_module
+
+    root = Path(__file__).resolve().parent.parent
+    names = {n for n in vars(words_module) if not n.startswith("_")}
+    found = []
+    for folder in ("cfspec", "tests", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            if path.relative_to(root).parts[:2] == ("cfspec", "importers"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "cfspec.lang.prompt":
+                    found += [f"{path.name}: {a.name}" for a in node.names if a.name in names]
+    assert found == []

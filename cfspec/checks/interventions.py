@@ -28,16 +28,9 @@ from cfspec.lang.agreement import (
     verb_disagrees,
 )
 from cfspec.lang.model import CounterfactualModel, SpecModel, independent
-from cfspec.lang.prompt import (
-    Change,
-    Word,
-    artefacts,
-    diff_words,
-    normalize,
-    split_words,
-    written_alike,
-)
+from cfspec.lang.prompt import Change, Word, artefacts, diff_words
 from cfspec.lang.set_expansion import same_words
+from cfspec.lang.words import normalize, split_words, written_alike
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

@@ -15,7 +15,7 @@ from cfspec.checks.suggest import (
 from cfspec.diagnostics.records import Fix, Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.lang.prompt import normalize, split_words
+from cfspec.lang.words import normalize, split_words
 
 if TYPE_CHECKING:
     from cfspec.checks import Context

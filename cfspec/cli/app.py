@@ -3,6 +3,8 @@ imported inside the commands that need them so `cfspec lint` starts fast."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,25 +22,10 @@ from cfspec.cli.common import (
     io_fail,
     use_color,
 )
-from cfspec.cli.generate import (
-    BlendStartOption,
-    CompileOption,
-    DtypeOption,
-    HeightOption,
-    ModelOption,
-    OverwriteOption,
-    P2PCompatOption,
-    SchedulerOption,
-    WidthOption,
-)
-from cfspec.cli.options import (
-    DeviceOption,
-    FormatOption,
-    GuidanceOption,
-    IgnoreOption,
-    SelectOption,
-)
-from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
+from cfspec.cli.generate import generate_command
+from cfspec.cli.options import FormatOption, IgnoreOption, SelectOption, borrow_flags
+from cfspec.cli.stages import evaluate_command, export_command, filter_command, report_command
+from cfspec.pipeline import NOT_RUN_FLAGS
 
 app = typer.Typer(
     name="cfspec",
@@ -334,62 +321,17 @@ def prompt(
 
 
 @app.command(name="run")
+@borrow_flags(generate_command, evaluate_command, filter_command, skip=NOT_RUN_FLAGS)
 def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
-    model: ModelOption = DEFAULT_MODEL,
-    seeds: Annotated[int, typer.Option(min=1, help="Candidates per pair.")] = 1,
-    steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
-    device: DeviceOption = "auto",
-    batch_pairs: Annotated[int, typer.Option(min=1, help="Pairs per UNet call.")] = 1,
-    guidance: GuidanceOption = "7.5",
-    height: HeightOption = None,
-    width: WidthOption = None,
-    scheduler: SchedulerOption = "ddim",
-    dtype: DtypeOption = "auto",
-    seed_base: Annotated[int, typer.Option(help="The first seed.")] = 0,
-    blend_start: BlendStartOption = None,
-    p2p_compat: P2PCompatOption = "cfspec",
-    overwrite: OverwriteOption = False,
-    compile_unet: CompileOption = False,
-    clip_model: Annotated[
-        str, typer.Option(help="tiny (random weights: for tests), a local CLIP folder or a hub "
-                               "id.")
-    ] = DEFAULT_CLIP,
-    inception_weights: Annotated[
-        Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
-    ] = None,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="(pair, seed)s per CLIP batch (evaluate).")
-    ] = 32,
-    min_clip: Annotated[float | None, typer.Option(help="Filter gate (default 0.2).")] = None,
-    min_directional: Annotated[
-        float | None, typer.Option(help="Filter gate (default 0.2).")
-    ] = None,
-    min_image_similarity: Annotated[
-        float | None, typer.Option(help="Filter gate (default 0.7).")
-    ] = None,
-    gate: Annotated[
-        list[str] | None, typer.Option("--gate", metavar="NAME>=X|NAME<=X",
-                                       help="Filter bound on any numeric metric (repeatable).")
-    ] = None,
-    keep: Annotated[
-        int, typer.Option("--keep", metavar="K", min=1,
-                          help="Seeds kept per pair by the filter (as filter --keep).")
-    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    **flags: Any,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
-    one go. Checks the device before anything, and the models and OUT before the first image.
-    Stops at the first stage that cannot go on; exits as compile and generate, and 1 when
-    nothing is exported."""
-    from cfspec.cli.generate import generate_command
-    from cfspec.cli.stages import (
-        evaluate_command,
-        export_command,
-        filter_command,
-        report_command,
-    )
+    one go; takes the options of generate, evaluate and filter. Checks the device and those
+    options before anything, and the models and OUT before the first image. Stops at the first
+    stage that cannot go on; exits as compile and generate, and 1 when nothing is exported."""
     from cfspec.pipeline import (
         STAGES,
         RunOptions,
@@ -404,24 +346,21 @@ def run_command(
         "compile": compile_command, "generate": generate_command,
         "evaluate": evaluate_command, "filter": filter_command,
         "export": export_command, "report": report_command}
-    options = RunOptions(
-        tuple(paths), out, model=model, seeds=seeds, steps=steps, device=device,
-        batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
-        scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
-        p2p_compat=p2p_compat, overwrite=overwrite, compile_unet=compile_unet,
-        clip_model=clip_model, inception_weights=inception_weights, batch_size=batch_size,
-        min_clip=min_clip, min_directional=min_directional,
-        min_image_similarity=min_image_similarity,
-        gates=tuple(gate or ()), keep=keep, quiet=quiet)
-    _check_device(device)  # before anything is compiled: the cheapest way to be wrong
+    # Typer passes every flag run borrowed; a Python caller may leave some to their defaults.
+    flags = {name: p.default for name, p in inspect.signature(run_command).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "quiet"} | flags
+    options = RunOptions(tuple(paths), out, flags, quiet)
+    _check_device(flags["device"])  # before anything is compiled: the cheapest way to be wrong
+    _check_options(flags)
     statuses: dict[str, int] = {}
     for name in STAGES:
         if name == "generate":  # everything the later stages need, before the first image
-            _check_run(out, model, clip_model, inception_weights)
+            _check_run(out, flags["model"], flags["clip_model"], flags["inception_weights"])
         typer.echo(f"== {name}", err=True)
-        args, kwargs = arguments(name, options)
+        command = commands[name]
+        args, kwargs = arguments(name, options, inspect.signature(command).parameters)
         try:
-            commands[name](*args, **kwargs)
+            command(*args, **kwargs)
             statuses[name] = EXIT_OK
         except typer.Exit as done:
             statuses[name] = int(done.exit_code)
@@ -434,6 +373,24 @@ def run_command(
                    "(see the export's reasons above and the report)", err=True)
     typer.echo(f"report: {out / REPORT_FILE}", err=True)
     raise typer.Exit(final_status(statuses, nothing_exported=empty))
+
+
+def _check_options(flags: dict[str, Any]) -> None:
+    """Generate's and evaluate's options pass their class's check (stages.options), or run
+    stops before compile with the message each of those commands would give."""
+    from cfspec.gpu.device import pick
+    from cfspec.stages.options import EvaluateOptions, GenerateOptions, OptionError
+
+    def fields_of(options: type[Any]) -> dict[str, Any]:
+        names = {f.name for f in dataclasses.fields(options)}
+        return {name: value for name, value in flags.items() if name in names}
+
+    try:
+        GenerateOptions(**fields_of(GenerateOptions)).check(pick(flags["device"]))
+        # (A missing --inception-weights file is run_problems', listed with the models'.)
+        EvaluateOptions(**{**fields_of(EvaluateOptions), "inception_weights": None}).check()
+    except OptionError as error:
+        raise fail(str(error)) from None
 
 
 def _check_device(device: str) -> None:
@@ -472,15 +429,8 @@ def lsp() -> None:
 def _register_stage_commands() -> None:
     # Each lives beside its stage; importing them is cheap (their heavy imports are lazy).
     from cfspec.cli.doctor import doctor_command
-    from cfspec.cli.generate import generate_command
     from cfspec.cli.imports import import_command
-    from cfspec.cli.stages import (
-        evaluate_command,
-        export_command,
-        filter_command,
-        plan_command,
-        report_command,
-    )
+    from cfspec.cli.stages import plan_command
 
     app.command(name="import")(import_command)
     from cfspec.cli.ask import ask_command, grammar_command

@@ -314,6 +314,7 @@ def plan_command(
     with other settings (which generate replaces only with --overwrite)."""
     import json
 
+    from cfspec.stages.options import GenerateOptions
     from cfspec.stages.plan import describe, make_plan
     from cfspec.workspace.reading import StageError
     from cfspec.workspace.shards import ALL, parse_shard
@@ -331,12 +332,11 @@ def plan_command(
                 from cfspec.stages.plan import its_from_bench
 
                 rate = its_from_bench(Path(its), batch_pairs)
-        plan, problems = make_plan(out, seeds=seeds, steps=steps, batch_pairs=batch_pairs,
-                                   guidance=guidance, seed_base=seed_base,
-                                   shard=ALL if shard is None else parse_shard(shard), its=rate,
-                                   model=model, scheduler=scheduler, dtype=dtype, device=device,
-                                   height=height, width=width, blend_start=blend_start,
-                                   p2p_compat=p2p_compat)
+        # Generate's options, by name, on the device generate would pick.
+        flags = flag_values(plan_command, locals(), ("out", "its", "fmt", "shard"))
+        options = GenerateOptions(**{**flags, "device": device,
+                                     "shard": ALL if shard is None else parse_shard(shard)})
+        plan, problems = make_plan(out, options, its=rate)
     except (StageError, ValueError) as error:
         raise fail(str(error)) from None
     for problem in problems:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfspec.diagnostics.codes import Severity
-from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
+from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, report_bug
 from cfspec.lang import ast
 from cfspec.lang.config import Config
 from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
@@ -21,12 +21,10 @@ from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
 
 def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
     """A failure inside cfspec on one spec, as a diagnostic on that spec's name."""
-    what = f"{type(error).__name__}: {error}"
-    bag.report("internal-error", spec.name.span,
-               f"cfspec could not compile spec `{spec.name.text}`: {what}",
-               label="this spec", notes=["the other specs were compiled"],
-               help="this is a bug in cfspec, not in your spec; please report it with this file "
-               "(`--keep-going` writes the pairs of the other specs)")
+    report_bug(bag, spec.name.span,
+               f"cfspec could not compile spec `{spec.name.text}`: {type(error).__name__}: "
+               f"{error}", label="this spec", left="the other specs were compiled",
+               meanwhile="`--keep-going` writes the pairs of the other specs")
 
 
 def ignored_errors(parsed: Parsed, config: Config) -> list[Diagnostic]:

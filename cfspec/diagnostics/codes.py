@@ -129,6 +129,8 @@ FIXES: dict[str, str] = {
     "cycle": "remove the smallest set of edges that breaks it (unsafe)",
     "article-mismatch": "give the placeholder the `a` filter, so the article follows the words "
                         "(safe)",
+    "syntax-error": "a misspelt keyword: change it to the keyword it is closest to, the one the "
+                    "parser reads on with (safe)",
 }
 
 BY_CODE: dict[str, Code] = {c.code: c for c in _ALL}

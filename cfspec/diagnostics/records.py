@@ -173,3 +173,13 @@ class Reporter(Protocol):
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.level is Severity.ERROR for d in diagnostics)
+
+
+def report_bug(bag: DiagnosticBag, span: Span, message: str, *, label: str, left: str,
+               meanwhile: str) -> Diagnostic:
+    """The one `internal-error`: a failure of cfspec's, never of the input, said the same way
+    by whichever stage it happens in: what failed (`message`), what was `left` as it was, and
+    how to report it (`meanwhile`: what still works until it is fixed)."""
+    return bag.report("internal-error", span, message, label=label, notes=[left],
+                      help="this is a bug in cfspec, not in your file; please report it with "
+                           f"this file attached ({meanwhile})")

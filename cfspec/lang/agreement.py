@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cfspec.lang.prompt import ARTICLES, exact, normalize, plural_noun
+from cfspec.lang.words import ARTICLES, exact, normalize, plural_noun
 
 SG, PL = "sg", "pl"
 MALE, FEMALE, NEUTER = "m", "f", "n"

@@ -1,9 +1,9 @@
 """A spec's meaning: the causal graph, the prompt as a frame, and per counterfactual the
 intervened variables, their descendants and both bound prompts. Built once per spec; the
-checks read it and the compiler turns it into pairs. Counterfactual sets are expanded here (by
-`sets.expand`), so `SpecModel.counterfactuals` holds every counterfactual, written or a set's
-member, in the order written. Builds what it can from a broken spec
-(undefined names are skipped) so that every check can still run."""
+checks read it and the compiler turns it into pairs. Counterfactual sets are expanded here
+(by `set_expansion.expand`), so `SpecModel.counterfactuals` holds every counterfactual, written
+or a set's member, in the order written. Builds what it can from a broken spec (undefined names
+are skipped) so that every check can still run."""
 
 from __future__ import annotations
 

@@ -18,18 +18,20 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-# The word-level vocabulary lives in cfspec.lang.words; re-exported for the modules that import
-# it from here.
+# ARTICLES only for cfspec/importers, which still import it and other names of
+# cfspec.lang.words from here: when they import them from words, as every other module does,
+# delete this re-export.
 from cfspec.lang.words import ARTICLES as ARTICLES
-from cfspec.lang.words import WORD_RE as WORD_RE
-from cfspec.lang.words import Opcode as Opcode
-from cfspec.lang.words import align as align
-from cfspec.lang.words import exact as exact
-from cfspec.lang.words import is_punctuation, phrase_places
-from cfspec.lang.words import normalize as normalize
-from cfspec.lang.words import plural_noun as plural_noun
-from cfspec.lang.words import split_words as split_words
-from cfspec.lang.words import written_alike as written_alike
+from cfspec.lang.words import (
+    Opcode,
+    align,
+    exact,
+    is_punctuation,
+    normalize,
+    phrase_places,
+    split_words,
+    written_alike,
+)
 
 _PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}", re.S)
 _OTHER_SYNTAX_RE = re.compile(r"\{%|%\}|\{#|#\}|\{\{|\}\}")

@@ -44,7 +44,7 @@ from typing import Any
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
-from cfspec.diagnostics.records import Label
+from cfspec.diagnostics.records import Edit, Fix, Label
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.lang.wording import (
     KEYWORDS,
@@ -351,8 +351,11 @@ class Recovery:
 
     def _misspelt(self, word: Token, keyword: str) -> None:
         spelling = KEYWORDS[keyword]
+        # Safe: the parser reads on only with the word as this keyword (as a name it failed),
+        # and it is the closest one the parser accepts there.
+        fix = Fix(f"Change to `{spelling}`", (Edit(_span(word), spelling),))
         self._report(_span(word), f"unknown keyword `{word}`; did you mean `{spelling}`?",
-                     label="not a keyword", help=f"write `{spelling}`")
+                     label="not a keyword", help=f"write `{spelling}`", fix=fix)
 
     def _misspelt_before(self, token: Token) -> bool:
         """`counterfacual camel {`: the word that began the item read as a name (the start of

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
-from cfspec.lang.prompt import exact, split_words
+from cfspec.lang.words import exact, split_words
 
 # Every member is a pair that `generate` renders once per seed, and lint runs every check on
 # every member: a grid past a thousand is far beyond any published one (SocialCounterfactuals'

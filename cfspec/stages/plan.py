@@ -9,9 +9,9 @@ repeat the factual row, exactly as generate packs them. With the it/s a GPU show
 call (`--its`, e.g. from a short `cfspec generate` run's progress bar), calls / it/s estimates
 the time. Images already in the manifest count as done when their files are there and their
 line was made for the pair as it now is, with these settings (`store.finished` on
-`store.run_params`, exactly as generate judges: model, scheduler, steps, guidance, dtype, size,
-LocalBlend start, compat profile); those made with other settings are counted as replacements,
-which generate makes only with `--overwrite`. Torch-free."""
+`GenerateOptions.manifest_params`, exactly as generate judges: model, scheduler, steps,
+guidance, dtype, size, LocalBlend start, compat profile); those made with other settings are
+counted as replacements, which generate makes only with `--overwrite`. Torch-free."""
 
 from __future__ import annotations
 
@@ -21,20 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
-from cfspec.gpu.device import dtype_name
-from cfspec.gpu.models import DEFAULT_MODEL
+from cfspec.stages.options import GenerateOptions
 from cfspec.workspace import store
-from cfspec.workspace.batching import (
-    Uniform,
-    batches,
-    group_key,
-    guidance_params,
-    guided,
-    parse_guidance,
-)
+from cfspec.workspace.batching import batches, group_key, guided
 from cfspec.workspace.layout import MANIFEST_FILE
 from cfspec.workspace.reading import read_pair_file
-from cfspec.workspace.shards import ALL, Shard
 
 
 @dataclass(frozen=True)
@@ -95,27 +86,20 @@ def its_from_bench(path: Path, batch_pairs: int) -> float:
     return float(report["steps"]) / float(timed["seconds"])
 
 
-def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
-              guidance: float | str | Uniform = 7.5, seed_base: int = 0, shard: Shard = ALL,
-              its: float | None = None, per_pair: bool = False, *,
-              model: str = DEFAULT_MODEL, scheduler: str = "ddim", dtype: str = "auto",
-              device: str = "cpu", height: int | None = None, width: int | None = None,
-              blend_start: float | None = None, p2p_compat: str = "cfspec"
+def make_plan(out: Path, options: GenerateOptions | None = None, its: float | None = None
               ) -> tuple[Plan, list[Diagnostic]]:
-    """The plan for `cfspec generate OUT` with these settings (`per_pair`: generate's per-pair
-    layout, 2 rows per job; `device`: the device generate will run on, as
-    `cfspec.gpu.device.pick` names it, for what `--dtype auto` means). StageError without
-    pairs.jsonl; ValueError for a setting out of range."""
-    for name, value in (("--seeds", seeds), ("--steps", steps), ("--batch-pairs", batch_pairs)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+    """The plan for `cfspec generate OUT` with these options (default: generate's), whose
+    `device` is the one generate will run on, as `cfspec.gpu.device.pick` names it (for what
+    `--dtype auto` means). StageError without pairs.jsonl; ValueError (an OptionError naming
+    the flag) for a setting out of range."""
     if its is not None and not (math.isfinite(its) and its > 0):
         raise ValueError(f"--its must be a positive number, got {its}")
-    setting = parse_guidance(guidance)
-    params = store.run_params(model=model, scheduler=scheduler, steps=steps,
-                              guidance=guidance_params(setting),
-                              dtype=dtype_name(dtype, device), p2p_compat=p2p_compat,
-                              blend_start=blend_start, height=height, width=width)
+    options = (options or GenerateOptions()).check()
+    # What a manifest line records, exactly as generate builds it (resume compares these).
+    params = options.manifest_params()
+    setting = options.guidance_setting
+    seeds, steps, batch_pairs = options.seeds, options.steps, options.batch_pairs
+    shard, seed_base = options.shard, options.seed_base
     branches = 2 if guided(setting) else 1  # no unconditional pass at 1
     pairs, diagnostics = read_pair_file(out)
     mine = shard.select(pairs)
@@ -128,7 +112,7 @@ def make_plan(out: Path, seeds: int = 1, steps: int = 50, batch_pairs: int = 1,
     pending = len(todo)
     groups = {p.id: group_key(p) for p in mine}
     batched = batches(todo, lambda job: groups[job[0].id], lambda job: job[1], batch_pairs,
-                      per_pair)
+                      options.per_pair)
     image_rows = sum(len(piece) + 1 for batch in batched for piece in batch)
     calls = len(batched) * steps
     rows = image_rows * branches * steps

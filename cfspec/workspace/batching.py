@@ -159,15 +159,14 @@ def guided(setting: GuidanceSetting) -> bool:
     return True if isinstance(setting, Uniform) else setting > 1.0
 
 
-EDIT_SAMPLES = ("cross_replace", "self_replace")
-
-
 def edit_samples(pair: Pair) -> dict[str, Uniform]:
     """The pair's `edit.sample` ranges (checked when pairs.jsonl is read: bounds in [0, 1],
     low <= high)."""
     sample = pair.edit.get("sample") or {}
-    return {name: Uniform(float(sample[name]["uniform"][0]), float(sample[name]["uniform"][1]))
-            for name in EDIT_SAMPLES if name in sample}
+    ranges = {"cross_replace": sample.get("cross_replace"),
+              "self_replace": sample.get("self_replace")}
+    return {name: Uniform(float(draw["uniform"][0]), float(draw["uniform"][1]))
+            for name, draw in ranges.items() if draw is not None}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
@@ -36,6 +36,63 @@ class Assignment:
         return {"variable": self.variable, "from": self.before, "to": self.after}
 
 
+# The Prompt-to-Prompt edit map of a pair, as pair.schema.json's `edit` has it (checked
+# against the schema before a Pair is made): typed views of the same JSON, so pairs.jsonl
+# reads and writes unchanged. A window is [start, end], fractions of the schedule.
+Window = list[float]
+
+
+class CrossReplace(TypedDict):
+    default: Window
+    words: dict[str, Window]  # per-word windows, by the word
+    default_set: NotRequired[bool]  # False: only per-word windows were given
+
+
+class LocalBlend(TypedDict):
+    words_0: list[str]
+    words_1: list[str]
+    tokens_0: list[int]
+    tokens_1: list[int]
+    threshold: float
+    start: NotRequired[float]  # absent: generate's --blend-start
+
+
+class Equalizer(TypedDict):
+    words: list[str]
+    values: list[float]
+    tokens: list[list[int]]  # each word's token positions
+
+
+class Draw(TypedDict):
+    uniform: Window  # [low, high]: x ~ U(low, high)
+
+
+class Sample(TypedDict, total=False):
+    cross_replace: Draw
+    self_replace: Draw
+
+
+class Alignment(TypedDict):
+    source: Literal["clip", "words"]
+    tokens_0: list[str]
+    tokens_1: list[str]
+    # refine: per counterfactual token, the factual one it maps to (-1: none); replace and
+    # reweight: [factual token, counterfactual token, weight] cells
+    token_map: list[Any]
+    words: NotRequired[list[list[int]]]
+    inserted: NotRequired[list[int]]
+
+
+class EditMap(TypedDict):
+    type: Literal["replace", "refine", "reweight"]
+    cross_replace_steps: CrossReplace
+    self_replace_steps: Window
+    local_blend: LocalBlend
+    equalizer: Equalizer
+    alignment: Alignment
+    sample: NotRequired[Sample]  # settings generate draws per (pair, seed)
+
+
 @dataclass(frozen=True)
 class Pair:
     """One line of pairs.jsonl, as every stage after compile reads it."""
@@ -47,9 +104,7 @@ class Pair:
     prompt_1: str  # counterfactual
     intervention: tuple[Assignment, ...]
     descendant_changes: tuple[Assignment, ...]
-    # The Prompt-to-Prompt edit map (type, windows, LocalBlend, equalizer, token alignment):
-    # nested JSON whose shape pair.schema.json checks before a Pair is made.
-    edit: dict[str, Any]
+    edit: EditMap  # the Prompt-to-Prompt edit: type, windows, LocalBlend, equalizer, alignment
     scm: tuple[str, ...]  # edges `A → B: description`, before the intervention
     scm_aug: tuple[str, ...]  # and after it
     spec_name: str | None = None
@@ -79,7 +134,7 @@ class Pair:
 
     @property
     def edit_type(self) -> str:
-        return str(self.edit["type"])
+        return self.edit["type"]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Pair:

@@ -45,22 +45,6 @@ from cfspec.workspace.pairs import Pair
 BLEND_START = {"cfspec": 0.2, "published": 0.0}
 
 
-def run_params(*, model: str, scheduler: str, steps: int, guidance: dict[str, Any],
-               dtype: str, p2p_compat: str, blend_start: float | None = None, eta: float = 0.0,
-               height: int | None = None, width: int | None = None) -> dict[str, Any]:
-    """The settings a manifest line records and resume compares, as generate and plan both
-    build them. `guidance`: `sets.guidance_params` of the setting; `dtype`: the torch name
-    (`float16`); `blend_start` None: the profile's default. ValueError for an unknown
-    profile."""
-    if p2p_compat not in BLEND_START:
-        raise ValueError(f"unknown --p2p-compat {p2p_compat!r}; choose "
-                         f"{' or '.join(BLEND_START)}")
-    return {"model": model, "scheduler": scheduler.lower(), "steps": steps, "dtype": dtype,
-            "blend_start": BLEND_START[p2p_compat] if blend_start is None else blend_start,
-            "eta": eta, "height": height, "width": width, "p2p_compat": p2p_compat,
-            **guidance}
-
-
 def pair_folder(out_dir: Path, pair_id: str) -> Path:
     """OUT/images/<id>, created under workspace.outdir's symlink policy (a link there is followed
     only when it is yours)."""

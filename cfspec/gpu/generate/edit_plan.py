@@ -22,10 +22,9 @@ from typing import Any
 
 from cfspec.compile.align import Tokens, refine_map, replace_map, words_of_spans
 from cfspec.gpu.generate import published
-from cfspec.lang.prompt import split_words
 from cfspec.lang.tokens import MAX_TOKENS, bytes_to_unicode, locate_pieces
-from cfspec.lang.words import find_phrase
-from cfspec.workspace.pairs import Pair
+from cfspec.lang.words import find_phrase, split_words
+from cfspec.workspace.pairs import Alignment, CrossReplace, EditMap, Pair
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
@@ -205,7 +204,8 @@ def _prompt_words(pair: Pair, which: int) -> list[tuple[str, int, int]]:
     alignment = pair.edit["alignment"]
     if alignment["source"] == "words":
         # Word-level tokens are exactly the prompt's words (lowercased), start/end excluded.
-        words = [str(w) for w in alignment[f"tokens_{which}"][1:-1]]
+        tokens = alignment["tokens_1"] if which else alignment["tokens_0"]
+        words = [str(w) for w in tokens[1:-1]]
         spans = locate_pieces(text, [w.lower() for w in words])
         return [(w, a, b) for w, (a, b) in zip(words, spans, strict=True)]
     return split_words(text)
@@ -278,7 +278,7 @@ def _prompts(pair: Pair, tok: PromptTokenizer, notes: list[str]) -> _Prompts:
     return _Prompts(t0, t1, words, source, as_written)
 
 
-def _mapper(kind: str, alignment: dict[str, Any], prompts: _Prompts
+def _mapper(kind: str, alignment: Alignment, prompts: _Prompts
             ) -> tuple[list[tuple[int, int, float]], list[float]]:
     """(token map with the padding columns, kept columns) for a replace/reweight or refine."""
     t0, t1 = prompts.tokens(0), prompts.tokens(1)
@@ -306,7 +306,7 @@ def _mapper(kind: str, alignment: dict[str, Any], prompts: _Prompts
     return mapper, keep
 
 
-def _equalizer(edit: dict[str, Any], prompts: _Prompts, notes: list[str]) -> list[float]:
+def _equalizer(edit: EditMap, prompts: _Prompts, notes: list[str]) -> list[float]:
     equalizer = [1.0] * MAX_TOKENS
     eq = edit["equalizer"]
     if len(eq["values"]) != len(eq["tokens"]):
@@ -320,7 +320,7 @@ def _equalizer(edit: dict[str, Any], prompts: _Prompts, notes: list[str]) -> lis
     return equalizer
 
 
-def _cross_words(cross: dict[str, Any], prompts: _Prompts, notes: list[str]
+def _cross_words(cross: CrossReplace, prompts: _Prompts, notes: list[str]
                  ) -> list[tuple[tuple[int, ...], tuple[float, float]]]:
     """Per-word cross-attention windows; they address prompt_1's columns (P2P looks the word
     up in the edited prompt)."""
@@ -415,10 +415,10 @@ def _published_plan(pair: Pair, tok: PromptTokenizer, plan: EditPlan) -> EditPla
         if cross["words"] and not cross.get("default_set", True):
             cross_default = (0.0, 1.0)  # published: a dict without "default_" gets (0, 1)
         cross_words = []
-        for phrase, value in cross["words"].items():
+        for phrase, window in cross["words"].items():
             cols = published.word_inds(y, str(phrase), dec_y)
             if cols:
-                cross_words.append((tuple(cols), _window(value, "edit.cross_replace_steps")))
+                cross_words.append((tuple(cols), _window(window, "edit.cross_replace_steps")))
         blend = edit["local_blend"]
         blend_0 = [c for w in blend["words_0"] for c in lookup(x, dec_x, str(w))]
         blend_1 = [c for w in blend["words_1"] for c in lookup(y, dec_y, str(w))]
@@ -434,7 +434,7 @@ def _published_plan(pair: Pair, tok: PromptTokenizer, plan: EditPlan) -> EditPla
         compat="published")
 
 
-def _word_pairs(alignment: dict[str, Any], n0: int, n1: int) -> list[tuple[int, int]]:
+def _word_pairs(alignment: Alignment, n0: int, n1: int) -> list[tuple[int, int]]:
     """The replace edit's one-to-one word pairs: `alignment.words`, else read off a word-level
     token_map (token i is word i - 1)."""
     if "words" in alignment:

@@ -77,7 +77,7 @@ def generate(out_dir: str | Path, options: GenerateOptions | None = None,
     `options` (stages.options.GenerateOptions) or its fields as keywords
     (`generate(out, seeds=2)`), not both. Seeds are `seed_base .. seed_base + seeds - 1`; each
     (group, seed) draws its noise from its own CPU generator. `guidance` is a number or
-    `uniform(lo, hi)` (a string or a `sets.Uniform`), drawn per (group, seed); a pair's
+    `uniform(lo, hi)` (a string or a `batching.Uniform`), drawn per (group, seed); a pair's
     `edit.sample` draws its windows per (pair, seed). `only` restricts the run to these pair
     ids, `shard` to one of N disjoint parts of pairs.jsonl, whole groups at a time
     (workspace.shards). `per_pair` generates each pair with its own factual row (the layout

@@ -98,3 +98,161 @@ def test_expectations_follow_the_causal_graph() -> None:
     # do(K = fork), set A: K changes, A follows as the spec says, W and C are upstream.
     assert {q.variable: q.expect for q in found["fork"]} == {
         "W": "hold", "A": "follow", "K": "change", "C": "hold"}
+
+
+# --- the builder: English per kind ---------------------------------------------------------------
+
+
+def spec(prompt: str, variables: str, edges: str = "", counterfactuals: str = "") -> str:
+    return f'scm s {{\n  prompt "{prompt}"\n{variables}\n{edges}\n{counterfactuals}\n}}\n'
+
+
+def asked(text: str, counterfactual: str = "c") -> list[tuple[str, str | None, str | None]]:
+    return [(q.variable, q.factual, q.counterfactual) for q in questions_of(text)[counterfactual]]
+
+
+@pytest.mark.parametrize(("words", "new", "factual", "counterfactual"), [
+    ("man", "apple", "Is there a man?", "Is there an apple?"),
+    ("hour glass", "umbrella", "Is there an hour glass?", "Is there an umbrella?"),
+    ("uniform", "men", "Is there a uniform?", "Are there men?"),
+    ("horses", "child", "Are there horses?", "Is there a child?"),
+    ("piece of cake", "pieces of cake", "Is there a piece of cake?", "Are there pieces of cake?"),
+    ("water", "ice", "Is there water?", "Is there ice?"),  # mass nouns take no article
+])
+def test_existence_questions_choose_articles_and_number(words: str, new: str, factual: str,
+                                                        counterfactual: str) -> None:
+    text = spec("Look: {{ X }} here.", f'  var X: object = "{words}"',
+                counterfactuals=f'  counterfactual c {{ do(X = "{new}") }}')
+    assert asked(text) == [("X", factual, counterfactual)]
+
+
+def test_an_action_is_asked_with_its_agent_and_depends_on_it() -> None:
+    text = spec("A {{ W }} is {{ A }} a {{ C }}.",
+                '  var W: agent = "woman"\n  var A: action = "cutting"\n'
+                '  var C: object = "cake"',
+                "  W -> A\n  C -> A", '  counterfactual c { do(W = "men") }')
+    questions = by_variable(questions_of(text)["c"])
+    assert (questions["A"].factual, questions["A"].counterfactual) == (
+        "Is the woman cutting?", "Are the men cutting?")
+    # the agent, not the object the action is done to, is who does it (DSG: its parent)
+    assert questions["A"].parents == (questions["W"].id,)
+    assert questions["C"].parents == ()
+
+
+def test_an_action_in_the_third_person_is_asked_with_does() -> None:
+    text = spec("A {{ P }} {{ L }} and {{ R }}.",
+                '  var P: agent = "player"\n  var L: action = "lunges"\n'
+                '  var R: action = "reaches back"',
+                "  P -> L\n  P -> R", '  counterfactual c { do(P = "players") }')
+    assert asked(text)[1:] == [("L", "Does the player lunge?", "Do the players lunges?"),
+                               ("R", "Does the player reach back?",
+                                "Do the players reaches back?")]
+
+
+def test_an_attribute_is_asked_of_the_noun_it_qualifies() -> None:
+    text = spec("A {{ C }} {{ P }} and a {{ S }} bear.",
+                '  var C: color = "white"\n  var P: object = "plate"\n'
+                '  var S: size = "large"',
+                counterfactuals='  counterfactual c { do(C = "red") }')
+    questions = by_variable(questions_of(text)["c"])
+    assert (questions["C"].factual, questions["C"].counterfactual) == ("Is the plate white?",
+                                                                       "Is the plate red?")
+    assert questions["C"].parents == (questions["P"].id,)
+    # a noun the caption writes itself (no variable): the question names it, with no parent
+    assert (questions["S"].factual, questions["S"].parents) == ("Is the bear large?", ())
+
+
+def test_attributes_in_a_row_qualify_the_same_noun() -> None:
+    text = spec("{{ R | a }} {{ G }} barber", '  var R: race = "White"\n  var G: gender = "male"',
+                counterfactuals='  counterfactual c { do(R = "Indian") }')
+    assert asked(text) == [("R", "Is the barber White?", "Is the barber Indian?"),
+                           ("G", "Is the barber male?", "Is the barber male?")]
+
+
+def test_an_attribute_after_its_noun() -> None:
+    text = spec("{{ B | a }} {{ S }} in the water", '  var B: animal = "polar bear"\n'
+                '  var S: state = "partially submerged"',
+                counterfactuals='  counterfactual c { do(B = "walrus") }')
+    assert asked(text)[1] == ("S", "Is the polar bear partially submerged?",
+                              "Is the walrus partially submerged?")
+
+
+def test_places_quantities_and_scenes() -> None:
+    text = spec("{{ N }} {{ P }} on {{ F | a }} at {{ E | a }} of {{ S }}.",
+                '  var N: quantity = "a lot of"\n  var P: animal = "pigeons"\n'
+                '  var F: place = "beach"\n  var E: event = "game"\n  var S: sport = "tennis"',
+                counterfactuals='  counterfactual c { do(F = "field") }')
+    assert asked(text) == [
+        ("P", "Are there pigeons?", "Are there pigeons?"),  # before N, which presupposes it
+        ("N", "Are there a lot of pigeons?", "Are there a lot of pigeons?"),
+        ("F", "Is this on a beach?", "Is this on a field?"),
+        ("E", "Is this a game?", "Is this a game?"),
+        ("S", "Is this tennis?", "Is this tennis?"),
+    ]
+    questions = by_variable(questions_of(text)["c"])
+    assert questions["N"].parents == (questions["P"].id,)  # counted pigeons presuppose pigeons
+
+
+def test_a_variable_absent_in_one_world_has_no_question_there() -> None:
+    text = spec("A {{ M }} with a {{ K }} {{ P }}.", '  var M: agent = "man"\n'
+                '  var K: tool = "knife"\n  var P: place = none',
+                counterfactuals='  counterfactual gone { do(K = none) }\n'
+                                '  counterfactual there { do(P = "in a park") }')
+    assert asked(text, "gone") == [("M", "Is there a man?", "Is there a man?"),
+                                   ("K", "Is there a knife?", None)]
+    assert asked(text, "there")[-1] == ("P", None, "Is this in a park?")
+
+
+def test_a_variable_not_in_any_prompt_gets_no_question() -> None:
+    text = spec("A {{ M }} here.", '  var M: agent = "man"\n  var T: latent = none', "  T -> M",
+                '  counterfactual c { do(M = "woman") }')
+    assert [v for v, _, _ in asked(text)] == ["M"]
+
+
+def test_parents_come_first_whatever_the_declaration_order() -> None:
+    text = spec("A {{ C }} {{ P }} and a {{ W }} {{ A }}.",
+                '  var A: action = "sitting"\n  var C: color = "white"\n'
+                '  var W: agent = "woman"\n  var P: object = "plate"',
+                "  W -> A", '  counterfactual c { do(P = "cup") }')
+    questions = questions_of(text)["c"]
+    assert [q.variable for q in questions] == ["W", "A", "P", "C"]
+    assert [q.id for q in questions] == ["q1", "q2", "q3", "q4"]
+    seen: set[str] = set()
+    for q in questions:
+        assert set(q.parents) <= seen
+        seen.add(q.id)
+
+
+@pytest.mark.parametrize(("prompt", "new", "kind", "factual"), [
+    # What the importers write: no kinds; the form of the words decides.
+    ("A brown chicken on a field.", "white", "attribute", "Is the chicken brown?"),
+    ("A person on a skateboard.", "above", "relation", "Is the person on the skateboard?"),
+    ("Three women cooking together.", "chefs", "exists", "Are there women?"),
+    ("A cat sitting in a sink.", "lying", "action", "Is the cat sitting?"),
+])
+def test_a_variable_without_a_kind_is_guessed_from_its_words(prompt: str, new: str, kind: str,
+                                                             factual: str) -> None:
+    from cfspec.lang.words import split_words
+
+    word = {"white": "brown", "above": "on", "chefs": "women", "lying": "sitting"}[new]
+    assert word in [w for w, _, _ in split_words(prompt)]
+    text = (f'scm s {{\n  prompt "{prompt}"\n  var X = "{word}"\n'
+            f'  counterfactual c {{ do(X = "{new}") }}\n}}\n')
+    (question,) = questions_of(text)["c"]
+    assert (question.kind, question.factual) == (kind, factual)
+
+
+def test_agreement_words_get_no_question() -> None:
+    text = ('scm s {\n  prompt "A boy holds his kite."\n  var B = "boy"\n  var H = "his"\n'
+            '  B -> H\n  counterfactual c { do(B = "girl") set H = "her" }\n}\n')
+    assert [v for v, _, _ in asked(text)] == ["B"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.scm")), ids=lambda p: p.stem)
+def test_every_bundled_spec_asks_something_of_every_counterfactual(path: Path) -> None:
+    for name, questions in questions_of(path.read_text(encoding="utf-8")).items():
+        assert questions, name
+        for q in questions:
+            assert q.factual or q.counterfactual
+            for text in (q.factual, q.counterfactual):
+                assert text is None or (text[0].isupper() and text.endswith("?")), text

@@ -18,7 +18,7 @@ PLURAL_QUANTITIES = frozenset(
 PREPOSITIONS = frozenset(
     "in on at by near over under inside outside beside behind above below across along "
     "around through into onto beneath underneath atop within against among between with "
-    "without".split())
+    "without next far close beside toward towards past alongside upon out away".split())
 # Nouns without `a`: "Is there water?", "Is there food?". Kind `substance` makes any noun one.
 MASS_NOUNS = frozenset(
     "water ice snow grass sand milk bread rice wine coffee tea juice meat cheese soup food "
@@ -72,8 +72,33 @@ def definite(words: str) -> str:
 
 
 def exists(words: str, mass: bool = False) -> str:
-    """`Is there a man?`, `Are there men?`, `Is there water?`"""
+    """`Is there a man?`, `Are there men?`, `Is there water?`, `Is there a camera?` (for
+    `with a camera`)"""
+    parts = words.split()
+    while len(parts) > 1 and is_preposition(parts[0]):
+        parts = parts[1:]
+    words = bare(" ".join(parts))
     return f"{be(words)} there {indefinite(words, mass)}?"
+
+
+BE = frozenset({"is", "are", "was", "were", "be", "being"})
+# Nouns in -ing, not actions: "Is there a building?"
+_ING_NOUNS = frozenset(
+    "thing something anything nothing everything king ring wing string spring swing sling "
+    "ceiling building clothing painting wedding evening morning sibling icing stuffing "
+    "railing awning frosting topping pudding dumpling ding sing bring sibling "
+    "earring clothing bedding lightning".split())
+
+
+def is_gerund(word: str) -> bool:
+    """`cutting`, `looking`; not `something`, `building` or `ring`."""
+    w = exact(word)
+    return len(w) > 4 and w.endswith("ing") and w not in _ING_NOUNS
+
+
+def counted(words: str) -> str:
+    """`Are there a lot of pigeons?`, `Is there a flock of sheep?`"""
+    return f"Are there {words}?" if is_plural(words) else exists(words)
 
 
 def base_form(verb: str) -> str:
@@ -91,8 +116,12 @@ def base_form(verb: str) -> str:
 
 def doing(subject: str, action: str) -> str:
     """`Is the man cutting?`, `Are the cows wandering?`, `Does the player lunge?`"""
+    parts = action.split()
+    while len(parts) > 1 and exact(parts[0]) in BE:  # `is lying`
+        parts = parts[1:]
+    action = " ".join(parts)
     first, _, rest = action.partition(" ")
-    if first.lower().endswith("ing") or exact(first) in FUNCTION_WORDS:
+    if is_gerund(first) or exact(first) in FUNCTION_WORDS:
         return f"{be(subject)} {subject} {action}?"
     if is_plural(subject):
         return f"Do {subject} {action}?"

@@ -19,10 +19,11 @@ from typing import Any, Literal, get_args
 #   action     an action with its agent: "Is the man cutting?"
 #   attribute  an attribute of the entity it qualifies: "Is the elephant large?"
 #   quantity   how many: "Are there a lot of pigeons?"
+#   relation   how two things stand: "Is the person on the skateboard?"
 #   place      where the scene is: "Is this on a beach?"
 #   scene      what the scene is: "Is this baseball?"
 #   ask        the spec's own question (`var ... ask "..."`)
-Kind = Literal["exists", "action", "attribute", "quantity", "place", "scene", "ask"]
+Kind = Literal["exists", "action", "attribute", "quantity", "relation", "place", "scene", "ask"]
 # What the causal graph says for this pair:
 #   change      the variable is intervened on (`do`)
 #   follow      a descendant the spec says changes (`set`)

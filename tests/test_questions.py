@@ -256,3 +256,82 @@ def test_every_bundled_spec_asks_something_of_every_counterfactual(path: Path) -
             assert q.factual or q.counterfactual
             for text in (q.factual, q.counterfactual):
                 assert text is None or (text[0].isupper() and text.endswith("?")), text
+
+
+# --- the spec's own question: `ask` --------------------------------------------------------------
+
+
+def test_ask_is_parsed_after_the_description() -> None:
+    text = ('scm s {\n  prompt "A {{ W }}."\n'
+            '  var W: agent = "woman" "the person" ask "Is there a woman in a suit?"\n'
+            '  counterfactual c { do(W = "man") }\n}\n')
+    parsed = check(SourceFile("spec.scm", text), Config())
+    variable = parsed.models[0].variables["W"]
+    assert variable.description is not None and variable.description.value == "the person"
+    assert variable.ask is not None and variable.ask.value == "Is there a woman in a suit?"
+    # the declaration's span runs to the end of the question
+    assert text.splitlines()[2].endswith("?\"") and variable.span.end_column == len(
+        text.splitlines()[2]) + 1
+
+
+@pytest.mark.parametrize(("ask", "new", "factual", "counterfactual"), [
+    ("Is there a woman in a suit?", "man", "Is there a woman in a suit?",
+     "Is there a man in a suit?"),
+    # the article before the words follows them
+    ("Is there a woman in a suit?", "officer", "Is there a woman in a suit?",
+     "Is there an officer in a suit?"),
+    # a question that does not name the words is asked as written
+    ("Is anyone wearing a suit?", "man", "Is anyone wearing a suit?",
+     "Is anyone wearing a suit?"),
+    ("Is there a woman in a suit?", None, "Is there a woman in a suit?", None),
+])
+def test_the_own_question_is_said_with_each_worlds_words(ask: str, new: str | None,
+                                                         factual: str,
+                                                         counterfactual: str | None) -> None:
+    value = "none" if new is None else f'"{new}"'
+    text = spec("A {{ W }} with a cake.", f'  var W: agent = "woman" ask "{ask}"',
+                counterfactuals=f"  counterfactual c {{ do(W = {value}) }}")
+    (question,) = questions_of(text)["c"]
+    assert (question.kind, question.factual, question.counterfactual) == (
+        "ask", factual, counterfactual)
+
+
+def test_an_own_question_keeps_the_parents_of_the_built_one() -> None:
+    text = spec("A {{ W }} is {{ A }}.", '  var W: agent = "woman"\n'
+                '  var A: action = "cutting" ask "Is the woman cutting a cake?"', "  W -> A",
+                '  counterfactual c { do(W = "man") }')
+    questions = by_variable(questions_of(text)["c"])
+    assert questions["A"].parents == (questions["W"].id,)
+    assert questions["A"].counterfactual == "Is the woman cutting a cake?"  # A's words hold
+
+
+def test_a_bundled_spec_shows_an_own_question() -> None:
+    found = questions_of((ROOT / "specs" / "surfboard_horse.scm").read_text(encoding="utf-8"))
+    suit = by_variable(found["snow"])["W"]
+    assert (suit.kind, suit.factual, suit.counterfactual, suit.expect) == (
+        "ask", "Is the man wearing a wet suit?", "Is the man wearing a ski suit?", "follow")
+
+
+@pytest.mark.parametrize(("ask", "help"), [
+    ("What is the woman wearing?", 'e.g. `ask "Is there a woman?"`'),
+    ("Is the woman wearing a suit", 'end it with `?`: `ask "Is the woman wearing a suit?"`'),
+    ("", 'e.g. `ask "Is there a woman?"`'),
+])
+def test_lint_warns_about_an_own_question_that_is_not_yes_no(ask: str, help: str) -> None:
+    text = spec("A {{ W }}.", f'  var W: agent = "woman" ask "{ask}"',
+                counterfactuals='  counterfactual c { do(W = "man") }')
+    found = [d for d in check(SourceFile("s.scm", text), Config()).diagnostics
+             if d.code.name == "ask-not-yes-no"]
+    assert len(found) == 1
+    (warning,) = found
+    assert warning.level.value == "warning" and warning.help is not None and help in warning.help
+    line = text.splitlines()[2]  # the question's opening quote, 1-based
+    assert (warning.span.line, warning.span.column) == (3, line.index('ask "') + 5)
+
+
+def test_yes_no_questions_pass_lint() -> None:
+    for ask in ("Is there a woman?", "Does the woman hold a knife?", "Can you see a woman? "):
+        text = spec("A {{ W }}.", f'  var W: agent = "woman" ask "{ask}"',
+                    counterfactuals='  counterfactual c { do(W = "man") }')
+        assert [d.code.name for d in check(SourceFile("s.scm", text), Config()).diagnostics
+                if d.code.name == "ask-not-yes-no"] == []

@@ -14,7 +14,7 @@ import networkx as nx
 
 from cfspec.lang import ast
 from cfspec.lang.model import CounterfactualModel, SpecModel
-from cfspec.questions import phrasing
+from cfspec.questions import override, phrasing
 from cfspec.questions.caption import World
 from cfspec.questions.record import Expect, Kind, Question
 
@@ -51,12 +51,31 @@ def build(model: SpecModel, cm: CounterfactualModel) -> tuple[Question, ...]:
     worlds = (World(model.prompt_0, nouns), World(cm.prompt_1, nouns))
     builder = _Builder(model, worlds, kinds)
     drafts = {name: builder.draft(name) for name in placed}
+    for name in placed:  # the spec's own question replaces the built one, parents kept
+        own = _own_question(model, cm, worlds, name)
+        if own is not None:
+            drafts[name] = (*own, drafts[name][2])
+            kinds[name] = "ask"
     order = _dependency_order(drafts, placed)
     ids = {name: f"q{n}" for n, name in enumerate(order, start=1)}
     return tuple(
         Question(ids[name], name, kinds[name], drafts[name][0], drafts[name][1],
                  tuple(ids[p] for p in drafts[name][2]), expectation(name, cm))
         for name in order)
+
+
+def _own_question(model: SpecModel, cm: CounterfactualModel, worlds: tuple[World, World],
+                  name: str) -> tuple[str | None, str | None] | None:
+    """The spec's `ask` for a variable in both worlds, or None when it has none."""
+    variable = model.variables[name]
+    if variable.ask is None:
+        return None
+    factual = variable.value
+    new = cm.new_words().get(name, factual)
+    return (override.in_world(variable.ask.value, factual,
+                              factual if worlds[0].own_words(name) else None),
+            override.in_world(variable.ask.value, factual,
+                              new if worlds[1].own_words(name) else None))
 
 
 def expectation(variable: str, cm: CounterfactualModel) -> Expect:

@@ -335,3 +335,98 @@ def test_yes_no_questions_pass_lint() -> None:
                     counterfactuals='  counterfactual c { do(W = "man") }')
         assert [d.code.name for d in check(SourceFile("s.scm", text), Config()).diagnostics
                 if d.code.name == "ask-not-yes-no"] == []
+
+
+# --- cfspec questions -------------------------------------------------------------------------
+
+
+def run_cli(*args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from cfspec.cli.app import app
+
+    return CliRunner().invoke(app, ["questions", *args])
+
+
+def test_the_command_prints_each_counterfactuals_questions() -> None:
+    result = run_cli(str(ROOT / "specs" / "cake.scm"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("cake_cutting / ") == 3
+    assert "  q2 A action [follow, after q1]: Is the woman cutting? -> Is the woman digging?\n" \
+        in result.stdout
+    assert "  q3 C exists [hold]: Is there a cake?\n" in result.stdout  # once: both the same
+
+
+def test_the_json_form_is_what_compile_writes(tmp_path: Path) -> None:
+    result = run_cli(str(ROOT / "specs" / "cake.scm"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["diagnostics"] == []
+    compile_paths([str(ROOT / "specs" / "cake.scm")], Config(), tmp_path)
+    pairs, _ = read_pairs(tmp_path / PAIRS_FILE)
+    assert [(p["id"], p["prompt_0"], p["prompt_1"], p["questions"]) for p in shown["pairs"]] == [
+        (p.id, p.prompt_0, p.prompt_1, [q.to_json() for q in p.questions]) for p in pairs]
+
+
+def test_a_spec_with_errors_gets_its_diagnostics_and_no_questions() -> None:
+    cake, cycle = ROOT / "specs" / "cake.scm", ROOT / "specs" / "invalid" / "cycle.scm"
+    result = run_cli(str(cycle), str(cake), "--format", "json")
+    assert result.exit_code == 1
+    shown = json.loads(result.stdout)
+    assert {p["file"] for p in shown["pairs"]} == {str(cake)}
+    assert "cycle" in {d["name"] for d in shown["diagnostics"]}
+    text = run_cli(str(cycle))
+    assert text.exit_code == 1 and "[cycle]" in text.stderr and text.stdout == ""
+
+
+@pytest.mark.parametrize("args", [["nothere.scm"], [str(ROOT / "specs" / "cake.scm"),
+                                                    "--format", "sarif"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.exit_code == 2 and result.stderr.startswith("cfspec: error: ")
+
+
+# --- real data: what the importers write ---------------------------------------------------------
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+SLICES = [REAL / "social_counterfactuals_race_gender_1-60.jsonl",
+          *sorted((REAL / "sugarcrepe_1-100").glob("*.json"))]
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not here")
+def test_imported_real_slices_get_questions(tmp_path: Path) -> None:
+    """COCO-Counterfactuals (every 10th pair), SocialCounterfactuals and the seven SugarCrepe
+    files, imported with `cfspec import`: every spec gets questions without error, those that
+    lint clean (SugarCrepe's swaps are two interventions) for every counterfactual."""
+    from typer.testing import CliRunner
+
+    from cfspec.cli.app import app
+    from cfspec.lint import read
+
+    coco = tmp_path / "coco.jsonl"
+    lines = (REAL / "coco_counterfactuals_captions_1-5000.jsonl").read_text(
+        encoding="utf-8").splitlines(keepends=True)[::10]
+    coco.write_text("".join(lines), encoding="utf-8")
+    counted = {"specs": 0, "clean": 0, "asked": 0}
+    for n, source in enumerate([coco, *SLICES]):
+        out = tmp_path / f"import_{n}"
+        result = CliRunner().invoke(app, ["import", str(source), "-o", str(out), "--quiet"])
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        assert not crashed and result.exit_code in (0, 1), result.output
+        for path in sorted(out.glob("*.scm")):
+            parsed = check(read(str(path), Config()).source, Config())
+            for model in parsed.models:
+                counted["specs"] += 1
+                clean = not parsed.spec_has_errors(model.spec)
+                counted["clean"] += clean
+                for cm in model.counterfactuals:
+                    if model.prompt_0 is None or cm.prompt_1 is None:
+                        continue
+                    questions = build(model, cm)
+                    assert questions or not clean, (path, cm.node.name.text)
+                    counted["asked"] += bool(questions)
+                    for q in questions:
+                        assert q.factual or q.counterfactual
+                        assert all(t.endswith("?") for t in (q.factual, q.counterfactual) if t)
+    assert counted["specs"] == len(lines) + 60 + 700
+    assert counted["clean"] >= 0.7 * counted["specs"]

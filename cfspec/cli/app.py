@@ -483,6 +483,9 @@ def _register_stage_commands() -> None:
     )
 
     app.command(name="import")(import_command)
+    from cfspec.cli.questions import questions_command
+
+    app.command(name="questions")(questions_command)
     from cfspec.cli.ask import ask_command, grammar_command
 
     app.command(name="grammar")(grammar_command)

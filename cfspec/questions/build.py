@@ -44,11 +44,12 @@ def build(model: SpecModel, cm: CounterfactualModel) -> tuple[Question, ...]:
     """The questions of one counterfactual, parents before children. A variable with no words
     in either prompt gets none, nor does one whose words are only function words (`his`)."""
     assert model.prompt_0 is not None and cm.prompt_1 is not None
-    worlds = (World(model.prompt_0), World(cm.prompt_1))
+    values = (model.words(), {**model.words(), **cm.new_words()})
+    worlds = (World(model.prompt_0, values=values[0]), World(cm.prompt_1, values=values[1]))
     placed = [name for name in model.variables if any(w.own_words(name) for w in worlds)]
     kinds = {name: kind_of(model.variables[name], worlds) for name in placed}
     nouns = frozenset(name for name, kind in kinds.items() if kind in NOUN_KINDS)
-    worlds = (World(model.prompt_0, nouns), World(cm.prompt_1, nouns))
+    worlds = (World(model.prompt_0, nouns, values[0]), World(cm.prompt_1, nouns, values[1]))
     builder = _Builder(model, worlds, kinds)
     drafts = {name: builder.draft(name) for name in placed}
     for name in placed:  # the spec's own question replaces the built one, parents kept
@@ -58,9 +59,11 @@ def build(model: SpecModel, cm: CounterfactualModel) -> tuple[Question, ...]:
             kinds[name] = "ask"
     order = _dependency_order(drafts, placed)
     ids = {name: f"q{n}" for n, name in enumerate(order, start=1)}
+    order_of = {f"q{n}": n for n in range(1, len(order) + 1)}.__getitem__
     return tuple(
         Question(ids[name], name, kinds[name], drafts[name][0], drafts[name][1],
-                 tuple(ids[p] for p in drafts[name][2]), expectation(name, cm))
+                 tuple(sorted((ids[p] for p in drafts[name][2]), key=order_of)),
+                 expectation(name, cm))
         for name in order)
 
 

@@ -1,14 +1,15 @@
 """A prompt as the question builder reads it: where each variable's words stand, and the nouns
 next to them. Positions come from the bound prompt (`cfspec.lang.prompt`), which labels every
-word with its variable; nothing here searches for words."""
+word with its variable. Where a literal counterfactual caption leaves a variable's words
+unlabelled, they are found with the word API (`find_phrase`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from cfspec.lang.prompt import BoundPrompt
-from cfspec.lang.words import FUNCTION_WORDS, exact
+from cfspec.lang.words import FUNCTION_WORDS, exact, find_phrase
 from cfspec.questions import phrasing
 
 # Dropped from the front of a variable's words: what the caption adds around them (`a`, `and`
@@ -23,6 +24,10 @@ class World:
 
     prompt: BoundPrompt
     nouns: frozenset[str] = frozenset()
+    # Each variable's words in this world, for a counterfactual written as a literal caption:
+    # its words are labelled only where they align with the factual's, so words it adds
+    # (`a circular table`) are found by the word API instead.
+    values: Mapping[str, str | None] = field(default_factory=dict)
 
     def run(self, variable: str) -> tuple[int, int] | None:
         """Word indices [first, end) of the variable's first non-empty occurrence."""
@@ -31,9 +36,18 @@ class World:
                         None)
         at = [i for i, w in enumerate(self.prompt.words) if w.variable == variable]
         if not at:
-            return None
+            return self._found(variable)
         end = next((i for i, j in zip(at, at[1:], strict=False) if j != i + 1), at[-1]) + 1
         return at[0], end
+
+    def _found(self, variable: str) -> tuple[int, int] | None:
+        words = self.values.get(variable)
+        if not words:
+            return None
+        at = find_phrase([w.text for w in self.prompt.words], words)
+        if not at or any(self.prompt.words[i].variable for i in at):
+            return None
+        return at[0], at[-1] + 1
 
     def text(self, first: int, end: int) -> str:
         """Words [first, end) as the prompt writes them, on one line; a capital that only opens

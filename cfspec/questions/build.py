@@ -59,10 +59,9 @@ def build(model: SpecModel, cm: CounterfactualModel) -> tuple[Question, ...]:
             kinds[name] = "ask"
     order = _dependency_order(drafts, placed)
     ids = {name: f"q{n}" for n, name in enumerate(order, start=1)}
-    order_of = {f"q{n}": n for n in range(1, len(order) + 1)}.__getitem__
     return tuple(
         Question(ids[name], name, kinds[name], drafts[name][0], drafts[name][1],
-                 tuple(sorted((ids[p] for p in drafts[name][2]), key=order_of)),
+                 tuple(ids[p] for p in sorted(drafts[name][2], key=order.index)),
                  expectation(name, cm))
         for name in order)
 
@@ -109,7 +108,7 @@ def guess_kind(world: World, name: str) -> Kind:
     relate (`on`, `next to`), an `-ing` word or `is lying` acts, a word before a noun
     qualifies it (`brown` in `brown chicken`), anything else is a thing."""
     words = world.own_words(name)
-    first, end = world.run(name) or (0, 0)
+    end = (world.run(name) or (0, 0))[1]
     if phrasing.is_preposition(words[0]):
         return "relation"
     if phrasing.is_gerund(words[0]) or words[0].lower() in phrasing.BE:

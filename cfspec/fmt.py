@@ -217,7 +217,8 @@ def leaf(node: Node) -> str:
         kind = f": {node.kind.text}" if node.kind else ""
         description = f" {quote(node.description.value)}" if node.description else ""
         words = "none" if node.value is None else quote(node.value)
-        return f"var {node.name.text}{kind} = {words}{description}"
+        ask = f" ask {quote(node.ask.value)}" if node.ask else ""
+        return f"var {node.name.text}{kind} = {words}{description}{ask}"
     if isinstance(node, ast.Edge):
         description = f" {quote(node.description.value)}" if node.description else ""
         return f"{node.source.text} -> {node.target.text}{description}"

@@ -6,7 +6,7 @@ scm surfer_dog {
   prompt "A {{ M }} in a {{ W }} {{ R }} on {{ B | a }} with a {{ D }}."
 
   var M: agent = "man"
-  var W: clothing = "wet suit"
+  var W: clothing = "wet suit" ask "Is the man wearing a wet suit?"
   var R: action = "riding"
   var B: vehicle = "surfboard" "what he rides"
   var D: animal = "dog"

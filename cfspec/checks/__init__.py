@@ -75,7 +75,7 @@ class Context:
 
 Check = Callable[[Context], None]
 
-from cfspec.checks import edits, graph, interventions, names, sets, specs  # noqa: E402
+from cfspec.checks import edits, graph, interventions, names, questions, sets, specs  # noqa: E402
 
 CHECKS: tuple[Check, ...] = (
     specs.check_id,
@@ -90,6 +90,7 @@ CHECKS: tuple[Check, ...] = (
     names.check_unused_variables,
     names.check_spans_in_prompt,
     names.check_template,
+    questions.check_own_questions,
     graph.check_empty,
     graph.check_self_loops,
     graph.check_duplicate_edges,

@@ -433,6 +433,9 @@ def _register_stage_commands() -> None:
     from cfspec.cli.stages import plan_command
 
     app.command(name="import")(import_command)
+    from cfspec.cli.questions import questions_command
+
+    app.command(name="questions")(questions_command)
     from cfspec.cli.ask import ask_command, grammar_command
 
     app.command(name="grammar")(grammar_command)

@@ -50,6 +50,8 @@ _ALL = (
          "A variable takes part in no edge and no intervention."),
     Code("SCM104", "span-not-in-prompt", W, "A variable's words are not found in the prompt."),
     Code("SCM105", "duplicate-counterfactual", E, "Two counterfactuals share a name."),
+    Code("SCM106", "ask-not-yes-no", W,
+         "A variable's own question (`ask`) is not a yes/no question."),
     # SCM2xx: the causal graph
     Code("SCM201", "cycle", E, "The graph is not acyclic."),
     Code("SCM202", "self-loop", E, "An edge goes from a variable to itself."),

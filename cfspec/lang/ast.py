@@ -76,6 +76,8 @@ class Variable:
     kind: Name | None
     description: Text | None
     span: Span
+    # `ask "Is there a man in a suit?"`: the spec's own question for it (cfspec.questions)
+    ask: Text | None = None
 
     @property
     def value(self) -> str | None:

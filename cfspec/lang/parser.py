@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from lark import Lark, Token, Transformer
@@ -107,6 +107,13 @@ def _name(token: Token) -> ast.Name:
     return ast.Name(token.value, _span(token))
 
 
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """`ask "..."` while a var_decl is built: told apart from the description, also a string."""
+
+    text: ast.Text
+
+
 class _Builder(Transformer[Token, Any]):
     """One method per grammar rule; each receives its children (tokens and built nodes)."""
 
@@ -128,13 +135,17 @@ class _Builder(Transformer[Token, Any]):
     def description(self, c: list[Any]) -> ast.Text:
         return _text(c[0])
 
+    def ask(self, c: list[Any]) -> _Ask:
+        return _Ask(_text(c[1]))
+
     def var_decl(self, c: list[Any]) -> ast.Variable:
         kind = c[2] if isinstance(c[2], ast.Name) else None
         rest = c[4:] if kind else c[3:]
         words = rest[0] if isinstance(rest[0], ast.NoneValue) else _text(rest[0])
-        description = rest[1] if len(rest) > 1 else None
-        end = description.span if description else words.span
-        return ast.Variable(_name(c[1]), words, kind, description, _until(c[0], end))
+        description = next((r for r in rest[1:] if isinstance(r, ast.Text)), None)
+        ask = next((r.text for r in rest[1:] if isinstance(r, _Ask)), None)
+        end = (ask or description or words).span
+        return ast.Variable(_name(c[1]), words, kind, description, _until(c[0], end), ask)
 
     def edge(self, c: list[Any]) -> ast.Edge:
         if len(c) > 3:

@@ -1,0 +1,143 @@
+"""The spec's yes/no questions about a pair and a VQA model's answers to them: what `cfspec
+evaluate --vqa-model` asks, writes to OUT/answers.jsonl and scores (cfspec.gpu.evaluate.
+vqa_metrics), and what export and the report read back. Standard library only.
+
+A question (pairs.jsonl's `questions`, written by compile) is about one variable of the spec:
+its wording in the factual world (`factual`) and in the counterfactual one (`counterfactual`),
+null where the variable is absent in that world; the questions it depends on (`parents`, as in
+Davidsonian Scene Graphs: "is the dog brown?" means something only where "is there a dog?"
+holds); and what the causal graph expects of it (`expect`): `change` (the intervened
+variable), `follow` (a descendant the counterfactual `set`s), `may-change` (another descendant)
+or `hold` (a non-descendant).
+
+An answer is P(yes) (cfspec.gpu.evaluate.vqa) for each wording on each image: image 0 is the
+factual image, image 1 the counterfactual one. Every wording is asked of both images, so the
+report can show what each image says to each question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Expect = Literal["change", "follow", "may-change", "hold"]
+EXPECTS: tuple[Expect, ...] = ("change", "follow", "may-change", "hold")
+WORLDS = ("factual", "counterfactual")  # the wordings; image 0 is the factual world's
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a pair (pairs.jsonl's `questions` item)."""
+
+    id: str
+    variable: str
+    kind: str
+    factual: str | None
+    counterfactual: str | None
+    parents: tuple[str, ...]
+    expect: Expect
+
+    def wording(self, world: int) -> str | None:
+        """The question in world 0 (factual) or 1 (counterfactual)."""
+        return self.counterfactual if world else self.factual
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "variable": self.variable, "kind": self.kind,
+                "factual": self.factual, "counterfactual": self.counterfactual,
+                "parents": list(self.parents), "expect": self.expect}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Question:
+        """From a pairs.jsonl item (or an object with `to_json`); ValueError says what is
+        wrong."""
+        if hasattr(data, "to_json"):
+            data = data.to_json()
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a question is an object, not {type(data).__name__}")
+        for key in ("id", "variable", "kind"):
+            if not isinstance(data.get(key), str):
+                raise ValueError(f"question {key!r}: expected a string, got {data.get(key)!r}")
+        wordings = [data.get(world) for world in WORLDS]
+        if any(w is not None and not isinstance(w, str) for w in wordings):
+            raise ValueError(f"question {data['id']}: factual and counterfactual are strings "
+                             "or null")
+        if all(w is None for w in wordings):
+            raise ValueError(f"question {data['id']}: no wording in either world")
+        parents = data.get("parents", [])
+        if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+            raise ValueError(f"question {data['id']}: parents must be a list of question ids")
+        expect = data.get("expect")
+        if expect not in EXPECTS:
+            raise ValueError(f"question {data['id']}: expect {expect!r} is not one of "
+                             f"{', '.join(EXPECTS)}")
+        return cls(data["id"], data["variable"], data["kind"], wordings[0], wordings[1],
+                   tuple(parents), expect)
+
+
+def questions_of(pair: Any) -> list[Question]:
+    """A pair's questions (`Pair.questions`, absent in a pairs.jsonl from before compile
+    wrote them: none)."""
+    return [Question.from_json(q) for q in getattr(pair, "questions", None) or ()]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A question's P(yes) on both images of one (pair, seed), per wording: `factual[i]` is the
+    factual wording's P(yes) on image i (None: the wording is null)."""
+
+    question: Question
+    factual: tuple[float, float] | None
+    counterfactual: tuple[float, float] | None
+
+    def p_yes(self, world: int, image: int) -> float | None:
+        """P(yes) of the question worded for `world`, asked of image `image`."""
+        asked = self.counterfactual if world else self.factual
+        return None if asked is None else asked[image]
+
+
+# Yes where P(yes) (normalised against no) is at least this: the model prefers yes to no.
+YES = 0.5
+
+
+def says_yes(p_yes: float | None) -> bool | None:
+    return None if p_yes is None else p_yes >= YES
+
+
+def answers_json(pair_id: str, seed: int, answers: Sequence[Answer],
+                 vqa_model: str) -> list[dict[str, Any]]:
+    """answers.jsonl's lines for one (pair, seed): one per question, its fields, then
+    `p_yes`: each wording's P(yes) on [image 0, image 1], null for a null wording."""
+    return [{"id": pair_id, "seed": seed, "question": a.question.id,
+             **{k: v for k, v in a.question.to_json().items() if k != "id"},
+             "p_yes": {"factual": None if a.factual is None else list(a.factual),
+                       "counterfactual": None if a.counterfactual is None
+                       else list(a.counterfactual)},
+             "vqa_model": vqa_model} for a in answers]
+
+
+def answer_from_json(data: Mapping[str, Any]) -> Answer:
+    """An answers.jsonl line back (ValueError says what is wrong)."""
+    question = Question.from_json({**data, "id": data.get("question")})
+    p_yes = data.get("p_yes")
+    if not isinstance(p_yes, Mapping):
+        raise ValueError("p_yes: expected an object {factual, counterfactual}")
+    pairs: list[tuple[float, float] | None] = []
+    for world in WORLDS:
+        value = p_yes.get(world)
+        wording = question.wording(WORLDS.index(world))
+        if value is None and wording is None:
+            pairs.append(None)
+            continue
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(_probability(v) for v in value)):
+            raise ValueError(f"p_yes.{world}: expected [P(yes) on image 0, on image 1], each "
+                             f"in [0, 1]{'' if wording else ', or null (no wording)'}, got "
+                             f"{value!r}")
+        pairs.append((float(value[0]), float(value[1])))
+    return Answer(question, pairs[0], pairs[1])
+
+
+def _probability(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0.0 <= float(value) <= 1.0)

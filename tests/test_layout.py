@@ -91,6 +91,7 @@ LAYERS = (
     ("cfspec", "cfspec.resources"),  # the package root: its version and where data files lie
     ("cfspec.diagnostics",),
     ("cfspec.lang",),
+    ("cfspec.questions",),  # questions from a spec's model; pairs.jsonl carries the records
     ("cfspec.workspace",),
     ("cfspec.checks",),
     ("cfspec.lint", "cfspec.fmt"),
@@ -102,8 +103,9 @@ LAYERS = (
 )
 # These never import torch (nor diffusers, transformers): the linter, the compiler and the
 # importers must start fast and run where no GPU library is installed.
-TORCH_FREE = ("cfspec.diagnostics", "cfspec.lang", "cfspec.workspace", "cfspec.checks",
-              "cfspec.lint", "cfspec.fmt", "cfspec.compile", "cfspec.importers", "cfspec.lsp")
+TORCH_FREE = ("cfspec.diagnostics", "cfspec.lang", "cfspec.questions", "cfspec.workspace",
+              "cfspec.checks", "cfspec.lint", "cfspec.fmt", "cfspec.compile", "cfspec.importers",
+              "cfspec.lsp")
 HEAVY = ("torch", "diffusers", "transformers", "accelerate", "torchmetrics")
 
 

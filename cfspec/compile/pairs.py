@@ -14,6 +14,7 @@ from cfspec.lang.model import CounterfactualModel, SpecModel
 from cfspec.lang.prompt import BoundPrompt, Change, diff
 from cfspec.lang.tokens import ClipTokenizer
 from cfspec.lang.words import find_phrase
+from cfspec.questions.build import build as build_questions
 
 DEFAULT_CROSS_REPLACE = (0.0, 0.8)
 DEFAULT_SELF_REPLACE = (0.0, 0.4)
@@ -68,6 +69,7 @@ def _pair(
         "word_spans": word_spans(cm, p0, p1),
         "scm": scm,
         "scm_aug": edge_strings(spec, model, cm),
+        "questions": [q.to_json() for q in build_questions(model, cm)],
     }
 
 

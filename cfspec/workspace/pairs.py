@@ -16,6 +16,7 @@ from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
+from cfspec.questions.record import Question
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import PAIRS_FILE
 
@@ -57,6 +58,9 @@ class Pair:
     # (`changed_0`, `changed_1`, `blend_0`, `blend_1`); None in a file from before compile
     # wrote them.
     word_spans: dict[str, list[list[int]]] | None = None
+    # Yes/no questions about the images, per variable (cfspec.questions); empty in a file from
+    # before compile wrote them.
+    questions: tuple[Question, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The pairs.jsonl record (key order as compile writes it)."""
@@ -70,7 +74,8 @@ class Pair:
                     edit=self.edit)
         if self.word_spans is not None:
             data["word_spans"] = self.word_spans
-        data.update(scm=list(self.scm), scm_aug=list(self.scm_aug))
+        data.update(scm=list(self.scm), scm_aug=list(self.scm_aug),
+                    questions=[q.to_json() for q in self.questions])
         return data
 
     def prompt(self, which: int) -> str:
@@ -92,6 +97,7 @@ class Pair:
                                      for a in data.get("descendant_changes", [])),
             edit=data["edit"], scm=tuple(data["scm"]), scm_aug=tuple(data["scm_aug"]),
             spec_name=data.get("spec_name"), word_spans=data.get("word_spans"),
+            questions=tuple(Question.from_json(q) for q in data.get("questions", [])),
         )
 
 
@@ -129,6 +135,21 @@ def schema_errors(pair: Any) -> list[str]:
             if bad is not None:
                 out.append(f"word_spans.{name}: {bad} is not a span of a word in the "
                            f"{size}-character prompt")
+        out += question_order_errors(pair.get("questions") or [])
+    return out
+
+
+def question_order_errors(questions: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the schema cannot say about questions: ids unique, parents asked before."""
+    out, seen = [], set()
+    for n, question in enumerate(questions):
+        late = [p for p in question["parents"] if p not in seen]
+        if question["id"] in seen:
+            out.append(f"questions.{n}.id: {question['id']!r} is used twice")
+        elif late:
+            out.append(f"questions.{n}.parents: {late} must be questions listed before "
+                       f"{question['id']!r}")
+        seen.add(question["id"])
     return out
 
 

@@ -43,6 +43,7 @@ class RunOptions:
     overwrite: bool = False  # generate may replace images made with other settings
     compile_unet: bool = False  # generate --compile
     clip_model: str = DEFAULT_CLIP
+    vqa_model: str | None = None  # evaluate --vqa-model: the spec's questions
     inception_weights: Path | None = None
     batch_size: int = 32  # evaluate's (pair, seed)s per CLIP batch
     min_clip: float | None = None

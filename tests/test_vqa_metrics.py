@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from cfspec.gpu.evaluate.vqa_metrics import QUESTION_METRICS, ask, question_metrics
-from cfspec.workspace.answers import Answer, Question, answer_from_json, answers_json
+from cfspec.questions.record import Question
+from cfspec.workspace.answers import Answer, answer_from_json, answers_json
 
 STATEMENTS = ["Is there a woman?", "Is there a man?", "Is the woman cutting?",
               "Is the man cutting?", "Is there a cake?", "Is the hat red?", "Is the hat blue?",

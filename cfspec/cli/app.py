@@ -356,6 +356,10 @@ def run_command(
         str, typer.Option(help="tiny (random weights: for tests), a local CLIP folder or a hub "
                                "id.")
     ] = DEFAULT_CLIP,
+    vqa_model: Annotated[
+        str | None, typer.Option(help="Ask the spec's questions (evaluate --vqa-model): a BLIP "
+                                      "VQA folder or hub id, or tiny (random weights).")
+    ] = None,
     inception_weights: Annotated[
         Path | None, typer.Option(help="Local Inception weights, for FID/KID.")
     ] = None,
@@ -409,7 +413,8 @@ def run_command(
         batch_pairs=batch_pairs, guidance=guidance, height=height, width=width,
         scheduler=scheduler, dtype=dtype, seed_base=seed_base, blend_start=blend_start,
         p2p_compat=p2p_compat, overwrite=overwrite, compile_unet=compile_unet,
-        clip_model=clip_model, inception_weights=inception_weights, batch_size=batch_size,
+        clip_model=clip_model, vqa_model=vqa_model, inception_weights=inception_weights,
+        batch_size=batch_size,
         min_clip=min_clip, min_directional=min_directional,
         min_image_similarity=min_image_similarity,
         gates=tuple(gate or ()), keep=keep, quiet=quiet)

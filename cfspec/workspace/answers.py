@@ -2,13 +2,10 @@
 evaluate --vqa-model` asks, writes to OUT/answers.jsonl and scores (cfspec.gpu.evaluate.
 vqa_metrics), and what export and the report read back. Standard library only.
 
-A question (pairs.jsonl's `questions`, written by compile) is about one variable of the spec:
-its wording in the factual world (`factual`) and in the counterfactual one (`counterfactual`),
-null where the variable is absent in that world; the questions it depends on (`parents`, as in
-Davidsonian Scene Graphs: "is the dog brown?" means something only where "is there a dog?"
-holds); and what the causal graph expects of it (`expect`): `change` (the intervened
-variable), `follow` (a descendant the counterfactual `set`s), `may-change` (another descendant)
-or `hold` (a non-descendant).
+A question (`cfspec.questions.record.Question`, pairs.jsonl's `questions`, written by
+compile) is about one variable of the spec: its wording in the factual world (`factual`) and in
+the counterfactual one (`counterfactual`), None where the variable is absent in that world; the
+questions it presupposes (`parents`, DSG); and what the causal graph expects of it (`expect`).
 
 An answer is P(yes) (cfspec.gpu.evaluate.vqa) for each wording on each image: image 0 is the
 factual image, image 1 the counterfactual one. Every wording is asked of both images, so the
@@ -19,66 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Expect = Literal["change", "follow", "may-change", "hold"]
-EXPECTS: tuple[Expect, ...] = ("change", "follow", "may-change", "hold")
+from cfspec.questions.record import EXPECTS, KINDS, Question
+
 WORLDS = ("factual", "counterfactual")  # the wordings; image 0 is the factual world's
 
 
-@dataclass(frozen=True)
-class Question:
-    """One question of a pair (pairs.jsonl's `questions` item)."""
-
-    id: str
-    variable: str
-    kind: str
-    factual: str | None
-    counterfactual: str | None
-    parents: tuple[str, ...]
-    expect: Expect
-
-    def wording(self, world: int) -> str | None:
-        """The question in world 0 (factual) or 1 (counterfactual)."""
-        return self.counterfactual if world else self.factual
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "variable": self.variable, "kind": self.kind,
-                "factual": self.factual, "counterfactual": self.counterfactual,
-                "parents": list(self.parents), "expect": self.expect}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Question:
-        """From a pairs.jsonl item (or an object with `to_json`); ValueError says what is
-        wrong."""
-        if hasattr(data, "to_json"):
-            data = data.to_json()
-        if not isinstance(data, Mapping):
-            raise ValueError(f"a question is an object, not {type(data).__name__}")
-        for key in ("id", "variable", "kind"):
-            if not isinstance(data.get(key), str):
-                raise ValueError(f"question {key!r}: expected a string, got {data.get(key)!r}")
-        wordings = [data.get(world) for world in WORLDS]
-        if any(w is not None and not isinstance(w, str) for w in wordings):
-            raise ValueError(f"question {data['id']}: factual and counterfactual are strings "
-                             "or null")
-        if all(w is None for w in wordings):
-            raise ValueError(f"question {data['id']}: no wording in either world")
-        parents = data.get("parents", [])
-        if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-            raise ValueError(f"question {data['id']}: parents must be a list of question ids")
-        expect = data.get("expect")
-        if expect not in EXPECTS:
-            raise ValueError(f"question {data['id']}: expect {expect!r} is not one of "
-                             f"{', '.join(EXPECTS)}")
-        return cls(data["id"], data["variable"], data["kind"], wordings[0], wordings[1],
-                   tuple(parents), expect)
-
-
-def questions_of(pair: Any) -> list[Question]:
-    """A pair's questions (`Pair.questions`, absent in a pairs.jsonl from before compile
-    wrote them: none)."""
-    return [Question.from_json(q) for q in getattr(pair, "questions", None) or ()]
+def question_from_line(data: Mapping[str, Any]) -> Question:
+    """The question of an answers.jsonl line (its id under `question`), checked as
+    pair.schema.json checks a pairs.jsonl question; ValueError says what is wrong."""
+    ident = data.get("question")
+    for key, value in (("question", ident), ("variable", data.get("variable"))):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{key}: expected a string, got {value!r}")
+    if data.get("kind") not in KINDS:
+        raise ValueError(f"kind {data.get('kind')!r} is not one of {', '.join(KINDS)}")
+    wordings = [data.get(world) for world in WORLDS]
+    if any(w is not None and not isinstance(w, str) for w in wordings):
+        raise ValueError("factual and counterfactual are strings or null")
+    if all(w is None for w in wordings):
+        raise ValueError(f"question {ident}: no wording in either world")
+    parents = data.get("parents", [])
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise ValueError(f"question {ident}: parents must be a list of question ids")
+    if data.get("expect") not in EXPECTS:
+        raise ValueError(f"question {ident}: expect {data.get('expect')!r} is not one of "
+                         f"{', '.join(EXPECTS)}")
+    return Question.from_json({**data, "id": ident})
 
 
 @dataclass(frozen=True)
@@ -118,14 +83,14 @@ def answers_json(pair_id: str, seed: int, answers: Sequence[Answer],
 
 def answer_from_json(data: Mapping[str, Any]) -> Answer:
     """An answers.jsonl line back (ValueError says what is wrong)."""
-    question = Question.from_json({**data, "id": data.get("question")})
+    question = question_from_line(data)
     p_yes = data.get("p_yes")
     if not isinstance(p_yes, Mapping):
         raise ValueError("p_yes: expected an object {factual, counterfactual}")
     pairs: list[tuple[float, float] | None] = []
     for world in WORLDS:
         value = p_yes.get(world)
-        wording = question.wording(WORLDS.index(world))
+        wording = question.text(WORLDS.index(world))
         if value is None and wording is None:
             pairs.append(None)
             continue

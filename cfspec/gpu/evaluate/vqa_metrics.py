@@ -28,7 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cfspec.workspace.answers import Answer, Expect, Question, says_yes
+from cfspec.questions.record import Expect, Question
+from cfspec.workspace.answers import Answer, says_yes
 
 # (images, questions) -> P(yes) of each: cfspec.gpu.evaluate.vqa.VqaScorer.p_yes, or a toy.
 PYes = Callable[[Sequence[Any], Sequence[str]], list[float]]
@@ -52,13 +53,13 @@ def ask(questions: Sequence[Question], image_0: Any, image_1: Any, p_yes: PYes
         ) -> list[Answer]:
     """Every wording of every question asked of both images, in one `p_yes` call."""
     asks = [(q, world, image) for q in questions for world in (0, 1)
-            if q.wording(world) is not None for image in (0, 1)]
+            if q.text(world) is not None for image in (0, 1)]
     found = p_yes([image_1 if image else image_0 for _, _, image in asks],
-                  [str(q.wording(world)) for q, world, _ in asks])
+                  [str(q.text(world)) for q, world, _ in asks])
     got = {(q.id, world, image): p for (q, world, image), p in zip(asks, found, strict=True)}
     answers = []
     for q in questions:
-        worlds = [None if q.wording(world) is None
+        worlds = [None if q.text(world) is None
                   else (got[(q.id, world, 0)], got[(q.id, world, 1)]) for world in (0, 1)]
         answers.append(Answer(q, worlds[0], worlds[1]))
     return answers
@@ -74,7 +75,7 @@ def shows_world(answer: Answer, world: int, image: int) -> bool | None:
         other = says_yes(answer.p_yes(1 - world, image))
         return None if other is None else not other
     q = answer.question
-    if q.wording(1 - world) is None or q.wording(1 - world) == q.wording(world):
+    if q.text(1 - world) is None or q.text(1 - world) == q.text(world):
         return own
     return own and not says_yes(answer.p_yes(1 - world, image))
 

@@ -83,11 +83,16 @@ class ToyVqa:
         return found
 
 
-@pytest.fixture
-def toy(monkeypatch: pytest.MonkeyPatch) -> ToyVqa:
+def use_toy(monkeypatch: pytest.MonkeyPatch) -> ToyVqa:
+    """`--vqa-model` (any name) loads a ToyVqa."""
     model = ToyVqa()
     monkeypatch.setattr(vqa_stage.VqaScorer, "load", classmethod(lambda cls, *a, **k: model))
     return model
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch) -> ToyVqa:
+    return use_toy(monkeypatch)
 
 
 def rows_of(out: Path) -> dict[tuple[str, int], dict[str, Any]]:

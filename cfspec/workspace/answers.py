@@ -14,11 +14,19 @@ report can show what each image says to each question.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cfspec.questions.record import EXPECTS, KINDS, Question
+from cfspec.workspace.layout import ANSWERS_FILE
+from cfspec.workspace.records import LineReport, StageError
+
+if TYPE_CHECKING:
+    from cfspec.diagnostics.records import Diagnostic
+    from cfspec.workspace.pairs import Pair
 
 WORLDS = ("factual", "counterfactual")  # the wordings; image 0 is the factual world's
 
@@ -106,3 +114,81 @@ def answer_from_json(data: Mapping[str, Any]) -> Answer:
 def _probability(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and 0.0 <= float(value) <= 1.0)
+
+
+def read_answers(out: Path, pairs: Mapping[str, Pair]
+                 ) -> tuple[dict[tuple[str, int], dict[str, Answer]], list[Diagnostic]]:
+    """OUT/answers.jsonl, validated: (pair id, seed) -> question id -> answer; {} when there is
+    no such file (evaluate ran without --vqa-model). Each bad line is an
+    `invalid-answers-file` diagnostic naming the line and the field; good lines are kept."""
+    path = out / ANSWERS_FILE
+    if not path.is_file():
+        return {}, []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StageError(f"{path}: cannot read it ({error})") from error
+    report = LineReport(path, text, "invalid-answers-file")
+    rerun = f"re-run `cfspec evaluate {out} --vqa-model MODEL`"
+    found: dict[tuple[str, int], dict[str, Answer]] = {}
+    for number, line in enumerate(text.rstrip("\n").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            report.add(number, None, f"not JSON: {error.msg}", help=rerun)
+            continue
+        if not isinstance(data, dict):
+            report.add(number, None, f"expected a JSON object, got {type(data).__name__}")
+            continue
+        problem: tuple[str | None, str] | None = _line_problem(data, pairs)
+        if problem is None:
+            try:
+                answer = answer_from_json(data)
+            except ValueError as error:
+                problem = (None, str(error))
+        if problem is not None:
+            report.add(number, problem[0], problem[1], help=rerun)
+            continue
+        answers = found.setdefault((data["id"], data["seed"]), {})
+        if answer.question.id in answers:
+            report.add(number, "question", f"repeats question {answer.question.id} of pair "
+                       f"{data['id']!r}, seed {data['seed']}", help=rerun)
+            continue
+        answers[answer.question.id] = answer
+    return found, report.items
+
+
+def _line_problem(data: Mapping[str, Any], pairs: Mapping[str, Pair]
+                  ) -> tuple[str, str] | None:
+    """(field, what is wrong) with a line's pair, seed or question, or None."""
+    ident = data.get("id")
+    pair = pairs.get(ident) if isinstance(ident, str) else None
+    if pair is None:
+        return "id", f"{data.get('id')!r} is not a pair of pairs.jsonl"
+    seed = data.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        return "seed", f"expected a seed (an integer >= 0), got {seed!r}"
+    if data.get("question") not in {q.id for q in pair.questions}:
+        return "question", (f"{data.get('question')!r} is not a question of pair {pair.id!r} "
+                            "(pairs.jsonl was compiled again since)")
+    return None
+
+
+def questions_column(questions: Sequence[Question], answers: Mapping[str, Answer]
+                     ) -> list[dict[str, Any]]:
+    """A (pair, seed)'s questions with their P(yes), as the export's `questions` column holds
+    them: each question's fields, then `p_yes_factual` and `p_yes_counterfactual` (that
+    wording's P(yes) on [image 0, image 1]; null where the wording is null or nothing was
+    asked: evaluate ran without --vqa-model)."""
+    rows = []
+    for question in questions:
+        answer = answers.get(question.id)
+        factual = None if answer is None else answer.factual
+        counterfactual = None if answer is None else answer.counterfactual
+        rows.append({**question.to_json(),
+                     "p_yes_factual": None if factual is None else list(factual),
+                     "p_yes_counterfactual": None if counterfactual is None
+                     else list(counterfactual)})
+    return rows

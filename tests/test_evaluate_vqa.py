@@ -22,12 +22,12 @@ from test_export import make_pair, runner, stage_app, write_generated  # noqa: E
 from cfspec.gpu.evaluate import vqa_stage  # noqa: E402
 from cfspec.gpu.evaluate.stage import EvaluateError, evaluate  # noqa: E402
 from cfspec.gpu.evaluate.vqa import VqaScorer  # noqa: E402
-from cfspec.gpu.evaluate.vqa_metrics import QUESTION_METRICS, ask, question_metrics  # noqa: E402
 from cfspec.questions.record import Question  # noqa: E402
 from cfspec.workspace import store  # noqa: E402
 from cfspec.workspace.answers import answer_from_json  # noqa: E402
 from cfspec.workspace.layout import ANSWERS_FILE, METRICS_FILE, SUMMARY_FILE  # noqa: E402
 from cfspec.workspace.pairs import write_pairs  # noqa: E402
+from cfspec.workspace.question_metrics import QUESTION_METRICS, ask, question_metrics  # noqa: E402
 
 QUESTIONS = [
     Question("q1", "A", "exists", "Is there a woman?", "Is there a man?", (), "change"),

@@ -104,3 +104,31 @@ def test_a_bad_answers_line_is_reported_and_the_export_goes_on(tmp_path: Path,
                                   cache_dir=str(tmp_path / "cache"))
     first = next(r for r in loaded if r["id"] == "p0__man")["questions"][0]
     assert first["p_yes_factual"] is None  # the bad line is left out, the question kept
+
+
+def test_the_report_shows_each_pairs_questions_coloured_by_the_graph(tmp_path: Path,
+                                                                    toy: ToyVqa) -> None:
+    import re
+
+    from cfspec.stages.html_report import build_report
+
+    out = vqa_out(tmp_path / "out")
+    result = build_report(out)
+    html = result.path.read_text(encoding="utf-8")
+    articles = {m.group(1): m.group(0) for m in re.finditer(
+        r'<article[^>]*id="pair-([^"]+)".*?</article>', html, re.S)}
+    good, bad = articles["p0__man"], articles["p1__man"]
+    for article in (good, bad):
+        rows = re.findall(r'<tr class="(q-[a-z]+)[^"]*">', article)
+        assert rows == ["q-change", "q-hold", "q-hold"]  # q1 must change, q2 and q3 hold
+        assert "must change" in article and "must hold" in article
+    # The edit showed on p0: the man yes (0.90) on image 1; it did not on p1.
+    assert "intervention_success: as expected" in good
+    assert "intervention_success: NOT as expected" in bad
+    table = good.split('<table class="questions">', 1)[1].split("</table>", 1)[0]
+    assert 'class="q-change failed"' in bad and " failed" not in table
+    assert "held_fixed: skipped: a parent question did not hold" in bad
+    cells = re.findall(r'<td class="num( yes)?">([0-9.]+)</td>', table)
+    assert [text for _, text in cells[:4]] == ["0.90", "0.10", "0.10", "0.90"]
+    assert [bool(yes) for yes, _ in cells[:4]] == [True, False, False, True]
+    assert "Questions (seed" not in articles["p2__dog"]  # a pair without questions

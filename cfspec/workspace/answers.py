@@ -1,6 +1,6 @@
 """The spec's yes/no questions about a pair and a VQA model's answers to them: what `cfspec
-evaluate --vqa-model` asks, writes to OUT/answers.jsonl and scores (cfspec.gpu.evaluate.
-vqa_metrics), and what export and the report read back. Standard library only.
+evaluate --vqa-model` asks, writes to OUT/answers.jsonl and scores (cfspec.workspace.
+question_metrics), and what export and the report read back. Standard library only.
 
 A question (`cfspec.questions.record.Question`, pairs.jsonl's `questions`, written by
 compile) is about one variable of the spec: its wording in the factual world (`factual`) and in

@@ -110,7 +110,7 @@ METRICS: list[Metric] = [
     Metric("cld_p_f", "CLD p(f)", "CLD's factual-side probability.", low=0, high=1),
     Metric("latent_change_vs_reseed", "latent change vs reseed",
            "The edit's latent change relative to the change of drawing another seed.", low=0),
-    # With `evaluate --vqa-model`: the spec's questions (cfspec.gpu.evaluate.vqa_metrics).
+    # With `evaluate --vqa-model`: the spec's questions (cfspec.workspace.question_metrics).
     Metric("intervention_success", "intervention success (VQA)",
            "Share of the intervened variable's questions the counterfactual image answers with "
            "the new value and not the old.", low=0, high=1, better="higher", fmt="{:.2f}",

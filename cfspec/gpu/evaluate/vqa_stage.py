@@ -1,5 +1,5 @@
 """`evaluate --vqa-model`: the spec's questions asked of both images of every (pair, seed), the
-four question metrics (cfspec.gpu.evaluate.vqa_metrics) added to its metrics row, and the
+four question metrics (cfspec.workspace.question_metrics) added to its metrics row, and the
 answers for OUT/answers.jsonl (cfspec.workspace.answers).
 
 Only the unsharded run asks: a shard's rows carry no question metrics, and the run after the
@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from cfspec.gpu.evaluate.vqa import VqaScorer, image_key
-from cfspec.gpu.evaluate.vqa_metrics import QUESTION_METRICS, ask, question_metrics
 from cfspec.stages.options import EvaluateOptions
 from cfspec.stages.progress import progress
 from cfspec.workspace.answers import WORLDS, answers_json
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import ANSWERS_FILE
 from cfspec.workspace.pairs import Pair
+from cfspec.workspace.question_metrics import QUESTION_METRICS, ask, question_metrics
 from cfspec.workspace.records import Generated
 
 NO_QUESTIONS = ("pairs.jsonl has no questions for this pair (compile it again with a cfspec "

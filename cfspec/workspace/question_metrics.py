@@ -114,25 +114,47 @@ def parents_hold(answer: Answer, by_id: Mapping[str, Answer], images: Sequence[i
     return True
 
 
+Outcome = str  # "pass", "fail", "skipped" (a parent did not hold), "unasked" (no wording)
+
+
+def outcomes(answers: Sequence[Answer]) -> dict[str, list[tuple[str, Outcome]]]:
+    """Question id -> (metric, how the question came out for it) for each metric that reads
+    it (none for a `may-change` question): what the metrics average, and the report shows."""
+    by_id = {a.question.id: a for a in answers}
+    found: dict[str, list[tuple[str, Outcome]]] = {a.question.id: [] for a in answers}
+    for name, (expect, images) in QUESTION_METRICS.items():
+        verdict = _verdict(name)
+        for answer in answers:
+            if answer.question.expect != expect:
+                continue
+            if not parents_hold(answer, by_id, images):
+                found[answer.question.id].append((name, "skipped"))
+                continue
+            passed = verdict(answer)
+            found[answer.question.id].append(
+                (name, "unasked" if passed is None else "pass" if passed else "fail"))
+    return found
+
+
 def question_metrics(answers: Sequence[Answer]) -> tuple[dict[str, float | None],
                                                          dict[str, str]]:
     """The four metrics of one (pair, seed) and, for each None one, why."""
-    by_id = {a.question.id: a for a in answers}
+    per_metric: dict[str, list[Outcome]] = {name: [] for name in QUESTION_METRICS}
+    for results in outcomes(answers).values():
+        for name, outcome in results:
+            per_metric[name].append(outcome)
     values: dict[str, float | None] = {}
     reasons: dict[str, str] = {}
-    for name, (expect, images) in QUESTION_METRICS.items():
-        asked = [a for a in answers if a.question.expect == expect]
-        verdict = _verdict(name)
-        counted = [v for a in asked
-                   if parents_hold(a, by_id, images) and (v := verdict(a)) is not None]
+    for name, (expect, _) in QUESTION_METRICS.items():
+        counted = [o == "pass" for o in per_metric[name] if o in ("pass", "fail")]
         if counted:
             values[name] = sum(counted) / len(counted)
             continue
         values[name] = None
-        if not asked:
+        if not per_metric[name]:
             reasons[name] = _NONE_ASKED[expect]
         else:
-            reasons[name] = (f"none of its {len(asked)} question(s) counted: a parent question "
-                             "did not hold on the image (DSG), or the question has no wording "
-                             "there")
+            reasons[name] = (f"none of its {len(per_metric[name])} question(s) counted: a "
+                             "parent question did not hold on the image (DSG), or the question "
+                             "has no wording there")
     return values, reasons

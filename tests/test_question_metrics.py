@@ -1,4 +1,4 @@
-"""The question metrics (cfspec.gpu.evaluate.vqa_metrics) on constructed images: a toy VQA
+"""The question metrics (cfspec.workspace.question_metrics) on constructed images: a toy VQA
 model reads its answers off the image (a statement is true where its pixel is lit), so each
 image says exactly what it was made to say, and each metric must move the way the causal
 graph says.
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from cfspec.gpu.evaluate.vqa_metrics import QUESTION_METRICS, ask, question_metrics
 from cfspec.questions.record import Question
 from cfspec.workspace.answers import Answer, answer_from_json, answers_json
+from cfspec.workspace.question_metrics import QUESTION_METRICS, ask, question_metrics
 
 STATEMENTS = ["Is there a woman?", "Is there a man?", "Is the woman cutting?",
               "Is the man cutting?", "Is there a cake?", "Is the hat red?", "Is the hat blue?",
@@ -171,3 +171,17 @@ def test_bad_answers_lines_say_what_is_wrong(change: dict[str, object], message:
     line = answers_json("pair-a", 0, ask(QUESTIONS[:1], image(), image(), toy_p_yes), "toy")[0]
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         answer_from_json({**line, **change})
+
+
+def test_outcomes_say_how_each_question_came_out_per_metric() -> None:
+    from cfspec.workspace.question_metrics import outcomes
+
+    no_man = image("Is there a cake?", "Is the hat blue?")
+    found = outcomes(ask(QUESTIONS, image(*FACTUAL), no_man, toy_p_yes))
+    assert found == {
+        "q1": [("intervention_success", "fail"), ("factual_fidelity", "pass")],
+        "q2": [("held_fixed", "skipped")],  # no man on image 1
+        "q3": [("held_fixed", "pass")],
+        "q4": [("descendants_followed", "skipped")],
+        "q5": [],  # may change: not scored
+    }

@@ -28,6 +28,7 @@ NOT_FROM_SCM_TEXT = {
     "invalid-metrics-file",  # metrics.jsonl, read back by filter, export and report
     "invalid-filter-file",  # filter.jsonl, read back by export and report
     "damaged-file",  # an image or .npz under OUT/images, checked by evaluate, export, report
+    "invalid-answers-file",  # answers.jsonl, read back by export and report
 }
 
 FAILING, FIXED = "## Failing example", "## Fixed example"

@@ -37,7 +37,7 @@ IMPORT_ONLY = {"unexplained-graph-change", "multiple-graphs", "extra-counterfact
 # Codes about other files cfspec reads back, never about .scm text (workspace/pairs.py, ...).
 OTHER_FILES = {
     "invalid-pairs-file", "invalid-manifest", "invalid-metrics-file", "invalid-filter-file",
-    "damaged-file",
+    "damaged-file", "invalid-answers-file",
 }
 
 # Fixtures that are not UTF-8 text, so cannot carry comments: their expectations live here.

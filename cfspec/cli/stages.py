@@ -46,7 +46,7 @@ from cfspec.cli.options import (
     QuietOption,
     flag_values,
 )
-from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL, DEFAULT_VQA
 
 
 def evaluate_command(
@@ -56,6 +56,13 @@ def evaluate_command(
                           help="tiny (built in, random weights: for tests), a saved CLIP folder "
                                "or a hub id (read from the local cache when offline).")
     ] = DEFAULT_CLIP,
+    vqa_model: Annotated[
+        str | None, typer.Option("--vqa-model",
+                                 help="Ask the spec's questions of both images and add "
+                                      "intervention_success, factual_fidelity, held_fixed, "
+                                      "descendants_followed: a BLIP VQA folder or hub id "
+                                      f"(such as {DEFAULT_VQA}), or tiny (random weights).")
+    ] = None,
     inception_weights: Annotated[
         Path | None, typer.Option("--inception-weights",
                                   help="Local FID Inception weights file "
@@ -96,6 +103,8 @@ def evaluate_command(
         raise fail(str(error)) from None
     check_out(out)
     _warn_random_weights("--clip-model", clip_model)
+    if vqa_model is not None:
+        _warn_random_weights("--vqa-model", vqa_model)
     try:
         from cfspec.gpu.evaluate.stage import EvaluateError, evaluate
         from cfspec.gpu.evaluate.summary import summary_table

@@ -118,6 +118,8 @@ _ALL = (
     Code("SCM605", "damaged-file", E,
          "An image or .npz that generate wrote is truncated, not what it claims, or the "
          "wrong size."),
+    Code("SCM606", "invalid-answers-file", E,
+         "A line of answers.jsonl is malformed or does not match pairs.jsonl."),
 )
 
 # The codes whose checks attach a fix (`cfspec lint --fix`, the editor's quick fixes), and

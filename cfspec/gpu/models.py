@@ -10,8 +10,9 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["BUILT_IN_CLIPS", "BUILT_IN_MODELS", "DEFAULT_CLIP", "DEFAULT_MODEL", "is_offline",
-           "looks_like_path", "missing_path", "not_cached", "random_weights_warning"]
+__all__ = ["BUILT_IN_CLIPS", "BUILT_IN_MODELS", "BUILT_IN_VQAS", "DEFAULT_CLIP", "DEFAULT_MODEL",
+           "DEFAULT_VQA", "is_offline", "looks_like_path", "missing_path", "not_cached",
+           "random_weights_warning"]
 
 def is_offline() -> bool:
     """HF_HUB_OFFLINE is set: hub ids load from the local cache only."""
@@ -21,12 +22,15 @@ def is_offline() -> bool:
 # Stable Diffusion 1.5, the family of the Prompt-to-Prompt and COCO-Counterfactuals papers.
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+# BLIP VQA base: a yes/no question answerer whose answer decoder gives P(yes) (VQAScore).
+DEFAULT_VQA = "Salesforce/blip-vqa-base"
 
 # Built in, random weights: their images are noise and their CLIP scores meaningless. For
 # tests, trying the pipeline without a download, and benchmarks (the random-* ones have the
 # real architectures' cost).
 BUILT_IN_MODELS = ("tiny", "tiny-sdxl", "random-sd15", "random-sdxl")  # = weights.BUILT_IN
 BUILT_IN_CLIPS = ("tiny", "random-vit-l-14")  # = evaluate.clip.TINY, RANDOM_VIT_L14
+BUILT_IN_VQAS = ("tiny",)  # = evaluate.vqa.TINY
 
 # A hub id: `name` or `owner/name` (the hub's characters, no leading dot or dash).
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")
@@ -34,7 +38,12 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?\
 
 def random_weights_warning(option: str, name: str) -> str | None:
     """The warning a command prints (on stderr) when `name`, given to `option` (`--model` or
-    `--clip-model`), is a built-in random-weight model."""
+    `--clip-model`, `--vqa-model`), is a built-in random-weight model."""
+    if option == "--vqa-model":
+        if name not in BUILT_IN_VQAS:
+            return None
+        return (f"{option} {name} has random weights: its answers mean nothing and the "
+                f"question metrics' gates act on noise (the default is {DEFAULT_VQA})")
     if option == "--clip-model":
         if name not in BUILT_IN_CLIPS:
             return None

@@ -23,6 +23,7 @@ from cfspec.workspace.metrics_rows import read_summary
 from cfspec.workspace.provenance import (
     edit_settings,
     file_sha256,
+    is_random_weight,
     random_models,
     settings,
     spec_hashes,
@@ -86,7 +87,20 @@ _TYPES = {
     "scm_aug": "sc:Text", "seed": "sc:Integer", "model": "sc:Text", "scheduler": "sc:Text",
     "steps": "sc:Integer", "guidance": "sc:Float", "effective": "sc:Boolean",
     "pair_id": "sc:Text", "rank": "sc:Integer", "cross_replace": "sc:Float",
-    "self_replace": "sc:Float",
+    "self_replace": "sc:Float", "questions": "sc:Text",
+}
+# The `questions` column's struct fields (hf_schema._QUESTION), as sub-fields.
+_QUESTION_FIELDS = {
+    "id": ("sc:Text", "The question's id (q1, q2, ...; parents come first)."),
+    "variable": ("sc:Text", "The spec variable it asks about."),
+    "kind": ("sc:Text", "exists, action, attribute, quantity, place, scene or ask."),
+    "factual": ("sc:Text", "The question with the factual words (null: absent there)."),
+    "counterfactual": ("sc:Text", "The question with the counterfactual words."),
+    "expect": ("sc:Text", "What the causal graph says: change, follow, may-change or hold."),
+    "parents": ("sc:Text", "The ids of the questions it presupposes (DSG)."),
+    "p_yes_factual": ("sc:Float", "The VQA model's P(yes) for the factual wording on "
+                                  "[image_0, image_1]; null where not asked."),
+    "p_yes_counterfactual": ("sc:Float", "The same for the counterfactual wording."),
 }
 _DESCRIPTIONS = {
     "image_0": "The factual image, made from prompt_0 (PNG).",
@@ -109,6 +123,9 @@ _DESCRIPTIONS = {
                      "replacement window [0, x]; null where the pair's fixed window was used.",
     "self_replace": "Where generate drew it for this row: the end x of the self-attention "
                     "replacement window [0, x]; null where the pair's fixed window was used.",
+    "questions": "The spec's yes/no questions about the pair, one per variable, with a VQA "
+                 "model's P(yes) per wording on [image_0, image_1] where evaluate "
+                 "--vqa-model asked them (the Parquet column holds them all).",
 }
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -150,6 +167,8 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
             field["source"]["transform"] = {"jsonPath": "bytes"}
         if isinstance(form, dict):  # a list column
             field["repeated"] = True
+        if column == "questions":
+            field["subField"] = _question_fields(field["source"])
         fields.append(field)
     record_sets = [{"@type": "cr:RecordSet", "@id": RECORD_SET, "name": RECORD_SET,
                     "description": "One counterfactual image pair per record.",
@@ -159,7 +178,7 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
         distribution.append({"@type": "cr:FileSet", "@id": "parquet-shards",
                              "name": "parquet-shards", "encodingFormat": "application/x-parquet",
                              "includes": [d["contentUrl"] for d in distribution]})
-        for field in fields:
+        for field in [*fields, *(sub for f in fields for sub in f.get("subField", ()))]:
             field["source"] = {**field["source"], "fileSet": {"@id": "parquet-shards"}}
             del field["source"]["fileObject"]
     name = _NAME.sub("-", name).strip("-.") or "cfspec-dataset"
@@ -181,11 +200,23 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
         "rai:dataPreprocessingProtocol": _filter_text(selection),
         "rai:dataLimitations": _limitations_text(prov),
         "rai:machineAnnotationTools": [f"cfspec {__version__}"] + [
-            f"CLIP {m} (metrics)" for m in prov["models"]["clip"]],
+            f"CLIP {m} (metrics)" for m in prov["models"]["clip"]] + [
+            f"VQA {m} (question metrics)" for m in prov["models"]["vqa"]],
         "distribution": distribution,
         "recordSet": record_sets,
         "provenance": prov,
     }
+
+
+_REPEATED_QUESTION_FIELDS = ("parents", "p_yes_factual", "p_yes_counterfactual")
+
+
+def _question_fields(source: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"@type": "cr:Field", "@id": f"{RECORD_SET}/questions/{name}", "name": name,
+             "description": description, "dataType": kind,
+             "source": {**source, "transform": {"jsonPath": name}},
+             **({"repeated": True} if name in _REPEATED_QUESTION_FIELDS else {})}
+            for name, (kind, description) in _QUESTION_FIELDS.items()]
 
 
 def provenance(out: Path, selection: Selection) -> dict[str, Any]:
@@ -201,14 +232,16 @@ def provenance(out: Path, selection: Selection) -> dict[str, Any]:
     models = [str(value) for value, _ in found.get("model", [])]
     summary = read_summary(out) or {}
     clip = [str(summary["clip_model"])] if isinstance(summary.get("clip_model"), str) else []
+    vqa = [str(summary["vqa_model"])] if isinstance(summary.get("vqa_model"), str) else []
 
     def counted(values: list[tuple[Any, int]], what: str) -> list[dict[str, Any]]:
         return [{"value": value, what: n} for value, n in values]
 
     return {
         "cfspec_version": __version__,
-        "models": {"diffusion": models, "clip": clip},
-        "random_weight_models": random_models(models, clip),
+        "models": {"diffusion": models, "clip": clip, "vqa": vqa},
+        "random_weight_models": random_models(models, clip) + [
+            f"VQA model {m} (evaluate)" for m in vqa if is_random_weight(m)],
         "generation": {key: counted(values, "rows") for key, values in found.items()},
         "seeds": sorted({c.seed for c in selection.candidates}),
         "seeds_per_pair": selection.keep,

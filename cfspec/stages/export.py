@@ -46,7 +46,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.stages.hf_schema import arrow_schema, yaml_features, yaml_str
 from cfspec.stages.selection import Candidate, Selection, row_extras, select
+from cfspec.workspace.answers import Answer, questions_column, read_answers
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import (
     CF_JSON_FILE,
@@ -66,7 +67,7 @@ from cfspec.workspace.layout import (
 from cfspec.workspace.metrics import METRICS
 from cfspec.workspace.metrics_rows import read_summary
 from cfspec.workspace.outdir import check_link, remove_stale_staging, replace_dir, staging_dir
-from cfspec.workspace.reading import StageError, json_line
+from cfspec.workspace.reading import StageError, json_line, read_pair_file
 
 FORMATS = ("hf", "coco-cf", "cf-json")
 HF_SHARD_BYTES = 500 * 1024 * 1024
@@ -280,7 +281,8 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _hf_row(cand: Candidate) -> dict[str, Any]:
+def _hf_row(cand: Candidate, answers: Mapping[tuple[str, int], Mapping[str, Answer]]
+            ) -> dict[str, Any]:
     name = _safe_name(cand.id)
     pair, line = cand.pair, cand.generated.line
     row: dict[str, Any] = {
@@ -299,6 +301,8 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
         "edit_type": pair.edit_type,
         "scm": list(pair.scm),
         "scm_aug": list(pair.scm_aug),
+        "questions": questions_column(pair.questions, answers.get((cand.pair_id, cand.seed),
+                                                                  {})),
         "seed": cand.seed,
         "model": line.text("model"),
         "scheduler": line.text("scheduler"),
@@ -314,6 +318,15 @@ def _hf_row(cand: Candidate) -> dict[str, Any]:
         else:
             row[metric.name] = _number(value)
     return row
+
+
+def _answers(out: Path, selection: Selection) -> dict[tuple[str, int], dict[str, Answer]]:
+    """OUT/answers.jsonl (evaluate --vqa-model), {} without it; its bad lines join the
+    selection's diagnostics (the export goes on without them)."""
+    pairs, _ = read_pair_file(out)  # select() reported its problems
+    found, problems = read_answers(out, {p.id: p for p in pairs})
+    selection.diagnostics += problems
+    return found
 
 
 def _shards(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
@@ -353,6 +366,7 @@ def _write_hf(out: Path, dest: Path, selection: Selection, name: str = "") -> li
     from cfspec.workspace.atomic import atomic_write
 
     schema = arrow_schema()
+    answers = _answers(out, selection)
     data = dest / "data"
     data.mkdir(exist_ok=True)
     shards = _shards(selection.candidates)
@@ -364,7 +378,7 @@ def _write_hf(out: Path, dest: Path, selection: Selection, name: str = "") -> li
         def write(handle: Any, shard: list[Candidate] = shard) -> None:
             with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
                 for batch in _batches(shard, HF_ROWS_PER_GROUP):
-                    rows = [_hf_row(c) for c in batch]
+                    rows = [_hf_row(c, answers) for c in batch]
                     writer.write_table(pa.Table.from_pylist(rows, schema=schema))
 
         atomic_write(written, write)
@@ -455,6 +469,13 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         "- `cross_replace`, `self_replace`: the end x of the cross- and self-attention "
         "replacement windows [0, x] where generate drew them for the row; null where the "
         "pair's fixed windows were used.",
+        "- `questions`: the spec's yes/no questions about the pair (per variable: its wording "
+        "with the factual and the counterfactual words, the questions it presupposes, and "
+        "`expect`, what the causal graph says: `change`, `follow`, `may-change`, `hold`), with "
+        "a VQA model's P(yes) for each wording on [image_0, image_1] where `cfspec evaluate "
+        "--vqa-model` asked them"
+        + (f" (here {vqa_model})" if (vqa_model := summary.get("vqa_model")) else "")
+        + ": enough to score them again with another VQA model.",
         "- Metrics, null where not measured:",
         *(f"  - `{m.name}`: {m.meaning}" for m in METRICS),
         "",

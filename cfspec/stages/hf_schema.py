@@ -11,7 +11,13 @@ from typing import Any
 from cfspec.workspace.metrics import METRICS
 
 _STRING = {"dtype": "string", "_type": "Value"}
+_FLOAT = {"dtype": "float64", "_type": "Value"}
 _ASSIGNMENT = {"variable": _STRING, "from": _STRING, "to": _STRING}
+# The spec's questions with a VQA model's P(yes) on [image 0, image 1] per wording
+# (cfspec.workspace.answers.questions_column): enough to score them again with another model.
+_QUESTION_TEXT = ("id", "variable", "kind", "factual", "counterfactual", "expect")
+_QUESTION = {**{k: _STRING for k in _QUESTION_TEXT}, "parents": [_STRING],
+             "p_yes_factual": [_FLOAT], "p_yes_counterfactual": [_FLOAT]}
 
 
 def hf_features() -> list[tuple[str, Any, Any]]:
@@ -26,6 +32,11 @@ def hf_features() -> list[tuple[str, Any, Any]]:
     columns += [(c, _STRING, "string") for c in ("spec", "spec_name", "counterfactual",
                                                   "edit_type")]
     columns += [(c, [_STRING], {"list": "string"}) for c in ("scm", "scm_aug")]
+    question_yaml = [*({"name": k, "dtype": "string"} for k in _QUESTION_TEXT),
+                     {"name": "parents", "list": "string"},
+                     *({"name": k, "list": "float64"}
+                       for k in ("p_yes_factual", "p_yes_counterfactual"))]
+    columns += [("questions", [_QUESTION], {"list": question_yaml})]
     columns += [(c, {"dtype": "int64", "_type": "Value"}, "int64") for c in ("seed", "rank")]
     columns += [(c, _STRING, "string") for c in ("model", "scheduler")]
     columns += [("steps", {"dtype": "int64", "_type": "Value"}, "int64")]
@@ -45,9 +56,13 @@ def arrow_schema() -> Any:
     string = pa.string()
     image = pa.struct([("bytes", pa.binary()), ("path", string)])
     assignment = pa.list_(pa.struct([("variable", string), ("from", string), ("to", string)]))
+    question = pa.list_(pa.struct([
+        *((k, string) for k in _QUESTION_TEXT), ("parents", pa.list_(string)),
+        *((k, pa.list_(pa.float64())) for k in ("p_yes_factual", "p_yes_counterfactual"))]))
     types: dict[str, Any] = {
         "image_0": image, "image_1": image, "intervention": assignment,
-        "descendant_changes": assignment, "scm": pa.list_(string), "scm_aug": pa.list_(string),
+        "descendant_changes": assignment, "questions": question, "scm": pa.list_(string),
+        "scm_aug": pa.list_(string),
         "seed": pa.int64(), "rank": pa.int64(), "steps": pa.int64(),
         "guidance": pa.float64(), "cross_replace": pa.float64(), "self_replace": pa.float64(),
         **{m.name: pa.float64() if m.kind == "float" else pa.bool_() for m in METRICS},
@@ -74,5 +89,8 @@ def yaml_features() -> list[str]:
             lines.append("    list:")
             for field_ in form["list"]:
                 lines.append(f"    - name: {yaml_str(field_['name'])}")
-                lines.append(f"      dtype: {field_['dtype']}")
+                if "list" in field_:  # a list inside the struct
+                    lines.append(f"      list: {field_['list']}")
+                else:
+                    lines.append(f"      dtype: {field_['dtype']}")
     return lines

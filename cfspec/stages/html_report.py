@@ -47,6 +47,8 @@ from cfspec.stages.report_graph import edge_rows, graph_uri
 from cfspec.stages.report_graph import graph_dot as graph_dot
 from cfspec.stages.report_graph import parse_edge as parse_edge
 from cfspec.stages.report_images import data_uri, overlay_images
+from cfspec.stages.report_questions import question_rows
+from cfspec.workspace.answers import read_answers
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.filter_lines import FilterLine, GateFailure, read_filter
 from cfspec.workspace.integrity import RunCheck, check_generated
@@ -111,6 +113,8 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
                      "the best seed per pair")
     summary = read_summary(out)
     gates = _gates(decisions)
+    answers, problems = read_answers(out, by_id)  # evaluate --vqa-model's, else none
+    diagnostics += problems
 
     # Each shown pair's shown seed, its files checked as evaluate and export check them.
     shown = {pair.id: _shown_seed(generated.get(pair.id, {}), metrics.get(pair.id, {}),
@@ -130,6 +134,8 @@ def build_report(out_dir: str | Path, max_pairs: int = DEFAULT_MAX_PAIRS) -> Rep
     for entry in entries:
         entry["index"] = [_index_cell(entry["row"], key, fmt) for key, _, fmt in columns]
         entry["metrics"] = _metric_list(entry["row"], [k for k, _, _ in columns])
+        entry["questions"] = question_rows(by_id[entry["id"]],
+                                           answers.get((entry["id"], entry["seed"]), {}))
     settings = generation_settings(
         [g.line.settings for seeds in generated.values() for g in seeds.values()])
     clip_models = _clip_models(summary, metrics)

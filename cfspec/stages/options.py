@@ -138,6 +138,7 @@ class EvaluateOptions:
     (N, F), replaces the Inception network), `lpips`, `bootstrap_resamples`."""
 
     clip_model: str = DEFAULT_CLIP
+    vqa_model: str | None = None  # None: no questions asked, no question metrics
     inception_weights: Path | None = None
     device: str = "cpu"
     batch_size: int = 32
@@ -152,11 +153,11 @@ class EvaluateOptions:
     # Flags of `cfspec evaluate` that only shape what it prints.
     CLI_ONLY: ClassVar[frozenset[str]] = frozenset({"fmt", "no_color"})
     # Not in a row's setting key: how the work is split and shown, and what only the summary
-    # depends on (set-level features, its intervals). The device is recorded as the type the
-    # scorer runs on, by the stage.
+    # or the unsharded run depends on (set-level features, its intervals, the questions). The
+    # device is recorded as the type the scorer runs on, by the stage.
     NOT_RECORDED: ClassVar[frozenset[str]] = frozenset({
         "device", "shard", "quiet", "inception_weights", "feature_extractor",
-        "bootstrap_resamples"})
+        "bootstrap_resamples", "vqa_model"})
 
     def check(self) -> EvaluateOptions:
         """OptionError naming the flag and a way out; nothing loads before this."""

@@ -8,6 +8,7 @@ OUT/
   metrics.shard-I-of-N.jsonl  evaluate --shard I/N: that shard's rows, each with the digest
                          of what it was computed from; the unsharded evaluate reuses them
   metrics_summary.json   evaluate: means and intervals over pairs
+  answers.jsonl          evaluate --vqa-model: one line per (pair, seed, question), P(yes)
   filter.jsonl           filter: one decision per pair (its top --keep seeds)
   report.html            report
   dataset/               export's default folder (`cfspec run`): examples.jsonl,
@@ -24,6 +25,7 @@ MANIFEST_FILE = "manifest.jsonl"
 IMAGES_DIR = "images"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "metrics_summary.json"
+ANSWERS_FILE = "answers.jsonl"
 FILTER_FILE = "filter.jsonl"
 REPORT_FILE = "report.html"
 DATASET_DIR = "dataset"

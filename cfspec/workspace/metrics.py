@@ -110,6 +110,20 @@ METRICS: list[Metric] = [
     Metric("cld_p_f", "CLD p(f)", "CLD's factual-side probability.", low=0, high=1),
     Metric("latent_change_vs_reseed", "latent change vs reseed",
            "The edit's latent change relative to the change of drawing another seed.", low=0),
+    # With `evaluate --vqa-model`: the spec's questions (cfspec.workspace.question_metrics).
+    Metric("intervention_success", "intervention success (VQA)",
+           "Share of the intervened variable's questions the counterfactual image answers with "
+           "the new value and not the old.", low=0, high=1, better="higher", fmt="{:.2f}",
+           plotted=True),
+    Metric("factual_fidelity", "factual fidelity (VQA)",
+           "Share of the intervened variable's questions the factual image answers with the "
+           "old value and not the new.", low=0, high=1, better="higher", fmt="{:.2f}"),
+    Metric("held_fixed", "held fixed (VQA)",
+           "Share of the non-descendants' questions both images answer alike.",
+           low=0, high=1, better="higher", fmt="{:.2f}", plotted=True),
+    Metric("descendants_followed", "descendants followed (VQA)",
+           "Share of the set descendants' questions the counterfactual image answers with the "
+           "value the counterfactual sets.", low=0, high=1, better="higher", fmt="{:.2f}"),
 ]
 
 

@@ -79,6 +79,8 @@ from cfspec.gpu.evaluate.summary import (
     dumps_summary,
     make_summary,
 )
+from cfspec.gpu.evaluate.vqa import VqaLoadError
+from cfspec.gpu.evaluate.vqa_stage import add_question_metrics, load_vqa, write_answers
 from cfspec.stages.options import EvaluateOptions, OptionError
 from cfspec.stages.progress import progress
 from cfspec.workspace.atomic import write_text_atomic
@@ -151,6 +153,10 @@ def evaluate(out_dir: str | Path, options: EvaluateOptions | None = None,
     work = _Inputs.read(out, opts.shard)
     # 2. Models.
     scorer, extractor, use_lpips, notes = _load_models(opts, work)
+    try:  # --vqa-model's scorer (none for a shard: the unsharded run asks the questions)
+        vqa = load_vqa(opts, work.sharded, work.out, scorer.device, notes)
+    except VqaLoadError as error:
+        raise EvaluateError(str(error)) from None
     # 3. Rows the shard files already hold for these very inputs are reused.
     setting = _setting_key(opts, scorer, use_lpips)
     digests, reused, shard_files = _reusable(work, setting)
@@ -164,6 +170,11 @@ def evaluate(out_dir: str | Path, options: EvaluateOptions | None = None,
             for key in ((g.id, g.seed) for g in work.jobs)]
     # 5. CLD for pairs with enough seeds (always recomputed: it spans a pair's seeds).
     notes += _add_cld(rows, work.generated)
+    answers: list[dict[str, Any]] = []
+    if vqa is not None:  # 5b. The spec's questions (gpu.evaluate.vqa_stage).
+        answers, asked = add_question_metrics(out, rows, work.jobs, work.by_id, vqa, _load_png,
+                                              opts.quiet)
+        notes += asked
     # 6. Write the rows, then the summary of exactly those rows (their bytes, read back).
     normal = [MetricsRow.from_json(r).to_json() for r in rows]
     text = "".join(json_line(r) for r in normal)
@@ -181,9 +192,12 @@ def evaluate(out_dir: str | Path, options: EvaluateOptions | None = None,
                                set_skipped=notes[-1])
     else:
         metrics_path, summary_path = out / METRICS_FILE, out / SUMMARY_FILE
+        write_answers(out, vqa, answers)
         write_text_atomic(metrics_path, text)
         summary = make_summary(written, work.pairs, scorer.name, str(scorer.device), features,
                                notes, opts.bootstrap_resamples, work.not_generated)
+        if vqa is not None:
+            summary["vqa_model"] = vqa.name
         summary["metrics_sha256"] = metrics_digest(text.encode("utf-8"))
         write_text_atomic(summary_path, dumps_summary(summary))
     return EvaluateResult(out, metrics_path, summary_path, written, summary, work.diagnostics,

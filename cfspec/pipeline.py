@@ -37,7 +37,7 @@ class RunOptions:
     quiet: bool = False
 
 
-def arguments(stage: str, options: RunOptions, takes: Collection[str] = ()
+def arguments(stage: str, options: RunOptions, takes: Collection[str]
               ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The positional and keyword arguments `run` gives the command of `stage`, whose
     parameters are `takes`: of run's flags, those it declares."""

@@ -240,6 +240,25 @@ def test_the_default_model_missing_from_the_cache_says_how_to_get_it(
     assert "== generate" not in run.output  # stopped by the preflight, before any image
 
 
+def test_run_checks_the_vqa_model_before_the_first_image(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run --vqa-model` that cannot load is said before generation, with the models' problems,
+    not when evaluate reaches it after the images."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    base = ["run", str(CAKE), "--device", "cpu", "--model", "tiny", "--clip-model", "tiny"]
+    missing = tmp_path / "no-vqa"
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "a"), "--vqa-model", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"cfspec: error: --vqa-model {missing}" in result.output
+    assert "== generate" not in result.output and "Traceback" not in result.output
+    uncached = runner.invoke(app, [*base, "-o", str(tmp_path / "b"),
+                                   "--vqa-model", "nobody/no-such-vqa"])
+    assert uncached.exit_code == 2, uncached.output
+    assert ("--vqa-model nobody/no-such-vqa: not in the local Hugging Face cache"
+            in uncached.output and "`--vqa-model tiny`" in uncached.output)
+    assert "== generate" not in uncached.output
+
+
 def test_a_model_path_that_does_not_exist_says_so(compiled: Path) -> None:
     result = runner.invoke(app, ["generate", str(compiled), "--model", "./nope", "--device",
                                  "cpu"])

@@ -94,7 +94,7 @@ def test_run_defaults_are_generate_and_evaluate_defaults(tmp_path: Path) -> None
 
 def test_an_unknown_stage_is_named() -> None:
     with pytest.raises(ValueError, match="the stages are compile, generate"):
-        arguments("upload", RunOptions((), Path(".")))
+        arguments("upload", RunOptions((), Path(".")), ())
 
 
 def test_run_takes_the_options_of_generate_and_evaluate() -> None:
@@ -156,11 +156,13 @@ def test_a_new_stage_flag_reaches_run_and_its_stage() -> None:
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--scheduler", "nope"], "unknown --scheduler 'nope'"),
     (["--batch-size", "0"], "--batch-size"),
+    (["--gate", "nope"], "--gate 'nope': expected NAME>=VALUE or NAME<=VALUE"),
+    (["--min-clip", "5"], "--min-clip must be between"),
 ])
 def test_run_checks_the_stage_options_before_compiling(flag: list[str], message: str,
                                                        tmp_path: Path) -> None:
-    """A bad generate or evaluate option stops run before anything is compiled, with the
-    message the stage's own check gives."""
+    """A bad generate, evaluate or filter option stops run before anything is compiled, with
+    the message the stage's own check gives."""
     from cfspec.cli.app import app
 
     out = tmp_path / "out"

@@ -346,16 +346,13 @@ def run_command(
         "compile": compile_command, "generate": generate_command,
         "evaluate": evaluate_command, "filter": filter_command,
         "export": export_command, "report": report_command}
-    # Typer passes every flag run borrowed; a Python caller may leave some to their defaults.
-    flags = {name: p.default for name, p in inspect.signature(run_command).parameters.items()
-             if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "quiet"} | flags
     options = RunOptions(tuple(paths), out, flags, quiet)
     _check_device(flags["device"])  # before anything is compiled: the cheapest way to be wrong
     _check_options(flags)
     statuses: dict[str, int] = {}
     for name in STAGES:
         if name == "generate":  # everything the later stages need, before the first image
-            _check_run(out, flags["model"], flags["clip_model"], flags["inception_weights"])
+            _check_run(out, flags)
         typer.echo(f"== {name}", err=True)
         command = commands[name]
         args, kwargs = arguments(name, options, inspect.signature(command).parameters)
@@ -376,10 +373,13 @@ def run_command(
 
 
 def _check_options(flags: dict[str, Any]) -> None:
-    """Generate's and evaluate's options pass their class's check (stages.options), or run
-    stops before compile with the message each of those commands would give."""
+    """Generate's and evaluate's options pass their class's check (stages.options), and the
+    filter's gates parse, or run stops before compile with the message each of those commands
+    would give."""
     from cfspec.gpu.device import pick
+    from cfspec.stages.filter import load_gates
     from cfspec.stages.options import EvaluateOptions, GenerateOptions, OptionError
+    from cfspec.workspace.reading import StageError
 
     def fields_of(options: type[Any]) -> dict[str, Any]:
         names = {f.name for f in dataclasses.fields(options)}
@@ -389,7 +389,10 @@ def _check_options(flags: dict[str, Any]) -> None:
         GenerateOptions(**fields_of(GenerateOptions)).check(pick(flags["device"]))
         # (A missing --inception-weights file is run_problems', listed with the models'.)
         EvaluateOptions(**{**fields_of(EvaluateOptions), "inception_weights": None}).check()
-    except OptionError as error:
+        load_gates(bounds=tuple(flags["gate"] or ()), min_clip=flags["min_clip"],
+                   min_directional=flags["min_directional"],
+                   min_image_similarity=flags["min_image_similarity"])
+    except (OptionError, StageError) as error:
         raise fail(str(error)) from None
 
 
@@ -402,12 +405,13 @@ def _check_device(device: str) -> None:
         raise fail(problems[0])
 
 
-def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:
+def _check_run(out: Path, flags: dict[str, Any]) -> None:
     """Everything the later stages need, checked before the first image (stages.preflight)."""
     from cfspec.stages.preflight import run_problems
 
-    problems = run_problems(out, model=model, clip_model=clip_model,
-                            inception_weights=inception_weights)
+    problems = run_problems(out, model=flags["model"], clip_model=flags["clip_model"],
+                            vqa_model=flags["vqa_model"],
+                            inception_weights=flags["inception_weights"])
     for problem in problems:
         typer.echo(f"cfspec: error: {problem}", err=True)
     if problems:

@@ -355,7 +355,8 @@ def run_command(
     statuses: dict[str, int] = {}
     for name in STAGES:
         if name == "generate":  # everything the later stages need, before the first image
-            _check_run(out, flags["model"], flags["clip_model"], flags["inception_weights"])
+            _check_run(out, flags["model"], flags["clip_model"], flags["inception_weights"],
+                       flags["vqa_model"])
         typer.echo(f"== {name}", err=True)
         command = commands[name]
         args, kwargs = arguments(name, options, inspect.signature(command).parameters)
@@ -402,12 +403,13 @@ def _check_device(device: str) -> None:
         raise fail(problems[0])
 
 
-def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None) -> None:
+def _check_run(out: Path, model: str, clip_model: str, inception_weights: Path | None,
+               vqa_model: str | None) -> None:
     """Everything the later stages need, checked before the first image (stages.preflight)."""
     from cfspec.stages.preflight import run_problems
 
     problems = run_problems(out, model=model, clip_model=clip_model,
-                            inception_weights=inception_weights)
+                            inception_weights=inception_weights, vqa_model=vqa_model)
     for problem in problems:
         typer.echo(f"cfspec: error: {problem}", err=True)
     if problems:

@@ -3,11 +3,11 @@ loads: everything each later stage needs, so a run never spends its GPU hours on
 evaluate or export.
 
 Each check is cheap and touches no network: the device exists (`device_problems`, checked
-before compile), the diffusion and CLIP models resolve (`tiny`, a local folder with the right
-file, or a hub id; offline, a hub id must be in the local cache; a string that looks like a
-path must be one), OUT can be written under workspace.outdir's symlink policy, and the
-libraries of the GPU stages and of the Parquet export are installed. Nothing heavier than
-torch (for the device) is imported.
+before compile), the diffusion, CLIP and (with --vqa-model) VQA models resolve (`tiny`, a local
+folder with the right file, or a hub id; offline, a hub id must be in the local cache; a string
+that looks like a path must be one), OUT can be written under workspace.outdir's symlink
+policy, and the libraries of the GPU stages and of the Parquet export are installed. Nothing
+heavier than torch (for the device) is imported.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from cfspec.gpu.models import (
     BUILT_IN_CLIPS,
     BUILT_IN_MODELS,
+    BUILT_IN_VQAS,
     is_offline,
     looks_like_path,
     missing_path,
@@ -28,6 +29,8 @@ TRY_TINY = {
     "--model": "`--model tiny` tries the pipeline with random weights (noise images)",
     "--clip-model": "`--clip-model tiny` tries the stages with random weights (meaningless "
                     "scores)",
+    "--vqa-model": "`--vqa-model tiny` tries the question metrics with random weights "
+                   "(meaningless answers)",
 }
 
 
@@ -43,7 +46,8 @@ def device_problems(device: str) -> list[str]:
 
 
 def run_problems(out: Path, *, model: str, clip_model: str,
-                 inception_weights: Path | None = None) -> list[str]:
+                 inception_weights: Path | None = None, vqa_model: str | None = None
+                 ) -> list[str]:
     """One message per thing that would stop a later stage of `cfspec run`, each with a way
     out; empty when the run can go ahead. (The device is `device_problems`.)"""
     from cfspec.workspace.layout import IMAGES_DIR
@@ -61,6 +65,8 @@ def run_problems(out: Path, *, model: str, clip_model: str,
         problems.append(describe_os_error(error))
     problems += model_problems(model)
     problems += _model_problem("--clip-model", clip_model, "config.json", BUILT_IN_CLIPS)
+    if vqa_model is not None:
+        problems += _model_problem("--vqa-model", vqa_model, "config.json", BUILT_IN_VQAS)
     if inception_weights is not None and not inception_weights.expanduser().is_file():
         problems.append(f"--inception-weights {inception_weights}: no such file (pass a local "
                         "copy of pt_inception-2015-12-05-6726825d.pth, or leave it out)")

@@ -210,6 +210,27 @@ def test_an_unloadable_vqa_model_stops_before_any_work(tmp_path: Path) -> None:
     assert not (out / METRICS_FILE).exists()
 
 
+def test_run_checks_the_vqa_model_before_the_first_image(tmp_path: Path) -> None:
+    """`cfspec run --vqa-model` refuses a VQA model that will not load before it generates,
+    as it does a CLIP model; the built-in tiny one passes."""
+    from cfspec.stages.preflight import run_problems
+
+    (tmp_path / "out").mkdir()
+    problems = run_problems(tmp_path / "out", model="tiny", clip_model="tiny",
+                            vqa_model="./no-such-blip")
+    assert len(problems) == 1 and problems[0].startswith("--vqa-model ./no-such-blip: no such")
+    assert run_problems(tmp_path / "out", model="tiny", clip_model="tiny",
+                        vqa_model="tiny") == []
+    from cfspec.cli.app import app
+
+    done = runner.invoke(app, ["run", "specs/cake.scm", "-o", str(tmp_path / "run"),
+                               "--model", "tiny", "--clip-model", "tiny",
+                               "--vqa-model", "./no-such-blip", "--quiet"])
+    assert done.exit_code == 2, done.output
+    assert "--vqa-model ./no-such-blip: no such" in done.output
+    assert not list((tmp_path / "run").rglob("*.png"))
+
+
 def test_a_shard_leaves_the_questions_to_the_unsharded_run(tmp_path: Path, toy: ToyVqa
                                                            ) -> None:
     from cfspec.workspace.shards import Shard

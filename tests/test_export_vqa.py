@@ -132,3 +132,24 @@ def test_the_report_shows_each_pairs_questions_coloured_by_the_graph(tmp_path: P
     assert [text for _, text in cells[:4]] == ["0.90", "0.10", "0.10", "0.90"]
     assert [bool(yes) for yes, _ in cells[:4]] == [True, False, False, True]
     assert "Questions (seed" not in articles["p2__dog"]  # a pair without questions
+
+
+def test_answers_to_a_question_since_reworded_are_left_out(tmp_path: Path,
+                                                           toy: ToyVqa) -> None:
+    """A spec's `ask` changed after evaluate: same question id, other words. Its old P(yes)
+    must not sit beside the new wording in the export."""
+    out = vqa_out(tmp_path / "out")
+    path = out / ANSWERS_FILE
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    first = next(n for n, line in enumerate(lines) if line["id"] == "p0__man")
+    lines[first]["factual"] = "Is there a woman in a suit?"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = export(out, "hf", tmp_path / "hf")
+    found = [(d.code.name, d.message) for d in result.diagnostics]
+    assert found == [("invalid-answers-file", f"line {first + 1}, field `question`: q1 of pair "
+                      "'p0__man' is not the question pairs.jsonl has (pairs.jsonl was compiled "
+                      "again since)")]
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), split="train",
+                                  cache_dir=str(tmp_path / "cache"))
+    question = next(r for r in loaded if r["id"] == "p0__man")["questions"][0]
+    assert question["factual"] == QUESTIONS[0].factual and question["p_yes_factual"] is None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cfspec import __version__
+from cfspec.questions.record import EXPECTS, KINDS
 from cfspec.workspace.metrics_rows import read_summary
 from cfspec.workspace.provenance import (
     edit_settings,
@@ -93,10 +94,10 @@ _TYPES = {
 _QUESTION_FIELDS = {
     "id": ("sc:Text", "The question's id (q1, q2, ...; parents come first)."),
     "variable": ("sc:Text", "The spec variable it asks about."),
-    "kind": ("sc:Text", "exists, action, attribute, quantity, place, scene or ask."),
+    "kind": ("sc:Text", f"What it asks: {', '.join(KINDS)}."),
     "factual": ("sc:Text", "The question with the factual words (null: absent there)."),
     "counterfactual": ("sc:Text", "The question with the counterfactual words."),
-    "expect": ("sc:Text", "What the causal graph says: change, follow, may-change or hold."),
+    "expect": ("sc:Text", f"What the causal graph says: {', '.join(EXPECTS)}."),
     "parents": ("sc:Text", "The ids of the questions it presupposes (DSG)."),
     "p_yes_factual": ("sc:Float", "The VQA model's P(yes) for the factual wording on "
                                   "[image_0, image_1]; null where not asked."),

@@ -3,11 +3,11 @@ loads: everything each later stage needs, so a run never spends its GPU hours on
 evaluate or export.
 
 Each check is cheap and touches no network: the device exists (`device_problems`, checked
-before compile), the diffusion and CLIP models resolve (`tiny`, a local folder with the right
-file, or a hub id; offline, a hub id must be in the local cache; a string that looks like a
-path must be one), OUT can be written under workspace.outdir's symlink policy, and the
-libraries of the GPU stages and of the Parquet export are installed. Nothing heavier than
-torch (for the device) is imported.
+before compile), the diffusion, CLIP and (with --vqa-model) VQA models resolve (`tiny`, a local
+folder with the right file, or a hub id; offline, a hub id must be in the local cache; a string
+that looks like a path must be one), OUT can be written under workspace.outdir's symlink
+policy, and the libraries of the GPU stages and of the Parquet export are installed. Nothing
+heavier than torch (for the device) is imported.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cfspec.workspace.answers import YES, Answer
+from cfspec.workspace.answers import Answer, says_yes
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.question_metrics import outcomes
 
@@ -36,8 +36,7 @@ def question_rows(pair: Pair, answers: Mapping[str, Answer]) -> list[dict[str, A
         for world in (0, 1):
             for image in (0, 1):
                 p = None if answer is None else answer.p_yes(world, image)
-                cells.append({"text": "" if p is None else f"{p:.2f}",
-                              "yes": p is not None and p >= YES})
+                cells.append({"text": "" if p is None else f"{p:.2f}", "yes": bool(says_yes(p))})
         rows.append({
             "id": question.id,
             "variable": question.variable,

@@ -14,7 +14,6 @@ report can show what each image says to each question.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfspec.questions.record import EXPECTS, KINDS, Question
 from cfspec.workspace.layout import ANSWERS_FILE
-from cfspec.workspace.reading import LineReport, StageError
+from cfspec.workspace.reading import LineReport, json_lines, read_text
 
 if TYPE_CHECKING:
     from cfspec.diagnostics.records import Diagnostic
@@ -124,30 +123,21 @@ def read_answers(out: Path, pairs: Mapping[str, Pair]
     path = out / ANSWERS_FILE
     if not path.is_file():
         return {}, []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StageError(f"{path}: cannot read it ({error})") from error
-    report = LineReport(path, text, "invalid-answers-file")
+    report = LineReport(path, read_text(path), "invalid-answers-file")
     rerun = f"re-run `cfspec evaluate {out} --vqa-model MODEL`"
     found: dict[tuple[str, int], dict[str, Answer]] = {}
-    for number, line in enumerate(text.rstrip("\n").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            report.add(number, None, f"not JSON: {error.msg}", help=rerun)
-            continue
-        if not isinstance(data, dict):
-            report.add(number, None, f"expected a JSON object, got {type(data).__name__}")
-            continue
+    for number, data in json_lines(path, report, torn_ok=False):
         problem: tuple[str | None, str] | None = _line_problem(data, pairs)
         if problem is None:
             try:
                 answer = answer_from_json(data)
             except ValueError as error:
                 problem = (None, str(error))
+            else:  # same id, other words: a spec's `ask` added or changed since evaluate ran
+                if answer.question not in pairs[data["id"]].questions:
+                    problem = ("question", f"{answer.question.id} of pair {data['id']!r} is "
+                               "not the question pairs.jsonl has (pairs.jsonl was compiled "
+                               "again since)")
         if problem is not None:
             report.add(number, problem[0], problem[1], help=rerun)
             continue

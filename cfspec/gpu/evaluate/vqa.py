@@ -200,7 +200,10 @@ class VqaScorer:
         model, in batches of `batch_size`."""
         if len(images) != len(questions):
             raise ValueError(f"{len(images)} images for {len(questions)} questions")
-        keys = [(image_key(im), q, self.name) for im, q in zip(images, questions, strict=True)]
+        # One digest per image object: `ask` passes each image once per wording it is asked.
+        distinct = {id(im): im for im in images}
+        digests = {ident: image_key(im) for ident, im in distinct.items()}
+        keys = [(digests[id(im)], q, self.name) for im, q in zip(images, questions, strict=True)]
         todo: dict[tuple[str, str, str], tuple[np.ndarray, str]] = {}
         for key, image, question in zip(keys, images, questions, strict=True):
             if key not in self.cache:

@@ -20,7 +20,7 @@ import numpy as np
 from cfspec.gpu.evaluate.vqa import VqaScorer, image_key
 from cfspec.stages.options import EvaluateOptions
 from cfspec.stages.progress import progress
-from cfspec.workspace.answers import WORLDS, answers_json
+from cfspec.workspace.answers import answer_from_json, answers_json
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import ANSWERS_FILE
 from cfspec.workspace.manifest_lines import Generated
@@ -102,18 +102,17 @@ def seed_cache(scorer: VqaScorer, path: Path) -> int:
     for line in text.split("\n"):
         try:
             data = json.loads(line)
-            if data.get("vqa_model") != scorer.name:
+            if not isinstance(data, dict) or data.get("vqa_model") != scorer.name:
                 continue
-            images = data["images"]
-            for name in WORLDS:
-                wording, found = data[name], data["p_yes"][name]
-                if wording is None or found is None:
-                    continue
+            answer, images = answer_from_json(data), data["images"]
+            for world in (0, 1):
+                wording = answer.question.text(world)
                 for image in (0, 1):
-                    value = float(found[image])
-                    if 0.0 <= value <= 1.0 and isinstance(images[image], str):
-                        scorer.cache[(images[image], str(wording), scorer.name)] = value
+                    value = answer.p_yes(world, image)
+                    if wording is not None and value is not None \
+                            and isinstance(images[image], str):
+                        scorer.cache[(images[image], wording, scorer.name)] = value
                         added += 1
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        except (ValueError, KeyError, TypeError, IndexError):
             continue
     return added

@@ -118,8 +118,7 @@ def test_the_reports_highlight_is_compiles_alignment_on_a_swap(tmp_path: Path) -
 
 def test_word_names_are_imported_from_words() -> None:
     """`cfspec.lang.words` is the one home of the word API: no module imports its names
-    through `cfspec.lang.prompt`. (cfspec/importers still does, until it moves to words in
-    the importer's own rework; prompt re-exports ARTICLES for it alone.)"""
+    through `cfspec.lang.prompt`."""
     import ast
 
     import cfspec.lang.words as words_module
@@ -129,8 +128,6 @@ def test_word_names_are_imported_from_words() -> None:
     found = []
     for folder in ("cfspec", "tests", "benchmarks"):
         for path in (root / folder).rglob("*.py"):
-            if path.relative_to(root).parts[:2] == ("cfspec", "importers"):
-                continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.ImportFrom) and node.module == "cfspec.lang.prompt":
                     found += [f"{path.name}: {a.name}" for a in node.names if a.name in names]

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from cfspec.importers.binding import STOPWORDS, Token
 from cfspec.lang.keywords import keywords
-from cfspec.lang.prompt import normalize, split_words
-from cfspec.lang.words import is_punctuation
+from cfspec.lang.words import is_punctuation, normalize, split_words
 
 KEYWORDS = keywords()
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cfspec.lang.words import key_places, normalize, split_words
+from cfspec.lang.words import is_punctuation, key_places, normalize, split_words
 
 # Function words never stand for a variable on the evidence of descriptions alone.
 STOPWORDS = frozenset(
@@ -81,7 +81,7 @@ class Token:
     @property
     def content(self) -> bool:
         return bool(self.key) and self.plain not in STOPWORDS \
-            and any(c.isalnum() for c in self.text)
+            and not is_punctuation(self.text)
 
 
 def tokens(text: str) -> list[Token]:

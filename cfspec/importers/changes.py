@@ -246,10 +246,10 @@ def _absorb(out: Plan, t1: list[Token], owner: list[str | None], changed_at: lis
     """An inserted clause that shows an intervened latent variable's new words belongs to it:
     `, using a fork to cut` for the knife replaced by a fork."""
     for name, phrases in latent.items():
+        # Only changed words that no variable owns yet may show them (`owner` changes only
+        # when a phrase is found, and then the loop over `phrases` ends).
+        free = [t.key if changed_at[j] and owner[j] is None else None for j, t in enumerate(t1)]
         for phrase in phrases:
-            # Only changed words that no variable owns yet may show them.
-            free = [t.key if changed_at[j] and owner[j] is None else None
-                    for j, t in enumerate(t1)]
             hit = next(key_places(free, phrase), None)
             if hit is None:
                 continue

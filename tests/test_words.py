@@ -35,6 +35,7 @@ def test_key_places_finds_every_run_of_keys_and_skips_masked_ones() -> None:
     assert list(key_places(keys, ["a", "b"])) == [4]
     assert list(key_places(keys, ["a", "a", "a", "a"])) == []  # None (a masked word) stops it
     assert list(key_places(keys, [])) == [] and list(key_places([], ["a"])) == []
+    assert list(key_places(tuple(keys), ("a", "b"))) == [4]  # any sequence of keys
 
 
 SEPARATORS = [" ", ", ", " ; ", ". ", " - "]

@@ -35,6 +35,7 @@ def test_key_places_finds_every_run_of_keys_and_skips_masked_ones() -> None:
     assert list(key_places(keys, ["a", "b"])) == [4]
     assert list(key_places(keys, ["a", "a", "a", "a"])) == []  # None (a masked word) stops it
     assert list(key_places(keys, [])) == [] and list(key_places([], ["a"])) == []
+    assert list(key_places(tuple(keys), ("a", "b"))) == [4]  # any sequence of keys
 
 
 SEPARATORS = [" ", ", ", " ; ", ". ", " - "]
@@ -118,8 +119,7 @@ def test_the_reports_highlight_is_compiles_alignment_on_a_swap(tmp_path: Path) -
 
 def test_word_names_are_imported_from_words() -> None:
     """`cfspec.lang.words` is the one home of the word API: no module imports its names
-    through `cfspec.lang.prompt`. (cfspec/importers still does, until it moves to words in
-    the importer's own rework; prompt re-exports ARTICLES for it alone.)"""
+    through `cfspec.lang.prompt`."""
     import ast
 
     import cfspec.lang.words as words_module
@@ -129,8 +129,6 @@ def test_word_names_are_imported_from_words() -> None:
     found = []
     for folder in ("cfspec", "tests", "benchmarks"):
         for path in (root / folder).rglob("*.py"):
-            if path.relative_to(root).parts[:2] == ("cfspec", "importers"):
-                continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.ImportFrom) and node.module == "cfspec.lang.prompt":
                     found += [f"{path.name}: {a.name}" for a in node.names if a.name in names]

@@ -6,7 +6,7 @@ from a `Variables:` list or its own name when that is a word (the whole phrase, 
 then the evidence of the descriptions of its edges (how often a word is mentioned, whether it
 is the first thing a description of an edge out of the variable talks about, whether the word
 abbreviates to the variable's name: `Fr` for `fork`). Matching is case-, plural- and
-punctuation-insensitive (`cfspec.lang.prompt.normalize`). Candidates are assigned greedily, best
+punctuation-insensitive (`cfspec.lang.words.normalize`). Candidates are assigned greedily, best
 score first, so that no two variables take the same words.
 """
 
@@ -17,8 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cfspec.lang.prompt import normalize, split_words
-from cfspec.lang.words import key_places
+from cfspec.lang.words import is_punctuation, key_places, normalize, split_words
 
 # Function words never stand for a variable on the evidence of descriptions alone.
 STOPWORDS = frozenset(
@@ -82,7 +81,7 @@ class Token:
     @property
     def content(self) -> bool:
         return bool(self.key) and self.plain not in STOPWORDS \
-            and any(c.isalnum() for c in self.text)
+            and not is_punctuation(self.text)
 
 
 def tokens(text: str) -> list[Token]:

@@ -17,12 +17,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cfspec.importers.binding import Token, tokens
-from cfspec.lang.prompt import ARTICLES, Opcode, align, exact, written_alike
-from cfspec.lang.words import key_places
+from cfspec.lang.words import (
+    ARTICLES,
+    Opcode,
+    align,
+    exact,
+    is_punctuation,
+    key_places,
+    written_alike,
+)
 
 
 def opcodes(t0: Sequence[Token], t1: Sequence[Token]) -> list[Opcode]:
-    """The word diff of two prompts: `cfspec.lang.prompt.align`, the one alignment that lint and
+    """The word diff of two prompts: `cfspec.lang.words.align`, the one alignment that lint and
     import share (fewest edits, substitutions preferred)."""
     return align([exact(t.text) for t in t0], [exact(t.text) for t in t1])
 
@@ -55,10 +62,6 @@ def absent_slot(t0: Sequence[Token], at: int, slot: str) -> tuple[int, str]:
     if at > 0:
         return t0[at - 1].end, " " + slot
     return t0[0].start, slot + " "
-
-
-def _punct(tok: Token) -> bool:
-    return not any(c.isalnum() for c in tok.text)
 
 
 @dataclass
@@ -100,13 +103,13 @@ def plan(
             continue
         for j in range(b0, b1):
             words.changed_at[j] = True
-        if tag == "insert" or all(_punct(t) for t in t0[a0:a1]):
+        if tag == "insert" or all(is_punctuation(t.text) for t in t0[a0:a1]):
             _inserted(words, op, absent.get(a0), prefer or set())
         else:
             _replaced(out, words, op)
     _absorb(out, t1, words.owner, words.changed_at, latent or {})
     after = [(1, j) for j in range(len(t1))
-             if words.changed_at[j] and words.owner[j] is None and not _punct(t1[j])]
+             if words.changed_at[j] and words.owner[j] is None and not is_punctuation(t1[j].text)]
     out.loose = sorted([*out.loose, *after], key=lambda sj: _at(sj, ops))
     _new_words(out, p1, slots, words)
     return out
@@ -131,7 +134,7 @@ def _replaced(out: Plan, words: _Words, op: Opcode) -> None:
     slot_of, t0 = words.slot_of, out.t0
     inside = list(dict.fromkeys(v for v in slot_of[a0:a1] if v is not None))
     for i in range(a0, a1):
-        if slot_of[i] is not None or _punct(t0[i]):
+        if slot_of[i] is not None or is_punctuation(t0[i].text):
             continue
         joined = _article_joins(t0, slot_of, i, inside)
         if joined is None and tag == "delete" and inside:
@@ -158,9 +161,9 @@ def _new_words(out: Plan, p1: str, slots: Mapping[str, tuple[int, int]], words: 
             continue
         lo, hi = min(mine), max(mine) + 1
         # Punctuation at the edges is the caption's (`beach.`), not the variable's words.
-        while hi - lo > 1 and _punct(t1[hi - 1]):
+        while hi - lo > 1 and is_punctuation(t1[hi - 1].text):
             hi -= 1
-        while hi - lo > 1 and _punct(t1[lo]):
+        while hi - lo > 1 and is_punctuation(t1[lo].text):
             lo += 1
         if name in slots:
             i, j = out.slots[name]
@@ -243,18 +246,19 @@ def _absorb(out: Plan, t1: list[Token], owner: list[str | None], changed_at: lis
     """An inserted clause that shows an intervened latent variable's new words belongs to it:
     `, using a fork to cut` for the knife replaced by a fork."""
     for name, phrases in latent.items():
+        # Only changed words that no variable owns yet may show them (`owner` changes only
+        # when a phrase is found, and then the loop over `phrases` ends).
+        free = [t.key if changed_at[j] and owner[j] is None else None for j, t in enumerate(t1)]
         for phrase in phrases:
-            # Only changed words that no variable owns yet may show them.
-            free = [t.key if changed_at[j] and owner[j] is None else None
-                    for j, t in enumerate(t1)]
             hit = next(key_places(free, phrase), None)
             if hit is None:
                 continue
             lo, hi = hit, hit + len(phrase)
             while lo > 0 and changed_at[lo - 1] and owner[lo - 1] is None \
-                    and not _punct(t1[lo - 1]):
+                    and not is_punctuation(t1[lo - 1].text):
                 lo -= 1
-            while hi < len(t1) and changed_at[hi] and owner[hi] is None and not _punct(t1[hi]):
+            while hi < len(t1) and changed_at[hi] and owner[hi] is None \
+                    and not is_punctuation(t1[hi].text):
                 hi += 1
             for j in range(lo, hi):
                 owner[j] = name

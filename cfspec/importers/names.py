@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from cfspec.importers.binding import STOPWORDS, Token
 from cfspec.lang.keywords import keywords
-from cfspec.lang.prompt import normalize, split_words
-from cfspec.lang.words import is_punctuation
+from cfspec.lang.words import is_punctuation, normalize, split_words
 
 KEYWORDS = keywords()
 
@@ -52,5 +51,5 @@ def word_name(toks: Sequence[Token], i: int, j: int) -> str:
 def head_word(text: str) -> str:
     """The last content word of a phrase (`dog` of `a small dog`), else its last word."""
     content = [w for w, _, _ in split_words(text)
-               if any(c.isalnum() for c in w) and normalize(w) not in STOPWORDS]
+               if not is_punctuation(w) and normalize(w) not in STOPWORDS]
     return content[-1] if content else (text.split() or ["x"])[-1]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cfspec.importers.binding import Token, tokens
-from cfspec.importers.changes import is_artefact, opcodes
-from cfspec.lang.words import is_punctuation
+from cfspec.importers.binding import Token
+from cfspec.importers.changes import is_artefact
+from cfspec.lang.words import Opcode, is_punctuation
 
 
 def trim(toks: Sequence[Token], i: int, j: int) -> tuple[int, int]:
@@ -20,12 +20,13 @@ def trim(toks: Sequence[Token], i: int, j: int) -> tuple[int, int]:
     return i, j
 
 
-def changed_runs(p0: str, p1: str) -> list[tuple[int, int]]:
-    """The factual token range each changed run binds to (`coco_cf`'s docstring says how).
+def changed_runs(t0: Sequence[Token], t1: Sequence[Token], ops: Sequence[Opcode]
+                 ) -> list[tuple[int, int]]:
+    """The factual token range each changed run binds to (`coco_cf`'s docstring says how),
+    from the caption's and the counterfactual's tokens and their alignment (`opcodes`).
     Changes in writing only (`They'll` -> `They 'll`) are caption artefacts, not runs."""
-    t0, t1 = tokens(p0), tokens(p1)
     runs: list[tuple[int, int]] = []
-    for op in opcodes(t0, t1):
+    for op in ops:
         tag, a0, a1, b0, b1 = op
         if tag == "equal" or is_artefact(op, t0, t1):
             continue

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from cfspec.importers.answer import Output
 from cfspec.importers.binding import Token
-from cfspec.lang.prompt import ARTICLES, Opcode, exact
+from cfspec.lang.words import ARTICLES, Opcode, exact
 
 _MAX_SPLIT = 12  # words of one change split among variables by trying every cut
 

@@ -13,9 +13,8 @@ from cfspec.importers.binding import STOPWORDS, Token
 from cfspec.importers.names import cname
 from cfspec.lang import ast
 from cfspec.lang.keywords import keywords
-from cfspec.lang.prompt import ARTICLES, align, exact, split_words
 from cfspec.lang.set_expansion import value_slug
-from cfspec.lang.words import is_punctuation
+from cfspec.lang.words import ARTICLES, align, exact, is_punctuation, split_words
 
 _MAX_NAME = 60  # a counterfactual's name: the pair id is the spec id, `__` and this
 _MAX_SET_NAME = 40  # a set's name; its members add a slug per variable

@@ -91,13 +91,12 @@ def judge_set(answer: Answer, options: ImportOptions) -> ImportedItem:
 
 
 def _sift(j: Judging, outputs: Sequence[Output], t0: list[Token]) -> list[SetOutput]:
-    assert j.p0 is not None
     kept: list[SetOutput] = []
     seen: dict[tuple[str, ...], Output] = {}
     for out in outputs:
         t1 = tokens(out.piece.text)
         ops = opcodes(t0, t1)
-        changed = frozenset(k for i, k_end in changed_runs(j.p0.text, out.piece.text)
+        changed = frozenset(k for i, k_end in changed_runs(t0, t1, ops)
                             for k in range(i, k_end))
         where = out.piece.span(j.source)
         if not changed:

@@ -18,10 +18,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-# ARTICLES only for cfspec/importers, which still import it and other names of
-# cfspec.lang.words from here: when they import them from words, as every other module does,
-# delete this re-export.
-from cfspec.lang.words import ARTICLES as ARTICLES
 from cfspec.lang.words import (
     Opcode,
     align,

@@ -117,8 +117,11 @@ def key_places(keys: Sequence[str | None], wanted: Sequence[str]) -> Iterator[in
     that may not be part of a place."""
     wanted = list(wanted)
     n = len(wanted)
+    if not n:
+        return
     for k in range(len(keys) - n + 1):
-        if n and keys[k : k + n] == wanted:
+        # Compared as lists: a tuple of keys equals no list of them.
+        if keys[k] == wanted[0] and list(keys[k : k + n]) == wanted:
             yield k
 
 

@@ -3,7 +3,7 @@ caption pair, else found by `importers.binding`), and the variables it does not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cfspec.checks.names import report_not_in_prompt
@@ -11,7 +11,7 @@ from cfspec.checks.specs import report_missing_prompt
 from cfspec.diagnostics.records import Label
 from cfspec.importers import binding
 from cfspec.importers.answer import Declared, Edge
-from cfspec.importers.passes.context import Judging, descriptions, point, touching
+from cfspec.importers.passes.context import Judging, descriptions, point
 from cfspec.importers.passes.graph import Graphs
 
 
@@ -54,19 +54,24 @@ def guess(d: Declared, index: Mapping[str, list[Edge]]) -> str:
 
 
 def _candidates(g: Graphs) -> list[binding.Candidate]:
-    out = []
-    index = touching([*g.edges, *(g.aug or [])])
-    for d in g.declared:
-        c = binding.Candidate(d.name, d.label)
-        if d.description:
-            c.descriptions.append(d.description)
-        for e in index.get(d.name, ()):
-            if e.description:
-                c.descriptions.append(e.description)
-                if e.source == d.name:
-                    c.leads.append(e.description)
-        out.append(c)
-    return out
+    return [candidate(d.name, [*g.index.get(d.name, ()), *g.aug_index.get(d.name, ())],
+                      d.label, d.description)
+            for d in g.declared]
+
+
+def candidate(name: str, edges: Iterable[Edge], label: str | None = None,
+              description: str | None = None) -> binding.Candidate:
+    """What binding knows of a variable: its label, and its own description and those of
+    its edges (`edges`: the edges touching it), an edge out of it leading."""
+    c = binding.Candidate(name, label)
+    if description:
+        c.descriptions.append(description)
+    for e in edges:
+        if e.description:
+            c.descriptions.append(e.description)
+            if e.source == name:
+                c.leads.append(e.description)
+    return c
 
 
 def _unbound(j: Judging, d: Declared, words: str, prompt_label: list[Label]) -> None:

@@ -12,7 +12,7 @@ from cfspec.checks.specs import report_no_counterfactuals
 from cfspec.diagnostics.records import Label
 from cfspec.importers import binding, changes
 from cfspec.importers.answer import Edge, Piece
-from cfspec.importers.passes.binding import Binding
+from cfspec.importers.passes.binding import Binding, candidate
 from cfspec.importers.passes.context import Judging, descriptions, point
 from cfspec.importers.passes.graph import Graphs
 
@@ -75,15 +75,7 @@ def _bind_new(p0: str, p1: str, g: Graphs) -> dict[str, str]:
         if tag == "equal":
             for k in range(b0, b1):
                 changed[k] = False
-    cands = []
-    for new in g.nodes.replaced.values():
-        c = binding.Candidate(new)
-        for e in g.aug_index.get(new, ()):
-            if e.description:
-                c.descriptions.append(e.description)
-                if e.source == new:
-                    c.leads.append(e.description)
-        cands.append(c)
+    cands = [candidate(new, g.aug_index.get(new, ())) for new in g.nodes.replaced.values()]
     found = binding.bind(p1, cands, changed)
     return {n: p1[t1[i].start:t1[k - 1].end] for n, (i, k) in found.items()}
 

@@ -21,7 +21,8 @@ from cfspec.importers.passes.context import Judging, point
 from cfspec.importers.passes.graph import Graphs
 from cfspec.importers.passes.intervention import Intervention
 from cfspec.importers.passes.minimality import Minimality
-from cfspec.lang.prompt import article_for, parse_template, render, says_the_same, split_words
+from cfspec.lang.prompt import article_for, parse_template, render, says_the_same
+from cfspec.lang.words import split_words
 
 # Diagnostics of one code written in full in a spec's header; the rest are counted (a 16,000-edge
 # answer has 16,000 unplaced variables: their header was most of the file and of import's time).

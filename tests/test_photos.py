@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from photo_files import HEADS, png_bytes, write_photo
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
@@ -19,7 +20,6 @@ from cfspec.lang.config import Config
 from cfspec.lang.parser import parse
 from cfspec.workspace.pairs import PAIRS_FILE, read_pairs, schema_errors
 from cfspec.workspace.photos import FORMATS, image_format, resolve
-from tests.photo_files import HEADS, png_bytes, write_photo
 
 runner = CliRunner()
 
@@ -156,3 +156,80 @@ def test_stdin_spec_resolves_under_the_working_folder(tmp_path: Path,
     assert result.exit_code == 0, result.output
     first = json.loads((tmp_path / "out" / PAIRS_FILE).read_text(encoding="utf-8").split("\n")[0])
     assert first["image"]["path"] == os.fspath((tmp_path / "p.png").resolve())
+
+
+# --- lint: the file exists and is an image -------------------------------------------------------
+
+
+def lint_json(*args: str) -> tuple[int, list[dict[str, object]]]:
+    result = runner.invoke(app, ["lint", *args, "--format", "json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_a_missing_photo_is_reported_on_its_string(tmp_path: Path) -> None:
+    spec = tmp_path / "cake.scm"
+    spec.write_text(spec_text("000000158956.jpg"), encoding="utf-8")
+    code, found = lint_json(str(spec))
+    assert code == 1
+    (d,) = found
+    assert (d["name"], d["line"], d["column"], d["end_column"]) == \
+        ("image-not-found", 3, 9, 9 + len('"000000158956.jpg"'))
+    assert str(tmp_path.resolve() / "000000158956.jpg") in str(d["message"])
+    assert "--images" in str(d["help"]) and "remove the `image` line" in str(d["help"])
+
+
+def test_images_dir_decides_where_lint_looks(tmp_path: Path) -> None:
+    spec = tmp_path / "specs" / "cake.scm"
+    spec.parent.mkdir()
+    spec.write_text(spec_text("000000158956.jpg"), encoding="utf-8")
+    write_photo(tmp_path / "coco" / "000000158956.jpg", "JPEG")
+    assert lint_json(str(spec), "--images", str(tmp_path / "coco")) == (0, [])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, found = lint_json(str(spec), "--images", str(empty))
+    assert code == 1 and [d["name"] for d in found] == ["image-not-found"]
+    assert str(empty.resolve() / "000000158956.jpg") in str(found[0]["message"])
+
+
+@pytest.mark.parametrize("kind", ["PNG", *sorted(HEADS)])
+def test_every_image_kind_passes(tmp_path: Path, kind: str) -> None:
+    write_photo(tmp_path / "photo.bin", kind)  # the name's suffix says nothing
+    spec = tmp_path / "cake.scm"
+    spec.write_text(spec_text("photo.bin"), encoding="utf-8")
+    assert lint_json(str(spec)) == (0, [])
+
+
+@pytest.mark.parametrize("content", [b"", b"a woman is cutting a cake\n", b"<html>404</html>",
+                                     b"RIFF\x00\x00\x00\x00WAVEfmt "])
+def test_a_file_that_is_no_image(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "photo.jpg").write_bytes(content)
+    spec = tmp_path / "cake.scm"
+    spec.write_text(spec_text("photo.jpg"), encoding="utf-8")
+    code, found = lint_json(str(spec))
+    assert code == 1 and [(d["name"], d["column"]) for d in found] == [("not-an-image", 9)]
+
+
+def test_compile_writes_nothing_for_a_missing_photo(tmp_path: Path) -> None:
+    spec = tmp_path / "cake.scm"
+    spec.write_text(spec_text("gone.jpg"), encoding="utf-8")
+    result = compile_paths([str(spec)], Config(), tmp_path / "out")
+    assert [d.code.name for d in result.diagnostics] == ["image-not-found"]
+    assert result.written is None and result.pairs == []
+
+
+def test_the_fast_lint_path_takes_images() -> None:
+    from cfspec.cli.fast import parse_lint
+
+    assert parse_lint(["a.scm", "--images", "coco"]) == {"paths": ["a.scm"], "images": "coco"}
+    assert parse_lint(["a.scm", "--images=coco"]) == {"paths": ["a.scm"], "images": "coco"}
+
+
+@pytest.mark.parametrize("written", ["a\\u0000b.png", "x" * 300 + ".png", "loop/p.png"])
+def test_paths_that_cannot_be_opened_are_diagnostics(tmp_path: Path, written: str) -> None:
+    """A NUL character, a name longer than the file system allows, a symbolic link loop: each
+    is an `image-not-found` on the string, never a traceback."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    spec = tmp_path / "cake.scm"
+    spec.write_text(spec_text(written), encoding="utf-8")
+    code, found = lint_json(str(spec))
+    assert code == 1 and [(d["name"], d["line"]) for d in found] == [("image-not-found", 3)]

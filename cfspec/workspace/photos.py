@@ -43,8 +43,9 @@ def image_format(head: bytes) -> str | None:
 def resolve(written: str, spec_file: str, images_dir: Path | None = None) -> Path:
     """Where `image "written"` points: an absolute path as it is; a relative one under
     `images_dir` (`--images DIR`) when given, else beside the spec file (under the working
-    folder for a spec read from stdin). Made absolute, symbolic links followed."""
-    path = Path(written).expanduser()
+    folder for a spec read from stdin). Made absolute, symbolic links followed (where the
+    path can be: one holding a NUL character stays as written, and fails to open)."""
+    path = Path(written)
     if not path.is_absolute():
         if images_dir is not None:
             base = images_dir
@@ -53,7 +54,10 @@ def resolve(written: str, spec_file: str, images_dir: Path | None = None) -> Pat
         else:
             base = Path(spec_file).parent
         path = base / path
-    return path.resolve()
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL character, a symlink loop
+        return path.absolute()
 
 
 @dataclass(frozen=True)

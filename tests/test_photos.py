@@ -233,3 +233,103 @@ def test_paths_that_cannot_be_opened_are_diagnostics(tmp_path: Path, written: st
     spec.write_text(spec_text(written), encoding="utf-8")
     code, found = lint_json(str(spec))
     assert code == 1 and [(d["name"], d["line"]) for d in found] == [("image-not-found", 3)]
+
+
+# --- import: rows carry their photos -------------------------------------------------------------
+
+REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real"
+
+
+def import_rows(tmp_path: Path, name: str, text: str, *more: str) -> tuple[int, dict[str, str]]:
+    """`cfspec import` of one input; the exit status and each written .scm by file name."""
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / "specs"
+    result = runner.invoke(app, ["import", str(source), "-o", str(out), "--quiet", *more])
+    return result.exit_code, {p.name: p.read_text(encoding="utf-8") for p in out.glob("*.scm")}
+
+
+def image_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if "image " in line]
+
+
+COCO_CF = "".join(json.dumps({"coco-counterfactual-index": i, "original_caption": c0,
+                              "counterfactual_caption": c1}) + "\n" for i, c0, c1 in [
+    ("158956_0", "A woman cuts a cake with a knife.", "A woman cuts a cake with a fork."),
+    ("291791_2", "A dog sleeps on a red couch.", "A cat sleeps on a red couch."),
+    ("7_1", "A man rides a horse.", "A man rides a camel."),
+])
+
+
+def test_a_folder_of_coco_photos_is_matched_by_id(tmp_path: Path) -> None:
+    """Whatever the folder's naming (2017, 2014, a bare id): each COCO-CF row finds the photo
+    of its COCO image id, and is written with it; a row whose photo is not there keeps the
+    2017 name in a comment, and its spec has no error."""
+    coco = tmp_path / "coco"
+    p2017 = write_photo(coco / "000000158956.jpg", "JPEG")
+    p2014 = write_photo(coco / "val" / "COCO_val2014_000000291791.jpg")
+    write_photo(coco / "000000158957.jpg", "JPEG")  # a neighbour's id: never matched
+    code, specs = import_rows(tmp_path, "cf.jsonl", COCO_CF, "--images", str(coco))
+    assert code == 0
+    assert image_lines(specs["158956_0.scm"]) == [f'image "{p2017.resolve()}"']
+    assert image_lines(specs["291791_2.scm"]) == [f'image "{p2014.resolve()}"']
+    assert image_lines(specs["7_1.scm"]) == [
+        f'# image "000000000007.jpg": COCO 2017\'s name for image 7, not found in '
+        f'{coco.resolve()}']
+    # The written specs compile with the photos they name.
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["compile", str(tmp_path / "specs"), "-o", str(out)]).exit_code == 0
+    photos = {p.spec_name: p.image for p in read_pairs(out / PAIRS_FILE)[0]}
+    assert photos["pair_158956_0"] is not None
+    assert photos["pair_158956_0"].path == str(p2017.resolve())
+    assert photos["pair_7_1"] is None
+
+
+def test_without_images_coco_cf_names_the_photo_in_a_comment(tmp_path: Path) -> None:
+    code, specs = import_rows(tmp_path, "cf.jsonl", COCO_CF)
+    assert code == 0
+    assert image_lines(specs["158956_0.scm"]) == [
+        "# image \"000000158956.jpg\": COCO 2017's name for image 158956; import with --images "
+        "DIR to use the photo"]
+
+
+def test_sugarcrepe_rows_carry_their_filename(tmp_path: Path) -> None:
+    """SugarCrepe names each row's COCO file: without --images it is said in a comment, with
+    a folder holding it the spec names the photo; rows of photos not there keep the comment."""
+    text = (REAL / "sugarcrepe_1-100" / "replace_obj.json").read_text(encoding="utf-8")
+    rows = json.loads(text)
+    code, specs = import_rows(tmp_path, "replace_obj.json", text)
+    first = rows["0"]["filename"]
+    written = [s for s in specs.values() if f'"{first}"' in s]
+    assert written and image_lines(written[0]) == [
+        f'# image "{first}": the dataset\'s file name; import with --images DIR to use the photo']
+    assert sum(1 for s in specs.values() if "# image \"0000" in s) == len(rows)
+
+    coco = tmp_path / "coco"
+    photo = write_photo(coco / first, "JPEG")
+    code, specs = import_rows(tmp_path, "replace_obj.json", text, "--images", str(coco))
+    named = [s for s in specs.values() if f'image "{photo.resolve()}"' in s]
+    assert len(named) == sum(1 for r in rows.values() if r["filename"] == first) >= 1
+    assert sum(1 for s in specs.values() if "not found in" in s) == len(rows) - len(named)
+
+
+def test_import_refuses_a_missing_images_folder(tmp_path: Path) -> None:
+    source = tmp_path / "cf.jsonl"
+    source.write_text(COCO_CF, encoding="utf-8")
+    result = runner.invoke(app, ["import", str(source), "-o", str(tmp_path / "o"),
+                                 "--images", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "no such folder" in result.output
+
+
+@pytest.mark.parametrize(("raw_id", "file_name", "expected"), [
+    ("158956_0", None, 158956),
+    ("158956", None, None),  # a bare number is no COCO-CF id
+    ("0", "000000289393.jpg", 289393),
+    (None, "COCO_train2014_000000000009.jpg", 9),
+    ("a_1", None, None),
+])
+def test_coco_image_ids(raw_id: str | None, file_name: str | None, expected: int | None) -> None:
+    from cfspec.importers.photos import coco_image_id
+
+    assert coco_image_id(raw_id, file_name) == expected
+

@@ -333,3 +333,62 @@ def test_coco_image_ids(raw_id: str | None, file_name: str | None, expected: int
 
     assert coco_image_id(raw_id, file_name) == expected
 
+
+# --- plan: the inversions' extra UNet work -------------------------------------------------------
+
+
+def compiled_out(tmp_path: Path, photos: list[str | None]) -> Path:
+    """OUT with the pairs of one spec per entry (two counterfactuals each), each naming that
+    photo (made here) or none."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for n, photo in enumerate(photos):
+        if photo is not None:  # the kinds differ: each photo its own bytes
+            write_photo(specs / photo, "PNG" if n % 2 == 0 else "JPEG")
+        text = spec_text(photo).replace("cake {", f"cake{n} {{").replace(
+            'id "158956_0"', f'id "s{n}"')
+        (specs / f"s{n}.scm").write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["compile", str(specs), "-o", str(out)]).exit_code == 0
+    return out
+
+
+def test_rows_per_photo_by_method() -> None:
+    from cfspec.stages.inversion_cost import INNER_STEPS, rows_per_photo
+
+    # DDIM inversion: one conditional row a step; null-text adds per step a conditional row,
+    # the inner optimisation's unconditional rows and the step's own unconditional row.
+    assert rows_per_photo("ddim", 50) == rows_per_photo("negative-prompt", 50) == 50
+    assert rows_per_photo("null-text", 50) == 50 + 50 * (1 + INNER_STEPS + 1) == 650
+    assert rows_per_photo("null-text", 4, inner_steps=3) == 4 * (1 + 3 + 2)
+    with pytest.raises(ValueError, match="null-text"):
+        rows_per_photo("null", 50)
+
+
+def test_plan_counts_one_inversion_per_photo(tmp_path: Path) -> None:
+    """Two photos, two counterfactuals each, three seeds: two inversions (a photo is inverted
+    once for its factual prompt, whatever the seed or the counterfactual: the same bytes under
+    two names are one), batched as generate batches them; the estimate counts them."""
+    from cfspec.stages.options import GenerateOptions
+    from cfspec.stages.plan import describe, make_plan
+
+    out = compiled_out(tmp_path, ["a.png", "b.png", None])
+    plan, problems = make_plan(out, GenerateOptions(steps=10, seeds=3, batch_pairs=2), its=2.0)
+    per_photo = 10 * (1 + 10 + 2)
+    assert problems == [] and plan.inversion == "null-text"
+    assert (plan.photos, plan.inversion_calls, plan.inversion_rows) == \
+        (2, per_photo, 2 * per_photo)
+    assert plan.hours == pytest.approx((plan.unet_calls + per_photo) / 2.0 / 3600, rel=1e-12)
+    assert "inversion (null-text): 2 photo(s)" in describe(plan)
+    one_by_one, _ = make_plan(out, GenerateOptions(steps=10, seeds=3, batch_pairs=1))
+    assert (one_by_one.inversion_calls, one_by_one.inversion_rows) == (2 * per_photo,
+                                                                       2 * per_photo)
+
+
+def test_plan_without_photos_counts_no_inversion(tmp_path: Path) -> None:
+    from cfspec.stages.options import GenerateOptions
+    from cfspec.stages.plan import describe, make_plan
+
+    plan, _ = make_plan(compiled_out(tmp_path, [None]), GenerateOptions(steps=10))
+    assert (plan.photos, plan.inversion_calls, plan.inversion_rows) == (0, 0, 0)
+    assert "inversion" not in describe(plan)

@@ -293,6 +293,7 @@ def test_without_images_coco_cf_names_the_photo_in_a_comment(tmp_path: Path) -> 
         "DIR to use the photo"]
 
 
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not here")
 def test_sugarcrepe_rows_carry_their_filename(tmp_path: Path) -> None:
     """SugarCrepe names each row's COCO file: without --images it is said in a comment, with
     a folder holding it the spec names the photo; rows of photos not there keep the comment."""
@@ -392,3 +393,16 @@ def test_plan_without_photos_counts_no_inversion(tmp_path: Path) -> None:
     plan, _ = make_plan(compiled_out(tmp_path, [None]), GenerateOptions(steps=10))
     assert (plan.photos, plan.inversion_calls, plan.inversion_rows) == (0, 0, 0)
     assert "inversion" not in describe(plan)
+
+
+def test_run_hands_images_to_compile(tmp_path: Path) -> None:
+    import inspect
+
+    from cfspec.cli.app import compile_command
+    from cfspec.pipeline import RunOptions, arguments
+
+    takes = inspect.signature(compile_command).parameters
+    args, kwargs = arguments("compile", RunOptions(("specs",), tmp_path, {}, images="coco"),
+                             takes)
+    assert kwargs["images"] == "coco"
+    inspect.signature(compile_command).bind(*args, **kwargs)  # every argument is compile's

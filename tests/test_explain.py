@@ -3,9 +3,13 @@ examples do what they say."""
 
 from __future__ import annotations
 
+import functools
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
+from photo_files import png_bytes
 from typer.testing import CliRunner
 
 from cfspec.cli.app import app
@@ -31,6 +35,7 @@ NOT_FROM_SCM_TEXT = {
     "invalid-answers-file",  # answers.jsonl, read back by export and report
 }
 
+_EXAMPLES = tempfile.TemporaryDirectory(prefix="cfspec-explain-")
 FAILING, FIXED = "## Failing example", "## Fixed example"
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```$", re.M | re.S)
 
@@ -48,8 +53,19 @@ def blocks(section: str, lang: str | None = None) -> list[str]:
     return [m["body"] for m in _FENCE.finditer(section) if lang is None or m["lang"] == lang]
 
 
+@functools.cache
+def example_folder() -> Path:
+    """Where the examples are linted: the files their `image` lines name (a photo, a text
+    file) lie there, so a fixed example's photo is found and a failing one's is not. Removed
+    when the test run ends (the cached object holds it)."""
+    folder = Path(_EXAMPLES.name)
+    (folder / "000000158956.jpg").write_bytes(png_bytes())
+    (folder / "captions.txt").write_text("a woman is cutting a cake\n", encoding="utf-8")
+    return folder
+
+
 def lint(text: str) -> list[tuple[str, Severity]]:
-    parsed = check(SourceFile("example.scm", text), Config())
+    parsed = check(SourceFile(str(example_folder() / "example.scm"), text), Config())
     return [(d.code.name, d.level) for d in parsed.diagnostics]
 
 

@@ -315,10 +315,10 @@ def test_an_internal_failure_is_a_diagnostic_and_the_other_specs_go_on(
     bad.write_text(good.read_text().replace("good", "bad"), encoding="utf-8")
     real = compile_module.compile_spec
 
-    def broken(model, source_name, tokenizer=None):  # type: ignore[no-untyped-def]
+    def broken(model, source_name, tokenizer=None, image=None):  # type: ignore[no-untyped-def]
         if model.spec.name.text == "bad":
             raise RuntimeError("a bug in cfspec")
-        return real(model, source_name, tokenizer)
+        return real(model, source_name, tokenizer, image)
 
     monkeypatch.setattr(compile_module, "compile_spec", broken)
     result = compile_paths([str(good), str(bad)], Config(), tmp_path / "out", keep_going=True)

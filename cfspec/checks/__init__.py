@@ -80,6 +80,7 @@ from cfspec.checks import edits, graph, interventions, names, questions, sets, s
 CHECKS: tuple[Check, ...] = (
     specs.check_id,
     specs.check_prompt_present,
+    specs.check_image,
     specs.check_duplicate_settings,
     specs.check_has_counterfactuals,
     sets.check_lists,

@@ -8,6 +8,7 @@ from cfspec.diagnostics.records import DiagnosticBag, Label, Reporter
 from cfspec.diagnostics.source import Span
 from cfspec.lang import ast
 from cfspec.workspace.layout import MAX_ID_LENGTH, MAX_SPEC_ID_LENGTH, is_safe_id
+from cfspec.workspace.photos import FORMATS, HEAD_BYTES, image_format, resolve
 
 if TYPE_CHECKING:
     from cfspec.checks import Context
@@ -65,7 +66,43 @@ def report_no_counterfactuals(report: Reporter, span: Span, message: str, label:
     report("no-counterfactuals", span, message, label=label, help=help)
 
 
-def _duplicates(ctx: Context, nodes: tuple[ast.IdDecl | ast.PromptDecl | ast.Edit, ...],
+_NO_PHOTO = "or remove the `image` line: the factual image is then generated"
+
+
+def check_image(ctx: Context) -> None:
+    """The spec's photo is a file that can be read and that begins as an image does (its
+    signature: nothing is decoded). The first `image` only; a second is a duplicate."""
+    images = ctx.spec.images
+    if not images:
+        return
+    text = images[0].value
+    path = resolve(text.value, ctx.bag.source.name, ctx.config.images)
+    where = ("under --images " + str(ctx.config.images) if ctx.config.images is not None
+             else "relative to the spec's folder")
+    try:
+        with path.open("rb") as file:
+            head = file.read(HEAD_BYTES)
+    except IsADirectoryError:
+        ctx.report("not-an-image", text.span, f"{path} is a folder, not an image",
+                   label="a folder", help=f"name the photo's file inside it, {_NO_PHOTO}")
+        return
+    except (OSError, ValueError) as error:  # ValueError: a NUL character in the path
+        reason = "no such file" if isinstance(error, FileNotFoundError) \
+            else str(getattr(error, "strerror", None) or error)
+        ctx.report("image-not-found", text.span, f"photo {text.value!r} cannot be read: "
+                   f"{path}: {reason}", label=f"looked for {where}",
+                   help=f"correct the path, pass --images DIR where the photos are, {_NO_PHOTO}")
+        return
+    if image_format(head) is None:
+        ctx.report("not-an-image", text.span,
+                   f"{path} is not an image: it begins with no {', '.join(FORMATS)} signature",
+                   label="not an image",
+                   notes=[f"its first bytes: {head!r}"],
+                   help=f"name the photo's own file, {_NO_PHOTO}")
+
+
+def _duplicates(ctx: Context,
+                nodes: tuple[ast.IdDecl | ast.PromptDecl | ast.ImageDecl | ast.Edit, ...],
                 what: str, where: str) -> None:
     for extra in nodes[1:]:
         ctx.report(
@@ -82,6 +119,7 @@ def check_duplicate_settings(ctx: Context) -> None:
     spec = ctx.spec
     _duplicates(ctx, spec.ids, "`id`", f"spec `{spec.name.text}`")
     _duplicates(ctx, spec.prompts, "`prompt`", f"spec `{spec.name.text}`")
+    _duplicates(ctx, spec.images, "`image`", f"spec `{spec.name.text}`")
     for cf in spec.blocks:
         where = (f"counterfactual `{cf.name.text}`" if isinstance(cf, ast.Counterfactual)
                  else f"counterfactual set `{cf.name.text}`")

@@ -81,6 +81,13 @@ def import_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")
     ] = False,
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", metavar="DIR",
+                     help="A folder of the rows' photos (COCO's, any naming): a row's photo "
+                     "found there by file name or COCO image id is written as its spec's "
+                     "`image`."),
+    ] = None,
 ) -> None:
     """Turn LLM answers and caption-pair datasets into .scm specs, one per item, written even
     when they have errors (listed at the top of each). Exit 0: no errors; 1: errors; 2: usage."""
@@ -106,8 +113,19 @@ def import_command(
         tokenizer = resolve_tokenizer(config.tokenizer)
     except (UsageError, ConfigError) as error:
         raise fail(str(error)) from None
+    photos = None
+    if images is not None:
+        from cfspec.importers.photos import PhotoFolder
+
+        if not images.is_dir():
+            raise fail(f"--images {images}: no such folder; name the folder that holds the "
+                       "photos")
+        try:
+            photos = PhotoFolder.scan(images)
+        except OSError as error:
+            raise fail(f"--images {images}: {error.strerror or error}") from None
     options = ImportOptions(fix=fix, prompt=prompt, counterfactual_prompt=counterfactual_prompt,
-                            config=config, tokenizer=tokenizer, columns=chosen)
+                            config=config, tokenizer=tokenizer, columns=chosen, images=photos)
     items = []
     for name in _progress(names, quiet):
         try:

@@ -12,6 +12,7 @@ from cfspec.diagnostics.records import Diagnostic
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.importers.edges import RawEdge
 from cfspec.importers.jsonpos import JStr
+from cfspec.importers.photos import PhotoFolder, PhotoLine, photo_line
 from cfspec.lang.config import Config
 from cfspec.lang.tokens import ClipTokenizer
 
@@ -122,6 +123,15 @@ class Answer:
     # of one spec (`sets.py`); `counterfactual` is then unused.
     outputs: list[Output] | None = None
     do_comment: str | None = None  # said at the end of the do() line (`swap of ...`)
+    file_name: str | None = None  # the row's image file name (SugarCrepe's `filename`)
+
+
+def answer_photo(answer: Answer, options: ImportOptions) -> PhotoLine:
+    """What the spec written for `answer` says of its photo (importers.photos). Caption pairs
+    only: an LLM's answer names no photo."""
+    if answer.shape != "coco-cf":
+        return PhotoLine()
+    return photo_line(answer.raw_id, answer.file_name, options.images)
 
 
 @dataclass
@@ -167,6 +177,7 @@ class ImportOptions:
     config: Config = field(default_factory=Config)
     tokenizer: ClipTokenizer | None = None
     columns: Columns | None = None  # caption pairs: where the id and captions are
+    images: PhotoFolder | None = None  # --images DIR: where the rows' photos are looked for
 
 
 @dataclass

@@ -36,6 +36,7 @@ from cfspec.importers.changes import absent_slot, is_artefact, opcodes
 from cfspec.importers.jsonpos import JStr, kind
 from cfspec.importers.llm_json import span_of
 from cfspec.importers.names import word_name
+from cfspec.importers.photos import row_file_name
 from cfspec.importers.runs import trim, word_beside
 from cfspec.lang.agreement import Agreement, agreement, consequences
 from cfspec.lang.prompt import REMOVED, close_gaps
@@ -203,13 +204,17 @@ def read(source: SourceFile, columns: Columns | None = None, table: str = "json"
     for row in tables.rows(source, columns, table):
         if isinstance(row, Failure):
             out.append(row)
-        elif row.outputs is not None:
-            out.append(_caption_set(source, row, DiagnosticBag(source)))
         else:
-            assert row.counterfactual is not None
-            out.append(pair_answer(source, row.number, row.raw_id, row.span,
-                                   Piece.of_string(row.factual),
-                                   Piece.of_string(row.counterfactual), []))
+            if row.outputs is not None:
+                read_row = _caption_set(source, row, DiagnosticBag(source))
+            else:
+                assert row.counterfactual is not None
+                read_row = pair_answer(source, row.number, row.raw_id, row.span,
+                                       Piece.of_string(row.factual),
+                                       Piece.of_string(row.counterfactual), [])
+            if isinstance(read_row, Answer):  # its photo, when the row names one
+                read_row.file_name = row_file_name(row.item)
+            out.append(read_row)
     return out
 
 

@@ -44,7 +44,15 @@ from cfspec.diagnostics.codes import Severity
 from cfspec.diagnostics.records import Label
 from cfspec.diagnostics.source import Span
 from cfspec.importers import changes, writer
-from cfspec.importers.answer import Answer, Declared, ImportedItem, ImportOptions, Output, Piece
+from cfspec.importers.answer import (
+    Answer,
+    Declared,
+    ImportedItem,
+    ImportOptions,
+    Output,
+    Piece,
+    answer_photo,
+)
 from cfspec.importers.binding import Token, tokens
 from cfspec.importers.changes import is_artefact, opcodes
 from cfspec.importers.names import cname, word_name
@@ -198,7 +206,8 @@ def _write(j: Judging, t0: list[Token], atoms: Atoms, kept: list[SetOutput]) -> 
     template, words = _template(p0, t0, atoms, names, per_out)
     draft = writer.Draft(
         name=cname(a.item_id, "pair"), item_id=a.item_id, origin=point(a.span),
-        id_origin=point(a.span), prompt_origin=p0.span(j.source), template=template)
+        id_origin=point(a.span), prompt_origin=p0.span(j.source), template=template,
+        photo=answer_photo(a, j.options))
     for d in declared:
         draft.variables.append(writer.DraftVar(d.name, words[d.name], False, None, d.span))
     item = ImportedItem(a.source, a.shape, a.item_id, a.span, None, [])

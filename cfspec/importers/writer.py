@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from cfspec.diagnostics.records import Diagnostic, Label
 from cfspec.diagnostics.source import SourceFile, Span
 from cfspec.fmt import format_source, quote
+from cfspec.importers.photos import PhotoLine
 from cfspec.lang.config import Config
 from cfspec.lang.tokens import ClipTokenizer
 from cfspec.lint import check
@@ -71,6 +72,7 @@ class Draft:
     id_origin: Span
     prompt_origin: Span
     template: str | None
+    photo: PhotoLine = field(default_factory=PhotoLine)  # `image "..."`, or a comment
     header: list[str] = field(default_factory=list)
     variables: list[DraftVar] = field(default_factory=list)
     edges: list[DraftEdge] = field(default_factory=list)
@@ -95,6 +97,10 @@ def render(draft: Draft) -> str:
         lines.append("")
     lines.append(f"scm {draft.name} {{")
     lines.append(f"{INDENT}id {quote(draft.item_id)}")
+    if draft.photo.path is not None:
+        lines.append(f"{INDENT}image {quote(draft.photo.path)}")
+    elif draft.photo.note is not None:
+        lines.append(INDENT + comment(draft.photo.note))
     if draft.template is not None:
         lines.append(f"{INDENT}prompt {quote(draft.template)}")
     if draft.variables:

@@ -7,11 +7,13 @@ unconditional and a conditional row each). A UNet call holds up to 2 x `--batch-
 rows: whole sets are packed while they fit, and a larger set is cut into chunks that each
 repeat the factual row, exactly as generate packs them. With the it/s a GPU shows for one such
 call (`--its`, e.g. from a short `cfspec generate` run's progress bar), calls / it/s estimates
-the time. Images already in the manifest count as done when their files are there and their
-line was made for the pair as it now is, with these settings (`store.finished` on
-`GenerateOptions.manifest_params`, exactly as generate judges: model, scheduler, steps,
-guidance, dtype, size, LocalBlend start, compat profile); those made with other settings are
-counted as replacements, which generate makes only with `--overwrite`. Torch-free."""
+the time. Pairs whose spec names a photo add its inversion's UNet calls first
+(`stages.inversion_cost`; counted in the estimate). Images already in the manifest count as
+done when their files are there and their line was made for the pair as it now is, with these
+settings (`store.finished` on `GenerateOptions.manifest_params`, exactly as generate judges:
+model, scheduler, steps, guidance, dtype, size, LocalBlend start, compat profile); those made
+with other settings are counted as replacements, which generate makes only with
+`--overwrite`. Torch-free."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.stages.inversion_cost import DEFAULT_METHOD, inversion_cost
 from cfspec.stages.options import GenerateOptions
 from cfspec.workspace import store
 from cfspec.workspace.batching import batches, group_key, guided
@@ -47,6 +50,11 @@ class Plan:
     sets: int = 0  # pending (group, seed)s: one factual row each (more where a set is cut)
     replace: int = 0  # pending jobs whose images exist, made with other settings
     changes: tuple[str, ...] = ()  # what differs for those, `name: old -> new`
+    # Pairs with a photo: the inversions' extra UNet work (stages.inversion_cost), at most.
+    inversion: str = DEFAULT_METHOD
+    photos: int = 0  # distinct (photo, factual prompt)s of the pending jobs
+    inversion_calls: int = 0
+    inversion_rows: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,12 +124,20 @@ def make_plan(out: Path, options: GenerateOptions | None = None, its: float | No
     image_rows = sum(len(piece) + 1 for batch in batched for piece in batch)
     calls = len(batched) * steps
     rows = image_rows * branches * steps
-    hours = None if its is None else calls / its / 3600
+    # Each photo is inverted once per factual prompt, whatever the seeds (kept in OUT: a
+    # resumed run may have some already, which this does not see: an upper bound).
+    # `inversion` is generate's option where GenerateOptions has it.
+    method = getattr(options, "inversion", DEFAULT_METHOD)
+    photos = {(p.image.sha256, p.prompt_0) for p, _ in todo if p.image is not None}
+    cost = inversion_cost(method, steps, len(photos), batch_pairs)
+    hours = None if its is None else (calls + cost.unet_calls) / its / 3600
     return Plan(str(shard), len(mine), seeds, len(jobs), len(jobs) - pending, pending, steps,
                 batch_pairs, 2 * batch_pairs * branches, calls, rows, its, hours,
                 groups=len(set(groups.values())),
                 sets=len({(groups[p.id], seed) for p, seed in todo}), replace=len(replaced),
-                changes=tuple(store.describe_replacements(replaced))), diagnostics
+                changes=tuple(store.describe_replacements(replaced)), inversion=method,
+                photos=cost.photos, inversion_calls=cost.unet_calls,
+                inversion_rows=cost.unet_rows), diagnostics
 
 
 def describe(plan: Plan) -> str:
@@ -141,6 +157,10 @@ def describe(plan: Plan) -> str:
         f"({plan.batch_pairs} pair(s)' worth per call, {plan.steps} steps), "
         f"{plan.unet_rows} row(s)",
     ]
+    if plan.photos:
+        lines.append(f"inversion ({plan.inversion}): {plan.photos} photo(s), at most "
+                     f"{plan.inversion_calls} more call(s) of at most {plan.batch_pairs} row(s), "
+                     f"{plan.inversion_rows} row(s)")
     if plan.hours is None:
         lines.append("estimate: pass --its (the it/s a GPU shows for one call of this size) "
                      "for the GPU-hours")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from cfspec.diagnostics.codes import Severity
 from cfspec.diagnostics.records import Diagnostic
 from cfspec.importers import binding, changes, writer
-from cfspec.importers.answer import ImportedItem, Piece
+from cfspec.importers.answer import ImportedItem, Piece, answer_photo
 from cfspec.importers.names import Names, cname, head_word
 from cfspec.importers.passes.binding import Binding, guess
 from cfspec.importers.passes.context import Judging, point
@@ -44,7 +44,7 @@ def write_pair(j: Judging, g: Graphs, b: Binding, iv: Intervention, m: Minimalit
         name=cname(a.item_id, "pair" if a.shape == "coco-cf" else "answer"),
         item_id=a.item_id, origin=point(a.span), id_origin=point(a.span),
         prompt_origin=p0.span(j.source) if p0 is not None else point(a.span),
-        template=template,
+        template=template, photo=answer_photo(a, j.options),
     )
     _variables(j, g, b, words, names, draft)
     for e in g.edges:

@@ -213,6 +213,8 @@ def leaf(node: Node) -> str:
         return f"id {quote(node.value.value)}"
     if isinstance(node, ast.PromptDecl):
         return f"prompt {quote(node.value.value)}"
+    if isinstance(node, ast.ImageDecl):
+        return f"image {quote(node.value.value)}"
     if isinstance(node, ast.Variable):
         kind = f": {node.kind.text}" if node.kind else ""
         description = f" {quote(node.description.value)}" if node.description else ""
@@ -249,7 +251,7 @@ def leaf(node: Node) -> str:
 
 
 def _group(item: Node) -> str:
-    if isinstance(item, (ast.IdDecl, ast.PromptDecl)):
+    if isinstance(item, (ast.IdDecl, ast.PromptDecl, ast.ImageDecl)):
         return "head"
     if isinstance(item, ast.Variable):
         return "var"

@@ -35,6 +35,7 @@ class RunOptions:
     out: Path
     flags: Mapping[str, Any] = field(default_factory=dict)
     quiet: bool = False
+    images: str | None = None  # --images DIR: compile's, where the specs' photos are
 
 
 def arguments(stage: str, options: RunOptions, takes: Collection[str]
@@ -45,7 +46,7 @@ def arguments(stage: str, options: RunOptions, takes: Collection[str]
     shown = {"quiet": o.quiet}
     if stage == "compile":  # every spec without errors: one bad spec must not stop a dataset
         return (list(o.paths), o.out), {"keep_going": True, "fmt": "text", "tokenizer": None,
-                                        "no_color": False, **shown}
+                                        "no_color": False, "images": o.images, **shown}
     flags = {name: value for name, value in o.flags.items()
              if name in takes and name not in NOT_RUN_FLAGS}
     if stage == "generate":

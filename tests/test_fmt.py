@@ -364,6 +364,7 @@ def joined(parts: list[list[str]]) -> list[str]:
 
 id_decls = one_string.map(lambda s: ["id", *s])
 prompt_decls = one_string.map(lambda s: ["prompt", *s])
+image_decls = one_string.map(lambda s: ["image", *s])
 var_decls = st.tuples(names, optional(names.map(lambda k: [":", k])), one_string,
                       optional(one_string)).map(
     lambda v: ["var", v[0], *v[1], "=", *v[2], *v[3]]
@@ -391,7 +392,8 @@ edits = st.tuples(
 counterfactuals = st.tuples(
     names, st.lists(st.one_of(dos, dos, sets, prompt_decls, edits), max_size=4)
 ).map(lambda c: ["counterfactual", c[0], "{", *joined(c[1]), "}"])
-spec_items = st.one_of(id_decls, prompt_decls, var_decls, var_decls, edges, edges,
+spec_items = st.one_of(id_decls, prompt_decls, image_decls, var_decls, var_decls, edges,
+                       edges,
                        counterfactuals)
 specs = st.tuples(names, st.lists(spec_items, max_size=7)).map(
     lambda s: ["scm", s[0], "{", *joined(s[1]), "}"]

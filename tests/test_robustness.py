@@ -150,6 +150,7 @@ cf_item = st.one_of(
 )
 spec_item = st.one_of(
     seq(lit("id"), tok(string)),
+    seq(lit("image"), tok(string)),
     seq(lit("prompt"), tok(string)),
     seq(lit("var"), tok(name),
         optional(seq(lit(":"), tok(st.one_of(st.sampled_from(["latent", "agent"]), name)))),

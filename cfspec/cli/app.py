@@ -23,7 +23,13 @@ from cfspec.cli.common import (
     use_color,
 )
 from cfspec.cli.generate import generate_command
-from cfspec.cli.options import FormatOption, IgnoreOption, SelectOption, borrow_flags
+from cfspec.cli.options import (
+    FormatOption,
+    IgnoreOption,
+    ImagesOption,
+    SelectOption,
+    borrow_flags,
+)
 from cfspec.cli.stages import evaluate_command, export_command, filter_command, report_command
 from cfspec.pipeline import NOT_RUN_FLAGS
 
@@ -85,13 +91,14 @@ def lint(
                                       "report what remains.")] = False,
     unsafe_fixes: Annotated[bool, typer.Option(
         "--unsafe-fixes", help="Apply the unsafe fixes too (implies --fix).")] = False,
+    images: ImagesOption = None,
 ) -> None:
     """Parse and check .scm files. Exit 0: no errors; 1: errors; 2: usage or I/O error.
     With --fix, the exit status is by what remains after fixing."""
     from cfspec.cli.lint_run import run_lint
 
     raise typer.Exit(run_lint(paths, fmt, select, ignore, tokenizer, max_interventions, quiet,
-                              no_color, fix, unsafe_fixes))
+                              no_color, fix, unsafe_fixes, images))
 
 
 @app.command()
@@ -220,6 +227,7 @@ def compile_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the output.")] = False,
+    images: ImagesOption = None,
 ) -> None:
     """Compile specs into OUT/pairs.jsonl: paired prompts and Prompt-to-Prompt edit maps.
     Exit as lint; nothing is written when a spec has errors, unless --keep-going. --select and
@@ -233,7 +241,7 @@ def compile_command(
 
     check_format(fmt)
     try:
-        result = compile_paths(paths, selected_config(select, ignore), out,
+        result = compile_paths(paths, selected_config(select, ignore, images=images), out,
                                keep_going=keep_going, tokenizer=tokenizer)
     except (UsageError, ConfigError) as error:
         raise fail(str(error)) from None
@@ -326,6 +334,7 @@ def run_command(
     paths: Annotated[list[str], typer.Argument(help=".scm files or folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The run folder.")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    images: ImagesOption = None,
     **flags: Any,
 ) -> None:
     """Lint, compile, generate, evaluate, filter, export (hf, to OUT/dataset) and report, in
@@ -346,7 +355,7 @@ def run_command(
         "compile": compile_command, "generate": generate_command,
         "evaluate": evaluate_command, "filter": filter_command,
         "export": export_command, "report": report_command}
-    options = RunOptions(tuple(paths), out, flags, quiet)
+    options = RunOptions(tuple(paths), out, flags, quiet, images)
     _check_device(flags["device"])  # before anything is compiled: the cheapest way to be wrong
     _check_options(flags)
     statuses: dict[str, int] = {}

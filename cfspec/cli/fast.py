@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 # option -> the keyword of run_lint it sets; flags take no value.
 _VALUED = {"--format": "fmt", "--select": "select", "--ignore": "ignore",
-           "--tokenizer": "tokenizer", "--max-interventions": "max_interventions"}
+           "--tokenizer": "tokenizer", "--max-interventions": "max_interventions",
+           "--images": "images"}
 _REPEATED = {"select", "ignore"}
 _FLAGS = {"--quiet": "quiet", "-q": "quiet", "--no-color": "no_color"}
 

@@ -23,9 +23,12 @@ def split_selectors(values: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def selected_config(select: Sequence[str] | None, ignore: Sequence[str] | None,
-                    max_interventions: int | None = None) -> Config:
-    """The project's configuration with the command line's --select, --ignore and
-    --max-interventions on top (lint and compile take the same flags). Raises ConfigError."""
+                    max_interventions: int | None = None, images: str | None = None) -> Config:
+    """The project's configuration with the command line's --select, --ignore,
+    --max-interventions and --images on top (lint and compile take the same flags). Raises
+    ConfigError."""
+    from pathlib import Path
+
     from cfspec.lang.config import ConfigError, check_selectors, load_config
 
     for flag, given in (("--select", select), ("--ignore", ignore)):
@@ -34,14 +37,19 @@ def selected_config(select: Sequence[str] | None, ignore: Sequence[str] | None,
                               f"(e.g. {flag} cycle)")
     check_selectors(split_selectors(select), "--select")
     check_selectors(split_selectors(ignore), "--ignore")
+    if images is not None and not Path(images).is_dir():
+        raise ConfigError(f"--images {images}: no such folder; name the folder that holds the "
+                          "specs' photos")
     return load_config().merged(select=split_selectors(select), ignore=split_selectors(ignore),
-                                max_interventions=max_interventions)
+                                max_interventions=max_interventions,
+                                images=None if images is None else Path(images))
 
 
 def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | None = None,
              ignore: Sequence[str] | None = None, tokenizer: str | None = None,
              max_interventions: int | None = None, quiet: bool = False,
-             no_color: bool = False, fix: bool = False, unsafe_fixes: bool = False) -> int:
+             no_color: bool = False, fix: bool = False, unsafe_fixes: bool = False,
+             images: str | None = None) -> int:
     """Lint `paths`, print the diagnostics (and a summary line); the exit status. With `fix`
     (or `unsafe_fixes`, which implies it), apply the fixes first and report what remains."""
     from cfspec.diagnostics.records import has_errors
@@ -53,7 +61,7 @@ def run_lint(paths: Sequence[str], fmt: str = "text", select: Sequence[str] | No
     if problem is not None:
         return error(problem)
     try:
-        config = selected_config(select, ignore, max_interventions)
+        config = selected_config(select, ignore, max_interventions, images)
         if fix or unsafe_fixes:
             fixed = lint_fix(list(paths), config, tokenizer, unsafe=unsafe_fixes)
             result, applied = fixed.result, fixed.applied

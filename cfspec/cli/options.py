@@ -31,6 +31,10 @@ NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour th
 SelectOption = Annotated[list[str] | None, typer.Option(
     help="Only these codes, names or prefixes (SCM2, cycle, ALL).")]
 IgnoreOption = Annotated[list[str] | None, typer.Option(help="Skip these codes or names.")]
+# lint, compile and run: where a spec's `image "..."` is looked for.
+ImagesOption = Annotated[str | None, typer.Option(
+    "--images", metavar="DIR",
+    help="Look for the specs' relative `image` paths in DIR instead of beside each spec.")]
 # generate, evaluate, plan, run and doctor: checked by cfspec.gpu.device before any work.
 DeviceOption = Annotated[str, typer.Option(
     metavar="DEVICE",

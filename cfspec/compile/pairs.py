@@ -15,6 +15,7 @@ from cfspec.lang.prompt import BoundPrompt, Change, diff
 from cfspec.lang.tokens import ClipTokenizer
 from cfspec.lang.words import find_phrase
 from cfspec.questions.build import build as build_questions
+from cfspec.workspace.photos import Photo
 
 DEFAULT_CROSS_REPLACE = (0.0, 0.8)
 DEFAULT_SELF_REPLACE = (0.0, 0.4)
@@ -27,14 +28,16 @@ def pair_id(spec_id: str, counterfactual: str) -> str:
 
 
 def compile_spec(
-    model: SpecModel, source_name: str, tokenizer: ClipTokenizer | None = None
+    model: SpecModel, source_name: str, tokenizer: ClipTokenizer | None = None,
+    image: Photo | None = None,
 ) -> list[dict[str, Any]]:
     """Pairs of one spec that passed the checks (no errors), in declaration order. The prompts
     are the ones the checks judged (`SpecModel.prompt_0`, `CounterfactualModel.prompt_1`, both
-    from `lang.prompt.render`): nothing is rendered a second time here."""
+    from `lang.prompt.render`): nothing is rendered a second time here. `image`: the spec's
+    photo as the caller found it on disk, written into every pair."""
     assert model.prompt_0 is not None and model.frame is not None
     scm = edge_strings(model.spec, model)
-    return [_pair(model, cm, source_name, scm, tokenizer) for cm in model.counterfactuals]
+    return [_pair(model, cm, source_name, scm, tokenizer, image) for cm in model.counterfactuals]
 
 
 def _pair(
@@ -43,6 +46,7 @@ def _pair(
     source_name: str,
     scm: list[str],
     tokenizer: ClipTokenizer | None,
+    image: Photo | None,
 ) -> dict[str, Any]:
     spec, p0, p1 = model.spec, model.prompt_0, cm.prompt_1
     assert p0 is not None and p1 is not None
@@ -56,6 +60,7 @@ def _pair(
         for name in cm.sets
         if name not in cm.interventions
     ]
+    photo = {} if image is None else {"image": image.to_json()}  # absent without a photo
     return {
         "id": pair_id(spec.spec_id, cm.node.name.text),
         "spec": source_name,
@@ -63,6 +68,7 @@ def _pair(
         "counterfactual": cm.node.name.text,
         "prompt_0": p0.text,
         "prompt_1": p1.text,
+        **photo,
         "intervention": intervention,
         "descendant_changes": descendants,
         "edit": edit_map(cm, p0, p1, tokenizer),

@@ -17,6 +17,7 @@ from cfspec.diagnostics.records import Diagnostic, DiagnosticBag, report_bug
 from cfspec.lang import ast
 from cfspec.lang.config import Config
 from cfspec.lint import LintResult, Parsed, finish, lint, resolve_tokenizer
+from cfspec.workspace.photos import Photo, photo_of, resolve
 
 
 def report_internal_error(bag: DiagnosticBag, spec: ast.Spec, error: Exception) -> None:
@@ -43,6 +44,13 @@ def ignored_errors(parsed: Parsed, config: Config) -> list[Diagnostic]:
         for d in every.diagnostics
         if d.level is Severity.ERROR and d not in parsed.diagnostics
     ]
+
+
+def _photo(spec: ast.Spec, source_name: str, config: Config) -> Photo | None:
+    """The spec's photo as it is on disk now (lint has checked that it is a readable image)."""
+    if spec.image is None:
+        return None
+    return photo_of(resolve(spec.image, source_name, config.images))
 
 
 @dataclass
@@ -88,7 +96,8 @@ def compile_paths(
                 extra += shown
                 continue
             try:
-                compiled = compile_spec(model, parsed.source.name, clip)
+                compiled = compile_spec(model, parsed.source.name, clip,
+                                        _photo(model.spec, parsed.source.name, config))
             except Exception as error:  # noqa: BLE001 - one spec's failure must not stop the rest
                 report_internal_error(bag, model.spec, error)
                 continue

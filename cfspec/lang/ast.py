@@ -70,6 +70,15 @@ class PromptDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageDecl:
+    """`image "000000158956.jpg"`: the factual photo, as written (resolved by
+    `workspace.photos.resolve`)."""
+
+    value: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Variable:
     name: Name
     words: Text | NoneValue  # NoneValue: absent from the factual caption (`var P = none`)
@@ -265,7 +274,7 @@ class CounterfactualSet(_Block):
 # A counterfactual as written: one, or a set of them.
 Block = Counterfactual | CounterfactualSet
 
-SpecItem = IdDecl | PromptDecl | Variable | Edge | Counterfactual | CounterfactualSet
+SpecItem = IdDecl | PromptDecl | ImageDecl | Variable | Edge | Counterfactual | CounterfactualSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +290,16 @@ class Spec:
     @property
     def prompts(self) -> tuple[PromptDecl, ...]:
         return tuple(i for i in self.items if isinstance(i, PromptDecl))
+
+    @property
+    def images(self) -> tuple[ImageDecl, ...]:
+        return tuple(i for i in self.items if isinstance(i, ImageDecl))
+
+    @property
+    def image(self) -> str | None:
+        """The factual photo as written (the first; a second is an error), else None."""
+        images = self.images
+        return images[0].value.value if images else None
 
     @property
     def variables(self) -> tuple[Variable, ...]:

@@ -22,6 +22,9 @@ class Config:
     filter_min_clip: float = 0.2
     filter_min_directional: float = 0.2
     filter_min_image_similarity: float = 0.7
+    # `--images DIR`: where a spec's relative `image "..."` is looked for instead of the spec's
+    # own folder (workspace.photos.resolve). A flag only: a project keeps specs beside photos.
+    images: Path | None = None
     source: Path | None = field(default=None, compare=False)  # the pyproject.toml it came from
 
     def merged(self, **overrides: Any) -> Config:

@@ -129,6 +129,9 @@ class _Builder(Transformer[Token, Any]):
     def prompt_decl(self, c: list[Any]) -> ast.PromptDecl:
         return ast.PromptDecl(_text(c[1]), _between(c[0], c[1]))
 
+    def image_decl(self, c: list[Any]) -> ast.ImageDecl:
+        return ast.ImageDecl(_text(c[1]), _between(c[0], c[1]))
+
     def kind(self, c: list[Any]) -> ast.Name:
         return _name(c[1])
 

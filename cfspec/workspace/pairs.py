@@ -19,6 +19,7 @@ from cfspec.diagnostics.source import SourceFile
 from cfspec.questions.record import Question
 from cfspec.workspace.atomic import write_text_atomic
 from cfspec.workspace.layout import PAIRS_FILE
+from cfspec.workspace.photos import Photo
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Pair:
     # Yes/no questions about the images, per variable (cfspec.questions); empty in a file from
     # before compile wrote them.
     questions: tuple[Question, ...] = ()
+    # The factual photo (`image "..."` in the spec): the factual image is its inversion, not a
+    # generated one. None: the spec names no photo.
+    image: Photo | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The pairs.jsonl record (key order as compile writes it)."""
@@ -123,8 +127,10 @@ class Pair:
         if self.spec_name is not None:
             data["spec_name"] = self.spec_name
         data.update(counterfactual=self.counterfactual, prompt_0=self.prompt_0,
-                    prompt_1=self.prompt_1,
-                    intervention=[a.to_json() for a in self.intervention],
+                    prompt_1=self.prompt_1)
+        if self.image is not None:
+            data["image"] = self.image.to_json()
+        data.update(                    intervention=[a.to_json() for a in self.intervention],
                     descendant_changes=[a.to_json() for a in self.descendant_changes],
                     edit=self.edit)
         if self.word_spans is not None:
@@ -153,6 +159,7 @@ class Pair:
             edit=data["edit"], scm=tuple(data["scm"]), scm_aug=tuple(data["scm_aug"]),
             spec_name=data.get("spec_name"), word_spans=data.get("word_spans"),
             questions=tuple(Question.from_json(q) for q in data.get("questions", [])),
+            image=Photo.from_json(data["image"]) if "image" in data else None,
         )
 
 

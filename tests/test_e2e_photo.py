@@ -54,8 +54,11 @@ def test_a_photo_through_every_stage(tmp_path: Path) -> None:
     assert line["inversion"]["method"] == "null-text"
     assert (out / line["photo"]).is_file() and len(list((out / "inversions").iterdir())) == 1
     cli("evaluate", str(out), "--clip-model", "tiny", "--device", "cpu", "--quiet")
+    (metrics,) = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert 0 < metrics["reconstruction_psnr"] <= 100 and -1 <= metrics["reconstruction_ssim"] <= 1
+    # Filter gates on them as on any registry metric.
     cli("filter", str(out), "--min-clip", "0", "--min-directional", "-1",
-        "--min-image-similarity", "-1")
+        "--min-image-similarity", "-1", "--gate", "reconstruction_psnr>=0")
     dest = tmp_path / "dataset"
     cli("export", str(out), "--to", "coco-cf", "-o", str(dest))
     (row,) = [json.loads(x) for x in (dest / "examples.jsonl").read_text().splitlines()]

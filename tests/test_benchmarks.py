@@ -44,3 +44,12 @@ def test_set_bench_runs_and_counts_rows() -> None:
 def test_evaluate_bench_runs() -> None:
     result = _run("evaluate_bench.py", "--quick", "--json", "--device", "cpu", "--batch", "4")
     assert result["pairs"] == result["batches"] * 4 and result["pairs_per_s"] > 0
+
+
+def test_inversion_bench_runs_and_counts_unet_calls() -> None:
+    result = _run("inversion_bench.py", "--quick", "--json", "--device", "cpu")
+    calls = {r["method"]: r["unet_calls_per_step"] for r in result["results"]}
+    # Counted by the benchmark's forward hook: DDIM inversion's call per step, plus for
+    # null-text the conditional prediction, 10 inner steps (no early stop on random weights)
+    # and the guided step.
+    assert calls == {"plain": 1.0, "null-text": 13.0, "negative-prompt": 1.0, "ddim": 1.0}

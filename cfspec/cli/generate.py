@@ -68,6 +68,11 @@ def generate_command(
     ] = None,
     overwrite: OverwriteOption = False,
     compile_unet: CompileOption = False,
+    inversion: Annotated[str, typer.Option(
+        help="For pairs with a photo (`image` in the spec): null-text (as published: exact "
+             "reconstructions, ~10x the UNet calls), negative-prompt (fast: no optimisation) "
+             "or ddim (plain DDIM inversion, the baseline). Needs --scheduler ddim.")
+    ] = "null-text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Images for every pair in OUT/pairs.jsonl (OUT/images/<id>/<seed>_0.png, _1.png and

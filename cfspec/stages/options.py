@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL, INVERSION_METHODS
 from cfspec.workspace import store
 from cfspec.workspace.batching import GuidanceSetting, Uniform, guidance_params, parse_guidance
 from cfspec.workspace.shards import ALL, Shard
@@ -58,11 +58,14 @@ class GenerateOptions:
     quiet: bool = False
     only: Sequence[str] | None = None
     per_pair: bool = False
+    # How a pair's photo (`image` in its spec) becomes its factual image; pairs without one
+    # are generated from noise whatever this says. Recorded on those pairs' lines only.
+    inversion: str = "null-text"
 
     # Fields that do not change the images, so are not recorded (nor compared on re-run).
     NOT_RECORDED: ClassVar[frozenset[str]] = frozenset({
         "seeds", "device", "batch_pairs", "seed_base", "shard", "overwrite", "compile_unet",
-        "quiet", "only", "per_pair"})
+        "quiet", "only", "per_pair", "inversion"})
     # The API's own (no flag of `cfspec generate`).
     API_ONLY: ClassVar[frozenset[str]] = frozenset({"eta", "only", "per_pair"})
     CLI_ONLY: ClassVar[frozenset[str]] = frozenset()
@@ -80,6 +83,9 @@ class GenerateOptions:
         if self.scheduler.lower() not in SCHEDULER_NAMES:
             raise OptionError(f"unknown --scheduler {self.scheduler!r}; choose one of "
                               f"{', '.join(SCHEDULER_NAMES)}")
+        if self.inversion not in INVERSION_METHODS:
+            raise OptionError(f"unknown --inversion {self.inversion!r}; choose one of "
+                              f"{', '.join(INVERSION_METHODS)}")
         if self.p2p_compat not in store.BLEND_START:
             raise OptionError(f"unknown --p2p-compat {self.p2p_compat!r}; choose "
                               f"{' or '.join(store.BLEND_START)}")

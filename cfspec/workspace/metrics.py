@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cfspec.workspace import reconstruction
+
 Kind = Literal["float", "bool"]
 Better = Literal["higher", "lower"]
 
@@ -124,6 +126,14 @@ METRICS: list[Metric] = [
     Metric("descendants_followed", "descendants followed (VQA)",
            "Share of the set descendants' questions the counterfactual image answers with the "
            "value the counterfactual sets.", low=0, high=1, better="higher", fmt="{:.2f}"),
+    # Pairs with a photo (`image` in the spec, `generate --inversion`); None for the others.
+    Metric("reconstruction_psnr", "reconstruction PSNR (dB)",
+           "PSNR of the factual image (the inverted photo's reconstruction) against the photo.",
+           low=0, high=reconstruction.PSNR_CAP_DB, better="higher", fmt="{:.2f}",
+           per_seed=reconstruction.reconstruction_psnr),
+    Metric("reconstruction_ssim", "reconstruction SSIM",
+           "SSIM of the factual image (the inverted photo's reconstruction) against the photo.",
+           low=-1, high=1, better="higher", per_seed=reconstruction.reconstruction_ssim),
 ]
 
 

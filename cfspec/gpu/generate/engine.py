@@ -41,12 +41,25 @@ from cfspec.workspace.store import BLEND_START  # plan reads the same defaults w
 STEP_NOISE_SALT = 0x5EED  # stochastic schedulers draw step noise from seed ^ salt
 
 
+@dataclass(frozen=True, eq=False)
+class Start:
+    """Where an inverted photo's denoising starts (gpu/generate/inversion.py): `latents`
+    (1, C, h, w) x_T instead of the seed's noise, `uncond` (steps, 77, D) the unconditional
+    context of each step instead of the empty prompt's, shared by the set's rows (as the
+    notebook's `text2image_ldm_stable` with `uncond_embeddings`). `key` names the inversion."""
+
+    key: str
+    latents: torch.Tensor
+    uncond: torch.Tensor
+
+
 @dataclass(frozen=True)
 class Job:
     pair_id: str
     seed: int
     plan: EditPlan
     guidance: float | None = None  # None: the run's (Settings.guidance)
+    start: Start | None = None  # an inverted photo's; None: the seed's noise
 
 
 @dataclass
@@ -93,6 +106,10 @@ class CompileOptions:
         if self.mode is not None:
             return self.mode
         return "reduce-overhead" if device.type == "cuda" else "default"
+
+
+def _start_key(job: Job) -> str | None:
+    return None if job.start is None else job.start.key
 
 
 def prepare_for_compile(unet: Any, options: CompileOptions, device: torch.device) -> None:
@@ -282,14 +299,7 @@ class Engine:
         firsts = [members[0] for members in sets if members]
         if len(firsts) != len(sets):
             raise ValueError("a set without jobs")
-        for members in sets:
-            head = members[0]
-            for job in members[1:]:
-                if (job.seed, job.plan.ids_0, job.plan.ids2_0) != (
-                        head.seed, head.plan.ids_0, head.plan.ids2_0) or \
-                        self._guidance(job) != self._guidance(head):
-                    raise ValueError(f"{job.pair_id} and {head.pair_id} cannot share a factual "
-                                     "row: their factual prompt, seed or guidance differ")
+        self._check_sets(sets)
         f, b = len(sets), len(jobs)
         n = f + b  # image rows
         scales = [self._guidance(j) for j in firsts]
@@ -319,8 +329,14 @@ class Engine:
         timesteps = scheduler.timesteps
         num_steps = len(timesteps)
 
-        # 3. Prepare the latents: every image of a set starts from the set's own noise
-        noise = torch.cat([self.initial_noise(j.seed) for j in firsts])
+        starts = [j.start for j in firsts]
+        uncond_steps = self._inverted_context(starts, bases, num_steps, guided)
+
+        # 3. Prepare the latents: every image of a set starts from the set's own noise (or
+        # its photo's inverted latents, which DDIM does not scale)
+        noise = torch.cat([self.initial_noise(j.seed) if j.start is None
+                           else j.start.latents.float().cpu() / scheduler.init_noise_sigma
+                           for j in firsts])
         latents = torch.cat([noise, noise[bases]]).to(self.device, self.dtype)
         latents = latents * scheduler.init_noise_sigma
         extra: dict[str, Any] = {}
@@ -349,7 +365,10 @@ class Engine:
                 model_input = scheduler.scale_model_input(model_input, t)
                 # 5.2 tell the processors which step this is (edit windows are per step)
                 control.set_step(i)
-                # 5.3 predict the noise residual (or v, for v-prediction models)
+                # 5.3 predict the noise residual (or v, for v-prediction models); an inverted
+                # photo's rows take their step's unconditional context
+                if uncond_steps is not None:
+                    context = torch.cat([uncond_steps[i], cond])
                 pred = self._unet(model_input, t, context, added)
                 # 5.4 classifier-free guidance
                 if guided:
@@ -387,6 +406,40 @@ class Engine:
                 mask=masks_np[j],
             ))
         return outputs
+
+    def _check_sets(self, sets: Sequence[Sequence[Job]]) -> None:
+        for members in sets:
+            head = members[0]
+            for job in members[1:]:
+                if (job.seed, job.plan.ids_0, job.plan.ids2_0) != (
+                        head.seed, head.plan.ids_0, head.plan.ids2_0) or \
+                        self._guidance(job) != self._guidance(head) or \
+                        _start_key(job) != _start_key(head):
+                    raise ValueError(f"{job.pair_id} and {head.pair_id} cannot share a factual "
+                                     "row: their factual prompt, seed, guidance or photo differ")
+
+    def _inverted_context(self, starts: Sequence[Start | None], bases: Sequence[int],
+                          num_steps: int, guided: bool) -> torch.Tensor | None:
+        """(steps, rows, 77, D): each image row's unconditional context per step (rows:
+        the sets' factual rows, then the jobs' edited rows), or None when no set starts from
+        a photo (the plain path, unchanged)."""
+        if all(s is None for s in starts):
+            return None
+        if not guided:
+            raise ValueError("an inverted photo needs guidance above 1")
+        if type(self.scheduler).__name__ != "DDIMScheduler":
+            raise ValueError("an inverted photo needs --scheduler ddim (the inversion retraces "
+                             "DDIM's steps)")
+        plain = self._uncond[0].expand(num_steps, -1, -1)
+        per_set = []
+        for start in starts:
+            if start is not None and start.uncond.shape[0] != num_steps:
+                raise ValueError(f"the inversion has {start.uncond.shape[0]} steps, the run "
+                                 f"{num_steps}")
+            per_set.append(plain if start is None
+                           else start.uncond.to(self.device, self.dtype))
+        rows = list(range(len(starts))) + list(bases)
+        return torch.stack([per_set[k] for k in rows], dim=1)
 
     def _unet(self, sample: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
               added: dict[str, torch.Tensor] | None) -> torch.Tensor:

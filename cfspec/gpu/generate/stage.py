@@ -227,6 +227,14 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], opts: G
             plan = dataclasses.replace(plan, self_window=(0.0, got.self_replace))
         ready.append(Job(pair_id, seed, plan, got.guidance))
 
+    # Pairs with a photo start from its inversion (inverted once per photo, kept in OUT).
+    if any(pairs[job.pair_id].image is not None for job in ready):
+        from cfspec.gpu.generate.inversion_runs import attach_starts
+
+        ready, refused = attach_starts(out, engine, ready, pairs, opts.inversion, opts.model,
+                                       opts.batch_pairs)
+        failed += [FailedJob(job.pair_id, job.seed, error) for job, error in refused]
+
     groups = {pair_id: group_key(pairs[pair_id]) for pair_id in plans}
     batched = batches(ready, lambda job: groups[job.pair_id], lambda job: job.seed,
                       opts.batch_pairs, opts.per_pair)
@@ -246,7 +254,8 @@ def _run(out: Path, jobs: list[tuple[str, int]], pairs: dict[str, Pair], opts: G
                     job = outcome.job
                     writer.submit(functools.partial(_save, out, outcome, pairs[job.pair_id],
                                                     params, replaced,
-                                                    drawn[job.pair_id, job.seed]))
+                                                    drawn[job.pair_id, job.seed],
+                                                    opts.inversion))
                     generated += 1
                 advance(1)
     engine.close()
@@ -271,7 +280,8 @@ def _run_batch(engine: Any, batch: list[list[Any]]) -> list[Any]:
 
 
 def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
-          replaced: dict[tuple[str, int], Any], drawn: Draws | None = None) -> None:
+          replaced: dict[tuple[str, int], Any], drawn: Draws | None = None,
+          inversion: str | None = None) -> None:
     import numpy as np
 
     job = output.job
@@ -283,6 +293,18 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
     store.save_png(png_0, output.images[0])
     store.save_png(png_1, output.images[1])
     plan = job.plan
+    photo: dict[str, Any] = {}
+    if job.start is not None:  # the photo beside its reconstruction, as it was inverted
+        from PIL import Image
+
+        from cfspec.gpu.generate.inversion_runs import photo_pixels
+
+        pixels = photo_pixels(out, job.start.key)
+        photo_png = png_0.parent / "photo.png"
+        store.save_png(photo_png, Image.fromarray(pixels))
+        photo = {"photo": photo_png.relative_to(out).as_posix(),
+                 "inversion": {"method": inversion, "key": job.start.key,
+                               "source": pair.image.path if pair.image else None}}
     store.save_npz(extras, {
         "latents": output.latents.astype(np.float32),
         "attention": output.attention.astype(np.float32),
@@ -305,6 +327,7 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
         "tokens_0": list(plan.pieces_0),
         "tokens_1": list(plan.pieces_1),
         "notes": list(plan.notes),
+        **photo,
         "cfspec": __version__,
     })
     store.append_record(out / MANIFEST_FILE, line.to_json())

@@ -17,7 +17,7 @@ import typer
 
 from cfspec.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail
 from cfspec.cli.options import DeviceOption, GuidanceOption, flag_values
-from cfspec.gpu.models import DEFAULT_MODEL
+from cfspec.gpu.models import DEFAULT_INVERSION, DEFAULT_MODEL
 
 # The settings that decide the images, shared by generate, plan and run.
 ModelOption = Annotated[str, typer.Option(
@@ -72,7 +72,7 @@ def generate_command(
         help="For pairs with a photo (`image` in the spec): null-text (as published: exact "
              "reconstructions, ~10x the UNet calls), negative-prompt (fast: no optimisation) "
              "or ddim (plain DDIM inversion, the baseline). Needs --scheduler ddim.")
-    ] = "null-text",
+    ] = DEFAULT_INVERSION,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Images for every pair in OUT/pairs.jsonl (OUT/images/<id>/<seed>_0.png, _1.png and

@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 __all__ = ["BUILT_IN_CLIPS", "BUILT_IN_MODELS", "BUILT_IN_VQAS", "DEFAULT_CLIP", "DEFAULT_MODEL",
-           "DEFAULT_VQA", "INVERSION_METHODS", "is_offline", "looks_like_path", "missing_path",
-           "not_cached", "random_weights_warning"]
+           "DEFAULT_INVERSION", "DEFAULT_VQA", "INVERSION_METHODS", "NULL_TEXT_INNER_STEPS",
+           "is_offline", "looks_like_path", "missing_path", "not_cached",
+           "random_weights_warning"]
 
 def is_offline() -> bool:
     """HF_HUB_OFFLINE is set: hub ids load from the local cache only."""
@@ -32,8 +33,12 @@ BUILT_IN_MODELS = ("tiny", "tiny-sdxl", "random-sd15", "random-sdxl")  # = weigh
 BUILT_IN_CLIPS = ("tiny", "random-vit-l-14")  # = evaluate.clip.TINY, RANDOM_VIT_L14
 BUILT_IN_VQAS = ("tiny",)  # = evaluate.vqa.TINY
 
-# `generate --inversion`: how a photo becomes the factual image (gpu/generate/inversion.py).
+# `generate --inversion`: how a photo becomes the factual image (gpu/generate/inversion.py),
+# the default first; null-text optimises each step's unconditional context at most this many
+# times (google/prompt-to-prompt's `num_inner_steps`; `cfspec plan` counts them).
 INVERSION_METHODS = ("null-text", "negative-prompt", "ddim")
+DEFAULT_INVERSION = INVERSION_METHODS[0]
+NULL_TEXT_INNER_STEPS = 10
 
 # A hub id: `name` or `owner/name` (the hub's characters, no leading dot or dash).
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")

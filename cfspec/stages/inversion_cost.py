@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-INNER_STEPS = 10  # the published `num_inner_steps`
-DEFAULT_METHOD = "null-text"  # generate's default --inversion
-METHODS = ("null-text", "negative-prompt", "ddim")  # generate's --inversion choices
+from cfspec.gpu.models import INVERSION_METHODS as METHODS
+from cfspec.gpu.models import NULL_TEXT_INNER_STEPS as INNER_STEPS
 
 
 @dataclass(frozen=True)

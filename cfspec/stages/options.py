@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_MODEL, INVERSION_METHODS
+from cfspec.gpu.models import DEFAULT_CLIP, DEFAULT_INVERSION, DEFAULT_MODEL, INVERSION_METHODS
 from cfspec.workspace import store
 from cfspec.workspace.batching import GuidanceSetting, Uniform, guidance_params, parse_guidance
 from cfspec.workspace.shards import ALL, Shard
@@ -60,7 +60,7 @@ class GenerateOptions:
     per_pair: bool = False
     # How a pair's photo (`image` in its spec) becomes its factual image; pairs without one
     # are generated from noise whatever this says. Recorded on those pairs' lines only.
-    inversion: str = "null-text"
+    inversion: str = DEFAULT_INVERSION
 
     # Fields that do not change the images, so are not recorded (nor compared on re-run).
     NOT_RECORDED: ClassVar[frozenset[str]] = frozenset({

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from cfspec.diagnostics.records import Diagnostic
-from cfspec.stages.inversion_cost import DEFAULT_METHOD, inversion_cost
+from cfspec.gpu.models import DEFAULT_INVERSION
+from cfspec.stages.inversion_cost import inversion_cost
 from cfspec.stages.options import GenerateOptions
 from cfspec.workspace import store
 from cfspec.workspace.batching import batches, group_key, guided
@@ -51,7 +52,7 @@ class Plan:
     replace: int = 0  # pending jobs whose images exist, made with other settings
     changes: tuple[str, ...] = ()  # what differs for those, `name: old -> new`
     # Pairs with a photo: the inversions' extra UNet work (stages.inversion_cost), at most.
-    inversion: str = DEFAULT_METHOD
+    inversion: str = DEFAULT_INVERSION
     photos: int = 0  # distinct (photo, factual prompt)s of the pending jobs
     inversion_calls: int = 0
     inversion_rows: int = 0
@@ -126,8 +127,7 @@ def make_plan(out: Path, options: GenerateOptions | None = None, its: float | No
     rows = image_rows * branches * steps
     # Each photo is inverted once per factual prompt, whatever the seeds (kept in OUT: a
     # resumed run may have some already, which this does not see: an upper bound).
-    # `inversion` is generate's option where GenerateOptions has it.
-    method = getattr(options, "inversion", DEFAULT_METHOD)
+    method = options.inversion
     photos = {(p.image.sha256, p.prompt_0) for p, _ in todo if p.image is not None}
     cost = inversion_cost(method, steps, len(photos), batch_pairs)
     hours = None if its is None else (calls + cost.unet_calls) / its / 3600

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from cfspec.gpu.models import INVERSION_METHODS
+from cfspec.gpu.models import INVERSION_METHODS, NULL_TEXT_INNER_STEPS
 
 LEARNING_RATE = 1e-2  # the notebook's Adam lr at step 0, falling by 1% per step
-INNER_STEPS = 10  # the notebook's `num_inner_steps`
+INNER_STEPS = NULL_TEXT_INNER_STEPS  # the notebook's `num_inner_steps`
 EARLY_STOP = 1e-5  # the notebook's `early_stop_epsilon` ...
 EARLY_STOP_PER_STEP = 2e-5  # ... raised by this much per denoising step
 

@@ -63,5 +63,7 @@ def test_a_photo_through_every_stage(tmp_path: Path) -> None:
     cli("export", str(out), "--to", "coco-cf", "-o", str(dest))
     (row,) = [json.loads(x) for x in (dest / "examples.jsonl").read_text().splitlines()]
     assert row["caption_0"] == "a cat sitting on a car"
+    # the photo travels with the export, as generate kept it (test_export_photo.py: every format)
+    assert (dest / f"{row['id']}_photo.png").read_bytes() == (out / line["photo"]).read_bytes()
     cli("report", str(out), "--quiet")
     assert (out / "report.html").is_file()

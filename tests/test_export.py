@@ -442,10 +442,13 @@ def test_cf_json_export_is_the_reference_shape(tmp_path: Path) -> None:
     if reference.is_file():
         assert list(json.loads(reference.read_text(encoding="utf-8"))) == keys
     # the reference's keys first and in its order; then which candidate and how it was made
-    extras = ["pair_id", "seed", "rank", "guidance", "cross_replace", "self_replace"]
+    # and the photo with its source (null here: no pair has one; test_export_photo.py)
+    extras = ["pair_id", "seed", "rank", "guidance", "cross_replace", "self_replace", "photo",
+              "photo_source", "photo_source_sha256", "inversion"]
     assert [list(r) for r in records] == [keys + extras] * 3
     first = records[0]
-    assert [first[k] for k in extras] == ["p1__dog", 0, None, 7.5, None, None]
+    assert [first[k] for k in extras] == ["p1__dog", 0, None, 7.5, None, None, None, None,
+                                          None, None]
     assert first["original_prompt"] == "a cat on a table"
     assert first["SCM"] == ["A → B: a causes b"]
     assert (dest / first["original_image"]).is_file()

@@ -81,8 +81,9 @@ CONTEXT: dict[str, Any] = {
 # hf export column -> Croissant data type; a column not listed is left out of the record set
 # (the list-of-struct columns `intervention` and `descendant_changes`: their text is in the
 # prompts and graphs, and Croissant 1.0 readers disagree on nested repeated records).
+# (The image and photo columns are described in hf_schema.DESCRIBED_COLUMNS.)
 _TYPES = {
-    "id": "sc:Text", "image_0": "sc:ImageObject", "image_1": "sc:ImageObject",
+    "id": "sc:Text",
     "prompt_0": "sc:Text", "prompt_1": "sc:Text", "spec": "sc:Text", "spec_name": "sc:Text",
     "counterfactual": "sc:Text", "edit_type": "sc:Text", "scm": "sc:Text",
     "scm_aug": "sc:Text", "seed": "sc:Integer", "model": "sc:Text", "scheduler": "sc:Text",
@@ -104,8 +105,6 @@ _QUESTION_FIELDS = {
     "p_yes_counterfactual": ("sc:Float", "The same for the counterfactual wording."),
 }
 _DESCRIPTIONS = {
-    "image_0": "The factual image, made from prompt_0 (PNG).",
-    "image_1": "The counterfactual image, made from prompt_1 with Prompt-to-Prompt (PNG).",
     "prompt_0": "The factual prompt.",
     "prompt_1": "The counterfactual prompt (after the do() intervention).",
     "spec": "The .scm spec file the pair was compiled from, as recorded.",
@@ -136,7 +135,7 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
     """The Croissant JSON-LD for the hf export of `selection` whose Parquet `shards` lie in
     `dest` (names relative to it: the file is read from beside them); `name` is the dataset's
     (the export folder's final name: `dest` may be a staging folder)."""
-    from cfspec.stages.hf_schema import hf_features
+    from cfspec.stages.hf_schema import DESCRIBED_COLUMNS, KINDS, hf_features
     from cfspec.workspace.metrics import METRICS
 
     prov = provenance(out, selection)
@@ -149,8 +148,10 @@ def croissant_metadata(out: Path, selection: Selection, shards: Sequence[Path], 
         "sha256": file_sha256(path),
     } for path in shards]
     types = {**_TYPES, **{m.name: "sc:Float" if m.kind == "float" else "sc:Boolean"
-                          for m in METRICS}}
-    descriptions = {**_DESCRIPTIONS, **{m.name: m.meaning for m in METRICS}}
+                          for m in METRICS},
+             **{c.name: KINDS[c.kind][2] for c in DESCRIBED_COLUMNS}}
+    descriptions = {**_DESCRIPTIONS, **{m.name: m.meaning for m in METRICS},
+                    **{c.name: c.description for c in DESCRIBED_COLUMNS}}
     fields = []
     for column, _, form in hf_features():
         if column not in types:

@@ -17,8 +17,14 @@ leaves the previous complete export or the new one, never a mix; the next export
 a killed one left. `DIR/.cfspec-export.json` lists the files an export wrote; files a user
 adds to DIR are carried into the next export.
 
-* `hf`: `DIR/data/train-0000k-of-0000n.parquet` (shards of about 500 MB) with two Image columns
-  `image_0`, `image_1` (structs `{bytes, path}` holding the PNG bytes) plus the prompts, the
+A pair with a photo (`image` in its spec, `generate --inversion`) carries it too: the photo as
+generate inverted it (OUT/images/<id>/photo.png: cropped and resized to the model's size, a PNG,
+not the original's bytes), the original file's name and SHA-256 (as compile recorded them in
+pairs.jsonl) and the inversion method; null (or no file) for a pair without one.
+
+* `hf`: `DIR/data/train-0000k-of-0000n.parquet` (shards of about 500 MB) with three Image columns
+  `image_0`, `image_1`, `photo` (structs `{bytes, path}` holding the PNG bytes; `photo` null
+  without one), `photo_source`, `photo_source_sha256`, `inversion`, plus the prompts, the
   intervention, the causal graphs, pair_id, seed, rank, model, guidance, drawn windows and
   metrics, and `DIR/README.md`, a dataset card
   whose YAML header (`configs`, `dataset_info.features`) lets `datasets.load_dataset(DIR)` load
@@ -31,11 +37,13 @@ adds to DIR are carried into the next export.
   Needs pyarrow.
 * `coco-cf`: `DIR/examples.jsonl` with the COCO-Counterfactuals columns `id, caption_0,
   caption_1, image_0, image_1`; `image_k` is a file stem as in that dataset (`<id>_img_0`) and
-  the PNG `<stem>.png` lies beside the file.
+  the PNG `<stem>.png` lies beside the file; a row's photo is `<id>_photo.png` beside them (the
+  five columns stay COCO-Counterfactuals').
 * `cf-json`: `DIR/counterfactual_dataset.json`, the reference study's list of `{id,
   original_prompt, counterfactual_prompt, original_image, counterfactual_image, SCM, SCM_aug}`
   (those keys first, as the reference has them), then `pair_id, seed, rank, guidance,
-  cross_replace, self_replace`, with `original_<id>.png` and `counterfactual_<id>.png` beside it.
+  cross_replace, self_replace, photo, photo_source, photo_source_sha256, inversion`, with
+  `original_<id>.png`, `counterfactual_<id>.png` and `photo_<id>.png` (`photo`) beside it.
 """
 
 from __future__ import annotations
@@ -53,7 +61,12 @@ from typing import Any
 
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
-from cfspec.stages.hf_schema import arrow_schema, yaml_features, yaml_str
+from cfspec.stages.hf_schema import (
+    DESCRIBED_COLUMNS,
+    arrow_schema,
+    yaml_features,
+    yaml_str,
+)
 from cfspec.stages.selection import Candidate, Selection, row_extras, select
 from cfspec.workspace.answers import Answer, questions_column, read_answers
 from cfspec.workspace.atomic import write_text_atomic
@@ -225,13 +238,26 @@ def _copy(source: Path, target: Path) -> None:
 # --- coco-cf and cf-json -------------------------------------------------------------------------
 
 
-def _copy_images(dest: Path, cand: Candidate, names: tuple[str, str]) -> list[Path]:
-    """The candidate's factual and counterfactual PNGs, copied into `dest` under `names`."""
-    targets = [_inside(dest, name) for name in names]
-    for source, target in zip((cand.generated.image_0, cand.generated.image_1), targets,
-                              strict=True):
+def _copy_images(dest: Path, cand: Candidate, names: tuple[str, str, str]) -> list[Path]:
+    """The candidate's factual and counterfactual PNGs and its photo (where it has one), copied
+    into `dest` under `names`."""
+    sources = (cand.generated.image_0, cand.generated.image_1, cand.generated.photo)
+    targets = [_inside(dest, name) for name, source in zip(names, sources, strict=True)
+               if source is not None]
+    for source, target in zip((s for s in sources if s is not None), targets, strict=True):
         _copy(source, target)
     return targets
+
+
+def _photo_columns(cand: Candidate) -> dict[str, Any]:
+    """Where the row's photo came from (hf_schema.DESCRIBED_COLUMNS after `photo`): the
+    original file's name and SHA-256 as pairs.jsonl records them, and the inversion; null
+    without one."""
+    line = cand.generated.line
+    source = cand.pair.image if line.records_photo else None
+    return {"photo_source": Path(source.path).name if source is not None else None,
+            "photo_source_sha256": source.sha256 if source is not None else None,
+            "inversion": line.inversion_method() if line.records_photo else None}
 
 
 def _write_coco_cf(out: Path, dest: Path, selection: Selection) -> list[Path]:
@@ -240,7 +266,8 @@ def _write_coco_cf(out: Path, dest: Path, selection: Selection) -> list[Path]:
     for cand in selection.candidates:
         name = _safe_name(cand.id)
         stems = (f"{name}_img_0", f"{name}_img_1")
-        files += _copy_images(dest, cand, (f"{stems[0]}.png", f"{stems[1]}.png"))
+        files += _copy_images(dest, cand, (f"{stems[0]}.png", f"{stems[1]}.png",
+                                           f"{name}_photo.png"))
         lines.append(json_line({"id": cand.id, "caption_0": cand.pair.prompt_0,
                                 "caption_1": cand.pair.prompt_1, "image_0": stems[0],
                                 "image_1": stems[1]}))
@@ -254,7 +281,7 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
     records = []
     for cand in selection.candidates:
         name = _safe_name(cand.id)
-        names = (f"original_{name}.png", f"counterfactual_{name}.png")
+        names = (f"original_{name}.png", f"counterfactual_{name}.png", f"photo_{name}.png")
         files += _copy_images(dest, cand, names)
         records.append({
             "id": cand.id,
@@ -265,6 +292,8 @@ def _write_cf_json(out: Path, dest: Path, selection: Selection) -> list[Path]:
             "SCM": list(cand.pair.scm),
             "SCM_aug": list(cand.pair.scm_aug),
             **row_extras(cand),
+            "photo": names[2] if cand.generated.photo is not None else None,
+            **_photo_columns(cand),
         })
     target = _inside(dest, CF_JSON_FILE)
     write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
@@ -291,6 +320,9 @@ def _hf_row(cand: Candidate, answers: Mapping[tuple[str, int], Mapping[str, Answ
                     "path": f"{name}_{cand.seed}_0.png"},
         "image_1": {"bytes": cand.generated.image_1.read_bytes(),
                     "path": f"{name}_{cand.seed}_1.png"},
+        "photo": None if cand.generated.photo is None else {
+            "bytes": cand.generated.photo.read_bytes(), "path": f"{name}_photo.png"},
+        **_photo_columns(cand),
         "prompt_0": pair.prompt_0,
         "prompt_1": pair.prompt_1,
         "intervention": [a.to_json() for a in pair.intervention],
@@ -334,7 +366,8 @@ def _shards(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
     shards: list[list[Candidate]] = [[]]
     size = 0
     for cand in candidates:
-        weight = cand.generated.image_0.stat().st_size + cand.generated.image_1.stat().st_size
+        weight = sum(path.stat().st_size for path in (
+            cand.generated.image_0, cand.generated.image_1, cand.generated.photo) if path)
         if shards[-1] and size + weight > HF_SHARD_BYTES:
             shards.append([])
             size = 0
@@ -447,6 +480,7 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         f"{len(specs)} spec file(s) with Prompt-to-Prompt on "
         f"{', '.join(f'`{m}`' for m in models) or 'no model'}.",
         "",
+        *_card_photos(selection),
         f"Selection: {selection.description}.",
         "",
         "Load it with `datasets.load_dataset(\"path/to/this/folder\")` (no loading script). "
@@ -456,8 +490,7 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
         *_card_provenance(out, selection),
         "## Columns",
         "",
-        "- `image_0`, `image_1`: the factual image (prompt 0) and the counterfactual one "
-        "(prompt 1), PNG.",
+        *(f"- `{c.name}`: {c.description}" for c in DESCRIBED_COLUMNS),
         "- `prompt_0`, `prompt_1`, `intervention` (`do()` assignments), `descendant_changes`, "
         "`scm` and `scm_aug` (edges `A → B: description` before and after the intervention).",
         "- `pair_id`: the pair the row belongs to; `id` is the pair's id, or "
@@ -488,6 +521,20 @@ def dataset_card(out: Path, selection: Selection, shards: Sequence[str]) -> str:
     if len(shards) > 1:
         body += [f"The data is split into {len(shards)} Parquet shards.", ""]
     return "\n".join(header + body)
+
+
+def _card_photos(selection: Selection) -> list[str]:
+    """How many rows start from a real photo, and what the photo columns hold (nothing when
+    none does)."""
+    photos = sum(c.generated.photo is not None for c in selection.candidates)
+    if not photos:
+        return []
+    return [f"{photos} of the {len(selection.candidates)} row(s) start from a real photo: "
+            "`image_0` is its reconstruction by inversion, `image_1` the photo edited, and "
+            "`photo` the photo itself as it was inverted (centre-cropped and resized to the "
+            "model's size, re-encoded as PNG: not the original file, whose name and SHA-256 "
+            "are `photo_source` and `photo_source_sha256`). The other rows' photo columns are "
+            "null.", ""]
 
 
 def _plain(value: Any) -> str:

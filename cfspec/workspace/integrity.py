@@ -3,9 +3,10 @@ and report share, so they cannot disagree about a damaged run folder.
 
 A (pair, seed) is damaged when one of its files is:
 
-* a PNG (`<seed>_0.png`, `<seed>_1.png`) that is empty, not a PNG, cut short (no IEND chunk at
-  its end), does not decode completely (Pillow's `verify()`, then a full `load()`), is not the
-  size its manifest line records, or differs in size from the other image of the pair;
+* a PNG (`<seed>_0.png`, `<seed>_1.png`, and the pair's `photo.png` where the line records a
+  photo) that is empty, not a PNG, cut short (no IEND chunk at its end), does not decode
+  completely (Pillow's `verify()`, then a full `load()`), is not the size its manifest line
+  records, or differs in size from the other image of the pair;
 * its `.npz` (when there is one) that is empty, not a zip archive, cut short (no end-of-archive
   record), has a member that fails its CRC or does not load as an array (`np.load(...,
   allow_pickle=False)`: an archive holding pickles is refused too), or lacks `latents` or
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from cfspec.diagnostics.records import Diagnostic, DiagnosticBag
 from cfspec.diagnostics.source import SourceFile
+from cfspec.workspace.layout import PHOTO_FILE
 from cfspec.workspace.manifest_lines import Generated
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -95,7 +97,7 @@ def check_generated(out: Path, items: Iterable[Generated], consequence: str) -> 
 
 
 def item_damage(item: Generated) -> list[Damage]:
-    """The damaged files of one (pair, seed), in the order image_0, image_1, .npz."""
+    """The damaged files of one (pair, seed), in the order image_0, image_1, photo, .npz."""
     recorded = (item.line.integer("width"), item.line.integer("height"))
     expected = recorded if None not in recorded else None
     damage: list[Damage] = []
@@ -110,6 +112,10 @@ def item_damage(item: Generated) -> list[Damage]:
         damage.append(Damage(item.id, item.seed, item.image_1, (
             f"wrong size: {_px(sizes[1])}, but {item.image_0.name} beside it is "
             f"{_px(sizes[0])} (the two images of a pair are made together, at one size)")))
+    if item.photo is not None:  # resized to the model's size when it was inverted
+        problem, _ = png_problem(item.photo, expected)  # type: ignore[arg-type]
+        if problem is not None:
+            damage.append(Damage(item.id, item.seed, item.photo, problem))
     if item.extras is not None:
         problem = npz_problem(item.extras)
         if problem is not None:
@@ -200,7 +206,8 @@ def npz_problem(path: Path) -> str | None:
 
 def _diagnostic(out: Path, damage: Damage, consequence: str) -> Diagnostic:
     bag = DiagnosticBag(SourceFile(str(damage.path), ""))
-    kind = "image" if damage.path.suffix == ".png" else ".npz"
+    kind = ("photo" if damage.path.name == PHOTO_FILE else
+            "image" if damage.path.suffix == ".png" else ".npz")
     return bag.report(
         "damaged-file", bag.source.whole(),
         f"damaged {kind} of pair {damage.id!r}, seed {damage.seed}: {damage.problem}",
@@ -208,5 +215,5 @@ def _diagnostic(out: Path, damage: Damage, consequence: str) -> Diagnostic:
         notes=[f"{damage.id}, seed {damage.seed}: {consequence}"],
         help=(f"delete {damage.path} and run `cfspec generate {out}` again with the options "
               "that made it: generate remakes every (pair, seed) with a file missing, both "
-              "images and the .npz, and skips the rest"),
+              "images, the .npz and the pair's photo.png, and skips the rest"),
     )

@@ -4,6 +4,7 @@ OUT/
   pairs.jsonl            compile: one line per counterfactual (pair.schema.json)
   manifest.jsonl         generate: one line per (pair, seed) rendered, appended
   images/<id>/<seed>_0.png, <seed>_1.png, <seed>.npz
+  images/<id>/photo.png  generate, for a pair with a photo: the photo as it was inverted
   metrics.jsonl          evaluate: one line per (pair, seed)
   metrics.shard-I-of-N.jsonl  evaluate --shard I/N: that shard's rows, each with the digest
                          of what it was computed from; the unsharded evaluate reuses them
@@ -23,6 +24,9 @@ from pathlib import Path
 PAIRS_FILE = "pairs.jsonl"
 MANIFEST_FILE = "manifest.jsonl"
 IMAGES_DIR = "images"
+# A photo pair's photo as generate inverted it (cropped and resized to the model's size, PNG),
+# one per pair folder: every seed of the pair starts from it.
+PHOTO_FILE = "photo.png"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "metrics_summary.json"
 ANSWERS_FILE = "answers.jsonl"
@@ -81,3 +85,10 @@ def image_paths(out: Path, pair_id: str, seed: int) -> tuple[Path, Path, Path]:
         raise ValueError(f"seed {seed!r} is not a non-negative integer")
     folder = out / IMAGES_DIR / pair_id
     return folder / f"{seed}_0.png", folder / f"{seed}_1.png", folder / f"{seed}.npz"
+
+
+def photo_path(out: Path, pair_id: str) -> Path:
+    """OUT/images/<id>/photo.png, from a safe id."""
+    if not is_safe_id(pair_id):
+        raise ValueError(f"pair id {pair_id!r} is not path-safe")
+    return out / IMAGES_DIR / pair_id / PHOTO_FILE

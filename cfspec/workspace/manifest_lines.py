@@ -16,7 +16,9 @@ from cfspec.diagnostics.records import Diagnostic
 from cfspec.workspace.layout import (
     IMAGES_DIR,
     MANIFEST_FILE,
+    PHOTO_FILE,
     image_paths,
+    photo_path,
 )
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.reading import (
@@ -64,6 +66,18 @@ class ManifestLine:
 
     def number(self, name: str) -> float | None:
         return finite(self.settings.get(name))
+
+    @property
+    def records_photo(self) -> bool:
+        """Made from a photo: generate inverted the pair's photo and kept it as
+        OUT/images/<id>/photo.png, which the line names (`photo`) with the `inversion`."""
+        return "photo" in self.settings
+
+    def inversion_method(self) -> str | None:
+        """How the photo was inverted (`null-text`, ...); None without a photo."""
+        found = self.settings.get("inversion")
+        method = found.get("method") if isinstance(found, dict) else None
+        return method if isinstance(method, str) else None
 
     def drawn(self) -> Drawn:
         """The guidance this (pair, seed) was made with, and the settings generate drew for it
@@ -122,6 +136,7 @@ class Generated:
     image_0: Path
     image_1: Path
     extras: Path | None  # None: the .npz is missing (latent and background metrics skipped)
+    photo: Path | None = None  # OUT/images/<id>/photo.png where the line records a photo
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -137,8 +152,9 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
 
     A line is skipped, and reported, when it is not JSON (a warning: a killed writer tears
     lines), names a pair pairs.jsonl no longer has (warning), has a bad seed, was made for other
-    prompts than pairs.jsonl's (an older compile), or its PNGs are missing or lie outside OUT
-    (errors). A missing .npz is a warning; the Generated then has `extras=None`."""
+    prompts than pairs.jsonl's (an older compile), names a photo elsewhere than the pair's
+    photo.png, or its PNGs (that photo.png included) are missing or lie outside OUT (errors). A
+    missing .npz is a warning; the Generated then has `extras=None`."""
     path = out / MANIFEST_FILE
     if not path.is_file():
         raise StageError(_no_manifest(out, path))
@@ -159,12 +175,22 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
         if stale_prompt(record, number, report, pair, f"cfspec generate {out}"):
             continue
         png_0, png_1, npz = image_paths(out, pair_id, seed)
-        missing = [p for p in (png_0, png_1) if not p.is_file()]
-        if missing:
-            report.add(number, "image_0" if png_0 in missing else "image_1",
-                       f"{missing[0]} is missing", help=f"re-run `cfspec generate {out}`")
+        photo = photo_path(out, pair_id) if line.records_photo else None
+        expected = f"{IMAGES_DIR}/{pair_id}/{PHOTO_FILE}"
+        if photo is not None and record["photo"] != expected:
+            report.add(number, "photo", f"expected {json.dumps(expected)} (where generate keeps "
+                       f"the photo), got {json.dumps(record['photo'])[:80]}; skipped",
+                       help=f"re-run `cfspec generate {out}`")
             continue
-        outside = [p for p in (png_0, png_1, npz) if p.exists() and not _inside(images_root, p)]
+        named = {"image_0": png_0, "image_1": png_1, "photo": photo}
+        missing = [(key, p) for key, p in named.items() if p is not None and not p.is_file()]
+        if missing:
+            report.add(number, missing[0][0], f"{missing[0][1]} is missing",
+                       help=f"re-run `cfspec generate {out}`: it remakes a (pair, seed) with "
+                       "a file missing")
+            continue
+        outside = [p for p in (png_0, png_1, npz, photo)
+                   if p is not None and p.exists() and not _inside(images_root, p)]
         if outside:
             report.add(number, None, f"{outside[0]} resolves outside {images_root}; refused")
             continue
@@ -176,7 +202,8 @@ def read_manifest(out: Path, pairs: Mapping[str, Pair]
             report.add(number, "extras", f"{npz} is missing: latent and background metrics are "
                        "skipped for this seed", severity=Severity.WARNING)
             extras = None
-        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, line, png_0, png_1, extras)
+        found.setdefault(pair_id, {})[seed] = Generated(pair_id, seed, line, png_0, png_1, extras,
+                                                        photo)
     ordered = {pid: dict(sorted(seeds.items())) for pid, seeds in found.items()}
     return ordered, report.items
 

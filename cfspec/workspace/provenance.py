@@ -14,7 +14,7 @@ from typing import Any
 
 # manifest keys that describe one image, not how the set was made
 PER_IMAGE = frozenset({"id", "seed", "image_0", "image_1", "extras", "prompt_0", "prompt_1",
-                       "edit", "tokens_0", "tokens_1", "notes", "superseded", "drawn"})
+                       "edit", "tokens_0", "tokens_1", "notes", "superseded", "drawn", "photo"})
 # the settings shown first, in this order; the rest follow by name
 SETTING_ORDER = ("model", "scheduler", "steps", "guidance", "height", "width", "dtype",
                  "blend_start", "eta", "cfspec")
@@ -31,7 +31,7 @@ def settings(records: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[Any, 
     lines have it)], most common first; the known names first, then the rest by name."""
     found: dict[str, Counter[str]] = {}
     for record in records:
-        for key, value in _sampled_as_range(record).items():
+        for key, value in _inversion_as_method(_sampled_as_range(record)).items():
             if key not in PER_IMAGE:
                 found.setdefault(str(key), Counter())[_key(value)] += 1
     order = [k for k in SETTING_ORDER if k in found] + sorted(
@@ -50,6 +50,15 @@ def _sampled_as_range(record: Mapping[str, Any]) -> Mapping[str, Any]:
     shown = {k: v for k, v in record.items() if k != "guidance_range"}
     shown["guidance"] = f"uniform({span[0]:g}, {span[1]:g}) per factual image and seed"
     return shown
+
+
+def _inversion_as_method(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A photo pair's `inversion` ({method, key, source}) shows as its method: the key and the
+    source file are the photo's own, one per pair."""
+    inversion = record.get("inversion")
+    if not isinstance(inversion, dict):
+        return record
+    return {**record, "inversion": inversion.get("method")}
 
 
 def _key(value: Any) -> str:

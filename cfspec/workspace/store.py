@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cfspec.workspace.atomic import atomic_write
-from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths
+from cfspec.workspace.layout import IMAGES_DIR, MANIFEST_FILE, image_paths, photo_path
 from cfspec.workspace.manifest_lines import ManifestLine
 from cfspec.workspace.pairs import Pair
 
@@ -213,13 +213,15 @@ def tombstone(record: ManifestLine) -> ManifestLine:
 
 def finished(out_dir: Path, last: dict[tuple[str, int], ManifestLine],
              pairs: dict[str, Pair], params: dict[str, Any]) -> set[tuple[str, int]]:
-    """(id, seed) whose last manifest line matches this run and whose files are all in place."""
+    """(id, seed) whose last manifest line matches this run and whose files are all in place
+    (the photo.png the line records included: every seed of the pair is remade without it)."""
     done: set[tuple[str, int]] = set()
     for (pair_id, seed), record in last.items():
         pair = pairs.get(pair_id)
         if pair is None or record.superseded or not matches(record, params, pair):
             continue
-        if all(p.is_file() for p in image_paths(out_dir, pair_id, seed)):
+        photo = [photo_path(out_dir, pair_id)] if record.records_photo else []
+        if all(p.is_file() for p in (*image_paths(out_dir, pair_id, seed), *photo)):
             done.add((pair_id, seed))
     return done
 

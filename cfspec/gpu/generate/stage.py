@@ -22,7 +22,7 @@ from cfspec.stages.options import GenerateOptions, OptionError
 from cfspec.stages.progress import progress
 from cfspec.workspace import store
 from cfspec.workspace.batching import Draws
-from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths
+from cfspec.workspace.layout import MANIFEST_FILE, PAIRS_FILE, image_paths, photo_path
 from cfspec.workspace.manifest_lines import ManifestLine
 from cfspec.workspace.pairs import Pair
 
@@ -300,7 +300,7 @@ def _save(out: Path, output: Any, pair: Pair, params: dict[str, Any],
         from cfspec.gpu.generate.inversion_runs import photo_pixels
 
         pixels = photo_pixels(out, job.start.key)
-        photo_png = png_0.parent / "photo.png"
+        photo_png = photo_path(out, job.pair_id)
         store.save_png(photo_png, Image.fromarray(pixels))
         photo = {"photo": photo_png.relative_to(out).as_posix(),
                  "inversion": {"method": inversion, "key": job.start.key,

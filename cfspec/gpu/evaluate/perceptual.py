@@ -136,7 +136,7 @@ def masked_lpips(
 
 
 @dataclass(frozen=True)
-class Reconstruction:
+class ReconstructionScore:
     """One (pair, seed)'s `reconstruction_lpips`: None without a photo (`reason` None too), or
     None with the reason when the photo cannot be compared."""
 
@@ -144,33 +144,33 @@ class Reconstruction:
     reason: str | None = None
 
 
-def reconstruction_lpips(samples: Sequence[Any], lpips: Lpips) -> list[Reconstruction]:
+def reconstruction_lpips(samples: Sequence[Any], lpips: Lpips) -> list[ReconstructionScore]:
     """LPIPS of each sample's factual image (image 0: for a pair with a photo, the inverted
     photo's reconstruction) against the photo generate kept beside it, whole image; the photos
     that match their image's size go through the network in one call. `samples`:
     `gpu.evaluate.stage.Sample`s."""
-    found: list[Reconstruction | None] = []
+    found = [ReconstructionScore(None)] * len(samples)  # no photo: null, nothing went wrong
     compared: list[tuple[int, torch.Tensor, torch.Tensor]] = []
     for index, sample in enumerate(samples):
         try:
             photo = load_photo(sample.job)
         except PNG_ERRORS as error:
-            found.append(Reconstruction(None, f"{photo_path(sample.job)}: unreadable "
-                                              f"({type(error).__name__}: {error})"))
+            found[index] = ReconstructionScore(None, f"{photo_path(sample.job)}: unreadable "
+                                                     f"({type(error).__name__}: {error})")
             continue
         if photo is None:
-            found.append(Reconstruction(None))
-        elif photo.shape != sample.image_0.shape:
+            continue
+        if photo.shape != sample.image_0.shape:
             (ph, pw, _), (ih, iw, _) = photo.shape, sample.image_0.shape
-            found.append(Reconstruction(None, f"the photo is {pw}x{ph}, the factual image "
-                                              f"{iw}x{ih}: generate writes photo.png at the "
-                                              "image's size; was it replaced?"))
-        else:
-            found.append(None)
-            compared.append((index, torch.from_numpy(sample.image_0), torch.from_numpy(photo)))
+            found[index] = ReconstructionScore(None, f"the photo is {pw}x{ph}, the factual "
+                                                     f"image {iw}x{ih}: generate writes "
+                                                     "photo.png at the image's size; was it "
+                                                     "replaced?")
+            continue
+        compared.append((index, torch.from_numpy(sample.image_0), torch.from_numpy(photo)))
     if compared:
         values = lpips.distances(torch.stack([c[1] for c in compared]),
                                  torch.stack([c[2] for c in compared]))
         for (index, _, _), value in zip(compared, values, strict=True):
-            found[index] = Reconstruction(value)
-    return [r if r is not None else Reconstruction(None) for r in found]
+            found[index] = ReconstructionScore(value)
+    return found

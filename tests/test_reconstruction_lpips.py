@@ -229,6 +229,20 @@ def test_without_lpips_it_is_null_and_the_note_says_why(
     assert "background_lpips skipped: turned off" in evaluate(plain, lpips=False, **FAST).notes
 
 
+def test_distances_are_torchmetrics_public_lpips(backbone: torch.nn.Sequential) -> None:
+    """`Lpips.distances` is what torchmetrics' public function gives, pair by pair."""
+    from torchmetrics.functional.image import learned_perceptual_image_patch_similarity
+
+    rng = np.random.default_rng(2)
+    a, b = (torch.from_numpy(rng.integers(0, 256, (3, SIZE, SIZE, 3), np.uint8))
+            for _ in range(2))
+    expected = learned_perceptual_image_patch_similarity(
+        a.permute(0, 3, 1, 2) / 255, b.permute(0, 3, 1, 2) / 255, normalize=True,
+        reduction="none")
+    # the same network on the same float32 inputs up to the order of one scaling step
+    assert perceptual.Lpips().distances(a, b) == pytest.approx(expected.tolist(), rel=1e-6)
+
+
 def test_a_photo_it_cannot_compare_is_null_with_the_reason(
         tmp_path: Path, backbone: torch.nn.Sequential) -> None:
     out = build_out(tmp_path / "out", size=SIZE)

@@ -17,7 +17,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("torchmetrics")
 
-from cfspec.gpu.evaluate import background, latents, metrics, set_distances, similarity  # noqa: E402
+from cfspec.gpu.evaluate import (  # noqa: E402
+    background,
+    latents,
+    metrics,
+    perceptual,
+    set_distances,
+    similarity,
+)
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -282,7 +289,7 @@ def test_changed_region_uses_the_map_range() -> None:
 def test_mask_covering_everything_gives_none() -> None:
     img0, img1 = _images(1, 0), _images(1, 1)
     everything = torch.ones(1, 16, 16, dtype=torch.bool)
-    for fn in (background.masked_ssim, background.masked_psnr, background.masked_lpips):
+    for fn in (background.masked_ssim, background.masked_psnr, perceptual.masked_lpips):
         (score,) = fn(img0, img1, everything)
         assert score.value is None and score.reason and score.pixels == 0
 
@@ -325,11 +332,11 @@ def test_masked_ssim_ignores_the_changed_region() -> None:
 
 
 def test_lpips_availability_is_detected_without_network() -> None:
-    ok, reason = background.lpips_available("alex")
+    ok, reason = perceptual.lpips_available("alex")
     if ok:
         pytest.skip("LPIPS weights are present on this machine")
     assert reason
-    (score,) = background.masked_lpips(_images(1, 0), _images(1, 1), torch.zeros(1, 16, 16))
+    (score,) = perceptual.masked_lpips(_images(1, 0), _images(1, 1), torch.zeros(1, 16, 16))
     assert score.value is None and score.reason == reason
 
 

@@ -134,6 +134,10 @@ METRICS: list[Metric] = [
     Metric("reconstruction_ssim", "reconstruction SSIM",
            "SSIM of the factual image (the inverted photo's reconstruction) against the photo.",
            low=-1, high=1, better="higher", per_seed=reconstruction.reconstruction_ssim),
+    # Computed with evaluate's batches, as background_lpips is (cfspec.gpu.evaluate.perceptual).
+    Metric("reconstruction_lpips", "reconstruction LPIPS",
+           "LPIPS of the factual image (the inverted photo's reconstruction) against the photo.",
+           low=0, better="lower"),
 ]
 
 

@@ -2,7 +2,9 @@
 image 0 against the photo generate kept beside it (OUT/images/<id>/photo.png, the photo as it
 was inverted: cropped and resized to the model's size), for the metric registry
 (workspace/metrics.py). None for a pair without a photo. numpy and PIL only: evaluate's other
-metrics need the GPU, these two do not.
+metrics need the GPU, these two do not. (The third, reconstruction LPIPS, runs a network with
+evaluate's batches: `cfspec.gpu.evaluate.perceptual.reconstruction_lpips`, which finds the
+photo with `photo_path` and reads it with `load_photo` as these two do.)
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # Wang et al.'s Gaussian window (and torchmet
 K1, K2 = 0.01, 0.03
 
 
-def _photo(sample: Any) -> np.ndarray | None:
-    """(H, W, 3) uint8 of the sample's photo, or None when its pair has none."""
-    photo = sample.job.line.settings.get("photo")
+def photo_path(job: Any) -> Path | None:
+    """Where a (pair, seed)'s photo lies (beside its images; the manifest line's `photo`), or
+    None when its pair has none. `job`: a `workspace.manifest_lines.Generated`."""
+    photo = job.line.settings.get("photo")
     if not isinstance(photo, str):
+        return None
+    return Path(job.image_0).parent / Path(photo).name
+
+
+def load_photo(job: Any) -> np.ndarray | None:
+    """(H, W, 3) uint8 of the (pair, seed)'s photo, or None when its pair has none. What Pillow
+    raises on a missing or damaged file is left to the caller."""
+    path = photo_path(job)
+    if path is None:
         return None
     from PIL import Image
 
-    path = Path(sample.job.image_0).parent / Path(photo).name
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
@@ -66,10 +77,10 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def reconstruction_psnr(sample: Any) -> float | None:
-    photo = _photo(sample)
+    photo = load_photo(sample.job)
     return None if photo is None else psnr(sample.image_0, photo)
 
 
 def reconstruction_ssim(sample: Any) -> float | None:
-    photo = _photo(sample)
+    photo = load_photo(sample.job)
     return None if photo is None else ssim(sample.image_0, photo)

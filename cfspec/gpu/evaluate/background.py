@@ -1,13 +1,12 @@
 """Is the background preserved: the changed words' region (`changed_region`, from their
-cross-attention) and scores of the two images outside it (`masked_ssim`, `masked_psnr`,
-`masked_lpips`), one `MaskedScore` per pair.
+cross-attention) and scores of the two images outside it (`masked_ssim`, `masked_psnr`; LPIPS'
+is `cfspec.gpu.evaluate.perceptual.masked_lpips`), one `MaskedScore` per pair.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -79,7 +78,9 @@ def changed_region(
     return up.squeeze(1) >= threshold
 
 
-def _background(changed: torch.Tensor, n: int, size: tuple[int, int]) -> torch.Tensor:
+def background_mask(changed: torch.Tensor, n: int, size: tuple[int, int]) -> torch.Tensor:
+    """Bool (n, H, W): True outside the changed region (`changed`: masks or attention maps,
+    see `changed_region`; one is shared by all n pairs)."""
     mask = changed_region(changed, size)
     if mask.shape[0] == 1 and n > 1:
         mask = mask.expand(n, *size)
@@ -91,7 +92,8 @@ def _background(changed: torch.Tensor, n: int, size: tuple[int, int]) -> torch.T
 NOTHING_TO_COMPARE = "the changed region covers the whole image: no background to compare"
 
 
-def _data_range(img0: torch.Tensor, data_range: float | None) -> float:
+def data_range_of(img0: torch.Tensor, data_range: float | None) -> float:
+    """The images' data range: as given, else 255 for uint8 and 1 for float."""
     if data_range is not None:
         return float(data_range)
     return 255.0 if img0.dtype == torch.uint8 else 1.0
@@ -114,16 +116,16 @@ def masked_ssim(
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     a, b = to_float_nchw(img0), to_float_nchw(img1)
-    keep = _background(changed.to(a.device), a.shape[0], (a.shape[-2], a.shape[-1]))
+    keep = background_mask(changed.to(a.device), a.shape[0], (a.shape[-2], a.shape[-1]))
     result = structural_similarity_index_measure(
-        a, b, data_range=_data_range(img0, data_range), return_full_image=True, reduction="none"
+        a, b, data_range=data_range_of(img0, data_range), return_full_image=True, reduction="none"
     )
     ssim_map = result[1] if isinstance(result, tuple) else result
     per_pixel = ssim_map.float().mean(dim=1)  # (N, H, W)
-    return _background_mean(per_pixel, keep)
+    return mean_over_background(per_pixel, keep)
 
 
-def _background_mean(values: torch.Tensor, keep: torch.Tensor) -> list[MaskedScore]:
+def mean_over_background(values: torch.Tensor, keep: torch.Tensor) -> list[MaskedScore]:
     """Per image, the mean of a (N, H, W) map over its background pixels (`keep`); None, with
     the reason, when the changed region covers the whole image."""
     counts = keep.sum(dim=(-2, -1))
@@ -151,8 +153,8 @@ def masked_psnr(
     dB for images in range; higher = better preserved; typical lossy-but-faithful is 30-40 dB.
     An MSE of 0 (identical backgrounds) reads `PSNR_CAP_DB` with `capped=True`."""
     a, b = to_float_nchw(img0), to_float_nchw(img1)
-    keep = _background(changed.to(a.device), a.shape[0], (a.shape[-2], a.shape[-1]))
-    r = _data_range(img0, data_range)
+    keep = background_mask(changed.to(a.device), a.shape[0], (a.shape[-2], a.shape[-1]))
+    r = data_range_of(img0, data_range)
     sq = (a.double() - b.double()).square().sum(dim=1)  # (N, H, W), channels summed
     counts = keep.sum(dim=(-2, -1))
     sse = (sq * keep).sum(dim=(-2, -1))
@@ -168,69 +170,3 @@ def masked_psnr(
         else:
             out.append(MaskedScore(value=10 * math.log10(r * r / mse), pixels=int(count)))
     return out
-
-
-_LPIPS_BACKBONES = {
-    "alex": ("alexnet", "AlexNet_Weights"),
-    "vgg": ("vgg16", "VGG16_Weights"),
-    "squeeze": ("squeezenet1_1", "SqueezeNet1_1_Weights"),
-}
-
-
-def lpips_available(net: str = "alex") -> tuple[bool, str | None]:
-    """Can LPIPS run without a network? (available, reason if not).
-
-    torchmetrics' LPIPS builds its backbone with torchvision's ImageNet weights, which torch.hub
-    downloads on first use; its linear heads ship inside torchmetrics. It is available when
-    torchvision imports and the backbone's checkpoint is already in torch.hub's cache
-    (`torch.hub.get_dir()/checkpoints/`). Nothing here touches the network."""
-    if net not in _LPIPS_BACKBONES:
-        return False, f"unknown LPIPS network {net!r}; choose one of {sorted(_LPIPS_BACKBONES)}"
-    try:
-        import torchvision
-    except ImportError:
-        return False, "LPIPS needs torchvision, which is not installed"
-    _, weights_name = _LPIPS_BACKBONES[net]
-    weights = getattr(torchvision.models, weights_name).DEFAULT
-    checkpoint = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not checkpoint.is_file():
-        return False, (
-            f"LPIPS backbone weights not available locally (expected {checkpoint}; "
-            "torchmetrics would download them)"
-        )
-    try:
-        import torchmetrics.functional.image.lpips as tm_lpips
-    except ImportError as error:
-        return False, f"torchmetrics LPIPS unavailable: {error}"
-    heads = Path(tm_lpips.__file__).parent / "lpips_models" / f"{net}.pth"
-    if not heads.is_file():
-        return False, f"LPIPS linear heads missing from torchmetrics ({heads})"
-    return True, None
-
-
-def masked_lpips(
-    img0: torch.Tensor,
-    img1: torch.Tensor,
-    changed: torch.Tensor,
-    net: str = "alex",
-    data_range: float | None = None,
-) -> list[MaskedScore]:
-    """LPIPS (Zhang et al. 2018) over the background, per pair, or None with a reason for every
-    pair when the backbone weights are not available locally (`lpips_available`).
-
-    Uses torchmetrics' LPIPS network in its spatial mode (a per-pixel distance map at image
-    size) and averages that map over the background. Range [0, ~1]; 0 = perceptually identical,
-    lower = better preserved."""
-    a, b = to_float_nchw(img0), to_float_nchw(img1)
-    n = a.shape[0]
-    ok, reason = lpips_available(net)
-    if not ok:
-        return [MaskedScore(value=None, pixels=0, reason=reason) for _ in range(n)]
-    from torchmetrics.functional.image.lpips import _LPIPS
-
-    keep = _background(changed.to(a.device), n, (a.shape[-2], a.shape[-1]))
-    r = _data_range(img0, data_range)
-    model = _LPIPS(pretrained=True, net=net, spatial=True).to(a.device)  # type: ignore[arg-type]
-    with torch.inference_mode():
-        dist_map = model(a / r * 2 - 1, b / r * 2 - 1).float().squeeze(1)  # (N, H, W)
-    return _background_mean(dist_map, keep)

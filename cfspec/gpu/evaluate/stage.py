@@ -17,6 +17,9 @@ for every (pair, seed), in batches of `batch_size` (pair, seed)s:
   (`cfspec.gpu.evaluate.latents.edit_locality`); and background preservation `background_ssim`,
   `background_psnr`, and `background_lpips` when LPIPS' backbone weights are available locally
   (else skipped, and the summary says why).
+* Pairs with a photo (`generate --inversion`): the factual image against the photo beside it,
+  `reconstruction_psnr` and `reconstruction_ssim` (the registry's `per_seed` functions) and,
+  with LPIPS as above, `reconstruction_lpips` (`gpu.evaluate.perceptual`); null for the others.
 * With >= 20 seeds for a pair, CLD's ingredients per seed: `cld_d`, `cld_p_cf`, `cld_p_f`,
   `cld_n_seeds`, `latent_change_vs_reseed`. `cld` itself is null with `cld_reason`: both
   images of a pair share their noise, which makes the published CLD a constant.
@@ -32,8 +35,8 @@ Sharded (`shard`, `--shard I/N`, for SLURM arrays and separate machines): only t
 shard I (`cfspec.workspace.shards`, the split generate --shard uses) are evaluated, and their
 rows go to their own file, OUT/metrics.shard-I-of-N.jsonl (atomic), never to metrics.jsonl; each
 row carries `inputs_sha256`, the digest of what it was computed from (both PNGs, the .npz, the
-manifest line, the pair's prompts, the CLIP model, its dtype, whether LPIPS ran, the metric
-registry and cfspec's version). The set-level metrics (KID/FID need every image) are skipped.
+photo, the manifest line, the pair's prompts, the CLIP model, its dtype, whether LPIPS ran, the
+metric registry and cfspec's version). The set-level metrics (KID/FID need every image) are skipped.
 Every run, sharded or not, reuses a shard file's row whose digest still matches instead of
 recomputing it: the unsharded `evaluate OUT` after the shards computes only what is missing or
 stale (an image regenerated, another CLIP model), then CLD (it spans a pair's seeds, so it is
@@ -74,6 +77,12 @@ import torch
 
 from cfspec import __version__
 from cfspec.diagnostics.records import Diagnostic
+from cfspec.gpu.evaluate.perceptual import (
+    Lpips,
+    lpips_available,
+    masked_lpips,
+    reconstruction_lpips,
+)
 from cfspec.gpu.evaluate.summary import (
     SetFeatures,
     dumps_summary,
@@ -93,6 +102,7 @@ from cfspec.workspace.metrics_rows import INPUTS_KEY, MetricsRow, metrics_digest
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.provenance import file_sha256
 from cfspec.workspace.reading import StageError, json_line, read_pair_file
+from cfspec.workspace.reconstruction import photo_path
 from cfspec.workspace.shards import ALL, Shard
 
 TEXT_BATCH = 32  # prompts per CLIP text call, padded: one shape for every call
@@ -152,20 +162,20 @@ def evaluate(out_dir: str | Path, options: EvaluateOptions | None = None,
         raise EvaluateError(str(error)) from None
     work = _Inputs.read(out, opts.shard)
     # 2. Models.
-    scorer, extractor, use_lpips, notes = _load_models(opts, work)
+    scorer, extractor, lpips, notes = _load_models(opts, work)
     try:  # --vqa-model's scorer (none for a shard: the unsharded run asks the questions)
         vqa = load_vqa(opts, work.sharded, work.out, scorer.device, notes)
     except VqaLoadError as error:
         raise EvaluateError(str(error)) from None
     # 3. Rows the shard files already hold for these very inputs are reused.
-    setting = _setting_key(opts, scorer, use_lpips)
+    setting = _setting_key(opts, scorer, lpips is not None)
     digests, reused, shard_files = _reusable(work, setting)
     # 4. Texts once, then the (pair, seed)s in batches. The set-level features need every
     # image, reused or not, in the one order: then every job is read, and only CLIP skipped.
     todo = [g for g in work.jobs if (g.id, g.seed) not in reused]
     features = SetFeatures(extractor) if extractor is not None else None
     computed = _score(work.jobs if features is not None else todo, todo, work.by_id, scorer,
-                      use_lpips, features, set(reused), opts)
+                      lpips, features, set(reused), opts)
     rows = [reused[key] if key in reused else computed[key]
             for key in ((g.id, g.seed) for g in work.jobs)]
     # 5. CLD for pairs with enough seeds (always recomputed: it spans a pair's seeds).
@@ -256,9 +266,9 @@ class _Inputs:
 
 
 def _load_models(opts: EvaluateOptions, work: _Inputs
-                 ) -> tuple[Any, torch.nn.Module | None, bool, list[str]]:
-    """CLIP, the set-level feature extractor (none for a shard), whether LPIPS runs, and the
-    notes on what is skipped."""
+                 ) -> tuple[Any, torch.nn.Module | None, Lpips | None, list[str]]:
+    """CLIP, the set-level feature extractor (none for a shard), LPIPS (None: it does not
+    run), and the notes on what is skipped."""
     from cfspec.gpu.device import DeviceError, pick
     from cfspec.gpu.evaluate.clip import ClipLoadError, ClipScorer
 
@@ -276,16 +286,13 @@ def _load_models(opts: EvaluateOptions, work: _Inputs
     if work.check.damage:
         notes.append(f"{len(work.check.keys())} (pair, seed)(s) not scored: damaged files "
                      "(see the damaged-file diagnostics)")
-    use_lpips = False
-    if opts.lpips:
-        from cfspec.gpu.evaluate.background import lpips_available
-
-        use_lpips, why = lpips_available()
-        if not use_lpips:
-            notes.append(f"background_lpips skipped: {why}")
-    else:
-        notes.append("background_lpips skipped: turned off")
-    return scorer, extractor, use_lpips, notes
+    why = "turned off" if not opts.lpips else lpips_available()[1]
+    if why is not None:
+        photos = any(photo_path(g) is not None for g in work.jobs)
+        notes.append(f"background_lpips{' and reconstruction_lpips' if photos else ''} "
+                     f"skipped: {why}")
+    lpips = Lpips(device=scorer.device) if why is None else None
+    return scorer, extractor, lpips, notes
 
 
 def _reusable(work: _Inputs, setting: str) -> tuple[
@@ -306,7 +313,7 @@ def _reusable(work: _Inputs, setting: str) -> tuple[
 
 
 def _score(walk: list[Generated], todo: list[Generated], by_id: dict[str, Pair], scorer: Any,
-           use_lpips: bool, features: SetFeatures | None, reused: set[tuple[str, int]],
+           lpips: Lpips | None, features: SetFeatures | None, reused: set[tuple[str, int]],
            opts: EvaluateOptions) -> dict[tuple[str, int], dict[str, Any]]:
     """The rows of `todo`, batch by batch over `walk` (every job when set features are
     wanted: their images are read, only CLIP skipped for reused rows)."""
@@ -317,7 +324,7 @@ def _score(walk: list[Generated], todo: list[Generated], by_id: dict[str, Pair],
     with progress(len(walk), "evaluating", opts.quiet) as advance:
         for start in range(0, len(walk), opts.batch_size):
             batch = walk[start : start + opts.batch_size]
-            computed.update(_evaluate_batch(batch, by_id, scorer, text_emb, use_lpips,
+            computed.update(_evaluate_batch(batch, by_id, scorer, text_emb, lpips,
                                             features, reused, opts.batch_size))
             advance(len(batch))
     return computed
@@ -354,7 +361,7 @@ def _inputs_digest(job: Generated, pair: Pair, setting: str) -> str:
     for part in (setting, json.dumps(about, ensure_ascii=False),
                  json.dumps(job.line.to_json(), sort_keys=True, ensure_ascii=False)):
         digest.update(part.encode("utf-8") + b"\0")
-    for path in (job.image_0, job.image_1, job.extras):
+    for path in (job.image_0, job.image_1, job.extras, photo_path(job)):
         found = None if path is None else file_sha256(path)
         digest.update(b"no file\0" if found is None else bytes.fromhex(found))
     return digest.hexdigest()
@@ -417,12 +424,11 @@ def _load(job: Generated) -> Sample:
 
 
 def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
-                    scorer: Any, text_emb: dict[str, torch.Tensor], use_lpips: bool,
+                    scorer: Any, text_emb: dict[str, torch.Tensor], lpips: Lpips | None,
                     features: SetFeatures | None, reused: set[tuple[str, int]] | None = None,
                     batch_size: int = 32) -> dict[tuple[str, int], dict[str, Any]]:
     """(id, seed) -> row for the batch's jobs not in `reused`; every job's images go to the
     set-level `features`."""
-    from cfspec.gpu.evaluate.background import masked_lpips
     from cfspec.gpu.evaluate.metrics import pair_metrics
 
     reused = reused or set()
@@ -457,11 +463,17 @@ def _evaluate_batch(batch: Sequence[Generated], pairs: dict[str, Pair],
             latents_0=latents[:, 0] if latents is not None else None,
             latents_1=latents[:, 1] if latents is not None else None,
         )
-        if use_lpips and changed is not None:
-            for row, score in zip(metrics, masked_lpips(im0, im1, changed), strict=True):
-                row["background_lpips"] = score.value
-                if score.reason is not None:
-                    row["background_lpips_reason"] = score.reason
+        if lpips is not None:
+            if changed is not None:
+                for row, score in zip(metrics, masked_lpips(im0, im1, changed, lpips=lpips),
+                                      strict=True):
+                    row["background_lpips"] = score.value
+                    if score.reason is not None:
+                        row["background_lpips_reason"] = score.reason
+            for row, made in zip(metrics, reconstruction_lpips(group, lpips), strict=True):
+                row["reconstruction_lpips"] = made.value
+                if made.reason is not None:
+                    row["reconstruction_lpips_reason"] = made.reason
         for item, values in zip(group, metrics, strict=True):
             rows[(item.job.id, item.job.seed)] = _row(item, pairs[item.job.id], values)
     for item in loaded:

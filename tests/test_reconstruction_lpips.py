@@ -243,22 +243,20 @@ def test_distances_are_torchmetrics_public_lpips(backbone: torch.nn.Sequential) 
     assert perceptual.Lpips().distances(a, b) == pytest.approx(expected.tolist(), rel=1e-6)
 
 
-def test_a_photo_it_cannot_compare_is_null_with_the_reason(
+def test_a_photo_it_cannot_compare_leaves_its_rows_out_as_damaged(
         tmp_path: Path, backbone: torch.nn.Sequential) -> None:
+    # The integrity check evaluate shares with export and report sees a photo.png of another
+    # size than its images, or not a PNG, before any metric: those (pair, seed)s are
+    # `damaged-file` errors and not scored; the other pair is scored as usual.
     out = build_out(tmp_path / "out", size=SIZE)
     add_photo(out, DOG, np.zeros((SIZE // 2, SIZE, 3), np.uint8))  # another size
     add_photo(out, CHAIR, b"\x89PNG\r\n\x1a\n not a png")  # damaged
     result = evaluate(out, **FAST)
-    rows = {(r.id, r.seed): r for r in result.rows}
-    dog, chair = rows[(DOG, 0)], rows[(CHAIR, 1)]
-    assert dog.values["reconstruction_lpips"] is None
-    assert dog.reasons["reconstruction_lpips"].startswith(
-        f"the photo is {SIZE}x{SIZE // 2}, the factual image {SIZE}x{SIZE}")
-    assert chair.values["reconstruction_lpips"] is None
-    assert "photo.png: unreadable" in chair.reasons["reconstruction_lpips"]
-    # the other metrics of those rows, and the other pair, are scored as usual
-    assert dog.values["clip_score_0"] is not None
-    assert rows[(RED, 0)].values["background_lpips"] is not None
+    scored = {r.id for r in result.rows}
+    assert DOG not in scored and CHAIR not in scored and RED in scored
+    found = {(d.code.name, Path(d.file).parent.name) for d in result.diagnostics}
+    assert found == {("damaged-file", DOG), ("damaged-file", CHAIR)}
+    assert all(r.values["background_lpips"] is not None for r in result.rows)
 
 
 def shard_then_merge(out: Path, **settings: Any) -> int:

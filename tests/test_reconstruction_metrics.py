@@ -51,12 +51,8 @@ def test_ssim_is_the_mean_over_gaussian_windows() -> None:
 def test_both_are_registry_metrics_that_skip_pairs_without_a_photo() -> None:
     by_name = {m.name: m for m in METRICS}
 
-    class Line:
-        settings: dict[str, object] = {}
-
-    class Job:
-        line = Line()
-        image_0 = "unused"
+    class Job:  # a manifest_lines.Generated whose line records no photo
+        photo = None
 
     class Sample:
         job = Job()

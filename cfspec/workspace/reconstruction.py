@@ -3,13 +3,12 @@ image 0 against the photo generate kept beside it (OUT/images/<id>/photo.png, th
 was inverted: cropped and resized to the model's size), for the metric registry
 (workspace/metrics.py). None for a pair without a photo. numpy and PIL only: evaluate's other
 metrics need the GPU, these two do not. (The third, reconstruction LPIPS, runs a network with
-evaluate's batches: `cfspec.gpu.evaluate.perceptual.reconstruction_lpips`, which finds the
-photo with `photo_path` and reads it with `load_photo` as these two do.)
+evaluate's batches: `cfspec.gpu.evaluate.perceptual.reconstruction_lpips`, which reads the
+photo with `load_photo` as these two do.)
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,19 +18,11 @@ SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # Wang et al.'s Gaussian window (and torchmet
 K1, K2 = 0.01, 0.03
 
 
-def photo_path(job: Any) -> Path | None:
-    """Where a (pair, seed)'s photo lies (beside its images; the manifest line's `photo`), or
-    None when its pair has none. `job`: a `workspace.manifest_lines.Generated`."""
-    photo = job.line.settings.get("photo")
-    if not isinstance(photo, str):
-        return None
-    return Path(job.image_0).parent / Path(photo).name
-
-
 def load_photo(job: Any) -> np.ndarray | None:
-    """(H, W, 3) uint8 of the (pair, seed)'s photo, or None when its pair has none. What Pillow
+    """(H, W, 3) uint8 of the (pair, seed)'s photo, or None when its pair has none. `job`: a
+    `workspace.manifest_lines.Generated`. What Pillow
     raises on a missing or damaged file is left to the caller."""
-    path = photo_path(job)
+    path = job.photo  # manifest_lines.Generated resolves the line's `photo` (layout.photo_path)
     if path is None:
         return None
     from PIL import Image

@@ -23,7 +23,7 @@ from cfspec.gpu.evaluate.background import (
     to_float_nchw,
 )
 from cfspec.workspace.integrity import PNG_ERRORS
-from cfspec.workspace.reconstruction import load_photo, photo_path
+from cfspec.workspace.reconstruction import load_photo
 
 _LPIPS_BACKBONES = {
     "alex": ("alexnet", "AlexNet_Weights"),
@@ -155,7 +155,7 @@ def reconstruction_lpips(samples: Sequence[Any], lpips: Lpips) -> list[Reconstru
         try:
             photo = load_photo(sample.job)
         except PNG_ERRORS as error:
-            found[index] = ReconstructionScore(None, f"{photo_path(sample.job)}: unreadable "
+            found[index] = ReconstructionScore(None, f"{sample.job.photo}: unreadable "
                                                      f"({type(error).__name__}: {error})")
             continue
         if photo is None:

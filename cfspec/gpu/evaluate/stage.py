@@ -102,7 +102,6 @@ from cfspec.workspace.metrics_rows import INPUTS_KEY, MetricsRow, metrics_digest
 from cfspec.workspace.pairs import Pair
 from cfspec.workspace.provenance import file_sha256
 from cfspec.workspace.reading import StageError, json_line, read_pair_file
-from cfspec.workspace.reconstruction import photo_path
 from cfspec.workspace.shards import ALL, Shard
 
 TEXT_BATCH = 32  # prompts per CLIP text call, padded: one shape for every call
@@ -288,7 +287,7 @@ def _load_models(opts: EvaluateOptions, work: _Inputs
                      "(see the damaged-file diagnostics)")
     why = "turned off" if not opts.lpips else lpips_available()[1]
     if why is not None:
-        photos = any(photo_path(g) is not None for g in work.jobs)
+        photos = any(g.photo is not None for g in work.jobs)
         notes.append(f"background_lpips{' and reconstruction_lpips' if photos else ''} "
                      f"skipped: {why}")
     lpips = Lpips(device=scorer.device) if why is None else None
@@ -361,7 +360,7 @@ def _inputs_digest(job: Generated, pair: Pair, setting: str) -> str:
     for part in (setting, json.dumps(about, ensure_ascii=False),
                  json.dumps(job.line.to_json(), sort_keys=True, ensure_ascii=False)):
         digest.update(part.encode("utf-8") + b"\0")
-    for path in (job.image_0, job.image_1, job.extras, photo_path(job)):
+    for path in (job.image_0, job.image_1, job.extras, job.photo):
         found = None if path is None else file_sha256(path)
         digest.update(b"no file\0" if found is None else bytes.fromhex(found))
     return digest.hexdigest()
